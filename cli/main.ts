@@ -1,0 +1,106 @@
+/**
+ * `amqp-mesh` command line. `amqp-mesh router -c FILE` runs one router.
+ */
+import { loadConfigFile, ConfigError, RouterConfig } from '../router/config';
+import { Logger } from '../router/io/log';
+import { RouterServer, RouterSettings, ListenerSettings } from '../router/io/server';
+import type { AddressRule } from '../router/core/addresses';
+
+const USAGE = `usage: amqp-mesh router -c FILE    run a router (FILE: qdrouterd.conf syntax, .yaml/.yml or .json)
+       amqp-mesh --version
+       amqp-mesh --help`;
+
+/** Maps the loaded configuration onto what the router process needs. */
+export function settingsFromConfig(cfg: RouterConfig): RouterSettings {
+  const listeners: ListenerSettings[] = cfg.listeners.map((l, i) => ({
+    name: l.name ?? `listener/${l.host}:${l.port}` ?? `listener${i}`,
+    host: l.host === '' ? '0.0.0.0' : l.host,
+    port: l.port,
+    maxFrameSize: l.maxFrameSize,
+    maxSessions: l.maxSessions,
+    idleTimeoutSeconds: l.idleTimeoutSeconds,
+    linkCapacity: l.linkCapacity,
+    saslMechanisms: l.saslMechanisms ?? [],
+    authenticatePeer: l.authenticatePeer,
+    stripAnnotations: l.stripAnnotations,
+  }));
+  const addresses: AddressRule[] = cfg.addresses.map((a) => ({
+    prefix: a.prefix ?? undefined,
+    pattern: a.pattern ?? undefined,
+    distribution: a.distribution,
+  }));
+  return {
+    id: cfg.router.id,
+    mode: cfg.router.mode as 'standalone' | 'interior',
+    listeners,
+    addresses,
+    maxMessageSize: 64 * 1024 * 1024,
+    maxAddressLength: 4096,
+  };
+}
+
+async function runRouter(file: string): Promise<void> {
+  const logger = new Logger();
+  let cfg: RouterConfig;
+  try {
+    cfg = loadConfigFile(file);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`amqp-mesh: ${e.message}\n`);
+      process.exit(2);
+    }
+    throw e;
+  }
+  for (const l of cfg.logs) logger.configure(l.module, l.enable);
+  for (const w of cfg.warnings) logger.log('ROUTER', 'warning', w.message);
+  const server = new RouterServer(settingsFromConfig(cfg), logger);
+  try {
+    await server.start();
+  } catch (e) {
+    process.stderr.write(`amqp-mesh: cannot listen: ${(e as Error).message}\n`);
+    process.exit(1);
+  }
+  logger.log('ROUTER', 'notice', `Router ${cfg.router.id} (${cfg.router.mode}) ready, amqp-mesh ${require('../package.json').version}`);
+  let stopping = false;
+  const shutdown = (sig: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.log('ROUTER', 'notice', `${sig}: closing connections and shutting down`);
+    server.stop().then(() => process.exit(0), () => process.exit(0));
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+/** Entry point. */
+export async function main(argv: string[]): Promise<void> {
+  const [cmd, ...rest] = argv;
+  if (cmd === '--version' || cmd === '-v') {
+    process.stdout.write(`${require('../package.json').version}\n`);
+    return;
+  }
+  if (cmd === undefined || cmd === '--help' || cmd === '-h') {
+    process.stdout.write(USAGE + '\n');
+    if (cmd === undefined) process.exitCode = 2;
+    return;
+  }
+  if (cmd === 'router') {
+    let file: string | undefined;
+    for (let i = 0; i < rest.length; i++) {
+      const a = rest[i];
+      if (a === '-c' || a === '--config') file = rest[++i];
+      else if (a.startsWith('--config=')) file = a.slice(9);
+      else {
+        process.stderr.write(`amqp-mesh router: unknown argument "${a}"\n${USAGE}\n`);
+        process.exit(2);
+      }
+    }
+    if (!file) {
+      process.stderr.write(`amqp-mesh router: -c FILE is required\n${USAGE}\n`);
+      process.exit(2);
+    }
+    return runRouter(file);
+  }
+  process.stderr.write(`amqp-mesh: unknown command "${cmd}"\n${USAGE}\n`);
+  process.exit(2);
+}

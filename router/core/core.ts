@@ -1,0 +1,451 @@
+/**
+ * The routing core: addresses, links, deliveries, credit and outcomes. Pure and synchronous: it
+ * never touches sockets or AMQP encodings beyond opaque delivery-state bytes, and is driven by
+ * labelled actions (`on*` methods). What it decides it emits through {@link CoreEffects}, an
+ * interface the I/O layer implements (tests record it), so the per-message path allocates no
+ * effect objects.
+ *
+ * Semantics follow qdrouterd 1.19 (see docs/invariants.md):
+ * - a sending client's link gets credit (its link capacity) only while its address has a
+ *   consumer; credit is returned as deliveries leave the router, so it follows consumers' credit;
+ * - anycast: closest (round robin over consumers) and balanced (fewest outstanding =
+ *   undelivered + unsettled); multicast: one copy per consumer, the sender's delivery settles
+ *   when every copy has, with rejected > accepted > modified > released;
+ * - outcomes pass through as the consumer gave them; a consumer that leaves turns its unsettled
+ *   deliveries into modified(delivery-failed) and its undelivered ones into released.
+ */
+import { AddressTable, Distribution } from './addresses';
+
+/** Delivery-state codes the core compares (AMQP descriptor codes). */
+export const enum State {
+  None = 0,
+  Received = 0x23,
+  Accepted = 0x24,
+  Rejected = 0x25,
+  Released = 0x26,
+  Modified = 0x27,
+}
+
+/** Multicast aggregation rank: higher wins. */
+function rank(code: number): number {
+  switch (code) {
+    case State.Rejected: return 4;
+    case State.Accepted: return 3;
+    case State.Modified: return 2;
+    case State.Released: return 1;
+    default: return 0;
+  }
+}
+
+/** Outcomes the core creates itself. */
+export const enum Made {
+  Released = 1,
+  ModifiedFailed = 2,
+}
+
+/** A routable address and its attached links. */
+export class Address {
+  readonly consumers: CoreLink[] = [];
+  readonly senders: CoreLink[] = [];
+  rr = 0;
+  deliveriesIn = 0;
+  deliveriesOut = 0;
+  constructor(readonly key: string, readonly distribution: Distribution) {}
+}
+
+/** Either end of the router's links: `in` carries messages into the router, `out` to a consumer. */
+export class CoreLink {
+  address: Address | null = null;
+  /** in: deliveries received and not yet transmitted to all their destinations. */
+  held = 0;
+  /** in: credit currently granted, as the I/O reports it back. */
+  granted = 0;
+  /** out: copies waiting for credit. */
+  readonly undelivered: Copy[] = [];
+  undeliveredHead = 0;
+  /** out: copies sent and not yet settled. */
+  unsettled = 0;
+  /** out: the consumer asked to drain. */
+  drain = false;
+  /** out: the consumer wants deliveries settled on send (snd-settle-mode settled). */
+  presettled = false;
+  /** in: the sender asked for rcv-settle-mode second. */
+  settleSecond = false;
+  gone = false;
+  dirty = false;
+  constructor(readonly id: number, readonly dir: 'in' | 'out', readonly capacity: number, readonly io: unknown) {}
+
+  get undeliveredCount(): number {
+    return this.undelivered.length - this.undeliveredHead;
+  }
+}
+
+/** A message the router is routing (one per incoming delivery). */
+export class Delivery {
+  /** Copies not yet transmitted. */
+  untransmitted = 0;
+  /** Copies without a final outcome (unsettled deliveries only). */
+  outstanding = 0;
+  hasBest = false;
+  best = 0;
+  bestState: Buffer | null = null;
+  bestMade = 0;
+  done = false;
+  constructor(readonly link: CoreLink, readonly settled: boolean, readonly io: unknown) {}
+}
+
+/** One copy of a delivery bound for one consumer link. */
+export class Copy {
+  io: unknown = null;
+  settled = false;
+  constructor(readonly delivery: Delivery, readonly out: CoreLink) {}
+}
+
+/** What the core asks the I/O layer to do (or to tell it). */
+export interface CoreEffects {
+  /** Sets an incoming link's credit to `credit` (absolute). */
+  grantCredit(link: CoreLink, credit: number): void;
+  /** May this outgoing link send one delivery now (credit, session window, socket)? */
+  canSend(link: CoreLink): boolean;
+  /** Sends a copy; returns the I/O's delivery handle. `settled` when sent pre-settled. */
+  transmit(copy: Copy, settled: boolean): unknown;
+  /** Reports an outcome to the sender. `state` is the consumer's encoded state or one the core made. */
+  settleIn(d: Delivery, state: Buffer | null, made: Made | 0): void;
+  /** Settles a copy towards its consumer (after its outcome arrived unsettled). */
+  settleOut(copy: Copy): void;
+  /** A drain on an outgoing link finished: consume the rest of its credit. */
+  drainComplete(link: CoreLink): void;
+}
+
+/** Counters the core keeps (management and tests read them). */
+export interface CoreStats {
+  deliveriesIn: number;
+  deliveriesOut: number;
+  releasedNoRoute: number;
+  droppedPresettled: number;
+}
+
+/** The router core for one router. */
+export class RouterCore {
+  private readonly addresses = new Map<string, Address>();
+  private nextLinkId = 1;
+  private readonly dirty: CoreLink[] = [];
+  readonly stats: CoreStats = { deliveriesIn: 0, deliveriesOut: 0, releasedNoRoute: 0, droppedPresettled: 0 };
+
+  constructor(readonly table: AddressTable, private readonly fx: CoreEffects) {}
+
+  /** Looks up (or creates) the address record for a normalized key. */
+  private addressFor(key: string): Address {
+    let a = this.addresses.get(key);
+    if (a === undefined) {
+      a = new Address(key, this.table.computeDistribution(key));
+      this.addresses.set(key, a);
+    }
+    return a;
+  }
+
+  private maybeDropAddress(a: Address): void {
+    if (a.consumers.length === 0 && a.senders.length === 0) this.addresses.delete(a.key);
+  }
+
+  /** Snapshot of one address (management, tests). */
+  readAddress(key: string): { key: string; distribution: Distribution; consumers: number; senders: number } | null {
+    const a = this.addresses.get(key);
+    return a ? { key, distribution: a.distribution, consumers: a.consumers.length, senders: a.senders.length } : null;
+  }
+
+  /** Every address with its link counts. */
+  queryAddresses(): { key: string; distribution: Distribution; consumers: number; senders: number; deliveriesIn: number; deliveriesOut: number }[] {
+    return [...this.addresses.values()].map((a) => ({ key: a.key, distribution: a.distribution, consumers: a.consumers.length, senders: a.senders.length, deliveriesIn: a.deliveriesIn, deliveriesOut: a.deliveriesOut }));
+  }
+
+  // ------------------------------------------------------------------ actions: links
+
+  /**
+   * A client attached a sending link (messages flow into the router). `key` null: anonymous
+   * relay (per-message `to`). Credit follows in {@link flush}.
+   */
+  onSenderAttached(key: string | null, capacity: number, settleSecond: boolean, io: unknown): CoreLink {
+    const link = new CoreLink(this.nextLinkId++, 'in', capacity, io);
+    link.settleSecond = settleSecond;
+    if (key !== null) {
+      link.address = this.addressFor(key);
+      link.address.senders.push(link);
+    }
+    this.markDirty(link);
+    return link;
+  }
+
+  /** A client attached a receiving link (a consumer). */
+  onConsumerAttached(key: string, capacity: number, presettled: boolean, io: unknown): CoreLink {
+    const link = new CoreLink(this.nextLinkId++, 'out', capacity, io);
+    link.presettled = presettled;
+    const a = this.addressFor(key);
+    link.address = a;
+    a.consumers.push(link);
+    // Senders on this address may now get credit.
+    if (a.consumers.length === 1) for (const s of a.senders) this.markDirty(s);
+    return link;
+  }
+
+  /** The consumer granted credit (or asked to drain). */
+  onConsumerFlow(link: CoreLink, drain: boolean): void {
+    if (link.gone) return;
+    link.drain = drain;
+    this.pump(link);
+  }
+
+  /** The consumer's connection can take writes again. */
+  onWritable(link: CoreLink): void {
+    if (!link.gone && link.undeliveredCount > 0) this.pump(link);
+  }
+
+  /** A link went away (detach, end, close, socket loss). */
+  onLinkGone(link: CoreLink): void {
+    if (link.gone) return;
+    link.gone = true;
+    const a = link.address;
+    if (link.dir === 'in') {
+      if (a) {
+        remove(a.senders, link);
+        this.maybeDropAddress(a);
+      }
+      return;
+    }
+    if (a) {
+      remove(a.consumers, link);
+      if (a.consumers.length === 0) for (const s of a.senders) this.markDirty(s);
+    }
+    // Undelivered copies: released; the sender may send them again.
+    for (let i = link.undeliveredHead; i < link.undelivered.length; i++) {
+      const c = link.undelivered[i];
+      this.copyTransmittedOrDropped(c);
+      this.copyOutcome(c, State.Released, null, Made.Released);
+    }
+    link.undelivered.length = 0;
+    link.undeliveredHead = 0;
+    if (a) this.maybeDropAddress(a);
+  }
+
+  /**
+   * Copies that were sent and never settled when their consumer left: modified(delivery-failed),
+   * as AMQP prescribes for a delivery whose fate is unknown. The I/O calls this per copy.
+   */
+  onCopyLost(copy: Copy): void {
+    if (copy.settled) return;
+    copy.settled = true;
+    copy.out.unsettled--;
+    this.copyOutcome(copy, State.Modified, null, Made.ModifiedFailed);
+  }
+
+  // ------------------------------------------------------------------ actions: deliveries
+
+  /**
+   * A whole message arrived on an incoming link. `to` is the per-message address for anonymous
+   * links (normalized), ignored otherwise. Returns the core's delivery.
+   */
+  onDelivery(link: CoreLink, settled: boolean, to: string | null, io: unknown): Delivery | null {
+    this.stats.deliveriesIn++;
+    let a = link.address;
+    if (a === null) {
+      a = to === null ? null : this.addresses.get(to) ?? null;
+    }
+    const d = new Delivery(link, settled, io);
+    if (a === null || a.consumers.length === 0) {
+      this.noRoute(d);
+      return d;
+    }
+    a.deliveriesIn++;
+    link.held++;
+    if (a.distribution === 'multicast') {
+      const n = a.consumers.length;
+      d.untransmitted = n;
+      d.outstanding = settled ? 0 : n;
+      for (let i = 0; i < n; i++) this.enqueue(new Copy(d, a.consumers[i]));
+    } else {
+      const out = a.distribution === 'balanced' ? this.pickBalanced(a) : this.pickClosest(a);
+      d.untransmitted = 1;
+      d.outstanding = settled ? 0 : 1;
+      this.enqueue(new Copy(d, out));
+    }
+    return d;
+  }
+
+  private noRoute(d: Delivery): void {
+    if (d.settled) {
+      this.stats.droppedPresettled++;
+      return;
+    }
+    this.stats.releasedNoRoute++;
+    d.done = true;
+    this.fx.settleIn(d, null, Made.Released);
+  }
+
+  /** Balanced: fewest outstanding (undelivered + unsettled); ties rotate. */
+  private pickBalanced(a: Address): CoreLink {
+    const cs = a.consumers;
+    const n = cs.length;
+    const start = a.rr++ % n;
+    let best = cs[start];
+    let bestValue = best.undeliveredCount + best.unsettled;
+    for (let k = 1; k < n && bestValue > 0; k++) {
+      const c = cs[(start + k) % n];
+      const v = c.undeliveredCount + c.unsettled;
+      if (v < bestValue) {
+        best = c;
+        bestValue = v;
+      }
+    }
+    return best;
+  }
+
+  /** Closest on a standalone router: every consumer is as close; rotate, preferring one that can take it now. */
+  private pickClosest(a: Address): CoreLink {
+    const cs = a.consumers;
+    const n = cs.length;
+    const start = a.rr++ % n;
+    for (let k = 0; k < n; k++) {
+      const c = cs[(start + k) % n];
+      if (c.undeliveredCount === 0 && this.fx.canSend(c)) return c;
+    }
+    return cs[start];
+  }
+
+  private enqueue(c: Copy): void {
+    const out = c.out;
+    if (out.undeliveredCount === 0 && this.fx.canSend(out)) {
+      this.transmit(c);
+      if (out.drain) this.pump(out);
+      return;
+    }
+    out.undelivered.push(c);
+  }
+
+  private transmit(c: Copy): void {
+    const out = c.out;
+    const settled = c.delivery.settled || out.presettled;
+    c.io = this.fx.transmit(c, settled);
+    this.stats.deliveriesOut++;
+    if (out.address) out.address.deliveriesOut++;
+    if (settled) {
+      c.settled = true;
+      if (!c.delivery.settled) {
+        // A consumer that wants pre-settled deliveries gives no outcome: settle upstream
+        // without one rather than invent it.
+        this.copyOutcome(c, State.None, null, 0);
+      }
+    } else out.unsettled++;
+    this.copyTransmittedOrDropped(c);
+  }
+
+  private copyTransmittedOrDropped(c: Copy): void {
+    const d = c.delivery;
+    if (--d.untransmitted === 0) {
+      d.link.held--;
+      if (!d.link.gone) this.markDirty(d.link);
+    }
+  }
+
+  /** Sends what the consumer has credit for; completes a drain when nothing is left. */
+  private pump(out: CoreLink): void {
+    const q = out.undelivered;
+    while (out.undeliveredHead < q.length && this.fx.canSend(out)) {
+      const c = q[out.undeliveredHead];
+      q[out.undeliveredHead++] = undefined as unknown as Copy;
+      this.transmit(c);
+    }
+    if (out.undeliveredHead === q.length) {
+      q.length = 0;
+      out.undeliveredHead = 0;
+    } else if (out.undeliveredHead > 1024 && out.undeliveredHead * 2 > q.length) {
+      q.splice(0, out.undeliveredHead);
+      out.undeliveredHead = 0;
+    }
+    if (out.drain && out.undeliveredCount === 0) {
+      out.drain = false;
+      this.fx.drainComplete(out);
+    }
+  }
+
+  /**
+   * The consumer updated a copy. Terminal states travel to the sender as given; `received`
+   * is informational. `settled`: the consumer settled its side.
+   */
+  onCopyOutcome(c: Copy, code: number, state: Buffer | null, settled: boolean): void {
+    if (c.settled) return;
+    const terminal = code === State.Accepted || code === State.Rejected || code === State.Released || code === State.Modified;
+    if (!terminal && !settled) return;
+    c.settled = true;
+    c.out.unsettled--;
+    if (!settled) this.fx.settleOut(c);
+    this.copyOutcome(c, code, state, 0);
+    // A settled copy frees room for balanced and may unblock the queue.
+    if (c.out.undeliveredCount > 0) this.pump(c.out);
+  }
+
+  private copyOutcome(c: Copy, code: number, state: Buffer | null, made: Made | 0): void {
+    const d = c.delivery;
+    if (d.settled || d.done || d.outstanding === 0) return;
+    const eff = made === Made.Released ? State.Released : made === Made.ModifiedFailed ? State.Modified : code;
+    if (!d.hasBest || rank(eff) > rank(d.best)) {
+      d.hasBest = true;
+      d.best = eff;
+      d.bestState = state;
+      d.bestMade = made;
+    }
+    if (--d.outstanding === 0) {
+      d.done = true;
+      this.fx.settleIn(d, d.bestState, d.bestMade as Made | 0);
+    }
+  }
+
+  // ------------------------------------------------------------------ credit
+
+  private markDirty(link: CoreLink): void {
+    if (!link.dirty) {
+      link.dirty = true;
+      this.dirty.push(link);
+    }
+  }
+
+  /** The I/O reports the credit an incoming link has left (after transfers consumed some). */
+  onCreditConsumed(link: CoreLink, remaining: number): void {
+    link.granted = remaining;
+    if (remaining * 2 <= link.capacity) this.markDirty(link);
+  }
+
+  /**
+   * Ends a batch of actions: issues credit to incoming links whose state changed. Credit is
+   * topped up to capacity - held only once half of it is used, so a flow frame carries many
+   * credits; it drops to 0 when the address loses its last consumer.
+   */
+  flush(): void {
+    const list = this.dirty;
+    for (let i = 0; i < list.length; i++) {
+      const link = list[i];
+      link.dirty = false;
+      if (link.gone) continue;
+      const routable = link.address === null || link.address.consumers.length > 0;
+      const want = routable ? Math.max(0, link.capacity - link.held) : 0;
+      if (want === 0) {
+        if (link.granted > 0 && !routable) {
+          link.granted = 0;
+          this.fx.grantCredit(link, 0);
+        }
+        continue;
+      }
+      if (link.granted === 0 || link.granted * 2 <= link.capacity || want - link.granted >= (link.capacity >>> 1)) {
+        if (want > link.granted) {
+          link.granted = want;
+          this.fx.grantCredit(link, want);
+        }
+      }
+    }
+    list.length = 0;
+  }
+}
+
+function remove<T>(arr: T[], x: T): void {
+  const i = arr.indexOf(x);
+  if (i >= 0) arr.splice(i, 1);
+}

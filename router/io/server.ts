@@ -1,0 +1,417 @@
+/**
+ * The router process's I/O: TCP listeners, one {@link Connection} engine per socket, and the
+ * glue between engines and the {@link RouterCore}. The only module (with the CLI) that touches
+ * sockets and timers.
+ *
+ * Output is batched: engines write frames into their own buffers while a batch of socket reads
+ * is processed; one setImmediate later every touched connection writes once. A socket whose
+ * write buffer passes its high-water mark stops receiving deliveries until it drains
+ * (backpressure reaches senders through credit).
+ */
+import * as net from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { Connection, ConnectionHandler, CloseReason, InDelivery, Link, OutDelivery, LinkGoneReason } from '../protocol/connection';
+import { AmqpError, AttachFrame, STATE, encodeRejected } from '../protocol/performatives';
+import { MessageScan, scanMessage, writeMessageWithAnnotations } from '../protocol/message';
+import { DecodeError, Writer } from '../protocol/codec';
+import { AddressTable, AddressRule, checkAddress, normalizeAddress } from '../core/addresses';
+import { Copy, CoreEffects, CoreLink, Delivery, Made, RouterCore } from '../core/core';
+import { Logger } from './log';
+
+export const VERSION = '0.1.0';
+
+/** A listener's settings (qdrouterd `listener` attribute names). */
+export interface ListenerSettings {
+  name: string;
+  host: string;
+  port: number;
+  maxFrameSize: number;
+  maxSessions: number;
+  idleTimeoutSeconds: number;
+  linkCapacity: number;
+  saslMechanisms: string[];
+  authenticatePeer: boolean;
+  stripAnnotations: 'in' | 'out' | 'both' | 'no';
+}
+
+/** Everything the router process needs. */
+export interface RouterSettings {
+  id: string;
+  mode: 'standalone' | 'interior';
+  listeners: ListenerSettings[];
+  addresses: AddressRule[];
+  /** Largest message accepted, bytes. */
+  maxMessageSize: number;
+  /** Longest address accepted, characters. */
+  maxAddressLength: number;
+  /** Users for SASL PLAIN: user -> password. */
+  plainUsers?: Record<string, string>;
+}
+
+/** Per-connection router state. */
+class ConnCtx {
+  dirty = false;
+  readonly outLinks = new Set<Link>();
+  constructor(readonly socket: net.Socket, readonly listener: ListenerSettings, readonly id: number) {}
+}
+
+const HIGH_WATER = 1 << 20;
+const REJECT_DECODE = encodeRejected({ condition: 'amqp:decode-error', description: 'malformed message sections' });
+const REJECT_NO_TO = encodeRejected({ condition: 'amqp:invalid-field', description: 'anonymous relay: message has no "to" address' });
+
+/** A running router. */
+export class RouterServer implements ConnectionHandler, CoreEffects {
+  readonly core: RouterCore;
+  private readonly servers: net.Server[] = [];
+  private readonly conns = new Set<Connection>();
+  private readonly dirty: Connection[] = [];
+  private flushScheduled = false;
+  private tickTimer: NodeJS.Timeout | null = null;
+  private nextConnId = 1;
+  private readonly scanOut = new MessageScan();
+  private readonly annotateWriter = new Writer(64 * 1024);
+  /** Where each listener ended up (port 0 resolved). */
+  readonly bound: { name: string; host: string; port: number }[] = [];
+  private stopping = false;
+
+  constructor(readonly settings: RouterSettings, readonly logger: Logger) {
+    this.core = new RouterCore(new AddressTable(settings.addresses), this);
+  }
+
+  /** Opens every listener; resolves when all listen. */
+  async start(): Promise<void> {
+    for (const l of this.settings.listeners) {
+      const server = net.createServer({ noDelay: true }, (socket) => this.accept(socket, l));
+      server.on('error', (e) => this.logger.log('SERVER', 'error', `listener ${l.name}: ${e.message}`));
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(l.port, l.host, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+      const addr = server.address() as net.AddressInfo;
+      this.bound.push({ name: l.name, host: addr.address, port: addr.port });
+      this.logger.log('SERVER', 'notice', `Listening on ${addr.address}:${addr.port} (listener ${l.name})`);
+      this.servers.push(server);
+    }
+    this.tickTimer = setInterval(() => this.tick(), 1000);
+  }
+
+  private accept(socket: net.Socket, l: ListenerSettings): void {
+    if (this.stopping) {
+      socket.destroy();
+      return;
+    }
+    const now = Date.now();
+    const conn = new Connection(
+      {
+        containerId: this.settings.id,
+        maxFrameSize: l.maxFrameSize,
+        channelMax: Math.max(0, l.maxSessions - 1),
+        idleTimeoutMs: l.idleTimeoutSeconds * 1000,
+        maxMessageSize: this.settings.maxMessageSize,
+        handleMax: 65535,
+        saslMechanisms: l.saslMechanisms,
+        requireSasl: l.authenticatePeer,
+        checkPlain: (u, p) => this.checkPlain(u, p),
+        offeredCapabilities: ['ANONYMOUS-RELAY'],
+        properties: { product: 'amqp-mesh', version: VERSION },
+        incomingWindow: 65536,
+      },
+      this,
+      now,
+    );
+    const ctx = new ConnCtx(socket, l, this.nextConnId++);
+    conn.ctx = ctx;
+    this.conns.add(conn);
+    const peer = `${socket.remoteAddress}:${socket.remotePort}`;
+    this.logger.log('SERVER', 'info', `[C${ctx.id}] Accepted connection from ${peer} on ${l.name}`);
+    socket.on('data', (chunk: Buffer) => {
+      conn.onBytes(chunk, Date.now());
+      this.touch(conn);
+    });
+    socket.on('drain', () => {
+      if (!conn.writeBlocked) return;
+      conn.writeBlocked = false;
+      for (const link of ctx.outLinks) if (link.ctx) this.core.onWritable(link.ctx as CoreLink);
+      this.touch(conn);
+    });
+    socket.on('error', (e) => this.logger.log('SERVER', 'debug', `[C${ctx.id}] socket error: ${e.message}`));
+    socket.on('close', () => {
+      if (!conn.closed) {
+        conn.onSocketClosed('socket-closed');
+        this.touch(conn);
+      }
+      this.conns.delete(conn);
+    });
+  }
+
+  private checkPlain(user: string, password: string): boolean {
+    const users = this.settings.plainUsers;
+    if (!users) return false;
+    return Object.prototype.hasOwnProperty.call(users, user) && users[user] === password;
+  }
+
+  /** Marks a connection as having output; schedules one flush for the batch. */
+  private touch(conn: Connection): void {
+    const ctx = conn.ctx as ConnCtx;
+    if (!ctx.dirty) {
+      ctx.dirty = true;
+      this.dirty.push(conn);
+    }
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    this.core.flush();
+    const list = this.dirty;
+    const now = Date.now();
+    for (let i = 0; i < list.length; i++) {
+      const conn = list[i];
+      const ctx = conn.ctx as ConnCtx;
+      ctx.dirty = false;
+      const out = conn.takeOutput();
+      if (out !== null && !ctx.socket.destroyed) {
+        conn.noteOutput(now);
+        if (!ctx.socket.write(out) || ctx.socket.writableLength > HIGH_WATER) conn.writeBlocked = true;
+      }
+      if (conn.closed && !ctx.socket.destroyed) {
+        ctx.socket.end();
+        // A peer that never reads must not keep the socket forever.
+        setTimeout(() => ctx.socket.destroy(), 2000).unref();
+      }
+    }
+    list.length = 0;
+  }
+
+  private tick(): void {
+    const now = Date.now();
+    for (const conn of this.conns) {
+      conn.onTick(now);
+      if (conn.closed || (conn.w.off > 0)) this.touch(conn);
+    }
+  }
+
+  /** Closes every connection with a close frame and stops listening. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    if (this.tickTimer) clearInterval(this.tickTimer);
+    for (const s of this.servers) s.close();
+    for (const conn of this.conns) {
+      conn.close({ condition: 'amqp:connection:forced', description: 'router shutting down' }, 'router-shutdown');
+      this.touch(conn);
+    }
+    this.flush();
+    const deadline = Date.now() + 3000;
+    while (this.conns.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    for (const conn of this.conns) (conn.ctx as ConnCtx).socket.destroy();
+  }
+
+  // ------------------------------------------------------------------ ConnectionHandler
+
+  onOpen(conn: Connection): void {
+    const ctx = conn.ctx as ConnCtx;
+    this.logger.log('SERVER', 'info', `[C${ctx.id}] Connection open: container-id ${conn.remoteOpen?.containerId}, user ${conn.user}`);
+  }
+
+  onAttach(link: Link, a: AttachFrame): void {
+    const conn = link.conn;
+    const ctx = conn.ctx as ConnCtx;
+    const capacity = ctx.listener.linkCapacity;
+    if (link.isSender) {
+      // The peer receives: a consumer.
+      const src = a.source;
+      if (src === null) return this.refuse(link, a, { condition: 'amqp:invalid-field', description: 'a receiving link needs a source' });
+      let key: string;
+      let replySource: Parameters<Link['accept']>[0]['source'];
+      if (src.dynamic) {
+        const addr = `amqp:/_topo/0/${this.settings.id}/temp.${randomBytes(9).toString('base64url')}`;
+        key = normalizeAddress(addr);
+        replySource = { type: 'source', address: addr, dynamic: true };
+      } else {
+        if (src.address === null) return this.refuse(link, a, { condition: 'amqp:invalid-field', description: 'a receiving link needs a source address or a dynamic source' });
+        const problem = checkAddress(src.address, this.settings.maxAddressLength);
+        if (problem) return this.refuse(link, a, { condition: 'amqp:invalid-field', description: `invalid source address: ${problem}` });
+        key = normalizeAddress(src.address);
+      }
+      link.address = key;
+      link.accept({ source: replySource }, a);
+      link.ctx = this.core.onConsumerAttached(key, capacity, a.sndSettleMode === 1, link);
+      ctx.outLinks.add(link);
+      this.logger.log('ROUTER', 'debug', `[C${ctx.id}] consumer link ${link.name} on ${key}`);
+      return;
+    }
+    // The peer sends.
+    const tgt = a.target;
+    if (tgt !== null && tgt.type === 'coordinator') {
+      return this.refuse(link, a, { condition: 'amqp:not-implemented', description: 'transactions are not supported by the router; attach to a broker' });
+    }
+    let key: string | null = null;
+    if (tgt !== null && tgt.dynamic) {
+      return this.refuse(link, a, { condition: 'amqp:not-implemented', description: 'dynamic targets are not supported' });
+    }
+    if (tgt !== null && tgt.address !== null) {
+      const problem = checkAddress(tgt.address, this.settings.maxAddressLength);
+      if (problem) return this.refuse(link, a, { condition: 'amqp:invalid-field', description: `invalid target address: ${problem}` });
+      key = normalizeAddress(tgt.address);
+    }
+    link.address = key;
+    link.accept({}, a);
+    link.ctx = this.core.onSenderAttached(key, capacity, a.rcvSettleMode === 1, link);
+    this.logger.log('ROUTER', 'debug', `[C${ctx.id}] sender link ${link.name} on ${key ?? '(anonymous)'}`);
+  }
+
+  private refuse(link: Link, a: AttachFrame, error: AmqpError): void {
+    const ctx = link.conn.ctx as ConnCtx;
+    this.logger.log('ROUTER', 'warning', `[C${ctx.id}] refused link ${link.name}: ${error.condition}: ${error.description}`);
+    link.refuse(error, a);
+  }
+
+  onFlow(link: Link, drain: boolean): void {
+    const cl = link.ctx as CoreLink | null;
+    if (cl) this.core.onConsumerFlow(cl, drain);
+  }
+
+  onDelivery(link: Link, d: InDelivery): void {
+    const cl = link.ctx as CoreLink | null;
+    if (cl === null) return;
+    this.core.onCreditConsumed(cl, link.credit);
+    const scan = d.scan;
+    const ctx = link.conn.ctx as ConnCtx;
+    const keepInbound = ctx.listener.stripAnnotations === 'out' || ctx.listener.stripAnnotations === 'no';
+    try {
+      scanMessage(d.payload, 0, d.payload.length, scan, keepInbound);
+    } catch (e) {
+      if (!(e instanceof DecodeError)) throw e;
+      this.logger.log('ROUTER', 'warning', `[C${ctx.id}] rejected a malformed message on ${link.name}: ${e.message}`);
+      if (!d.settled) link.conn.updateIn(d, REJECT_DECODE, true);
+      return;
+    }
+    let to: string | null = null;
+    if (cl.address === null) {
+      if (scan.to === null) {
+        if (!d.settled) link.conn.updateIn(d, REJECT_NO_TO, true);
+        return;
+      }
+      to = normalizeAddress(scan.to);
+    }
+    d.ctx = this.core.onDelivery(cl, d.settled, to, d);
+  }
+
+  onOutcome(od: OutDelivery, code: number, state: Buffer | null, settled: boolean): void {
+    this.core.onCopyOutcome(od.ctx as Copy, code, state, settled);
+  }
+
+  onInSettled(_d: InDelivery): void {
+    // rcv-settle-mode second: the sender settled after our outcome; nothing left to do.
+  }
+
+  onLinkGone(link: Link, error: AmqpError | null, reason: LinkGoneReason): void {
+    const cl = link.ctx as CoreLink | null;
+    const ctx = link.conn.ctx as ConnCtx;
+    if (error) this.logger.log('ROUTER', 'info', `[C${ctx.id}] link ${link.name} gone (${reason}): ${error.condition} ${error.description ?? ''}`);
+    if (cl === null) return;
+    if (link.isSender) {
+      ctx.outLinks.delete(link);
+      const unsettled = link.session.unsettledOut;
+      for (const [id, od] of unsettled) {
+        if (od.link !== link) continue;
+        unsettled.delete(id);
+        this.core.onCopyLost(od.ctx as Copy);
+      }
+    }
+    this.core.onLinkGone(cl);
+    this.touchAll();
+  }
+
+  onClosed(conn: Connection, reason: CloseReason, error: AmqpError | null): void {
+    const ctx = conn.ctx as ConnCtx;
+    const lvl = reason === 'client-closed' || reason === 'router-shutdown' ? 'info' : 'warning';
+    this.logger.log('SERVER', lvl, `[C${ctx.id}] Connection closed (${reason})${error ? `: ${error.condition} ${error.description ?? ''}` : ''}`);
+    this.touch(conn);
+  }
+
+  log(level: 'error' | 'warning' | 'info' | 'debug' | 'trace', msg: string): void {
+    this.logger.log('PROTOCOL', level, msg);
+  }
+
+  /** Outcomes made by a departing link can touch any connection: flush them all. */
+  private touchAll(): void {
+    for (const c of this.conns) if (c.w.off > 0) this.touch(c);
+  }
+
+  // ------------------------------------------------------------------ CoreEffects
+
+  grantCredit(cl: CoreLink, credit: number): void {
+    const link = cl.io as Link;
+    link.conn.setCredit(link, credit);
+    this.touch(link.conn);
+  }
+
+  canSend(cl: CoreLink): boolean {
+    const link = cl.io as Link;
+    return link.conn.canSend(link);
+  }
+
+  transmit(copy: Copy, settled: boolean): unknown {
+    const link = copy.out.io as Link;
+    const conn = link.conn;
+    const d = copy.delivery.io as InDelivery;
+    const strip = (conn.ctx as ConnCtx).listener.stripAnnotations;
+    const annotate = strip === 'in' || strip === 'no';
+    let payload: Buffer;
+    if (annotate) {
+      if (d.annotated === null) d.annotated = this.annotate(d);
+      payload = d.annotated;
+    } else if (d.scan.hasRouterKeys) {
+      if (d.stripped === null) d.stripped = this.strip(d);
+      payload = d.stripped;
+    } else payload = d.payload;
+    const od = conn.send(link, payload, settled, copy);
+    this.touch(conn);
+    return od;
+  }
+
+  private annotate(d: InDelivery): Buffer {
+    const w = this.annotateWriter;
+    w.reset();
+    const me = `0/${this.settings.id}`;
+    const trace = d.scan.trace ? [...d.scan.trace, me] : [me];
+    writeMessageWithAnnotations(w, d.payload, 0, d.payload.length, d.scan, d.scan.ingress ?? me, trace);
+    return w.take();
+  }
+
+  private strip(d: InDelivery): Buffer {
+    const w = this.annotateWriter;
+    w.reset();
+    writeMessageWithAnnotations(w, d.payload, 0, d.payload.length, d.scan, null, null);
+    return w.take();
+  }
+
+  settleIn(del: Delivery, state: Buffer | null, made: Made | 0): void {
+    const d = del.io as InDelivery;
+    const link = d.link;
+    if (!link.attached || d.settled) return;
+    const s = made === Made.Released ? STATE.released : made === Made.ModifiedFailed ? STATE.modifiedFailed : state;
+    link.conn.updateIn(d, s, !(link.ctx as CoreLink).settleSecond);
+    this.touch(link.conn);
+  }
+
+  settleOut(copy: Copy): void {
+    const od = copy.io as OutDelivery;
+    if (!od.link.attached) return;
+    od.link.conn.updateOut(od, null, true);
+    this.touch(od.link.conn);
+  }
+
+  drainComplete(cl: CoreLink): void {
+    const link = cl.io as Link;
+    link.conn.drainComplete(link);
+    this.touch(link.conn);
+  }
+}

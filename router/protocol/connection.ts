@@ -1,0 +1,882 @@
+/**
+ * Server side of one AMQP 1.0 connection as a pure state machine: bytes in through
+ * {@link Connection.onBytes}, frames out into {@link Connection.out}, events to a
+ * {@link ConnectionHandler}. No sockets, no timers: time is passed in.
+ *
+ * Unlike rhea, this engine never decodes message bodies (payloads stay byte slices), never opens
+ * a link before the handler decides, settles per delivery (one unsettled delivery cannot starve
+ * its session), passes delivery states through as encoded bytes, and coalesces dispositions into
+ * ranges.
+ */
+import { DecodeError, Writer } from './codec';
+import { MessageScan } from './message';
+import { FRAME_AMQP, FRAME_SASL, FrameParser, FramingError, MIN_MAX_FRAME_SIZE, SASL_HEADER, AMQP_HEADER } from './frames';
+import {
+  AmqpError, AttachFrame, D, SaslCode, TerminusOut, decodeAttach, decodeBegin, decodeDetach, decodeEndOrClose,
+  decodeFlow, decodeOpen, decodeSaslInit, endFrame, fieldBool, fieldIsNull, fieldRaw, fieldUint, OpenFrame,
+  scan, scanPerformative, stateCode, writeAttach, writeBegin, writeClose, writeDetach, writeDisposition, writeEnd,
+  writeFlow, writeHeartbeat, writeOpen, writeSaslMechanisms, writeSaslOutcome, beginFrame,
+} from './performatives';
+
+/** Limits and identity of the local end. */
+export interface ConnectionOptions {
+  containerId: string;
+  maxFrameSize: number;
+  /** Highest channel number the peer may use (maxSessions - 1). */
+  channelMax: number;
+  /** Our idle timeout in ms (0 = none); advertised in open, enforced on input. */
+  idleTimeoutMs: number;
+  /** Largest message accepted on an incoming link, bytes. */
+  maxMessageSize: number;
+  /** Links per session. */
+  handleMax: number;
+  /** SASL: mechanisms offered; empty = SASL not offered (plain AMQP only). */
+  saslMechanisms: string[];
+  /** Require a SASL exchange (listener authenticatePeer). */
+  requireSasl: boolean;
+  /** Verifies PLAIN credentials; returns true when valid. */
+  checkPlain?: (user: string, password: string) => boolean;
+  offeredCapabilities: string[];
+  properties: Record<string, unknown>;
+  /** Incoming session window in frames. */
+  incomingWindow: number;
+}
+
+/** Events the engine raises; the router implements them. */
+export interface ConnectionHandler {
+  onOpen(conn: Connection): void;
+  /** The peer attached a link; call link.accept() or link.refuse(). */
+  onAttach(link: Link, attach: AttachFrame): void;
+  /** An outgoing link's credit or drain changed. */
+  onFlow(link: Link, drain: boolean): void;
+  /** A whole message arrived on an incoming link. */
+  onDelivery(link: Link, d: InDelivery): void;
+  /** The peer updated an outgoing delivery. `state` is the encoded delivery-state or null. */
+  onOutcome(d: OutDelivery, code: number, state: Buffer | null, settled: boolean): void;
+  /** The peer settled an incoming delivery (rcv-settle-mode second, or abort). */
+  onInSettled(d: InDelivery): void;
+  /** A link is gone: detached by the peer, by us, or with its session/connection. */
+  onLinkGone(link: Link, error: AmqpError | null, reason: LinkGoneReason): void;
+  /** The connection is finished (close exchanged or protocol error). */
+  onClosed(conn: Connection, reason: CloseReason, error: AmqpError | null): void;
+  log(level: 'error' | 'warning' | 'info' | 'debug' | 'trace', msg: string): void;
+}
+
+export type LinkGoneReason = 'detached' | 'refused' | 'session-ended' | 'connection-closed';
+
+/** Why a connection ended: stable, typed (nats-server style). */
+export type CloseReason =
+  | 'client-closed'
+  | 'router-shutdown'
+  | 'protocol-error'
+  | 'framing-error'
+  | 'auth-failed'
+  | 'idle-timeout'
+  | 'socket-error'
+  | 'socket-closed';
+
+/** Rejection raised inside frame handling; closes the connection with `condition`. */
+export class ConnectionError extends Error {
+  constructor(message: string, readonly condition: string, readonly reason: CloseReason, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'ConnectionError';
+  }
+}
+
+/** A session-level violation; ends only that session. */
+class SessionError extends Error {
+  constructor(message: string, readonly condition: string) {
+    super(message);
+    this.name = 'SessionError';
+  }
+}
+
+/** A link-level violation; detaches only that link. */
+class LinkError extends Error {
+  constructor(message: string, readonly condition: string, readonly link: Link) {
+    super(message);
+    this.name = 'LinkError';
+  }
+}
+
+const enum ConnState {
+  AwaitHeader,
+  Sasl,
+  AwaitAmqpHeader,
+  AwaitOpen,
+  Open,
+  CloseSent,
+  Closed,
+}
+
+/** A delivery received from the peer. */
+export interface InDelivery {
+  link: Link;
+  id: number;
+  settled: boolean;
+  /** The message bytes (all transfer frames joined). */
+  payload: Buffer;
+  /** Router-side state for the core (ingress/trace or outbound copies). */
+  ctx: unknown;
+  /** Set when we sent a terminal state and wait for the peer to settle (rcv-settle-mode second). */
+  awaitingPeerSettle: boolean;
+  done: boolean;
+  /** Where the router found its annotations and `to` (filled by the router on arrival). */
+  scan: MessageScan;
+  /** Outbound forms, made at most once per delivery whatever the fan-out. */
+  annotated: Buffer | null;
+  stripped: Buffer | null;
+}
+
+/** A delivery we sent to the peer. */
+export interface OutDelivery {
+  link: Link;
+  id: number;
+  settled: boolean;
+  ctx: unknown;
+}
+
+/** One session (a begin/end pair). */
+export class Session {
+  readonly links = new Map<number, Link>(); // by remote handle
+  readonly unsettledIn = new Map<number, InDelivery>();
+  readonly unsettledOut = new Map<number, OutDelivery>();
+  nextIncomingId = 0;
+  incomingWindow: number;
+  nextOutgoingId = 0;
+  remoteIncomingWindow = 0;
+  remoteOutgoingWindow = 0;
+  private nextHandle = 0;
+  readonly freeHandles: number[] = [];
+  ended = false;
+  // pending coalesced disposition (ours to the peer)
+  dispRole = false;
+  dispFirst = -1;
+  dispLast = -1;
+  dispSettled = false;
+  dispState: Buffer | null = null;
+
+  constructor(readonly conn: Connection, readonly channel: number, readonly remoteChannel: number, incomingWindow: number) {
+    this.incomingWindow = incomingWindow;
+  }
+
+  allocHandle(): number {
+    return this.freeHandles.length > 0 ? (this.freeHandles.pop() as number) : this.nextHandle++;
+  }
+}
+
+/** One link; `isSender` is our role. */
+export class Link {
+  /** Our handle. */
+  handle: number;
+  /** Link credit the peer granted us (outgoing) or we granted (incoming). */
+  credit = 0;
+  deliveryCount = 0;
+  drain = false;
+  attached = false;
+  detachSent = false;
+  detachReceived = false;
+  /** Partial multi-frame delivery being received. */
+  partial: Buffer[] | null = null;
+  partialSize = 0;
+  partialId = 0;
+  partialSettled = false;
+  /** Router core's per-link state. */
+  ctx: unknown = null;
+  /** Address the link is bound to (for logs). */
+  address: string | null = null;
+  sndSettleMode = 0;
+  rcvSettleMode = 0;
+
+  constructor(
+    readonly session: Session,
+    readonly name: string,
+    readonly remoteHandle: number,
+    readonly isSender: boolean,
+  ) {
+    this.handle = session.allocHandle();
+  }
+
+  get conn(): Connection {
+    return this.session.conn;
+  }
+
+  /** Completes the attach: echoes the peer's termini unless replacements are given. */
+  accept(opts: { source?: TerminusOut; target?: TerminusOut; rcvSettleMode?: number; sndSettleMode?: number; initialDeliveryCount?: number }, attach: AttachFrame): void {
+    this.conn.writeAttachReply(this, attach, opts);
+    this.attached = true;
+  }
+
+  /** Refuses the attach: attach with a null terminus, then detach with `error` (part 2, 2.6.3). */
+  refuse(error: AmqpError, attach: AttachFrame): void {
+    this.conn.writeAttachReply(this, attach, { source: this.isSender ? null : undefined, target: this.isSender ? undefined : null });
+    this.conn.detachLink(this, error);
+  }
+}
+
+function isSequenceBefore(a: number, b: number): boolean {
+  return ((a - b) | 0) < 0;
+}
+
+/**
+ * The engine. Feed `onBytes`; after each batch call `takeOutput()` and write what it returns.
+ */
+export class Connection {
+  readonly w = new Writer(64 * 1024);
+  private readonly parser: FrameParser;
+  private state = ConnState.AwaitHeader;
+  private readonly sessions = new Map<number, Session>(); // by remote channel
+  private readonly localChannels: (Session | undefined)[] = [];
+  remoteOpen: OpenFrame | null = null;
+  /** The peer's max-frame-size, bounding what we send. */
+  peerMaxFrameSize = MIN_MAX_FRAME_SIZE;
+  private peerIdleTimeoutMs = 0;
+  private lastInput = 0;
+  private lastOutput = 0;
+  closed = false;
+  closeReason: CloseReason | null = null;
+  /** SASL identity (ANONYMOUS or the PLAIN user). */
+  user: string | null = null;
+  /** Set by the I/O layer while the socket's write buffer is over its high-water mark. */
+  writeBlocked = false;
+  /** Router-side per-connection state. */
+  ctx: unknown = null;
+  /** Deliveries in/out, for stats. */
+  deliveriesIn = 0;
+  deliveriesOut = 0;
+
+  constructor(readonly opts: ConnectionOptions, readonly handler: ConnectionHandler, now: number) {
+    this.parser = new FrameParser(this, Math.max(opts.maxFrameSize, MIN_MAX_FRAME_SIZE));
+    // The header and SASL frames are small; the negotiated limit applies from open on.
+    this.lastInput = now;
+    this.lastOutput = now;
+  }
+
+  // ------------------------------------------------------------------ input
+
+  /** Feeds bytes from the socket. Protocol errors close the connection (never throw). */
+  onBytes(chunk: Buffer, now: number): void {
+    if (this.closed) return;
+    this.lastInput = now;
+    try {
+      this.parser.push(chunk);
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
+  /** Raised by the parser. */
+  onProtocolHeader(id: number): void {
+    if (this.state === ConnState.AwaitHeader) {
+      if (id === 3) {
+        if (this.opts.saslMechanisms.length === 0) {
+          this.w.bytes(AMQP_HEADER);
+          throw new ConnectionError('SASL requested but not offered on this listener', 'amqp:not-implemented', 'auth-failed');
+        }
+        this.w.bytes(SASL_HEADER);
+        writeSaslMechanisms(this.w, this.opts.saslMechanisms);
+        this.state = ConnState.Sasl;
+        return;
+      }
+      if (this.opts.requireSasl) {
+        this.w.bytes(SASL_HEADER);
+        this.closed = true;
+        this.closeReason = 'auth-failed';
+        this.handler.log('warning', 'refused a connection without SASL on a listener with authenticatePeer');
+        this.handler.onClosed(this, 'auth-failed', { condition: 'amqp:unauthorized-access', description: 'SASL required' });
+        return;
+      }
+      this.user = 'anonymous';
+      this.w.bytes(AMQP_HEADER);
+      this.state = ConnState.AwaitOpen;
+      return;
+    }
+    if (this.state === ConnState.AwaitAmqpHeader) {
+      if (id !== 0) throw new ConnectionError('expected the AMQP header after SASL', 'amqp:connection:framing-error', 'framing-error');
+      this.w.bytes(AMQP_HEADER);
+      this.state = ConnState.AwaitOpen;
+      return;
+    }
+    throw new ConnectionError('unexpected protocol header', 'amqp:connection:framing-error', 'framing-error');
+  }
+
+  /** Raised by the parser for each frame. */
+  onFrame(type: number, channel: number, buf: Buffer, start: number, end: number): void {
+    if (this.closed) return;
+    if (start === end) return; // heartbeat
+    if (this.state === ConnState.Sasl) {
+      if (type !== FRAME_SASL) throw new ConnectionError('AMQP frame during SASL', 'amqp:connection:framing-error', 'framing-error');
+      return this.onSaslFrame(buf, start, end);
+    }
+    if (type !== FRAME_AMQP) throw new ConnectionError(`unexpected frame type ${type}`, 'amqp:connection:framing-error', 'framing-error');
+    let code: number;
+    try {
+      code = scanPerformative(buf, start, end);
+    } catch (e) {
+      throw new ConnectionError(`malformed frame: ${(e as Error).message}`, 'amqp:decode-error', 'protocol-error', { cause: e });
+    }
+    if (this.state === ConnState.AwaitOpen) {
+      if (code !== D.Open) throw new ConnectionError('first frame must be open', 'amqp:illegal-state', 'protocol-error');
+      return this.onOpenFrame();
+    }
+    if (this.state === ConnState.CloseSent) {
+      if (code === D.Close) this.finish('client-closed', null);
+      return;
+    }
+    try {
+      switch (code) {
+        case D.Transfer: return this.onTransfer(channel, buf, end);
+        case D.Disposition: return this.onDisposition(channel);
+        case D.Flow: return this.onFlowFrame(channel);
+        case D.Attach: return this.onAttachFrame(channel);
+        case D.Detach: return this.onDetachFrame(channel);
+        case D.Begin: return this.onBeginFrame(channel);
+        case D.End: return this.onEndFrame(channel);
+        case D.Close: return this.onCloseFrame();
+        case D.Open: throw new ConnectionError('open received twice', 'amqp:illegal-state', 'protocol-error');
+        default:
+          throw new ConnectionError(`unknown performative 0x${code.toString(16)}`, 'amqp:connection:framing-error', 'framing-error');
+      }
+    } catch (e) {
+      if (e instanceof SessionError) return this.endSession(channel, { condition: e.condition, description: e.message });
+      if (e instanceof LinkError) {
+        this.handler.log('warning', `link ${e.link.name}: ${e.message}`);
+        return this.detachLink(e.link, { condition: e.condition, description: e.message });
+      }
+      if (e instanceof DecodeError) throw new ConnectionError(e.message, 'amqp:decode-error', 'protocol-error', { cause: e });
+      throw e;
+    }
+  }
+
+  private onSaslFrame(buf: Buffer, start: number, end: number): void {
+    let code: number;
+    try {
+      code = scanPerformative(buf, start, end);
+    } catch (e) {
+      throw new ConnectionError(`malformed SASL frame: ${(e as Error).message}`, 'amqp:decode-error', 'auth-failed', { cause: e });
+    }
+    if (code !== D.SaslInit) throw new ConnectionError(`unexpected SASL frame 0x${code.toString(16)}`, 'amqp:connection:framing-error', 'auth-failed');
+    let init;
+    try {
+      init = decodeSaslInit();
+    } catch (e) {
+      throw new ConnectionError(`bad sasl-init: ${(e as Error).message}`, 'amqp:decode-error', 'auth-failed', { cause: e });
+    }
+    const mech = init.mechanism;
+    let ok = false;
+    if (!this.opts.saslMechanisms.includes(mech)) {
+      this.handler.log('warning', `SASL mechanism ${mech} not offered (offered: ${this.opts.saslMechanisms.join(' ')})`);
+    } else if (mech === 'ANONYMOUS') {
+      ok = !this.opts.requireSasl || this.opts.saslMechanisms.includes('ANONYMOUS');
+      this.user = 'anonymous';
+    } else if (mech === 'PLAIN') {
+      const r = init.initialResponse;
+      if (r) {
+        const parts = r.toString('utf8').split('\0');
+        if (parts.length === 3) {
+          const [, user, pass] = parts;
+          ok = this.opts.checkPlain ? this.opts.checkPlain(user, pass) : !this.opts.requireSasl;
+          if (ok) this.user = user;
+        }
+      }
+    }
+    writeSaslOutcome(this.w, ok ? SaslCode.Ok : SaslCode.Auth);
+    if (!ok) {
+      this.handler.log('warning', `SASL ${mech} authentication failed`);
+      this.closed = true;
+      this.closeReason = 'auth-failed';
+      this.handler.onClosed(this, 'auth-failed', { condition: 'amqp:unauthorized-access', description: 'authentication failed' });
+      return;
+    }
+    this.state = ConnState.AwaitAmqpHeader;
+    this.parser.expectHeader();
+  }
+
+  private onOpenFrame(): void {
+    let open: OpenFrame;
+    try {
+      open = decodeOpen();
+    } catch (e) {
+      throw new ConnectionError(`bad open: ${(e as Error).message}`, 'amqp:decode-error', 'protocol-error', { cause: e });
+    }
+    this.remoteOpen = open;
+    this.peerMaxFrameSize = Math.max(MIN_MAX_FRAME_SIZE, Math.min(open.maxFrameSize, 1 << 30));
+    this.peerIdleTimeoutMs = open.idleTimeout;
+    this.parser.maxFrameSize = this.opts.maxFrameSize;
+    writeOpen(this.w, {
+      containerId: this.opts.containerId,
+      maxFrameSize: this.opts.maxFrameSize,
+      channelMax: this.opts.channelMax,
+      idleTimeout: this.opts.idleTimeoutMs,
+      offeredCapabilities: this.opts.offeredCapabilities,
+      properties: this.opts.properties,
+    });
+    this.state = ConnState.Open;
+    this.handler.onOpen(this);
+  }
+
+  private session(channel: number): Session {
+    const s = this.sessions.get(channel);
+    if (s === undefined) throw new ConnectionError(`frame on unattached channel ${channel}`, 'amqp:connection:framing-error', 'protocol-error');
+    return s;
+  }
+
+  private onBeginFrame(channel: number): void {
+    if (this.sessions.has(channel)) throw new ConnectionError(`channel ${channel} already in use`, 'amqp:connection:framing-error', 'protocol-error');
+    if (channel > this.opts.channelMax) {
+      throw new ConnectionError(`channel ${channel} exceeds channel-max ${this.opts.channelMax}`, 'amqp:connection:framing-error', 'protocol-error');
+    }
+    const b = decodeBegin();
+    if (b.remoteChannel !== null) throw new ConnectionError('begin from a client must not name a remote-channel', 'amqp:not-implemented', 'protocol-error');
+    let local = 0;
+    while (this.localChannels[local] !== undefined) local++;
+    const s = new Session(this, local, channel, this.opts.incomingWindow);
+    s.nextIncomingId = b.nextOutgoingId;
+    s.remoteIncomingWindow = b.incomingWindow;
+    s.remoteOutgoingWindow = b.outgoingWindow;
+    this.sessions.set(channel, s);
+    this.localChannels[local] = s;
+    writeBegin(this.w, local, channel, s.nextOutgoingId, s.incomingWindow, 0x7fffffff, this.opts.handleMax);
+  }
+
+  private onEndFrame(channel: number): void {
+    const s = this.session(channel);
+    const err = decodeEndOrClose();
+    if (err) this.handler.log('info', `session ended by peer: ${err.condition} ${err.description ?? ''}`);
+    this.dropSession(s, 'session-ended');
+    if (!s.ended) {
+      this.flushDisposition(s);
+      writeEnd(this.w, s.channel, null);
+    }
+    this.sessions.delete(channel);
+    this.localChannels[s.channel] = undefined;
+  }
+
+  private dropSession(s: Session, reason: LinkGoneReason): void {
+    for (const link of s.links.values()) {
+      if (link.attached || !link.detachSent) this.handler.onLinkGone(link, null, reason);
+      link.attached = false;
+    }
+    s.links.clear();
+    s.unsettledIn.clear();
+    s.unsettledOut.clear();
+  }
+
+  /** Ends a session on a violation (only that session). */
+  endSession(channel: number, error: AmqpError): void {
+    const s = this.sessions.get(channel);
+    if (s === undefined || s.ended) return;
+    this.handler.log('warning', `ending session on channel ${channel}: ${error.condition}: ${error.description ?? ''}`);
+    this.dropSession(s, 'session-ended');
+    s.ended = true;
+    writeEnd(this.w, s.channel, error);
+  }
+
+  private onAttachFrame(channel: number): void {
+    const s = this.session(channel);
+    const a = decodeAttach();
+    if (a.handle > this.opts.handleMax) throw new SessionError(`handle ${a.handle} exceeds handle-max ${this.opts.handleMax}`, 'amqp:connection:framing-error');
+    if (s.links.has(a.handle)) throw new SessionError(`handle ${a.handle} is already in use`, 'amqp:session:handle-in-use');
+    // The peer's role is a.role; ours is the opposite.
+    const link = new Link(s, a.name, a.handle, a.role === true);
+    link.sndSettleMode = a.sndSettleMode;
+    link.rcvSettleMode = a.rcvSettleMode;
+    if (!link.isSender) link.deliveryCount = a.initialDeliveryCount;
+    s.links.set(a.handle, link);
+    this.handler.onAttach(link, a);
+  }
+
+  /** Writes our attach in reply to the peer's. */
+  writeAttachReply(link: Link, a: AttachFrame, o: { source?: TerminusOut; target?: TerminusOut; rcvSettleMode?: number; sndSettleMode?: number; initialDeliveryCount?: number }): void {
+    const source = o.source !== undefined ? o.source : a.source ? { raw: a.source.raw } : null;
+    const target = o.target !== undefined ? o.target : a.target ? { raw: a.target.raw } : null;
+    writeAttach(this.w, link.session.channel, {
+      name: link.name,
+      handle: link.handle,
+      role: !link.isSender,
+      sndSettleMode: o.sndSettleMode ?? a.sndSettleMode,
+      rcvSettleMode: o.rcvSettleMode ?? a.rcvSettleMode,
+      source,
+      target,
+      initialDeliveryCount: link.isSender ? (o.initialDeliveryCount ?? 0) : null,
+      maxMessageSize: link.isSender ? 0 : this.opts.maxMessageSize,
+    });
+    if (link.isSender) link.deliveryCount = o.initialDeliveryCount ?? 0;
+  }
+
+  private onDetachFrame(channel: number): void {
+    const s = this.session(channel);
+    const d = decodeDetach();
+    const link = s.links.get(d.handle);
+    if (link === undefined) throw new SessionError(`detach of unattached handle ${d.handle}`, 'amqp:session:unattached-handle');
+    link.detachReceived = true;
+    s.links.delete(d.handle);
+    const wasOurs = link.detachSent;
+    if (!link.detachSent) {
+      link.detachSent = true;
+      writeDetach(this.w, s.channel, link.handle, d.closed, null);
+    }
+    s.freeHandles.push(link.handle);
+    if (link.attached || !wasOurs) this.handler.onLinkGone(link, d.error, 'detached');
+    link.attached = false;
+  }
+
+  /** Detaches a link from our side (closed), e.g. on a violation or when refusing it. */
+  detachLink(link: Link, error: AmqpError | null): void {
+    if (link.detachSent || this.closed) return;
+    link.detachSent = true;
+    const wasAttached = link.attached;
+    link.attached = false;
+    writeDetach(this.w, link.session.channel, link.handle, true, error);
+    if (wasAttached) this.handler.onLinkGone(link, error, error ? 'refused' : 'detached');
+  }
+
+  private onFlowFrame(channel: number): void {
+    const s = this.session(channel);
+    const f = decodeFlow();
+    // Session window (part 2, 2.5.6): the peer's incoming window relative to our next-outgoing-id.
+    const nii = f.nextIncomingId ?? 0;
+    s.remoteIncomingWindow = (nii + f.incomingWindow - s.nextOutgoingId) >>> 0;
+    s.remoteOutgoingWindow = f.outgoingWindow;
+    if (f.handle === null) return;
+    const link = s.links.get(f.handle);
+    if (link === undefined) throw new SessionError(`flow on unattached handle ${f.handle}`, 'amqp:session:unattached-handle');
+    if (link.isSender) {
+      // RabbitMQ-like peers may omit delivery-count in the first flow: treat as ours.
+      const dc = f.deliveryCount ?? link.deliveryCount;
+      const credit = f.linkCredit ?? 0;
+      link.credit = Math.max(0, (dc + credit - link.deliveryCount) | 0);
+      link.drain = f.drain;
+      this.handler.onFlow(link, f.drain);
+    } else if (f.echo) {
+      this.sendFlow(link);
+    }
+  }
+
+  private onTransfer(channel: number, buf: Buffer, end: number): void {
+    const s = this.session(channel);
+    const handle = fieldUint(0, -1);
+    if (handle < 0) throw new SessionError('transfer without handle', 'amqp:decode-error');
+    const link = s.links.get(handle);
+    if (link === undefined) throw new SessionError(`transfer on unattached handle ${handle}`, 'amqp:session:unattached-handle');
+    if (link.isSender) throw new SessionError(`transfer on handle ${handle}, which is our sending link`, 'amqp:session:unattached-handle');
+    if (s.incomingWindow === 0) throw new SessionError('transfer past the session incoming window', 'amqp:session:window-violation');
+    s.nextIncomingId = (s.nextIncomingId + 1) >>> 0;
+    s.incomingWindow--;
+    const more = fieldBool(5, false);
+    const aborted = fieldBool(9, false);
+    const payloadStart = scan.next;
+    if (link.partial === null) {
+      if (fieldIsNull(1)) throw new LinkError('first transfer of a delivery without delivery-id', 'amqp:decode-error', link);
+      link.partialId = fieldUint(1, 0);
+      link.partialSettled = fieldBool(4, false);
+      if (link.credit <= 0) throw new LinkError('transfer without link credit', 'amqp:link:transfer-limit-exceeded', link);
+      link.credit--;
+      link.deliveryCount = (link.deliveryCount + 1) >>> 0;
+      if (!more && !aborted) {
+        this.completeDelivery(link, buf.subarray(payloadStart, end), link.partialId, link.partialSettled);
+        this.maybeRefreshWindow(s);
+        return;
+      }
+      link.partial = [];
+      link.partialSize = 0;
+    } else if (fieldBool(4, false)) {
+      link.partialSettled = true;
+    }
+    if (aborted) {
+      link.partial = null;
+      link.partialSize = 0;
+      this.maybeRefreshWindow(s);
+      return;
+    }
+    const piece = buf.subarray(payloadStart, end);
+    link.partialSize += piece.length;
+    if (link.partialSize > this.opts.maxMessageSize) {
+      link.partial = null;
+      throw new LinkError(`message exceeds the maximum message size ${this.opts.maxMessageSize}`, 'amqp:link:message-size-exceeded', link);
+    }
+    link.partial.push(piece);
+    if (!more) {
+      const payload = link.partial.length === 1 ? link.partial[0] : Buffer.concat(link.partial, link.partialSize);
+      link.partial = null;
+      this.completeDelivery(link, payload, link.partialId, link.partialSettled);
+    }
+    this.maybeRefreshWindow(s);
+  }
+
+  private maybeRefreshWindow(s: Session): void {
+    if (s.incomingWindow < this.opts.incomingWindow >>> 1) {
+      s.incomingWindow = this.opts.incomingWindow;
+      writeFlow(this.w, s.channel, s.nextIncomingId, s.incomingWindow, s.nextOutgoingId, 0x7fffffff, -1, 0, 0, false);
+    }
+  }
+
+  private completeDelivery(link: Link, payload: Buffer, id: number, settled: boolean): void {
+    if (payload.length > this.opts.maxMessageSize) {
+      throw new LinkError(`message of ${payload.length} bytes exceeds the maximum message size ${this.opts.maxMessageSize}`, 'amqp:link:message-size-exceeded', link);
+    }
+    const d: InDelivery = { link, id, settled, payload, ctx: null, awaitingPeerSettle: false, done: settled, scan: new MessageScan(), annotated: null, stripped: null };
+    if (!settled) link.session.unsettledIn.set(id, d);
+    this.deliveriesIn++;
+    this.handler.onDelivery(link, d);
+  }
+
+  private onDisposition(channel: number): void {
+    const s = this.session(channel);
+    const role = fieldBool(0, false);
+    const first = fieldUint(1, 0);
+    const last = fieldIsNull(2) ? first : fieldUint(2, first);
+    const settled = fieldBool(3, false);
+    const raw = fieldRaw(4);
+    const code = raw === null ? 0 : stateCode(raw, 0, raw.length);
+    if (((last - first) >>> 0) > 0x100000) throw new SessionError('disposition range too large', 'amqp:decode-error');
+    if (role) {
+      // From a receiver: about deliveries we sent.
+      const map = s.unsettledOut;
+      for (let id = first; ; id = (id + 1) >>> 0) {
+        const d = map.get(id);
+        if (d !== undefined) {
+          if (settled) map.delete(id);
+          this.handler.onOutcome(d, code, raw, settled);
+        }
+        if (id === last) break;
+      }
+    } else {
+      const map = s.unsettledIn;
+      for (let id = first; ; id = (id + 1) >>> 0) {
+        const d = map.get(id);
+        if (d !== undefined && settled) {
+          map.delete(id);
+          this.handler.onInSettled(d);
+        }
+        if (id === last) break;
+      }
+    }
+  }
+
+  private onCloseFrame(): void {
+    const err = decodeEndOrClose();
+    if (err) this.handler.log('info', `connection closed by peer: ${err.condition} ${err.description ?? ''}`);
+    for (const s of this.sessions.values()) this.flushDisposition(s);
+    writeClose(this.w, null);
+    this.finish('client-closed', err);
+  }
+
+  private finish(reason: CloseReason, error: AmqpError | null): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.closeReason = reason;
+    for (const s of this.sessions.values()) this.dropSession(s, 'connection-closed');
+    this.sessions.clear();
+    this.handler.onClosed(this, reason, error);
+  }
+
+  private fail(e: unknown): void {
+    let condition = 'amqp:internal-error';
+    let reason: CloseReason = 'protocol-error';
+    let msg = String(e);
+    if (e instanceof FramingError) {
+      condition = e.condition;
+      reason = 'framing-error';
+      msg = e.message;
+    } else if (e instanceof ConnectionError) {
+      condition = e.condition;
+      reason = e.reason;
+      msg = e.message;
+    } else if (e instanceof DecodeError) {
+      condition = 'amqp:decode-error';
+      msg = e.message;
+    } else if (e instanceof Error) {
+      msg = e.message;
+      this.handler.log('error', `internal error: ${e.stack}`);
+    }
+    this.handler.log('warning', `closing connection: ${condition}: ${msg}`);
+    this.close({ condition, description: msg }, reason);
+  }
+
+  /** Closes the connection from our side with an optional error. */
+  close(error: AmqpError | null, reason: CloseReason): void {
+    if (this.closed || this.state === ConnState.CloseSent) return;
+    if (this.state === ConnState.AwaitHeader || this.state === ConnState.Sasl || this.state === ConnState.AwaitAmqpHeader) {
+      // No AMQP connection yet: a header tells the peer what we speak, then we hang up.
+      if (this.state === ConnState.AwaitHeader) this.w.bytes(AMQP_HEADER);
+      this.finish(reason, error);
+      return;
+    }
+    if (this.state === ConnState.AwaitOpen) {
+      writeOpen(this.w, { containerId: this.opts.containerId, maxFrameSize: this.opts.maxFrameSize, channelMax: 0, idleTimeout: 0 });
+    }
+    for (const s of this.sessions.values()) this.flushDisposition(s);
+    writeClose(this.w, error);
+    this.state = ConnState.CloseSent;
+    this.finish(reason, error);
+  }
+
+  // ------------------------------------------------------------------ output
+
+  /** Sends a flow for an incoming link granting `credit` in total (absolute, per AMQP). */
+  setCredit(link: Link, credit: number, drain = false): void {
+    if (!link.attached || link.detachSent || this.closed) return;
+    link.credit = credit;
+    this.sendFlow(link, drain);
+  }
+
+  private sendFlow(link: Link, drain = false): void {
+    const s = link.session;
+    writeFlow(this.w, s.channel, s.nextIncomingId, s.incomingWindow, s.nextOutgoingId, 0x7fffffff, link.handle, link.deliveryCount, link.credit, drain || link.drain);
+  }
+
+  /** True when `link` (ours, sending) may send one more delivery now. */
+  canSend(link: Link): boolean {
+    return link.credit > 0 && link.attached && !this.writeBlocked && link.session.remoteIncomingWindow > 0 && !this.closed;
+  }
+
+  /**
+   * Sends a delivery on an outgoing link. `parts` are written back to back as the payload
+   * (so an annotated message can be written without joining buffers). Splits across frames
+   * when over the peer's max-frame-size.
+   */
+  send(link: Link, payload: Buffer, settled: boolean, ctx: unknown): OutDelivery {
+    const s = link.session;
+    const id = s.nextOutgoingId;
+    const d: OutDelivery = { link, id, settled, ctx };
+    if (!settled) s.unsettledOut.set(id, d);
+    link.credit--;
+    link.deliveryCount = (link.deliveryCount + 1) >>> 0;
+    this.deliveriesOut++;
+    const w = this.w;
+    const max = this.peerMaxFrameSize;
+    let off = 0;
+    let first = true;
+    const total = payload.length;
+    for (;;) {
+      const f = beginFrame(w, 0, s.channel);
+      w.descriptor(D.Transfer);
+      const m = w.beginList();
+      w.uint(link.handle);
+      let n = 1;
+      if (first) {
+        w.uint(id);
+        // delivery-tag: the delivery-id's 4 bytes are unique among unsettled deliveries.
+        w.ensure(6);
+        w.buf[w.off++] = 0xa0;
+        w.buf[w.off++] = 4;
+        w.buf.writeUInt32BE(id, w.off);
+        w.off += 4;
+        w.uint(0);
+        w.boolean(settled);
+        n = 5;
+      } else {
+        w.null();
+        w.null();
+        w.null();
+        w.boolean(settled);
+        n = 5;
+      }
+      const room = max - (w.off - f) - 16;
+      const more = total - off > room;
+      if (more) {
+        w.boolean(true);
+        n = 6;
+      }
+      w.endList(m, n);
+      const take = more ? room : total - off;
+      w.bytes(payload, off, off + take);
+      endFrame(w, f);
+      off += take;
+      s.nextOutgoingId = (s.nextOutgoingId + 1) >>> 0;
+      s.remoteIncomingWindow = s.remoteIncomingWindow > 0 ? s.remoteIncomingWindow - 1 : 0;
+      first = false;
+      if (!more) break;
+    }
+    return d;
+  }
+
+  /** Completes a drain on an outgoing link: credit is consumed, delivery-count advanced. */
+  drainComplete(link: Link): void {
+    if (!link.attached || this.closed) return;
+    link.deliveryCount = (link.deliveryCount + link.credit) >>> 0;
+    link.credit = 0;
+    const s = link.session;
+    writeFlow(this.w, s.channel, s.nextIncomingId, s.incomingWindow, s.nextOutgoingId, 0x7fffffff, link.handle, link.deliveryCount, 0, true);
+    link.drain = false;
+  }
+
+  /**
+   * Sets an incoming delivery's state (and settles it when `settled`). Consecutive ids with the
+   * same state object coalesce into one disposition range.
+   */
+  updateIn(d: InDelivery, state: Buffer | null, settled: boolean): void {
+    const s = d.link.session;
+    if (settled) s.unsettledIn.delete(d.id);
+    this.queueDisposition(s, true, d.id, settled, state);
+  }
+
+  /** Settles (or updates) a delivery we sent. */
+  updateOut(d: OutDelivery, state: Buffer | null, settled: boolean): void {
+    const s = d.link.session;
+    if (settled) s.unsettledOut.delete(d.id);
+    this.queueDisposition(s, false, d.id, settled, state);
+  }
+
+  private queueDisposition(s: Session, role: boolean, id: number, settled: boolean, state: Buffer | null): void {
+    if (s.ended || this.closed) return;
+    if (s.dispFirst >= 0) {
+      if (s.dispRole === role && s.dispSettled === settled && s.dispState === state && id === ((s.dispLast + 1) >>> 0)) {
+        s.dispLast = id;
+        return;
+      }
+      this.flushDisposition(s);
+    }
+    s.dispRole = role;
+    s.dispFirst = id;
+    s.dispLast = id;
+    s.dispSettled = settled;
+    s.dispState = state;
+  }
+
+  private flushDisposition(s: Session): void {
+    if (s.dispFirst < 0) return;
+    writeDisposition(this.w, s.channel, s.dispRole, s.dispFirst, s.dispLast, s.dispSettled, s.dispState);
+    s.dispFirst = -1;
+    s.dispState = null;
+  }
+
+  /** Flushes pending dispositions and returns the bytes to write (or null). */
+  takeOutput(): Buffer | null {
+    for (const s of this.sessions.values()) if (s.dispFirst >= 0) this.flushDisposition(s);
+    if (this.w.off === 0) return null;
+    return this.w.take();
+  }
+
+  /**
+   * Time passes: closes on input idle past our timeout; sends a heartbeat when we have been
+   * quiet for half the peer's. Returns ms until the next check is useful.
+   */
+  onTick(now: number): void {
+    if (this.closed) return;
+    if (this.opts.idleTimeoutMs > 0 && now - this.lastInput > this.opts.idleTimeoutMs) {
+      this.close({ condition: 'amqp:resource-limit-exceeded', description: 'local-idle-timeout expired' }, 'idle-timeout');
+      return;
+    }
+    if (this.peerIdleTimeoutMs > 0 && now - this.lastOutput >= this.peerIdleTimeoutMs / 2 && this.state === ConnState.Open) {
+      if (this.w.off === 0) writeHeartbeat(this.w);
+    }
+  }
+
+  /** The I/O layer reports a write. */
+  noteOutput(now: number): void {
+    this.lastOutput = now;
+  }
+
+  /** The socket is gone (no close frame): drop everything. */
+  onSocketClosed(reason: CloseReason): void {
+    this.finish(reason, null);
+  }
+
+  get isOpen(): boolean {
+    return this.state === ConnState.Open && !this.closed;
+  }
+}
+
+export { isSequenceBefore };

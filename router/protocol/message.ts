@@ -1,0 +1,201 @@
+/**
+ * Message sections without decoding the message (part 3, 3.2). The router needs only three
+ * things from a message: where the message-annotations section is (to add or strip its own
+ * annotations), whether that section already holds router annotations, and the `to` field
+ * (for the anonymous relay). Everything else passes through as bytes.
+ */
+import { DecodeError, Reader, Writer, skipValue } from './codec';
+import { D } from './performatives';
+
+/** Router annotation keys (qdrouterd's). */
+export const ANNOTATION_PREFIX = 'x-opt-qd.';
+export const ANNOTATION_INGRESS = 'x-opt-qd.ingress';
+export const ANNOTATION_TRACE = 'x-opt-qd.trace';
+
+/** Result of {@link scanMessage}; one instance is reused per call site. */
+export class MessageScan {
+  /** Offset where a message-annotations section sits or would be inserted. */
+  maStart = 0;
+  /** End of the existing message-annotations section, or -1 when absent. */
+  maEnd = -1;
+  /** The existing section holds keys starting with x-opt-qd. */
+  hasRouterKeys = false;
+  /** properties.to, or null. */
+  to: string | null = null;
+  /** Inbound router annotations (meaningful when kept by the listener's stripAnnotations). */
+  ingress: string | null = null;
+  trace: string[] | null = null;
+}
+
+/** Reads the symbol or string at `off` without allocating unless it has the router prefix. */
+function keyHasRouterPrefix(buf: Buffer, off: number): boolean {
+  const c = buf[off];
+  let start: number, len: number;
+  if (c === 0xa3 || c === 0xa1) {
+    len = buf[off + 1];
+    start = off + 2;
+  } else if (c === 0xb3 || c === 0xb1) {
+    len = buf.readUInt32BE(off + 1);
+    start = off + 5;
+  } else return false;
+  if (len < 9) return false;
+  // 'x-opt-qd.'
+  return (
+    buf[start] === 0x78 && buf[start + 1] === 0x2d && buf[start + 2] === 0x6f && buf[start + 3] === 0x70 &&
+    buf[start + 4] === 0x74 && buf[start + 5] === 0x2d && buf[start + 6] === 0x71 && buf[start + 7] === 0x64 &&
+    buf[start + 8] === 0x2e
+  );
+}
+
+/** Offset of a map's first entry and its entry count (keys + values). */
+function mapBody(buf: Buffer, off: number, end: number): { first: number; count: number; end: number } {
+  const c = buf[off];
+  if (c === 0xc1) return { first: off + 3, count: buf[off + 2], end: off + 2 + buf[off + 1] };
+  if (c === 0xd1) return { first: off + 9, count: buf.readUInt32BE(off + 5), end: off + 5 + buf.readUInt32BE(off + 1) };
+  if (c === 0x40) return { first: off + 1, count: 0, end: off + 1 };
+  throw new DecodeError(`message-annotations is not a map (0x${c.toString(16)})`);
+}
+
+/**
+ * Scans the sections of a message at buf[start..end). Stops after properties (nothing the router
+ * needs lies beyond). When `readRouterAnnotations` is set, decodes x-opt-qd.ingress/trace.
+ * Throws DecodeError when a section is malformed.
+ */
+export function scanMessage(buf: Buffer, start: number, end: number, out: MessageScan, readRouterAnnotations: boolean): void {
+  out.maStart = start;
+  out.maEnd = -1;
+  out.hasRouterKeys = false;
+  out.to = null;
+  out.ingress = null;
+  out.trace = null;
+  let p = start;
+  while (p < end) {
+    if (buf[p] !== 0x00 || p + 3 > end) throw new DecodeError(`message section expected at offset ${p - start}`);
+    let code: number;
+    let body: number;
+    if (buf[p + 1] === 0x53) {
+      code = buf[p + 2];
+      body = p + 3;
+    } else if (buf[p + 1] === 0x80 && p + 10 <= end) {
+      code = Number(buf.readBigUInt64BE(p + 2));
+      body = p + 10;
+    } else {
+      // Symbolic section descriptors are legal but rare; treat as opaque from here on.
+      return;
+    }
+    const next = skipValue(buf, body, end);
+    switch (code) {
+      case D.Header:
+      case D.DeliveryAnnotations:
+        out.maStart = next;
+        break;
+      case D.MessageAnnotations: {
+        out.maStart = p;
+        out.maEnd = next;
+        const m = mapBody(buf, body, next);
+        let q = m.first;
+        for (let i = 0; i < m.count; i += 2) {
+          const kEnd = skipValue(buf, q, m.end);
+          const vEnd = skipValue(buf, kEnd, m.end);
+          if (keyHasRouterPrefix(buf, q)) {
+            out.hasRouterKeys = true;
+            if (readRouterAnnotations) {
+              const key = new Reader(buf, q, kEnd).read();
+              if (key === ANNOTATION_INGRESS) {
+                const v = new Reader(buf, kEnd, vEnd).read();
+                if (typeof v === 'string') out.ingress = v;
+              } else if (key === ANNOTATION_TRACE) {
+                const v = new Reader(buf, kEnd, vEnd).read();
+                if (Array.isArray(v)) out.trace = v.filter((x): x is string => typeof x === 'string');
+              }
+            }
+          }
+          q = vEnd;
+        }
+        break;
+      }
+      case D.Properties: {
+        // properties is a list; `to` is field 2.
+        const c = buf[body];
+        let q: number, count: number, listEnd: number;
+        if (c === 0x45) return;
+        if (c === 0xc0) {
+          q = body + 3;
+          count = buf[body + 2];
+          listEnd = body + 2 + buf[body + 1];
+        } else if (c === 0xd0) {
+          q = body + 9;
+          count = buf.readUInt32BE(body + 5);
+          listEnd = body + 5 + buf.readUInt32BE(body + 1);
+        } else throw new DecodeError('properties section is not a list');
+        if (count > 2) {
+          q = skipValue(buf, q, listEnd);
+          q = skipValue(buf, q, listEnd);
+          const toEnd = skipValue(buf, q, listEnd);
+          const v = buf[q] === 0x40 ? null : new Reader(buf, q, toEnd).read();
+          out.to = typeof v === 'string' ? v : null;
+        }
+        return;
+      }
+      default:
+        return;
+    }
+    p = next;
+  }
+}
+
+/**
+ * Writes the message to `w` with its message-annotations rewritten: router keys removed, and
+ * when `ingress` is given, x-opt-qd.ingress and x-opt-qd.trace set. Everything else is copied
+ * byte for byte. An annotations section that ends up empty and did not exist is not added.
+ */
+export function writeMessageWithAnnotations(
+  w: Writer,
+  buf: Buffer,
+  start: number,
+  end: number,
+  scan: MessageScan,
+  ingress: string | null,
+  trace: readonly string[] | null,
+): void {
+  w.bytes(buf, start, scan.maStart);
+  let userStart = 0, userEnd = 0, userCount = 0;
+  const kept: number[] = [];
+  if (scan.maEnd >= 0) {
+    const body = buf[scan.maStart + 1] === 0x53 ? scan.maStart + 3 : scan.maStart + 10;
+    const m = mapBody(buf, body, scan.maEnd);
+    let q = m.first;
+    userStart = q;
+    userEnd = m.end;
+    for (let i = 0; i < m.count; i += 2) {
+      const kEnd = skipValue(buf, q, m.end);
+      const vEnd = skipValue(buf, kEnd, m.end);
+      if (!keyHasRouterPrefix(buf, q)) {
+        kept.push(q, vEnd);
+        userCount += 2;
+      }
+      q = vEnd;
+    }
+  }
+  const addCount = ingress !== null ? 4 : 0;
+  if (userCount + addCount > 0 || (scan.maEnd >= 0 && !scan.hasRouterKeys)) {
+    w.descriptor(D.MessageAnnotations);
+    const mark = w.beginMap();
+    if (kept.length === 2 * (userCount / 2) && userCount > 0 && kept[0] === userStart && kept[kept.length - 1] === userEnd) {
+      w.bytes(buf, userStart, userEnd);
+    } else {
+      for (let i = 0; i < kept.length; i += 2) w.bytes(buf, kept[i], kept[i + 1]);
+    }
+    if (ingress !== null) {
+      w.symbol(ANNOTATION_INGRESS);
+      w.string(ingress);
+      w.symbol(ANNOTATION_TRACE);
+      const lm = w.beginList();
+      const t = trace ?? [];
+      for (const hop of t) w.string(hop);
+      w.endList(lm, t.length);
+    }
+    w.endMap(mark, userCount + addCount);
+  }
+  w.bytes(buf, scan.maEnd >= 0 ? scan.maEnd : scan.maStart, end);
+}
