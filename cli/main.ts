@@ -3,7 +3,7 @@
  */
 import { loadConfigFile, ConfigError, RouterConfig } from '../router/config';
 import { Logger } from '../router/io/log';
-import { RouterServer, RouterSettings, ListenerSettings } from '../router/io/server';
+import { RouterServer, RouterSettings, ListenerSettings, VERSION } from '../router/io/server';
 import type { AddressRule } from '../router/core/addresses';
 
 const USAGE = `usage: amqp-mesh router -c FILE    run a router (FILE: qdrouterd.conf syntax, .yaml/.yml or .json)
@@ -13,7 +13,7 @@ const USAGE = `usage: amqp-mesh router -c FILE    run a router (FILE: qdrouterd.
 /** Maps the loaded configuration onto what the router process needs. */
 export function settingsFromConfig(cfg: RouterConfig): RouterSettings {
   const listeners: ListenerSettings[] = cfg.listeners.map((l, i) => ({
-    name: l.name ?? `listener/${l.host}:${l.port}` ?? `listener${i}`,
+    name: l.name ?? `listener${i}/${l.host || '*'}:${l.port}`,
     host: l.host === '' ? '0.0.0.0' : l.host,
     port: l.port,
     maxFrameSize: l.maxFrameSize,
@@ -51,7 +51,7 @@ async function runRouter(file: string): Promise<void> {
     }
     throw e;
   }
-  for (const l of cfg.logs) logger.configure(l.module, l.enable);
+  for (const l of cfg.logs) if (l.enabledLevels !== 'default') logger.configure(l.module, l.enable);
   for (const w of cfg.warnings) logger.log('ROUTER', 'warning', w.message);
   const server = new RouterServer(settingsFromConfig(cfg), logger);
   try {
@@ -60,7 +60,7 @@ async function runRouter(file: string): Promise<void> {
     process.stderr.write(`amqp-mesh: cannot listen: ${(e as Error).message}\n`);
     process.exit(1);
   }
-  logger.log('ROUTER', 'notice', `Router ${cfg.router.id} (${cfg.router.mode}) ready, amqp-mesh ${require('../package.json').version}`);
+  logger.log('ROUTER', 'notice', `Router ${cfg.router.id} (${cfg.router.mode}) ready, amqp-mesh ${VERSION}`);
   let stopping = false;
   const shutdown = (sig: string) => {
     if (stopping) return;
@@ -76,7 +76,7 @@ async function runRouter(file: string): Promise<void> {
 export async function main(argv: string[]): Promise<void> {
   const [cmd, ...rest] = argv;
   if (cmd === '--version' || cmd === '-v') {
-    process.stdout.write(`${require('../package.json').version}\n`);
+    process.stdout.write(`${VERSION}\n`);
     return;
   }
   if (cmd === undefined || cmd === '--help' || cmd === '-h') {

@@ -1,0 +1,70 @@
+/**
+ * The router's configuration loader.
+ *
+ * Reads qdrouterd.conf syntax, YAML or JSON (by file extension), validates it against a
+ * transcription of qdrouterd 1.19's management schema, and returns a typed {@link RouterConfig}
+ * with defaults filled in. Existing qdrouterd configurations load: what amqp-mesh does not
+ * implement yet is accepted with a warning, unless ignoring it would change behaviour
+ * (edge mode, inter-router listeners...), which is refused with "not supported yet".
+ *
+ * ```ts
+ * const config = loadConfigFile('/etc/amqp-mesh/router.conf');
+ * for (const warning of config.warnings) log.warning(warning.message);
+ * ```
+ */
+
+export { parseConfSyntax } from './conf-syntax';
+export {
+  ConfigError,
+  formatLocation,
+  MAX_ATTRIBUTE_VALUE_BYTES,
+  MAX_CONFIG_ENTITIES,
+  MAX_CONFIG_FILE_BYTES,
+  MAX_VALUE_NESTING_DEPTH,
+  type ConfigErrorCode,
+  type ConfigWarning,
+  type ConfigWarningCode,
+} from './errors';
+export {
+  detectConfigSyntax,
+  loadConfigFile,
+  parseConfig,
+  parseConfigEntities,
+  type ConfigOptions,
+  type ConfigSyntax,
+} from './load';
+export { LOG_ENABLE_HELP, LOG_LEVELS, parseLogEnable } from './log-enable';
+export { qdrouterdCamelCase, type RawAttribute, type RawEntity, type RawValue } from './raw-entity';
+export {
+  ENTITY_SCHEMAS,
+  findAttributeSchema,
+  findEntitySchema,
+  LOG_MODULES,
+  NON_CONFIGURABLE_ENTITY_TYPES,
+  supportedValues,
+  type AttributeSchema,
+  type AttributeStatus,
+  type AttributeType,
+  type EntitySchema,
+  type SchemaDefault,
+} from './schema';
+export type {
+  AddressDistribution,
+  AddressEntity,
+  ConfigValue,
+  EntityCommon,
+  EntitySource,
+  GenericEntity,
+  ListenerEntity,
+  ListenerRole,
+  LogEntity,
+  LogLevel,
+  LogModule,
+  RouterConfig,
+  RouterEntity,
+  RouterMode,
+  SaslMechanism,
+  StripAnnotations,
+} from './types';
+export { generateRouterId, validateEntities, validateEntity, type ValidatedEntity, type ValidationOptions } from './validate';
+export { parseStructuredSyntax, type StructuredSyntax } from './yaml-syntax';

@@ -1,0 +1,134 @@
+/**
+ * The validated, typed configuration the router runs from.
+ *
+ * Attribute names are qdrouterd's camelCase names; defaults are filled in; numbers are numbers.
+ * Attributes qdrouterd defines but amqp-mesh does not act on yet are kept, converted to their
+ * schema type, in each entity's `unimplemented` record when the file sets them (and are reported
+ * in {@link RouterConfig.warnings}), so that nothing the operator wrote is silently dropped.
+ */
+
+import type { ConfigWarning } from './errors';
+import type { LOG_MODULES } from './schema';
+
+/** A converted attribute value; null only occurs inside maps (an attribute set to null is unset). */
+export type ConfigValue = string | number | boolean | null | ConfigValue[] | { [key: string]: ConfigValue };
+
+/** Where an entity came from. */
+export interface EntitySource {
+  readonly file: string;
+  /** 1-based line where the entity starts; 0 for an entity created from defaults (no section in the file). */
+  readonly line: number;
+  /** 1-based line of each attribute the file sets, by attribute name (current name, even if a deprecated one was written). */
+  readonly attributeLines: { readonly [attributeName: string]: number };
+}
+
+/** What every typed entity carries. */
+export interface EntityCommon {
+  /** The user-assigned name (unique across all entities), if any. */
+  name?: string;
+  /** Attributes the file sets that amqp-mesh accepts but does not act on yet, by name. */
+  unimplemented: { [attributeName: string]: ConfigValue };
+  source: EntitySource;
+}
+
+/** Router modes amqp-mesh runs in (qdrouterd's `edge` is not supported yet). */
+export type RouterMode = 'standalone' | 'interior';
+
+/** The `router` entity: exactly one per configuration, created from defaults if the file has none. */
+export interface RouterEntity extends EntityCommon {
+  type: 'router';
+  /** The router's identity; generated as qdrouterd does (`Standalone_…`/`Interior_…`) when not set. */
+  id: string;
+  mode: RouterMode;
+  /** Accepted for compatibility (default 4); amqp-mesh's event loop does not use it. */
+  workerThreads: number;
+}
+
+/** Listener roles amqp-mesh supports (qdrouterd's inter-router, route-container and edge are not supported yet). */
+export type ListenerRole = 'normal';
+
+/** SASL mechanisms amqp-mesh implements. */
+export type SaslMechanism = 'ANONYMOUS' | 'PLAIN';
+
+/** Which router-specific message annotations (`x-opt-qd.*`) are removed: on ingress, egress, both or neither. */
+export type StripAnnotations = 'in' | 'out' | 'both' | 'no';
+
+/** A `listener` entity: where the router accepts AMQP connections. */
+export interface ListenerEntity extends EntityCommon {
+  type: 'listener';
+  /** Host or address to listen on; "" (qdrouterd's default) means all local addresses. */
+  host: string;
+  /** TCP port; 0 asks for an ephemeral port. `amqp` and `amqps` are resolved to 5672 and 5671. */
+  port: number;
+  role: ListenerRole;
+  /** Require SASL authentication of the peer. */
+  authenticatePeer: boolean;
+  /** Offered SASL mechanisms, upper-case; default `['PLAIN']` if authenticatePeer, else `['ANONYMOUS']`. */
+  saslMechanisms: SaslMechanism[];
+  /** Largest frame the router accepts, in octets (default 16384). */
+  maxFrameSize: number;
+  /** Most sessions per connection (default 32768; a configured 0 also means 32768, as in qdrouterd). */
+  maxSessions: number;
+  /** Close a connection after this many seconds without a frame; 0 disables (default 16). */
+  idleTimeoutSeconds: number;
+  /** Credit issued per incoming link (default 250; a configured 0 also means 250, as in qdrouterd). */
+  linkCapacity: number;
+  stripAnnotations: StripAnnotations;
+}
+
+/** Address distributions amqp-mesh supports (qdrouterd's `unavailable` is not supported yet). */
+export type AddressDistribution = 'multicast' | 'closest' | 'balanced';
+
+/** An `address` entity: how messages to matching addresses are distributed. Exactly one of prefix and pattern is set. */
+export interface AddressEntity extends EntityCommon {
+  type: 'address';
+  /** Matches addresses that start with these tokens (tokens are separated by `.` or `/`). */
+  prefix?: string;
+  /** Matches addresses against a wildcard pattern: `*` is one token, `#` is zero or more. */
+  pattern?: string;
+  distribution: AddressDistribution;
+}
+
+/** qdrouterd's log modules; `DEFAULT` supplies the settings other modules do not set. */
+export type LogModule = (typeof LOG_MODULES)[number];
+
+/** Log severities, least severe first. */
+export type LogLevel = 'trace' | 'debug' | 'info' | 'notice' | 'warning' | 'error' | 'critical';
+
+/** A `log` entity: settings of one log module. */
+export interface LogEntity extends EntityCommon {
+  type: 'log';
+  module: LogModule;
+  /** The enable string as written, e.g. `info+` or `trace,debug,warning+`; `default` when not set (DEFAULT: `info+`). */
+  enable: string;
+  /** The levels `enable` turns on, least severe first; `'default'` means "as the DEFAULT module", `[]` means none. */
+  enabledLevels: LogLevel[] | 'default';
+  /** Unset means "as the DEFAULT module" (which defaults to true). */
+  includeTimestamp?: boolean;
+  /** Unset means "as the DEFAULT module" (which defaults to false). */
+  includeSource?: boolean;
+  /** `stderr`, `stdout`, `syslog` or a file name; unset means "as the DEFAULT module" (which defaults to stderr). */
+  outputFile?: string;
+}
+
+/** An entity of a type amqp-mesh accepts but does not act on yet (connector, linkRoute, sslProfile, ...). */
+export interface GenericEntity {
+  /** The config-file entity type, e.g. `connector` or `linkRoute`. */
+  type: string;
+  name?: string;
+  /** All attributes, converted, with qdrouterd's defaults filled in (status attributes excluded). */
+  attributes: { [attributeName: string]: ConfigValue };
+  source: EntitySource;
+}
+
+/** A whole validated configuration. */
+export interface RouterConfig {
+  router: RouterEntity;
+  listeners: ListenerEntity[];
+  addresses: AddressEntity[];
+  logs: LogEntity[];
+  /** Entities of types amqp-mesh does not act on yet, in file order. */
+  other: GenericEntity[];
+  /** Everything accepted with a remark, in file order; the router should log these at startup. */
+  warnings: ConfigWarning[];
+}

@@ -1,0 +1,578 @@
+/**
+ * Schema validation: turns syntax-neutral {@link RawEntity} lists into a typed {@link RouterConfig}.
+ *
+ * Two stages. {@link validateEntity} applies the schema generically — entity and attribute
+ * names, deprecated names, types, ranges, enumerations, defaults, required attributes, size
+ * limits — the way qdrouterd's schema does. Then a builder per implemented entity type reads the
+ * validated values into its typed form and applies the checks that involve several attributes or
+ * entities. Entity types without a builder become {@link GenericEntity}s.
+ *
+ * Extending: to type a new entity (say connector), mark it and its attributes implemented in
+ * schema.ts, add its interface in types.ts and a list to {@link RouterConfig}, and add a builder
+ * to {@link ENTITY_BUILDERS}.
+ */
+
+import { randomBytes } from 'node:crypto';
+import {
+  ConfigError,
+  configWarning,
+  MAX_ATTRIBUTE_VALUE_BYTES,
+  MAX_CONFIG_ENTITIES,
+  quote,
+  type ConfigErrorCode,
+  type ConfigWarning,
+  type ConfigWarningCode,
+} from './errors';
+import { LOG_ENABLE_HELP, parseLogEnable } from './log-enable';
+import { qdrouterdCamelCase, rawValueBytes, type RawEntity, type RawValue } from './raw-entity';
+import {
+  ENTITY_SCHEMAS,
+  findAttributeSchema,
+  findEntitySchema,
+  NON_CONFIGURABLE_ENTITY_TYPES,
+  supportedValues,
+  type AttributeSchema,
+  type EntitySchema,
+} from './schema';
+import type {
+  AddressDistribution,
+  AddressEntity,
+  ConfigValue,
+  EntityCommon,
+  EntitySource,
+  GenericEntity,
+  ListenerEntity,
+  ListenerRole,
+  LogEntity,
+  LogModule,
+  RouterConfig,
+  RouterEntity,
+  RouterMode,
+  SaslMechanism,
+  StripAnnotations,
+} from './types';
+
+/** Options of {@link validateEntities}. */
+export interface ValidationOptions {
+  /** Makes the router id when the configuration sets none; defaults to {@link generateRouterId}. */
+  readonly generateRouterId?: (mode: RouterMode) => string;
+}
+
+/** An entity checked against its schema: values converted, defaults filled in. */
+export interface ValidatedEntity {
+  readonly schema: EntitySchema;
+  readonly file: string;
+  readonly line: number;
+  /** Every attribute with a value (set in the file or by default), by current name; status attributes excluded. */
+  readonly values: ReadonlyMap<string, ConfigValue>;
+  /** 1-based line of each attribute set in the file, by current name. */
+  readonly attributeLines: { readonly [attributeName: string]: number };
+}
+
+const SASL_MECHANISMS: readonly SaslMechanism[] = ['ANONYMOUS', 'PLAIN'];
+const BOOLEAN_WORDS: { readonly [word: string]: boolean } = { true: true, yes: true, on: true, false: false, no: false, off: false };
+const AMQP_PORTS: { readonly [service: string]: number } = { amqp: 5672, amqps: 5671 };
+const DEFAULT_LINK_CAPACITY = 250;
+const DEFAULT_MAX_SESSIONS = 32768;
+/** qdrouterd's discriminator alphabet (64 characters, so a byte's low 6 bits pick one uniformly). */
+const DISCRIMINATOR_ALPHABET = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+_';
+
+/**
+ * A router id the way qdrouterd 1.19 makes one when none is configured: the mode
+ * (`Standalone_` or `Interior_`) followed by 15 random characters.
+ */
+export function generateRouterId(mode: RouterMode): string {
+  const prefix = mode === 'interior' ? 'Interior_' : 'Standalone_';
+  return prefix + Array.from(randomBytes(15), (byte) => DISCRIMINATOR_ALPHABET[byte & 63]).join('');
+}
+
+/**
+ * Validates parsed entities and builds the typed configuration.
+ * @param entities entities in file order, from any of the syntax parsers.
+ * @param file the file name used in messages.
+ * @throws ConfigError naming the file, the line and the valid choices.
+ */
+export function validateEntities(entities: readonly RawEntity[], file: string, options: ValidationOptions = {}): RouterConfig {
+  const tooMany = entities[MAX_CONFIG_ENTITIES];
+  if (tooMany !== undefined) {
+    throw new ConfigError(
+      'ERR_CONFIG_TOO_MANY_ENTITIES',
+      file,
+      tooMany.line,
+      `more than ${MAX_CONFIG_ENTITIES} entities; the limit is ${MAX_CONFIG_ENTITIES} entities per configuration`,
+    );
+  }
+  const context: BuildContext = {
+    file,
+    warnings: [],
+    generateRouterId: options.generateRouterId ?? generateRouterId,
+    addressMatches: new Map(),
+    logModules: new Map(),
+  };
+  const draft: ConfigDraft = { listeners: [], addresses: [], logs: [], other: [] };
+  const singletonLines = new Map<string, number>();
+  const nameOwners = new Map<string, { type: string; line: number }>();
+
+  for (const raw of entities) {
+    const entity = validateEntity(raw, file, context.warnings);
+    const { type, singleton } = entity.schema;
+    if (singleton) {
+      const firstLine = singletonLines.get(type);
+      if (firstLine !== undefined) {
+        throw new ConfigError('ERR_CONFIG_DUPLICATE', file, entity.line, `only one ${type} section is allowed (first on line ${firstLine})`);
+      }
+      singletonLines.set(type, entity.line);
+    }
+    const name = entity.values.get('name');
+    if (typeof name === 'string') {
+      // qdrouterd checks uniqueness of "name" across all entity types, not per type.
+      const owner = nameOwners.get(name);
+      if (owner !== undefined) {
+        throw new ConfigError(
+          'ERR_CONFIG_DUPLICATE',
+          file,
+          lineOf(entity, 'name'),
+          `${type} name ${quote(name)} is already used by the ${owner.type} on line ${owner.line}; names must be unique`,
+        );
+      }
+      nameOwners.set(name, { type, line: entity.line });
+    }
+    const builder = Object.prototype.hasOwnProperty.call(ENTITY_BUILDERS, type) ? ENTITY_BUILDERS[type] : undefined;
+    if (builder !== undefined) builder(entity, draft, context);
+    else draft.other.push(buildGeneric(entity));
+  }
+
+  const router =
+    draft.router ?? buildRouter(validateEntity({ type: 'router', line: 0, attributes: [] }, file, context.warnings), context);
+  return {
+    router,
+    listeners: draft.listeners,
+    addresses: draft.addresses,
+    logs: draft.logs,
+    other: draft.other,
+    warnings: context.warnings,
+  };
+}
+
+/**
+ * Checks one entity against its schema, the way qdrouterd's schema validation does, plus
+ * amqp-mesh's ranges, unsupported values and size limits.
+ * @param warnings receives the warnings about this entity.
+ * @throws ConfigError for an unknown entity or attribute, a bad value or a missing required attribute.
+ */
+export function validateEntity(raw: RawEntity, file: string, warnings: ConfigWarning[]): ValidatedEntity {
+  const typeName = qdrouterdCamelCase(raw.type);
+  const schema = findEntitySchema(typeName);
+  if (schema === undefined) {
+    const readAs = typeName !== raw.type ? ` (read as "${typeName}")` : '';
+    const validEntities = `valid entities: ${Object.keys(ENTITY_SCHEMAS).join(', ')}`;
+    const reason = Object.prototype.hasOwnProperty.call(NON_CONFIGURABLE_ENTITY_TYPES, typeName)
+      ? `"${raw.type}"${readAs} ${NON_CONFIGURABLE_ENTITY_TYPES[typeName]}; ${validEntities}`
+      : `unknown entity "${raw.type}"${readAs}; ${validEntities}`;
+    throw new ConfigError('ERR_CONFIG_UNKNOWN_ENTITY', file, raw.line, reason);
+  }
+  const type = schema.type;
+  const warn = (code: ConfigWarningCode, line: number, reason: string) => warnings.push(configWarning(code, file, line, reason));
+  if (schema.deprecated) warn('WARN_CONFIG_DEPRECATED', raw.line, `${type} is deprecated in qdrouterd`);
+  if (!schema.implemented) {
+    warn('WARN_CONFIG_ENTITY_NOT_IMPLEMENTED', raw.line, `${type} is accepted, not implemented yet by amqp-mesh: its settings have no effect`);
+  }
+
+  const values = new Map<string, ConfigValue>();
+  const attributeLines: { [attributeName: string]: number } = {};
+  const writtenNames = new Map<string, string>();
+  for (const attribute of raw.attributes) {
+    const key = qdrouterdCamelCase(attribute.name);
+    const found = findAttributeSchema(schema, key);
+    const fail = (code: ConfigErrorCode, reason: string): never => {
+      throw new ConfigError(code, file, attribute.line, reason);
+    };
+    if (found === undefined) {
+      const readAs = key !== attribute.name ? ` (read as "${key}")` : '';
+      fail('ERR_CONFIG_UNKNOWN_ATTRIBUTE', `${type} has no attribute "${attribute.name}"${readAs}; valid attributes: ${settableAttributeNames(schema).join(', ')}`);
+    }
+    const { name, schema: attributeSchema, viaDeprecatedName } = found!;
+    const firstLine = attributeLines[name];
+    if (firstLine !== undefined) {
+      const firstWritten = writtenNames.get(name)!;
+      fail(
+        'ERR_CONFIG_DUPLICATE',
+        firstWritten === attribute.name
+          ? `${type} attribute "${name}" is set twice (first on line ${firstLine})`
+          : `${type} attribute "${name}" is set twice, as "${attribute.name}" here and as "${firstWritten}" on line ${firstLine}`,
+      );
+    }
+    attributeLines[name] = attribute.line;
+    writtenNames.set(name, attribute.name);
+    // Like qdrouterd, an explicit null (a YAML key without a value) means "not set".
+    if (attribute.value === null) continue;
+
+    const label = `${type} ${name}`;
+    const size = rawValueBytes(attribute.value);
+    if (size > MAX_ATTRIBUTE_VALUE_BYTES) {
+      fail('ERR_CONFIG_VALUE_TOO_LARGE', `${label} value is ${size} bytes; the limit is ${MAX_ATTRIBUTE_VALUE_BYTES} bytes (64 KiB)`);
+    }
+    const value = convertValue(attribute.value, attributeSchema, label, fail, (code, reason) => warn(code, attribute.line, reason));
+
+    if (viaDeprecatedName) warn('WARN_CONFIG_DEPRECATED', attribute.line, `${type} attribute "${attribute.name}" is deprecated; use "${name}"`);
+    if (attributeSchema.deprecated) warn('WARN_CONFIG_DEPRECATED', attribute.line, `${type} attribute "${name}" is deprecated in qdrouterd`);
+    if (attributeSchema.status === 'readOnly') {
+      warn('WARN_CONFIG_READ_ONLY', attribute.line, `${type} attribute "${name}" is a status value in qdrouterd's schema; the configured value is ignored`);
+      continue;
+    }
+    if (schema.implemented && attributeSchema.status === 'notImplemented') {
+      warn('WARN_CONFIG_ATTRIBUTE_NOT_IMPLEMENTED', attribute.line, `${type} attribute "${name}" is accepted, not implemented by amqp-mesh`);
+    }
+    values.set(name, value);
+  }
+
+  for (const [name, attributeSchema] of Object.entries(schema.attributes)) {
+    if (values.has(name) || attributeSchema.status === 'readOnly') continue;
+    if (attributeSchema.default !== undefined) {
+      const internalError = (_code: ConfigErrorCode, reason: string): never => {
+        throw new Error(`amqp-mesh schema error: default of ${type} ${name}: ${reason}`);
+      };
+      values.set(name, convertValue(attributeSchema.default, attributeSchema, `${type} ${name}`, internalError, () => {}));
+    } else if (attributeSchema.required) {
+      const choices = attributeSchema.type === 'enum' ? `; expected one of ${supportedValues(attributeSchema).join(', ')}` : '';
+      throw new ConfigError('ERR_CONFIG_MISSING_ATTRIBUTE', file, raw.line, `${type} is missing required attribute "${name}"${choices}`);
+    }
+  }
+  return { schema, file, line: raw.line, values, attributeLines };
+}
+
+/** Attribute names to suggest: implemented ones first, then the rest; status attributes left out. */
+function settableAttributeNames(schema: EntitySchema): string[] {
+  const entries = Object.entries(schema.attributes).filter(([, attribute]) => attribute.status !== 'readOnly');
+  return [
+    ...entries.filter(([, attribute]) => attribute.status === 'implemented'),
+    ...entries.filter(([, attribute]) => attribute.status !== 'implemented'),
+  ].map(([name]) => name);
+}
+
+/** Converts a value to its schema type, as qdrouterd's schema types do, with amqp-mesh's range checks. */
+function convertValue(
+  value: RawValue,
+  schema: AttributeSchema,
+  label: string,
+  fail: (code: ConfigErrorCode, reason: string) => never,
+  warn: (code: ConfigWarningCode, reason: string) => void,
+): ConfigValue {
+  const shown = describeValue(value);
+  switch (schema.type) {
+    case 'string':
+    case 'path':
+      if (typeof value === 'string') return value;
+      // qdrouterd converts with str(); numbers are what YAML users write unquoted (name: 1).
+      if (typeof value === 'number') return String(value);
+      return fail('ERR_CONFIG_INVALID_VALUE', `${label} ${shown} is not a string${typeof value === 'boolean' ? `; quote it: "${value}"` : ''}`);
+
+    case 'integer': {
+      const min = schema.min ?? 0;
+      const max = schema.max ?? Number.MAX_SAFE_INTEGER;
+      const expected = max === Number.MAX_SAFE_INTEGER ? `an integer of at least ${min}` : `an integer from ${min} to ${max}`;
+      const integer = toInteger(value);
+      if (integer === undefined) return fail('ERR_CONFIG_INVALID_VALUE', `${label} ${shown} is not an integer; expected ${expected}`);
+      if (integer < min || integer > max) return fail('ERR_CONFIG_INVALID_VALUE', `${label} ${shown} is out of range; expected ${expected}`);
+      return integer;
+    }
+
+    case 'boolean': {
+      if (typeof value === 'boolean') return value;
+      const word = typeof value === 'string' ? value.trim().toLowerCase() : undefined;
+      if (word !== undefined && Object.prototype.hasOwnProperty.call(BOOLEAN_WORDS, word)) return BOOLEAN_WORDS[word]!;
+      return fail('ERR_CONFIG_INVALID_VALUE', `${label} ${shown} is not a boolean; expected true or false (or yes/no, on/off)`);
+    }
+
+    case 'enum': {
+      const values = schema.values ?? [];
+      const supported = supportedValues(schema);
+      let tag = typeof value === 'string' && values.includes(value) ? value : undefined;
+      if (tag === undefined) {
+        // qdrouterd's EnumType also takes the index of a value.
+        const index = toInteger(value);
+        if (index !== undefined && index >= 0 && index < values.length) {
+          tag = values[index]!;
+          warn('WARN_CONFIG_ENUM_INDEX', `${label} ${shown} is read as "${tag}" (a numeric index); write "${tag}"`);
+        }
+      }
+      if (tag === undefined) return fail('ERR_CONFIG_INVALID_VALUE', `${label} ${shown} is not one of ${supported.join(', ')}`);
+      if (!supported.includes(tag)) {
+        return fail('ERR_CONFIG_NOT_SUPPORTED', `${label} "${tag}" is not supported yet by amqp-mesh; supported: ${supported.join(', ')}`);
+      }
+      return tag;
+    }
+
+    case 'port': {
+      const portHelp = 'expected a number from 0 to 65535, "amqp" (5672) or "amqps" (5671)';
+      const service = typeof value === 'string' ? value.trim().toLowerCase() : undefined;
+      if (service !== undefined && Object.prototype.hasOwnProperty.call(AMQP_PORTS, service)) return AMQP_PORTS[service]!;
+      const port = toInteger(value);
+      if (port === undefined) return fail('ERR_CONFIG_INVALID_VALUE', `${label} ${shown} is not a port; ${portHelp}`);
+      if (port < 0 || port > 65535) return fail('ERR_CONFIG_INVALID_VALUE', `${label} ${shown} is out of range; ${portHelp}`);
+      return port;
+    }
+
+    case 'properties':
+    case 'map': {
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+        return fail('ERR_CONFIG_INVALID_VALUE', `${label} ${shown} is not a map`);
+      }
+      if (schema.type === 'properties') {
+        const nonAscii = Object.keys(value).find((key) => /[^\x00-\x7f]/.test(key));
+        if (nonAscii !== undefined) {
+          return fail('ERR_CONFIG_INVALID_VALUE', `${label} key ${quote(nonAscii)} is not ASCII; property keys are AMQP symbols`);
+        }
+      }
+      return structuredClone(value) as ConfigValue;
+    }
+  }
+}
+
+/** A whole number from a number or from text such as "16384" or " -1 "; undefined if it is not one. */
+function toInteger(value: RawValue): number | undefined {
+  if (typeof value === 'number') return Number.isSafeInteger(value) ? value : undefined;
+  if (typeof value !== 'string' || !/^[ \t]*[+-]?\d+[ \t]*$/.test(value)) return undefined;
+  const integer = Number(value.trim());
+  return Number.isSafeInteger(integer) ? integer : undefined;
+}
+
+function describeValue(value: RawValue): string {
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object' && value !== null) return 'a map';
+  return quote(value);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Builders: from validated entities to typed ones.
+
+interface ConfigDraft {
+  router?: RouterEntity;
+  listeners: ListenerEntity[];
+  addresses: AddressEntity[];
+  logs: LogEntity[];
+  other: GenericEntity[];
+}
+
+interface BuildContext {
+  readonly file: string;
+  readonly warnings: ConfigWarning[];
+  readonly generateRouterId: (mode: RouterMode) => string;
+  /** Addresses by the normalised pattern they match, to refuse two configurations of the same addresses. */
+  readonly addressMatches: Map<string, { line: number; description: string }>;
+  /** First line of each configured log module. */
+  readonly logModules: Map<string, number>;
+}
+
+type EntityBuilder = (entity: ValidatedEntity, draft: ConfigDraft, context: BuildContext) => void;
+
+/** Builders of the entity types amqp-mesh implements, by config-file type. */
+const ENTITY_BUILDERS: { readonly [type: string]: EntityBuilder } = {
+  router: (entity, draft, context) => {
+    draft.router = buildRouter(entity, context);
+  },
+  listener: (entity, draft) => {
+    draft.listeners.push(buildListener(entity));
+  },
+  address: (entity, draft, context) => {
+    draft.addresses.push(buildAddress(entity, context));
+  },
+  log: (entity, draft, context) => {
+    draft.logs.push(buildLog(entity, context));
+  },
+};
+
+function buildRouter(entity: ValidatedEntity, context: BuildContext): RouterEntity {
+  const mode = stringValue(entity, 'mode') as RouterMode;
+  const configuredId = optionalStringValue(entity, 'id');
+  if (configuredId !== undefined) {
+    // qdrouterd's rule; the id travels in addresses and link names where whitespace breaks things.
+    if (configuredId === '' || /[\s\p{Cc}]/u.test(configuredId)) {
+      invalid(entity, 'id', 'ERR_CONFIG_INVALID_VALUE', `router id ${quote(configuredId)} must be non-empty, without whitespace or control characters`);
+    }
+  }
+  return {
+    type: 'router',
+    id: configuredId ?? context.generateRouterId(mode),
+    mode,
+    workerThreads: integerValue(entity, 'workerThreads'),
+    ...common(entity),
+  };
+}
+
+function buildListener(entity: ValidatedEntity): ListenerEntity {
+  const authenticatePeer = booleanValue(entity, 'authenticatePeer');
+  const configuredMechanisms = optionalStringValue(entity, 'saslMechanisms');
+  let saslMechanisms: SaslMechanism[];
+  if (configuredMechanisms === undefined) {
+    saslMechanisms = authenticatePeer ? ['PLAIN'] : ['ANONYMOUS'];
+  } else {
+    const names = configuredMechanisms.split(/[\s,]+/).filter((name) => name !== '');
+    if (names.length === 0) {
+      invalid(entity, 'saslMechanisms', 'ERR_CONFIG_INVALID_VALUE', `listener saslMechanisms is empty; expected a space-separated list of ${SASL_MECHANISMS.join(', ')}`);
+    }
+    saslMechanisms = [];
+    for (const name of names) {
+      const mechanism = SASL_MECHANISMS.find((known) => known === name.toUpperCase());
+      if (mechanism === undefined) {
+        invalid(entity, 'saslMechanisms', 'ERR_CONFIG_NOT_SUPPORTED', `listener saslMechanisms ${quote(name)} is not supported by amqp-mesh; supported: ${SASL_MECHANISMS.join(', ')}`);
+      }
+      if (!saslMechanisms.includes(mechanism!)) saslMechanisms.push(mechanism!);
+    }
+    if (authenticatePeer && !saslMechanisms.includes('PLAIN')) {
+      invalid(
+        entity,
+        'saslMechanisms',
+        'ERR_CONFIG_CONFLICT',
+        `listener has authenticatePeer: true but saslMechanisms ${quote(configuredMechanisms)} has no mechanism that authenticates; add PLAIN`,
+      );
+    }
+  }
+  const maxSessions = integerValue(entity, 'maxSessions');
+  const linkCapacity = integerValue(entity, 'linkCapacity');
+  return {
+    type: 'listener',
+    host: stringValue(entity, 'host'),
+    port: integerValue(entity, 'port'),
+    role: stringValue(entity, 'role') as ListenerRole,
+    authenticatePeer,
+    saslMechanisms,
+    maxFrameSize: integerValue(entity, 'maxFrameSize'),
+    maxSessions: maxSessions === 0 ? DEFAULT_MAX_SESSIONS : maxSessions,
+    idleTimeoutSeconds: integerValue(entity, 'idleTimeoutSeconds'),
+    linkCapacity: linkCapacity === 0 ? DEFAULT_LINK_CAPACITY : linkCapacity,
+    stripAnnotations: stringValue(entity, 'stripAnnotations') as StripAnnotations,
+    ...common(entity),
+  };
+}
+
+function buildAddress(entity: ValidatedEntity, context: BuildContext): AddressEntity {
+  const prefix = optionalStringValue(entity, 'prefix');
+  const pattern = optionalStringValue(entity, 'pattern');
+  if (prefix === undefined && pattern === undefined) {
+    throw new ConfigError('ERR_CONFIG_MISSING_ATTRIBUTE', entity.file, entity.line, 'address needs exactly one of "prefix" or "pattern"; it has neither');
+  }
+  if (prefix !== undefined && pattern !== undefined) {
+    const [prefixLine, patternLine] = [lineOf(entity, 'prefix'), lineOf(entity, 'pattern')];
+    throw new ConfigError(
+      'ERR_CONFIG_CONFLICT',
+      entity.file,
+      Math.max(prefixLine, patternLine),
+      `address needs exactly one of "prefix" or "pattern"; it has both (prefix on line ${prefixLine}, pattern on line ${patternLine})`,
+    );
+  }
+  const attribute = prefix !== undefined ? 'prefix' : 'pattern';
+  const written = (prefix ?? pattern)!;
+  // Tokens are separated by "." or "/"; qdrouterd ignores separators at either end.
+  const tokens = written.replace(/^[./]+|[./]+$/g, '');
+  if (tokens === '') {
+    invalid(entity, attribute, 'ERR_CONFIG_INVALID_VALUE', `address ${attribute} ${quote(written)} has no tokens; expected something like "orders" or "orders.*"`);
+  }
+  // A prefix matches what the pattern "prefix/#" matches; qdrouterd refuses a second entry for the same match.
+  const matchKey = tokens.replace(/\./g, '/') + (prefix !== undefined ? '/#' : '');
+  const description = `${attribute} ${quote(written)}`;
+  const earlier = context.addressMatches.get(matchKey);
+  if (earlier !== undefined) {
+    invalid(entity, attribute, 'ERR_CONFIG_DUPLICATE', `address ${description} matches the same addresses as the address on line ${earlier.line} (${earlier.description})`);
+  }
+  context.addressMatches.set(matchKey, { line: entity.line, description });
+  return {
+    type: 'address',
+    ...(prefix !== undefined ? { prefix } : { pattern: pattern! }),
+    distribution: stringValue(entity, 'distribution') as AddressDistribution,
+    ...common(entity),
+  };
+}
+
+function buildLog(entity: ValidatedEntity, context: BuildContext): LogEntity {
+  const module = stringValue(entity, 'module') as LogModule;
+  const firstLine = context.logModules.get(module);
+  if (firstLine !== undefined) {
+    invalid(entity, 'module', 'ERR_CONFIG_DUPLICATE', `log module "${module}" is configured twice (first on line ${firstLine})`);
+  }
+  context.logModules.set(module, entity.line);
+  const isDefaultModule = module === 'DEFAULT';
+  // qdrouterd's defaults for the DEFAULT module; the other modules inherit what they do not set.
+  const enable = optionalStringValue(entity, 'enable') ?? (isDefaultModule ? 'info+' : 'default');
+  const enabledLevels = parseLogEnable(enable);
+  if (enabledLevels === undefined) {
+    invalid(entity, 'enable', 'ERR_CONFIG_INVALID_VALUE', `log enable ${quote(enable)} is not valid; expected ${LOG_ENABLE_HELP}`);
+  }
+  if (enabledLevels === 'default' && isDefaultModule) {
+    invalid(entity, 'enable', 'ERR_CONFIG_INVALID_VALUE', 'log enable "default" cannot be used for the DEFAULT module; expected levels such as "info+"');
+  }
+  const includeTimestamp = optionalBooleanValue(entity, 'includeTimestamp') ?? (isDefaultModule ? true : undefined);
+  const includeSource = optionalBooleanValue(entity, 'includeSource') ?? (isDefaultModule ? false : undefined);
+  const outputFile = optionalStringValue(entity, 'outputFile') ?? (isDefaultModule ? 'stderr' : undefined);
+  return {
+    type: 'log',
+    module,
+    enable,
+    enabledLevels: enabledLevels!,
+    ...(includeTimestamp !== undefined ? { includeTimestamp } : {}),
+    ...(includeSource !== undefined ? { includeSource } : {}),
+    ...(outputFile !== undefined ? { outputFile } : {}),
+    ...common(entity),
+  };
+}
+
+function buildGeneric(entity: ValidatedEntity): GenericEntity {
+  const attributes: { [attributeName: string]: ConfigValue } = {};
+  for (const [name, value] of entity.values) if (name !== 'name') attributes[name] = value;
+  const name = optionalStringValue(entity, 'name');
+  return { type: entity.schema.type, attributes, ...(name !== undefined ? { name } : {}), source: sourceOf(entity) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading validated values. Validation guarantees the types, so a mismatch is a bug here.
+
+function common(entity: ValidatedEntity): EntityCommon {
+  const unimplemented: { [attributeName: string]: ConfigValue } = {};
+  for (const [name, value] of entity.values) {
+    if (entity.attributeLines[name] !== undefined && entity.schema.attributes[name]?.status === 'notImplemented') {
+      unimplemented[name] = value;
+    }
+  }
+  const name = optionalStringValue(entity, 'name');
+  return { ...(name !== undefined ? { name } : {}), unimplemented, source: sourceOf(entity) };
+}
+
+function sourceOf(entity: ValidatedEntity): EntitySource {
+  return { file: entity.file, line: entity.line, attributeLines: { ...entity.attributeLines } };
+}
+
+function lineOf(entity: ValidatedEntity, attribute: string): number {
+  return entity.attributeLines[attribute] ?? entity.line;
+}
+
+function invalid(entity: ValidatedEntity, attribute: string, code: ConfigErrorCode, reason: string): never {
+  throw new ConfigError(code, entity.file, lineOf(entity, attribute), reason);
+}
+
+function optionalValueOfType<T>(entity: ValidatedEntity, name: string, type: 'string' | 'number' | 'boolean'): T | undefined {
+  const value = entity.values.get(name);
+  if (value === undefined) return undefined;
+  if (typeof value !== type) throw new Error(`amqp-mesh config: ${entity.schema.type} ${name} is ${typeof value}, not ${type}`);
+  return value as T;
+}
+
+function requiredValue<T>(entity: ValidatedEntity, name: string, value: T | undefined): T {
+  if (value === undefined) throw new Error(`amqp-mesh config: ${entity.schema.type} ${name} has no value and no default`);
+  return value;
+}
+
+function optionalStringValue(entity: ValidatedEntity, name: string): string | undefined {
+  return optionalValueOfType<string>(entity, name, 'string');
+}
+function optionalBooleanValue(entity: ValidatedEntity, name: string): boolean | undefined {
+  return optionalValueOfType<boolean>(entity, name, 'boolean');
+}
+function stringValue(entity: ValidatedEntity, name: string): string {
+  return requiredValue(entity, name, optionalStringValue(entity, name));
+}
+function integerValue(entity: ValidatedEntity, name: string): number {
+  return requiredValue(entity, name, optionalValueOfType<number>(entity, name, 'number'));
+}
+function booleanValue(entity: ValidatedEntity, name: string): boolean {
+  return requiredValue(entity, name, optionalBooleanValue(entity, name));
+}

@@ -1,0 +1,1207 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import {
+  ConfigError,
+  detectConfigSyntax,
+  ENTITY_SCHEMAS,
+  loadConfigFile,
+  MAX_ATTRIBUTE_VALUE_BYTES,
+  MAX_CONFIG_ENTITIES,
+  MAX_CONFIG_FILE_BYTES,
+  parseConfig,
+  parseConfSyntax,
+  parseLogEnable,
+  qdrouterdCamelCase,
+  type ConfigErrorCode,
+  type ConfigOptions,
+  type ConfigWarningCode,
+  type RouterConfig,
+} from '../../router/config';
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+const fixedRouterId: ConfigOptions = { generateRouterId: (mode) => `generated-${mode}` };
+
+function load(text: string, file = 'router.conf'): RouterConfig {
+  return parseConfig(text, file, fixedRouterId);
+}
+
+/** Asserts a refusal and that its message names the file, the line and everything in `mentions`. */
+function assertRefused(
+  text: string,
+  expected: { file?: string; line: number | undefined; code: ConfigErrorCode; mentions?: readonly string[] },
+): ConfigError {
+  const file = expected.file ?? 'router.conf';
+  let refusal: unknown;
+  try {
+    load(text, file);
+  } catch (error) {
+    refusal = error;
+  }
+  return checkRefusal(refusal, file, expected);
+}
+
+function checkRefusal(
+  refusal: unknown,
+  file: string,
+  expected: { line: number | undefined; code: ConfigErrorCode; mentions?: readonly string[] },
+): ConfigError {
+  if (refusal === undefined) assert.unreachable(`expected ${expected.code}, but the configuration loaded`);
+  if (!(refusal instanceof ConfigError)) throw refusal;
+  assert.is(refusal.code, expected.code, refusal.message);
+  assert.is(refusal.file, file);
+  assert.is(refusal.line, expected.line, refusal.message);
+  const location = expected.line === undefined ? `${file}: ` : `${file}:${expected.line}: `;
+  assert.ok(refusal.message.startsWith(location), `"${refusal.message}" should start with "${location}"`);
+  assert.is(refusal.message, location + refusal.reason);
+  for (const mention of expected.mentions ?? []) {
+    assert.ok(refusal.message.includes(mention), `"${refusal.message}" should mention ${JSON.stringify(mention)}`);
+  }
+  return refusal;
+}
+
+function warningCodes(config: RouterConfig): ConfigWarningCode[] {
+  return config.warnings.map((warning) => warning.code);
+}
+
+/** A config without where-it-came-from, to compare the same config written in different syntaxes. */
+function withoutSources(config: RouterConfig): unknown {
+  return JSON.parse(
+    JSON.stringify(config, (key, value: unknown) => (key === 'source' || key === 'line' || key === 'message' || key === 'file' ? undefined : value)),
+  );
+}
+
+function withTemporaryDirectory(use: (directory: string) => void): void {
+  const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'amqp-mesh-config-test-'));
+  try {
+    use(directory);
+  } finally {
+    fs.rmSync(directory, { recursive: true, force: true });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// qdrouterd.conf syntax
+
+const CLEAN_CONF = [
+  'router {',
+  '    mode: interior',
+  '    id: Router.A',
+  '}',
+  'listener {',
+  '    host: 127.0.0.1',
+  '    port: 5672',
+  '}',
+].join('\n');
+
+test('conf: comments, blank lines, indentation, tabs, CRLF and a BOM do not change the result', () => {
+  const messy = [
+    '\uFEFF# a whole-line comment',
+    '',
+    '   # an indented comment',
+    'router {   # trailing comment after the brace',
+    '\tmode:\tinterior\t# tabs around the value',
+    '    id: Router.A#comment without a space',
+    '}  # after the closing brace',
+    '\t',
+    'listener{',
+    'host   :   127.0.0.1   ',
+    '    port: 5672',
+    '}',
+    '# the end',
+  ].join('\r\n');
+  const clean = load(CLEAN_CONF);
+  const parsed = load(messy);
+  assert.equal(withoutSources(parsed), withoutSources(clean));
+  assert.is(parsed.router.id, 'Router.A');
+  assert.is(parsed.router.source.line, 4);
+  assert.equal(parsed.router.source.attributeLines, { mode: 5, id: 6 });
+  assert.is(parsed.listeners[0]!.source.line, 9);
+  assert.equal(parsed.listeners[0]!.source.attributeLines, { host: 10, port: 11 });
+});
+
+test('conf: quoted values keep "#", spaces and emptiness; escapes in double quotes', () => {
+  const config = load(
+    [
+      'listener {',
+      '    name: "amqp # not a comment"  # a comment',
+      "    host: ''",
+      '}',
+      'listener {',
+      "    name: ' spaced  out '",
+      '    port: 5673',
+      '}',
+      'listener {',
+      '    name: "tab\\there \\"quoted\\" caf\\u00e9"',
+      '    port: 5674',
+      '}',
+    ].join('\n'),
+  );
+  assert.is(config.listeners[0]!.name, 'amqp # not a comment');
+  assert.is(config.listeners[0]!.host, '');
+  assert.is(config.listeners[1]!.name, ' spaced  out ');
+  assert.is(config.listeners[2]!.name, 'tab\there "quoted" café');
+});
+
+test('conf: unquoted values end at "#", except pattern, bindingKey and hostname', () => {
+  const config = load(
+    [
+      'listener {',
+      '    name: first#second',
+      '}',
+      'address {',
+      '    pattern: orders/#   # the "#" in the value is a wildcard',
+      '}',
+      'address {',
+      '    pattern: #',
+      '}',
+      'vhost {',
+      '    hostname: #weird',
+      '}',
+    ].join('\n'),
+  );
+  assert.is(config.listeners[0]!.name, 'first');
+  assert.is(config.addresses[0]!.pattern, 'orders/#');
+  assert.is(config.addresses[1]!.pattern, '#');
+  assert.is(config.other[0]!.attributes['hostname'], '#weird');
+});
+
+test('conf: values are strings until the schema converts them', () => {
+  const entities = parseConfSyntax('listener {\n    port: 5672\n    authenticatePeer: yes\n    list: [a, b]\n}\n', 'x.conf');
+  assert.equal(entities, [
+    {
+      type: 'listener',
+      line: 1,
+      attributes: [
+        { name: 'port', value: '5672', line: 2 },
+        { name: 'authenticatePeer', value: 'yes', line: 3 },
+        { name: 'list', value: '[a, b]', line: 4 },
+      ],
+    },
+  ]);
+});
+
+test('conf: names are camelCased as qdrouterd does', () => {
+  assert.is(qdrouterdCamelCase('max-frame-size'), 'maxFrameSize');
+  assert.is(qdrouterdCamelCase('max_frame_size'), 'maxFrameSize');
+  assert.is(qdrouterdCamelCase('maxFrameSize'), 'maxFrameSize');
+  assert.is(qdrouterdCamelCase('ssl-profile'), 'sslProfile');
+  assert.is(qdrouterdCamelCase('max-frameSize'), 'maxFramesize');
+  const config = load('listener {\n    max-frame-size: 1024\n    sasl_mechanisms: PLAIN\n}\nssl-profile {\n    cert-file: /a\n}\n');
+  assert.is(config.listeners[0]!.maxFrameSize, 1024);
+  assert.equal(config.listeners[0]!.saslMechanisms, ['PLAIN']);
+  assert.is(config.other[0]!.type, 'sslProfile');
+  assert.is(config.other[0]!.attributes['certFile'], '/a');
+  assertRefused('listener {\n    max-frameSize: 1024\n}\n', {
+    line: 2,
+    code: 'ERR_CONFIG_UNKNOWN_ATTRIBUTE',
+    mentions: ['"max-frameSize" (read as "maxFramesize")', 'valid attributes: host, port'],
+  });
+});
+
+test('conf: sections must be closed and cannot nest', () => {
+  assertRefused('router {\n    mode: interior\n', { line: 1, code: 'ERR_CONFIG_SYNTAX', mentions: ['"router"', 'never closed'] });
+  assertRefused('listener {\n    port: 1\nrouter {\n}\n', {
+    line: 3,
+    code: 'ERR_CONFIG_SYNTAX',
+    mentions: ['"router"', '"listener" (opened on line 1)', 'close "listener" with "}"'],
+  });
+  assertRefused('router {\n}\n}\n', { line: 3, code: 'ERR_CONFIG_SYNTAX', mentions: ['"}" closes nothing'] });
+  assertRefused('\nport: 5672\n', { line: 2, code: 'ERR_CONFIG_SYNTAX', mentions: ['outside any section'] });
+  assertRefused('router {}\n', { line: 1, code: 'ERR_CONFIG_SYNTAX', mentions: ['one-line sections'] });
+  // As in qdrouterd, a brace after a value is part of the value.
+  assertRefused('router {\n    mode: interior }\n}\n', { line: 2, code: 'ERR_CONFIG_INVALID_VALUE', mentions: ['"interior }"'] });
+  assertRefused('router {\n}\nlistener {\n    port 5672\n}\n', {
+    line: 4,
+    code: 'ERR_CONFIG_SYNTAX',
+    mentions: ['expected "name {", "key: value" or "}"', '"port 5672"'],
+  });
+  assertRefused('listener {\n}\nrouter.config {\n}\n', { line: 3, code: 'ERR_CONFIG_SYNTAX' });
+});
+
+test('conf: malformed values are refused with their line', () => {
+  assertRefused('listener {\n    host:\n}\n', { line: 2, code: 'ERR_CONFIG_SYNTAX', mentions: ['"host" has no value', 'host: ""'] });
+  assertRefused('listener {\n    host:   # only a comment\n}\n', { line: 2, code: 'ERR_CONFIG_SYNTAX', mentions: ['no value'] });
+  assertRefused('listener {\n    name: "unterminated\n}\n', { line: 2, code: 'ERR_CONFIG_SYNTAX', mentions: ['unterminated'] });
+  assertRefused("listener {\n    name: 'unterminated\n}\n", { line: 2, code: 'ERR_CONFIG_SYNTAX', mentions: ['unterminated'] });
+  assertRefused('listener {\n    name: "a" b\n}\n', { line: 2, code: 'ERR_CONFIG_SYNTAX', mentions: ['after the quoted value'] });
+  assertRefused('listener {\n    name: "bad \\x escape"\n}\n', { line: 2, code: 'ERR_CONFIG_SYNTAX', mentions: ['invalid escape'] });
+  assertRefused('address {\n    pattern: a b\n}\n', { line: 2, code: 'ERR_CONFIG_SYNTAX', mentions: ['single token'] });
+  assertRefused('listener {\n    openProperties: {"a": 1}\n}\n', { line: 2, code: 'ERR_CONFIG_SYNTAX', mentions: ['openProperties: {'] });
+});
+
+test('conf: control characters and stray carriage returns are refused', () => {
+  assertRefused('listener {\n    name: a\u0000b\n}\n', { line: 2, code: 'ERR_CONFIG_SYNTAX', mentions: ['U+0000'] });
+  assertRefused('listener {\n    name: a\rb\n}\n', { line: 2, code: 'ERR_CONFIG_SYNTAX', mentions: ['U+000D'] });
+  assertRefused('listener {\n    name: "a\u001bb"\n}\n', { line: 2, code: 'ERR_CONFIG_SYNTAX', mentions: ['U+001B'] });
+  // In a comment, anything goes: qdrouterd drops comment lines before parsing.
+  assert.is(load('# \u0000\u0007\nrouter {\n}\n').router.mode, 'standalone');
+});
+
+test('conf: map values (openProperties, vhost groups) in JSON or conf style', () => {
+  const config = load(
+    [
+      'connector {',
+      '    name: broker',
+      '    openProperties: {',
+      '        # a comment inside the map',
+      '        "label": "green",',
+      '        "integer": 7,',
+      '        "list":  ["a", 1, "b", -9, true],',
+      '        "map":  {"key1": null, "key2": [1, 2, 3]},',
+      '        "nested": {',
+      '            "deeper": "yes"',
+      '        },',
+      '    }',
+      '}',
+      'vhost {',
+      '    hostname: example.com',
+      '    groups: {',
+      '        admin: {',
+      '            users: admin1, admin2',
+      '            remoteHosts: 127.0.0.1, ::1',
+      '            allowDynamicSource: true,',
+      '        }',
+      '        $default: {',
+      '            remoteHosts: *',
+      '        }',
+      '    }',
+      '}',
+    ].join('\n'),
+  );
+  assert.equal(config.other[0]!.attributes['openProperties'], {
+    label: 'green',
+    integer: 7,
+    list: ['a', 1, 'b', -9, true],
+    map: { key1: null, key2: [1, 2, 3] },
+    nested: { deeper: 'yes' },
+  });
+  assert.is(config.other[0]!.source.attributeLines['openProperties'], 3);
+  assert.equal(config.other[1]!.attributes['groups'], {
+    admin: { users: 'admin1, admin2', remoteHosts: '127.0.0.1, ::1', allowDynamicSource: true },
+    $default: { remoteHosts: '*' },
+  });
+  assertRefused('connector {\n    openProperties: {\n        "a": 1\n', {
+    line: 2,
+    code: 'ERR_CONFIG_SYNTAX',
+    mentions: ['map "openProperties" opened here is never closed'],
+  });
+  assertRefused('connector {\n    openProperties: {\n        "a": 1,\n        "a": 2\n    }\n}\n', {
+    line: 4,
+    code: 'ERR_CONFIG_SYNTAX',
+    mentions: ['"a" is set twice', 'first on line 3'],
+  });
+  assertRefused('connector {\n    openProperties: {\n        "list": [1,\n            2]\n    }\n}\n', {
+    line: 3,
+    code: 'ERR_CONFIG_SYNTAX',
+    mentions: ['complete on one line'],
+  });
+  assertRefused('connector {\n    openProperties: {\n        "a": 1\nlistener {\n', {
+    line: 4,
+    code: 'ERR_CONFIG_SYNTAX',
+    mentions: ['map "openProperties" (opened on line 2) is not closed'],
+  });
+  assertRefused('listener {\n    openProperties: {\n        "caf\u00e9": 1\n    }\n}\n', {
+    line: 2,
+    code: 'ERR_CONFIG_INVALID_VALUE',
+    mentions: ['"café" is not ASCII'],
+  });
+});
+
+test('conf: invalid UTF-8 is refused with the line of the first bad byte', () => {
+  withTemporaryDirectory((directory) => {
+    const file = path.join(directory, 'latin1.conf');
+    fs.writeFileSync(file, Buffer.concat([Buffer.from('router {\n    id: caf'), Buffer.from([0xe9]), Buffer.from('\n}\n')]));
+    let refusal: unknown;
+    try {
+      loadConfigFile(file, fixedRouterId);
+    } catch (error) {
+      refusal = error;
+    }
+    checkRefusal(refusal, file, { line: 2, code: 'ERR_CONFIG_ENCODING', mentions: ['byte 0xE9', 'UTF-8'] });
+
+    const utf16 = path.join(directory, 'utf16.conf');
+    fs.writeFileSync(utf16, Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from('router {\n}\n', 'utf16le')]));
+    refusal = undefined;
+    try {
+      loadConfigFile(utf16, fixedRouterId);
+    } catch (error) {
+      refusal = error;
+    }
+    checkRefusal(refusal, utf16, { line: 1, code: 'ERR_CONFIG_ENCODING', mentions: ['UTF-16'] });
+
+    const valid = path.join(directory, 'utf8.conf');
+    fs.writeFileSync(valid, '\uFEFFrouter {\n    id: caf\u00e9-\u{1F600}\n}\n');
+    assert.is(loadConfigFile(valid, fixedRouterId).router.id, 'café-\u{1F600}');
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// YAML and JSON
+
+const EQUIVALENT_CONF = [
+  'router {',
+  '    mode: interior',
+  '    id: Router.A',
+  '    helloIntervalSeconds: 2',
+  '}',
+  'listener {',
+  '    name: amqp',
+  '    port: amqp',
+  '    authenticatePeer: yes',
+  '    saslMechanisms: PLAIN',
+  '}',
+  'listener {',
+  '    name: local',
+  '    host: 127.0.0.1',
+  '    port: 5673',
+  '    maxFrameSize: 65536',
+  '}',
+  'address {',
+  '    prefix: closest',
+  '    distribution: closest',
+  '}',
+  'log {',
+  '    module: DEFAULT',
+  '    enable: info+',
+  '}',
+  'linkRoute {',
+  '    prefix: queue.',
+  '    dir: in',
+  '}',
+].join('\n');
+
+const EQUIVALENT_YAML_LIST = `
+# the same configuration as a list of single-key maps
+- router:
+    mode: interior
+    id: Router.A
+    helloIntervalSeconds: 2
+- listener: {name: amqp, port: amqp, authenticatePeer: true, saslMechanisms: PLAIN}
+- listener:
+    name: local
+    host: 127.0.0.1
+    port: 5673
+    maxFrameSize: 65536
+- address: {prefix: closest, distribution: closest}
+- log: {module: DEFAULT, enable: info+}
+- linkRoute: {prefix: queue., dir: in}
+`;
+
+const EQUIVALENT_YAML_MAP = `
+router: {mode: interior, id: Router.A, helloIntervalSeconds: 2}
+listener:
+  - name: amqp
+    port: amqp
+    authenticatePeer: yes
+    saslMechanisms: PLAIN
+  - name: local
+    host: 127.0.0.1
+    port: 5673
+    maxFrameSize: "65536"
+address: {prefix: closest, distribution: closest}
+log: {module: DEFAULT, enable: info+}
+linkRoute: {prefix: queue., dir: in}
+`;
+
+const EQUIVALENT_JSON_PAIRS = `[
+  ["router", {"mode": "interior", "id": "Router.A", "helloIntervalSeconds": 2}],
+  # qdrouterd strips whole-line comments from JSON configs too
+  ["listener", {"name": "amqp", "port": "amqp", "authenticatePeer": true, "saslMechanisms": "PLAIN"}],
+  ["listener", {"name": "local", "host": "127.0.0.1", "port": 5673, "maxFrameSize": 65536}],
+  ["address", {"prefix": "closest", "distribution": "closest"}],
+  ["log", {"module": "DEFAULT", "enable": "info+"}],
+  ["linkRoute", {"prefix": "queue.", "dir": "in"}]
+]`;
+
+const EQUIVALENT_JSON_MAP = `{
+  "router": {"mode": "interior", "id": "Router.A", "helloIntervalSeconds": 2},
+  "listener": [
+    {"name": "amqp", "port": "amqp", "authenticatePeer": true, "saslMechanisms": "PLAIN"},
+    {"name": "local", "host": "127.0.0.1", "port": 5673, "maxFrameSize": 65536}
+  ],
+  "address": {"prefix": "closest", "distribution": "closest"},
+  "log": {"module": "DEFAULT", "enable": "info+"},
+  "linkRoute": {"prefix": "queue.", "dir": "in"}
+}`;
+
+test('yaml and json: every accepted shape gives the same configuration as the conf syntax', () => {
+  const expected = load(EQUIVALENT_CONF, 'router.conf');
+  assert.is(expected.listeners.length, 2);
+  assert.is(expected.listeners[0]!.port, 5672);
+  assert.equal(expected.other[0]!.attributes, { prefix: 'queue.', direction: 'in', distribution: 'linkBalanced' });
+  assert.equal(warningCodes(expected), [
+    'WARN_CONFIG_ATTRIBUTE_NOT_IMPLEMENTED',
+    'WARN_CONFIG_ENTITY_NOT_IMPLEMENTED',
+    'WARN_CONFIG_DEPRECATED',
+  ]);
+  for (const [text, file] of [
+    [EQUIVALENT_YAML_LIST, 'router.yaml'],
+    [EQUIVALENT_YAML_MAP, 'router.yml'],
+    [EQUIVALENT_JSON_PAIRS, 'router.json'],
+    [EQUIVALENT_JSON_MAP, 'router.json'],
+  ] as const) {
+    const config = load(text, file);
+    assert.equal(withoutSources(config), withoutSources(expected), file);
+    assert.is(config.router.source.file, file);
+  }
+});
+
+test('yaml and json: entities and attributes carry their line numbers', () => {
+  const yaml = load(EQUIVALENT_YAML_LIST, 'router.yaml');
+  assert.is(yaml.router.source.line, 3);
+  assert.equal(yaml.router.source.attributeLines, { mode: 4, id: 5, helloIntervalSeconds: 6 });
+  assert.is(yaml.listeners[1]!.source.line, 8);
+  assert.equal(yaml.listeners[1]!.source.attributeLines, { name: 9, host: 10, port: 11, maxFrameSize: 12 });
+  assert.is(yaml.warnings[0]!.line, 6);
+  assert.is(yaml.warnings[0]!.message, 'router.yaml:6: router attribute "helloIntervalSeconds" is accepted, not implemented by amqp-mesh');
+
+  const yamlMap = load(EQUIVALENT_YAML_MAP, 'router.yml');
+  assert.is(yamlMap.listeners[0]!.source.line, 4);
+  assert.is(yamlMap.listeners[1]!.source.line, 8);
+  assert.is(yamlMap.listeners[1]!.source.attributeLines['port'], 10);
+
+  const json = load(EQUIVALENT_JSON_PAIRS, 'router.json');
+  assert.is(json.router.source.line, 2);
+  assert.is(json.listeners[0]!.source.line, 4);
+  assert.is(json.other[0]!.source.line, 8);
+  assert.is(json.other[0]!.source.attributeLines['direction'], 8);
+
+  assertRefused('[\n  ["router", {}],\n  ["listener", {\n    "port": 5672,\n    "prot": 5673\n  }]\n]', {
+    file: 'router.json',
+    line: 5,
+    code: 'ERR_CONFIG_UNKNOWN_ATTRIBUTE',
+    mentions: ['listener has no attribute "prot"', 'valid attributes: host, port, role'],
+  });
+  assertRefused('router:\n  mode: interior\naddress:\n  - prefix: a\n    distribution: fastest\n', {
+    file: 'router.yaml',
+    line: 5,
+    code: 'ERR_CONFIG_INVALID_VALUE',
+    mentions: ['address distribution "fastest" is not one of multicast, closest, balanced'],
+  });
+});
+
+test('yaml and json: syntax errors name the line', () => {
+  assertRefused('router:\n  mode: interior\n listener: [\n', { file: 'r.yaml', line: 3, code: 'ERR_CONFIG_SYNTAX', mentions: ['invalid YAML'] });
+  assertRefused('[\n  ["router", {"mode": "interior"}\n', { file: 'r.json', line: 3, code: 'ERR_CONFIG_SYNTAX', mentions: ['invalid JSON'] });
+  assertRefused('[\n  ["router", {\'mode\': "interior"}]\n]', {
+    file: 'r.json',
+    line: 2,
+    code: 'ERR_CONFIG_SYNTAX',
+    mentions: ["'mode'", 'double quotes'],
+  });
+  assertRefused('[\n  ["router", {"mode": interior}]\n]', { file: 'r.json', line: 2, code: 'ERR_CONFIG_SYNTAX', mentions: ['double quotes'] });
+  assertRefused('router:\n  mode: interior\n', { file: 'r.json', line: 1, code: 'ERR_CONFIG_SYNTAX', mentions: ['JSON config must be an array'] });
+  assertRefused('a: 1\n---\nb: 2\n', { file: 'r.yaml', line: 2, code: 'ERR_CONFIG_SYNTAX' });
+});
+
+test('yaml and json: unexpected shapes are refused', () => {
+  assertRefused('just a string\n', { file: 'r.yaml', line: 1, code: 'ERR_CONFIG_SYNTAX', mentions: ['expected a list of entities'] });
+  assertRefused('- router: {}\n  listener: {}\n', { file: 'r.yaml', line: 1, code: 'ERR_CONFIG_SYNTAX', mentions: ['single-key map'] });
+  assertRefused('- router: {}\n- 42\n', { file: 'r.yaml', line: 2, code: 'ERR_CONFIG_SYNTAX', mentions: ['single-key map'] });
+  assertRefused('- listener: [1, 2]\n', { file: 'r.yaml', line: 1, code: 'ERR_CONFIG_SYNTAX', mentions: ['attributes of "listener" must be a map'] });
+  assertRefused('listener:\n  - port: 1\n  - just text\n', { file: 'r.yaml', line: 3, code: 'ERR_CONFIG_SYNTAX', mentions: ['must be a map'] });
+  assertRefused('[[1, {}]]', { file: 'r.json', line: 1, code: 'ERR_CONFIG_SYNTAX', mentions: ['entity type must be a name'] });
+  assertRefused('listener:\n  !!binary aGVsbG8=: 1\n', { file: 'r.yaml', line: 2, code: 'ERR_CONFIG_SYNTAX', mentions: ['attribute name'] });
+  assertRefused('listener:\n  name: !!binary aGVsbG8=\n', { file: 'r.yaml', line: 2, code: 'ERR_CONFIG_SYNTAX', mentions: ['unsupported value'] });
+  assertRefused('listener:\n  port: .inf\n', { file: 'r.yaml', line: 2, code: 'ERR_CONFIG_SYNTAX', mentions: ['not a finite number'] });
+});
+
+test('yaml and json: an empty document is an empty configuration', () => {
+  assert.is(load('', 'empty.yaml').listeners.length, 0);
+  assert.is(load('# nothing\n', 'empty.yaml').router.id, 'generated-standalone');
+  assert.is(load('', 'empty.json').listeners.length, 0);
+  assert.is(load('router:\nlistener:\n', 'nulls.yaml').listeners[0]!.port, 5672);
+});
+
+test('yaml: anchors and merge keys share settings; explicit keys win', () => {
+  const listeners = load(
+    [
+      '- listener: &base',
+      '    maxFrameSize: 65536',
+      '    idleTimeoutSeconds: 30',
+      '    port: 5672',
+      '- listener:',
+      '    <<: *base',
+      '    port: 5673',
+      '    idleTimeoutSeconds: 60',
+      '    host: ~',
+    ].join('\n'),
+    'anchors.yaml',
+  ).listeners;
+  assert.equal(
+    listeners.map((listener) => [listener.port, listener.maxFrameSize, listener.idleTimeoutSeconds, listener.host]),
+    [
+      [5672, 65536, 30, ''],
+      [5673, 65536, 60, ''],
+    ],
+  );
+  assert.is(listeners[1]!.source.attributeLines['maxFrameSize'], 2);
+  assert.is(listeners[1]!.source.attributeLines['port'], 7);
+});
+
+test('yaml: scalars are converted by the schema, not by YAML alone', () => {
+  const config = load('router:\n  id: 123\nlistener:\n  port: "5672"\n  authenticatePeer: "on"\n  maxFrameSize: 1024\n', 'r.yaml');
+  assert.is(config.router.id, '123');
+  assert.is(config.listeners[0]!.port, 5672);
+  assert.is(config.listeners[0]!.authenticatePeer, true);
+  assert.is(config.listeners[0]!.maxFrameSize, 1024);
+  assertRefused('router:\n  id: true\n', { file: 'r.yaml', line: 2, code: 'ERR_CONFIG_INVALID_VALUE', mentions: ['router id true is not a string', 'quote it'] });
+  assertRefused('listener:\n  maxFrameSize: 1024.5\n', {
+    file: 'r.yaml',
+    line: 2,
+    code: 'ERR_CONFIG_INVALID_VALUE',
+    mentions: ['maxFrameSize 1024.5 is not an integer', 'from 512 to 4294967295'],
+  });
+  assertRefused('listener:\n  port: [5672]\n', { file: 'r.yaml', line: 2, code: 'ERR_CONFIG_INVALID_VALUE', mentions: ['port a list is not a port'] });
+});
+
+test('yaml and json: duplicate keys are reported with both lines, after camelCasing', () => {
+  assertRefused('listener:\n  port: 1\n  host: a\n  port: 2\n', {
+    file: 'r.yaml',
+    line: 4,
+    code: 'ERR_CONFIG_DUPLICATE',
+    mentions: ['listener attribute "port" is set twice (first on line 2)'],
+  });
+  assertRefused('{"listener": {\n  "maxFrameSize": 1024,\n  "max-frame-size": 2048\n}}', {
+    file: 'r.json',
+    line: 3,
+    code: 'ERR_CONFIG_DUPLICATE',
+    mentions: ['as "max-frame-size" here and as "maxFrameSize" on line 2'],
+  });
+});
+
+test('syntax is chosen by file extension, or by option', () => {
+  assert.is(detectConfigSyntax('router.yaml'), 'yaml');
+  assert.is(detectConfigSyntax('/etc/router.YML'), 'yaml');
+  assert.is(detectConfigSyntax('router.json'), 'json');
+  assert.is(detectConfigSyntax('qdrouterd.conf'), 'conf');
+  assert.is(detectConfigSyntax('router'), 'conf');
+  assert.is(detectConfigSyntax('router.yaml.bak'), 'conf');
+  assert.is(parseConfig('router:\n  mode: interior\n', 'stdin', { syntax: 'yaml' }).router.mode, 'interior');
+});
+
+// ---------------------------------------------------------------------------------------------
+// Schema validation: refusals
+
+test('refused: unknown entity types, with the valid ones', () => {
+  assertRefused('router {\n}\nlistner {\n    port: 1\n}\n', {
+    line: 3,
+    code: 'ERR_CONFIG_UNKNOWN_ENTITY',
+    mentions: ['unknown entity "listner"', 'valid entities: router, listener, connector, address, linkRoute, autoLink'],
+  });
+  assertRefused('Listener {\n}\n', { line: 1, code: 'ERR_CONFIG_UNKNOWN_ENTITY', mentions: ['"Listener"', 'valid entities:'] });
+  assertRefused('connection {\n}\n', { line: 1, code: 'ERR_CONFIG_UNKNOWN_ENTITY', mentions: ['status entity', 'valid entities:'] });
+  assertRefused('- vhostUserGroupSettings: {users: a}\n', {
+    file: 'r.yaml',
+    line: 1,
+    code: 'ERR_CONFIG_UNKNOWN_ENTITY',
+    mentions: ['"groups" map', 'valid entities:'],
+  });
+  // Object.prototype members are not entity types.
+  assertRefused('constructor {\n}\n', { line: 1, code: 'ERR_CONFIG_UNKNOWN_ENTITY' });
+  assertRefused('listener {\n    constructor: 1\n}\n', { line: 2, code: 'ERR_CONFIG_UNKNOWN_ATTRIBUTE' });
+});
+
+test('refused: unknown attributes, with the valid ones', () => {
+  assertRefused('router {\n}\nlistener {\n    host: 0.0.0.0\n    prot: 5672\n}\n', {
+    line: 5,
+    code: 'ERR_CONFIG_UNKNOWN_ATTRIBUTE',
+    mentions: ['listener has no attribute "prot"', 'valid attributes: host, port, role, saslMechanisms, authenticatePeer', 'name'],
+  });
+  // The listener's pre-1.0 "addr" is not in qdrouterd 1.19's schema (autoLink's "addr" is).
+  assertRefused('listener {\n    addr: 0.0.0.0\n}\n', { line: 2, code: 'ERR_CONFIG_UNKNOWN_ATTRIBUTE', mentions: ['"addr"'] });
+  const error = assertRefused('address {\n    prefix: a\n    identity: x\n}\n', { line: 3, code: 'ERR_CONFIG_UNKNOWN_ATTRIBUTE' });
+  assert.ok(error.message.includes('valid attributes: prefix, pattern, distribution, name, waypoint'), error.message);
+  // Status attributes are not suggested.
+  const routerError = assertRefused('router {\n    nope: 1\n}\n', { line: 2, code: 'ERR_CONFIG_UNKNOWN_ATTRIBUTE' });
+  assert.not.ok(routerError.message.includes('addrCount'));
+});
+
+test('refused: values of the wrong type or out of range', () => {
+  const cases: Array<[string, number, string[]]> = [
+    ['listener {\n    port: abc\n}', 2, ['listener port "abc" is not a port', '0 to 65535', '"amqp" (5672)', '"amqps" (5671)']],
+    ['listener {\n    port: 65536\n}', 2, ['listener port "65536" is out of range', '0 to 65535']],
+    ['listener {\n    port: -1\n}', 2, ['listener port "-1" is out of range']],
+    ['listener {\n    port: http\n}', 2, ['listener port "http" is not a port']],
+    ['listener {\n    maxFrameSize: -1\n}', 2, ['listener maxFrameSize "-1" is out of range', 'from 512 to 4294967295']],
+    ['listener {\n    maxFrameSize: big\n}', 2, ['listener maxFrameSize "big" is not an integer', 'from 512 to 4294967295']],
+    ['listener {\n    maxFrameSize: 511\n}', 2, ['out of range', 'from 512']],
+    ['listener {\n    maxFrameSize: 1.5\n}', 2, ['is not an integer']],
+    ['listener {\n    maxFrameSize: 99999999999999999999\n}', 2, ['is not an integer']],
+    ['listener {\n    maxSessions: 32769\n}', 2, ['from 0 to 32768']],
+    ['listener {\n    idleTimeoutSeconds: -5\n}', 2, ['from 0 to 4294967']],
+    ['listener {\n    linkCapacity: lots\n}', 2, ['listener linkCapacity "lots" is not an integer']],
+    ['listener {\n    authenticatePeer: maybe\n}', 2, ['listener authenticatePeer "maybe" is not a boolean', 'true or false', 'yes/no, on/off']],
+    ['router {\n    workerThreads: 0\n}', 2, ['router workerThreads "0" is out of range', 'at least 1']],
+    ['address {\n    prefix: a\n    priority: 10\n}', 3, ['address priority "10" is out of range', 'from 0 to 9']],
+    ['connector {\n    cost: 0\n}', 2, ['connector cost "0" is out of range', 'at least 1']],
+  ];
+  for (const [text, line, mentions] of cases) assertRefused(text, { line, code: 'ERR_CONFIG_INVALID_VALUE', mentions });
+});
+
+test('refused: enumeration values that are not in the list', () => {
+  assertRefused('router {\n}\naddress {\n    prefix: a\n    distribution: fastest\n}\n', {
+    line: 5,
+    code: 'ERR_CONFIG_INVALID_VALUE',
+    mentions: ['address distribution "fastest" is not one of multicast, closest, balanced'],
+  });
+  assertRefused('listener {\n    stripAnnotations: sometimes\n}\n', {
+    line: 2,
+    code: 'ERR_CONFIG_INVALID_VALUE',
+    mentions: ['listener stripAnnotations "sometimes" is not one of in, out, both, no'],
+  });
+  assertRefused('log {\n    module: router\n}\n', { line: 2, code: 'ERR_CONFIG_INVALID_VALUE', mentions: ['is not one of ROUTER, ROUTER_CORE', 'DEFAULT'] });
+  assertRefused('router {\n    mode: 7\n}\n', { line: 2, code: 'ERR_CONFIG_INVALID_VALUE', mentions: ['not one of standalone, interior'] });
+  assertRefused('linkRoute {\n    prefix: a\n    direction: sideways\n}\n', { line: 3, code: 'ERR_CONFIG_INVALID_VALUE', mentions: ['not one of in, out'] });
+});
+
+test('refused: what qdrouterd accepts but amqp-mesh does not support yet', () => {
+  assertRefused('router {\n    mode: edge\n}\n', {
+    line: 2,
+    code: 'ERR_CONFIG_NOT_SUPPORTED',
+    mentions: ['router mode "edge" is not supported yet', 'supported: standalone, interior'],
+  });
+  for (const role of ['inter-router', 'route-container', 'edge']) {
+    assertRefused(`listener {\n    port: 1\n    role: ${role}\n}\n`, {
+      line: 3,
+      code: 'ERR_CONFIG_NOT_SUPPORTED',
+      mentions: [`listener role "${role}" is not supported yet`, 'supported: normal'],
+    });
+  }
+  assertRefused('address {\n    prefix: a\n    distribution: unavailable\n}\n', {
+    line: 3,
+    code: 'ERR_CONFIG_NOT_SUPPORTED',
+    mentions: ['"unavailable" is not supported yet', 'supported: multicast, closest, balanced'],
+  });
+  assertRefused('listener {\n    saslMechanisms: ANONYMOUS GSSAPI\n}\n', {
+    line: 2,
+    code: 'ERR_CONFIG_NOT_SUPPORTED',
+    mentions: ['listener saslMechanisms "GSSAPI" is not supported', 'supported: ANONYMOUS, PLAIN'],
+  });
+});
+
+test('refused: missing required values', () => {
+  assertRefused('router {\n}\nlog {\n    enable: info+\n}\n', {
+    line: 3,
+    code: 'ERR_CONFIG_MISSING_ATTRIBUTE',
+    mentions: ['log is missing required attribute "module"', 'expected one of ROUTER,', 'DEFAULT'],
+  });
+  assertRefused('linkRoute {\n    prefix: q\n}\n', { line: 1, code: 'ERR_CONFIG_MISSING_ATTRIBUTE', mentions: ['"direction"', 'in, out'] });
+  assertRefused('autoLink {\n    dir: in\n}\n', { line: 1, code: 'ERR_CONFIG_MISSING_ATTRIBUTE', mentions: ['autoLink is missing required attribute "address"'] });
+  assertRefused('- log: {module: ~}\n', { file: 'r.yaml', line: 1, code: 'ERR_CONFIG_MISSING_ATTRIBUTE', mentions: ['"module"'] });
+});
+
+test('refused: address needs exactly one of prefix and pattern, with tokens, once', () => {
+  assertRefused('router {\n}\naddress {\n    distribution: closest\n}\n', {
+    line: 3,
+    code: 'ERR_CONFIG_MISSING_ATTRIBUTE',
+    mentions: ['exactly one of "prefix" or "pattern"', 'neither'],
+  });
+  assertRefused('address {\n    prefix: a\n    pattern: b.*\n}\n', {
+    line: 3,
+    code: 'ERR_CONFIG_CONFLICT',
+    mentions: ['exactly one of "prefix" or "pattern"', 'both (prefix on line 2, pattern on line 3)'],
+  });
+  assertRefused('address {\n    prefix: "./"\n}\n', { line: 2, code: 'ERR_CONFIG_INVALID_VALUE', mentions: ['has no tokens'] });
+  assertRefused('address {\n    prefix: ""\n}\n', { line: 2, code: 'ERR_CONFIG_INVALID_VALUE', mentions: ['has no tokens'] });
+  assertRefused('address {\n    prefix: orders\n}\naddress {\n    prefix: orders.\n}\n', {
+    line: 5,
+    code: 'ERR_CONFIG_DUPLICATE',
+    mentions: ['prefix "orders."', 'the address on line 1 (prefix "orders")'],
+  });
+  assertRefused('address {\n    prefix: a.b\n}\naddress {\n    pattern: a/b/#\n}\n', {
+    line: 5,
+    code: 'ERR_CONFIG_DUPLICATE',
+    mentions: ['same addresses as the address on line 1'],
+  });
+  // A prefix and the same text as an exact pattern match different addresses.
+  assert.is(load('address {\n    prefix: a\n}\naddress {\n    pattern: a\n}\n').addresses.length, 2);
+});
+
+test('refused: listener authentication that cannot work', () => {
+  assertRefused('listener {\n    authenticatePeer: true\n    saslMechanisms: ANONYMOUS\n}\n', {
+    line: 3,
+    code: 'ERR_CONFIG_CONFLICT',
+    mentions: ['authenticatePeer: true', 'add PLAIN'],
+  });
+  assertRefused('listener {\n    saslMechanisms: "  "\n}\n', { line: 2, code: 'ERR_CONFIG_INVALID_VALUE', mentions: ['saslMechanisms is empty', 'ANONYMOUS, PLAIN'] });
+});
+
+test('refused: log enable strings that are not levels', () => {
+  for (const enable of ['verbose', 'info++', 'inf', 'none,info', 'default+']) {
+    assertRefused(`log {\n    module: ROUTER\n    enable: ${enable}\n}\n`, {
+      line: 3,
+      code: 'ERR_CONFIG_INVALID_VALUE',
+      mentions: [`log enable "${enable}" is not valid`, 'trace, debug, info, notice, warning, error, critical', '"none"'],
+    });
+  }
+  assertRefused('log {\n    module: DEFAULT\n    enable: default\n}\n', { line: 3, code: 'ERR_CONFIG_INVALID_VALUE', mentions: ['DEFAULT module'] });
+  assertRefused('log {\n    module: ROUTER\n}\nlog {\n    module: ROUTER\n    enable: none\n}\n', {
+    line: 5,
+    code: 'ERR_CONFIG_DUPLICATE',
+    mentions: ['log module "ROUTER" is configured twice (first on line 1)'],
+  });
+});
+
+test('refused: things set twice', () => {
+  assertRefused('listener {\n    port: 1\n    host: a\n    port: 2\n}\n', {
+    line: 4,
+    code: 'ERR_CONFIG_DUPLICATE',
+    mentions: ['listener attribute "port" is set twice (first on line 2)'],
+  });
+  assertRefused('listener {\n    socketAddressFamily: IPv4\n    protocolFamily: IPv6\n}\n', {
+    line: 3,
+    code: 'ERR_CONFIG_DUPLICATE',
+    mentions: ['"socketAddressFamily" is set twice, as "protocolFamily" here and as "socketAddressFamily" on line 2'],
+  });
+  assertRefused('router {\n    mode: interior\n}\nrouter {\n}\n', {
+    line: 4,
+    code: 'ERR_CONFIG_DUPLICATE',
+    mentions: ['only one router section is allowed (first on line 1)'],
+  });
+  assertRefused('policy {\n}\npolicy {\n}\n', { line: 3, code: 'ERR_CONFIG_DUPLICATE', mentions: ['only one policy section'] });
+  // qdrouterd's names are unique across all entity types.
+  assertRefused('listener {\n    name: main\n}\nconnector {\n    name: main\n}\n', {
+    line: 5,
+    code: 'ERR_CONFIG_DUPLICATE',
+    mentions: ['connector name "main" is already used by the listener on line 1'],
+  });
+});
+
+test('refused: router ids with whitespace or control characters', () => {
+  assertRefused('router {\n    id: "Router A"\n}\n', { line: 2, code: 'ERR_CONFIG_INVALID_VALUE', mentions: ['router id "Router A"', 'whitespace'] });
+  assertRefused('router {\n    id: ""\n}\n', { line: 2, code: 'ERR_CONFIG_INVALID_VALUE', mentions: ['non-empty'] });
+  assertRefused('router {\n    id: "a\\u0085b"\n}\n', { line: 2, code: 'ERR_CONFIG_INVALID_VALUE', mentions: ['control characters'] });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Accepted with warnings
+
+test('accepted with a warning: qdrouterd attributes amqp-mesh does not implement', () => {
+  const config = load(
+    [
+      'router {',
+      '    mode: interior',
+      '    helloIntervalSeconds: 2',
+      '    defaultDistribution: multicast',
+      '    metadata: rack 7',
+      '}',
+      'listener {',
+      '    port: 5672',
+      '    sslProfile: tls',
+      '    requireSsl: yes',
+      '    cost: 3',
+      '}',
+      'address {',
+      '    prefix: q',
+      '    waypoint: true',
+      '    ingressPhase: 0',
+      '}',
+    ].join('\n'),
+  );
+  assert.equal(config.router.unimplemented, { helloIntervalSeconds: 2, defaultDistribution: 'multicast', metadata: 'rack 7' });
+  assert.equal(config.listeners[0]!.unimplemented, { sslProfile: 'tls', requireSsl: true, cost: 3 });
+  assert.equal(config.addresses[0]!.unimplemented, { waypoint: true, ingressPhase: 0 });
+  assert.equal(
+    config.warnings.map((warning) => [warning.line, warning.code]),
+    [3, 4, 5, 9, 10, 11, 15, 16].map((line) => [line, 'WARN_CONFIG_ATTRIBUTE_NOT_IMPLEMENTED']),
+  );
+  assert.is(config.warnings[3]!.message, 'router.conf:9: listener attribute "sslProfile" is accepted, not implemented by amqp-mesh');
+});
+
+test('accepted with a warning: deprecated names, status attributes, enum indexes, deprecated entities', () => {
+  const config = load(
+    [
+      'router {',
+      '    helloInterval: 3',
+      '    addrCount: 12',
+      '    mode: 1',
+      '}',
+      'listener {',
+      '    protocolFamily: IPv6',
+      '}',
+      'log {',
+      '    module: ROUTER_CORE',
+      '    timestamp: off',
+      '    output: /var/log/router.log',
+      '}',
+      'console {',
+      '    proxy: p',
+      '    home: h',
+      '}',
+    ].join('\n'),
+  );
+  assert.is(config.router.mode, 'interior');
+  assert.equal(config.router.unimplemented, { helloIntervalSeconds: 3 });
+  assert.is(config.router.source.attributeLines['helloIntervalSeconds'], 2);
+  assert.equal(config.listeners[0]!.unimplemented, { socketAddressFamily: 'IPv6' });
+  assert.is(config.logs[0]!.includeTimestamp, false);
+  assert.is(config.logs[0]!.outputFile, '/var/log/router.log');
+  assert.is(config.other[0]!.type, 'console');
+  assert.equal(
+    config.warnings.map((warning) => [warning.line, warning.code]),
+    [
+      [2, 'WARN_CONFIG_DEPRECATED'],
+      [2, 'WARN_CONFIG_ATTRIBUTE_NOT_IMPLEMENTED'],
+      [3, 'WARN_CONFIG_READ_ONLY'],
+      [4, 'WARN_CONFIG_ENUM_INDEX'],
+      [7, 'WARN_CONFIG_DEPRECATED'],
+      [7, 'WARN_CONFIG_ATTRIBUTE_NOT_IMPLEMENTED'],
+      [11, 'WARN_CONFIG_DEPRECATED'],
+      [12, 'WARN_CONFIG_DEPRECATED'],
+      [14, 'WARN_CONFIG_DEPRECATED'],
+      [14, 'WARN_CONFIG_ENTITY_NOT_IMPLEMENTED'],
+    ],
+  );
+  assert.ok(config.warnings[0]!.message.includes('"helloInterval" is deprecated; use "helloIntervalSeconds"'));
+  assert.ok(config.warnings[3]!.message.includes('read as "interior"'));
+});
+
+test('accepted with a warning: every entity type of qdrouterd, with its defaults', () => {
+  const config = load(
+    [
+      'connector {',
+      '    role: inter-router',
+      '    port: amqps',
+      '}',
+      'sslProfile {',
+      '    certDb: /ca.pem',
+      '}',
+      'authServicePlugin {',
+      '    host: auth',
+      '}',
+      'linkRoute {',
+      '    pattern: queue.#',
+      '    direction: out',
+      '}',
+      'autoLink {',
+      '    addr: orders',
+      '    dir: in',
+      '    phase: 0',
+      '}',
+      'exchange {',
+      '    address: ex',
+      '}',
+      'binding {',
+      '    exchangeName: ex',
+      '    nextHopAddress: q',
+      '    bindingKey: a.#.b',
+      '}',
+      'policy {',
+      '    maxConnections: 10',
+      '}',
+      'vhost {',
+      '    id: $default',
+      '}',
+    ].join('\n'),
+  );
+  const byType = Object.fromEntries(config.other.map((entity) => [entity.type, entity.attributes]));
+  assert.equal(Object.keys(byType), ['connector', 'sslProfile', 'authServicePlugin', 'linkRoute', 'autoLink', 'exchange', 'binding', 'policy', 'vhost']);
+  assert.is(byType['connector']!['port'], 5671);
+  assert.is(byType['connector']!['host'], '127.0.0.1');
+  assert.is(byType['connector']!['role'], 'inter-router');
+  assert.is(byType['sslProfile']!['caCertFile'], '/ca.pem');
+  assert.is(byType['authServicePlugin']!['port'], 5672);
+  assert.equal(byType['autoLink'], { address: 'orders', direction: 'in', phase: 0, fallback: false });
+  assert.is(byType['binding']!['bindingKey'], 'a.#.b');
+  assert.equal(byType['policy'], {
+    maxConnections: 10,
+    maxMessageSize: 0,
+    enableVhostPolicy: false,
+    enableVhostNamePatterns: false,
+    policyDir: '',
+    defaultVhost: '$default',
+  });
+  assert.is(byType['vhost']!['hostname'], '$default');
+  assert.is(config.warnings.filter((warning) => warning.code === 'WARN_CONFIG_ENTITY_NOT_IMPLEMENTED').length, 9);
+  // Every config-file entity type of the schema is reachable.
+  assert.equal(Object.keys(ENTITY_SCHEMAS).sort(), [
+    'address',
+    'authServicePlugin',
+    'autoLink',
+    'binding',
+    'connector',
+    'console',
+    'exchange',
+    'linkRoute',
+    'listener',
+    'log',
+    'policy',
+    'router',
+    'sslProfile',
+    'vhost',
+  ]);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Defaults
+
+test('defaults: an empty configuration is a standalone router with a generated id', () => {
+  const config = parseConfig('# nothing but a comment\n', 'empty.conf');
+  assert.is(config.router.mode, 'standalone');
+  assert.is(config.router.workerThreads, 4);
+  assert.match(config.router.id, /^Standalone_[A-Za-z0-9+_]{15}$/);
+  assert.is.not(parseConfig('', 'empty.conf').router.id, config.router.id);
+  assert.equal(config.router.source, { file: 'empty.conf', line: 0, attributeLines: {} });
+  assert.equal([config.listeners, config.addresses, config.logs, config.other, config.warnings], [[], [], [], [], []]);
+  assert.match(parseConfig('router {\n    mode: interior\n}\n', 'r.conf').router.id, /^Interior_[A-Za-z0-9+_]{15}$/);
+  assert.is(load('router {\n}\n').router.id, 'generated-standalone');
+});
+
+test('defaults: a listener with nothing set', () => {
+  const listener = load('listener {\n}\n').listeners[0]!;
+  assert.equal(
+    { ...listener, source: undefined },
+    {
+      type: 'listener',
+      host: '',
+      port: 5672,
+      role: 'normal',
+      authenticatePeer: false,
+      saslMechanisms: ['ANONYMOUS'],
+      maxFrameSize: 16384,
+      maxSessions: 32768,
+      idleTimeoutSeconds: 16,
+      linkCapacity: 250,
+      stripAnnotations: 'both',
+      unimplemented: {},
+      source: undefined,
+    },
+  );
+  assert.equal(listener.source, { file: 'router.conf', line: 1, attributeLines: {} });
+});
+
+test('defaults: listener values that mean "the default", and mechanism lists', () => {
+  const [zeroes, authenticating, mixed, secure] = load(
+    [
+      'listener {',
+      '    maxSessions: 0',
+      '    linkCapacity: 0',
+      '    idleTimeoutSeconds: 0',
+      '}',
+      'listener {',
+      '    authenticatePeer: on',
+      '}',
+      'listener {',
+      '    saslMechanisms: plain, anonymous PLAIN',
+      '}',
+      'listener {',
+      '    port: AMQPS',
+      '}',
+    ].join('\n'),
+  ).listeners;
+  assert.is(zeroes!.maxSessions, 32768);
+  assert.is(zeroes!.linkCapacity, 250);
+  assert.is(zeroes!.idleTimeoutSeconds, 0);
+  assert.equal(authenticating!.saslMechanisms, ['PLAIN']);
+  assert.equal(mixed!.saslMechanisms, ['PLAIN', 'ANONYMOUS']);
+  assert.is(secure!.port, 5671);
+  assert.is(load('listener {\n    port: 0\n}\n').listeners[0]!.port, 0);
+});
+
+test('defaults: log modules inherit from DEFAULT, which has qdrouterd defaults', () => {
+  const [defaults, router, quiet] = load('log {\n    module: DEFAULT\n}\nlog {\n    module: ROUTER\n}\nlog {\n    module: SERVER\n    enable: NONE\n}\n').logs;
+  assert.equal({ ...defaults!, source: undefined }, {
+    type: 'log',
+    module: 'DEFAULT',
+    enable: 'info+',
+    enabledLevels: ['info', 'notice', 'warning', 'error', 'critical'],
+    includeTimestamp: true,
+    includeSource: false,
+    outputFile: 'stderr',
+    unimplemented: {},
+    source: undefined,
+  });
+  assert.equal({ ...router!, source: undefined }, {
+    type: 'log',
+    module: 'ROUTER',
+    enable: 'default',
+    enabledLevels: 'default',
+    unimplemented: {},
+    source: undefined,
+  });
+  assert.equal(quiet!.enabledLevels, []);
+});
+
+test('parseLogEnable reads qdrouterd enable strings', () => {
+  assert.equal(parseLogEnable('trace,debug,warning+'), ['trace', 'debug', 'warning', 'error', 'critical']);
+  assert.equal(parseLogEnable('critical'), ['critical']);
+  assert.equal(parseLogEnable('Error+ ; Debug'), ['debug', 'error', 'critical']);
+  assert.equal(parseLogEnable('none'), []);
+  assert.is(parseLogEnable('default'), 'default');
+  assert.is(parseLogEnable(''), undefined);
+  assert.is(parseLogEnable(','), undefined);
+  assert.is(parseLogEnable('warn'), undefined);
+});
+
+test('defaults are not warnings: only what the file sets is reported', () => {
+  const config = load('router {\n    mode: interior\n}\nlistener {\n    port: 5672\n}\naddress {\n    prefix: a\n}\n');
+  assert.equal(config.warnings, []);
+  assert.equal(config.listeners[0]!.unimplemented, {});
+});
+
+// ---------------------------------------------------------------------------------------------
+// Limits
+
+test('limit: a configuration over 4 MiB is refused', () => {
+  const header = 'router {\n}\n';
+  const filler = (bytes: number) => '#'.repeat(bytes - 1) + '\n';
+  const atLimit = header + filler(MAX_CONFIG_FILE_BYTES - header.length);
+  assert.is(Buffer.byteLength(atLimit), MAX_CONFIG_FILE_BYTES);
+  assert.is(load(atLimit).router.mode, 'standalone');
+  assertRefused(atLimit + '\n', {
+    line: undefined,
+    code: 'ERR_CONFIG_TOO_LARGE',
+    mentions: [`${MAX_CONFIG_FILE_BYTES + 1} bytes`, '4 MiB'],
+  });
+  // Counted in UTF-8 bytes, not characters.
+  const multibyte = header + '#' + '\u00e9'.repeat(MAX_CONFIG_FILE_BYTES / 2) + '\n';
+  assertRefused(multibyte, { file: 'r.yaml', line: undefined, code: 'ERR_CONFIG_TOO_LARGE' });
+
+  withTemporaryDirectory((directory) => {
+    const file = path.join(directory, 'huge.conf');
+    fs.writeFileSync(file, atLimit + '#\n');
+    let refusal: unknown;
+    try {
+      loadConfigFile(file);
+    } catch (error) {
+      refusal = error;
+    }
+    checkRefusal(refusal, file, { line: undefined, code: 'ERR_CONFIG_TOO_LARGE', mentions: ['4 MiB'] });
+  });
+});
+
+test('limit: more than 10,000 entities are refused', () => {
+  const address = (index: number) => `address {\n    prefix: a${index}\n}\n`;
+  const atLimit = Array.from({ length: MAX_CONFIG_ENTITIES }, (_, index) => address(index)).join('');
+  assert.is(load(atLimit).addresses.length, MAX_CONFIG_ENTITIES);
+  assertRefused(atLimit + address(MAX_CONFIG_ENTITIES), {
+    line: MAX_CONFIG_ENTITIES * 3 + 1,
+    code: 'ERR_CONFIG_TOO_MANY_ENTITIES',
+    mentions: ['more than 10000 entities'],
+  });
+  const yaml = Array.from({ length: MAX_CONFIG_ENTITIES + 1 }, (_, index) => `- address: {prefix: a${index}}\n`).join('');
+  assertRefused(yaml, { file: 'r.yaml', line: MAX_CONFIG_ENTITIES + 1, code: 'ERR_CONFIG_TOO_MANY_ENTITIES' });
+});
+
+test('limit: an attribute value over 64 KiB is refused', () => {
+  const atLimit = 'n'.repeat(MAX_ATTRIBUTE_VALUE_BYTES);
+  assert.is(load(`router {\n}\nlistener {\n    name: ${atLimit}\n}\n`).listeners[0]!.name, atLimit);
+  assertRefused(`router {\n}\nlistener {\n    name: ${atLimit}n\n}\n`, {
+    line: 4,
+    code: 'ERR_CONFIG_VALUE_TOO_LARGE',
+    mentions: ['listener name value is 65537 bytes', 'limit is 65536 bytes (64 KiB)'],
+  });
+  // UTF-8 bytes: 32,769 two-byte characters are over the limit.
+  assertRefused(`listener:\n  name: "${'\u00e9'.repeat(MAX_ATTRIBUTE_VALUE_BYTES / 2 + 1)}"\n`, {
+    file: 'r.yaml',
+    line: 2,
+    code: 'ERR_CONFIG_VALUE_TOO_LARGE',
+  });
+  // Maps are measured as JSON.
+  const bigMap = JSON.stringify(Object.fromEntries(Array.from({ length: 5000 }, (_, index) => [`key${index}`, 'v'.repeat(10)])));
+  assertRefused(`{"connector": {\n  "openProperties": ${bigMap}\n}}`, { file: 'r.json', line: 2, code: 'ERR_CONFIG_VALUE_TOO_LARGE' });
+});
+
+test('limit: deep nesting is refused, not a crash', () => {
+  const depth = 5000;
+  assertRefused(`listener:\n  openProperties: ${'['.repeat(depth)}${']'.repeat(depth)}\n`, { file: 'r.yaml', line: 2, code: 'ERR_CONFIG_SYNTAX' });
+  assertRefused(`listener:\n  openProperties: ${'{a: '.repeat(40)}1${'}'.repeat(40)}\n`, {
+    file: 'r.yaml',
+    line: 2,
+    code: 'ERR_CONFIG_SYNTAX',
+    mentions: ['nest more than 32 levels'],
+  });
+  const openMaps = Array.from({ length: 40 }, (_, index) => `"k${index}": {`).join('\n');
+  const closeMaps = Array.from({ length: 40 }, () => '}').join('\n');
+  assertRefused(`connector {\n    openProperties: {\n${openMaps}\n${closeMaps}\n    }\n}\n`, {
+    line: 34,
+    code: 'ERR_CONFIG_SYNTAX',
+    mentions: ['nest more than 32 levels'],
+  });
+});
+
+test('limit: alias expansion inside an entity is bounded', () => {
+  const bomb = [
+    '- listener:',
+    '    name: x',
+    '    openProperties:',
+    '      a: &a ["x", "x", "x", "x", "x", "x", "x", "x", "x", "x"]',
+    ...Array.from({ length: 7 }, (_, level) => {
+      const name = String.fromCharCode(98 + level);
+      const previous = String.fromCharCode(97 + level);
+      return `      ${name}: &${name} [${Array.from({ length: 10 }, () => `*${previous}`).join(', ')}]`;
+    }),
+  ].join('\n');
+  let refusal: unknown;
+  try {
+    load(bomb, 'bomb.yaml');
+  } catch (error) {
+    refusal = error;
+  }
+  checkRefusal(refusal, 'bomb.yaml', { line: 3, code: 'ERR_CONFIG_TOO_LARGE', mentions: ['aliases expand'] });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Files
+
+test('loadConfigFile reads conf, YAML and JSON files and reports read errors with their cause', () => {
+  withTemporaryDirectory((directory) => {
+    const conf = path.join(directory, 'router.conf');
+    const yaml = path.join(directory, 'router.yaml');
+    const json = path.join(directory, 'router.json');
+    fs.writeFileSync(conf, EQUIVALENT_CONF);
+    fs.writeFileSync(yaml, EQUIVALENT_YAML_LIST);
+    fs.writeFileSync(json, EQUIVALENT_JSON_PAIRS);
+    const fromConf = loadConfigFile(conf, fixedRouterId);
+    assert.is(fromConf.router.source.file, conf);
+    assert.is(fromConf.warnings[0]!.message.startsWith(`${conf}:4: `), true);
+    assert.equal(withoutSources(loadConfigFile(yaml, fixedRouterId)), withoutSources(fromConf));
+    assert.equal(withoutSources(loadConfigFile(json, fixedRouterId)), withoutSources(fromConf));
+
+    const missing = path.join(directory, 'missing.conf');
+    let refusal: unknown;
+    try {
+      loadConfigFile(missing);
+    } catch (error) {
+      refusal = error;
+    }
+    const error = checkRefusal(refusal, missing, { line: undefined, code: 'ERR_CONFIG_READ', mentions: ['cannot read', 'ENOENT'] });
+    assert.is((error.cause as NodeJS.ErrnoException).code, 'ENOENT');
+
+    refusal = undefined;
+    try {
+      loadConfigFile(directory);
+    } catch (caught) {
+      refusal = caught;
+    }
+    checkRefusal(refusal, directory, { line: undefined, code: 'ERR_CONFIG_READ', mentions: ['EISDIR'] });
+
+    const bad = path.join(directory, 'bad.conf');
+    fs.writeFileSync(bad, 'router {\n    mode: edge\n}\n');
+    refusal = undefined;
+    try {
+      loadConfigFile(bad);
+    } catch (caught) {
+      refusal = caught;
+    }
+    checkRefusal(refusal, bad, { line: 2, code: 'ERR_CONFIG_NOT_SUPPORTED' });
+  });
+});
+
+test('ConfigError is an Error with a name, a code and an optional cause', () => {
+  const cause = new Error('underlying');
+  const error = new ConfigError('ERR_CONFIG_SYNTAX', 'a.conf', 3, 'bad', { cause });
+  assert.instance(error, Error);
+  assert.is(error.name, 'ConfigError');
+  assert.is(error.message, 'a.conf:3: bad');
+  assert.is(error.cause, cause);
+  assert.is(new ConfigError('ERR_CONFIG_READ', 'a.conf', undefined, 'gone').message, 'a.conf: gone');
+});
+
+test.run();
