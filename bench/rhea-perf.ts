@@ -2,7 +2,8 @@
  * rhea load generator: one sender and one receiver (separate connections) through a router,
  * unsettled, measuring msgs/s and send-to-receive latency (timestamp carried in the body).
  */
-import * as rhea from 'rhea';
+import rhea from 'rhea';
+import type { EventContext, Message } from 'rhea';
 
 export interface PerfResult {
   messages: number;
@@ -42,8 +43,8 @@ export function runRheaPerf(opts: { port: number; address: string; messages: num
       resolve({ messages: n, seconds, msgsPerSec: n / seconds, p50Us: percentile(lat, 50), p99Us: percentile(lat, 99), maxUs: lat[n - 1], accepted });
     };
     const receiver = rc.open_receiver({ source: opts.address, credit_window: opts.credit ?? 1000 });
-    receiver.on('message', (ctx: rhea.EventContext) => {
-      const body = (ctx.message as rhea.Message).body as Buffer | { content: Buffer };
+    receiver.on('message', (ctx: EventContext) => {
+      const body = (ctx.message as Message).body as Buffer | { content: Buffer };
       const b: Buffer = Buffer.isBuffer(body) ? body : (body as { content: Buffer }).content;
       const t = Number(b.readBigUInt64BE(0));
       lat[received++] = (Number(process.hrtime.bigint()) - t) / 1000;
@@ -66,6 +67,6 @@ export function runRheaPerf(opts: { port: number; address: string; messages: num
         finish();
       });
     });
-    rc.on('disconnected', (ctx: rhea.EventContext) => ctx.error && reject(ctx.error));
+    rc.on('disconnected', (ctx: EventContext) => ctx.error && reject(ctx.error));
   });
 }

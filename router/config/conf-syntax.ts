@@ -79,12 +79,11 @@ export function parseConfSyntax(text: string, file: string): RawEntity[] {
     const rawLine = lines[index]!;
     const line = trimBlanks(rawLine.endsWith('\r') ? rawLine.slice(0, -1) : rawLine);
     if (line === '' || line.startsWith('#')) continue;
-    const fail = (reason: string): never => {
+    const fail: (reason: string) => never = (reason) => {
       throw new ConfigError('ERR_CONFIG_SYNTAX', file, lineNumber, reason);
     };
 
-    const innermostMap = maps[maps.length - 1];
-    if (innermostMap !== undefined) {
+    if (maps.length > 0) {
       parseMapLine(line, lineNumber, maps, fail);
       continue;
     }
@@ -103,7 +102,7 @@ export function parseConfSyntax(text: string, file: string): RawEntity[] {
 
     if (SECTION_CLOSE.test(line)) {
       if (section === undefined) fail('"}" closes nothing: there is no open section');
-      entities.push(section!);
+      entities.push(section);
       section = undefined;
       continue;
     }
@@ -119,7 +118,7 @@ export function parseConfSyntax(text: string, file: string): RawEntity[] {
         maps.push({ key, line: lineNumber, entries: {}, entryLines: new Map() });
         continue;
       }
-      section!.attributes.push({ name: key, value: parseTopLevelValue(key, rest, fail), line: lineNumber });
+      section.attributes.push({ name: key, value: parseTopLevelValue(key, rest, fail), line: lineNumber });
       continue;
     }
 

@@ -184,14 +184,14 @@ export function validateEntity(raw: RawEntity, file: string, warnings: ConfigWar
   for (const attribute of raw.attributes) {
     const key = qdrouterdCamelCase(attribute.name);
     const found = findAttributeSchema(schema, key);
-    const fail = (code: ConfigErrorCode, reason: string): never => {
+    const fail: (code: ConfigErrorCode, reason: string) => never = (code, reason) => {
       throw new ConfigError(code, file, attribute.line, reason);
     };
     if (found === undefined) {
       const readAs = key !== attribute.name ? ` (read as "${key}")` : '';
       fail('ERR_CONFIG_UNKNOWN_ATTRIBUTE', `${type} has no attribute "${attribute.name}"${readAs}; valid attributes: ${settableAttributeNames(schema).join(', ')}`);
     }
-    const { name, schema: attributeSchema, viaDeprecatedName } = found!;
+    const { name, schema: attributeSchema, viaDeprecatedName } = found;
     const firstLine = attributeLines[name];
     if (firstLine !== undefined) {
       const firstWritten = writtenNames.get(name)!;

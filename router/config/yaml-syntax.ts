@@ -27,10 +27,12 @@
  */
 
 import {
+  CST,
   isAlias,
   isMap,
   isScalar,
   isSeq,
+  Lexer,
   LineCounter,
   parseDocument,
   type Document,
@@ -47,6 +49,12 @@ export type StructuredSyntax = 'yaml' | 'json';
 
 /** Node visits allowed while expanding aliases; a few thousand-fold blow-up of a 4 MiB file is refused. */
 const MAX_NODE_VISITS = 2_000_000;
+/**
+ * Deepest flow nesting ("[[[" or "{{{"), or most block collections opened on one line ("- - -"),
+ * before the document is parsed. Entities need 3 levels and values at most
+ * MAX_VALUE_NESTING_DEPTH more; the margin keeps odd but valid layouts working.
+ */
+const MAX_STRUCTURE_DEPTH = 2 * MAX_VALUE_NESTING_DEPTH;
 
 /**
  * Parses YAML or JSON text into entities. Pure; line numbers are 1-based.
@@ -56,11 +64,12 @@ const MAX_NODE_VISITS = 2_000_000;
  * @throws ConfigError `ERR_CONFIG_SYNTAX` for malformed text or an unexpected shape.
  */
 export function parseStructuredSyntax(text: string, file: string, syntax: StructuredSyntax): RawEntity[] {
+  const source = text.replace(/^\uFEFF/, '');
+  checkStructureDepth(source, file);
   const lineCounter = new LineCounter();
   // prettyErrors off: formatting error context for pathological input (deep nesting) can
   // exhaust memory inside the library. uniqueKeys off: duplicates are reported after
   // camelCasing, with both lines, the same way for every syntax.
-  const source = text.replace(/^\uFEFF/, '');
   const document = parseDocument(source, {
     lineCounter,
     prettyErrors: false,
@@ -73,6 +82,41 @@ export function parseStructuredSyntax(text: string, file: string, syntax: Struct
     throw new ConfigError('ERR_CONFIG_SYNTAX', file, reader.lineAt(firstError.pos[0]), `${syntaxName(syntax)}: ${firstError.message}`);
   }
   return reader.entities();
+}
+
+/**
+ * The yaml package needs memory in proportion to nesting depth: a few MiB of "[[[[" exhaust the
+ * heap and abort the process, which no try/catch can stop. Its lexer is cheap and streams, so
+ * the depth is measured on the tokens first.
+ */
+function checkStructureDepth(source: string, file: string): void {
+  let line = 1;
+  let flowDepth = 0;
+  let blockCollectionsOnLine = 0;
+  for (const token of new Lexer().lex(source)) {
+    let tooDeep = false;
+    switch (CST.tokenType(token)) {
+      case 'flow-map-start':
+      case 'flow-seq-start':
+        tooDeep = ++flowDepth > MAX_STRUCTURE_DEPTH;
+        break;
+      case 'flow-map-end':
+      case 'flow-seq-end':
+        flowDepth--;
+        break;
+      case 'seq-item-ind':
+      case 'explicit-key-ind':
+        tooDeep = ++blockCollectionsOnLine > MAX_STRUCTURE_DEPTH;
+        break;
+      case 'newline':
+        blockCollectionsOnLine = 0;
+        break;
+    }
+    if (tooDeep) {
+      throw new ConfigError('ERR_CONFIG_SYNTAX', file, line, `lists and maps nest more than ${MAX_STRUCTURE_DEPTH} levels deep`);
+    }
+    for (let newline = token.indexOf('\n'); newline !== -1; newline = token.indexOf('\n', newline + 1)) line++;
+  }
 }
 
 function syntaxName(syntax: StructuredSyntax): string {

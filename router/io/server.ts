@@ -10,7 +10,7 @@
  */
 import * as net from 'node:net';
 import { randomBytes } from 'node:crypto';
-import { Connection, ConnectionHandler, CloseReason, InDelivery, Link, OutDelivery, LinkGoneReason } from '../protocol/connection';
+import { Connection, ConnectionHandler, CloseReason, InDelivery, Link, OutDelivery, LinkGoneReason, Session } from '../protocol/connection';
 import { AmqpError, AttachFrame, STATE, encodeRejected } from '../protocol/performatives';
 import { MessageScan, scanMessage, writeMessageWithAnnotations } from '../protocol/message';
 import { DecodeError, Writer } from '../protocol/codec';
@@ -305,6 +305,11 @@ export class RouterServer implements ConnectionHandler, CoreEffects {
 
   onOutcome(od: OutDelivery, code: number, state: Buffer | null, settled: boolean): void {
     this.core.onCopyOutcome(od.ctx as Copy, code, state, settled);
+  }
+
+  onSessionWritable(session: Session): void {
+    for (const link of session.links.values()) if (link.isSender && link.ctx) this.core.onWritable(link.ctx as CoreLink);
+    this.touch(session.conn);
   }
 
   onInSettled(_d: InDelivery): void {

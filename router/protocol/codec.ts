@@ -111,17 +111,21 @@ const FIXED_WIDTH: Int8Array = (() => {
   return w;
 })();
 
+/** Deepest nesting of described/compound values the decoders accept. */
+export const MAX_DEPTH = 64;
+
 /**
  * Returns the offset just past the value encoded at `off`, without decoding it.
  * Throws DecodeError on an unknown constructor or a size that runs past `end`.
  */
-export function skipValue(buf: Buffer, off: number, end: number): number {
+export function skipValue(buf: Buffer, off: number, end: number, depth = 0): number {
   if (off >= end) throw new DecodeError(`value expected at offset ${off}, buffer ends at ${end}`);
-  let code = buf[off];
+  const code = buf[off];
   if (code === 0x00) {
-    // described: descriptor then value
-    const afterDescriptor = skipValue(buf, off + 1, end);
-    return skipValue(buf, afterDescriptor, end);
+    // described: descriptor then value. Nesting is bounded so hostile input cannot blow the stack.
+    if (depth >= MAX_DEPTH) throw new DecodeError(`described types nested deeper than ${MAX_DEPTH}`);
+    const afterDescriptor = skipValue(buf, off + 1, end, depth + 1);
+    return skipValue(buf, afterDescriptor, end, depth + 1);
   }
   const w = FIXED_WIDTH[code];
   let next: number;
@@ -150,6 +154,7 @@ export function skipValue(buf: Buffer, off: number, end: number): number {
  */
 export class Reader {
   off: number;
+  private depth = 0;
   constructor(readonly buf: Buffer, off = 0, public end = buf.length) {
     this.off = off;
   }
@@ -159,7 +164,12 @@ export class Reader {
     const buf = this.buf;
     if (this.off >= this.end) throw new DecodeError(`value expected at offset ${this.off}`);
     const code = buf[this.off++];
-    return this.readBody(code);
+    if (++this.depth > MAX_DEPTH) throw new DecodeError(`values nested deeper than ${MAX_DEPTH}`);
+    try {
+      return this.readBody(code);
+    } finally {
+      this.depth--;
+    }
   }
 
   private need(n: number): void {
@@ -188,15 +198,21 @@ export class Reader {
       case 0x70: this.need(4); v = buf.readUInt32BE(this.off); this.off += 4; return v;
       case 0x71: this.need(4); v = buf.readInt32BE(this.off); this.off += 4; return v;
       case 0x72: this.need(4); v = buf.readFloatBE(this.off); this.off += 4; return v;
-      case 0x73: this.need(4); v = String.fromCodePoint(buf.readUInt32BE(this.off)); this.off += 4; return v;
+      case 0x73: {
+        this.need(4);
+        const cp = buf.readUInt32BE(this.off);
+        if (cp > 0x10ffff) throw new DecodeError(`char value 0x${cp.toString(16)} is not a Unicode code point`);
+        this.off += 4;
+        return String.fromCodePoint(cp);
+      }
       case 0x74: this.need(4); v = buf.subarray(this.off, this.off + 4); this.off += 4; return v;
-      case 0x80: case 0x83: {
+      case 0x80: {
         this.need(8);
         const big = buf.readBigUInt64BE(this.off);
         this.off += 8;
         return big <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(big) : big;
       }
-      case 0x81: {
+      case 0x81: case 0x83: {
         this.need(8);
         const big = buf.readBigInt64BE(this.off);
         this.off += 8;
@@ -233,7 +249,10 @@ export class Reader {
           for (let i = 0; i < count; i += 2) {
             const k = this.read();
             const val = this.read();
-            if (typeof k === 'string' && !(obj instanceof Map)) (obj as Record<string, unknown>)[k] = val;
+            if (typeof k === 'string' && !(obj instanceof Map)) {
+              // defineProperty: a "__proto__" key must stay an entry, never reach the prototype setter.
+              Object.defineProperty(obj, k, { value: val, enumerable: true, writable: true, configurable: true });
+            }
             else {
               if (!(obj instanceof Map)) obj = new Map(Object.entries(obj));
               obj.set(k, val);
@@ -554,7 +573,8 @@ export class Writer {
       case 'number':
         if (Number.isInteger(v)) {
           if (v >= -2147483648 && v <= 2147483647) return this.int(v);
-          return this.long(v);
+          if (v >= -9223372036854775808 && v < 9223372036854775808) return this.long(v);
+          return this.double(v);
         }
         return this.double(v);
       case 'bigint': return this.long(v);

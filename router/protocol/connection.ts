@@ -53,6 +53,8 @@ export interface ConnectionHandler {
   onDelivery(link: Link, d: InDelivery): void;
   /** The peer updated an outgoing delivery. `state` is the encoded delivery-state or null. */
   onOutcome(d: OutDelivery, code: number, state: Buffer | null, settled: boolean): void;
+  /** The peer's session window reopened: outgoing links of `session` may send again. */
+  onSessionWritable(session: Session): void;
   /** The peer settled an incoming delivery (rcv-settle-mode second, or abort). */
   onInSettled(d: InDelivery): void;
   /** A link is gone: detached by the peer, by us, or with its session/connection. */
@@ -144,11 +146,15 @@ export class Session {
   nextIncomingId = 0;
   incomingWindow: number;
   nextOutgoingId = 0;
+  /** Delivery-ids are their own sequence: a multi-frame delivery takes several transfer-ids. */
+  nextDeliveryId = 0;
   remoteIncomingWindow = 0;
   remoteOutgoingWindow = 0;
   private nextHandle = 0;
   readonly freeHandles: number[] = [];
   ended = false;
+  /** A multi-frame delivery waiting for the peer's session window. */
+  stalled: { link: Link; id: number; payload: Buffer; off: number; settled: boolean } | null = null;
   // pending coalesced disposition (ours to the peer)
   dispRole = false;
   dispFirst = -1;
@@ -187,6 +193,11 @@ export class Link {
   address: string | null = null;
   sndSettleMode = 0;
   rcvSettleMode = 0;
+  /**
+   * Incoming links: the highest delivery-count + credit we ever granted. Transfers the sender
+   * made against credit we later revoked are still within it and are accepted (AMQP 2.6.7).
+   */
+  grantedLimit = 0;
 
   constructor(
     readonly session: Session,
@@ -270,7 +281,7 @@ export class Connection {
     if (this.state === ConnState.AwaitHeader) {
       if (id === 3) {
         if (this.opts.saslMechanisms.length === 0) {
-          this.w.bytes(AMQP_HEADER);
+          // close() answers with our AMQP header: the protocol we do speak here.
           throw new ConnectionError('SASL requested but not offered on this listener', 'amqp:not-implemented', 'auth-failed');
         }
         this.w.bytes(SASL_HEADER);
@@ -468,6 +479,8 @@ export class Connection {
     if (s === undefined || s.ended) return;
     this.handler.log('warning', `ending session on channel ${channel}: ${error.condition}: ${error.description ?? ''}`);
     this.dropSession(s, 'session-ended');
+    // Dispositions already decided go out before the end: nothing may follow it on the channel.
+    this.flushDisposition(s);
     s.ended = true;
     writeEnd(this.w, s.channel, error);
   }
@@ -475,13 +488,19 @@ export class Connection {
   private onAttachFrame(channel: number): void {
     const s = this.session(channel);
     const a = decodeAttach();
-    if (a.handle > this.opts.handleMax) throw new SessionError(`handle ${a.handle} exceeds handle-max ${this.opts.handleMax}`, 'amqp:connection:framing-error');
+    if (a.handle > this.opts.handleMax) {
+      // AMQP 2.7.2: a handle beyond handle-max is a connection error.
+      throw new ConnectionError(`handle ${a.handle} exceeds handle-max ${this.opts.handleMax}`, 'amqp:connection:framing-error', 'protocol-error');
+    }
     if (s.links.has(a.handle)) throw new SessionError(`handle ${a.handle} is already in use`, 'amqp:session:handle-in-use');
     // The peer's role is a.role; ours is the opposite.
     const link = new Link(s, a.name, a.handle, a.role === true);
     link.sndSettleMode = a.sndSettleMode;
     link.rcvSettleMode = a.rcvSettleMode;
-    if (!link.isSender) link.deliveryCount = a.initialDeliveryCount;
+    if (!link.isSender) {
+      link.deliveryCount = a.initialDeliveryCount;
+      link.grantedLimit = a.initialDeliveryCount;
+    }
     s.links.set(a.handle, link);
     this.handler.onAttach(link, a);
   }
@@ -538,6 +557,11 @@ export class Connection {
     const nii = f.nextIncomingId ?? 0;
     s.remoteIncomingWindow = (nii + f.incomingWindow - s.nextOutgoingId) >>> 0;
     s.remoteOutgoingWindow = f.outgoingWindow;
+    if (s.remoteIncomingWindow > 0) {
+      const st = s.stalled;
+      if (st !== null) this.writeTransfers(s, st.link, st.id, st.payload, st.off, st.settled);
+      if (s.stalled === null) this.handler.onSessionWritable(s);
+    }
     if (f.handle === null) return;
     const link = s.links.get(f.handle);
     if (link === undefined) throw new SessionError(`flow on unattached handle ${f.handle}`, 'amqp:session:unattached-handle');
@@ -570,8 +594,9 @@ export class Connection {
       if (fieldIsNull(1)) throw new LinkError('first transfer of a delivery without delivery-id', 'amqp:decode-error', link);
       link.partialId = fieldUint(1, 0);
       link.partialSettled = fieldBool(4, false);
-      if (link.credit <= 0) throw new LinkError('transfer without link credit', 'amqp:link:transfer-limit-exceeded', link);
-      link.credit--;
+      if (link.credit <= 0) {
+        if (((link.grantedLimit - link.deliveryCount) | 0) <= 0) throw new LinkError('transfer without link credit', 'amqp:link:transfer-limit-exceeded', link);
+      } else link.credit--;
       link.deliveryCount = (link.deliveryCount + 1) >>> 0;
       if (!more && !aborted) {
         this.completeDelivery(link, buf.subarray(payloadStart, end), link.partialId, link.partialSettled);
@@ -718,6 +743,8 @@ export class Connection {
   setCredit(link: Link, credit: number, drain = false): void {
     if (!link.attached || link.detachSent || this.closed) return;
     link.credit = credit;
+    const limit = (link.deliveryCount + credit) >>> 0;
+    if (((limit - link.grantedLimit) | 0) > 0) link.grantedLimit = limit;
     this.sendFlow(link, drain);
   }
 
@@ -728,7 +755,8 @@ export class Connection {
 
   /** True when `link` (ours, sending) may send one more delivery now. */
   canSend(link: Link): boolean {
-    return link.credit > 0 && link.attached && !this.writeBlocked && link.session.remoteIncomingWindow > 0 && !this.closed;
+    const s = link.session;
+    return link.credit > 0 && link.attached && !this.writeBlocked && s.remoteIncomingWindow > 0 && s.stalled === null && !this.closed;
   }
 
   /**
@@ -738,23 +766,35 @@ export class Connection {
    */
   send(link: Link, payload: Buffer, settled: boolean, ctx: unknown): OutDelivery {
     const s = link.session;
-    const id = s.nextOutgoingId;
+    const id = s.nextDeliveryId;
+    s.nextDeliveryId = (id + 1) >>> 0;
     const d: OutDelivery = { link, id, settled, ctx };
     if (!settled) s.unsettledOut.set(id, d);
     link.credit--;
     link.deliveryCount = (link.deliveryCount + 1) >>> 0;
     this.deliveriesOut++;
+    this.writeTransfers(s, link, id, payload, 0, settled);
+    return d;
+  }
+
+  /**
+   * Writes transfer frames for `payload` from `off`, as many as the peer's session window
+   * allows (AMQP 2.5.6); what does not fit waits in `s.stalled` until the window reopens.
+   */
+  private writeTransfers(s: Session, link: Link, id: number, payload: Buffer, off: number, settled: boolean): void {
     const w = this.w;
     const max = this.peerMaxFrameSize;
-    let off = 0;
-    let first = true;
     const total = payload.length;
+    let first = off === 0;
     for (;;) {
+      if (s.remoteIncomingWindow <= 0 && !first) {
+        s.stalled = { link, id, payload, off, settled };
+        return;
+      }
       const f = beginFrame(w, 0, s.channel);
       w.descriptor(D.Transfer);
       const m = w.beginList();
       w.uint(link.handle);
-      let n = 1;
       if (first) {
         w.uint(id);
         // delivery-tag: the delivery-id's 4 bytes are unique among unsettled deliveries.
@@ -764,15 +804,13 @@ export class Connection {
         w.buf.writeUInt32BE(id, w.off);
         w.off += 4;
         w.uint(0);
-        w.boolean(settled);
-        n = 5;
       } else {
         w.null();
         w.null();
         w.null();
-        w.boolean(settled);
-        n = 5;
       }
+      w.boolean(settled);
+      let n = 5;
       const room = max - (w.off - f) - 16;
       const more = total - off > room;
       if (more) {
@@ -787,9 +825,11 @@ export class Connection {
       s.nextOutgoingId = (s.nextOutgoingId + 1) >>> 0;
       s.remoteIncomingWindow = s.remoteIncomingWindow > 0 ? s.remoteIncomingWindow - 1 : 0;
       first = false;
-      if (!more) break;
+      if (!more) {
+        s.stalled = null;
+        return;
+      }
     }
-    return d;
   }
 
   /** Completes a drain on an outgoing link: credit is consumed, delivery-count advanced. */

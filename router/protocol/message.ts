@@ -76,7 +76,8 @@ export function scanMessage(buf: Buffer, start: number, end: number, out: Messag
     if (buf[p + 1] === 0x53) {
       code = buf[p + 2];
       body = p + 3;
-    } else if (buf[p + 1] === 0x80 && p + 10 <= end) {
+    } else if (buf[p + 1] === 0x80) {
+      if (p + 10 > end) throw new DecodeError(`truncated section descriptor at offset ${p - start}`);
       code = Number(buf.readBigUInt64BE(p + 2));
       body = p + 10;
     } else {
@@ -158,6 +159,10 @@ export function writeMessageWithAnnotations(
   ingress: string | null,
   trace: readonly string[] | null,
 ): void {
+  if (!scan.hasRouterKeys && ingress === null) {
+    w.bytes(buf, start, end);
+    return;
+  }
   w.bytes(buf, start, scan.maStart);
   let userStart = 0, userEnd = 0, userCount = 0;
   const kept: number[] = [];
@@ -181,7 +186,8 @@ export function writeMessageWithAnnotations(
   if (userCount + addCount > 0 || (scan.maEnd >= 0 && !scan.hasRouterKeys)) {
     w.descriptor(D.MessageAnnotations);
     const mark = w.beginMap();
-    if (kept.length === 2 * (userCount / 2) && userCount > 0 && kept[0] === userStart && kept[kept.length - 1] === userEnd) {
+    if (!scan.hasRouterKeys && userCount > 0) {
+      // Nothing dropped: the user entries are one contiguous run.
       w.bytes(buf, userStart, userEnd);
     } else {
       for (let i = 0; i < kept.length; i += 2) w.bytes(buf, kept[i], kept[i + 1]);

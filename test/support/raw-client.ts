@@ -257,11 +257,15 @@ export class RawClient implements FrameSink {
   // ---------------------------------------------------------------- waiting
 
   /** Waits for the first frame (from index `since`) matching `pred`. */
-  waitForFrame(pred: (f: Frame) => boolean, timeoutMs = 3000, since = 0): Promise<Frame> {
-    return waitFor(() => {
-      for (let i = since; i < this.frames.length; i++) if (pred(this.frames[i])) return this.frames[i];
-      return null;
-    }, timeoutMs, `frame matching ${pred.toString()} (got: ${this.describe(since)})`);
+  async waitForFrame(pred: (f: Frame) => boolean, timeoutMs = 3000, since = 0): Promise<Frame> {
+    try {
+      return await waitFor(() => {
+        for (let i = since; i < this.frames.length; i++) if (pred(this.frames[i])) return this.frames[i];
+        return null;
+      }, timeoutMs, 'frame');
+    } catch {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for a frame matching ${pred.toString()}${this.closed ? ' (socket closed)' : ''}; got: ${this.describe(since)}`);
+    }
   }
 
   /** Waits for `n` frames matching `pred` (from index `since`); returns them in order. */
@@ -301,6 +305,16 @@ export class RawClient implements FrameSink {
   /** Sends bytes as they are. */
   send(bytes: Buffer | string): void {
     if (!this.socket.destroyed) this.socket.write(bytes);
+  }
+
+  /** Runs `fn` with the socket corked, so everything it sends leaves in one write (pipelining). */
+  batch(fn: () => void): void {
+    this.socket.cork();
+    try {
+      fn();
+    } finally {
+      this.socket.uncork();
+    }
   }
 
   /** Sends a protocol header: 0 = AMQP, 3 = SASL. */

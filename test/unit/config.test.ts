@@ -733,7 +733,7 @@ test('refused: listener authentication that cannot work', () => {
 });
 
 test('refused: log enable strings that are not levels', () => {
-  for (const enable of ['verbose', 'info++', 'inf', 'none,info', 'default+']) {
+  for (const enable of ['verbose', 'info++', 'd', 'none,info', 'default+', 'info,default', '+']) {
     assertRefused(`log {\n    module: ROUTER\n    enable: ${enable}\n}\n`, {
       line: 3,
       code: 'ERR_CONFIG_INVALID_VALUE',
@@ -1036,7 +1036,13 @@ test('parseLogEnable reads qdrouterd enable strings', () => {
   assert.is(parseLogEnable('default'), 'default');
   assert.is(parseLogEnable(''), undefined);
   assert.is(parseLogEnable(','), undefined);
-  assert.is(parseLogEnable('warn'), undefined);
+  // qdrouterd accepts abbreviations (its own test configs use "warn+"); ambiguous ones are refused.
+  assert.equal(parseLogEnable('warn+'), ['warning', 'error', 'critical']);
+  assert.equal(parseLogEnable('inf,crit'), ['info', 'critical']);
+  assert.equal(parseLogEnable('NONE'), []);
+  assert.is(parseLogEnable('d'), undefined);
+  assert.is(parseLogEnable('no'), undefined);
+  assert.is(parseLogEnable('warning-'), undefined);
 });
 
 test('defaults are not warnings: only what the file sets is reported', () => {
@@ -1110,7 +1116,33 @@ test('limit: an attribute value over 64 KiB is refused', () => {
 
 test('limit: deep nesting is refused, not a crash', () => {
   const depth = 5000;
-  assertRefused(`listener:\n  openProperties: ${'['.repeat(depth)}${']'.repeat(depth)}\n`, { file: 'r.yaml', line: 2, code: 'ERR_CONFIG_SYNTAX' });
+  assertRefused(`listener:\n  openProperties: ${'['.repeat(depth)}${']'.repeat(depth)}\n`, {
+    file: 'r.yaml',
+    line: 2,
+    code: 'ERR_CONFIG_SYNTAX',
+    mentions: ['nest more than 64 levels'],
+  });
+  // Megabytes of nesting would exhaust the heap inside the YAML parser; refused before parsing.
+  const pathological = Math.floor(MAX_CONFIG_FILE_BYTES / 2) - 10;
+  assertRefused(`\n${'['.repeat(pathological * 2)}`, { file: 'r.json', line: 2, code: 'ERR_CONFIG_SYNTAX', mentions: ['64 levels'] });
+  assertRefused(`# comment\n${'- '.repeat(pathological)}x\n`, { file: 'r.yaml', line: 2, code: 'ERR_CONFIG_SYNTAX', mentions: ['64 levels'] });
+  // Deep indentation is bounded by the file size limit; the parser or the value reader refuses it.
+  const indented = (levels: number) =>
+    Array.from({ length: levels }, (_, level) => `    ${' '.repeat(level)}k${level}:`).join('\n');
+  assertRefused(`listener:\n  openProperties:\n${indented(200)} 1\n`, {
+    file: 'r.yaml',
+    line: 35,
+    code: 'ERR_CONFIG_SYNTAX',
+    mentions: ['nest more than 32 levels'],
+  });
+  let refusal: unknown;
+  try {
+    load(`listener:\n  openProperties:\n${indented(2000)} 1\n`, 'r.yaml');
+  } catch (error) {
+    refusal = error;
+  }
+  assert.instance(refusal, ConfigError);
+  assert.is((refusal as ConfigError).code, 'ERR_CONFIG_SYNTAX');
   assertRefused(`listener:\n  openProperties: ${'{a: '.repeat(40)}1${'}'.repeat(40)}\n`, {
     file: 'r.yaml',
     line: 2,

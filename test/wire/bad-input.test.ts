@@ -10,7 +10,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { AMQP_HEADER, SASL_HEADER } from '../../router/protocol/frames';
-import { RawClient, conditionOf, terminus } from '../support/raw-client';
+import { D } from '../../router/protocol/performatives';
+import { RawClient, conditionOf, described, encode, section, terminus, uint } from '../support/raw-client';
 import { RunningRouter, startRouter, standaloneConfig } from '../support/router';
 import { GoodPeer, attachReply, everyoneElseWorks, logSince, textMessage } from './helpers';
 
@@ -92,14 +93,22 @@ test('a well-sized frame with a garbage body, before and after open: close with 
   await everyoneElseWorks(r, g);
 });
 
-test('an HTTP request: the router answers with the AMQP protocol header and closes', async () => {
+test('an HTTP request or another protocol\'s header: the router answers with the AMQP header and closes', async () => {
+  // AMQP 1.0 2.2: a peer that cannot speak the requested protocol sends the header it supports, then closes.
   const g = await good('closest/bad-http');
-  const mark = r.log.length;
-  const c = await raw();
-  c.send('GET / HTTP/1.1\r\n');
-  await c.waitClosed();
-  assert.equal(c.allBytes, AMQP_HEADER, 'exactly the AMQP header, then the socket closes');
-  assert.match(logSince(r, mark), /not an AMQP protocol header/);
+  const cases: [string, Buffer | string, RegExp][] = [
+    ['HTTP request line', 'GET / HTTP/1.1\r\n', /not an AMQP protocol header/],
+    ['TLS header (protocol id 2)', Buffer.from([0x41, 0x4d, 0x51, 0x50, 2, 1, 0, 0]), /unsupported protocol id 2/],
+    ['AMQP 0-9-1 header', Buffer.from([0x41, 0x4d, 0x51, 0x50, 0, 0, 9, 1]), /unsupported AMQP version/],
+  ];
+  for (const [what, bytes, logged] of cases) {
+    const mark = r.log.length;
+    const c = await raw();
+    c.send(bytes);
+    await c.waitClosed();
+    assert.equal(c.allBytes, AMQP_HEADER, `${what}: exactly the AMQP header, then the socket closes`);
+    assert.match(logSince(r, mark), logged);
+  }
   await everyoneElseWorks(r, g);
 });
 
@@ -197,6 +206,59 @@ test('transfer on an unknown handle: end with unattached-handle; the connection 
   assert.not.ok(c.closed);
   assert.match(logSince(r, mark), /unattached-handle/);
   await everyoneElseWorks(r, g);
+});
+
+test('no frame on a session after the router ends it (a disposition queued in the same batch)', async () => {
+  // AMQP 1.0 2.5.5/2.7.7: once an endpoint has sent end, the channel is unmapped; nothing more
+  // may be sent on it until it is begun again.
+  const g = await good('closest/bad-after-end');
+  const mark = r.log.length;
+  const c = await RawClient.open(port, { session: true });
+  clients.push(c);
+  c.attachSender(0, 0, 'anon-after-end', null);
+  const a = await attachReply(c, 'anon-after-end');
+  await c.waitForFrame((f) => f.name === 'flow' && f.fields[4] === a.fields[1] && (f.fields[6] as number) > 0);
+  const since = c.mark;
+  // One write: a delivery the router releases at once (no route), then a transfer on a bad handle.
+  c.batch(() => {
+    c.sendMessage(0, 0, Buffer.concat([section(D.Properties, [null, null, 'closest/nobody-here']), textMessage('released')]));
+    c.transfer(0, { handle: 9, payload: textMessage('bad handle') });
+  });
+  const end = await c.waitForFrame((f) => f.name === 'end' && f.session === 0, 3000, since);
+  assert.is(conditionOf(end.fields[0]), 'amqp:session:unattached-handle');
+  await c.expectNoFrame((f) => f.channel === end.channel && c.frames.indexOf(f) > c.frames.indexOf(end), 100, since)
+    .catch((e: Error) => assert.unreachable(`frame after end on channel ${end.channel}: ${e.message}; all: ${c.describe(since)}`));
+  assert.match(logSince(r, mark), /transfer on unattached handle 9/);
+  await everyoneElseWorks(r, g);
+});
+
+test('unusual but valid framing: pipelined SASL + open + begin + attach, extended frame headers', async () => {
+  const c = await raw();
+  c.batch(() => {
+    c.header(3);
+    c.saslInit('ANONYMOUS', null, null);
+    c.header(0);
+    c.open();
+    c.begin(0);
+    c.attachReceiver(0, 0, 'pipelined', 'closest/pipelined');
+  });
+  await attachReply(c, 'pipelined');
+  assert.equal(c.headers, [3, 0]);
+  assert.equal(c.frames.map((f) => f.name), ['sasl-mechanisms', 'sasl-outcome', 'open', 'begin', 'attach'], c.describe());
+  assert.is(c.frames[1].fields[0], 0, 'sasl ok');
+  // A frame whose header is extended (doff 3): the 4 extra bytes must be ignored (2.3.1).
+  const body = encode(described(D.Begin, [null, uint(0), uint(100), uint(100)]));
+  const h = Buffer.alloc(12);
+  h.writeUInt32BE(12 + body.length, 0);
+  h[4] = 3;
+  h.writeUInt16BE(1, 6);
+  h.writeUInt32BE(0xdeadbeef, 8);
+  c.send(Buffer.concat([h, body]));
+  await c.waitForFrame((f) => f.name === 'begin' && f.session === 1);
+  // Empty frames (heartbeats) are fine at any time.
+  c.send(RawClient.frameBytes(0, 0, Buffer.alloc(0)));
+  const g = await GoodPeer.start(port, 'closest/pipelined-2', c, 1);
+  await g.roundTrip();
 });
 
 test('attach with an invalid address: attach with a null terminus, then detach with invalid-field', async () => {

@@ -6,9 +6,9 @@
 //                  listener 1: stripAnnotations no
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Described, Typed, sym, ubyte, uint, ulong, timestamp } from '../../router/protocol/codec';
+import { Described, Reader, Typed, sym, ubyte, uint, ulong, timestamp } from '../../router/protocol/codec';
 import { D } from '../../router/protocol/performatives';
-import { Frame, RawClient, Raw, encode, section } from '../support/raw-client';
+import { Frame, RawClient, Raw, encode, section, terminus } from '../support/raw-client';
 import { RunningRouter, startRouter, standaloneConfig } from '../support/router';
 import { ACCEPTED, dispositionFor, openReceiver, openSender, waitCredit } from './helpers';
 
@@ -47,7 +47,7 @@ const USER_MA: [unknown, unknown][] = [
   [sym('x-ulong-wide'), hex('80 0000000000000002')], // ulong 2 in the 8-byte form
   [sym('x-bool-byte'), hex('56 01')], // boolean true as 0x56 0x01
   [sym('x-str32'), hex('b1 00000003 616263')], // "abc" as str32
-  [sym('x-list32'), hex('d0 00000009 00000002 5401 5402')], // list32 [1, 2]
+  [sym('x-list32'), hex('d0 00000008 00000002 5401 5402')], // list32 [1, 2]
   [sym('x-array'), hex('e0 0a 02 71 00000001 00000002')], // array8 of two ints
   [sym('x-map'), new Map<unknown, unknown>([[1, 'int key'], [sym('s'), null], [Buffer.from([9]), new Typed('float', 1.5)]])],
   [sym('x-char'), new Typed('char', '\u{1F600}')],
@@ -135,11 +135,27 @@ async function forward(p: Pair, payload: Buffer, frameSize = 16384): Promise<{ p
   return { payload: Buffer.concat(frames.map((f) => f.payload)), frames };
 }
 
-function assertBytes(got: Buffer, want: Buffer, what: string): void {
-  if (got.equals(want)) return;
+/** Why `got` is not `want` (first differing byte, and whether `got` still decodes), or null. */
+function bytesProblem(got: Buffer, want: Buffer, what: string): string | null {
+  if (got.equals(want)) return null;
   let i = 0;
   while (i < got.length && i < want.length && got[i] === want[i]) i++;
-  assert.unreachable(`${what}: differs at byte ${i} (got ${got.length} bytes, want ${want.length})\n got: ${got.subarray(i, i + 48).toString('hex')}\nwant: ${want.subarray(i, i + 48).toString('hex')}`);
+  let decodes = 'every section decodes';
+  try {
+    for (let off = 0; off < got.length; ) {
+      const rd = new Reader(got, off);
+      rd.read();
+      off = rd.off;
+    }
+  } catch (e) {
+    decodes = `the received message does not decode: ${(e as Error).message}`;
+  }
+  return `${what}: differs at byte ${i} (got ${got.length} bytes, want ${want.length}; ${decodes})\n got: ${got.subarray(i, i + 48).toString('hex')}\nwant: ${want.subarray(i, i + 48).toString('hex')}`;
+}
+
+function assertBytes(got: Buffer, want: Buffer, what: string): void {
+  const problem = bytesProblem(got, want, what);
+  if (problem) assert.unreachable(problem);
 }
 
 // ------------------------------------------------------------------ tests
@@ -177,10 +193,13 @@ test('stripAnnotations both: only x-opt-qd.* keys go, everything else stays byte
     ['middle', [...USER_MA.slice(0, 3), trace, ...USER_MA.slice(3)]],
     ['two, apart', [ingress, ...USER_MA.slice(0, 5), trace, ...USER_MA.slice(5)]],
   ];
+  const failures: string[] = [];
   for (const [where, entries] of placements) {
     const got = await forward(p, message(entries));
-    assertBytes(got.payload, message(USER_MA), `router key ${where}`);
+    const problem = bytesProblem(got.payload, message(USER_MA), `router key ${where}`);
+    if (problem) failures.push(problem);
   }
+  assert.ok(failures.length === 0, failures.join('\n'));
   // Only router keys: the section goes away entirely.
   const got = await forward(p, message([ingress, trace]));
   assertBytes(got.payload, message(null), 'annotations holding only router keys');
@@ -196,6 +215,9 @@ test('stripAnnotations no: x-opt-qd.ingress "0/R1" and x-opt-qd.trace ["0/R1"] a
   // An inbound trace is kept and extended; an inbound ingress is kept.
   got = await forward(p, message([[sym('x-opt-qd.ingress'), '0/R0'], [sym('x-opt-qd.trace'), ['0/R0']], ...USER_MA]));
   assertBytes(got.payload, message([...USER_MA, [sym('x-opt-qd.ingress'), '0/R0'], [sym('x-opt-qd.trace'), ['0/R0', '0/R1']]]), 'inbound trace extended');
+  // The same with the inbound router keys between user keys.
+  got = await forward(p, message([...USER_MA.slice(0, 4), [sym('x-opt-qd.trace'), ['0/R0']], ...USER_MA.slice(4)]));
+  assertBytes(got.payload, message([...USER_MA, [sym('x-opt-qd.ingress'), '0/R1'], [sym('x-opt-qd.trace'), ['0/R0', '0/R1']]]), 'inbound trace between user keys');
 });
 
 test('200 KB message in 16 KB frames arrives intact, re-framed to the receiver\'s max-frame-size', async () => {
@@ -220,6 +242,45 @@ test('multi-frame message with stripAnnotations no: annotated and re-framed, res
   const want = Buffer.concat([HEADER, ma([...USER_MA, [sym('x-opt-qd.ingress'), '0/R1'], [sym('x-opt-qd.trace'), ['0/R1']]]), ...tail]);
   assertBytes(got.payload, want, 'annotated 200 KB message');
   for (const f of got.frames) assert.ok(f.size <= 4096, `frame of ${f.size} bytes`);
+});
+
+test('an aborted multi-frame delivery is dropped; the next one is forwarded', async () => {
+  const p = await pair(port, port);
+  const since = p.rx.mark;
+  p.tx.transfer(0, { handle: 0, more: true, payload: Buffer.concat([HEADER, PROPERTIES]) });
+  p.tx.transfer(0, { handle: 0, deliveryId: null, deliveryTag: null, more: false, aborted: true, payload: Buffer.alloc(0) });
+  const msg = message(USER_MA);
+  const got = await forward(p, msg);
+  assertBytes(got.payload, msg, 'the delivery after the aborted one');
+  const transfers = p.rx.frames.slice(since).filter((f) => f.name === 'transfer');
+  assert.is(transfers.length, got.frames.length, `only the complete delivery reached the receiver: ${p.rx.describe(since)}`);
+});
+
+test('dynamic source: the router names a unique address and routes to it', async () => {
+  const rx = await RawClient.open(port, { session: true });
+  clients.push(rx);
+  const names: string[] = [];
+  for (const h of [0, 1]) {
+    rx.attach(0, { name: `dyn${h}`, handle: h, role: true, source: terminus('source', null, { dynamic: true }), target: terminus('target', `dyn${h}`) });
+    const a = await rx.waitForFrame((f) => f.name === 'attach' && f.fields[0] === `dyn${h}`);
+    const src = a.fields[5] as Described;
+    const fields = src.value as unknown[];
+    assert.is(fields[4], true, 'dynamic flag echoed');
+    assert.type(fields[0], 'string');
+    names.push(fields[0] as string);
+    rx.flow(0, { handle: h, deliveryCount: 0, linkCredit: 10 });
+  }
+  assert.is.not(names[0], names[1], 'two dynamic sources, two addresses');
+  assert.match(names[0], /^amqp:\/_topo\/0\/R1\/temp\./);
+  const tx = await RawClient.open(port, { session: true });
+  clients.push(tx);
+  const anon = await openSender(tx, 0, 0, 'anon', terminus('target', null));
+  await waitCredit(tx, 0, anon);
+  const msg = Buffer.concat([section(D.Properties, [null, null, names[1]]), section(D.AmqpValue, 'reply')]);
+  tx.sendMessage(0, 0, msg, { settled: true });
+  const t = await rx.waitForFrame((f) => f.name === 'transfer');
+  assert.is(t.fields[0], (await rx.waitForFrame((f) => f.name === 'attach' && f.fields[0] === 'dyn1')).fields[1], 'to the second dynamic link');
+  assertBytes(t.payload, msg, 'reply');
 });
 
 test.run();

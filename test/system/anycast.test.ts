@@ -1,0 +1,153 @@
+// Anycast (closest and balanced) through one standalone router with real Proton and rhea
+// clients, and qdrouterd's credit rule: a sender gets credit only while its address has a
+// consumer.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { runProton, startProton } from '../support/proton';
+import { credit, once, outcomes, range, rheaConnect, sorted, standaloneConfig, url, waitFor, withRouter } from './helpers';
+
+const DEBUG_ROUTER_LOG = standaloneConfig('log {\n    module: ROUTER\n    enable: debug+\n}\n');
+
+test('closest: N messages to 2 receivers, each received exactly once overall', async () => {
+  // proton send x40 --> [R1 closest.work] --> proton receive x2 (count 0, until timeout)
+  await withRouter(async (r) => {
+    const N = 40;
+    const rx = range(2, () => startProton('receive.py', ['--url', url(r), '--address', 'closest.work', '--count', '0', '--timeout', '2.5']));
+    await Promise.all(rx.map((p) => p.ready));
+    const tx = await runProton('send.py', ['--url', url(r), '--address', 'closest.work', '--count', String(N), '--timeout', '5']);
+    assert.is(tx.code, 0, tx.stderr);
+    assert.equal({ sent: tx.result.sent, accepted: tx.result.accepted, unsettled: tx.result.unsettled }, { sent: N, accepted: N, unsettled: 0 });
+    const [a, b] = await Promise.all(rx.map((p) => p.done));
+    for (const x of [a, b]) assert.is(x.code, 0, x.stderr);
+    const bodies: string[] = [...a.result.messages, ...b.result.messages];
+    assert.is(bodies.length, N, `no loss, no duplicate: ${a.result.received} + ${b.result.received}`);
+    assert.equal(sorted(bodies), sorted(range(N, (i) => `message-${i}`)));
+    assert.is(new Set(bodies).size, N, 'no duplicate bodies');
+    assert.ok(a.result.received > 0 && b.result.received > 0, `closest spreads over both consumers: ${a.result.received}/${b.result.received}`);
+    // Each receiver sees its share in the order sent.
+    for (const x of [a, b]) {
+      const idx = (x.result.messages as string[]).map((s) => Number(s.slice('message-'.length)));
+      assert.equal(idx, [...idx].sort((p, q) => p - q), 'per-consumer order follows the send order');
+    }
+  });
+});
+
+test('balanced: the receiver that keeps deliveries unsettled gets at most one, the other the rest', async () => {
+  // rhea send (one at a time) --> [R1 balanced.work] --> proton receive --no-settle (A)
+  //                                                  \-> proton receive, accepts  (B)
+  // Each send waits for the previous outcome, so B always has 0 outstanding when a message is
+  // routed, A keeps what it got: balanced (fewest undelivered + unsettled) sends A one message
+  // at most (the first tie) and every other one to B.
+  await withRouter(async (r) => {
+    const N = 20;
+    const A = startProton('receive.py', ['--url', url(r), '--address', 'balanced.work', '--count', '0', '--no-settle', '--timeout', '3']);
+    const B = startProton('receive.py', ['--url', url(r), '--address', 'balanced.work', '--count', '0', '--timeout', '3']);
+    await Promise.all([A.ready, B.ready]);
+    const c = await rheaConnect(r);
+    try {
+      const s = c.conn.open_sender({ target: { address: 'balanced.work' }, treat_modified_as_released: false } as any);
+      const seen = outcomes(s);
+      await waitFor(() => s.sendable(), 5000, 'credit');
+      let withoutOutcome = 0;
+      for (let i = 0; i < N; i++) {
+        const before = seen.accepted;
+        s.send({ body: `message-${i}` });
+        try {
+          await waitFor(() => seen.accepted > before, 400, `outcome of message-${i}`);
+        } catch {
+          withoutOutcome++; // went to A, which never settles
+        }
+      }
+      assert.ok(withoutOutcome <= 1, `${withoutOutcome} messages went to the consumer holding unsettled deliveries`);
+      const [a, b] = await Promise.all([A.done, B.done]);
+      assert.is(a.code, 0, a.stderr);
+      assert.is(b.code, 0, b.stderr);
+      assert.is(a.result.received + b.result.received, N, 'every message delivered once');
+      assert.ok(a.result.received <= 1, `A (unsettled) got ${a.result.received}`);
+      assert.ok(b.result.received >= N - 1, `B got ${b.result.received}`);
+      assert.is(a.result.unsettled_kept, a.result.received);
+      assert.equal(sorted([...a.result.messages, ...b.result.messages]), sorted(range(N, (i) => `message-${i}`)));
+      // A left with its message unsettled: the sender learns modified(delivery-failed).
+      await waitFor(() => seen.accepted + seen.modified === N, 3000, 'every outcome');
+      assert.is(seen.modified, a.result.received);
+      assert.is(seen.released + seen.rejected, 0);
+    } finally {
+      await c.close();
+    }
+  });
+});
+
+test('no consumer: a sender gets no credit', async () => {
+  // proton send --> [R1 closest.nobody] (no consumer)
+  await withRouter(async (r) => {
+    const tx = await runProton('send.py', ['--url', url(r), '--address', 'closest.nobody', '--count', '3', '--timeout', '1']);
+    assert.is(tx.code, 0, tx.stderr);
+    assert.is(tx.result.link_opened, true, 'the router attaches the link');
+    assert.is(tx.result.credit_received, false, 'but gives no credit');
+    assert.is(tx.result.timed_out, true);
+    assert.is(tx.result.sent, 0);
+  });
+});
+
+test('credit arrives when a consumer attaches', async () => {
+  // proton send (waiting, no credit) --> [R1 closest.late] <-- proton receive (attaches later)
+  // rhea send   (waiting, no credit) --> [R1 balanced.late] <-- proton receive (attaches later)
+  await withRouter(async (r) => {
+    const tx = startProton('send.py', ['--url', url(r), '--address', 'closest.late', '--count', '5', '--timeout', '8']);
+    await waitFor(() => r.log.some((l) => /sender link .* on closest\.late/.test(l)), 5000, 'the proton sender to attach');
+    const c = await rheaConnect(r);
+    try {
+      const s = c.conn.open_sender({ target: { address: 'balanced.late' } });
+      const seen = outcomes(s);
+      await once(s as any, 'sender_open');
+      // The router answers an attach and its credit in the same write: none came.
+      assert.is(credit(s), 0, 'no credit while balanced.late has no consumer');
+
+      const rx1 = startProton('receive.py', ['--url', url(r), '--address', 'closest.late', '--count', '5', '--timeout', '8']);
+      const rx2 = startProton('receive.py', ['--url', url(r), '--address', 'balanced.late', '--count', '3', '--timeout', '8']);
+      await Promise.all([rx1.ready, rx2.ready]);
+      await waitFor(() => s.sendable(), 3000, 'credit for the rhea sender once a consumer attached');
+      for (let i = 0; i < 3; i++) s.send({ body: `late-${i}` });
+
+      const [t, a, b] = await Promise.all([tx.done, rx1.done, rx2.done]);
+      assert.is(t.code, 0, t.stderr);
+      assert.is(t.result.timed_out, false, 'the proton sender finished');
+      assert.equal({ credit: t.result.credit_received, sent: t.result.sent, accepted: t.result.accepted }, { credit: true, sent: 5, accepted: 5 });
+      assert.equal(a.result.messages, range(5, (i) => `message-${i}`));
+      assert.equal(b.result.messages, range(3, (i) => `late-${i}`));
+      await waitFor(() => seen.accepted === 3, 3000, 'rhea outcomes');
+    } finally {
+      await c.close();
+    }
+  }, DEBUG_ROUTER_LOG);
+});
+
+test('credit drops to 0 when the last consumer leaves', async () => {
+  // rhea send --> [R1 closest.leave] --> proton receive (takes 2, leaves)
+  await withRouter(async (r) => {
+    const c = await rheaConnect(r);
+    try {
+      const rx = startProton('receive.py', ['--url', url(r), '--address', 'closest.leave', '--count', '2', '--timeout', '5']);
+      await rx.ready;
+      const s = c.conn.open_sender({ target: { address: 'closest.leave' } });
+      const seen = outcomes(s);
+      await waitFor(() => s.sendable(), 3000, 'credit');
+      s.send({ body: 'a' });
+      s.send({ body: 'b' });
+      const done = await rx.done;
+      assert.equal(done.result.messages, ['a', 'b']);
+      await waitFor(() => seen.accepted === 2, 3000, 'outcomes');
+      await waitFor(() => credit(s) === 0, 3000, 'credit to drop to 0 after the consumer left');
+      // And a new consumer brings it back.
+      const rx2 = startProton('receive.py', ['--url', url(r), '--address', 'closest.leave', '--count', '1', '--timeout', '5']);
+      await rx2.ready;
+      await waitFor(() => s.sendable(), 3000, 'credit again');
+      s.send({ body: 'c' });
+      assert.equal((await rx2.done).result.messages, ['c']);
+    } finally {
+      await c.close();
+    }
+  });
+});
+
+test.run();

@@ -1,0 +1,129 @@
+// Multicast through one standalone router: a copy per consumer, and the outcome the sender sees
+// when consumers disagree (qdrouterd 1.19: rejected > accepted > modified > released).
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { runProton, startProton } from '../support/proton';
+import { range, url, withRouter } from './helpers';
+
+test('3 receivers each get one copy of every message, in order', async () => {
+  // proton send x30 --> [R1 multicast.all] --> proton receive x3
+  await withRouter(async (r) => {
+    const N = 30;
+    const rx = range(3, () => startProton('receive.py', ['--url', url(r), '--address', 'multicast.all', '--count', String(N), '--timeout', '8']));
+    await Promise.all(rx.map((p) => p.ready));
+    const tx = await runProton('send.py', ['--url', url(r), '--address', 'multicast.all', '--count', String(N), '--timeout', '8']);
+    assert.is(tx.code, 0, tx.stderr);
+    assert.equal({ sent: tx.result.sent, accepted: tx.result.accepted, unsettled: tx.result.unsettled }, { sent: N, accepted: N, unsettled: 0 });
+    for (const p of rx) {
+      const d = await p.done;
+      assert.is(d.code, 0, d.stderr);
+      assert.is(d.result.timed_out, false);
+      assert.equal(d.result.messages, range(N, (i) => `message-${i}`), 'one copy of each, in order');
+      assert.is(d.result.presettled, 0, 'unsettled sender: unsettled copies');
+    }
+  });
+});
+
+/** One combination of consumer outcomes and what the sender must see for each message. */
+interface Case {
+  outcomes: string[];
+  want: Record<string, number>;
+}
+
+const N = 4;
+const CASES: Case[] = [
+  { outcomes: ['accept', 'reject', 'release'], want: { rejected: N } },
+  { outcomes: ['release', 'accept', 'release'], want: { accepted: N } },
+  { outcomes: ['modify-failed', 'accept'], want: { accepted: N } },
+  { outcomes: ['release', 'modify-failed', 'release'], want: { modified: N, modified_failed: N } },
+  { outcomes: ['modify-undeliverable', 'release'], want: { modified: N, undeliverable: N } },
+  { outcomes: ['release', 'release'], want: { released: N } },
+  { outcomes: ['modify-failed', 'reject'], want: { rejected: N } },
+  { outcomes: ['accept', 'accept', 'accept'], want: { accepted: N } },
+  { outcomes: ['reject'], want: { rejected: N } },
+];
+
+test('outcome priority: rejected > accepted > modified > released', async () => {
+  // for each case, on its own address (all at once):
+  //   proton send x4 --> [R1 multicast.caseK] --> proton receive --outcome O1
+  //                                           \-> proton receive --outcome O2 (...)
+  await withRouter(async (r) => {
+    const runs = CASES.map(async (c, k) => {
+      const address = `multicast.case${k}`;
+      const rx = c.outcomes.map((o) => startProton('receive.py', ['--url', url(r), '--address', address, '--count', String(N), '--outcome', o, '--timeout', '8']));
+      await Promise.all(rx.map((p) => p.ready));
+      const tx = await runProton('send.py', ['--url', url(r), '--address', address, '--count', String(N), '--timeout', '8']);
+      const rxDone = await Promise.all(rx.map((p) => p.done));
+      return { c, tx, rxDone };
+    });
+    for (const { c, tx, rxDone } of await Promise.all(runs)) {
+      const label = c.outcomes.join('+');
+      assert.is(tx.code, 0, `${label}: ${tx.stderr}`);
+      for (const d of rxDone) assert.is(d.result.received, N, `${label}: every consumer got every message`);
+      const got: Record<string, number> = {};
+      for (const k of ['accepted', 'rejected', 'released', 'modified', 'modified_failed', 'undeliverable', 'settled_no_outcome', 'unsettled']) {
+        if (tx.result[k]) got[k] = tx.result[k];
+      }
+      assert.equal(got, c.want, `${label}: the sender sees ${JSON.stringify(c.want)}`);
+      if (c.want.rejected) {
+        // The rejecting consumer's error travels as given.
+        assert.equal(tx.result.reject_conditions[0], { condition: 'test:rejected', description: 'rejected by receive.py' }, `${label}: rejected error`);
+      }
+    }
+  });
+});
+
+test('a consumer leaving with unsettled copies counts as modified(delivery-failed)', async () => {
+  // proton send x3 --> [R1 multicast.leave1] --> proton receive --no-settle (leaves) \-> proton receive --outcome release
+  // proton send x3 --> [R1 multicast.leave2] --> proton receive --no-settle (leaves) \-> proton receive (accepts)
+  await withRouter(async (r) => {
+    const run = async (address: string, other: string) => {
+      const gone = startProton('receive.py', ['--url', url(r), '--address', address, '--count', '3', '--no-settle', '--timeout', '8']);
+      const stays = startProton('receive.py', ['--url', url(r), '--address', address, '--count', '3', '--outcome', other, '--timeout', '8']);
+      await Promise.all([gone.ready, stays.ready]);
+      const tx = await runProton('send.py', ['--url', url(r), '--address', address, '--count', '3', '--timeout', '8']);
+      const [g, s] = await Promise.all([gone.done, stays.done]);
+      assert.is(g.result.unsettled_kept, 3);
+      assert.is(s.result.received, 3);
+      return tx.result;
+    };
+    const [released, accepted] = await Promise.all([run('multicast.leave1', 'release'), run('multicast.leave2', 'accept')]);
+    assert.equal({ modified: released.modified, failed: released.modified_failed, released: released.released }, { modified: 3, failed: 3, released: 0 }, 'modified beats released');
+    assert.equal({ accepted: accepted.accepted, modified: accepted.modified }, { accepted: 3, modified: 0 }, 'accepted beats modified');
+  });
+});
+
+test('presettled multicast: every consumer gets every message pre-settled', async () => {
+  // proton send --settled x25 --> [R1 multicast.pre] --> proton receive x3
+  await withRouter(async (r) => {
+    const M = 25;
+    const rx = range(3, () => startProton('receive.py', ['--url', url(r), '--address', 'multicast.pre', '--count', String(M), '--timeout', '8']));
+    await Promise.all(rx.map((p) => p.ready));
+    const tx = await runProton('send.py', ['--url', url(r), '--address', 'multicast.pre', '--count', String(M), '--settled', '--timeout', '8']);
+    assert.is(tx.code, 0, tx.stderr);
+    assert.is(tx.result.sent, M);
+    for (const p of rx) {
+      const d = await p.done;
+      assert.is(d.code, 0, d.stderr);
+      assert.is(d.result.timed_out, false, `received ${d.result.received} of ${M}`);
+      assert.equal(d.result.messages, range(M, (i) => `message-${i}`));
+      assert.is(d.result.presettled, M, 'copies of pre-settled messages are pre-settled');
+      assert.is(d.result.accepted, 0);
+    }
+  });
+});
+
+test('multicast with no consumer: released (unsettled) and the sender gets no credit', async () => {
+  // proton send --anonymous (to multicast.none) --> [R1] (no consumer)
+  // proton send --> [R1 multicast.none] (no consumer)
+  await withRouter(async (r) => {
+    const [anon, plainSender] = await Promise.all([
+      runProton('send.py', ['--url', url(r), '--address', 'multicast.none', '--anonymous', '--count', '3', '--timeout', '5']),
+      runProton('send.py', ['--url', url(r), '--address', 'multicast.none', '--count', '3', '--timeout', '1']),
+    ]);
+    assert.equal({ sent: anon.result.sent, released: anon.result.released }, { sent: 3, released: 3 });
+    assert.equal({ credit: plainSender.result.credit_received, sent: plainSender.result.sent }, { credit: false, sent: 0 });
+  });
+});
+
+test.run();

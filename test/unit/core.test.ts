@@ -1,0 +1,649 @@
+/**
+ * RouterCore (router/core/core.ts) driven through its on* actions with a recording CoreEffects
+ * fake. The fake tracks credit per link the way the I/O layer does:
+ *  - an incoming (sender's) link has the credit the core last granted; each message the test
+ *    sends consumes one and is reported back with onCreditConsumed;
+ *  - an outgoing (consumer's) link has the credit the test gives it; canSend() is credit > 0
+ *    (and not blocked); each transmit consumes one.
+ *
+ * Each test draws its topology: S = sending client (link into the router), C = consumer.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { AddressRule, AddressTable } from '../../router/core/addresses';
+import { Copy, CoreEffects, CoreLink, Delivery, Made, RouterCore, State } from '../../router/core/core';
+
+// Encoded delivery states (as a consumer would send them; the core passes the bytes through).
+const ACCEPTED = Buffer.from([0x00, 0x53, 0x24, 0x45]);
+/** rejected{error{condition 'amqp:xx'}} */
+const REJECTED = Buffer.from('005325c01001' + '00531dc00a01a307' + Buffer.from('amqp:xx').toString('hex'), 'hex');
+const RELEASED = Buffer.from([0x00, 0x53, 0x26, 0x45]);
+const MODIFIED = Buffer.from([0x00, 0x53, 0x27, 0xc0, 0x03, 0x02, 0x41, 0x42]);
+const RECEIVED = Buffer.from([0x00, 0x53, 0x23, 0xc0, 0x03, 0x02, 0x43, 0x44]);
+
+interface Settlement {
+  d: Delivery;
+  state: Buffer | null;
+  made: Made | 0;
+}
+
+class Fx implements CoreEffects {
+  readonly outCredit = new Map<CoreLink, number>();
+  readonly inCredit = new Map<CoreLink, number>();
+  readonly blocked = new Set<CoreLink>();
+  readonly grants: { link: CoreLink; credit: number }[] = [];
+  readonly transmits: { copy: Copy; settled: boolean }[] = [];
+  readonly settles: Settlement[] = [];
+  readonly settleOuts: Copy[] = [];
+  readonly drains: CoreLink[] = [];
+
+  grantCredit(link: CoreLink, credit: number): void {
+    assert.is(link.dir, 'in', 'credit is only granted to incoming links');
+    this.grants.push({ link, credit });
+    this.inCredit.set(link, credit);
+  }
+  canSend(link: CoreLink): boolean {
+    assert.is(link.dir, 'out');
+    return (this.outCredit.get(link) ?? 0) > 0 && !this.blocked.has(link);
+  }
+  transmit(copy: Copy, settled: boolean): unknown {
+    const c = this.outCredit.get(copy.out) ?? 0;
+    assert.ok(c > 0 && !this.blocked.has(copy.out), 'transmit only when canSend');
+    this.outCredit.set(copy.out, c - 1);
+    this.transmits.push({ copy, settled });
+    return { tag: this.transmits.length };
+  }
+  settleIn(d: Delivery, state: Buffer | null, made: Made | 0): void {
+    this.settles.push({ d, state, made });
+  }
+  settleOut(copy: Copy): void {
+    this.settleOuts.push(copy);
+  }
+  drainComplete(link: CoreLink): void {
+    this.drains.push(link);
+    this.outCredit.set(link, 0);
+  }
+
+  /** Copies transmitted on `out`. */
+  sentOn(out: CoreLink): Copy[] {
+    return this.transmits.filter((t) => t.copy.out === out).map((t) => t.copy);
+  }
+  settlesOf(d: Delivery): Settlement[] {
+    return this.settles.filter((s) => s.d === d);
+  }
+  lastGrant(link: CoreLink): number | undefined {
+    const g = this.grants.filter((x) => x.link === link);
+    return g.length ? g[g.length - 1].credit : undefined;
+  }
+}
+
+class World {
+  readonly fx = new Fx();
+  readonly core: RouterCore;
+  constructor(rules: AddressRule[] = []) {
+    this.core = new RouterCore(new AddressTable(rules), this.fx);
+  }
+  sender(key: string | null, capacity = 10, settleSecond = false): CoreLink {
+    const l = this.core.onSenderAttached(key, capacity, settleSecond, { name: 'S' });
+    this.core.flush();
+    return l;
+  }
+  consumer(key: string, credit = 0, capacity = 10, presettled = false): CoreLink {
+    const l = this.core.onConsumerAttached(key, capacity, presettled, { name: 'C' });
+    if (credit > 0) this.credit(l, credit);
+    this.core.flush();
+    return l;
+  }
+  /** The consumer grants `n` more credit. */
+  credit(c: CoreLink, n: number, drain = false): void {
+    this.fx.outCredit.set(c, (this.fx.outCredit.get(c) ?? 0) + n);
+    this.core.onConsumerFlow(c, drain);
+    this.core.flush();
+  }
+  /** The sending client sends one message; requires credit unless `force`. */
+  send(s: CoreLink, settled = false, to: string | null = null, force = false): Delivery {
+    const c = this.fx.inCredit.get(s) ?? 0;
+    if (!force) assert.ok(c > 0, 'sender has credit');
+    const left = Math.max(0, c - 1);
+    this.fx.inCredit.set(s, left);
+    this.core.onCreditConsumed(s, left);
+    const d = this.core.onDelivery(s, settled, to, { n: 'msg' });
+    assert.ok(d);
+    this.core.flush();
+    return d;
+  }
+  outcome(c: Copy, code: number, state: Buffer | null, settled = true): void {
+    this.core.onCopyOutcome(c, code, state, settled);
+    this.core.flush();
+  }
+  gone(l: CoreLink): void {
+    this.core.onLinkGone(l);
+    this.core.flush();
+  }
+}
+
+const MC: AddressRule[] = [{ prefix: 'mc', distribution: 'multicast' }];
+const RR: AddressRule[] = [{ prefix: 'rr', distribution: 'closest' }];
+
+// ---------------------------------------------------------------------------------------------
+// Credit for senders
+
+test('sender gets no credit without a consumer, capacity once one attaches', () => {
+  // S1 --> [router] --> (nobody) ... then C1 attaches: S1 --> [router] --> C1
+  const w = new World();
+  const s = w.sender('q', 25);
+  assert.is(w.fx.grants.filter((g) => g.credit > 0).length, 0, 'no credit without a consumer');
+  w.consumer('q');
+  assert.equal(w.fx.grants.map((g) => [g.link, g.credit]), [[s, 25]]);
+  // a second consumer does not grant again
+  w.consumer('q');
+  assert.is(w.fx.grants.length, 1);
+});
+
+test('sender attaching after the consumer gets capacity at once', () => {
+  // C1 first, then S1 --> [router] --> C1
+  const w = new World();
+  w.consumer('q');
+  const s = w.sender('q', 7);
+  assert.is(w.fx.lastGrant(s), 7);
+});
+
+test('credit is revoked (grantCredit 0) when the last consumer leaves, and restored on return', () => {
+  // S1 --> [router] --> C1, C2 ; C1 leaves (credit stays) ; C2 leaves (credit 0) ; C3 returns
+  const w = new World();
+  const s = w.sender('q', 10);
+  const c1 = w.consumer('q');
+  const c2 = w.consumer('q');
+  assert.is(w.fx.lastGrant(s), 10);
+  w.gone(c1);
+  assert.is(w.fx.lastGrant(s), 10, 'one consumer left: credit stays');
+  assert.is(w.fx.grants.length, 1);
+  w.gone(c2);
+  assert.is(w.fx.lastGrant(s), 0, 'last consumer gone: credit revoked');
+  w.consumer('q');
+  assert.is(w.fx.lastGrant(s), 10, 'a consumer came back');
+});
+
+test('senders on other addresses are not affected by a consumer', () => {
+  // S1(a) --> [router] --> C1(b)
+  const w = new World();
+  const sa = w.sender('a', 10);
+  w.consumer('b');
+  assert.is(w.fx.lastGrant(sa), undefined);
+});
+
+test('anonymous sender (no target address) gets credit without consumers', () => {
+  // S1(anonymous) --> [router]
+  const w = new World();
+  const s = w.sender(null, 12);
+  assert.is(w.fx.lastGrant(s), 12);
+});
+
+test('credit is topped up to capacity as messages leave, once half is used', () => {
+  // S1 --> [router] --> C1 (plenty of credit)
+  const w = new World();
+  const s = w.sender('q', 10);
+  const c = w.consumer('q', 100);
+  for (let i = 0; i < 4; i++) w.send(s);
+  assert.is(w.fx.grants.length, 1, 'no flow before half the credit is used');
+  w.send(s);
+  assert.is(w.fx.grants.length, 2);
+  assert.is(w.fx.lastGrant(s), 10, 'topped up to capacity (nothing held)');
+  assert.is(w.fx.sentOn(c).length, 5);
+});
+
+test('held messages bound credit: grant = capacity - held', () => {
+  // S1 (capacity 4) --> [router] --> C1 (no credit yet)
+  const w = new World();
+  const s = w.sender('q', 4);
+  const c = w.consumer('q', 0);
+  assert.is(w.fx.lastGrant(s), 4);
+  for (let i = 0; i < 4; i++) w.send(s);
+  assert.is(s.held, 4);
+  assert.is(w.fx.inCredit.get(s), 0);
+  assert.ok(w.fx.grants.every((g) => g.credit <= 4), 'never more than capacity');
+  // total credit the sender could still use never lets held + credit exceed capacity
+  assert.ok((w.fx.inCredit.get(s) ?? 0) + s.held <= 4);
+  w.credit(c, 1);
+  assert.is(w.fx.sentOn(c).length, 1);
+  assert.is(s.held, 3);
+  assert.is(w.fx.lastGrant(s), 1, 'capacity 4 - held 3');
+  w.credit(c, 3);
+  assert.is(s.held, 0);
+  assert.is(w.fx.lastGrant(s), 4);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Anycast
+
+test('anycast (balanced): each message goes to exactly one consumer', () => {
+  // S1 --> [router] --> C1, C2, C3
+  const w = new World();
+  const s = w.sender('q', 100);
+  const cs = [w.consumer('q', 100), w.consumer('q', 100), w.consumer('q', 100)];
+  const ds: Delivery[] = [];
+  for (let i = 0; i < 30; i++) ds.push(w.send(s));
+  assert.is(w.fx.transmits.length, 30);
+  for (const d of ds) assert.is(w.fx.transmits.filter((t) => t.copy.delivery === d).length, 1);
+  for (const c of cs) assert.is(w.fx.sentOn(c).length, 10, 'even spread when all settle nothing');
+});
+
+test('anycast (closest): each message goes to exactly one consumer, round robin', () => {
+  // S1 --> [router] --> C1, C2, C3   (closest)
+  const w = new World(RR);
+  const s = w.sender('rr', 100);
+  const cs = [w.consumer('rr', 100), w.consumer('rr', 100), w.consumer('rr', 100)];
+  for (let i = 0; i < 9; i++) w.send(s);
+  const order = w.fx.transmits.map((t) => cs.indexOf(t.copy.out));
+  assert.equal(order, [0, 1, 2, 0, 1, 2, 0, 1, 2]);
+});
+
+test('closest skips a consumer without credit while another can take the message', () => {
+  // S1 --> [router] --> C1 (no credit), C2 (credit)
+  const w = new World(RR);
+  const s = w.sender('rr', 100);
+  const c1 = w.consumer('rr', 0);
+  const c2 = w.consumer('rr', 10);
+  for (let i = 0; i < 4; i++) w.send(s);
+  assert.is(w.fx.sentOn(c2).length, 4);
+  assert.is(c1.undeliveredCount, 0, 'nothing parked on the consumer without credit');
+});
+
+test('closest with no consumer able to take a message now: queued round robin', () => {
+  // S1 --> [router] --> C1, C2, C3   (closest, nobody has credit)
+  const w = new World(RR);
+  const s = w.sender('rr', 100);
+  const cs = [w.consumer('rr', 0), w.consumer('rr', 0), w.consumer('rr', 0)];
+  for (let i = 0; i < 6; i++) w.send(s);
+  assert.equal(cs.map((c) => c.undeliveredCount), [2, 2, 2]);
+  w.credit(cs[1], 5);
+  assert.is(w.fx.sentOn(cs[1]).length, 2, 'each consumer sends what was queued for it');
+});
+
+test('balanced prefers the consumer with fewer outstanding (unsettled) deliveries', () => {
+  // S1 --> [router] --> C1 (3 unsettled), C2 (0)
+  const w = new World();
+  const s = w.sender('q', 100);
+  const c1 = w.consumer('q', 100);
+  for (let i = 0; i < 3; i++) w.send(s);
+  assert.is(c1.unsettled, 3);
+  const c2 = w.consumer('q', 100);
+  for (let i = 0; i < 3; i++) w.send(s);
+  assert.is(w.fx.sentOn(c2).length, 3, 'the idle consumer gets the next three');
+  assert.is(w.fx.sentOn(c1).length, 3);
+  // now 3 vs 3: alternate
+  for (let i = 0; i < 4; i++) w.send(s);
+  assert.is(w.fx.sentOn(c1).length, 5);
+  assert.is(w.fx.sentOn(c2).length, 5);
+});
+
+test('balanced counts undelivered copies (waiting for credit) as outstanding', () => {
+  // S1 --> [router] --> C1 (no credit, 2 queued), C2 (credit)
+  const w = new World();
+  const s = w.sender('q', 100);
+  const c1 = w.consumer('q', 0);
+  w.send(s);
+  w.send(s);
+  assert.is(c1.undeliveredCount, 2);
+  const c2 = w.consumer('q', 100);
+  for (let i = 0; i < 2; i++) w.send(s);
+  assert.is(w.fx.sentOn(c2).length, 2);
+  assert.is(c1.undeliveredCount, 2);
+});
+
+test('balanced: settling frees a consumer to get more', () => {
+  // S1 --> [router] --> C1, C2
+  const w = new World();
+  const s = w.sender('q', 100);
+  const c1 = w.consumer('q', 100);
+  const c2 = w.consumer('q', 100);
+  for (let i = 0; i < 4; i++) w.send(s); // 2 each
+  for (const cp of w.fx.sentOn(c1)) w.outcome(cp, State.Accepted, ACCEPTED, true);
+  assert.is(c1.unsettled, 0);
+  w.send(s);
+  w.send(s);
+  assert.is(w.fx.sentOn(c1).length, 4);
+  assert.is(w.fx.sentOn(c2).length, 2);
+});
+
+test('anycast outcome passes through with the consumer\'s exact state bytes', () => {
+  // S1 --> [router] --> C1
+  for (const [code, state] of [[State.Accepted, ACCEPTED], [State.Rejected, REJECTED], [State.Released, RELEASED], [State.Modified, MODIFIED]] as const) {
+    const w = new World();
+    const s = w.sender('q');
+    const c = w.consumer('q', 10);
+    const d = w.send(s);
+    const cp = w.fx.sentOn(c)[0];
+    assert.is(w.fx.transmits[0].settled, false);
+    w.outcome(cp, code, state, false);
+    assert.is(w.fx.settles.length, 1);
+    assert.is(w.fx.settles[0].d, d);
+    assert.is(w.fx.settles[0].state, state, 'same bytes, not a re-encoding');
+    assert.is(w.fx.settles[0].made, 0);
+    assert.equal(w.fx.settleOuts, [cp], 'unsettled outcome: the router settles the copy');
+  }
+});
+
+test('consumer settling with its outcome: no settleOut; duplicates ignored', () => {
+  // S1 --> [router] --> C1
+  const w = new World();
+  const s = w.sender('q');
+  const c = w.consumer('q', 10);
+  w.send(s);
+  const cp = w.fx.sentOn(c)[0];
+  w.outcome(cp, State.Accepted, ACCEPTED, true);
+  w.outcome(cp, State.Rejected, REJECTED, true);
+  assert.is(w.fx.settles.length, 1);
+  assert.is(w.fx.settles[0].state, ACCEPTED);
+  assert.is(w.fx.settleOuts.length, 0);
+  assert.is(c.unsettled, 0);
+});
+
+test('received (non-terminal, unsettled) is not an outcome', () => {
+  // S1 --> [router] --> C1
+  const w = new World();
+  const s = w.sender('q');
+  const c = w.consumer('q', 10);
+  w.send(s);
+  const cp = w.fx.sentOn(c)[0];
+  w.outcome(cp, State.Received, RECEIVED, false);
+  assert.is(w.fx.settles.length, 0);
+  assert.is(c.unsettled, 1);
+  w.outcome(cp, State.Accepted, ACCEPTED, true);
+  assert.is(w.fx.settles.length, 1);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Multicast
+
+test('multicast: one copy per consumer; the sender is settled once, after all copies', () => {
+  // S1 --> [router] --> C1, C2, C3   (multicast)
+  const w = new World(MC);
+  const s = w.sender('mc');
+  const cs = [w.consumer('mc', 10), w.consumer('mc', 10), w.consumer('mc', 10)];
+  const d = w.send(s);
+  assert.is(w.fx.transmits.length, 3);
+  for (const c of cs) assert.is(w.fx.sentOn(c).length, 1);
+  const copies = cs.map((c) => w.fx.sentOn(c)[0]);
+  for (const cp of copies) assert.is(cp.delivery, d);
+  w.outcome(copies[0], State.Accepted, ACCEPTED);
+  w.outcome(copies[1], State.Accepted, ACCEPTED);
+  assert.is(w.fx.settles.length, 0, 'not before the last copy');
+  w.outcome(copies[2], State.Accepted, ACCEPTED);
+  assert.is(w.fx.settlesOf(d).length, 1);
+  w.outcome(copies[2], State.Rejected, REJECTED);
+  assert.is(w.fx.settlesOf(d).length, 1, 'exactly once');
+});
+
+const PAIRS: [string, number, Buffer, string, number, Buffer][] = [
+  ['rejected', State.Rejected, REJECTED, 'accepted', State.Accepted, ACCEPTED],
+  ['rejected', State.Rejected, REJECTED, 'modified', State.Modified, MODIFIED],
+  ['rejected', State.Rejected, REJECTED, 'released', State.Released, RELEASED],
+  ['accepted', State.Accepted, ACCEPTED, 'modified', State.Modified, MODIFIED],
+  ['accepted', State.Accepted, ACCEPTED, 'released', State.Released, RELEASED],
+  ['modified', State.Modified, MODIFIED, 'released', State.Released, RELEASED],
+];
+
+for (const [hiName, hiCode, hiState, loName, loCode, loState] of PAIRS) {
+  test(`multicast priority: ${hiName} > ${loName}, whichever copy reports first`, () => {
+    // S1 --> [router] --> C1, C2   (multicast)
+    for (const hiFirst of [true, false]) {
+      const w = new World(MC);
+      const s = w.sender('mc');
+      const c1 = w.consumer('mc', 10);
+      const c2 = w.consumer('mc', 10);
+      const d = w.send(s);
+      const [a, b] = [w.fx.sentOn(c1)[0], w.fx.sentOn(c2)[0]];
+      if (hiFirst) {
+        w.outcome(a, hiCode, hiState);
+        w.outcome(b, loCode, loState);
+      } else {
+        w.outcome(a, loCode, loState);
+        w.outcome(b, hiCode, hiState);
+      }
+      const st = w.fx.settlesOf(d);
+      assert.is(st.length, 1);
+      assert.is(st[0].state, hiState, `${hiName} wins (${hiFirst ? 'first' : 'second'})`);
+      assert.is(st[0].made, 0);
+    }
+  });
+}
+
+test('multicast with three outcomes: rejected beats everything in any position', () => {
+  // S1 --> [router] --> C1, C2, C3   (multicast)
+  const outcomes: [number, Buffer][] = [[State.Released, RELEASED], [State.Rejected, REJECTED], [State.Accepted, ACCEPTED]];
+  const w = new World(MC);
+  const s = w.sender('mc');
+  const cs = [w.consumer('mc', 10), w.consumer('mc', 10), w.consumer('mc', 10)];
+  const d = w.send(s);
+  cs.forEach((c, i) => w.outcome(w.fx.sentOn(c)[0], outcomes[i][0], outcomes[i][1]));
+  assert.is(w.fx.settlesOf(d)[0].state, REJECTED);
+});
+
+test('multicast: a copy stuck without credit holds the settlement; released when its consumer leaves', () => {
+  // S1 --> [router] --> C1 (credit), C2 (no credit)   (multicast)
+  const w = new World(MC);
+  const s = w.sender('mc');
+  const c1 = w.consumer('mc', 10);
+  const c2 = w.consumer('mc', 0);
+  const d = w.send(s);
+  w.outcome(w.fx.sentOn(c1)[0], State.Modified, MODIFIED);
+  assert.is(w.fx.settles.length, 0);
+  assert.is(c2.undeliveredCount, 1);
+  w.gone(c2);
+  const st = w.fx.settlesOf(d);
+  assert.is(st.length, 1);
+  assert.is(st[0].state, MODIFIED, 'the consumer\'s modified beats the router-made released');
+});
+
+test('multicast presettled: copies to all, no settlement', () => {
+  // S1 (presettled) --> [router] --> C1, C2   (multicast)
+  const w = new World(MC);
+  const s = w.sender('mc');
+  const c1 = w.consumer('mc', 10);
+  const c2 = w.consumer('mc', 10);
+  w.send(s, true);
+  assert.is(w.fx.transmits.length, 2);
+  assert.ok(w.fx.transmits.every((t) => t.settled));
+  assert.is(c1.unsettled + c2.unsettled, 0);
+  assert.is(w.fx.settles.length, 0);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Consumers leaving
+
+test('consumer leaving: undelivered -> released, unsettled (onCopyLost) -> modified(delivery-failed)', () => {
+  // S1 --> [router] --> C1 (credit 1): m1 sent unsettled, m2 and m3 queued; C1 leaves
+  const w = new World();
+  const s = w.sender('q');
+  const c = w.consumer('q', 1);
+  const d1 = w.send(s);
+  const d2 = w.send(s);
+  const d3 = w.send(s);
+  assert.is(w.fx.sentOn(c).length, 1);
+  assert.is(c.undeliveredCount, 2);
+  // the I/O reports copies it had sent first (as the server does), then the link
+  w.core.onCopyLost(w.fx.sentOn(c)[0]);
+  w.gone(c);
+  assert.equal(w.fx.settlesOf(d1).map((x) => [x.state, x.made]), [[null, Made.ModifiedFailed]]);
+  assert.equal(w.fx.settlesOf(d2).map((x) => [x.state, x.made]), [[null, Made.Released]]);
+  assert.equal(w.fx.settlesOf(d3).map((x) => [x.state, x.made]), [[null, Made.Released]]);
+  assert.is(s.held, 0, 'released messages no longer held');
+});
+
+test('consumer leaving: its queued messages are not re-routed nor sent later', () => {
+  // S1 --> [router] --> C1 (no credit, 2 queued), C2 attaches later
+  const w = new World();
+  const s = w.sender('q');
+  const c1 = w.consumer('q', 0);
+  w.send(s);
+  w.send(s);
+  w.gone(c1);
+  const c2 = w.consumer('q', 10);
+  assert.is(w.fx.sentOn(c2).length, 0);
+  assert.is(w.fx.settles.length, 2);
+  w.credit(c1, 5);
+  assert.is(w.fx.transmits.length, 0, 'a gone link never transmits');
+});
+
+test('onCopyLost after the copy was settled is ignored', () => {
+  // S1 --> [router] --> C1
+  const w = new World();
+  const s = w.sender('q');
+  const c = w.consumer('q', 5);
+  const d = w.send(s);
+  const cp = w.fx.sentOn(c)[0];
+  w.outcome(cp, State.Accepted, ACCEPTED, true);
+  w.core.onCopyLost(cp);
+  w.gone(c);
+  assert.equal(w.fx.settlesOf(d).map((x) => x.state), [ACCEPTED]);
+  assert.is(c.unsettled, 0);
+});
+
+test('presettled deliveries never produce settleIn (sent, queued and dropped alike)', () => {
+  // S1 (presettled) --> [router] --> C1 (credit 1)
+  const w = new World();
+  const s = w.sender('q');
+  const c = w.consumer('q', 1);
+  w.send(s, true);
+  w.send(s, true);
+  assert.is(w.fx.transmits[0].settled, true);
+  assert.is(c.unsettled, 0);
+  w.gone(c);
+  assert.is(w.fx.settles.length, 0);
+});
+
+test('consumer wanting presettled deliveries: unsettled message is settled upstream without an outcome', () => {
+  // S1 (unsettled) --> [router] --> C1 (snd-settle-mode settled)
+  const w = new World();
+  const s = w.sender('q');
+  const c = w.consumer('q', 5, 10, true);
+  const d = w.send(s);
+  assert.is(w.fx.transmits[0].settled, true);
+  assert.is(c.unsettled, 0);
+  assert.equal(w.fx.settlesOf(d).map((x) => [x.state, x.made]), [[null, 0]]);
+});
+
+// ---------------------------------------------------------------------------------------------
+// No route
+
+test('no route: unsettled -> released (settleIn with Made.Released), settled -> dropped', () => {
+  // S1(anonymous) --> [router] -/-> 'nowhere'
+  const w = new World();
+  const s = w.sender(null);
+  const d = w.send(s, false, 'nowhere');
+  assert.equal(w.fx.settlesOf(d).map((x) => [x.state, x.made]), [[null, Made.Released]]);
+  assert.is(w.core.stats.releasedNoRoute, 1);
+  const d2 = w.send(s, true, 'nowhere');
+  assert.is(w.fx.settlesOf(d2).length, 0);
+  assert.is(w.core.stats.droppedPresettled, 1);
+  assert.is(w.fx.transmits.length, 0);
+  assert.is(s.held, 0);
+});
+
+test('anonymous sender routes by `to` to an existing consumer', () => {
+  // S1(anonymous, to=q) --> [router] --> C1(q)
+  const w = new World();
+  const s = w.sender(null);
+  const c = w.consumer('q', 5);
+  const d = w.send(s, false, 'q');
+  assert.is(w.fx.sentOn(c)[0].delivery, d);
+});
+
+test('message arriving after the last consumer left (credit in flight): released', () => {
+  // S1 --> [router] --> C1 ; C1 leaves while S1 still has credit
+  const w = new World();
+  const s = w.sender('q');
+  const c = w.consumer('q', 5);
+  w.gone(c);
+  const d = w.send(s, false, null, true);
+  assert.equal(w.fx.settlesOf(d).map((x) => x.made), [Made.Released]);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Drain
+
+test('drain completes at once when nothing is queued', () => {
+  // S1 --> [router] --> C1 (drain)
+  const w = new World();
+  w.sender('q');
+  const c = w.consumer('q', 0);
+  w.credit(c, 5, true);
+  assert.equal(w.fx.drains, [c]);
+  assert.is(c.drain, false);
+});
+
+test('drain sends what is queued first, then completes', () => {
+  // S1 --> [router] --> C1 (2 queued, then credit 5 + drain)
+  const w = new World();
+  const s = w.sender('q');
+  const c = w.consumer('q', 0);
+  w.send(s);
+  w.send(s);
+  w.credit(c, 5, true);
+  assert.is(w.fx.sentOn(c).length, 2);
+  assert.equal(w.fx.drains, [c]);
+});
+
+test('drain does not complete while messages wait for credit', () => {
+  // S1 --> [router] --> C1 (3 queued, credit 1 + drain)
+  const w = new World();
+  const s = w.sender('q');
+  const c = w.consumer('q', 0);
+  for (let i = 0; i < 3; i++) w.send(s);
+  w.credit(c, 1, true);
+  assert.is(w.fx.sentOn(c).length, 1);
+  assert.is(w.fx.drains.length, 0);
+  w.credit(c, 2, true);
+  assert.is(w.fx.sentOn(c).length, 3);
+  assert.equal(w.fx.drains, [c]);
+});
+
+test('a blocked connection queues; onWritable resumes sending', () => {
+  // S1 --> [router] --> C1 (credit, socket blocked)
+  const w = new World();
+  const s = w.sender('q');
+  const c = w.consumer('q', 10);
+  w.fx.blocked.add(c);
+  w.send(s);
+  w.send(s);
+  assert.is(w.fx.transmits.length, 0);
+  assert.is(c.undeliveredCount, 2);
+  w.fx.blocked.delete(c);
+  w.core.onWritable(c);
+  w.core.flush();
+  assert.is(w.fx.sentOn(c).length, 2);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Bookkeeping
+
+test('addresses are created on attach and dropped when their last link leaves', () => {
+  // S1 --> [router] --> C1
+  const w = new World(MC);
+  const s = w.sender('mc.x');
+  const c = w.consumer('mc.x');
+  assert.equal(w.core.readAddress('mc.x'), { key: 'mc.x', distribution: 'multicast', consumers: 1, senders: 1 });
+  w.gone(c);
+  assert.equal(w.core.readAddress('mc.x'), { key: 'mc.x', distribution: 'multicast', consumers: 0, senders: 1 });
+  w.gone(s);
+  assert.is(w.core.readAddress('mc.x'), null);
+});
+
+test('stats count deliveries in and out (multicast counts each copy)', () => {
+  // S1 --> [router] --> C1, C2   (multicast)
+  const w = new World(MC);
+  const s = w.sender('mc');
+  w.consumer('mc', 10);
+  w.consumer('mc', 10);
+  w.send(s);
+  w.send(s);
+  assert.is(w.core.stats.deliveriesIn, 2);
+  assert.is(w.core.stats.deliveriesOut, 4);
+  const q = w.core.queryAddresses().find((a) => a.key === 'mc');
+  assert.ok(q);
+  assert.is(q.deliveriesIn, 2);
+  assert.is(q.deliveriesOut, 4);
+});
+
+test.run();
