@@ -1,6 +1,8 @@
 /**
  * `amqp-mesh` command line. `amqp-mesh router -c FILE` runs one router.
  */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { loadConfigFile, ConfigError, RouterConfig } from '../router/config';
 import { Logger } from '../router/io/log';
 import { RouterServer, RouterSettings, ListenerSettings, VERSION } from '../router/io/server';
@@ -9,6 +11,25 @@ import type { AddressRule } from '../router/core/addresses';
 const USAGE = `usage: amqp-mesh router -c FILE    run a router (FILE: qdrouterd.conf syntax, .yaml/.yml or .json)
        amqp-mesh --version
        amqp-mesh --help`;
+
+/** Reads `user:password` lines (`#` comments); refuses a malformed line naming file and line. */
+export function loadPlainUsers(file: string): Record<string, string> {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ConfigError('ERR_CONFIG_READ', file, undefined, `cannot read SASL users file: ${(e as Error).message}`, { cause: e });
+  }
+  const users: Record<string, string> = Object.create(null);
+  text.split(/\r?\n/).forEach((raw, i) => {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) return;
+    const colon = line.indexOf(':');
+    if (colon <= 0) throw new ConfigError('ERR_CONFIG_SYNTAX', file, i + 1, 'expected "user:password"');
+    users[line.slice(0, colon)] = line.slice(colon + 1);
+  });
+  return users;
+}
 
 /** Maps the loaded configuration onto what the router process needs. */
 export function settingsFromConfig(cfg: RouterConfig): RouterSettings {
@@ -29,7 +50,18 @@ export function settingsFromConfig(cfg: RouterConfig): RouterSettings {
     pattern: a.pattern ?? undefined,
     distribution: a.distribution,
   }));
+  let plainUsers: Record<string, string> | undefined;
+  if (cfg.router.saslConfigDir !== undefined) {
+    plainUsers = loadPlainUsers(path.join(cfg.router.saslConfigDir, `${cfg.router.saslConfigName}.users`));
+  } else {
+    const needs = cfg.listeners.find((l) => l.authenticatePeer);
+    if (needs) {
+      throw new ConfigError('ERR_CONFIG_CONFLICT', needs.source.file, needs.source.line,
+        'listener has authenticatePeer: true but the router has no saslConfigDir to find SASL PLAIN users in (<saslConfigDir>/<saslConfigName>.users, one user:password per line)');
+    }
+  }
   return {
+    plainUsers,
     id: cfg.router.id,
     mode: cfg.router.mode as 'standalone' | 'interior',
     listeners,
@@ -53,7 +85,17 @@ async function runRouter(file: string): Promise<void> {
   }
   for (const l of cfg.logs) if (l.enabledLevels !== 'default') logger.configure(l.module, l.enable);
   for (const w of cfg.warnings) logger.log('ROUTER', 'warning', w.message);
-  const server = new RouterServer(settingsFromConfig(cfg), logger);
+  let settings: RouterSettings;
+  try {
+    settings = settingsFromConfig(cfg);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`amqp-mesh: ${e.message}\n`);
+      process.exit(2);
+    }
+    throw e;
+  }
+  const server = new RouterServer(settings, logger);
   try {
     await server.start();
   } catch (e) {

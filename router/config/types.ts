@@ -42,6 +42,12 @@ export interface RouterEntity extends EntityCommon {
   mode: RouterMode;
   /** Accepted for compatibility (default 4); amqp-mesh's event loop does not use it. */
   workerThreads: number;
+  /**
+   * Where SASL PLAIN users live (qdrouterd's attribute). amqp-mesh reads
+   * `<saslConfigDir>/<saslConfigName>.users`: one `user:password` per line, `#` comments.
+   */
+  saslConfigDir?: string;
+  saslConfigName: string;
 }
 
 /** Listener roles amqp-mesh supports (qdrouterd's inter-router, route-container and edge are not supported yet). */

@@ -396,6 +396,8 @@ function buildRouter(entity: ValidatedEntity, context: BuildContext): RouterEnti
     id: configuredId ?? context.generateRouterId(mode),
     mode,
     workerThreads: integerValue(entity, 'workerThreads'),
+    saslConfigDir: optionalStringValue(entity, 'saslConfigDir'),
+    saslConfigName: stringValue(entity, 'saslConfigName'),
     ...common(entity),
   };
 }
@@ -427,6 +429,12 @@ function buildListener(entity: ValidatedEntity): ListenerEntity {
         `listener has authenticatePeer: true but saslMechanisms ${quote(configuredMechanisms)} has no mechanism that authenticates; add PLAIN`,
       );
     }
+  }
+  // Running in plain text what the operator meant to be encrypted would be worse than refusing.
+  for (const tls of ['sslProfile', 'requireSsl', 'requireEncryption', 'http'] as const) {
+    const v = entity.values.get(tls);
+    if (v === undefined || v === false || v === '') continue;
+    invalid(entity, tls, 'ERR_CONFIG_NOT_SUPPORTED', `listener ${tls} is not supported yet by amqp-mesh (no TLS or HTTP listeners yet); remove it to listen in plain AMQP`);
   }
   const maxSessions = integerValue(entity, 'maxSessions');
   const linkCapacity = integerValue(entity, 'linkCapacity');

@@ -114,7 +114,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects {
         handleMax: 65535,
         saslMechanisms: l.saslMechanisms,
         requireSasl: l.authenticatePeer,
-        checkPlain: (u, p) => this.checkPlain(u, p),
+        checkPlain: (u, p) => this.checkPlain(u, p, l),
         offeredCapabilities: ['ANONYMOUS-RELAY'],
         properties: { product: 'amqp-mesh', version: VERSION },
         incomingWindow: 65536,
@@ -147,8 +147,10 @@ export class RouterServer implements ConnectionHandler, CoreEffects {
     });
   }
 
-  private checkPlain(user: string, password: string): boolean {
+  private checkPlain(user: string, password: string, l: ListenerSettings): boolean {
     const users = this.settings.plainUsers;
+    // Without authenticatePeer the identity is informational, as with ANONYMOUS.
+    if (!l.authenticatePeer) return true;
     if (!users) return false;
     return Object.prototype.hasOwnProperty.call(users, user) && users[user] === password;
   }

@@ -60,7 +60,14 @@ export async function startRouter(config: string, opts: { ext?: string; listener
   };
 }
 
+/** Writes a SASL PLAIN users file (`user:password` lines) and returns its saslConfigDir. */
+export function plainUsersDir(users: Record<string, string>): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'amqp-mesh-sasl-'));
+  fs.writeFileSync(path.join(dir, 'qdrouterd.users'), Object.entries(users).map(([u, p]) => `${u}:${p}\n`).join(''));
+  return dir;
+}
+
 /** A minimal standalone config listening on an OS-chosen port. */
-export function standaloneConfig(extra = '', listener = ''): string {
-  return `router {\n    mode: standalone\n    id: R1\n}\nlistener {\n    host: 127.0.0.1\n    port: 0\n    saslMechanisms: ANONYMOUS PLAIN\n${listener}}\naddress {\n    prefix: closest\n    distribution: closest\n}\naddress {\n    prefix: multicast\n    distribution: multicast\n}\naddress {\n    prefix: balanced\n    distribution: balanced\n}\n${extra}`;
+export function standaloneConfig(extra = '', listener = '', routerAttrs = ''): string {
+  return `router {\n    mode: standalone\n    id: R1\n${routerAttrs}}\nlistener {\n    host: 127.0.0.1\n    port: 0\n    saslMechanisms: ANONYMOUS PLAIN\n${listener}}\naddress {\n    prefix: closest\n    distribution: closest\n}\naddress {\n    prefix: multicast\n    distribution: multicast\n}\naddress {\n    prefix: balanced\n    distribution: balanced\n}\n${extra}`;
 }

@@ -50,7 +50,12 @@ test('SIGTERM with clients connected: close frame with amqp:connection:forced, e
     const c = await rheaConnect(r);
     const rcv = c.conn.open_receiver('closest.shutdown');
     await waitFor(() => rcv.is_open(), 3000, 'rhea receiver attached');
+    // Proton 0.37's handlers swallow amqp:connection:forced (they treat it as a plain disconnect
+    // to allow reconnecting), so receive.py reports "disconnected": read the close frame from
+    // Proton's frame trace instead.
+    process.env.PN_TRACE_FRM = '1';
     const rx = startProton('receive.py', ['--url', url(r), '--address', 'closest.shutdown', '--count', '0', '--timeout', '20']);
+    delete process.env.PN_TRACE_FRM;
     await rx.ready;
     const t0 = Date.now();
     const code = await r.stop();
@@ -62,9 +67,9 @@ test('SIGTERM with clients connected: close frame with amqp:connection:forced, e
     assert.ok(closeEv, `rhea got a close with an error: ${JSON.stringify(c.events)}`);
     assert.is(closeEv!.condition, 'amqp:connection:forced');
     const d = await rx.done;
-    assert.is.not(d.code, 0, 'receive.py reports the peer closed the connection');
-    assert.is(d.result.condition, 'amqp:connection:forced', JSON.stringify(d.result));
-    assert.match(d.result.error, /connection closed by peer/);
+    assert.is.not(d.code, 0, 'receive.py reports the connection ended');
+    assert.is(d.result.timed_out, false);
+    assert.match(d.stderr, /<- @close\(24\) \[error=@error\(29\) \[condition=:"amqp:connection:forced"/, 'Proton got a close frame with amqp:connection:forced');
     assert.ok(r.log.some((l) => /SIGTERM/.test(l)), 'the router logs the signal');
   } finally {
     await r.stop();

@@ -793,8 +793,8 @@ test('accepted with a warning: qdrouterd attributes amqp-mesh does not implement
       '}',
       'listener {',
       '    port: 5672',
-      '    sslProfile: tls',
-      '    requireSsl: yes',
+      '    maxSessionFrames: 100',
+      '    policyVhost: tenant',
       '    cost: 3',
       '}',
       'address {',
@@ -805,13 +805,27 @@ test('accepted with a warning: qdrouterd attributes amqp-mesh does not implement
     ].join('\n'),
   );
   assert.equal(config.router.unimplemented, { helloIntervalSeconds: 2, defaultDistribution: 'multicast', metadata: 'rack 7' });
-  assert.equal(config.listeners[0]!.unimplemented, { sslProfile: 'tls', requireSsl: true, cost: 3 });
+  assert.equal(config.listeners[0]!.unimplemented, { maxSessionFrames: 100, policyVhost: 'tenant', cost: 3 });
   assert.equal(config.addresses[0]!.unimplemented, { waypoint: true, ingressPhase: 0 });
   assert.equal(
     config.warnings.map((warning) => [warning.line, warning.code]),
     [3, 4, 5, 9, 10, 11, 15, 16].map((line) => [line, 'WARN_CONFIG_ATTRIBUTE_NOT_IMPLEMENTED']),
   );
-  assert.is(config.warnings[3]!.message, 'router.conf:9: listener attribute "sslProfile" is accepted, not implemented by amqp-mesh');
+  assert.is(config.warnings[3]!.message, 'router.conf:9: listener attribute "maxSessionFrames" is accepted, not implemented by amqp-mesh');
+});
+
+test('refused: TLS and HTTP listener settings (plain text must not run where TLS was meant)', () => {
+  for (const [attr, value] of [['sslProfile', 'tls'], ['requireSsl', 'yes'], ['requireEncryption', 'true'], ['http', 'yes']]) {
+    try {
+      load(['listener {', '    port: 5672', `    ${attr}: ${value}`, '}'].join('\n'));
+      assert.unreachable(`${attr} accepted`);
+    } catch (e) {
+      assert.instance(e, ConfigError);
+      assert.is((e as ConfigError).code, 'ERR_CONFIG_NOT_SUPPORTED');
+      assert.ok((e as Error).message.startsWith('router.conf:3: '), (e as Error).message);
+      assert.ok((e as Error).message.includes(attr));
+    }
+  }
 });
 
 test('accepted with a warning: deprecated names, status attributes, enum indexes, deprecated entities', () => {

@@ -12,7 +12,7 @@ import * as assert from 'uvu/assert';
 import { AMQP_HEADER, SASL_HEADER } from '../../router/protocol/frames';
 import { D } from '../../router/protocol/performatives';
 import { RawClient, conditionOf, described, encode, section, terminus, uint } from '../support/raw-client';
-import { RunningRouter, startRouter, standaloneConfig } from '../support/router';
+import { RunningRouter, plainUsersDir, startRouter, standaloneConfig } from '../support/router';
 import { GoodPeer, attachReply, everyoneElseWorks, logSince, textMessage } from './helpers';
 
 let r: RunningRouter;
@@ -25,6 +25,8 @@ test.before(async () => {
     standaloneConfig(
       'listener {\n    host: 127.0.0.1\n    port: 0\n    maxFrameSize: 1024\n    saslMechanisms: ANONYMOUS PLAIN\n}\n' +
       'listener {\n    host: 127.0.0.1\n    port: 0\n    authenticatePeer: yes\n    saslMechanisms: PLAIN\n}\n',
+      '',
+      `    saslConfigDir: ${plainUsersDir({ alice: 'secret' })}\n`,
     ),
     { listeners: 3 },
   );
@@ -175,6 +177,18 @@ test('SASL: PLAIN with bad credentials on an authenticatePeer listener: outcome 
   await c.waitClosed();
   assert.match(logSince(r, mark), /PLAIN authentication failed/);
   await everyoneElseWorks(r, g);
+});
+
+test('SASL: PLAIN with good credentials (from saslConfigDir) on an authenticatePeer listener: outcome ok, open', async () => {
+  const c = await raw(authPort);
+  c.header(3);
+  await c.waitForFrame((f) => f.name === 'sasl-mechanisms');
+  c.saslInit('PLAIN', Buffer.from('\0alice\0secret'), 'localhost');
+  const outcome = await c.waitForFrame((f) => f.name === 'sasl-outcome');
+  assert.is(outcome.fields[0], 0, 'sasl-outcome code ok (0)');
+  c.header(0);
+  c.open();
+  await c.waitForFrame((f) => f.name === 'open');
 });
 
 test('SASL: plain AMQP header on an authenticatePeer listener: SASL header, then closed', async () => {
