@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { loadConfigFile, ConfigError, RouterConfig } from '../router/config';
-import { Logger } from '../router/io/log';
+import { Logger, openLogOutput } from '../router/io/log';
 import { RouterServer, RouterSettings, ListenerSettings, VERSION } from '../router/io/server';
 import type { AddressRule } from '../router/core/addresses';
 
@@ -83,7 +83,18 @@ async function runRouter(file: string): Promise<void> {
     }
     throw e;
   }
-  for (const l of cfg.logs) if (l.enabledLevels !== 'default') logger.configure(l.module, l.enable);
+  // DEFAULT first: other modules inherit its output settings.
+  const logs = [...cfg.logs].sort((a, b) => (a.module === 'DEFAULT' ? -1 : b.module === 'DEFAULT' ? 1 : 0));
+  for (const l of logs) {
+    let write: ((line: string) => void) | undefined;
+    try {
+      write = l.outputFile === undefined ? undefined : openLogOutput(l.outputFile);
+    } catch (e) {
+      process.stderr.write(`amqp-mesh: ${l.source.file}:${l.source.line}: log outputFile ${l.outputFile}: ${(e as Error).message}\n`);
+      process.exit(2);
+    }
+    logger.configure(l.module, l.enabledLevels === 'default' ? null : l.enabledLevels.length ? l.enabledLevels.join(',') : 'none', { write, includeTimestamp: l.includeTimestamp });
+  }
   for (const w of cfg.warnings) logger.log('ROUTER', 'warning', w.message);
   let settings: RouterSettings;
   try {

@@ -3,6 +3,8 @@
  * module enabled by a `log` entity's `enable` ("info+", "debug,warning", "none").
  */
 
+import * as fs from 'node:fs';
+
 export const LEVELS = ['trace', 'debug', 'info', 'notice', 'warning', 'error', 'critical'] as const;
 export type Level = (typeof LEVELS)[number];
 
@@ -21,16 +23,47 @@ export function parseEnable(enable: string): Set<Level> {
   return out;
 }
 
-/** A process-wide logger with per-module levels. */
+/** Where and how one module's lines go. */
+export interface LogOutput {
+  write: (line: string) => void;
+  includeTimestamp: boolean;
+}
+
+/** Opens a qdrouterd `outputFile`: stderr, stdout, or a file appended to. */
+export function openLogOutput(outputFile: string | undefined): (line: string) => void {
+  if (outputFile === undefined || outputFile === 'stderr') return (l) => process.stderr.write(l + '\n');
+  if (outputFile === 'stdout') return (l) => process.stdout.write(l + '\n');
+  if (outputFile === 'syslog') return (l) => process.stderr.write(l + '\n');
+  // Synchronous appends: log lines are rare on the data path and must survive a crash.
+  const fd = fs.openSync(outputFile, 'a');
+  return (l) => fs.writeSync(fd, l + '\n');
+}
+
+/** A process-wide logger with per-module levels and outputs. */
 export class Logger {
   private readonly modules = new Map<string, Set<Level>>();
   private defaults: Set<Level> = parseEnable('info+');
+  private readonly outputs = new Map<string, LogOutput>();
+  private defaultOutput: LogOutput;
 
-  constructor(private readonly write: (line: string) => void = (l) => process.stderr.write(l + '\n')) {}
+  constructor(write: (line: string) => void = (l) => process.stderr.write(l + '\n')) {
+    this.defaultOutput = { write, includeTimestamp: true };
+  }
 
-  configure(module: string, enable: string): void {
-    if (module === 'DEFAULT') this.defaults = parseEnable(enable);
-    else this.modules.set(module, parseEnable(enable));
+  configure(module: string, enable: string | null, output?: Partial<LogOutput>): void {
+    if (enable !== null) {
+      if (module === 'DEFAULT') this.defaults = parseEnable(enable);
+      else this.modules.set(module, parseEnable(enable));
+    }
+    if (output && (output.write || output.includeTimestamp !== undefined)) {
+      const base = module === 'DEFAULT' ? this.defaultOutput : this.outputs.get(module) ?? this.defaultOutput;
+      const merged: LogOutput = {
+        write: output.write ?? base.write,
+        includeTimestamp: output.includeTimestamp ?? base.includeTimestamp,
+      };
+      if (module === 'DEFAULT') this.defaultOutput = merged;
+      else this.outputs.set(module, merged);
+    }
   }
 
   enabled(module: string, level: Level): boolean {
@@ -39,7 +72,10 @@ export class Logger {
 
   log(module: string, level: Level, text: string): void {
     if (!this.enabled(module, level)) return;
-    const ts = new Date().toISOString().replace('T', ' ').replace('Z', '');
-    this.write(`${ts} ${module} (${level}) ${text}`);
+    const out = this.outputs.get(module) ?? this.defaultOutput;
+    if (out.includeTimestamp) {
+      const ts = new Date().toISOString().replace('T', ' ').replace('Z', '');
+      out.write(`${ts} ${module} (${level}) ${text}`);
+    } else out.write(`${module} (${level}) ${text}`);
   }
 }

@@ -150,4 +150,41 @@ test('credit drops to 0 when the last consumer leaves', async () => {
   });
 });
 
+test('a consumer granting one credit at a time gets every message, in order', async () => {
+  // proton send x150 --> [R1 closest.trickle] --> proton receive --credit 1
+  // proton send x150 --> [R1 balanced.trickle] --> proton receive --credit 1
+  await withRouter(async (r) => {
+    const N = 150;
+    const run = async (address: string) => {
+      const rx = startProton('receive.py', ['--url', url(r), '--address', address, '--count', String(N), '--credit', '1', '--timeout', '10']);
+      await rx.ready;
+      const tx = await runProton('send.py', ['--url', url(r), '--address', address, '--count', String(N), '--timeout', '10']);
+      return { tx, rx: await rx.done };
+    };
+    for (const { tx, rx } of await Promise.all([run('closest.trickle'), run('balanced.trickle')])) {
+      assert.equal({ accepted: tx.result.accepted, unsettled: tx.result.unsettled }, { accepted: N, unsettled: 0 }, tx.stderr);
+      assert.is(rx.result.timed_out, false);
+      assert.equal(rx.result.messages, range(N, (i) => `message-${i}`));
+    }
+  });
+});
+
+test('amqp:/ spellings of an address are the same address', async () => {
+  // proton send (closest.spell) --> [R1] --> proton receive (amqp:/closest.spell)
+  // proton send (amqp://127.0.0.1/balanced.spell) --> [R1] --> proton receive (balanced.spell)
+  await withRouter(async (r) => {
+    const rx1 = startProton('receive.py', ['--url', url(r), '--address', 'amqp:/closest.spell', '--count', '2', '--timeout', '5']);
+    const rx2 = startProton('receive.py', ['--url', url(r), '--address', 'balanced.spell', '--count', '2', '--timeout', '5']);
+    await Promise.all([rx1.ready, rx2.ready]);
+    const [t1, t2] = await Promise.all([
+      runProton('send.py', ['--url', url(r), '--address', 'closest.spell', '--count', '2', '--timeout', '5']),
+      runProton('send.py', ['--url', url(r), '--address', 'amqp://127.0.0.1/balanced.spell', '--count', '2', '--timeout', '5']),
+    ]);
+    assert.is(t1.result.accepted, 2, JSON.stringify(t1.result));
+    assert.is(t2.result.accepted, 2, JSON.stringify(t2.result));
+    assert.is((await rx1.done).result.received, 2);
+    assert.is((await rx2.done).result.received, 2);
+  });
+});
+
 test.run();

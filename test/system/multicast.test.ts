@@ -126,4 +126,18 @@ test('multicast with no consumer: released (unsettled) and the sender gets no cr
   });
 });
 
+test('multicast to consumers of different speed: the slow one gets everything too', async () => {
+  // proton send x60 --> [R1 multicast.speed] --> proton receive --credit 1
+  //                                          \-> proton receive --credit 100
+  await withRouter(async (r) => {
+    const M = 60;
+    const slow = startProton('receive.py', ['--url', url(r), '--address', 'multicast.speed', '--count', String(M), '--credit', '1', '--timeout', '8']);
+    const fast = startProton('receive.py', ['--url', url(r), '--address', 'multicast.speed', '--count', String(M), '--timeout', '8']);
+    await Promise.all([slow.ready, fast.ready]);
+    const tx = await runProton('send.py', ['--url', url(r), '--address', 'multicast.speed', '--count', String(M), '--timeout', '8']);
+    assert.equal({ accepted: tx.result.accepted, unsettled: tx.result.unsettled }, { accepted: M, unsettled: 0 }, tx.stderr);
+    for (const p of [slow, fast]) assert.equal((await p.done).result.messages, range(M, (i) => `message-${i}`));
+  });
+});
+
 test.run();

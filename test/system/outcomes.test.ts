@@ -192,4 +192,26 @@ test('anonymous sender: a message without "to" is rejected, the link stays up', 
   });
 });
 
+test('a consumer with snd-settle-mode settled: the sender sees a settlement with no outcome', async () => {
+  // proton send x4 --> [R1 closest.presettled] --> rhea receive (snd-settle-mode settled)
+  // README: "the router never reports an outcome it did not receive (a pre-settled consumer
+  // yields a settlement with no state)". (qdrouterd 1.19 reports accepted here instead.)
+  await withRouter(async (r) => {
+    const c = await rheaConnect(r);
+    try {
+      const rcv = c.conn.open_receiver({ source: { address: 'closest.presettled' }, snd_settle_mode: 1 } as any);
+      const got = collect(rcv);
+      await once(rcv as any, 'receiver_open');
+      assert.is((rcv as any).remote.attach.snd_settle_mode, 1, 'the router agrees to send settled');
+      const tx = await runProton('send.py', ['--url', url(r), '--address', 'closest.presettled', '--count', '4', '--timeout', '5']);
+      assert.is(tx.code, 0, tx.stderr);
+      assert.equal(counts(tx.result), { settled_no_outcome: 4 });
+      assert.is(got.messages.length, 4);
+      assert.ok(got.deliveries.every((d: any) => d.remote_settled), 'the consumer got them pre-settled');
+    } finally {
+      await c.close();
+    }
+  });
+});
+
 test.run();

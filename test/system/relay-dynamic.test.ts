@@ -163,4 +163,36 @@ test('two dynamic receivers get distinct addresses and only their own replies', 
   });
 });
 
+test('a targeted sender routes by its target, not by the message "to"', async () => {
+  // proton send (target closest.tgt, to = closest.other) --> [R1] --> proton receive closest.tgt
+  //                                                            (not) proton receive closest.other
+  await withRouter(async (r) => {
+    const tgt = startProton('receive.py', ['--url', url(r), '--address', 'closest.tgt', '--count', '3', '--timeout', '5']);
+    const other = startProton('receive.py', ['--url', url(r), '--address', 'closest.other', '--count', '0', '--timeout', '1.5']);
+    await Promise.all([tgt.ready, other.ready]);
+    const tx = await runProton('send.py', ['--url', url(r), '--address', 'closest.tgt', '--count', '3', '--message-properties', '{"to":"closest.other"}', '--timeout', '5']);
+    assert.is(tx.result.accepted, 3, tx.stderr);
+    assert.is((await tgt.done).result.received, 3);
+    assert.is((await other.done).result.received, 0);
+  });
+});
+
+test('a sender can attach to a dynamic address as its target', async () => {
+  // proton send (target = rhea's dynamic address) --> [R1] --> rhea dynamic receive
+  await withRouter(async (r) => {
+    const c = await rheaConnect(r);
+    try {
+      const rcv = c.conn.open_receiver({ source: { dynamic: true } } as any);
+      const got = collect(rcv);
+      await once(rcv as any, 'receiver_open');
+      const addr = String((rcv as any).remote.attach.source.address);
+      const tx = await runProton('send.py', ['--url', url(r), '--address', addr, '--count', '4', '--timeout', '5']);
+      assert.equal({ credit: tx.result.credit_received, accepted: tx.result.accepted }, { credit: true, accepted: 4 }, tx.stderr);
+      assert.equal(got.messages.map((m) => m.body), range(4, (i) => `message-${i}`));
+    } finally {
+      await c.close();
+    }
+  });
+});
+
 test.run();
