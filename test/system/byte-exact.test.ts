@@ -127,4 +127,22 @@ test('router annotations a client injects: dropped by default, kept and appended
   }, TWO_LISTENERS, OPTS);
 });
 
+test('a listener with maxFrameSize 512: a 1 MB body in thousands of frames, unchanged', async () => {
+  // proton raw sender --> [R1 listener maxFrameSize 512] --> proton raw receiver (same listener)
+  // proton raw sender (listener 0) --> [R1 multicast] --> proton raw receiver (listener maxFrameSize 512)
+  const config = standaloneConfig('listener {\n    host: 127.0.0.1\n    port: 0\n    maxFrameSize: 512\n}\n');
+  await withRouter(async (r) => {
+    const [same, across] = await Promise.all([
+      runProton('raw_roundtrip.py', ['--url', url(r, 1), '--address', 'closest.mf', '--large-size', '1000000', '--summary', '--timeout', '20']),
+      runProton('raw_roundtrip.py', ['--url', url(r, 0), '--receive-url', url(r, 1), '--address', 'multicast.mf', '--large-size', '1000000', '--summary', '--timeout', '20']),
+    ]);
+    for (const res of [same, across]) {
+      assert.is(res.code, 0, res.stderr);
+      assert.is(res.result.equal, true, JSON.stringify(res.result.differences).slice(0, 300));
+      assert.equal(res.result.received_sizes, res.result.encoded_sizes);
+      assert.equal(res.result.outcomes, { accepted: 8 });
+    }
+  }, config, OPTS);
+});
+
 test.run();

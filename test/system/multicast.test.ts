@@ -2,8 +2,8 @@
 // when consumers disagree (qdrouterd 1.19: rejected > accepted > modified > released).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { runProton, startProton } from '../support/proton';
-import { range, url, withRouter } from './helpers';
+import { Json, runProton, startProton } from '../support/proton';
+import { collect, once, range, rheaConnect, url, withRouter } from './helpers';
 
 test('3 receivers each get one copy of every message, in order', async () => {
   // proton send x30 --> [R1 multicast.all] --> proton receive x3
@@ -137,6 +137,52 @@ test('multicast to consumers of different speed: the slow one gets everything to
     const tx = await runProton('send.py', ['--url', url(r), '--address', 'multicast.speed', '--count', String(M), '--timeout', '8']);
     assert.equal({ accepted: tx.result.accepted, unsettled: tx.result.unsettled }, { accepted: M, unsettled: 0 }, tx.stderr);
     for (const p of [slow, fast]) assert.equal((await p.done).result.messages, range(M, (i) => `message-${i}`));
+  });
+});
+
+test('volume: 3000 messages to 2 consumers, none lost, none duplicated', async () => {
+  // proton send x3000 (2 kB Data bodies) --> [R1 multicast.vol] --> proton receive x2
+  await withRouter(async (r) => {
+    const M = 3000;
+    const rx = range(2, () => startProton('receive.py', ['--url', url(r), '--address', 'multicast.vol', '--count', String(M), '--timeout', '15']));
+    await Promise.all(rx.map((p) => p.ready));
+    const tx = await runProton('send.py', ['--url', url(r), '--address', 'multicast.vol', '--count', String(M), '--body-size', '2048', '--timeout', '15']);
+    assert.equal({ sent: tx.result.sent, accepted: tx.result.accepted, unsettled: tx.result.unsettled }, { sent: M, accepted: M, unsettled: 0 }, tx.stderr);
+    for (const p of rx) {
+      const d = await p.done;
+      assert.is(d.result.received, M);
+      assert.ok((d.result.messages as Json[]).every((m) => m.binary_size === 2048), 'every body complete');
+    }
+  });
+});
+
+test('consumers with snd-settle-mode settled count as no outcome; an accepting one still wins', async () => {
+  // proton send x3 --> [R1 multicast.ps1] --> rhea receive (snd-settle-mode settled)
+  //                                       \-> proton receive (accepts)
+  // proton send x3 --> [R1 multicast.ps2] --> rhea receive (snd-settle-mode settled) x2
+  await withRouter(async (r) => {
+    const c = await rheaConnect(r);
+    try {
+      const open = async (address: string) => {
+        const rcv = c.conn.open_receiver({ source: { address }, snd_settle_mode: 1 } as any);
+        const got = collect(rcv);
+        await once(rcv as any, 'receiver_open');
+        return got;
+      };
+      const [g1, g2, g3] = await Promise.all([open('multicast.ps1'), open('multicast.ps2'), open('multicast.ps2')]);
+      const acc = startProton('receive.py', ['--url', url(r), '--address', 'multicast.ps1', '--count', '3', '--timeout', '5']);
+      await acc.ready;
+      const [t1, t2] = await Promise.all([
+        runProton('send.py', ['--url', url(r), '--address', 'multicast.ps1', '--count', '3', '--timeout', '5']),
+        runProton('send.py', ['--url', url(r), '--address', 'multicast.ps2', '--count', '3', '--timeout', '5']),
+      ]);
+      assert.equal({ accepted: t1.result.accepted, none: t1.result.settled_no_outcome }, { accepted: 3, none: 0 }, 'accepted beats "no outcome"');
+      assert.equal({ accepted: t2.result.accepted, none: t2.result.settled_no_outcome, unsettled: t2.result.unsettled }, { accepted: 0, none: 3, unsettled: 0 });
+      assert.is((await acc.done).result.received, 3);
+      for (const g of [g1, g2, g3]) assert.is(g.messages.length, 3);
+    } finally {
+      await c.close();
+    }
   });
 });
 

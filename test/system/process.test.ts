@@ -263,4 +263,26 @@ test('command line: usage, --help, --version, unknown command, router without -c
   assert.match(badArg.stderr, /unknown argument "--nope"/);
 });
 
+test('qdrouterd attributes not implemented yet load with a warning', async () => {
+  // amqp-mesh router -c FILE (router workerThreads, listener maxSessionFrames, a linkRoute) --> boots, warns
+  const config = `router {\n    mode: standalone\n    id: R1\n    workerThreads: 8\n}\nlistener {\n    host: 127.0.0.1\n    port: 0\n    maxSessionFrames: 100\n}\n`;
+  await withRouter(async (r) => {
+    assert.ok(r.log.some((l) => /warning/.test(l) && /maxSessionFrames/.test(l)), `a warning names maxSessionFrames:\n${r.log.join('\n')}`);
+    const c = await rheaConnect(r);
+    await c.close();
+  }, config);
+});
+
+test('a port already in use: the router exits non-zero and says which', async () => {
+  // [R1 on port P] ; amqp-mesh router -c FILE (port P) --> refuses
+  await withRouter(async (r) => {
+    const file = tmpFile('router.conf', `router {\n    id: R2\n}\nlistener {\n    host: 127.0.0.1\n    port: ${r.port}\n}\n`);
+    const res = await cli(['router', '-c', file]);
+    assert.is.not(res.code, 0);
+    assert.is.not(res.code, null, 'exited by itself');
+    assert.ok(res.stderr.includes(String(r.port)), res.stderr);
+    assert.not.match(res.stdout + res.stderr, /Listening on/);
+  });
+});
+
 test.run();

@@ -142,4 +142,53 @@ test('drain with messages waiting: they come first, then the drain completes', a
   });
 });
 
+test('rcv-settle-mode second sender to a multicast address: one unsettled outcome once every copy has one', async () => {
+  // rhea send (rcv_settle_mode second) --> [R1 multicast.sec] --> proton receive --outcome release
+  //                                                           \-> proton receive (accepts)
+  await withRouter(async (r) => {
+    const N = 5;
+    const rel = startProton('receive.py', ['--url', url(r), '--address', 'multicast.sec', '--count', String(N), '--outcome', 'release', '--timeout', '6']);
+    const acc = startProton('receive.py', ['--url', url(r), '--address', 'multicast.sec', '--count', String(N), '--timeout', '6']);
+    await Promise.all([rel.ready, acc.ready]);
+    const c = await rheaConnect(r);
+    try {
+      const s = c.conn.open_sender({ target: { address: 'multicast.sec' }, rcv_settle_mode: 1 });
+      let accepted = 0;
+      let unsettled = 0;
+      let other = 0;
+      s.on('accepted', (ctx: any) => {
+        accepted++;
+        if (!ctx.delivery.remote_settled) unsettled++;
+        ctx.delivery.update(true);
+      });
+      s.on('released', () => other++);
+      s.on('rejected', () => other++);
+      await waitFor(() => s.sendable(), 3000, 'credit');
+      for (let i = 0; i < N; i++) s.send({ body: `mc-${i}` });
+      await waitFor(() => accepted === N, 5000, 'outcomes');
+      assert.equal({ accepted, unsettled, other }, { accepted: N, unsettled: N, other: 0 });
+      await Promise.all([rel.done, acc.done]);
+    } finally {
+      await c.close();
+    }
+  });
+});
+
+test('drain with no credit at all: drained at once', async () => {
+  // rhea receive (credit 0, drain) <-- [R1 balanced.nocredit]
+  await withRouter(async (r) => {
+    const c = await rheaConnect(r);
+    try {
+      const rcv = c.conn.open_receiver({ source: { address: 'balanced.nocredit' }, credit_window: 0 });
+      await once(rcv as any, 'receiver_open');
+      const drained = once(rcv as any, 'receiver_drained', 2000);
+      rcv.drain_credit();
+      await drained;
+      assert.is(credit(rcv), 0);
+    } finally {
+      await c.close();
+    }
+  });
+});
+
 test.run();
