@@ -32,20 +32,21 @@ test('closest: N messages to 2 receivers, each received exactly once overall', a
   });
 });
 
-test('balanced: the receiver that keeps deliveries unsettled gets at most one, the other the rest', async () => {
-  // rhea send (one at a time) --> [R1 balanced.work] --> proton receive --no-settle (A)
-  //                                                  \-> proton receive, accepts  (B)
+for (const address of ['balanced.work', 'unconfigured.work']) test(`balanced (${address}): the receiver that keeps deliveries unsettled gets at most one, the other the rest`, async () => {
+  // rhea send (one at a time) --> [R1 ADDRESS] --> proton receive --no-settle (A)
+  //                                            \-> proton receive, accepts  (B)
+  // (ADDRESS: balanced by config, or unconfigured: balanced is the default distribution)
   // Each send waits for the previous outcome, so B always has 0 outstanding when a message is
   // routed, A keeps what it got: balanced (fewest undelivered + unsettled) sends A one message
   // at most (the first tie) and every other one to B.
   await withRouter(async (r) => {
     const N = 20;
-    const A = startProton('receive.py', ['--url', url(r), '--address', 'balanced.work', '--count', '0', '--no-settle', '--timeout', '3']);
-    const B = startProton('receive.py', ['--url', url(r), '--address', 'balanced.work', '--count', '0', '--timeout', '3']);
+    const A = startProton('receive.py', ['--url', url(r), '--address', address, '--count', '0', '--no-settle', '--timeout', '3']);
+    const B = startProton('receive.py', ['--url', url(r), '--address', address, '--count', '0', '--timeout', '3']);
     await Promise.all([A.ready, B.ready]);
     const c = await rheaConnect(r);
     try {
-      const s = c.conn.open_sender({ target: { address: 'balanced.work' }, treat_modified_as_released: false } as any);
+      const s = c.conn.open_sender({ target: { address }, treat_modified_as_released: false } as any);
       const seen = outcomes(s);
       await waitFor(() => s.sendable(), 5000, 'credit');
       let withoutOutcome = 0;
@@ -184,6 +185,24 @@ test('amqp:/ spellings of an address are the same address', async () => {
     assert.is(t2.result.accepted, 2, JSON.stringify(t2.result));
     assert.is((await rx1.done).result.received, 2);
     assert.is((await rx2.done).result.received, 2);
+  });
+});
+
+test('address prefixes match whole tokens', async () => {
+  // proton send x6 --> [R1 multicastish.t] --> proton receive x2   (not the "multicast" prefix: anycast)
+  // proton send x6 --> [R1 multicast/t]    --> proton receive x2   ("/" separates tokens: multicast)
+  await withRouter(async (r) => {
+    const run = async (address: string) => {
+      const rx = range(2, () => startProton('receive.py', ['--url', url(r), '--address', address, '--count', '0', '--timeout', '2']));
+      await Promise.all(rx.map((p) => p.ready));
+      const tx = await runProton('send.py', ['--url', url(r), '--address', address, '--count', '6', '--timeout', '5']);
+      assert.is(tx.result.accepted, 6, tx.stderr);
+      const ds = await Promise.all(rx.map((p) => p.done));
+      return ds.map((d) => d.result.received as number);
+    };
+    const [ish, slash] = await Promise.all([run('multicastish.t'), run('multicast/t')]);
+    assert.is(ish[0] + ish[1], 6, `multicastish.t is anycast: ${ish}`);
+    assert.equal(slash, [6, 6], 'multicast/t is multicast');
   });
 });
 

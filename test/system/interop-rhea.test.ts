@@ -191,4 +191,37 @@ test('rhea to rhea through the router, multicast, with a large body', async () =
   });
 });
 
+test('several sessions on one rhea connection route independently', async () => {
+  // rhea connection: session 1 sends to closest.ses2, session 2 receives closest.ses2,
+  //                  session 3 sends to balanced.ses3 --> [R1] --> proton receive balanced.ses3
+  await withRouter(async (r) => {
+    const rx = startProton('receive.py', ['--url', url(r), '--address', 'balanced.ses3', '--count', '3', '--timeout', '5']);
+    await rx.ready;
+    const c = await rheaConnect(r);
+    try {
+      const s1 = c.conn.create_session();
+      const s2 = c.conn.create_session();
+      const s3 = c.conn.create_session();
+      s1.begin();
+      s2.begin();
+      s3.begin();
+      const rcv = s2.attach_receiver({ source: { address: 'closest.ses2' } });
+      const got = collect(rcv);
+      await once(rcv as any, 'receiver_open');
+      const a = s1.attach_sender({ target: { address: 'closest.ses2' } });
+      const b = s3.attach_sender({ target: { address: 'balanced.ses3' } });
+      await waitFor(() => a.sendable() && b.sendable(), 3000, 'credit on both');
+      for (let i = 0; i < 3; i++) {
+        a.send({ body: `s1-${i}` });
+        b.send({ body: `s3-${i}` });
+      }
+      await waitFor(() => got.messages.length === 3, 3000, 'session 2 receives');
+      assert.equal(got.messages.map((m) => m.body), ['s1-0', 's1-1', 's1-2']);
+      assert.equal((await rx.done).result.messages, ['s3-0', 's3-1', 's3-2']);
+    } finally {
+      await c.close();
+    }
+  });
+});
+
 test.run();

@@ -186,4 +186,27 @@ test('consumers with snd-settle-mode settled count as no outcome; an accepting o
   });
 });
 
+test('a consumer without credit holds the outcome back until it leaves (its copies: released)', async () => {
+  // proton send x3 --> [R1 multicast.stuck] --> rhea receive (never grants credit, leaves later)
+  //                                         \-> proton receive (accepts)
+  await withRouter(async (r) => {
+    const c = await rheaConnect(r);
+    try {
+      const stuck = c.conn.open_receiver({ source: { address: 'multicast.stuck' }, credit_window: 0 });
+      await once(stuck as any, 'receiver_open');
+      const acc = startProton('receive.py', ['--url', url(r), '--address', 'multicast.stuck', '--count', '3', '--timeout', '6']);
+      await acc.ready;
+      const tx = startProton('send.py', ['--url', url(r), '--address', 'multicast.stuck', '--count', '3', '--timeout', '6']);
+      assert.is((await acc.done).result.received, 3, 'the accepting consumer got its copies');
+      // The sender has no outcome yet: one consumer still has its copies undelivered.
+      stuck.close();
+      const t = await tx.done;
+      assert.is(t.result.timed_out, false, 'outcomes came once the stuck consumer left');
+      assert.equal({ accepted: t.result.accepted, released: t.result.released, modified: t.result.modified }, { accepted: 3, released: 0, modified: 0 });
+    } finally {
+      await c.close();
+    }
+  });
+});
+
 test.run();

@@ -214,4 +214,33 @@ test('a consumer with snd-settle-mode settled: the sender sees a settlement with
   });
 });
 
+test('a sender that leaves before the outcome: the later outcome is dropped, the router carries on', async () => {
+  // rhea send x3 (connection closed before any outcome) --> [R1 closest.orphan] --> rhea receive (settles later)
+  // then: proton send --> [R1 closest.orphan] --> same rhea receive
+  await withRouter(async (r) => {
+    const cons = await rheaConnect(r);
+    try {
+      const rcv = cons.conn.open_receiver({ source: { address: 'closest.orphan' }, autoaccept: false });
+      const got = collect(rcv);
+      await once(rcv as any, 'receiver_open');
+      const prod = await rheaConnect(r);
+      const s = prod.conn.open_sender({ target: { address: 'closest.orphan' } });
+      await waitFor(() => s.sendable(), 3000, 'credit');
+      for (let i = 0; i < 3; i++) s.send({ body: `orphan-${i}` });
+      await waitFor(() => got.messages.length === 3, 3000, 'the three at the consumer');
+      await prod.close();
+      for (const d of got.deliveries) d.accept();
+      const txp = startProton('send.py', ['--url', url(r), '--address', 'closest.orphan', '--count', '2', '--timeout', '5']);
+      await waitFor(() => got.messages.length === 5, 3000, 'two more');
+      for (const d of got.deliveries.slice(3)) d.accept();
+      const tx = await txp.done;
+      assert.is(tx.code, 0, tx.stderr);
+      assert.is(tx.result.accepted, 2);
+      assert.ok(r.proc.exitCode === null, 'the router is still running');
+    } finally {
+      await cons.close();
+    }
+  });
+});
+
 test.run();

@@ -285,4 +285,37 @@ test('a port already in use: the router exits non-zero and says which', async ()
   });
 });
 
+test('SIGTERM with a client that never reads: the router still exits 0, within seconds', async () => {
+  // rhea client (socket paused: reads nothing, answers nothing) --> [R1] <-- SIGTERM
+  const r = await startRouter(standaloneConfig());
+  try {
+    const c = await rheaConnect(r);
+    c.conn.open_receiver('closest.deaf');
+    await waitFor(() => r.log.some((l) => /Connection open/.test(l)), 3000, 'the connection');
+    (c.conn as any).socket.pause();
+    const t0 = Date.now();
+    const code = await r.stop();
+    const ms = Date.now() - t0;
+    assert.is(code, 0);
+    assert.ok(ms < 4500, `stopped in ${ms} ms`);
+    (c.conn as any).socket.destroy();
+  } finally {
+    await r.stop();
+  }
+});
+
+test('YAML: unquoted yes/no values (YAML 1.1 booleans) mean what they say', async () => {
+  // proton send --> [R1 from YAML: stripAnnotations: no, authenticatePeer: no] --> proton receive --dump
+  const yaml = 'router:\n  id: R1\nlistener:\n  - host: 127.0.0.1\n    port: 0\n    authenticatePeer: no\n    stripAnnotations: no\n';
+  await withRouter(async (r) => {
+    const rx = startProton('receive.py', ['--url', url(r), '--address', 'q.yaml', '--count', '1', '--dump', '--timeout', '5']);
+    await rx.ready;
+    const tx = await runProton('send.py', ['--url', url(r), '--address', 'q.yaml', '--count', '1', '--timeout', '5']);
+    assert.is(tx.result.accepted, 1, tx.stderr);
+    const m = (await rx.done).result.messages[0];
+    const keys = (m.message_annotations?.value ?? []).map(([k]: [{ value: string }]) => k.value);
+    assert.equal(keys, ['x-opt-qd.ingress', 'x-opt-qd.trace'], 'stripAnnotations: no is "no", not false/both');
+  }, yaml, { ext: '.yaml' });
+});
+
 test.run();

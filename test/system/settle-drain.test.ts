@@ -191,4 +191,37 @@ test('drain with no credit at all: drained at once', async () => {
   });
 });
 
+test('after a drain the router sends nothing until new credit comes', async () => {
+  // rhea send m ------> [R1 closest.afterdrain] --> rhea receive (credit 5, drained, then credit 1)
+  // rhea send probe --> [R1 closest.probe3]     --> rhea receive              (same connection)
+  await withRouter(async (r) => {
+    const c = await rheaConnect(r);
+    try {
+      const rcv = c.conn.open_receiver({ source: { address: 'closest.afterdrain' }, credit_window: 0 });
+      const pr = c.conn.open_receiver({ source: { address: 'closest.probe3' } });
+      const got = collect(rcv);
+      await Promise.all([once(rcv as any, 'receiver_open'), once(pr as any, 'receiver_open')]);
+      rcv.add_credit(5);
+      const drained = once(rcv as any, 'receiver_drained', 2000);
+      rcv.drain_credit();
+      await drained;
+      rcv.drain = false;
+      const s = c.conn.open_sender({ target: { address: 'closest.afterdrain' } });
+      const probe = c.conn.open_sender({ target: { address: 'closest.probe3' } });
+      let probed = false;
+      probe.on('accepted', () => (probed = true));
+      await waitFor(() => s.sendable() && probe.sendable(), 3000, 'credit');
+      s.send({ body: 'after the drain' });
+      probe.send({ body: 'probe' });
+      await waitFor(() => probed, 3000, 'the probe');
+      assert.is(got.messages.length, 0, 'the drained credit is gone: nothing sent');
+      rcv.add_credit(1);
+      await waitFor(() => got.messages.length === 1, 3000, 'the message once credit is back');
+      assert.is(got.messages[0].body, 'after the drain');
+    } finally {
+      await c.close();
+    }
+  });
+});
+
 test.run();
