@@ -15,7 +15,7 @@ import {
   AmqpError, AttachFrame, D, SaslCode, TerminusOut, decodeAttach, decodeBegin, decodeDetach, decodeEndOrClose,
   decodeFlow, decodeOpen, decodeSaslInit, endFrame, fieldBool, fieldIsNull, fieldRaw, fieldUint, OpenFrame,
   scan, scanPerformative, stateCode, writeAttach, writeBegin, writeClose, writeDetach, writeDisposition, writeEnd,
-  writeFlow, writeHeartbeat, writeOpen, writeSaslMechanisms, writeSaslOutcome, beginFrame,
+  writeFlow, writeHeartbeat, writeOpen, writeSaslMechanisms, writeSaslOutcome, beginFrame, fieldValue, writeSaslInit,
 } from './performatives';
 
 /** Limits and identity of the local end. */
@@ -40,6 +40,11 @@ export interface ConnectionOptions {
   properties: Record<string, unknown>;
   /** Incoming session window in frames. */
   incomingWindow: number;
+  /**
+   * Set for a connection we open (a connector): we send the protocol header and open first and
+   * authenticate with SASL `mechanism` (ANONYMOUS, or PLAIN with `user`/`password`), or no SASL.
+   */
+  client?: { mechanism: 'ANONYMOUS' | 'PLAIN' | null; user?: string; password?: string; hostname?: string };
 }
 
 /** Events the engine raises; the router implements them. */
@@ -47,6 +52,8 @@ export interface ConnectionHandler {
   onOpen(conn: Connection): void;
   /** The peer attached a link; call link.accept() or link.refuse(). */
   onAttach(link: Link, attach: AttachFrame): void;
+  /** The peer answered an attach we initiated ({@link Connection.attach}). */
+  onLinkOpened?(link: Link, attach: AttachFrame): void;
   /** An outgoing link's credit or drain changed. */
   onFlow(link: Link, drain: boolean): void;
   /** A whole message arrived on an incoming link. */
@@ -162,7 +169,10 @@ export class Session {
   dispSettled = false;
   dispState: Buffer | null = null;
 
-  constructor(readonly conn: Connection, readonly channel: number, readonly remoteChannel: number, incomingWindow: number) {
+  /** Links we attached and the peer has not answered yet, by name. */
+  readonly pendingLinks = new Map<string, Link>();
+
+  constructor(readonly conn: Connection, readonly channel: number, public remoteChannel: number, incomingWindow: number) {
     this.incomingWindow = incomingWindow;
   }
 
@@ -202,7 +212,7 @@ export class Link {
   constructor(
     readonly session: Session,
     readonly name: string,
-    readonly remoteHandle: number,
+    public remoteHandle: number,
     readonly isSender: boolean,
   ) {
     this.handle = session.allocHandle();
@@ -263,6 +273,46 @@ export class Connection {
     this.lastOutput = now;
   }
 
+  /** Client side: sends our protocol header (and, without SASL, our open). */
+  start(): void {
+    const c = this.opts.client;
+    if (!c) return;
+    if (c.mechanism !== null) {
+      this.w.bytes(SASL_HEADER);
+    } else {
+      this.w.bytes(AMQP_HEADER);
+      this.writeOurOpen();
+    }
+  }
+
+  /** Client side: frames written before our open (begin, attach) wait here until it is out. */
+  private early: Writer | null = null;
+  private openWritten = false;
+
+  /** Where frames go: after our open, the output; before it, the early buffer. */
+  private frameWriter(): Writer {
+    if (this.openWritten || !this.opts.client) return this.w;
+    if (this.early === null) this.early = new Writer(1024);
+    return this.early;
+  }
+
+  private writeOurOpen(): void {
+    this.openWritten = true;
+    writeOpen(this.w, {
+      containerId: this.opts.containerId,
+      hostname: this.opts.client?.hostname ?? null,
+      maxFrameSize: this.opts.maxFrameSize,
+      channelMax: this.opts.channelMax,
+      idleTimeout: this.opts.idleTimeoutMs,
+      offeredCapabilities: this.opts.offeredCapabilities,
+      properties: this.opts.properties,
+    });
+    if (this.early !== null) {
+      this.w.bytes(this.early.buf, 0, this.early.off);
+      this.early = null;
+    }
+  }
+
   // ------------------------------------------------------------------ input
 
   /** Feeds bytes from the socket. Protocol errors close the connection (never throw). */
@@ -278,6 +328,19 @@ export class Connection {
 
   /** Raised by the parser. */
   onProtocolHeader(id: number): void {
+    const client = this.opts.client;
+    if (client) {
+      if (this.state === ConnState.AwaitHeader && client.mechanism !== null && id === 3) {
+        this.state = ConnState.Sasl;
+        return;
+      }
+      if ((this.state === ConnState.AwaitHeader && client.mechanism === null) || this.state === ConnState.AwaitAmqpHeader) {
+        if (id !== 0) throw new ConnectionError(`peer answered with protocol id ${id}`, 'amqp:connection:framing-error', 'framing-error');
+        this.state = ConnState.AwaitOpen;
+        return;
+      }
+      throw new ConnectionError(`unexpected protocol header (id ${id})`, 'amqp:connection:framing-error', 'framing-error');
+    }
     if (this.state === ConnState.AwaitHeader) {
       if (id === 3) {
         if (this.opts.saslMechanisms.length === 0) {
@@ -366,6 +429,7 @@ export class Connection {
     } catch (e) {
       throw new ConnectionError(`malformed SASL frame: ${(e as Error).message}`, 'amqp:decode-error', 'auth-failed', { cause: e });
     }
+    if (this.opts.client) return this.onClientSaslFrame(code);
     if (code !== D.SaslInit) throw new ConnectionError(`unexpected SASL frame 0x${code.toString(16)}`, 'amqp:connection:framing-error', 'auth-failed');
     let init;
     try {
@@ -403,6 +467,32 @@ export class Connection {
     this.parser.expectHeader();
   }
 
+  private onClientSaslFrame(code: number): void {
+    const c = this.opts.client!;
+    if (code === D.SaslMechanisms) {
+      const offered = fieldValue(0);
+      const list = Array.isArray(offered) ? offered.map(String) : offered == null ? [] : [String(offered)];
+      const mech = c.mechanism!;
+      if (!list.includes(mech)) {
+        throw new ConnectionError(`peer does not offer SASL ${mech} (offers ${list.join(' ') || 'nothing'})`, 'amqp:unauthorized-access', 'auth-failed');
+      }
+      const resp = mech === 'PLAIN' ? Buffer.from(`\0${c.user ?? ''}\0${c.password ?? ''}`, 'utf8') : Buffer.from('anonymous', 'utf8');
+      writeSaslInit(this.w, mech, resp, c.hostname ?? null);
+      return;
+    }
+    if (code === D.SaslOutcome) {
+      const outcome = fieldUint(0, 1);
+      if (outcome !== 0) throw new ConnectionError(`SASL authentication failed (outcome ${outcome})`, 'amqp:unauthorized-access', 'auth-failed');
+      this.state = ConnState.AwaitAmqpHeader;
+      this.parser.expectHeader();
+      this.w.bytes(AMQP_HEADER);
+      this.writeOurOpen();
+      return;
+    }
+    if (code === D.SaslChallenge) throw new ConnectionError('SASL challenges are not supported', 'amqp:not-implemented', 'auth-failed');
+    throw new ConnectionError(`unexpected SASL frame 0x${code.toString(16)}`, 'amqp:connection:framing-error', 'auth-failed');
+  }
+
   private onOpenFrame(): void {
     let open: OpenFrame;
     try {
@@ -414,14 +504,7 @@ export class Connection {
     this.peerMaxFrameSize = Math.max(MIN_MAX_FRAME_SIZE, Math.min(open.maxFrameSize, 1 << 30));
     this.peerIdleTimeoutMs = open.idleTimeout;
     this.parser.maxFrameSize = this.opts.maxFrameSize;
-    writeOpen(this.w, {
-      containerId: this.opts.containerId,
-      maxFrameSize: this.opts.maxFrameSize,
-      channelMax: this.opts.channelMax,
-      idleTimeout: this.opts.idleTimeoutMs,
-      offeredCapabilities: this.opts.offeredCapabilities,
-      properties: this.opts.properties,
-    });
+    if (!this.opts.client) this.writeOurOpen();
     this.state = ConnState.Open;
     this.handler.onOpen(this);
   }
@@ -438,7 +521,19 @@ export class Connection {
       throw new ConnectionError(`channel ${channel} exceeds channel-max ${this.opts.channelMax}`, 'amqp:connection:framing-error', 'protocol-error');
     }
     const b = decodeBegin();
-    if (b.remoteChannel !== null) throw new ConnectionError('begin from a client must not name a remote-channel', 'amqp:not-implemented', 'protocol-error');
+    if (b.remoteChannel !== null) {
+      // The answer to a begin we sent.
+      const mine = this.localChannels[b.remoteChannel];
+      if (mine === undefined || mine.remoteChannel >= 0) {
+        throw new ConnectionError(`begin answers channel ${b.remoteChannel}, which we did not begin`, 'amqp:connection:framing-error', 'protocol-error');
+      }
+      mine.remoteChannel = channel;
+      mine.nextIncomingId = b.nextOutgoingId;
+      mine.remoteIncomingWindow = (b.incomingWindow - mine.nextOutgoingId) >>> 0;
+      mine.remoteOutgoingWindow = b.outgoingWindow;
+      this.sessions.set(channel, mine);
+      return;
+    }
     let local = 0;
     while (this.localChannels[local] !== undefined) local++;
     const s = new Session(this, local, channel, this.opts.incomingWindow);
@@ -493,6 +588,21 @@ export class Connection {
       throw new ConnectionError(`handle ${a.handle} exceeds handle-max ${this.opts.handleMax}`, 'amqp:connection:framing-error', 'protocol-error');
     }
     if (s.links.has(a.handle)) throw new SessionError(`handle ${a.handle} is already in use`, 'amqp:session:handle-in-use');
+    const mine = s.pendingLinks.get(a.name);
+    if (mine !== undefined && mine.isSender === a.role) {
+      s.pendingLinks.delete(a.name);
+      mine.remoteHandle = a.handle;
+      s.links.set(a.handle, mine);
+      if (!mine.isSender) {
+        mine.deliveryCount = a.initialDeliveryCount;
+        mine.grantedLimit = a.initialDeliveryCount;
+      }
+      // A null terminus on the peer's side means refusal; its detach follows.
+      const refused = mine.isSender ? a.target === null : a.source === null;
+      mine.attached = !refused;
+      if (!refused) this.handler.onLinkOpened?.(mine, a);
+      return;
+    }
     // The peer's role is a.role; ours is the opposite.
     const link = new Link(s, a.name, a.handle, a.role === true);
     link.sndSettleMode = a.sndSettleMode;
@@ -738,6 +848,40 @@ export class Connection {
   }
 
   // ------------------------------------------------------------------ output
+
+  /** Begins a session from our side; frames may be sent on it before the peer answers. */
+  beginSession(): Session {
+    let local = 0;
+    while (this.localChannels[local] !== undefined) local++;
+    const s = new Session(this, local, -1, this.opts.incomingWindow);
+    this.localChannels[local] = s;
+    writeBegin(this.frameWriter(), local, null, s.nextOutgoingId, s.incomingWindow, 0x7fffffff, this.opts.handleMax);
+    return s;
+  }
+
+  /**
+   * Attaches a link from our side. The peer's answer raises `onLinkOpened` (or, refused,
+   * `onLinkGone`). A receiving link gets no credit until {@link setCredit}.
+   */
+  attach(s: Session, name: string, isSender: boolean, source: TerminusOut, target: TerminusOut, opts: { sndSettleMode?: number; rcvSettleMode?: number; capabilities?: string[] } = {}): Link {
+    const link = new Link(s, name, -1, isSender);
+    link.sndSettleMode = opts.sndSettleMode ?? 2;
+    link.rcvSettleMode = opts.rcvSettleMode ?? 0;
+    s.pendingLinks.set(name, link);
+    writeAttach(this.frameWriter(), s.channel, {
+      name,
+      handle: link.handle,
+      role: !isSender,
+      sndSettleMode: link.sndSettleMode,
+      rcvSettleMode: link.rcvSettleMode,
+      source,
+      target,
+      initialDeliveryCount: isSender ? 0 : null,
+      maxMessageSize: isSender ? 0 : this.opts.maxMessageSize,
+      offeredCapabilities: opts.capabilities,
+    });
+    return link;
+  }
 
   /** Sends a flow for an incoming link granting `credit` in total (absolute, per AMQP). */
   setCredit(link: Link, credit: number, drain = false): void {
