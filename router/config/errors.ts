@@ -45,7 +45,13 @@ export type ConfigWarningCode =
   /** A status attribute (statistics and the like) written in a config file; its value is ignored. */
   | 'WARN_CONFIG_READ_ONLY'
   /** An enumeration given by its numeric index, which qdrouterd accepts. */
-  | 'WARN_CONFIG_ENUM_INDEX';
+  | 'WARN_CONFIG_ENUM_INDEX'
+  /**
+   * A setting that has no effect where it is written, in qdrouterd as in amqp-mesh: a `cost` on
+   * a listener or connector whose role is not inter-router, a router protocol interval in
+   * standalone mode.
+   */
+  | 'WARN_CONFIG_NO_EFFECT';
 
 /** Largest configuration file accepted, in bytes (4 MiB). */
 export const MAX_CONFIG_FILE_BYTES = 4 * 1024 * 1024;

@@ -5,7 +5,7 @@
  * transcription of qdrouterd 1.19's management schema, and returns a typed {@link RouterConfig}
  * with defaults filled in. Existing qdrouterd configurations load: what amqp-mesh does not
  * implement yet is accepted with a warning, unless ignoring it would change behaviour
- * (edge mode, inter-router listeners...), which is refused with "not supported yet".
+ * (edge mode, route-container listeners, TLS...), which is refused with "not supported yet".
  *
  * ```ts
  * const config = loadConfigFile('/etc/amqp-mesh/router.conf');
@@ -52,6 +52,9 @@ export type {
   AddressDistribution,
   AddressEntity,
   ConfigValue,
+  ConnectionRole,
+  ConnectorEntity,
+  ConnectorRole,
   EntityCommon,
   EntitySource,
   GenericEntity,

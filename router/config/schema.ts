@@ -125,6 +125,8 @@ const INT32_MAX = 0x7fff_ffff;
 const AMQP_MIN_MAX_FRAME_SIZE = 512;
 /** qdrouterd clamps maxSessions to this. */
 const QDROUTERD_MAX_SESSIONS = 32768;
+/** Longest router protocol interval, in seconds: a Node.js timer holds at most 2^31-1 milliseconds. */
+const MAX_TIMER_SECONDS = Math.floor(INT32_MAX / 1000);
 /** Address phases and priorities are single digits in qdrouterd. */
 const MAX_PHASE = 9;
 const MAX_PRIORITY = 9;
@@ -151,6 +153,8 @@ export const LOG_MODULES = [
 ] as const;
 
 const CONNECTION_ROLES = ['normal', 'inter-router', 'route-container', 'edge'] as const;
+/** Listener and connector roles qdrouterd accepts and amqp-mesh refuses with "not supported yet". */
+const UNSUPPORTED_CONNECTION_ROLES = ['route-container', 'edge'] as const;
 const STRIP_ANNOTATIONS = ['in', 'out', 'both', 'no'] as const;
 const DISTRIBUTIONS = ['multicast', 'closest', 'balanced', 'unavailable'] as const;
 
@@ -162,11 +166,11 @@ export const ENTITY_SCHEMAS: { readonly [type: string]: EntitySchema } = {
     area: string({ default: 0 }),
     version: readOnly(string()),
     hostName: readOnly(string()),
-    helloIntervalSeconds: integer({ default: 1, deprecationName: 'helloInterval' }),
-    helloMaxAgeSeconds: integer({ default: 3, deprecationName: 'helloMaxAge' }),
-    raIntervalSeconds: integer({ default: 30, deprecationName: 'raInterval' }),
-    raIntervalFluxSeconds: integer({ default: 4, deprecationName: 'raIntervalFlux' }),
-    remoteLsMaxAgeSeconds: integer({ default: 60, deprecationName: 'remoteLsMaxAge' }),
+    helloIntervalSeconds: implemented(integer({ default: 1, min: 1, max: MAX_TIMER_SECONDS, deprecationName: 'helloInterval' })),
+    helloMaxAgeSeconds: implemented(integer({ default: 3, min: 1, max: MAX_TIMER_SECONDS, deprecationName: 'helloMaxAge' })),
+    raIntervalSeconds: implemented(integer({ default: 30, min: 1, max: MAX_TIMER_SECONDS, deprecationName: 'raInterval' })),
+    raIntervalFluxSeconds: implemented(integer({ default: 4, min: 1, max: MAX_TIMER_SECONDS, deprecationName: 'raIntervalFlux' })),
+    remoteLsMaxAgeSeconds: implemented(integer({ default: 60, min: 1, max: MAX_TIMER_SECONDS, deprecationName: 'remoteLsMaxAge' })),
     workerThreads: implemented(integer({ default: 4, min: 1 })),
     debugDumpFile: path({ deprecationName: 'debugDump' }),
     saslConfigDir: implemented(path({ deprecationName: 'saslConfigPath' })),
@@ -210,10 +214,9 @@ export const ENTITY_SCHEMAS: { readonly [type: string]: EntitySchema } = {
     host: implemented(string({ default: '' })),
     port: implemented(port({ default: 'amqp' })),
     socketAddressFamily: enumOf(['IPv4', 'IPv6'], { deprecationName: 'protocolFamily' }),
-    role: implemented(
-      enumOf(CONNECTION_ROLES, { default: 'normal', unsupportedValues: ['inter-router', 'route-container', 'edge'] }),
-    ),
-    cost: integer({ default: 1, min: 1 }),
+    role: implemented(enumOf(CONNECTION_ROLES, { default: 'normal', unsupportedValues: UNSUPPORTED_CONNECTION_ROLES })),
+    // qdrouterd: for the inter-router role only; the default is also the minimum.
+    cost: implemented(integer({ default: 1, min: 1 })),
     sslProfile: string(),
     saslMechanisms: implemented(string()),
     authenticatePeer: implemented(boolean({ default: false })),
@@ -243,24 +246,29 @@ export const ENTITY_SCHEMAS: { readonly [type: string]: EntitySchema } = {
     openProperties: properties(),
   }),
 
-  connector: entity('connector', 'org.apache.qpid.dispatch.connector', {}, {
-    host: string({ default: '127.0.0.1' }),
-    port: port({ default: 'amqp' }),
+  connector: entity('connector', 'org.apache.qpid.dispatch.connector', { implemented: true }, {
+    host: implemented(string({ default: '127.0.0.1' })),
+    port: implemented(port({ default: 'amqp' })),
     protocolFamily: enumOf(['IPv4', 'IPv6']),
-    role: enumOf(CONNECTION_ROLES, { default: 'normal' }),
-    cost: integer({ default: 1, min: 1 }),
+    role: implemented(enumOf(CONNECTION_ROLES, { default: 'normal', unsupportedValues: UNSUPPORTED_CONNECTION_ROLES })),
+    // qdrouterd: for the inter-router role only; the default is also the minimum.
+    cost: implemented(integer({ default: 1, min: 1 })),
+    // Refused when set (no TLS connectors yet), as a listener's sslProfile is.
     sslProfile: string(),
-    saslMechanisms: string(),
+    saslMechanisms: implemented(string()),
     allowRedirect: boolean({ default: true }),
-    maxFrameSize: integer({ default: 16384, min: AMQP_MIN_MAX_FRAME_SIZE, max: UINT32_MAX }),
-    maxSessions: integer({ default: QDROUTERD_MAX_SESSIONS, max: QDROUTERD_MAX_SESSIONS }),
+    maxFrameSize: implemented(integer({ default: 16384, min: AMQP_MIN_MAX_FRAME_SIZE, max: UINT32_MAX })),
+    // 0 selects the default, as in qdrouterd.
+    maxSessions: implemented(integer({ default: QDROUTERD_MAX_SESSIONS, max: QDROUTERD_MAX_SESSIONS })),
     maxSessionFrames: integer({ max: UINT32_MAX }),
-    idleTimeoutSeconds: integer({ default: 16, max: Math.floor(UINT32_MAX / 1000) }),
-    stripAnnotations: enumOf(STRIP_ANNOTATIONS, { default: 'both' }),
-    linkCapacity: integer({ max: INT32_MAX }),
+    idleTimeoutSeconds: implemented(integer({ default: 16, max: Math.floor(UINT32_MAX / 1000) })),
+    stripAnnotations: implemented(enumOf(STRIP_ANNOTATIONS, { default: 'both' })),
+    // As for listeners: qdrouterd has no schema default but uses 250 (and 0 means 250).
+    linkCapacity: implemented(integer({ default: 250, max: INT32_MAX })),
+    // Only meaningful with TLS: refused when set to true in the file (no TLS connectors yet).
     verifyHostname: boolean({ default: true, deprecationName: 'verifyHostName' }),
-    saslUsername: string(),
-    saslPassword: string(),
+    saslUsername: implemented(string()),
+    saslPassword: implemented(string()),
     messageLoggingComponents: string({ default: 'none', deprecationName: 'logMessage' }),
     failoverUrls: readOnly(string({ deprecationName: 'failoverList' })),
     connectionStatus: readOnly(string()),

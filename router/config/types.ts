@@ -48,10 +48,30 @@ export interface RouterEntity extends EntityCommon {
    */
   saslConfigDir?: string;
   saslConfigName: string;
+  /** Seconds between HELLO messages to neighbour routers (default 1). Interior mode only. */
+  helloIntervalSeconds: number;
+  /** Seconds without a HELLO after which a neighbour is declared lost (default 3). Interior mode only. */
+  helloMaxAgeSeconds: number;
+  /** Seconds between router advertisements in a stable network (default 30). Interior mode only. */
+  raIntervalSeconds: number;
+  /** Seconds between router advertisements while the topology changes (default 4). Interior mode only. */
+  raIntervalFluxSeconds: number;
+  /** Seconds without an advertisement after which a remote router's link state is stale (default 60). Interior mode only. */
+  remoteLsMaxAgeSeconds: number;
 }
 
-/** Listener roles amqp-mesh supports (qdrouterd's inter-router, route-container and edge are not supported yet). */
-export type ListenerRole = 'normal';
+/**
+ * Connection roles amqp-mesh supports on listeners and connectors: `normal` (clients) and
+ * `inter-router` (another interior router of the mesh; needs router mode `interior`).
+ * qdrouterd's `route-container` and `edge` are not supported yet.
+ */
+export type ConnectionRole = 'normal' | 'inter-router';
+
+/** Listener roles amqp-mesh supports. */
+export type ListenerRole = ConnectionRole;
+
+/** Connector roles amqp-mesh supports. */
+export type ConnectorRole = ConnectionRole;
 
 /** SASL mechanisms amqp-mesh implements. */
 export type SaslMechanism = 'ANONYMOUS' | 'PLAIN';
@@ -67,6 +87,11 @@ export interface ListenerEntity extends EntityCommon {
   /** TCP port; 0 asks for an ephemeral port. `amqp` and `amqps` are resolved to 5672 and 5671. */
   port: number;
   role: ListenerRole;
+  /**
+   * Cost of inter-router connections accepted here, for path computation (default and minimum 1).
+   * As in qdrouterd, it only applies to the `inter-router` role; elsewhere it is ignored (with a warning if set).
+   */
+  cost: number;
   /** Require SASL authentication of the peer. */
   authenticatePeer: boolean;
   /** Offered SASL mechanisms, upper-case; default `['PLAIN']` if authenticatePeer, else `['ANONYMOUS']`. */
@@ -76,6 +101,43 @@ export interface ListenerEntity extends EntityCommon {
   /** Most sessions per connection (default 32768; a configured 0 also means 32768, as in qdrouterd). */
   maxSessions: number;
   /** Close a connection after this many seconds without a frame; 0 disables (default 16). */
+  idleTimeoutSeconds: number;
+  /** Credit issued per incoming link (default 250; a configured 0 also means 250, as in qdrouterd). */
+  linkCapacity: number;
+  stripAnnotations: StripAnnotations;
+}
+
+/**
+ * A `connector` entity: an outgoing connection the router makes and keeps up. Only `inter-router`
+ * connectors are acted on yet; a `normal` one is accepted with a warning.
+ */
+export interface ConnectorEntity extends EntityCommon {
+  type: 'connector';
+  /** Host name or IP address to connect to (default 127.0.0.1). */
+  host: string;
+  /** TCP port, 1-65535; `amqp` (qdrouterd's default) and `amqps` are resolved to 5672 and 5671. */
+  port: number;
+  role: ConnectorRole;
+  /** Cost of this inter-router connection, for path computation (default and minimum 1); only applies to the `inter-router` role. */
+  cost: number;
+  /**
+   * SASL mechanisms the router may use, upper-case, in the order written; unset means any
+   * mechanism amqp-mesh implements that the peer offers (PLAIN only with saslUsername and saslPassword).
+   */
+  saslMechanisms?: SaslMechanism[];
+  /** User name for SASL PLAIN; set together with saslPassword. */
+  saslUsername?: string;
+  /**
+   * Password for SASL PLAIN, exactly as written. qdrouterd reads `env:VAR` from an environment
+   * variable, `file:/path` from a file and `pass:secret` literally; this loader does not resolve
+   * those forms. Keep it out of logs.
+   */
+  saslPassword?: string;
+  /** Largest frame the router accepts, in octets (default 16384). */
+  maxFrameSize: number;
+  /** Most sessions per connection (default 32768; a configured 0 also means 32768, as in qdrouterd). */
+  maxSessions: number;
+  /** Close the connection after this many seconds without a frame; 0 disables (default 16). */
   idleTimeoutSeconds: number;
   /** Credit issued per incoming link (default 250; a configured 0 also means 250, as in qdrouterd). */
   linkCapacity: number;
@@ -117,9 +179,9 @@ export interface LogEntity extends EntityCommon {
   outputFile?: string;
 }
 
-/** An entity of a type amqp-mesh accepts but does not act on yet (connector, linkRoute, sslProfile, ...). */
+/** An entity of a type amqp-mesh accepts but does not act on yet (linkRoute, sslProfile, autoLink, ...). */
 export interface GenericEntity {
-  /** The config-file entity type, e.g. `connector` or `linkRoute`. */
+  /** The config-file entity type, e.g. `linkRoute` or `sslProfile`. */
   type: string;
   name?: string;
   /** All attributes, converted, with qdrouterd's defaults filled in (status attributes excluded). */
@@ -131,6 +193,8 @@ export interface GenericEntity {
 export interface RouterConfig {
   router: RouterEntity;
   listeners: ListenerEntity[];
+  /** In file order, whatever their role. */
+  connectors: ConnectorEntity[];
   addresses: AddressEntity[];
   logs: LogEntity[];
   /** Entities of types amqp-mesh does not act on yet, in file order. */

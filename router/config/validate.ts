@@ -7,9 +7,10 @@
  * validated values into its typed form and applies the checks that involve several attributes or
  * entities. Entity types without a builder become {@link GenericEntity}s.
  *
- * Extending: to type a new entity (say connector), mark it and its attributes implemented in
+ * Extending: to type a new entity (say linkRoute), mark it and its attributes implemented in
  * schema.ts, add its interface in types.ts and a list to {@link RouterConfig}, and add a builder
- * to {@link ENTITY_BUILDERS}.
+ * to {@link ENTITY_BUILDERS}. Checks between entities of different types (an inter-router
+ * listener needs an interior router) run once all entities are built: see {@link checkRouterMode}.
  */
 
 import { randomBytes } from 'node:crypto';
@@ -38,6 +39,9 @@ import type {
   AddressDistribution,
   AddressEntity,
   ConfigValue,
+  ConnectionRole,
+  ConnectorEntity,
+  ConnectorRole,
   EntityCommon,
   EntitySource,
   GenericEntity,
@@ -109,7 +113,7 @@ export function validateEntities(entities: readonly RawEntity[], file: string, o
     addressMatches: new Map(),
     logModules: new Map(),
   };
-  const draft: ConfigDraft = { listeners: [], addresses: [], logs: [], other: [] };
+  const draft: ConfigDraft = { listeners: [], connectors: [], addresses: [], logs: [], other: [] };
   const singletonLines = new Map<string, number>();
   const nameOwners = new Map<string, { type: string; line: number }>();
 
@@ -144,9 +148,11 @@ export function validateEntities(entities: readonly RawEntity[], file: string, o
 
   const router =
     draft.router ?? buildRouter(validateEntity({ type: 'router', line: 0, attributes: [] }, file, context.warnings), context);
+  checkRouterMode(router, [...draft.listeners, ...draft.connectors], file);
   return {
     router,
     listeners: draft.listeners,
+    connectors: draft.connectors,
     addresses: draft.addresses,
     logs: draft.logs,
     other: draft.other,
@@ -349,6 +355,7 @@ function describeValue(value: RawValue): string {
 interface ConfigDraft {
   router?: RouterEntity;
   listeners: ListenerEntity[];
+  connectors: ConnectorEntity[];
   addresses: AddressEntity[];
   logs: LogEntity[];
   other: GenericEntity[];
@@ -371,8 +378,11 @@ const ENTITY_BUILDERS: { readonly [type: string]: EntityBuilder } = {
   router: (entity, draft, context) => {
     draft.router = buildRouter(entity, context);
   },
-  listener: (entity, draft) => {
-    draft.listeners.push(buildListener(entity));
+  listener: (entity, draft, context) => {
+    draft.listeners.push(buildListener(entity, context));
+  },
+  connector: (entity, draft, context) => {
+    draft.connectors.push(buildConnector(entity, context));
   },
   address: (entity, draft, context) => {
     draft.addresses.push(buildAddress(entity, context));
@@ -391,6 +401,15 @@ function buildRouter(entity: ValidatedEntity, context: BuildContext): RouterEnti
       invalid(entity, 'id', 'ERR_CONFIG_INVALID_VALUE', `router id ${quote(configuredId)} must be non-empty, without whitespace or control characters`);
     }
   }
+  if (mode === 'standalone') {
+    // qdrouterd accepts them too; they only drive the routing protocol of interior routers.
+    for (const name of ROUTER_PROTOCOL_INTERVALS) {
+      const line = entity.attributeLines[name];
+      if (line !== undefined) {
+        warn(context, 'WARN_CONFIG_NO_EFFECT', line, `router ${name} has no effect in standalone mode; it applies to the routing protocol of interior routers (mode: interior)`);
+      }
+    }
+  }
   return {
     type: 'router',
     id: configuredId ?? context.generateRouterId(mode),
@@ -398,29 +417,61 @@ function buildRouter(entity: ValidatedEntity, context: BuildContext): RouterEnti
     workerThreads: integerValue(entity, 'workerThreads'),
     saslConfigDir: optionalStringValue(entity, 'saslConfigDir'),
     saslConfigName: stringValue(entity, 'saslConfigName'),
+    helloIntervalSeconds: integerValue(entity, 'helloIntervalSeconds'),
+    helloMaxAgeSeconds: integerValue(entity, 'helloMaxAgeSeconds'),
+    raIntervalSeconds: integerValue(entity, 'raIntervalSeconds'),
+    raIntervalFluxSeconds: integerValue(entity, 'raIntervalFluxSeconds'),
+    remoteLsMaxAgeSeconds: integerValue(entity, 'remoteLsMaxAgeSeconds'),
     ...common(entity),
   };
 }
 
-function buildListener(entity: ValidatedEntity): ListenerEntity {
+/** The router attributes that time the routing protocol (interior mode only). */
+const ROUTER_PROTOCOL_INTERVALS = [
+  'helloIntervalSeconds',
+  'helloMaxAgeSeconds',
+  'raIntervalSeconds',
+  'raIntervalFluxSeconds',
+  'remoteLsMaxAgeSeconds',
+] as const;
+
+/**
+ * qdrouterd's rule: only an interior router may accept or make inter-router connections; a
+ * standalone router does not connect to other routers. Checked once every entity is read,
+ * because the router section may come after the listeners and connectors.
+ * @throws ConfigError ERR_CONFIG_CONFLICT at the role line of the first inter-router listener or connector.
+ */
+function checkRouterMode(router: RouterEntity, connections: ReadonlyArray<ListenerEntity | ConnectorEntity>, file: string): void {
+  if (router.mode === 'interior') return;
+  let first: ListenerEntity | ConnectorEntity | undefined;
+  for (const connection of connections) {
+    if (connection.role === 'inter-router' && (first === undefined || connection.source.line < first.source.line)) first = connection;
+  }
+  if (first === undefined) return;
+  const modeLine = router.source.attributeLines['mode'];
+  const modeSource =
+    modeLine !== undefined
+      ? `set on line ${modeLine}`
+      : router.source.line > 0
+        ? `the default; the router section on line ${router.source.line} sets no mode`
+        : 'the default; there is no router section';
+  throw new ConfigError(
+    'ERR_CONFIG_CONFLICT',
+    file,
+    first.source.attributeLines['role'] ?? first.source.line,
+    `${first.type} role "inter-router" needs router mode "interior", but the router's mode is "${router.mode}" (${modeSource}): ` +
+      `a standalone router does not connect to or accept connections from other routers; set mode: interior in the router section, or use role: normal`,
+  );
+}
+
+function buildListener(entity: ValidatedEntity, context: BuildContext): ListenerEntity {
   const authenticatePeer = booleanValue(entity, 'authenticatePeer');
   const configuredMechanisms = optionalStringValue(entity, 'saslMechanisms');
   let saslMechanisms: SaslMechanism[];
   if (configuredMechanisms === undefined) {
     saslMechanisms = authenticatePeer ? ['PLAIN'] : ['ANONYMOUS'];
   } else {
-    const names = configuredMechanisms.split(/[\s,]+/).filter((name) => name !== '');
-    if (names.length === 0) {
-      invalid(entity, 'saslMechanisms', 'ERR_CONFIG_INVALID_VALUE', `listener saslMechanisms is empty; expected a space-separated list of ${SASL_MECHANISMS.join(', ')}`);
-    }
-    saslMechanisms = [];
-    for (const name of names) {
-      const mechanism = SASL_MECHANISMS.find((known) => known === name.toUpperCase());
-      if (mechanism === undefined) {
-        invalid(entity, 'saslMechanisms', 'ERR_CONFIG_NOT_SUPPORTED', `listener saslMechanisms ${quote(name)} is not supported by amqp-mesh; supported: ${SASL_MECHANISMS.join(', ')}`);
-      }
-      if (!saslMechanisms.includes(mechanism!)) saslMechanisms.push(mechanism!);
-    }
+    saslMechanisms = parseSaslMechanisms(entity, configuredMechanisms);
     if (authenticatePeer && !saslMechanisms.includes('PLAIN')) {
       invalid(
         entity,
@@ -436,22 +487,138 @@ function buildListener(entity: ValidatedEntity): ListenerEntity {
     if (v === undefined || v === false || v === '') continue;
     invalid(entity, tls, 'ERR_CONFIG_NOT_SUPPORTED', `listener ${tls} is not supported yet by amqp-mesh (no TLS or HTTP listeners yet); remove it to listen in plain AMQP`);
   }
-  const maxSessions = integerValue(entity, 'maxSessions');
-  const linkCapacity = integerValue(entity, 'linkCapacity');
+  const role = stringValue(entity, 'role') as ListenerRole;
+  warnIfCostIgnored(entity, role, context);
   return {
     type: 'listener',
     host: stringValue(entity, 'host'),
     port: integerValue(entity, 'port'),
-    role: stringValue(entity, 'role') as ListenerRole,
+    role,
+    cost: integerValue(entity, 'cost'),
     authenticatePeer,
     saslMechanisms,
+    ...connectionLimits(entity),
+    ...common(entity),
+  };
+}
+
+function buildConnector(entity: ValidatedEntity, context: BuildContext): ConnectorEntity {
+  const host = stringValue(entity, 'host');
+  if (host.trim() === '') {
+    invalid(entity, 'host', 'ERR_CONFIG_INVALID_VALUE', `connector host ${quote(host)} is empty; expected a host name or IP address to connect to (default 127.0.0.1)`);
+  }
+  const port = integerValue(entity, 'port');
+  if (port === 0) {
+    invalid(entity, 'port', 'ERR_CONFIG_INVALID_VALUE', 'connector port 0 cannot be connected to; expected a number from 1 to 65535, "amqp" (5672) or "amqps" (5671)');
+  }
+  // Connecting in plain text where TLS was meant would be worse than refusing, as for listeners.
+  const sslProfile = entity.values.get('sslProfile');
+  if (sslProfile !== undefined && sslProfile !== '') {
+    invalid(entity, 'sslProfile', 'ERR_CONFIG_NOT_SUPPORTED', 'connector sslProfile is not supported yet by amqp-mesh (no TLS connectors yet); remove it to connect in plain AMQP');
+  }
+  // verifyHostname defaults to true in qdrouterd's schema; only a value written in the file asks for TLS.
+  if (entity.attributeLines['verifyHostname'] !== undefined && entity.values.get('verifyHostname') === true) {
+    invalid(
+      entity,
+      'verifyHostname',
+      'ERR_CONFIG_NOT_SUPPORTED',
+      'connector verifyHostname is not supported yet by amqp-mesh (no TLS connectors yet); remove it, or set it to false, to connect in plain AMQP',
+    );
+  }
+
+  const configuredMechanisms = optionalStringValue(entity, 'saslMechanisms');
+  const saslMechanisms = configuredMechanisms === undefined ? undefined : parseSaslMechanisms(entity, configuredMechanisms);
+  const saslUsername = optionalStringValue(entity, 'saslUsername');
+  const saslPassword = optionalStringValue(entity, 'saslPassword');
+  if (saslUsername === '') {
+    invalid(entity, 'saslUsername', 'ERR_CONFIG_INVALID_VALUE', 'connector saslUsername is empty; expected the user name for SASL PLAIN');
+  }
+  if (saslUsername !== undefined && saslPassword === undefined) {
+    invalid(entity, 'saslUsername', 'ERR_CONFIG_CONFLICT', 'connector has saslUsername but no saslPassword; SASL PLAIN needs both: set saslPassword, or remove saslUsername');
+  }
+  if (saslPassword !== undefined && saslUsername === undefined) {
+    invalid(entity, 'saslPassword', 'ERR_CONFIG_CONFLICT', 'connector has saslPassword but no saslUsername; SASL PLAIN needs both: set saslUsername, or remove saslPassword');
+  }
+  const hasCredentials = saslUsername !== undefined;
+  if (saslMechanisms !== undefined && saslMechanisms.includes('PLAIN') && !hasCredentials) {
+    invalid(
+      entity,
+      'saslMechanisms',
+      'ERR_CONFIG_CONFLICT',
+      `connector saslMechanisms ${quote(configuredMechanisms)} includes PLAIN, which needs saslUsername and saslPassword; set both, or use ANONYMOUS`,
+    );
+  }
+  if (saslMechanisms !== undefined && !saslMechanisms.includes('PLAIN') && hasCredentials) {
+    invalid(
+      entity,
+      'saslMechanisms',
+      'ERR_CONFIG_CONFLICT',
+      `connector has saslUsername and saslPassword but saslMechanisms ${quote(configuredMechanisms)} does not include PLAIN, so they would never be sent; add PLAIN, or remove them`,
+    );
+  }
+
+  const role = stringValue(entity, 'role') as ConnectorRole;
+  if (role !== 'inter-router') {
+    warn(
+      context,
+      'WARN_CONFIG_ENTITY_NOT_IMPLEMENTED',
+      lineOf(entity, 'role'),
+      `connector role "${role}" is accepted, not implemented yet by amqp-mesh: only inter-router connectors connect; this one will not`,
+    );
+  }
+  warnIfCostIgnored(entity, role, context);
+  return {
+    type: 'connector',
+    host,
+    port,
+    role,
+    cost: integerValue(entity, 'cost'),
+    ...(saslMechanisms !== undefined ? { saslMechanisms } : {}),
+    ...(saslUsername !== undefined ? { saslUsername } : {}),
+    ...(saslPassword !== undefined ? { saslPassword } : {}),
+    ...connectionLimits(entity),
+    ...common(entity),
+  };
+}
+
+/** A space- (or comma-) separated list of SASL mechanisms, upper-cased, without repeats. */
+function parseSaslMechanisms(entity: ValidatedEntity, written: string): SaslMechanism[] {
+  const type = entity.schema.type;
+  const names = written.split(/[\s,]+/).filter((name) => name !== '');
+  if (names.length === 0) {
+    invalid(entity, 'saslMechanisms', 'ERR_CONFIG_INVALID_VALUE', `${type} saslMechanisms is empty; expected a space-separated list of ${SASL_MECHANISMS.join(', ')}`);
+  }
+  const mechanisms: SaslMechanism[] = [];
+  for (const name of names) {
+    const mechanism = SASL_MECHANISMS.find((known) => known === name.toUpperCase());
+    if (mechanism === undefined) {
+      invalid(entity, 'saslMechanisms', 'ERR_CONFIG_NOT_SUPPORTED', `${type} saslMechanisms ${quote(name)} is not supported by amqp-mesh; supported: ${SASL_MECHANISMS.join(', ')}`);
+    }
+    if (!mechanisms.includes(mechanism)) mechanisms.push(mechanism);
+  }
+  return mechanisms;
+}
+
+/** What listeners and connectors share: frame, session, idle and credit limits, annotations. */
+function connectionLimits(
+  entity: ValidatedEntity,
+): Pick<ListenerEntity, 'maxFrameSize' | 'maxSessions' | 'idleTimeoutSeconds' | 'linkCapacity' | 'stripAnnotations'> {
+  const maxSessions = integerValue(entity, 'maxSessions');
+  const linkCapacity = integerValue(entity, 'linkCapacity');
+  return {
     maxFrameSize: integerValue(entity, 'maxFrameSize'),
     maxSessions: maxSessions === 0 ? DEFAULT_MAX_SESSIONS : maxSessions,
     idleTimeoutSeconds: integerValue(entity, 'idleTimeoutSeconds'),
     linkCapacity: linkCapacity === 0 ? DEFAULT_LINK_CAPACITY : linkCapacity,
     stripAnnotations: stringValue(entity, 'stripAnnotations') as StripAnnotations,
-    ...common(entity),
   };
+}
+
+/** As in qdrouterd, cost only applies to inter-router connections; say so when it is set elsewhere. */
+function warnIfCostIgnored(entity: ValidatedEntity, role: ConnectionRole, context: BuildContext): void {
+  const line = entity.attributeLines['cost'];
+  if (role === 'inter-router' || line === undefined) return;
+  warn(context, 'WARN_CONFIG_NO_EFFECT', line, `${entity.schema.type} cost only applies to role "inter-router"; it has no effect with role "${role}"`);
 }
 
 function buildAddress(entity: ValidatedEntity, context: BuildContext): AddressEntity {
@@ -547,6 +714,10 @@ function common(entity: ValidatedEntity): EntityCommon {
 
 function sourceOf(entity: ValidatedEntity): EntitySource {
   return { file: entity.file, line: entity.line, attributeLines: { ...entity.attributeLines } };
+}
+
+function warn(context: BuildContext, code: ConfigWarningCode, line: number, reason: string): void {
+  context.warnings.push(configWarning(code, context.file, line, reason));
 }
 
 function lineOf(entity: ValidatedEntity, attribute: string): number {

@@ -5,8 +5,9 @@
  *
  * - a peer named in a link state but with no link state of its own gets a stand-in state
  *   (`{reporter: 1}`) so it can be reached to trade link states;
- * - Dijkstra by summed link cost; among equal costs the node first in the database's order wins
- *   (stable, as qdrouterd's NodeSet);
+ * - Dijkstra by summed link cost over the links as each router reports them (no bidirectional
+ *   check); among equal costs the smaller router id is resolved first, as in qdrouterd's NodeSet,
+ *   and a path is replaced only by a strictly cheaper one;
  * - valid origins of destination D: the routers whose path to D (in the tree rooted at D)
  *   passes through us; a multicast message from origin O goes towards D only when O is one of
  *   D's valid origins, so every router gets one copy even in meshes with loops.
@@ -60,7 +61,8 @@ export function computeTree(root: string, adj: Adjacency): { prev: Map<string, s
     let uc = Infinity;
     for (const n of unresolved) {
       const c = cost.get(n);
-      if (c !== undefined && c < uc) {
+      // Equal costs: the smaller id first, as qdrouterd's NodeSet orders them.
+      if (c !== undefined && (c < uc || (c === uc && u !== null && n < u))) {
         u = n;
         uc = c;
       }

@@ -4,7 +4,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { runProton, startProton } from '../support/proton';
-import { credit, once, outcomes, range, rheaConnect, sorted, standaloneConfig, url, waitFor, withRouter } from './helpers';
+import { collect, credit, once, outcomes, range, rheaConnect, sorted, standaloneConfig, url, waitFor, withRouter } from './helpers';
 
 const DEBUG_ROUTER_LOG = standaloneConfig('log {\n    module: ROUTER\n    enable: debug+\n}\n');
 
@@ -12,7 +12,7 @@ test('closest: N messages to 2 receivers, each received exactly once overall', a
   // proton send x40 --> [R1 closest.work] --> proton receive x2 (count 0, until timeout)
   await withRouter(async (r) => {
     const N = 40;
-    const rx = range(2, () => startProton('receive.py', ['--url', url(r), '--address', 'closest.work', '--count', '0', '--timeout', '2.5']));
+    const rx = range(2, () => startProton('receive.py', ['--url', url(r), '--address', 'closest.work', '--count', '0', '--timeout', '3.5']));
     await Promise.all(rx.map((p) => p.ready));
     const tx = await runProton('send.py', ['--url', url(r), '--address', 'closest.work', '--count', String(N), '--timeout', '5']);
     assert.is(tx.code, 0, tx.stderr);
@@ -32,45 +32,45 @@ test('closest: N messages to 2 receivers, each received exactly once overall', a
   });
 });
 
-for (const address of ['balanced.work', 'unconfigured.work']) test(`balanced (${address}): the receiver that keeps deliveries unsettled gets at most one, the other the rest`, async () => {
-  // rhea send (one at a time) --> [R1 ADDRESS] --> proton receive --no-settle (A)
-  //                                            \-> proton receive, accepts  (B)
+for (const address of ['balanced.work', 'unconfigured.work']) test(`balanced (${address}): the receiver that keeps deliveries unsettled gets no more, the other all the rest`, async () => {
+  // rhea send (one at a time) --> [R1 ADDRESS] --> proton receive --no-settle (A, attached first)
+  //                                            \-> proton receive, accepts  (B, attached after message 0)
+  // rhea send probe ----------> [R1 closest.bprobe] --> rhea receive (same connection: ordering)
   // (ADDRESS: balanced by config, or unconfigured: balanced is the default distribution)
-  // Each send waits for the previous outcome, so B always has 0 outstanding when a message is
-  // routed, A keeps what it got: balanced (fewest undelivered + unsettled) sends A one message
-  // at most (the first tie) and every other one to B.
+  // Message 0 goes to A (the only consumer) and stays unsettled there. Then each send waits for
+  // the previous outcome, so B has 0 outstanding whenever a message is routed and A has 1:
+  // balanced (fewest undelivered + unsettled) must send every one of them to B.
   await withRouter(async (r) => {
     const N = 20;
     const A = startProton('receive.py', ['--url', url(r), '--address', address, '--count', '0', '--no-settle', '--timeout', '3']);
-    const B = startProton('receive.py', ['--url', url(r), '--address', address, '--count', '0', '--timeout', '3']);
-    await Promise.all([A.ready, B.ready]);
+    await A.ready;
     const c = await rheaConnect(r);
     try {
+      const pr = c.conn.open_receiver({ source: { address: 'closest.bprobe' } });
+      await once(pr as any, 'receiver_open');
       const s = c.conn.open_sender({ target: { address }, treat_modified_as_released: false } as any);
+      const probe = c.conn.open_sender({ target: { address: 'closest.bprobe' } });
       const seen = outcomes(s);
-      await waitFor(() => s.sendable(), 5000, 'credit');
-      let withoutOutcome = 0;
-      for (let i = 0; i < N; i++) {
-        const before = seen.accepted;
+      let probed = false;
+      probe.on('accepted', () => (probed = true));
+      await waitFor(() => s.sendable() && probe.sendable(), 5000, 'credit');
+      s.send({ body: 'message-0' });
+      probe.send({ body: 'probe' });
+      await waitFor(() => probed, 3000, 'the probe: message-0 is routed (to A)');
+      const B = startProton('receive.py', ['--url', url(r), '--address', address, '--count', String(N - 1), '--timeout', '5']);
+      await B.ready;
+      for (let i = 1; i < N; i++) {
         s.send({ body: `message-${i}` });
-        try {
-          await waitFor(() => seen.accepted > before, 400, `outcome of message-${i}`);
-        } catch {
-          withoutOutcome++; // went to A, which never settles
-        }
+        await waitFor(() => seen.accepted === i, 3000, `the outcome of message-${i} (from B; A never settles)`);
       }
-      assert.ok(withoutOutcome <= 1, `${withoutOutcome} messages went to the consumer holding unsettled deliveries`);
       const [a, b] = await Promise.all([A.done, B.done]);
       assert.is(a.code, 0, a.stderr);
       assert.is(b.code, 0, b.stderr);
-      assert.is(a.result.received + b.result.received, N, 'every message delivered once');
-      assert.ok(a.result.received <= 1, `A (unsettled) got ${a.result.received}`);
-      assert.ok(b.result.received >= N - 1, `B got ${b.result.received}`);
-      assert.is(a.result.unsettled_kept, a.result.received);
-      assert.equal(sorted([...a.result.messages, ...b.result.messages]), sorted(range(N, (i) => `message-${i}`)));
+      assert.equal(a.result.messages, ['message-0'], 'A got only the message sent while it was alone');
+      assert.is(a.result.unsettled_kept, 1);
+      assert.equal(b.result.messages, range(N - 1, (i) => `message-${i + 1}`), 'B got every other message');
       // A left with its message unsettled: the sender learns modified(delivery-failed).
-      await waitFor(() => seen.accepted + seen.modified === N, 3000, 'every outcome');
-      assert.is(seen.modified, a.result.received);
+      await waitFor(() => seen.modified === 1, 3000, 'the outcome of message-0');
       assert.is(seen.released + seen.rejected, 0);
     } finally {
       await c.close();
@@ -193,7 +193,7 @@ test('address prefixes match whole tokens', async () => {
   // proton send x6 --> [R1 multicast/t]    --> proton receive x2   ("/" separates tokens: multicast)
   await withRouter(async (r) => {
     const run = async (address: string) => {
-      const rx = range(2, () => startProton('receive.py', ['--url', url(r), '--address', address, '--count', '0', '--timeout', '2']));
+      const rx = range(2, () => startProton('receive.py', ['--url', url(r), '--address', address, '--count', '0', '--timeout', '3']));
       await Promise.all(rx.map((p) => p.ready));
       const tx = await runProton('send.py', ['--url', url(r), '--address', address, '--count', '6', '--timeout', '5']);
       assert.is(tx.result.accepted, 6, tx.stderr);
@@ -204,6 +204,45 @@ test('address prefixes match whole tokens', async () => {
     assert.is(ish[0] + ish[1], 6, `multicastish.t is anycast: ${ish}`);
     assert.equal(slash, [6, 6], 'multicast/t is multicast');
   });
+});
+
+test('backpressure: a consumer without credit holds its sender at linkCapacity', async () => {
+  // rhea send (as fast as credit allows) --> [R1 closest.bp, linkCapacity 10] --> rhea receive (no credit, later 100)
+  // rhea send probe ---------------------> [R1 closest.bpprobe]              --> rhea receive (same connections)
+  await withRouter(async (r) => {
+    const cons = await rheaConnect(r);
+    const prod = await rheaConnect(r);
+    try {
+      const rcv = cons.conn.open_receiver({ source: { address: 'closest.bp' }, credit_window: 0 });
+      const pr = cons.conn.open_receiver({ source: { address: 'closest.bpprobe' } });
+      const got = collect(rcv);
+      await Promise.all([once(rcv as any, 'receiver_open'), once(pr as any, 'receiver_open')]);
+      const s = prod.conn.open_sender({ target: { address: 'closest.bp' } });
+      const probe = prod.conn.open_sender({ target: { address: 'closest.bpprobe' } });
+      const seen = outcomes(s);
+      let probes = 0;
+      probe.on('accepted', () => probes++);
+      await waitFor(() => s.sendable() && probe.sendable(), 3000, 'credit');
+      assert.is(credit(s), 10, 'linkCapacity is the credit');
+      let sent = 0;
+      const sendAll = () => { for (let n = credit(s); n > 0; n--) s.send({ body: `bp-${sent++}` }); };
+      sendAll();
+      await waitFor(() => credit(s) === 0, 3000, 'the credit used');
+      probe.send({ body: 'probe' });
+      await waitFor(() => probes === 1, 3000, 'the probe');
+      assert.is(credit(s), 0, 'no new credit while the consumer takes nothing');
+      assert.is(sent, 10);
+      rcv.add_credit(100);
+      await waitFor(() => got.messages.length === 10, 3000, 'the ten held messages');
+      await waitFor(() => credit(s) > 0, 3000, 'credit again once they left the router');
+      sendAll();
+      await waitFor(() => got.messages.length === sent && seen.accepted === sent, 3000, 'the rest');
+      assert.equal(got.messages.map((m) => m.body), range(sent, (i) => `bp-${i}`));
+    } finally {
+      await prod.close();
+      await cons.close();
+    }
+  }, standaloneConfig('', '    linkCapacity: 10\n'));
 });
 
 test.run();

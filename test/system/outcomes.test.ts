@@ -51,7 +51,7 @@ test('a released message is not redelivered by the router on its own', async () 
   // proton send x3 --> [R1 closest.rel] --> proton receive --outcome release
   // The sender decides what to do with released messages; the router does not retry.
   await withRouter(async (r) => {
-    const rx = startProton('receive.py', ['--url', url(r), '--address', 'closest.rel', '--count', '0', '--outcome', 'release', '--timeout', '1.5']);
+    const rx = startProton('receive.py', ['--url', url(r), '--address', 'closest.rel', '--count', '0', '--outcome', 'release', '--timeout', '2.5']);
     await rx.ready;
     const tx = await runProton('send.py', ['--url', url(r), '--address', 'closest.rel', '--count', '3', '--timeout', '5']);
     assert.equal(counts(tx.result), { released: 3 });
@@ -239,6 +239,40 @@ test('a sender that leaves before the outcome: the later outcome is dropped, the
       assert.ok(r.proc.exitCode === null, 'the router is still running');
     } finally {
       await cons.close();
+    }
+  });
+});
+
+test('outcome details pass through: rejected error info, modified message-annotations', async () => {
+  // proton send x2 --> [R1 closest.detail1] --> rhea receive (rejects with condition, description, info)
+  // rhea send x2   --> [R1 closest.detail2] --> rhea receive (modified: failed, undeliverable, annotations)
+  await withRouter(async (r) => {
+    const c = await rheaConnect(r);
+    try {
+      const rej = c.conn.open_receiver({ source: { address: 'closest.detail1' }, autoaccept: false });
+      rej.on('message', (ctx: any) => ctx.delivery.reject({ condition: 'com.example:busy', description: 'try later', info: { retry: 3 } }));
+      const mod = c.conn.open_receiver({ source: { address: 'closest.detail2' }, autoaccept: false });
+      mod.on('message', (ctx: any) => ctx.delivery.modified({ delivery_failed: true, undeliverable_here: true, message_annotations: { 'x-reason': 'busy' } }));
+      await Promise.all([once(rej as any, 'receiver_open'), once(mod as any, 'receiver_open')]);
+
+      const tx = await runProton('send.py', ['--url', url(r), '--address', 'closest.detail1', '--count', '2', '--timeout', '5']);
+      assert.equal(counts(tx.result), { rejected: 2 }, tx.stderr);
+      for (const rc of tx.result.reject_conditions) assert.equal(rc, { condition: 'com.example:busy', description: 'try later', info: { retry: 3 } });
+
+      const s = c.conn.open_sender({ target: { address: 'closest.detail2' }, treat_modified_as_released: false } as any);
+      const states: any[] = [];
+      s.on('modified', (ctx: any) => states.push(ctx.delivery.remote_state));
+      await waitFor(() => s.sendable(), 3000, 'credit');
+      s.send({ body: 'a' });
+      s.send({ body: 'b' });
+      await waitFor(() => states.length === 2, 3000, 'two modified outcomes');
+      for (const st of states) {
+        assert.is(st.delivery_failed, true);
+        assert.is(st.undeliverable_here, true);
+        assert.equal(st.message_annotations, { 'x-reason': 'busy' });
+      }
+    } finally {
+      await c.close();
     }
   });
 });

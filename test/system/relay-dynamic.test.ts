@@ -168,7 +168,7 @@ test('a targeted sender routes by its target, not by the message "to"', async ()
   //                                                            (not) proton receive closest.other
   await withRouter(async (r) => {
     const tgt = startProton('receive.py', ['--url', url(r), '--address', 'closest.tgt', '--count', '3', '--timeout', '5']);
-    const other = startProton('receive.py', ['--url', url(r), '--address', 'closest.other', '--count', '0', '--timeout', '1.5']);
+    const other = startProton('receive.py', ['--url', url(r), '--address', 'closest.other', '--count', '0', '--timeout', '2.5']);
     await Promise.all([tgt.ready, other.ready]);
     const tx = await runProton('send.py', ['--url', url(r), '--address', 'closest.tgt', '--count', '3', '--message-properties', '{"to":"closest.other"}', '--timeout', '5']);
     assert.is(tx.result.accepted, 3, tx.stderr);

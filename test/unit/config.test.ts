@@ -273,15 +273,15 @@ test('conf: map values (openProperties, vhost groups) in JSON or conf style', ()
       '}',
     ].join('\n'),
   );
-  assert.equal(config.other[0]!.attributes['openProperties'], {
+  assert.equal(config.connectors[0]!.unimplemented['openProperties'], {
     label: 'green',
     integer: 7,
     list: ['a', 1, 'b', -9, true],
     map: { key1: null, key2: [1, 2, 3] },
     nested: { deeper: 'yes' },
   });
-  assert.is(config.other[0]!.source.attributeLines['openProperties'], 3);
-  assert.equal(config.other[1]!.attributes['groups'], {
+  assert.is(config.connectors[0]!.source.attributeLines['openProperties'], 3);
+  assert.equal(config.other[0]!.attributes['groups'], {
     admin: { users: 'admin1, admin2', remoteHosts: '127.0.0.1, ::1', allowDynamicSource: true },
     $default: { remoteHosts: '*' },
   });
@@ -347,7 +347,7 @@ const EQUIVALENT_CONF = [
   'router {',
   '    mode: interior',
   '    id: Router.A',
-  '    helloIntervalSeconds: 2',
+  '    defaultDistribution: multicast',
   '}',
   'listener {',
   '    name: amqp',
@@ -380,7 +380,7 @@ const EQUIVALENT_YAML_LIST = `
 - router:
     mode: interior
     id: Router.A
-    helloIntervalSeconds: 2
+    defaultDistribution: multicast
 - listener: {name: amqp, port: amqp, authenticatePeer: true, saslMechanisms: PLAIN}
 - listener:
     name: local
@@ -393,7 +393,7 @@ const EQUIVALENT_YAML_LIST = `
 `;
 
 const EQUIVALENT_YAML_MAP = `
-router: {mode: interior, id: Router.A, helloIntervalSeconds: 2}
+router: {mode: interior, id: Router.A, defaultDistribution: multicast}
 listener:
   - name: amqp
     port: amqp
@@ -409,7 +409,7 @@ linkRoute: {prefix: queue., dir: in}
 `;
 
 const EQUIVALENT_JSON_PAIRS = `[
-  ["router", {"mode": "interior", "id": "Router.A", "helloIntervalSeconds": 2}],
+  ["router", {"mode": "interior", "id": "Router.A", "defaultDistribution": "multicast"}],
   # qdrouterd strips whole-line comments from JSON configs too
   ["listener", {"name": "amqp", "port": "amqp", "authenticatePeer": true, "saslMechanisms": "PLAIN"}],
   ["listener", {"name": "local", "host": "127.0.0.1", "port": 5673, "maxFrameSize": 65536}],
@@ -419,7 +419,7 @@ const EQUIVALENT_JSON_PAIRS = `[
 ]`;
 
 const EQUIVALENT_JSON_MAP = `{
-  "router": {"mode": "interior", "id": "Router.A", "helloIntervalSeconds": 2},
+  "router": {"mode": "interior", "id": "Router.A", "defaultDistribution": "multicast"},
   "listener": [
     {"name": "amqp", "port": "amqp", "authenticatePeer": true, "saslMechanisms": "PLAIN"},
     {"name": "local", "host": "127.0.0.1", "port": 5673, "maxFrameSize": 65536}
@@ -454,11 +454,11 @@ test('yaml and json: every accepted shape gives the same configuration as the co
 test('yaml and json: entities and attributes carry their line numbers', () => {
   const yaml = load(EQUIVALENT_YAML_LIST, 'router.yaml');
   assert.is(yaml.router.source.line, 3);
-  assert.equal(yaml.router.source.attributeLines, { mode: 4, id: 5, helloIntervalSeconds: 6 });
+  assert.equal(yaml.router.source.attributeLines, { mode: 4, id: 5, defaultDistribution: 6 });
   assert.is(yaml.listeners[1]!.source.line, 8);
   assert.equal(yaml.listeners[1]!.source.attributeLines, { name: 9, host: 10, port: 11, maxFrameSize: 12 });
   assert.is(yaml.warnings[0]!.line, 6);
-  assert.is(yaml.warnings[0]!.message, 'router.yaml:6: router attribute "helloIntervalSeconds" is accepted, not implemented by amqp-mesh');
+  assert.is(yaml.warnings[0]!.message, 'router.yaml:6: router attribute "defaultDistribution" is accepted, not implemented by amqp-mesh');
 
   const yamlMap = load(EQUIVALENT_YAML_MAP, 'router.yml');
   assert.is(yamlMap.listeners[0]!.source.line, 4);
@@ -611,7 +611,7 @@ test('refused: unknown attributes, with the valid ones', () => {
   assertRefused('router {\n}\nlistener {\n    host: 0.0.0.0\n    prot: 5672\n}\n', {
     line: 5,
     code: 'ERR_CONFIG_UNKNOWN_ATTRIBUTE',
-    mentions: ['listener has no attribute "prot"', 'valid attributes: host, port, role, saslMechanisms, authenticatePeer', 'name'],
+    mentions: ['listener has no attribute "prot"', 'valid attributes: host, port, role, cost, saslMechanisms, authenticatePeer', 'name'],
   });
   // The listener's pre-1.0 "addr" is not in qdrouterd 1.19's schema (autoLink's "addr" is).
   assertRefused('listener {\n    addr: 0.0.0.0\n}\n', { line: 2, code: 'ERR_CONFIG_UNKNOWN_ATTRIBUTE', mentions: ['"addr"'] });
@@ -666,12 +666,14 @@ test('refused: what qdrouterd accepts but amqp-mesh does not support yet', () =>
     code: 'ERR_CONFIG_NOT_SUPPORTED',
     mentions: ['router mode "edge" is not supported yet', 'supported: standalone, interior'],
   });
-  for (const role of ['inter-router', 'route-container', 'edge']) {
-    assertRefused(`listener {\n    port: 1\n    role: ${role}\n}\n`, {
-      line: 3,
-      code: 'ERR_CONFIG_NOT_SUPPORTED',
-      mentions: [`listener role "${role}" is not supported yet`, 'supported: normal'],
-    });
+  for (const role of ['route-container', 'edge']) {
+    for (const type of ['listener', 'connector']) {
+      assertRefused(`router {\n    mode: interior\n}\n${type} {\n    port: 1\n    role: ${role}\n}\n`, {
+        line: 6,
+        code: 'ERR_CONFIG_NOT_SUPPORTED',
+        mentions: [`${type} role "${role}" is not supported yet`, 'supported: normal, inter-router'],
+      });
+    }
   }
   assertRefused('address {\n    prefix: a\n    distribution: unavailable\n}\n', {
     line: 3,
@@ -787,7 +789,7 @@ test('accepted with a warning: qdrouterd attributes amqp-mesh does not implement
     [
       'router {',
       '    mode: interior',
-      '    helloIntervalSeconds: 2',
+      '    allowUnsettledMulticast: true',
       '    defaultDistribution: multicast',
       '    metadata: rack 7',
       '}',
@@ -795,7 +797,7 @@ test('accepted with a warning: qdrouterd attributes amqp-mesh does not implement
       '    port: 5672',
       '    maxSessionFrames: 100',
       '    policyVhost: tenant',
-      '    cost: 3',
+      '    initialHandshakeTimeoutSeconds: 3',
       '}',
       'address {',
       '    prefix: q',
@@ -804,8 +806,8 @@ test('accepted with a warning: qdrouterd attributes amqp-mesh does not implement
       '}',
     ].join('\n'),
   );
-  assert.equal(config.router.unimplemented, { helloIntervalSeconds: 2, defaultDistribution: 'multicast', metadata: 'rack 7' });
-  assert.equal(config.listeners[0]!.unimplemented, { maxSessionFrames: 100, policyVhost: 'tenant', cost: 3 });
+  assert.equal(config.router.unimplemented, { allowUnsettledMulticast: true, defaultDistribution: 'multicast', metadata: 'rack 7' });
+  assert.equal(config.listeners[0]!.unimplemented, { maxSessionFrames: 100, policyVhost: 'tenant', initialHandshakeTimeoutSeconds: 3 });
   assert.equal(config.addresses[0]!.unimplemented, { waypoint: true, ingressPhase: 0 });
   assert.equal(
     config.warnings.map((warning) => [warning.line, warning.code]),
@@ -851,7 +853,8 @@ test('accepted with a warning: deprecated names, status attributes, enum indexes
     ].join('\n'),
   );
   assert.is(config.router.mode, 'interior');
-  assert.equal(config.router.unimplemented, { helloIntervalSeconds: 3 });
+  assert.is(config.router.helloIntervalSeconds, 3);
+  assert.equal(config.router.unimplemented, {});
   assert.is(config.router.source.attributeLines['helloIntervalSeconds'], 2);
   assert.equal(config.listeners[0]!.unimplemented, { socketAddressFamily: 'IPv6' });
   assert.is(config.logs[0]!.includeTimestamp, false);
@@ -861,7 +864,6 @@ test('accepted with a warning: deprecated names, status attributes, enum indexes
     config.warnings.map((warning) => [warning.line, warning.code]),
     [
       [2, 'WARN_CONFIG_DEPRECATED'],
-      [2, 'WARN_CONFIG_ATTRIBUTE_NOT_IMPLEMENTED'],
       [3, 'WARN_CONFIG_READ_ONLY'],
       [4, 'WARN_CONFIG_ENUM_INDEX'],
       [7, 'WARN_CONFIG_DEPRECATED'],
@@ -873,16 +875,12 @@ test('accepted with a warning: deprecated names, status attributes, enum indexes
     ],
   );
   assert.ok(config.warnings[0]!.message.includes('"helloInterval" is deprecated; use "helloIntervalSeconds"'));
-  assert.ok(config.warnings[3]!.message.includes('read as "interior"'));
+  assert.ok(config.warnings[2]!.message.includes('read as "interior"'));
 });
 
 test('accepted with a warning: every entity type of qdrouterd, with its defaults', () => {
   const config = load(
     [
-      'connector {',
-      '    role: inter-router',
-      '    port: amqps',
-      '}',
       'sslProfile {',
       '    certDb: /ca.pem',
       '}',
@@ -915,10 +913,7 @@ test('accepted with a warning: every entity type of qdrouterd, with its defaults
     ].join('\n'),
   );
   const byType = Object.fromEntries(config.other.map((entity) => [entity.type, entity.attributes]));
-  assert.equal(Object.keys(byType), ['connector', 'sslProfile', 'authServicePlugin', 'linkRoute', 'autoLink', 'exchange', 'binding', 'policy', 'vhost']);
-  assert.is(byType['connector']!['port'], 5671);
-  assert.is(byType['connector']!['host'], '127.0.0.1');
-  assert.is(byType['connector']!['role'], 'inter-router');
+  assert.equal(Object.keys(byType), ['sslProfile', 'authServicePlugin', 'linkRoute', 'autoLink', 'exchange', 'binding', 'policy', 'vhost']);
   assert.is(byType['sslProfile']!['caCertFile'], '/ca.pem');
   assert.is(byType['authServicePlugin']!['port'], 5672);
   assert.equal(byType['autoLink'], { address: 'orders', direction: 'in', phase: 0, fallback: false });
@@ -932,7 +927,7 @@ test('accepted with a warning: every entity type of qdrouterd, with its defaults
     defaultVhost: '$default',
   });
   assert.is(byType['vhost']!['hostname'], '$default');
-  assert.is(config.warnings.filter((warning) => warning.code === 'WARN_CONFIG_ENTITY_NOT_IMPLEMENTED').length, 9);
+  assert.is(config.warnings.filter((warning) => warning.code === 'WARN_CONFIG_ENTITY_NOT_IMPLEMENTED').length, 8);
   // Every config-file entity type of the schema is reachable.
   assert.equal(Object.keys(ENTITY_SCHEMAS).sort(), [
     'address',
@@ -962,7 +957,7 @@ test('defaults: an empty configuration is a standalone router with a generated i
   assert.match(config.router.id, /^Standalone_[A-Za-z0-9+_]{15}$/);
   assert.is.not(parseConfig('', 'empty.conf').router.id, config.router.id);
   assert.equal(config.router.source, { file: 'empty.conf', line: 0, attributeLines: {} });
-  assert.equal([config.listeners, config.addresses, config.logs, config.other, config.warnings], [[], [], [], [], []]);
+  assert.equal([config.listeners, config.connectors, config.addresses, config.logs, config.other, config.warnings], [[], [], [], [], [], []]);
   assert.match(parseConfig('router {\n    mode: interior\n}\n', 'r.conf').router.id, /^Interior_[A-Za-z0-9+_]{15}$/);
   assert.is(load('router {\n}\n').router.id, 'generated-standalone');
 });
@@ -976,6 +971,7 @@ test('defaults: a listener with nothing set', () => {
       host: '',
       port: 5672,
       role: 'normal',
+      cost: 1,
       authenticatePeer: false,
       saslMechanisms: ['ANONYMOUS'],
       maxFrameSize: 16384,
@@ -1063,6 +1059,483 @@ test('defaults are not warnings: only what the file sets is reported', () => {
   const config = load('router {\n    mode: interior\n}\nlistener {\n    port: 5672\n}\naddress {\n    prefix: a\n}\n');
   assert.equal(config.warnings, []);
   assert.equal(config.listeners[0]!.unimplemented, {});
+});
+
+// ---------------------------------------------------------------------------------------------
+// Mesh: inter-router listeners, connectors, router protocol settings
+
+const INTERIOR = 'router {\n    mode: interior\n}\n';
+
+test('mesh: an interior router with inter-router listeners and connectors', () => {
+  const config = load(
+    [
+      'router {',
+      '    mode: interior',
+      '    id: Router.A',
+      '}',
+      'listener {',
+      '    name: mesh-in',
+      '    role: inter-router',
+      '    port: 55672',
+      '    cost: 5',
+      '}',
+      'connector {',
+      '    name: to-b',
+      '    role: inter-router',
+      '    host: router-b.example.com',
+      '    port: 55672',
+      '    cost: 3',
+      '}',
+      'listener {',
+      '    port: 5672',
+      '}',
+    ].join('\n'),
+  );
+  assert.equal(config.warnings, []);
+  assert.equal(
+    config.listeners.map((listener) => [listener.name, listener.role, listener.port, listener.cost]),
+    [
+      ['mesh-in', 'inter-router', 55672, 5],
+      [undefined, 'normal', 5672, 1],
+    ],
+  );
+  const [connector] = config.connectors;
+  assert.is(config.connectors.length, 1);
+  assert.is(connector!.name, 'to-b');
+  assert.is(connector!.role, 'inter-router');
+  assert.is(connector!.host, 'router-b.example.com');
+  assert.is(connector!.cost, 3);
+  assert.equal(connector!.source, { file: 'router.conf', line: 11, attributeLines: { name: 12, role: 13, host: 14, port: 15, cost: 16 } });
+  assert.equal(config.other, []);
+  // The role may also be given by its index, as qdrouterd allows.
+  assert.is(load(INTERIOR + 'listener {\n    role: 1\n}\n').listeners[0]!.role, 'inter-router');
+});
+
+test('mesh: a connector with nothing but its role has qdrouterd defaults', () => {
+  const config = load(INTERIOR + 'connector {\n    role: inter-router\n}\n');
+  const connector = config.connectors[0]!;
+  assert.equal(
+    { ...connector, source: undefined },
+    {
+      type: 'connector',
+      host: '127.0.0.1',
+      port: 5672,
+      role: 'inter-router',
+      cost: 1,
+      maxFrameSize: 16384,
+      maxSessions: 32768,
+      idleTimeoutSeconds: 16,
+      linkCapacity: 250,
+      stripAnnotations: 'both',
+      unimplemented: {},
+      source: undefined,
+    },
+  );
+  assert.equal(connector.source, { file: 'router.conf', line: 4, attributeLines: { role: 5 } });
+  assert.equal(config.warnings, []);
+});
+
+test('mesh: every connector attribute amqp-mesh implements, and the ones it accepts with a warning', () => {
+  const config = load(
+    INTERIOR +
+      [
+        'connector {',
+        '    name: to-b',
+        '    role: inter-router',
+        '    host: 10.0.0.2',
+        '    port: amqps',
+        '    cost: 7',
+        '    sasl-mechanisms: plain, anonymous PLAIN',
+        '    saslUsername: router-a',
+        '    saslPassword: "s3cret # not a comment"',
+        '    maxFrameSize: 65536',
+        '    maxSessions: 0',
+        '    idleTimeoutSeconds: 0',
+        '    linkCapacity: 0',
+        '    stripAnnotations: no',
+        '    verifyHostName: no',
+        '    allowRedirect: false',
+        '    maxSessionFrames: 10',
+        '    connectionStatus: SUCCESS',
+        '}',
+      ].join('\n'),
+  );
+  const connector = config.connectors[0]!;
+  assert.equal(
+    { ...connector, source: undefined },
+    {
+      type: 'connector',
+      host: '10.0.0.2',
+      port: 5671,
+      role: 'inter-router',
+      cost: 7,
+      saslMechanisms: ['PLAIN', 'ANONYMOUS'],
+      saslUsername: 'router-a',
+      saslPassword: 's3cret # not a comment',
+      maxFrameSize: 65536,
+      maxSessions: 32768,
+      idleTimeoutSeconds: 0,
+      linkCapacity: 250,
+      stripAnnotations: 'no',
+      name: 'to-b',
+      unimplemented: { verifyHostname: false, allowRedirect: false, maxSessionFrames: 10 },
+      source: undefined,
+    },
+  );
+  assert.equal(
+    config.warnings.map((warning) => [warning.line, warning.code]),
+    [
+      [18, 'WARN_CONFIG_DEPRECATED'],
+      [18, 'WARN_CONFIG_ATTRIBUTE_NOT_IMPLEMENTED'],
+      [19, 'WARN_CONFIG_ATTRIBUTE_NOT_IMPLEMENTED'],
+      [20, 'WARN_CONFIG_ATTRIBUTE_NOT_IMPLEMENTED'],
+      [21, 'WARN_CONFIG_READ_ONLY'],
+    ],
+  );
+  // The password is not repeated in any message.
+  assert.not.ok(config.warnings.some((warning) => warning.message.includes('s3cret')));
+  assert.is(config.connectors[0]!.source.attributeLines['verifyHostname'], 18);
+  // The unknown-attribute message lists the implemented attributes first.
+  assertRefused(INTERIOR + 'connector {\n    hots: b\n}\n', {
+    line: 5,
+    code: 'ERR_CONFIG_UNKNOWN_ATTRIBUTE',
+    mentions: [
+      'connector has no attribute "hots"',
+      'valid attributes: host, port, role, cost, saslMechanisms, maxFrameSize, maxSessions, idleTimeoutSeconds, stripAnnotations, linkCapacity, saslUsername, saslPassword, name, protocolFamily',
+    ],
+  });
+});
+
+test('mesh: a normal connector is accepted with a warning that it does nothing yet', () => {
+  const config = load('connector {\n    name: broker\n    port: 5673\n}\nconnector {\n    role: normal\n    cost: 2\n}\n');
+  assert.equal(
+    config.connectors.map((connector) => [connector.name, connector.role, connector.port, connector.cost]),
+    [
+      ['broker', 'normal', 5673, 1],
+      [undefined, 'normal', 5672, 2],
+    ],
+  );
+  assert.equal(
+    config.warnings.map((warning) => [warning.line, warning.code]),
+    [
+      [1, 'WARN_CONFIG_ENTITY_NOT_IMPLEMENTED'],
+      [6, 'WARN_CONFIG_ENTITY_NOT_IMPLEMENTED'],
+      [7, 'WARN_CONFIG_NO_EFFECT'],
+    ],
+  );
+  assert.is(
+    config.warnings[0]!.message,
+    'router.conf:1: connector role "normal" is accepted, not implemented yet by amqp-mesh: only inter-router connectors connect; this one will not',
+  );
+  assert.is(config.warnings[2]!.message, 'router.conf:7: connector cost only applies to role "inter-router"; it has no effect with role "normal"');
+});
+
+test('mesh: listener cost is typed, at least 1, and only used by inter-router listeners', () => {
+  const config = load(INTERIOR + 'listener {\n    role: inter-router\n    cost: 10\n}\nlistener {\n    port: 5673\n    cost: 4\n}\n');
+  assert.equal(config.listeners.map((listener) => listener.cost), [10, 4]);
+  assert.equal(config.listeners[1]!.unimplemented, {});
+  assert.equal(
+    config.warnings.map((warning) => warning.message),
+    ['router.conf:10: listener cost only applies to role "inter-router"; it has no effect with role "normal"'],
+  );
+  assert.equal(warningCodes(config), ['WARN_CONFIG_NO_EFFECT']);
+  for (const cost of ['0', '-2', 'cheap']) {
+    assertRefused(INTERIOR + `listener {\n    role: inter-router\n    cost: ${cost}\n}\n`, {
+      line: 6,
+      code: 'ERR_CONFIG_INVALID_VALUE',
+      mentions: [`listener cost "${cost}"`, 'at least 1'],
+    });
+  }
+  assertRefused('- router: {mode: interior}\n- connector:\n    role: inter-router\n    cost: 0\n', {
+    file: 'r.yaml',
+    line: 4,
+    code: 'ERR_CONFIG_INVALID_VALUE',
+    mentions: ['connector cost 0 is out of range', 'at least 1'],
+  });
+});
+
+test('mesh: a standalone router refuses inter-router listeners and connectors, naming the line', () => {
+  for (const type of ['listener', 'connector']) {
+    assertRefused(`router {\n    mode: standalone\n}\n${type} {\n    port: 55672\n    role: inter-router\n}\n`, {
+      line: 6,
+      code: 'ERR_CONFIG_CONFLICT',
+      mentions: [
+        `${type} role "inter-router" needs router mode "interior"`,
+        `the router's mode is "standalone" (set on line 2)`,
+        'does not connect to or accept connections from other routers',
+        'set mode: interior in the router section, or use role: normal',
+      ],
+    });
+  }
+  // The router section may come last: the check runs once everything is read.
+  assertRefused('connector {\n    role: inter-router\n}\nrouter {\n    id: A\n    mode: 0\n}\n', {
+    line: 2,
+    code: 'ERR_CONFIG_CONFLICT',
+    mentions: ['connector role "inter-router"', '(set on line 6)'],
+  });
+  // Standalone by default.
+  assertRefused('listener {\n    port: 1\n}\nlistener {\n    role: inter-router\n}\n', {
+    line: 5,
+    code: 'ERR_CONFIG_CONFLICT',
+    mentions: ['listener role "inter-router"', 'the default; there is no router section', 'set mode: interior'],
+  });
+  assertRefused('router {\n    id: A\n}\nconnector {\n    role: inter-router\n}\n', {
+    line: 5,
+    code: 'ERR_CONFIG_CONFLICT',
+    mentions: ['the default; the router section on line 1 sets no mode'],
+  });
+  // The first one in the file is named.
+  assertRefused('connector {\n    role: inter-router\n}\nlistener {\n    role: inter-router\n}\n', { line: 2, code: 'ERR_CONFIG_CONFLICT', mentions: ['connector'] });
+  assertRefused('listener {\n    role: inter-router\n}\nconnector {\n    role: inter-router\n}\n', { line: 2, code: 'ERR_CONFIG_CONFLICT', mentions: ['listener'] });
+  assertRefused('[\n  ["router", {"mode": "standalone"}],\n  ["connector", {\n    "host": "b",\n    "role": "inter-router"\n  }]\n]', {
+    file: 'r.json',
+    line: 5,
+    code: 'ERR_CONFIG_CONFLICT',
+    mentions: ['(set on line 2)'],
+  });
+  // Normal listeners and connectors are fine in standalone mode.
+  assert.is(load('router {\n    mode: standalone\n}\nlistener {\n    role: normal\n}\nconnector {\n    port: 1\n}\n').connectors.length, 1);
+});
+
+test('mesh: connector refusals name the file, the line and the valid choices', () => {
+  const cases: Array<[string, number, ConfigErrorCode, string[]]> = [
+    ['    port: 0', 5, 'ERR_CONFIG_INVALID_VALUE', ['connector port 0 cannot be connected to', 'from 1 to 65535', '"amqp" (5672)', '"amqps" (5671)']],
+    ['    port: ampq', 5, 'ERR_CONFIG_INVALID_VALUE', ['connector port "ampq" is not a port', '"amqp" (5672)']],
+    ['    port: 65536', 5, 'ERR_CONFIG_INVALID_VALUE', ['out of range', '0 to 65535']],
+    ['    host: ""', 5, 'ERR_CONFIG_INVALID_VALUE', ['connector host "" is empty', 'host name or IP address']],
+    ['    sslProfile: tls', 5, 'ERR_CONFIG_NOT_SUPPORTED', ['connector sslProfile is not supported yet', 'no TLS connectors', 'remove it']],
+    ['    verifyHostname: yes', 5, 'ERR_CONFIG_NOT_SUPPORTED', ['connector verifyHostname is not supported yet', 'set it to false']],
+    ['    verifyHostName: true', 5, 'ERR_CONFIG_NOT_SUPPORTED', ['connector verifyHostname is not supported yet']],
+    ['    saslMechanisms: EXTERNAL', 5, 'ERR_CONFIG_NOT_SUPPORTED', ['connector saslMechanisms "EXTERNAL" is not supported', 'supported: ANONYMOUS, PLAIN']],
+    ['    saslMechanisms: ", "', 5, 'ERR_CONFIG_INVALID_VALUE', ['connector saslMechanisms is empty', 'ANONYMOUS, PLAIN']],
+    ['    saslMechanisms: PLAIN', 5, 'ERR_CONFIG_CONFLICT', ['"PLAIN" includes PLAIN, which needs saslUsername and saslPassword', 'set both, or use ANONYMOUS']],
+    ['    saslMechanisms: ANONYMOUS PLAIN\n    saslUsername: a', 6, 'ERR_CONFIG_CONFLICT', ['saslUsername but no saslPassword', 'set saslPassword, or remove saslUsername']],
+    ['    saslPassword: s3cret', 5, 'ERR_CONFIG_CONFLICT', ['saslPassword but no saslUsername', 'set saslUsername, or remove saslPassword']],
+    ['    saslMechanisms: ANONYMOUS\n    saslUsername: a\n    saslPassword: p', 5, 'ERR_CONFIG_CONFLICT', ['saslMechanisms "ANONYMOUS" does not include PLAIN', 'add PLAIN, or remove them']],
+    ['    saslUsername: ""\n    saslPassword: p', 5, 'ERR_CONFIG_INVALID_VALUE', ['connector saslUsername is empty']],
+    ['    role: edge', 5, 'ERR_CONFIG_NOT_SUPPORTED', ['connector role "edge" is not supported yet', 'supported: normal, inter-router']],
+    ['    role: peer', 5, 'ERR_CONFIG_INVALID_VALUE', ['connector role "peer" is not one of normal, inter-router']],
+    ['    maxFrameSize: 100', 5, 'ERR_CONFIG_INVALID_VALUE', ['connector maxFrameSize "100" is out of range', 'from 512']],
+    ['    linkCapacity: -1', 5, 'ERR_CONFIG_INVALID_VALUE', ['connector linkCapacity "-1" is out of range']],
+    ['    stripAnnotations: maybe', 5, 'ERR_CONFIG_INVALID_VALUE', ['is not one of in, out, both, no']],
+  ];
+  for (const [attributes, line, code, mentions] of cases) {
+    const error = assertRefused(`${INTERIOR}connector {\n${attributes}\n}\n`, { line, code, mentions });
+    // Passwords are never repeated in messages.
+    assert.not.ok(error.message.includes('s3cret'), error.message);
+  }
+  // TLS settings that ask for nothing are accepted.
+  const config = load(INTERIOR + 'connector {\n    role: inter-router\n    sslProfile: ""\n    verifyHostname: false\n}\n');
+  assert.equal(config.connectors[0]!.unimplemented, { sslProfile: '', verifyHostname: false });
+  // PLAIN with both credentials, and ANONYMOUS alone, are fine.
+  const sasl = load(INTERIOR + 'connector {\n    saslUsername: u\n    saslPassword: ""\n}\nconnector {\n    saslMechanisms: anonymous\n}\n').connectors;
+  assert.equal([sasl[0]!.saslMechanisms, sasl[0]!.saslUsername, sasl[0]!.saslPassword], [undefined, 'u', '']);
+  assert.equal(sasl[1]!.saslMechanisms, ['ANONYMOUS']);
+});
+
+test('mesh: router protocol intervals are typed, with qdrouterd defaults and deprecated names', () => {
+  const defaults = load('').router;
+  assert.equal(
+    [defaults.helloIntervalSeconds, defaults.helloMaxAgeSeconds, defaults.raIntervalSeconds, defaults.raIntervalFluxSeconds, defaults.remoteLsMaxAgeSeconds],
+    [1, 3, 30, 4, 60],
+  );
+  const config = load(
+    [
+      'router {',
+      '    mode: interior',
+      '    helloIntervalSeconds: 2',
+      '    hello-max-age-seconds: 6',
+      '    raInterval: 60',
+      '    raIntervalFluxSeconds: 5',
+      '    remoteLsMaxAge: 120',
+      '}',
+    ].join('\n'),
+  );
+  const router = config.router;
+  assert.equal(
+    [router.helloIntervalSeconds, router.helloMaxAgeSeconds, router.raIntervalSeconds, router.raIntervalFluxSeconds, router.remoteLsMaxAgeSeconds],
+    [2, 6, 60, 5, 120],
+  );
+  assert.equal(router.unimplemented, {});
+  assert.equal(
+    config.warnings.map((warning) => [warning.line, warning.code]),
+    [
+      [5, 'WARN_CONFIG_DEPRECATED'],
+      [7, 'WARN_CONFIG_DEPRECATED'],
+    ],
+  );
+  assert.is(config.warnings[0]!.message, 'router.conf:5: router attribute "raInterval" is deprecated; use "raIntervalSeconds"');
+  for (const name of ['helloIntervalSeconds', 'helloMaxAgeSeconds', 'raIntervalSeconds', 'raIntervalFluxSeconds', 'remoteLsMaxAgeSeconds']) {
+    assertRefused(`router {\n    mode: interior\n    ${name}: 0\n}\n`, {
+      line: 3,
+      code: 'ERR_CONFIG_INVALID_VALUE',
+      mentions: [`router ${name} "0" is out of range`, 'an integer from 1 to 2147483'],
+    });
+  }
+  assertRefused('router:\n  helloIntervalSeconds: 2147484\n', { file: 'r.yaml', line: 2, code: 'ERR_CONFIG_INVALID_VALUE', mentions: ['from 1 to 2147483'] });
+  // Accepted in standalone mode, where they do nothing (as in qdrouterd): a warning says so.
+  const standalone = load('router {\n    helloIntervalSeconds: 2\n    raIntervalSeconds: 10\n}\n');
+  assert.is(standalone.router.helloIntervalSeconds, 2);
+  assert.equal(
+    standalone.warnings.map((warning) => [warning.line, warning.code]),
+    [
+      [2, 'WARN_CONFIG_NO_EFFECT'],
+      [3, 'WARN_CONFIG_NO_EFFECT'],
+    ],
+  );
+  assert.ok(standalone.warnings[0]!.message.includes('router helloIntervalSeconds has no effect in standalone mode'));
+});
+
+const MESH_CONF = [
+  'router {',
+  '    mode: interior',
+  '    id: Router.A',
+  '    helloMaxAge: 5',
+  '}',
+  'listener {',
+  '    name: mesh-in',
+  '    role: inter-router',
+  '    port: 55672',
+  '    cost: 2',
+  '}',
+  'connector {',
+  '    name: to-b',
+  '    role: inter-router',
+  '    host: router-b',
+  '    port: amqp',
+  '    cost: 3',
+  '    saslMechanisms: PLAIN',
+  '    saslUsername: a',
+  '    saslPassword: "env:ROUTER_PASSWORD"',
+  '    idleTimeoutSeconds: 8',
+  '    stripAnnotations: in',
+  '    openProperties: {',
+  '        "rack": 7',
+  '    }',
+  '}',
+  'connector {',
+  '    name: broker',
+  '    port: 5673',
+  '}',
+].join('\n');
+
+const MESH_YAML_LIST = `
+- router: {mode: interior, id: Router.A, helloMaxAge: 5}
+- listener: {name: mesh-in, role: inter-router, port: 55672, cost: 2}
+- connector:
+    name: to-b
+    role: inter-router
+    host: router-b
+    port: amqp
+    cost: 3
+    saslMechanisms: PLAIN
+    saslUsername: a
+    saslPassword: "env:ROUTER_PASSWORD"
+    idleTimeoutSeconds: 8
+    stripAnnotations: in
+    openProperties: {rack: 7}
+- connector: {name: broker, port: 5673}
+`;
+
+const MESH_YAML_MAP = `
+router: {mode: interior, id: Router.A, helloMaxAge: "5"}
+listener: {name: mesh-in, role: inter-router, port: "55672", cost: "2"}
+connector:
+  - name: to-b
+    role: inter-router
+    host: router-b
+    port: amqp
+    cost: 3
+    sasl-mechanisms: PLAIN
+    sasl_username: a
+    saslPassword: env:ROUTER_PASSWORD
+    idleTimeoutSeconds: 8
+    stripAnnotations: in
+    openProperties:
+      rack: 7
+  - name: broker
+    port: 5673
+`;
+
+const MESH_JSON_PAIRS = `[
+  ["router", {"mode": "interior", "id": "Router.A", "helloMaxAge": 5}],
+  ["listener", {"name": "mesh-in", "role": "inter-router", "port": 55672, "cost": 2}],
+  ["connector", {"name": "to-b", "role": "inter-router", "host": "router-b", "port": "amqp", "cost": 3,
+                 "saslMechanisms": "PLAIN", "saslUsername": "a", "saslPassword": "env:ROUTER_PASSWORD",
+                 "idleTimeoutSeconds": 8, "stripAnnotations": "in", "openProperties": {"rack": 7}}],
+  ["connector", {"name": "broker", "port": 5673}]
+]`;
+
+const MESH_JSON_MAP = `{
+  "router": {"mode": "interior", "id": "Router.A", "helloMaxAge": 5},
+  "listener": {"name": "mesh-in", "role": "inter-router", "port": 55672, "cost": 2},
+  "connector": [
+    {"name": "to-b", "role": "inter-router", "host": "router-b", "port": "amqp", "cost": 3,
+     "saslMechanisms": "PLAIN", "saslUsername": "a", "saslPassword": "env:ROUTER_PASSWORD",
+     "idleTimeoutSeconds": 8, "stripAnnotations": "in", "openProperties": {"rack": 7}},
+    {"name": "broker", "port": 5673}
+  ]
+}`;
+
+test('mesh: a connector reads the same from conf, YAML and JSON', () => {
+  const expected = load(MESH_CONF);
+  assert.is(expected.router.helloMaxAgeSeconds, 5);
+  assert.is(expected.listeners[0]!.cost, 2);
+  const [toB, broker] = expected.connectors;
+  assert.equal(
+    { ...toB!, source: undefined },
+    {
+      type: 'connector',
+      host: 'router-b',
+      port: 5672,
+      role: 'inter-router',
+      cost: 3,
+      saslMechanisms: ['PLAIN'],
+      saslUsername: 'a',
+      // Kept as written: qdrouterd's env:/file:/pass: forms are not resolved by the loader.
+      saslPassword: 'env:ROUTER_PASSWORD',
+      maxFrameSize: 16384,
+      maxSessions: 32768,
+      idleTimeoutSeconds: 8,
+      linkCapacity: 250,
+      stripAnnotations: 'in',
+      name: 'to-b',
+      unimplemented: { openProperties: { rack: 7 } },
+      source: undefined,
+    },
+  );
+  assert.is(broker!.role, 'normal');
+  assert.equal(warningCodes(expected), ['WARN_CONFIG_DEPRECATED', 'WARN_CONFIG_ATTRIBUTE_NOT_IMPLEMENTED', 'WARN_CONFIG_ENTITY_NOT_IMPLEMENTED']);
+  for (const [text, file] of [
+    [MESH_YAML_LIST, 'mesh.yaml'],
+    [MESH_YAML_MAP, 'mesh.yml'],
+    [MESH_JSON_PAIRS, 'mesh.json'],
+    [MESH_JSON_MAP, 'mesh.json'],
+  ] as const) {
+    const config = load(text, file);
+    assert.equal(withoutSources(config), withoutSources(expected), file);
+    assert.is(config.connectors[0]!.source.file, file);
+  }
+  const yaml = load(MESH_YAML_LIST, 'mesh.yaml');
+  assert.is(yaml.connectors[0]!.source.line, 4);
+  assert.is(yaml.connectors[0]!.source.attributeLines['saslPassword'], 12);
+  assert.is(yaml.connectors[1]!.source.line, 16);
+  const json = load(MESH_JSON_PAIRS, 'mesh.json');
+  assert.is(json.connectors[0]!.source.line, 4);
+  assert.is(json.connectors[0]!.source.attributeLines['saslUsername'], 5);
+  // And the refusals name the line in every syntax.
+  assertRefused(MESH_YAML_MAP.replace('    saslPassword: env:ROUTER_PASSWORD\n', ''), {
+    file: 'mesh.yml',
+    line: 11,
+    code: 'ERR_CONFIG_CONFLICT',
+    mentions: ['connector has saslUsername but no saslPassword'],
+  });
+  assertRefused(MESH_JSON_MAP.replace('"interior"', '"standalone"'), {
+    file: 'mesh.json',
+    line: 3,
+    code: 'ERR_CONFIG_CONFLICT',
+    mentions: ['listener role "inter-router" needs router mode "interior"', '(set on line 2)'],
+  });
 });
 
 // ---------------------------------------------------------------------------------------------
