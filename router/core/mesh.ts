@@ -38,6 +38,9 @@ export type ControlMessage =
   | { opcode: 'MAU'; id: string; pv: number; area: string; mobile_seq: number; add?: string[]; del?: string[]; exist?: string[]; hints?: number[] }
   | { opcode: 'MAR'; id: string; pv: number; area: string; have_seq: number };
 
+/** How long a flooded message is remembered to drop its duplicates (shorter than any RA interval). */
+export const FLOOD_MEMORY_MS = 2000;
+
 /** Where a control message goes: one connection (HELLO), one router (routed), or everyone (flooded). */
 export type ControlDestination = { kind: 'connection'; connId: number } | { kind: 'router'; id: string } | { kind: 'all' };
 
@@ -85,6 +88,8 @@ export class MeshEngine {
   private readonly pendingAdd = new Map<string, number>();
   private readonly pendingDel = new Set<string>();
   routes: Routes = { nextHops: new Map(), costs: new Map(), validOrigins: new Map(), radius: 0 };
+  /** Flooded messages seen recently (key -> time): a flood is forwarded once per wave. */
+  private readonly sightings = new Map<string, number>();
 
   constructor(readonly settings: MeshSettings, private readonly fx: MeshEffects) {}
 
@@ -148,8 +153,12 @@ export class MeshEngine {
         if (m.instance) n.instance = m.instance;
         n.lastSeen = now;
         if (n.lsSeq < m.ls_seq || n.needLsRequest) {
-          n.needLsRequest = false;
-          this.fx.sendControl({ kind: 'router', id: m.id }, { opcode: 'LSR', ...this.header() });
+          // Routed requests need a path; without one, the tick sends it once a path exists.
+          n.needLsRequest = true;
+          if (this.reachable(n)) {
+            n.needLsRequest = false;
+            this.fx.sendControl({ kind: 'router', id: m.id }, { opcode: 'LSR', ...this.header() });
+          }
         }
         if (n.mobileSeq < m.mobile_seq) n.needMobileRequest = true;
         return;
@@ -225,6 +234,24 @@ export class MeshEngine {
     if (added.length || removed.length) this.fx.remoteAddressesChanged(n.id, added, removed);
   }
 
+  /**
+   * True the first time a flooded control message (RA, MAU) is seen within
+   * {@link FLOOD_MEMORY_MS}: only then is it forwarded on. Copies of one flood wave arrive
+   * milliseconds apart over different paths and are dropped; the next periodic RA (seconds
+   * later) floods again, so refreshes are never suppressed.
+   */
+  firstSighting(m: ControlMessage, now: number): boolean {
+    let key: string;
+    if (m.opcode === 'RA') key = `RA ${m.id} ${m.instance} ${m.ls_seq} ${m.mobile_seq}`;
+    else if (m.opcode === 'MAU') key = `MAU ${m.id} ${m.mobile_seq} ${m.exist ? 'abs' : 'diff'}`;
+    else return true;
+    const t = this.sightings.get(key);
+    if (t !== undefined && now - t < FLOOD_MEMORY_MS) return false;
+    this.sightings.set(key, now);
+    if (this.sightings.size > 100_000) this.sightings.clear();
+    return true;
+  }
+
   /** A mobile address gained its first local destination (`present`) or lost its last. */
   onLocalAddress(key: string, hint: number, present: boolean): void {
     if (present) {
@@ -242,6 +269,7 @@ export class MeshEngine {
   /** Time passes: HELLOs, RAs, expirations, route computation, pending requests, MAUs. */
   onTick(now: number): void {
     const s = this.settings;
+    for (const [k, t] of this.sightings) if (now - t >= FLOOD_MEMORY_MS) this.sightings.delete(k);
     // HELLO
     if (now - this.lastHello >= s.helloIntervalMs) {
       for (const connId of this.connections.keys()) this.sendHello(connId, now);
@@ -277,8 +305,7 @@ export class MeshEngine {
     }
     // Link-state and mobile requests to reachable routers.
     for (const n of this.nodes.values()) {
-      const reachable = n.connId !== null || this.routes.nextHops.has(n.id);
-      if (!reachable) continue;
+      if (!this.reachable(n)) continue;
       if (n.needLsRequest) {
         n.needLsRequest = false;
         this.fx.sendControl({ kind: 'router', id: n.id }, { opcode: 'LSR', ...this.header() });
@@ -328,6 +355,10 @@ export class MeshEngine {
 
   private absoluteMau(): ControlMessage {
     return { opcode: 'MAU', ...this.header(), mobile_seq: this.mobileSeq, exist: [...this.localAddresses.keys()], hints: [...this.localAddresses.values()] };
+  }
+
+  private reachable(n: Node): boolean {
+    return n.connId !== null || this.routes.nextHops.has(n.id);
   }
 
   private nodeFor(id: string, now: number): Node {
@@ -408,4 +439,37 @@ export class MeshEngine {
   connectionOf(routerId: string): number | null {
     return this.nodes.get(routerId)?.connId ?? null;
   }
+}
+
+/**
+ * Where a multicast data message from `origin` goes next from `self`: the next hops towards
+ * every router for which `origin` is a valid origin (so each router gets one copy once the mesh
+ * has converged), plus direct neighbours not routed yet, minus routers already in the trace.
+ * qdrouterd 1.19 multicasts by trace alone, which duplicates in meshes with loops.
+ *
+ * Control floods (RA, MAU) do not use this: a valid-origin tree computed from a stale link-state
+ * database can withhold the very RA that would refresh it. They go to every neighbour not in the
+ * trace, forwarded only on first sighting ({@link MeshEngine.firstSighting}).
+ */
+export function computeFloodTargets(
+  self: string,
+  origin: string,
+  trace: readonly string[],
+  routes: Routes,
+  neighbours: Iterable<string>,
+  enforceRadius = true,
+): Set<string> {
+  const out = new Set<string>();
+  // Data: a trace longer than radius + 1 is a loop (qdrouterd releases it). Control floods skip
+  // the check: while routes are partial the radius is too small and would starve convergence;
+  // the trace alone bounds them.
+  if (enforceRadius && routes.radius > 0 && trace.length > routes.radius + 1) return out;
+  for (const [dest, hop] of routes.nextHops) {
+    if (dest === origin) continue;
+    if (origin === self || routes.validOrigins.get(dest)?.has(origin)) out.add(hop);
+  }
+  for (const n of neighbours) if (!routes.costs.has(n) && n !== origin) out.add(n);
+  for (const t of trace) out.delete(t);
+  out.delete(self);
+  return out;
 }

@@ -43,46 +43,88 @@ function adjacency(collection: ReadonlyMap<string, LinkStateRecord>): Adjacency 
   return adj;
 }
 
+/** The graph with nodes numbered in id order (so index order is qdrouterd's tie-break order). */
+interface IndexedGraph {
+  ids: string[];
+  /** Per node: neighbour indexes and costs, side by side. */
+  nbr: Int32Array[];
+  cst: Float64Array[];
+}
+
+function indexGraph(adj: Adjacency): IndexedGraph {
+  const ids = [...adj.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const index = new Map(ids.map((id, i) => [id, i]));
+  const nbr: Int32Array[] = [];
+  const cst: Float64Array[] = [];
+  for (const id of ids) {
+    const peers = adj.get(id)!;
+    const n = new Int32Array(peers.size);
+    const c = new Float64Array(peers.size);
+    let k = 0;
+    for (const [p, cost] of peers) {
+      n[k] = index.get(p)!;
+      c[k++] = cost;
+    }
+    nbr.push(n);
+    cst.push(c);
+  }
+  return { ids, nbr, cst };
+}
+
 /**
- * Dijkstra from `root`. Returns the predecessor of each reachable node (root excluded), its
- * cost and hop count. O(n^2) like qdrouterd: meshes are tens to hundreds of routers and this
- * runs only when the topology changes.
+ * Dijkstra from node index `root` over the indexed graph; fills `prev` (-1: none or root),
+ * `cost` (Infinity: unreachable) and `hops`. O(n^2) like qdrouterd: meshes are tens to hundreds
+ * of routers and this runs only when the topology changes. Equal costs resolve the lower index
+ * (the smaller id) first, as qdrouterd's NodeSet; a path is replaced only by a cheaper one.
  */
-export function computeTree(root: string, adj: Adjacency): { prev: Map<string, string>; cost: Map<string, number>; hops: Map<string, number> } {
-  const cost = new Map<string, number>();
-  const hops = new Map<string, number>();
-  const prev = new Map<string, string>();
-  if (!adj.has(root)) return { prev, cost, hops };
-  const unresolved = new Set<string>(adj.keys());
-  cost.set(root, 0);
-  hops.set(root, 0);
-  while (unresolved.size > 0) {
-    let u: string | null = null;
+function dijkstra(g: IndexedGraph, root: number, prev: Int32Array, cost: Float64Array, hops: Int32Array): void {
+  const n = g.ids.length;
+  const done = new Uint8Array(n);
+  prev.fill(-1);
+  cost.fill(Infinity);
+  hops.fill(0);
+  cost[root] = 0;
+  for (;;) {
+    let u = -1;
     let uc = Infinity;
-    for (const n of unresolved) {
-      const c = cost.get(n);
-      // Equal costs: the smaller id first, as qdrouterd's NodeSet orders them.
-      if (c !== undefined && (c < uc || (c === uc && u !== null && n < u))) {
-        u = n;
-        uc = c;
+    for (let i = 0; i < n; i++) {
+      if (!done[i] && cost[i] < uc) {
+        u = i;
+        uc = cost[i];
       }
     }
-    if (u === null) break; // the rest is unreachable
-    unresolved.delete(u);
-    for (const [v, vc] of adj.get(u)!) {
-      if (!unresolved.has(v)) continue;
-      const alt = uc + vc;
-      const cv = cost.get(v);
-      if (cv === undefined || alt < cv) {
-        cost.set(v, alt);
-        hops.set(v, hops.get(u)! + 1);
-        prev.set(v, u);
+    if (u < 0) break;
+    done[u] = 1;
+    const nb = g.nbr[u], cs = g.cst[u];
+    for (let k = 0; k < nb.length; k++) {
+      const v = nb[k];
+      if (done[v]) continue;
+      const alt = uc + cs[k];
+      if (alt < cost[v]) {
+        cost[v] = alt;
+        hops[v] = hops[u] + 1;
+        prev[v] = u;
       }
     }
   }
-  cost.delete(root);
-  hops.delete(root);
-  return { prev, cost, hops };
+}
+
+/** Dijkstra from `root` by id (tests and tools): predecessor, cost and hops of reachable nodes. */
+export function computeTree(root: string, adj: Adjacency): { prev: Map<string, string>; cost: Map<string, number>; hops: Map<string, number> } {
+  const out = { prev: new Map<string, string>(), cost: new Map<string, number>(), hops: new Map<string, number>() };
+  const g = indexGraph(adj);
+  const r = g.ids.indexOf(root);
+  if (r < 0) return out;
+  const n = g.ids.length;
+  const prev = new Int32Array(n), cost = new Float64Array(n), hops = new Int32Array(n);
+  dijkstra(g, r, prev, cost, hops);
+  for (let i = 0; i < n; i++) {
+    if (i === r || prev[i] < 0) continue;
+    out.prev.set(g.ids[i], g.ids[prev[i]]);
+    out.cost.set(g.ids[i], cost[i]);
+    out.hops.set(g.ids[i], hops[i]);
+  }
+  return out;
 }
 
 /**
@@ -90,33 +132,40 @@ export function computeTree(root: string, adj: Adjacency): { prev: Map<string, s
  * Unreachable routers are absent from every map.
  */
 export function computeRoutes(self: string, collection: ReadonlyMap<string, LinkStateRecord>): Routes {
-  const adj = adjacency(collection);
-  const { prev, cost, hops } = computeTree(self, adj);
   const nextHops = new Map<string, string>();
-  for (const node of prev.keys()) {
-    // Walk back to the node whose predecessor is us: that is the first hop.
-    let u = node;
-    let v = prev.get(u)!;
-    while (v !== self) {
-      u = v;
-      v = prev.get(u)!;
-    }
-    nextHops.set(node, u);
-  }
-  let radius = 0;
-  for (const h of hops.values()) if (h > radius) radius = h;
+  const costs = new Map<string, number>();
   const validOrigins = new Map<string, Set<string>>();
-  for (const root of prev.keys()) {
-    const origins = new Set<string>();
-    const tree = computeTree(root, adj).prev;
-    for (const node of tree.keys()) {
-      if (node === self) continue;
-      // Does root's path to `node` pass through us?
-      let v = tree.get(node)!;
-      while (v !== root && v !== self) v = tree.get(v)!;
-      if (v === self) origins.add(node);
-    }
-    validOrigins.set(root, origins);
+  const adj = adjacency(collection);
+  const g = indexGraph(adj);
+  const me = g.ids.indexOf(self);
+  if (me < 0) return { nextHops, costs, validOrigins, radius: 0 };
+  const n = g.ids.length;
+  const prev = new Int32Array(n), cost = new Float64Array(n), hops = new Int32Array(n);
+  dijkstra(g, me, prev, cost, hops);
+  let radius = 0;
+  const reachable: number[] = [];
+  for (let i = 0; i < n; i++) {
+    if (i === me || prev[i] < 0) continue;
+    reachable.push(i);
+    costs.set(g.ids[i], cost[i]);
+    if (hops[i] > radius) radius = hops[i];
+    // Walk back to the node whose predecessor is us: that is the first hop.
+    let u = i;
+    while (prev[u] !== me) u = prev[u];
+    nextHops.set(g.ids[i], g.ids[u]);
   }
-  return { nextHops, costs: cost, validOrigins, radius };
+  // Valid origins of each reachable router R: the routers whose path from R passes through us.
+  const p2 = new Int32Array(n), c2 = new Float64Array(n), h2 = new Int32Array(n);
+  for (const root of reachable) {
+    dijkstra(g, root, p2, c2, h2);
+    const origins = new Set<string>();
+    for (let i = 0; i < n; i++) {
+      if (i === me || i === root || p2[i] < 0) continue;
+      let v = p2[i];
+      while (v !== root && v !== me) v = p2[v];
+      if (v === me) origins.add(g.ids[i]);
+    }
+    validOrigins.set(g.ids[root], origins);
+  }
+  return { nextHops, costs, validOrigins, radius };
 }
