@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { loadConfigFile, ConfigError, RouterConfig } from '../router/config';
 import { Logger, openLogOutput } from '../router/io/log';
-import { RouterServer, RouterSettings, ListenerSettings, VERSION } from '../router/io/server';
+import { RouterServer, RouterSettings, ListenerSettings, ConnectorSettings, VERSION } from '../router/io/server';
 import type { AddressRule } from '../router/core/addresses';
 
 const USAGE = `usage: amqp-mesh router -c FILE    run a router (FILE: qdrouterd.conf syntax, .yaml/.yml or .json)
@@ -44,7 +44,23 @@ export function settingsFromConfig(cfg: RouterConfig): RouterSettings {
     saslMechanisms: l.saslMechanisms ?? [],
     authenticatePeer: l.authenticatePeer,
     stripAnnotations: l.stripAnnotations,
+    role: l.role,
+    cost: l.cost,
   }));
+  const connectors: ConnectorSettings[] = cfg.connectors
+    .filter((c) => c.role === 'inter-router')
+    .map((c, i) => ({
+      name: c.name ?? `connector${i}/${c.host}:${c.port}`,
+      host: c.host,
+      port: c.port,
+      cost: c.cost,
+      maxFrameSize: c.maxFrameSize,
+      idleTimeoutSeconds: c.idleTimeoutSeconds,
+      sasl: c.saslUsername !== undefined
+        ? { mechanism: 'PLAIN' as const, user: c.saslUsername, password: c.saslPassword }
+        : { mechanism: 'ANONYMOUS' as const },
+    }));
+  const r = cfg.router;
   const addresses: AddressRule[] = cfg.addresses.map((a) => ({
     prefix: a.prefix ?? undefined,
     pattern: a.pattern ?? undefined,
@@ -61,6 +77,14 @@ export function settingsFromConfig(cfg: RouterConfig): RouterSettings {
     }
   }
   return {
+    connectors,
+    mesh: {
+      helloIntervalMs: r.helloIntervalSeconds * 1000,
+      helloMaxAgeMs: r.helloMaxAgeSeconds * 1000,
+      raIntervalMs: r.raIntervalSeconds * 1000,
+      raIntervalFluxMs: r.raIntervalFluxSeconds * 1000,
+      remoteLsMaxAgeMs: r.remoteLsMaxAgeSeconds * 1000,
+    },
     plainUsers,
     id: cfg.router.id,
     mode: cfg.router.mode as 'standalone' | 'interior',

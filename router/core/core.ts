@@ -115,6 +115,8 @@ export interface CoreEffects {
   settleOut(copy: Copy): void;
   /** A drain on an outgoing link finished: consume the rest of its credit. */
   drainComplete(link: CoreLink): void;
+  /** An address gained its first local consumer (`present`) or lost its last (mesh advertisement). */
+  addressPresence?(key: string, distribution: Distribution, present: boolean): void;
 }
 
 /** Counters the core keeps (management and tests read them). */
@@ -184,7 +186,10 @@ export class RouterCore {
     link.address = a;
     a.consumers.push(link);
     // Senders on this address may now get credit.
-    if (a.consumers.length === 1) for (const s of a.senders) this.markDirty(s);
+    if (a.consumers.length === 1) {
+      for (const s of a.senders) this.markDirty(s);
+      this.fx.addressPresence?.(a.key, a.distribution, true);
+    }
     return link;
   }
 
@@ -214,7 +219,10 @@ export class RouterCore {
     }
     if (a) {
       remove(a.consumers, link);
-      if (a.consumers.length === 0) for (const s of a.senders) this.markDirty(s);
+      if (a.consumers.length === 0) {
+        for (const s of a.senders) this.markDirty(s);
+        this.fx.addressPresence?.(a.key, a.distribution, false);
+      }
     }
     // Undelivered copies: released; the sender may send them again.
     for (let i = link.undeliveredHead; i < link.undelivered.length; i++) {

@@ -14,9 +14,12 @@ import { Connection, ConnectionHandler, CloseReason, InDelivery, Link, OutDelive
 import { AmqpError, AttachFrame, STATE, encodeRejected } from '../protocol/performatives';
 import { MessageScan, scanMessage, writeMessageWithAnnotations } from '../protocol/message';
 import { DecodeError, Writer } from '../protocol/codec';
-import { AddressTable, AddressRule, checkAddress, normalizeAddress } from '../core/addresses';
+import { AddressTable, AddressRule, Distribution, checkAddress, normalizeAddress } from '../core/addresses';
+import { hintForDistribution, mobileKey } from '../protocol/control';
 import { Copy, CoreEffects, CoreLink, Delivery, Made, RouterCore } from '../core/core';
 import { Logger } from './log';
+import { InterRouter } from './inter-router';
+import { MESH_DEFAULTS, MeshSettings } from '../core/mesh';
 
 export const VERSION = '0.1.0';
 
@@ -32,6 +35,21 @@ export interface ListenerSettings {
   saslMechanisms: string[];
   authenticatePeer: boolean;
   stripAnnotations: 'in' | 'out' | 'both' | 'no';
+  /** `inter-router`: peers are routers of the mesh. */
+  role?: 'normal' | 'inter-router';
+  /** Inter-router cost (listener `cost`). */
+  cost?: number;
+}
+
+/** An outgoing inter-router connection (qdrouterd `connector`). */
+export interface ConnectorSettings {
+  name: string;
+  host: string;
+  port: number;
+  cost: number;
+  maxFrameSize: number;
+  idleTimeoutSeconds: number;
+  sasl: { mechanism: 'ANONYMOUS' | 'PLAIN' | null; user?: string; password?: string };
 }
 
 /** Everything the router process needs. */
@@ -46,6 +64,9 @@ export interface RouterSettings {
   maxAddressLength: number;
   /** Users for SASL PLAIN: user -> password. */
   plainUsers?: Record<string, string>;
+  connectors?: ConnectorSettings[];
+  /** Control-plane timing (interior mode). */
+  mesh?: Omit<MeshSettings, 'id' | 'instance'>;
 }
 
 /** Per-connection router state. */
@@ -73,9 +94,19 @@ export class RouterServer implements ConnectionHandler, CoreEffects {
   /** Where each listener ended up (port 0 resolved). */
   readonly bound: { name: string; host: string; port: number }[] = [];
   private stopping = false;
+  /** The mesh glue (interior mode). */
+  readonly interRouter: InterRouter | null;
+  private meshTimer: NodeJS.Timeout | null = null;
+  private readonly connectorTimers = new Set<NodeJS.Timeout>();
 
   constructor(readonly settings: RouterSettings, readonly logger: Logger) {
     this.core = new RouterCore(new AddressTable(settings.addresses), this);
+    this.interRouter = settings.mode === 'interior'
+      ? new InterRouter({ id: settings.id, instance: Math.floor(Date.now() / 1000), ...MESH_DEFAULTS, ...settings.mesh }, {
+        touch: (c) => this.touch(c),
+        deliverLocally: (link, d, to) => this.deliverFromMesh(link, d, to),
+      }, logger)
+      : null;
   }
 
   /** Opens every listener; resolves when all listen. */
@@ -96,6 +127,91 @@ export class RouterServer implements ConnectionHandler, CoreEffects {
       this.servers.push(server);
     }
     this.tickTimer = setInterval(() => this.tick(), 1000);
+    if (this.interRouter) {
+      const ir = this.interRouter;
+      // The control plane ticks often so a lost neighbour is routed around quickly.
+      this.meshTimer = setInterval(() => {
+        ir.onTick(Date.now());
+        this.touchAll();
+      }, 100);
+      for (const c of this.settings.connectors ?? []) this.connect(c, 0);
+    }
+  }
+
+  /** Opens (and keeps re-opening) an inter-router connector, with backoff. */
+  private connect(c: ConnectorSettings, attempt: number): void {
+    if (this.stopping || !this.interRouter) return;
+    const socket = net.connect({ host: c.host, port: c.port, noDelay: true });
+    const listener: ListenerSettings = {
+      name: c.name, host: c.host, port: c.port, maxFrameSize: c.maxFrameSize, maxSessions: 32768, idleTimeoutSeconds: c.idleTimeoutSeconds,
+      linkCapacity: 250, saslMechanisms: [], authenticatePeer: false, stripAnnotations: 'no', role: 'inter-router', cost: c.cost,
+    };
+    const conn = new Connection(
+      {
+        containerId: this.settings.id, maxFrameSize: c.maxFrameSize, channelMax: 32767, idleTimeoutMs: c.idleTimeoutSeconds * 1000,
+        maxMessageSize: this.settings.maxMessageSize, handleMax: 65535, saslMechanisms: [], requireSasl: false,
+        offeredCapabilities: ['ANONYMOUS-RELAY'], properties: InterRouter.openProperties(c.cost, VERSION), incomingWindow: 65536,
+        client: { ...c.sasl, hostname: c.host },
+      },
+      this,
+      Date.now(),
+    );
+    const ctx = new ConnCtx(socket, listener, this.nextConnId++);
+    conn.ctx = ctx;
+    this.interRouter.register(conn, c.cost, true);
+    this.conns.add(conn);
+    let opened = false;
+    socket.on('connect', () => {
+      opened = true;
+      this.logger.log('SERVER', 'info', `[C${ctx.id}] connector ${c.name} connected to ${c.host}:${c.port}`);
+      conn.start();
+      this.touch(conn);
+    });
+    socket.on('data', (chunk: Buffer) => {
+      conn.onBytes(chunk, Date.now());
+      this.touch(conn);
+    });
+    socket.on('drain', () => {
+      conn.writeBlocked = false;
+      this.touch(conn);
+    });
+    socket.on('error', (e) => this.logger.log('SERVER', opened ? 'info' : 'debug', `[C${ctx.id}] connector ${c.name}: ${e.message}`));
+    socket.on('close', () => {
+      if (!conn.closed) conn.onSocketClosed('socket-closed');
+      this.interRouter?.onClosed(conn);
+      this.conns.delete(conn);
+      if (this.stopping) return;
+      // 1 s, 2 s, 4 s, then every 5 s; a connection that opened starts over.
+      const next = opened ? 0 : attempt + 1;
+      const delay = opened ? 1000 : Math.min(5000, 1000 * 2 ** Math.min(attempt, 3));
+      this.logger.log('SERVER', 'info', `connector ${c.name}: ${opened ? 'connection lost' : 'cannot connect'} to ${c.host}:${c.port}; retrying in ${delay} ms`);
+      const t = setTimeout(() => {
+        this.connectorTimers.delete(t);
+        this.connect(c, next);
+      }, delay);
+      this.connectorTimers.add(t);
+    });
+  }
+
+  /** A message from another router for local consumers (data forwarding across hops comes next). */
+  private deliverFromMesh(link: Link, d: InDelivery, to: string | null): void {
+    let cl = link.ctx as CoreLink | null;
+    if (cl === null) {
+      cl = this.core.onSenderAttached(null, 250, false, link);
+      link.ctx = cl;
+    }
+    this.core.onCreditConsumed(cl, link.credit);
+    try {
+      scanMessage(d.payload, 0, d.payload.length, d.scan, true);
+    } catch {
+      if (!d.settled) link.conn.updateIn(d, REJECT_DECODE, true);
+      return;
+    }
+    if (to === null) {
+      if (!d.settled) link.conn.updateIn(d, REJECT_NO_TO, true);
+      return;
+    }
+    d.ctx = this.core.onDelivery(cl, d.settled, normalizeAddress(to), d);
   }
 
   private accept(socket: net.Socket, l: ListenerSettings): void {
@@ -116,7 +232,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects {
         requireSasl: l.authenticatePeer,
         checkPlain: (u, p) => this.checkPlain(u, p, l),
         offeredCapabilities: ['ANONYMOUS-RELAY'],
-        properties: { product: 'amqp-mesh', version: VERSION },
+        properties: l.role === 'inter-router' ? InterRouter.openProperties(l.cost ?? 1, VERSION) : { product: 'amqp-mesh', version: VERSION },
         incomingWindow: 65536,
       },
       this,
@@ -124,6 +240,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects {
     );
     const ctx = new ConnCtx(socket, l, this.nextConnId++);
     conn.ctx = ctx;
+    if (l.role === 'inter-router' && this.interRouter) this.interRouter.register(conn, l.cost ?? 1, false);
     this.conns.add(conn);
     const peer = `${socket.remoteAddress}:${socket.remotePort}`;
     this.logger.log('SERVER', 'info', `[C${ctx.id}] Accepted connection from ${peer} on ${l.name}`);
@@ -203,6 +320,8 @@ export class RouterServer implements ConnectionHandler, CoreEffects {
   async stop(): Promise<void> {
     this.stopping = true;
     if (this.tickTimer) clearInterval(this.tickTimer);
+    if (this.meshTimer) clearInterval(this.meshTimer);
+    for (const t of this.connectorTimers) clearTimeout(t);
     for (const s of this.servers) s.close();
     for (const conn of this.conns) {
       conn.close({ condition: 'amqp:connection:forced', description: 'router shutting down' }, 'router-shutdown');
@@ -217,11 +336,17 @@ export class RouterServer implements ConnectionHandler, CoreEffects {
   // ------------------------------------------------------------------ ConnectionHandler
 
   onOpen(conn: Connection): void {
+    this.interRouter?.onOpen(conn);
     const ctx = conn.ctx as ConnCtx;
     this.logger.log('SERVER', 'info', `[C${ctx.id}] Connection open: container-id ${conn.remoteOpen?.containerId}, user ${conn.user}`);
   }
 
+  onLinkOpened(link: Link): void {
+    this.interRouter?.onLinkOpened(link);
+  }
+
   onAttach(link: Link, a: AttachFrame): void {
+    if (this.interRouter?.onAttach(link, a)) return;
     const conn = link.conn;
     const ctx = conn.ctx as ConnCtx;
     const capacity = ctx.listener.linkCapacity;
@@ -280,6 +405,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects {
   }
 
   onDelivery(link: Link, d: InDelivery): void {
+    if (this.interRouter?.onDelivery(link, d)) return;
     const cl = link.ctx as CoreLink | null;
     if (cl === null) return;
     this.core.onCreditConsumed(cl, link.credit);
@@ -337,6 +463,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects {
   }
 
   onClosed(conn: Connection, reason: CloseReason, error: AmqpError | null): void {
+    this.interRouter?.onClosed(conn);
     const ctx = conn.ctx as ConnCtx;
     const lvl = reason === 'client-closed' || reason === 'router-shutdown' ? 'info' : 'warning';
     this.logger.log('SERVER', lvl, `[C${ctx.id}] Connection closed (${reason})${error ? `: ${error.condition} ${error.description ?? ''}` : ''}`);
@@ -348,7 +475,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects {
   }
 
   /** Outcomes made by a departing link can touch any connection: flush them all. */
-  private touchAll(): void {
+  touchAll(): void {
     for (const c of this.conns) if (c.w.off > 0) this.touch(c);
   }
 
@@ -414,6 +541,12 @@ export class RouterServer implements ConnectionHandler, CoreEffects {
     if (!od.link.attached) return;
     od.link.conn.updateOut(od, null, true);
     this.touch(od.link.conn);
+  }
+
+  addressPresence(key: string, distribution: Distribution, present: boolean): void {
+    // Dynamic (router-local) addresses are not advertised: they are reached through _topo.
+    if (!this.interRouter || key.startsWith('_topo/')) return;
+    this.interRouter.mesh.onLocalAddress(mobileKey(key), hintForDistribution(distribution), present);
   }
 
   drainComplete(cl: CoreLink): void {
