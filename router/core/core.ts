@@ -46,6 +46,8 @@ export const enum Made {
 /** A routable address and its attached links. */
 export class Address {
   readonly consumers: CoreLink[] = [];
+  /** Routers of the mesh that advertise a consumer for this address (from MAU). */
+  readonly remotes = new Set<string>();
   readonly senders: CoreLink[] = [];
   rr = 0;
   deliveriesIn = 0;
@@ -91,6 +93,8 @@ export class Delivery {
   bestState: Buffer | null = null;
   bestMade = 0;
   done = false;
+  /** Where it is going (set when routed): inter-router copies carry it as x-opt-qd.to. */
+  address: Address | null = null;
   constructor(readonly link: CoreLink, readonly settled: boolean, readonly io: unknown) {}
 }
 
@@ -119,6 +123,24 @@ export interface CoreEffects {
   addressPresence?(key: string, distribution: Distribution, present: boolean): void;
 }
 
+/**
+ * The mesh as the forwarder sees it (a read-only port the I/O implements from the control
+ * plane's routes): links towards routers and the multicast fan-out. Absent on standalone routers.
+ */
+export interface RemoteView {
+  /** This router's id (the origin of locally received messages). */
+  readonly self: string;
+  /** The data link towards `routerId` (its next hop), or null when unreachable. */
+  linkToward(routerId: string): CoreLink | null;
+  /** Path cost to `routerId` (Infinity when unreachable). */
+  cost(routerId: string): number;
+  /**
+   * Links (one per next-hop connection) a multicast from `origin` with `trace` takes to reach
+   * `routers`: valid-origin trees, minus connections to routers in the trace.
+   */
+  multicastLinks(origin: string, trace: readonly string[], routers: Iterable<string>): CoreLink[];
+}
+
 /** Counters the core keeps (management and tests read them). */
 export interface CoreStats {
   deliveriesIn: number;
@@ -134,7 +156,40 @@ export class RouterCore {
   private readonly dirty: CoreLink[] = [];
   readonly stats: CoreStats = { deliveriesIn: 0, deliveriesOut: 0, releasedNoRoute: 0, droppedPresettled: 0 };
 
+  private remote: RemoteView | null = null;
+
   constructor(readonly table: AddressTable, private readonly fx: CoreEffects) {}
+
+  /** Connects the forwarder to the mesh (interior mode). */
+  setRemoteView(view: RemoteView): void {
+    this.remote = view;
+  }
+
+  /** Remote consumers exist for `a` on a reachable router. */
+  private hasRemote(a: Address): boolean {
+    if (this.remote === null || a.remotes.size === 0) return false;
+    for (const r of a.remotes) if (this.remote.cost(r) < Infinity) return true;
+    return false;
+  }
+
+  /** A router advertised (or withdrew) consumers for an address (mobile-address sync). */
+  onRemoteAddress(routerId: string, key: string, distribution: Distribution, present: boolean): void {
+    let a = this.addresses.get(key);
+    if (a === undefined) {
+      if (!present) return;
+      a = new Address(key, this.table.computeDistribution(key) ?? distribution);
+      this.addresses.set(key, a);
+    }
+    if (present) a.remotes.add(routerId);
+    else a.remotes.delete(routerId);
+    for (const s of a.senders) this.markDirty(s);
+    this.maybeDropAddress(a);
+  }
+
+  /** Routes changed: reachability of remote consumers may have changed, and so senders' credit. */
+  onRoutesChanged(): void {
+    for (const a of this.addresses.values()) if (a.remotes.size > 0) for (const s of a.senders) this.markDirty(s);
+  }
 
   /** Looks up (or creates) the address record for a normalized key. */
   private addressFor(key: string): Address {
@@ -147,7 +202,7 @@ export class RouterCore {
   }
 
   private maybeDropAddress(a: Address): void {
-    if (a.consumers.length === 0 && a.senders.length === 0) this.addresses.delete(a.key);
+    if (a.consumers.length === 0 && a.senders.length === 0 && a.remotes.size === 0) this.addresses.delete(a.key);
   }
 
   /** Snapshot of one address (management, tests). */
@@ -193,6 +248,11 @@ export class RouterCore {
     return link;
   }
 
+  /** An inter-router data link towards a neighbour: an outgoing link bound to no address. */
+  onRouterLinkAttached(capacity: number, io: unknown): CoreLink {
+    return new CoreLink(this.nextLinkId++, 'out', capacity, io);
+  }
+
   /** The consumer granted credit (or asked to drain). */
   onConsumerFlow(link: CoreLink, drain: boolean): void {
     if (link.gone) return;
@@ -217,7 +277,7 @@ export class RouterCore {
       }
       return;
     }
-    if (a) {
+    if (a && link.address === a && a.consumers.includes(link)) {
       remove(a.consumers, link);
       if (a.consumers.length === 0) {
         for (const s of a.senders) this.markDirty(s);
@@ -252,31 +312,80 @@ export class RouterCore {
    * A whole message arrived on an incoming link. `to` is the per-message address for anonymous
    * links (normalized), ignored otherwise. Returns the core's delivery.
    */
-  onDelivery(link: CoreLink, settled: boolean, to: string | null, io: unknown): Delivery | null {
+  onDelivery(link: CoreLink, settled: boolean, to: string | null, io: unknown, origin: string | null = null, trace: readonly string[] | null = null): Delivery | null {
     this.stats.deliveriesIn++;
     let a = link.address;
     if (a === null) {
       a = to === null ? null : this.addresses.get(to) ?? null;
     }
     const d = new Delivery(link, settled, io);
-    if (a === null || a.consumers.length === 0) {
+    if (a === null || (a.consumers.length === 0 && !this.hasRemote(a))) {
       this.noRoute(d);
       return d;
     }
     a.deliveriesIn++;
+    d.address = a;
     link.held++;
     if (a.distribution === 'multicast') {
-      const n = a.consumers.length;
+      const outs: CoreLink[] = a.consumers.slice();
+      if (this.remote !== null && a.remotes.size > 0) {
+        // Never back to where it came from: routers in the trace are excluded.
+        const hops = trace ? trace.map((t) => t.replace(/^0\//, '')) : [];
+        for (const l of this.remote.multicastLinks(origin ?? this.remote.self, hops, a.remotes)) if (!outs.includes(l)) outs.push(l);
+      }
+      const n = outs.length;
+      if (n === 0) {
+        link.held--;
+        this.noRoute(d);
+        return d;
+      }
       d.untransmitted = n;
       d.outstanding = settled ? 0 : n;
-      for (let i = 0; i < n; i++) this.enqueue(new Copy(d, a.consumers[i]));
+      for (let i = 0; i < n; i++) this.enqueue(new Copy(d, outs[i]));
     } else {
-      const out = a.distribution === 'balanced' ? this.pickBalanced(a) : this.pickClosest(a);
+      const out = this.pickAnycast(a);
+      if (out === null) {
+        link.held--;
+        this.noRoute(d);
+        return d;
+      }
       d.untransmitted = 1;
       d.outstanding = settled ? 0 : 1;
       this.enqueue(new Copy(d, out));
     }
     return d;
+  }
+
+  /**
+   * Anycast choice. Local consumers first when any can take the message (closest: a local
+   * consumer always wins, as qdrouterd); otherwise the cheapest remote router (closest) or the
+   * lowest outstanding + cost among local links and remote routers (balanced).
+   */
+  private pickAnycast(a: Address): CoreLink | null {
+    const remote = this.remote;
+    if (a.consumers.length > 0 && (a.distribution !== 'balanced' || remote === null || a.remotes.size === 0)) {
+      return a.distribution === 'balanced' ? this.pickBalanced(a) : this.pickClosest(a);
+    }
+    if (remote === null) return null;
+    let best: CoreLink | null = null;
+    let bestValue = Infinity;
+    if (a.consumers.length > 0) {
+      best = this.pickBalanced(a);
+      bestValue = best.undeliveredCount + best.unsettled;
+      if (bestValue === 0) return best;
+    }
+    for (const r of a.remotes) {
+      const cost = remote.cost(r);
+      if (cost === Infinity) continue;
+      const l = remote.linkToward(r);
+      if (l === null) continue;
+      const v = a.distribution === 'balanced' ? l.undeliveredCount + l.unsettled + cost : cost;
+      if (v < bestValue) {
+        best = l;
+        bestValue = v;
+      }
+    }
+    return best;
   }
 
   private noRoute(d: Delivery): void {
@@ -433,7 +542,7 @@ export class RouterCore {
       const link = list[i];
       link.dirty = false;
       if (link.gone) continue;
-      const routable = link.address === null || link.address.consumers.length > 0;
+      const routable = link.address === null || link.address.consumers.length > 0 || this.hasRemote(link.address);
       const want = routable ? Math.max(0, link.capacity - link.held) : 0;
       if (want === 0) {
         if (link.granted > 0 && !routable) {

@@ -17,9 +17,11 @@ import { Writer } from '../protocol/codec';
 import { MessageScan, scanMessage, writeMessageWithAnnotations } from '../protocol/message';
 import {
   ControlMessage as WireControl, HELLO_ADDRESS, MAU_ADDRESS, RA_ADDRESS, decodeControlMessage, encodeControlMessage,
-  readRouterAnnotations, routerAddress, routerMaAddress,
+  readRouterAnnotations, routerAddress, routerMaAddress, parseMobileKey, distributionForHint,
 } from '../protocol/control';
 import { ControlDestination, ControlMessage, MeshEngine, MeshSettings } from '../core/mesh';
+import { CoreLink, RemoteView } from '../core/core';
+import { Distribution } from '../core/addresses';
 import { Routes } from '../core/paths';
 import { Logger } from './log';
 
@@ -47,6 +49,10 @@ export class InterRouterConn {
 /** What the mesh glue needs from the router process. */
 export interface InterRouterHost {
   touch(conn: Connection): void;
+  /** The routing core's link for an inter-router data link we send on. */
+  routerLink(link: Link): CoreLink;
+  routesChanged(): void;
+  remoteAddress(routerId: string, key: string, distribution: Distribution, present: boolean): void;
   /** Delivers a message that arrived on a data link to local consumers by address. */
   deliverLocally(link: Link, d: InDelivery, to: string | null): void;
 }
@@ -60,8 +66,8 @@ function classify(a: AttachFrame): 'control' | 'data' | null {
   return null;
 }
 
-/** Binds inter-router connections to the mesh engine. */
-export class InterRouter {
+/** Binds inter-router connections to the mesh engine; the forwarder's view of the mesh. */
+export class InterRouter implements RemoteView {
   readonly mesh: MeshEngine;
   private readonly conns = new Map<number, InterRouterConn>();
   private readonly byConnection = new Map<Connection, InterRouterConn>();
@@ -74,8 +80,17 @@ export class InterRouter {
     this.mesh = new MeshEngine(settings, {
       sendControl: (dest, msg) => this.sendControl(dest, msg),
       routesChanged: (routes, neighbours) => this.routesChanged(routes, neighbours),
-      remoteAddressesChanged: (id, added, removed) =>
-        this.logger.log('ROUTER_MA', 'debug', `router ${id}: +[${added.map((a) => a[0]).join(' ')}] -[${removed.join(' ')}]`),
+      remoteAddressesChanged: (id, added, removed) => {
+        this.logger.log('ROUTER_MA', 'debug', `router ${id}: +[${added.map((a) => a[0]).join(' ')}] -[${removed.join(' ')}]`);
+        for (const [key, hint] of added) {
+          const m = parseMobileKey(key);
+          if (m && m.cls === 'M' && m.phase === 0) this.host.remoteAddress(id, m.address, distributionForHint(hint) ?? 'balanced', true);
+        }
+        for (const key of removed) {
+          const m = parseMobileKey(key);
+          if (m && m.cls === 'M' && m.phase === 0) this.host.remoteAddress(id, m.address, 'balanced', false);
+        }
+      },
       log: (level, msg) => this.logger.log('ROUTER_LS', level === 'trace' ? 'trace' : level, msg),
     });
   }
@@ -276,8 +291,50 @@ export class InterRouter {
     this.sendOn(irc, this.w.take());
   }
 
+  // ------------------------------------------------------------------ RemoteView (the forwarder's port)
+
+  get self(): string {
+    return this.mesh.id;
+  }
+
+  private dataLinkOf(connId: number | undefined): CoreLink | null {
+    const irc = connId === undefined ? undefined : this.conns.get(connId);
+    if (!irc?.up) return null;
+    // Priority 4 (qdrouterd's default message priority); the first data link if fewer.
+    const link = irc.dataOut[4] ?? irc.dataOut[0];
+    if (!link?.attached) return null;
+    return this.host.routerLink(link);
+  }
+
+  linkToward(routerId: string): CoreLink | null {
+    const hop = this.mesh.routes.nextHops.get(routerId);
+    return hop === undefined ? null : this.dataLinkOf(this.neighbourConns.get(hop));
+  }
+
+  cost(routerId: string): number {
+    return this.mesh.routes.costs.get(routerId) ?? Infinity;
+  }
+
+  multicastLinks(origin: string, trace: readonly string[], routers: Iterable<string>): CoreLink[] {
+    const routes = this.mesh.routes;
+    const hops = new Set<string>();
+    for (const r of routers) {
+      if (r === origin) continue;
+      const hop = routes.nextHops.get(r);
+      if (hop === undefined || trace.includes(hop)) continue;
+      if (origin === this.mesh.id || routes.validOrigins.get(r)?.has(origin)) hops.add(hop);
+    }
+    const out: CoreLink[] = [];
+    for (const h of hops) {
+      const l = this.dataLinkOf(this.neighbourConns.get(h));
+      if (l !== null) out.push(l);
+    }
+    return out;
+  }
+
   private routesChanged(routes: Routes, neighbours: ReadonlyMap<string, number>): void {
     this.neighbourConns = new Map(neighbours);
+    this.host.routesChanged();
     this.logger.log('ROUTER', 'info', `routes: ${[...routes.costs].map(([id, c]) => `${id} via ${routes.nextHops.get(id)} cost ${c}`).join(', ') || '(none)'}`);
   }
 

@@ -105,8 +105,15 @@ export class RouterServer implements ConnectionHandler, CoreEffects {
       ? new InterRouter({ id: settings.id, instance: Math.floor(Date.now() / 1000), ...MESH_DEFAULTS, ...settings.mesh }, {
         touch: (c) => this.touch(c),
         deliverLocally: (link, d, to) => this.deliverFromMesh(link, d, to),
+        routerLink: (link) => {
+          if (link.ctx === null) link.ctx = this.core.onRouterLinkAttached(250, link);
+          return link.ctx as CoreLink;
+        },
+        routesChanged: () => this.core.onRoutesChanged(),
+        remoteAddress: (routerId, key, distribution, present) => this.core.onRemoteAddress(routerId, key, distribution, present),
       }, logger)
       : null;
+    if (this.interRouter) this.core.setRemoteView(this.interRouter);
   }
 
   /** Opens every listener; resolves when all listen. */
@@ -211,7 +218,8 @@ export class RouterServer implements ConnectionHandler, CoreEffects {
       if (!d.settled) link.conn.updateIn(d, REJECT_NO_TO, true);
       return;
     }
-    d.ctx = this.core.onDelivery(cl, d.settled, normalizeAddress(to), d);
+    const origin = d.scan.ingress ? d.scan.ingress.replace(/^0\//, '') : null;
+    d.ctx = this.core.onDelivery(cl, d.settled, normalizeAddress(to), d, origin, d.scan.trace);
   }
 
   private accept(socket: net.Socket, l: ListenerSettings): void {
@@ -499,7 +507,10 @@ export class RouterServer implements ConnectionHandler, CoreEffects {
     const strip = (conn.ctx as ConnCtx).listener.stripAnnotations;
     const annotate = strip === 'in' || strip === 'no';
     let payload: Buffer;
-    if (annotate) {
+    if (this.interRouter !== null && this.interRouter.isInterRouter(conn)) {
+      if (d.forMesh === null) d.forMesh = this.annotate(d, copy.delivery.address?.key ?? d.scan.to);
+      payload = d.forMesh;
+    } else if (annotate) {
       if (d.annotated === null) d.annotated = this.annotate(d);
       payload = d.annotated;
     } else if (d.scan.hasRouterKeys) {
@@ -511,12 +522,12 @@ export class RouterServer implements ConnectionHandler, CoreEffects {
     return od;
   }
 
-  private annotate(d: InDelivery): Buffer {
+  private annotate(d: InDelivery, to: string | null = null): Buffer {
     const w = this.annotateWriter;
     w.reset();
     const me = `0/${this.settings.id}`;
     const trace = d.scan.trace ? [...d.scan.trace, me] : [me];
-    writeMessageWithAnnotations(w, d.payload, 0, d.payload.length, d.scan, d.scan.ingress ?? me, trace);
+    writeMessageWithAnnotations(w, d.payload, 0, d.payload.length, d.scan, d.scan.ingress ?? me, trace, to);
     return w.take();
   }
 

@@ -135,6 +135,8 @@ export interface InDelivery {
   /** Outbound forms, made at most once per delivery whatever the fan-out. */
   annotated: Buffer | null;
   stripped: Buffer | null;
+  /** The form sent to other routers (with x-opt-qd.to). */
+  forMesh: Buffer | null;
 }
 
 /** A delivery we sent to the peer. */
@@ -750,7 +752,7 @@ export class Connection {
     if (payload.length > this.opts.maxMessageSize) {
       throw new LinkError(`message of ${payload.length} bytes exceeds the maximum message size ${this.opts.maxMessageSize}`, 'amqp:link:message-size-exceeded', link);
     }
-    const d: InDelivery = { link, id, settled, payload, ctx: null, awaitingPeerSettle: false, done: settled, scan: new MessageScan(), annotated: null, stripped: null };
+    const d: InDelivery = { link, id, settled, payload, ctx: null, awaitingPeerSettle: false, done: settled, scan: new MessageScan(), annotated: null, stripped: null, forMesh: null };
     if (!settled) link.session.unsettledIn.set(id, d);
     this.deliveriesIn++;
     this.handler.onDelivery(link, d);

@@ -11,6 +11,7 @@ import { D } from './performatives';
 export const ANNOTATION_PREFIX = 'x-opt-qd.';
 export const ANNOTATION_INGRESS = 'x-opt-qd.ingress';
 export const ANNOTATION_TRACE = 'x-opt-qd.trace';
+export const ANNOTATION_TO = 'x-opt-qd.to';
 
 /** Result of {@link scanMessage}; one instance is reused per call site. */
 export class MessageScan {
@@ -158,6 +159,7 @@ export function writeMessageWithAnnotations(
   scan: MessageScan,
   ingress: string | null,
   trace: readonly string[] | null,
+  to: string | null = null,
 ): void {
   if (!scan.hasRouterKeys && ingress === null) {
     w.bytes(buf, start, end);
@@ -182,7 +184,7 @@ export function writeMessageWithAnnotations(
       q = vEnd;
     }
   }
-  const addCount = ingress !== null ? 4 : 0;
+  const addCount = ingress !== null ? (to !== null ? 6 : 4) : 0;
   if (userCount + addCount > 0 || (scan.maEnd >= 0 && !scan.hasRouterKeys)) {
     w.descriptor(D.MessageAnnotations);
     const mark = w.beginMap();
@@ -193,6 +195,11 @@ export function writeMessageWithAnnotations(
       for (let i = 0; i < kept.length; i += 2) w.bytes(buf, kept[i], kept[i + 1]);
     }
     if (ingress !== null) {
+      // qdrouterd's order after the user's own keys: to, ingress, trace.
+      if (to !== null) {
+        w.symbol(ANNOTATION_TO);
+        w.string(to);
+      }
       w.symbol(ANNOTATION_INGRESS);
       w.string(ingress);
       w.symbol(ANNOTATION_TRACE);
