@@ -5,15 +5,10 @@
 import rhea from 'rhea';
 import type { EventContext, Message } from 'rhea';
 
-export interface PerfResult {
-  messages: number;
-  seconds: number;
-  msgsPerSec: number;
-  p50Us: number;
-  p99Us: number;
-  maxUs: number;
-  accepted: number;
-}
+import type { MeshPerfResult } from './tools';
+
+/** The same figures the C client reports. */
+export type PerfResult = Pick<MeshPerfResult, 'messages' | 'seconds' | 'msgsPerSec' | 'p50Us' | 'p99Us' | 'maxUs' | 'accepted'>;
 
 /** Percentile of a sorted array. */
 export function percentile(sorted: Float64Array | number[], p: number): number {

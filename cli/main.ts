@@ -95,11 +95,10 @@ export function settingsFromConfig(cfg: RouterConfig): RouterSettings {
   };
 }
 
-async function runRouter(file: string): Promise<void> {
-  const logger = new Logger();
-  let cfg: RouterConfig;
+/** Runs `load`; a ConfigError ends the process with exit code 2 and its FILE:LINE message. */
+function orExitOnConfigError<T>(load: () => T): T {
   try {
-    cfg = loadConfigFile(file);
+    return load();
   } catch (e) {
     if (e instanceof ConfigError) {
       process.stderr.write(`amqp-mesh: ${e.message}\n`);
@@ -107,6 +106,11 @@ async function runRouter(file: string): Promise<void> {
     }
     throw e;
   }
+}
+
+async function runRouter(file: string): Promise<void> {
+  const logger = new Logger();
+  const cfg: RouterConfig = orExitOnConfigError(() => loadConfigFile(file));
   // DEFAULT first: other modules inherit its output settings.
   const logs = [...cfg.logs].sort((a, b) => (a.module === 'DEFAULT' ? -1 : b.module === 'DEFAULT' ? 1 : 0));
   for (const l of logs) {
@@ -120,16 +124,7 @@ async function runRouter(file: string): Promise<void> {
     logger.configure(l.module, l.enabledLevels === 'default' ? null : l.enabledLevels.length ? l.enabledLevels.join(',') : 'none', { write, includeTimestamp: l.includeTimestamp });
   }
   for (const w of cfg.warnings) logger.log('ROUTER', 'warning', w.message);
-  let settings: RouterSettings;
-  try {
-    settings = settingsFromConfig(cfg);
-  } catch (e) {
-    if (e instanceof ConfigError) {
-      process.stderr.write(`amqp-mesh: ${e.message}\n`);
-      process.exit(2);
-    }
-    throw e;
-  }
+  const settings: RouterSettings = orExitOnConfigError(() => settingsFromConfig(cfg));
   const server = new RouterServer(settings, logger);
   try {
     await server.start();
