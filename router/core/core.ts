@@ -248,6 +248,21 @@ export class RouterCore {
     return link;
   }
 
+  /**
+   * The router behind an inter-router link stopped answering (no HELLO within helloMaxAge) while
+   * its connection stays open: copies waiting for it are released; the I/O reports the copies it
+   * had sent through {@link onCopyLost} (modified). New copies avoid it (routes changed).
+   */
+  onRouterLinkFailed(link: CoreLink): void {
+    for (let i = link.undeliveredHead; i < link.undelivered.length; i++) {
+      const c = link.undelivered[i];
+      this.copyTransmittedOrDropped(c);
+      this.copyOutcome(c, State.Released, null, Made.Released);
+    }
+    link.undelivered.length = 0;
+    link.undeliveredHead = 0;
+  }
+
   /** An inter-router data link towards a neighbour: an outgoing link bound to no address. */
   onRouterLinkAttached(capacity: number, io: unknown): CoreLink {
     return new CoreLink(this.nextLinkId++, 'out', capacity, io);

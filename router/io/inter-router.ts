@@ -52,6 +52,8 @@ export interface InterRouterHost {
   /** The routing core's link for an inter-router data link we send on. */
   routerLink(link: Link): CoreLink;
   routesChanged(): void;
+  /** A neighbour went silent on a connection that is still open (frozen router). */
+  neighbourLost(irc: InterRouterConn): void;
   remoteAddress(routerId: string, key: string, distribution: Distribution, present: boolean): void;
   /** Delivers a message that arrived on a data link to local consumers by address. */
   deliverLocally(link: Link, d: InDelivery, to: string | null): void;
@@ -333,7 +335,16 @@ export class InterRouter implements RemoteView {
   }
 
   private routesChanged(routes: Routes, neighbours: ReadonlyMap<string, number>): void {
+    const before = this.neighbourConns;
     this.neighbourConns = new Map(neighbours);
+    for (const [id, connId] of before) {
+      if (neighbours.has(id)) continue;
+      const irc = this.conns.get(connId);
+      if (irc?.up) {
+        this.logger.log('ROUTER', 'warning', `neighbour ${id} silent on open connection ${connId}: returning its in-flight deliveries`);
+        this.host.neighbourLost(irc);
+      }
+    }
     this.host.routesChanged();
     this.logger.log('ROUTER', 'info', `routes: ${[...routes.costs].map(([id, c]) => `${id} via ${routes.nextHops.get(id)} cost ${c}`).join(', ') || '(none)'}`);
   }

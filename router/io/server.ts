@@ -110,6 +110,20 @@ export class RouterServer implements ConnectionHandler, CoreEffects {
           return link.ctx as CoreLink;
         },
         routesChanged: () => this.core.onRoutesChanged(),
+        neighbourLost: (irc) => {
+          for (const link of irc.dataOut) {
+            const cl = link.ctx as CoreLink | null;
+            if (cl === null) continue;
+            this.core.onRouterLinkFailed(cl);
+            const unsettled = link.session.unsettledOut;
+            for (const [id, od] of unsettled) {
+              if (od.link !== link) continue;
+              unsettled.delete(id);
+              this.core.onCopyLost(od.ctx as Copy);
+            }
+          }
+          this.touchAll();
+        },
         remoteAddress: (routerId, key, distribution, present) => this.core.onRemoteAddress(routerId, key, distribution, present),
       }, logger)
       : null;

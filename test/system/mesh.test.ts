@@ -77,4 +77,70 @@ test('multicast in a triangle: every consumer gets every message once', async ()
   }
 });
 
+
+
+// A square:   [A] <-- [B]
+//              ^       ^
+//             [D] <-- [C]      C connects to B and D; A is reached from C via B or D (cost 2 each;
+// ties go to the smaller id, B). Sender on C, receiver on A.
+async function square(prefix: string): Promise<RunningRouter[]> {
+  const ids = [`${prefix}A`, `${prefix}B`, `${prefix}C`, `${prefix}D`];
+  // A listens; B and D connect to A; C connects to B and D.
+  const rs = await mesh([ids[0], ids[1], ids[3]], [[], [0], [0]]);
+  const c = await startRouter(interior(ids[2], [rs[1].ports[1], rs[2].ports[1]]), { listeners: 2 });
+  const all = [rs[0], rs[1], c, rs[2]];
+  await converged(all, ids);
+  return all;
+}
+
+async function sendAndCount(r: RunningRouter, address: string, count: number): Promise<{ accepted: number; modified: number; released: number }> {
+  const out = await runProton('send.py', ['--url', `amqp://127.0.0.1:${r.port}`, '--address', address, '--count', String(count), '--timeout', '15']);
+  return out.result as { accepted: number; modified: number; released: number };
+}
+
+test('killed router in a square: traffic resumes through the other path', async () => {
+  const [a, b, c, d] = await square('K');
+  try {
+    const recv = runProton('receive.py', ['--url', `amqp://127.0.0.1:${a.port}`, '--address', 'closest.sq', '--count', '10', '--timeout', '20']);
+    await waitFor(() => c.log.some((l) => l.includes('+[M0closest.sq')), 10_000, 'C learns the consumer');
+    assert.is((await sendAndCount(c, 'closest.sq', 5)).accepted, 5);
+    b.proc.kill('SIGKILL');
+    const started = Date.now();
+    // Like a real producer, resend what comes back released or modified until all are accepted.
+    let accepted = 0;
+    let retried = 0;
+    while (accepted < 5) {
+      assert.ok(Date.now() - started < 10_000, `traffic did not resume (accepted ${accepted})`);
+      const r = await sendAndCount(c, 'closest.sq', 5 - accepted);
+      accepted += r.accepted;
+      retried += r.released + r.modified;
+    }
+    process.stdout.write(`  (5 accepted ${Date.now() - started} ms after B was killed; ${retried} released/modified and resent)\n`);
+    assert.is(((await recv).result as { received: number }).received, 10);
+  } finally {
+    for (const r of [a, c, d]) await r.stop();
+    await b.exited;
+  }
+});
+
+test('frozen router in a square: declared dead after the HELLO max age, its deliveries come back modified, traffic resumes', async () => {
+  const [a, b, c, d] = await square('F');
+  try {
+    const recv = runProton('receive.py', ['--url', `amqp://127.0.0.1:${a.port}`, '--address', 'closest.fz', '--count', '0', '--timeout', '9']);
+    await waitFor(() => c.log.some((l) => l.includes('+[M0closest.fz')), 10_000, 'C learns the consumer');
+    b.proc.kill('SIGSTOP');
+    // Sent while C still routes through B: stuck there until C declares B dead.
+    const stuck = await sendAndCount(c, 'closest.fz', 5);
+    assert.is(stuck.accepted + stuck.modified + stuck.released, 5, `every delivery got an outcome: ${JSON.stringify(stuck)}`);
+    process.stdout.write(`  (sent while B frozen: ${stuck.accepted} accepted, ${stuck.modified} modified, ${stuck.released} released)\n`);
+    assert.ok(c.log.some((l) => l.includes('silent on open connection') || l.includes('lost')), 'C noticed');
+    // Afterwards everything goes through D.
+    assert.is((await sendAndCount(c, 'closest.fz', 5)).accepted, 5);
+    b.proc.kill('SIGCONT');
+    await recv;
+  } finally {
+    b.proc.kill('SIGCONT');
+    for (const r of [a, b, c, d]) await r.stop();
+  }
+});
 test.run();
