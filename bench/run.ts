@@ -5,10 +5,13 @@
  *   C mesh_perf --> [router] --> C mesh_perf      100-byte bodies, unsettled, 1 sender 1 receiver
  *   rhea        --> [router] --> rhea
  *   10,000 idle connections --> [router]           RSS per connection
+ *   C mesh_perf --> [R2] --> [R1] --> C mesh_perf   two routers in a chain
+ *   5-router ring, one link cut                    convergence time
  *
  * Env: BENCH_MESSAGES (default 500000), BENCH_RUNS (default 3), BENCH_IDLE (default 10000).
  */
 import { spawn } from 'node:child_process';
+import * as net from 'node:net';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -21,23 +24,31 @@ const BIN = path.join(ROOT, 'bin', 'amqp-mesh.js');
 interface Router {
   pid: number;
   port: number;
+  /** Every listener's port, in config order. */
+  ports: number[];
+  log: string[];
   stop(): Promise<void>;
 }
 
-async function startRouter(listenerExtra = ''): Promise<Router> {
+async function startRouter(listenerExtra = '', config?: string, listeners = 1): Promise<Router> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'amqp-mesh-bench-'));
   const file = path.join(dir, 'router.conf');
-  fs.writeFileSync(file, `router {\n  mode: standalone\n  id: Bench\n}\nlistener {\n  host: 127.0.0.1\n  port: 0\n${listenerExtra}}\nlog {\n  module: DEFAULT\n  enable: warning+\n}\nlog {\n  module: SERVER\n  enable: notice+\n}\n`);
+  fs.writeFileSync(file, config ?? `router {\n  mode: standalone\n  id: Bench\n}\nlistener {\n  host: 127.0.0.1\n  port: 0\n${listenerExtra}}\nlog {\n  module: DEFAULT\n  enable: warning+\n}\nlog {\n  module: SERVER\n  enable: notice+\n}\n`);
   const proc = spawn(process.execPath, [BIN, 'router', '-c', file], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const port = await new Promise<number>((resolve, reject) => {
-    let buf = '';
-    const t = setTimeout(() => reject(new Error(`router did not start: ${buf}`)), 10_000);
+  const log: string[] = [];
+  const ports = await new Promise<number[]>((resolve, reject) => {
+    const found: number[] = [];
+    const t = setTimeout(() => reject(new Error(`router did not start: ${log.join('\n')}`)), 10_000);
     const on = (d: Buffer) => {
-      buf += d.toString();
-      const m = buf.match(/Listening on [^\s]+:(\d+)/);
-      if (m) {
+      for (const line of d.toString().split('\n')) {
+        if (!line) continue;
+        log.push(line);
+        const m = line.match(/Listening on [^\s]+:(\d+)/);
+        if (m) found.push(Number(m[1]));
+      }
+      if (found.length >= listeners) {
         clearTimeout(t);
-        resolve(Number(m[1]));
+        resolve(found);
       }
     };
     proc.stdout.on('data', on);
@@ -45,12 +56,110 @@ async function startRouter(listenerExtra = ''): Promise<Router> {
   });
   return {
     pid: proc.pid!,
-    port,
+    port: ports[0],
+    ports,
+    log,
     stop: () => new Promise<void>((resolve) => {
       proc.once('exit', () => resolve());
       proc.kill('SIGTERM');
     }),
   };
+}
+
+/** An interior router: client listener, inter-router listener, connectors to `peers`. */
+function interiorConfig(id: string, peers: number[]): string {
+  return [
+    `router {\n  mode: interior\n  id: ${id}\n}`,
+    'listener {\n  host: 127.0.0.1\n  port: 0\n}',
+    'listener {\n  host: 127.0.0.1\n  port: 0\n  role: inter-router\n}',
+    ...peers.map((p) => `connector {\n  host: 127.0.0.1\n  port: ${p}\n  role: inter-router\n}`),
+    'log {\n  module: DEFAULT\n  enable: warning+\n}',
+    'log {\n  module: SERVER\n  enable: notice+\n}',
+    'log {\n  module: ROUTER\n  enable: info+\n}',
+  ].join('\n') + '\n';
+}
+
+async function until(pred: () => boolean, ms: number, what: string): Promise<void> {
+  const end = Date.now() + ms;
+  while (!pred()) {
+    if (Date.now() > end) throw new Error(`timed out: ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** Latest "routes:" line of a router's log. */
+function lastRoutes(r: Router): string {
+  for (let i = r.log.length - 1; i >= 0; i--) if (r.log[i].includes('routes:')) return r.log[i];
+  return '';
+}
+
+/**
+ *   C mesh_perf --> [R2] --> [R1] --> C mesh_perf      two routers in a chain
+ */
+async function benchChain(messages: number): Promise<void> {
+  let bin: string;
+  try {
+    bin = buildCClients();
+  } catch (e) {
+    console.log(`chain: skipped (${(e as Error).message})`);
+    return;
+  }
+  const r1 = await startRouter('', interiorConfig('Chain1', []), 2);
+  const r2 = await startRouter('', interiorConfig('Chain2', [r1.ports[1]]), 2);
+  try {
+    await until(() => lastRoutes(r2).includes('Chain1 via'), 10_000, 'chain converged');
+    for (const window of [250, 1000]) {
+      const res = await runMeshPerf({ binary: bin, url: `amqp://127.0.0.1:${r2.port}`, receiveUrl: `amqp://127.0.0.1:${r1.port}`, address: `chain.${window}`, messages, bodySize: 100, credit: window, window });
+      console.log(`C client through two routers (window ${window}): ${Math.round(res.msgsPerSec).toLocaleString('en')} msg/s, p50 ${(res.p50Us / 1000).toFixed(2)} ms, p99 ${(res.p99Us / 1000).toFixed(2)} ms (accepted ${res.accepted}/${res.messages})`);
+    }
+  } finally {
+    await r2.stop();
+    await r1.stop();
+  }
+}
+
+/**
+ * 5 routers in a ring, R1 -- R2 through a TCP proxy the bench cuts:
+ *   R1 -(proxy)- R2 - R3 - R4 - R5 - R1
+ * Convergence = time from the cut until R1 routes to R2 the long way (cost 4).
+ */
+async function benchConvergence(): Promise<void> {
+  const r1 = await startRouter('', interiorConfig('Ring1', []), 2);
+  const sockets = new Set<net.Socket>();
+  const proxy = net.createServer((inbound) => {
+    const outbound = net.connect(r1.ports[1], '127.0.0.1');
+    sockets.add(inbound);
+    sockets.add(outbound);
+    inbound.pipe(outbound).pipe(inbound);
+    const close = () => {
+      inbound.destroy();
+      outbound.destroy();
+    };
+    inbound.on('error', close);
+    outbound.on('error', close);
+    inbound.on('close', close);
+    outbound.on('close', close);
+  });
+  await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', () => r()));
+  const proxyPort = (proxy.address() as net.AddressInfo).port;
+  const r2 = await startRouter('', interiorConfig('Ring2', [proxyPort]), 2);
+  const r3 = await startRouter('', interiorConfig('Ring3', [r2.ports[1]]), 2);
+  const r4 = await startRouter('', interiorConfig('Ring4', [r3.ports[1]]), 2);
+  const r5 = await startRouter('', interiorConfig('Ring5', [r4.ports[1], r1.ports[1]]), 2);
+  const all = [r1, r2, r3, r4, r5];
+  try {
+    await until(() => /Ring2 via Ring2 cost 1/.test(lastRoutes(r1)) && /Ring3 via \w+ cost 2/.test(lastRoutes(r1)), 20_000, 'ring converged');
+    // Refuse reconnection while cut: close the proxy first.
+    proxy.close();
+    const cut = Date.now();
+    for (const s of sockets) s.destroy();
+    await until(() => /Ring2 via Ring5 cost 4/.test(lastRoutes(r1)), 20_000, 'R1 routes around the cut');
+    const r1ms = Date.now() - cut;
+    await until(() => /Ring1 via Ring3 cost 4/.test(lastRoutes(r2)), 20_000, 'R2 routes around the cut');
+    console.log(`5-router ring, link cut: R1 rerouted in ${r1ms} ms, both ends in ${Date.now() - cut} ms`);
+  } finally {
+    for (const r of all) await r.stop();
+  }
 }
 
 function rssKb(pid: number): number {
@@ -127,6 +236,8 @@ async function main(): Promise<void> {
   await benchC(messages, runs);
   await benchRhea(Math.min(messages, 200_000));
   await benchIdle(idle);
+  await benchChain(Math.min(messages, 300_000));
+  await benchConvergence();
 }
 
 main().catch((e) => {
