@@ -148,7 +148,8 @@ async function benchConvergence(): Promise<void> {
   const r5 = await startRouter('', interiorConfig('Ring5', [r4.ports[1], r1.ports[1]]), 2);
   const all = [r1, r2, r3, r4, r5];
   try {
-    await until(() => /Ring2 via Ring2 cost 1/.test(lastRoutes(r1)) && /Ring3 via \w+ cost 2/.test(lastRoutes(r1)), 20_000, 'ring converged');
+    // Every router routes to the four others before the cut.
+    await until(() => all.every((r) => (lastRoutes(r).match(/Ring\d via/g) ?? []).length === 4), 20_000, 'ring converged');
     // Refuse reconnection while cut: close the proxy first.
     proxy.close();
     const cut = Date.now();

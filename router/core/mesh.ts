@@ -38,6 +38,9 @@ export type ControlMessage =
   | { opcode: 'MAU'; id: string; pv: number; area: string; mobile_seq: number; add?: string[]; del?: string[]; exist?: string[]; hints?: number[] }
   | { opcode: 'MAR'; id: string; pv: number; area: string; have_seq: number };
 
+/** How soon an unanswered link-state request is repeated. */
+export const LS_RETRY_MS = 300;
+
 /** How long a flooded message is remembered to drop its duplicates (shorter than any RA interval). */
 export const FLOOD_MEMORY_MS = 2000;
 
@@ -63,6 +66,8 @@ class Node {
   connId: number | null = null;
   neighbourRefresh = 0;
   needLsRequest = true;
+  /** When we last asked for its link state (the answer can be lost while routes converge). */
+  lsRequestedAt = -Infinity;
   mobileSeq = 0;
   needMobileRequest = false;
   marOutstanding = false;
@@ -155,10 +160,7 @@ export class MeshEngine {
         if (n.lsSeq < m.ls_seq || n.needLsRequest) {
           // Routed requests need a path; without one, the tick sends it once a path exists.
           n.needLsRequest = true;
-          if (this.reachable(n)) {
-            n.needLsRequest = false;
-            this.fx.sendControl({ kind: 'router', id: m.id }, { opcode: 'LSR', ...this.header() });
-          }
+          if (this.reachable(n)) this.requestLs(n, now);
         }
         if (n.mobileSeq < m.mobile_seq) n.needMobileRequest = true;
         return;
@@ -306,10 +308,9 @@ export class MeshEngine {
     // Link-state and mobile requests to reachable routers.
     for (const n of this.nodes.values()) {
       if (!this.reachable(n)) continue;
-      if (n.needLsRequest) {
-        n.needLsRequest = false;
-        this.fx.sendControl({ kind: 'router', id: n.id }, { opcode: 'LSR', ...this.header() });
-      }
+      // An LSU answer is lost when the responder had no route back to us yet: ask again.
+      if (n.peers.size === 0 && n.lsSeq === 0 && now - n.lsRequestedAt >= LS_RETRY_MS) n.needLsRequest = true;
+      if (n.needLsRequest) this.requestLs(n, now);
       if (n.needMobileRequest && !n.marOutstanding) {
         n.needMobileRequest = false;
         n.marOutstanding = true;
@@ -355,6 +356,12 @@ export class MeshEngine {
 
   private absoluteMau(): ControlMessage {
     return { opcode: 'MAU', ...this.header(), mobile_seq: this.mobileSeq, exist: [...this.localAddresses.keys()], hints: [...this.localAddresses.values()] };
+  }
+
+  private requestLs(n: Node, now: number): void {
+    n.needLsRequest = false;
+    n.lsRequestedAt = now;
+    this.fx.sendControl({ kind: 'router', id: n.id }, { opcode: 'LSR', ...this.header() });
   }
 
   private reachable(n: Node): boolean {
