@@ -6,12 +6,14 @@ import { RunningRouter, startRouter } from '../support/router';
 import { runProton } from '../support/proton';
 import { waitFor } from '../support/wait';
 
-function interior(id: string, connectTo: number[] = [], cost = 1): string {
+function interior(id: string, connectTo: number[] = [], cost: number | number[] = 1): string {
+  const costOf = (i: number) => (Array.isArray(cost) ? cost[i] : cost);
   return [
     `router {\n    mode: interior\n    id: ${id}\n}`,
     'listener {\n    host: 127.0.0.1\n    port: 0\n}',
     'listener {\n    host: 127.0.0.1\n    port: 0\n    role: inter-router\n}',
-    ...connectTo.map((p) => `connector {\n    host: 127.0.0.1\n    port: ${p}\n    role: inter-router\n    cost: ${cost}\n}`),
+    ...connectTo.map((p, i) => `connector {\n    host: 127.0.0.1\n    port: ${p}\n    role: inter-router\n    cost: ${costOf(i)}\n}`),
+    'address {\n    prefix: balanced\n    distribution: balanced\n}',
     'address {\n    prefix: multicast\n    distribution: multicast\n}',
     'address {\n    prefix: closest\n    distribution: closest\n}',
     'log {\n    module: ROUTER_MA\n    enable: debug+\n}',
@@ -143,4 +145,46 @@ test('frozen router in a square: declared dead after the HELLO max age, its deli
     for (const r of [a, b, c, d]) await r.stop();
   }
 });
+// Two paths of different cost:   [X] <--1-- [S] --10--> [Y]     consumers on X and Y, sender on S.
+test('closest chooses the consumer on the cheaper path', async () => {
+  const x = await startRouter(interior('CX'), { listeners: 2 });
+  const y = await startRouter(interior('CY'), { listeners: 2 });
+  const s = await startRouter(interior('CS', [x.ports[1], y.ports[1]], [1, 10]), { listeners: 2 });
+  try {
+    await converged([x, y, s], ['CX', 'CY', 'CS']);
+    const rx = runProton('receive.py', ['--url', `amqp://127.0.0.1:${x.port}`, '--address', 'closest.cheap', '--count', '0', '--timeout', '6']);
+    const ry = runProton('receive.py', ['--url', `amqp://127.0.0.1:${y.port}`, '--address', 'closest.cheap', '--count', '0', '--timeout', '6']);
+    await waitFor(() => s.log.filter((l) => l.includes('+[M0closest.cheap')).length >= 2, 10_000, 'both consumers advertised');
+    const sent = await runProton('send.py', ['--url', `amqp://127.0.0.1:${s.port}`, '--address', 'closest.cheap', '--count', '10', '--timeout', '10']);
+    assert.is((sent.result as { accepted: number }).accepted, 10);
+    const [gx, gy] = await Promise.all([rx, ry]);
+    assert.is((gx.result as { received: number }).received, 10, 'all to the cost-1 consumer');
+    assert.is((gy.result as { received: number }).received, 0, 'none to the cost-10 consumer');
+  } finally {
+    for (const r of [s, x, y]) await r.stop();
+  }
+});
+
+// Balanced across routers:   [P] <-- [S] --> [Q]     consumers keep deliveries unsettled, so
+// outstanding deliveries grow on each path and the sender's messages spread over both.
+test('balanced spreads across routers by outstanding deliveries', async () => {
+  const p = await startRouter(interior('BP'), { listeners: 2 });
+  const q = await startRouter(interior('BQ'), { listeners: 2 });
+  const s = await startRouter(interior('BS', [p.ports[1], q.ports[1]]), { listeners: 2 });
+  try {
+    await converged([p, q, s], ['BP', 'BQ', 'BS']);
+    const args = (r: RunningRouter) => ['--url', `amqp://127.0.0.1:${r.port}`, '--address', 'balanced.spread', '--count', '0', '--timeout', '6', '--no-settle'];
+    const rp = runProton('receive.py', args(p));
+    const rq = runProton('receive.py', args(q));
+    await waitFor(() => s.log.filter((l) => l.includes('+[M0balanced.spread')).length >= 2, 10_000, 'both consumers advertised');
+    await runProton('send.py', ['--url', `amqp://127.0.0.1:${s.port}`, '--address', 'balanced.spread', '--count', '20', '--timeout', '4']);
+    const [gp, gq] = await Promise.all([rp, rq]);
+    const np = (gp.result as { received: number }).received, nq = (gq.result as { received: number }).received;
+    assert.is(np + nq, 20, `every message once (${np} + ${nq})`);
+    assert.ok(np >= 5 && nq >= 5, `spread over both routers (${np} / ${nq})`);
+  } finally {
+    for (const r of [s, p, q]) await r.stop();
+  }
+});
+
 test.run();
