@@ -28,6 +28,11 @@ import { Logger } from './log';
 export const CAP_CONTROL = 'qd.router';
 export const CAP_DATA = 'qd.router-data';
 export const PRIORITIES = 10;
+/**
+ * Credit we give incoming inter-router data links. qdrouterd gives 250; a deeper window keeps a
+ * multi-hop pipeline full (throughput is window / round trip per hop). Control links keep 250.
+ */
+export const DATA_LINK_CREDIT = 1000;
 
 /** Per inter-router connection state. */
 export class InterRouterConn {
@@ -55,8 +60,8 @@ export interface InterRouterHost {
   /** A neighbour went silent on a connection that is still open (frozen router). */
   neighbourLost(irc: InterRouterConn): void;
   remoteAddress(routerId: string, key: string, distribution: Distribution, present: boolean): void;
-  /** Delivers a message that arrived on a data link to local consumers by address. */
-  deliverLocally(link: Link, d: InDelivery, to: string | null): void;
+  /** Routes a message that arrived on a data link (by x-opt-qd.to, else properties.to). */
+  deliverLocally(link: Link, d: InDelivery): void;
 }
 
 function classify(a: AttachFrame): 'control' | 'data' | null {
@@ -141,7 +146,7 @@ export class InterRouter implements RemoteView {
   onLinkOpened(link: Link): void {
     const irc = this.byConnection.get(link.conn);
     if (!irc) return;
-    if (!link.isSender) link.conn.setCredit(link, 250);
+    if (!link.isSender) link.conn.setCredit(link, link === irc.controlIn ? 250 : DATA_LINK_CREDIT);
     this.maybeUp(irc);
   }
 
@@ -161,7 +166,7 @@ export class InterRouter implements RemoteView {
       else irc.controlIn = link;
     } else if (link.isSender) irc.dataOut.push(link);
     else irc.dataIn.push(link);
-    if (!link.isSender) link.conn.setCredit(link, 250);
+    if (!link.isSender) link.conn.setCredit(link, kind === 'control' ? 250 : DATA_LINK_CREDIT);
     this.maybeUp(irc);
     return true;
   }
@@ -194,14 +199,7 @@ export class InterRouter implements RemoteView {
       if (!d.settled) link.conn.updateIn(d, null, true);
       return true;
     }
-    let to: string | null = null;
-    try {
-      const ra = readRouterAnnotations(d.payload);
-      to = ra.to ?? ra.propertiesTo;
-    } catch (e) {
-      this.logger.log('ROUTER', 'warning', `bad router annotations from ${irc.peerId}: ${(e as Error).message}`);
-    }
-    this.host.deliverLocally(link, d, to);
+    this.host.deliverLocally(link, d);
     return true;
   }
 

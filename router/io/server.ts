@@ -18,7 +18,7 @@ import { AddressTable, AddressRule, Distribution, checkAddress, normalizeAddress
 import { hintForDistribution, mobileKey } from '../protocol/control';
 import { Copy, CoreEffects, CoreLink, Delivery, Made, RouterCore } from '../core/core';
 import { Logger } from './log';
-import { InterRouter } from './inter-router';
+import { DATA_LINK_CREDIT, InterRouter } from './inter-router';
 import { MESH_DEFAULTS, MeshSettings } from '../core/mesh';
 
 export const VERSION = '0.1.0';
@@ -104,7 +104,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects {
     this.interRouter = settings.mode === 'interior'
       ? new InterRouter({ id: settings.id, instance: Math.floor(Date.now() / 1000), ...MESH_DEFAULTS, ...settings.mesh }, {
         touch: (c) => this.touch(c),
-        deliverLocally: (link, d, to) => this.deliverFromMesh(link, d, to),
+        deliverLocally: (link, d) => this.deliverFromMesh(link, d),
         routerLink: (link) => {
           if (link.ctx === null) link.ctx = this.core.onRouterLinkAttached(250, link);
           return link.ctx as CoreLink;
@@ -214,11 +214,11 @@ export class RouterServer implements ConnectionHandler, CoreEffects {
     });
   }
 
-  /** A message from another router for local consumers (data forwarding across hops comes next). */
-  private deliverFromMesh(link: Link, d: InDelivery, to: string | null): void {
+  /** A message from another router: routed on by its x-opt-qd.to (or properties.to). */
+  private deliverFromMesh(link: Link, d: InDelivery): void {
     let cl = link.ctx as CoreLink | null;
     if (cl === null) {
-      cl = this.core.onSenderAttached(null, 250, false, link);
+      cl = this.core.onSenderAttached(null, DATA_LINK_CREDIT, false, link);
       link.ctx = cl;
     }
     this.core.onCreditConsumed(cl, link.credit);
@@ -228,6 +228,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects {
       if (!d.settled) link.conn.updateIn(d, REJECT_DECODE, true);
       return;
     }
+    const to = d.scan.routerTo ?? d.scan.to;
     if (to === null) {
       if (!d.settled) link.conn.updateIn(d, REJECT_NO_TO, true);
       return;

@@ -25,6 +25,8 @@ export class MessageScan {
   to: string | null = null;
   /** Inbound router annotations (meaningful when kept by the listener's stripAnnotations). */
   ingress: string | null = null;
+  /** x-opt-qd.to: the destination another router routed on. */
+  routerTo: string | null = null;
   trace: string[] | null = null;
 }
 
@@ -69,6 +71,7 @@ export function scanMessage(buf: Buffer, start: number, end: number, out: Messag
   out.to = null;
   out.ingress = null;
   out.trace = null;
+  out.routerTo = null;
   let p = start;
   while (p < end) {
     if (buf[p] !== 0x00 || p + 3 > end) throw new DecodeError(`message section expected at offset ${p - start}`);
@@ -109,6 +112,9 @@ export function scanMessage(buf: Buffer, start: number, end: number, out: Messag
               } else if (key === ANNOTATION_TRACE) {
                 const v = new Reader(buf, kEnd, vEnd).read();
                 if (Array.isArray(v)) out.trace = v.filter((x): x is string => typeof x === 'string');
+              } else if (key === ANNOTATION_TO) {
+                const v = new Reader(buf, kEnd, vEnd).read();
+                if (typeof v === 'string') out.routerTo = v;
               }
             }
           }
