@@ -134,6 +134,10 @@ export interface RemoteView {
   linkToward(routerId: string): CoreLink | null;
   /** Path cost to `routerId` (Infinity when unreachable). */
   cost(routerId: string): number;
+  /** The next hop towards `routerId`, or null. */
+  nextHop(routerId: string): string | null;
+  /** May a message from `origin` travel on through us towards `routerId`? (valid origins) */
+  isValidOrigin(routerId: string, origin: string): boolean;
   /**
    * Links (one per next-hop connection) a multicast from `origin` with `trace` takes to reach
    * `routers`: valid-origin trees, minus connections to routers in the trace.
@@ -358,7 +362,7 @@ export class RouterCore {
       d.outstanding = settled ? 0 : n;
       for (let i = 0; i < n; i++) this.enqueue(new Copy(d, outs[i]));
     } else {
-      const out = this.pickAnycast(a);
+      const out = this.pickAnycast(a, origin, trace);
       if (out === null) {
         link.held--;
         this.noRoute(d);
@@ -376,7 +380,7 @@ export class RouterCore {
    * consumer always wins, as qdrouterd); otherwise the cheapest remote router (closest) or the
    * lowest outstanding + cost among local links and remote routers (balanced).
    */
-  private pickAnycast(a: Address): CoreLink | null {
+  private pickAnycast(a: Address, origin: string | null, trace: readonly string[] | null): CoreLink | null {
     const remote = this.remote;
     if (a.consumers.length > 0 && (a.distribution !== 'balanced' || remote === null || a.remotes.size === 0)) {
       return a.distribution === 'balanced' ? this.pickBalanced(a) : this.pickClosest(a);
@@ -392,6 +396,11 @@ export class RouterCore {
     for (const r of a.remotes) {
       const cost = remote.cost(r);
       if (cost === Infinity) continue;
+      // Onward only along the origin's tree, never back through a router it has visited
+      // (qdrouterd's balanced checks valid origins too).
+      if (origin !== null && origin !== remote.self && (r === origin || !remote.isValidOrigin(r, origin))) continue;
+      const hop = remote.nextHop(r);
+      if (hop === null || (trace !== null && trace.includes(`0/${hop}`))) continue;
       const l = remote.linkToward(r);
       if (l === null) continue;
       const v = a.distribution === 'balanced' ? l.undeliveredCount + l.unsettled + cost : cost;

@@ -315,6 +315,14 @@ export class InterRouter implements RemoteView {
     return this.mesh.routes.costs.get(routerId) ?? Infinity;
   }
 
+  nextHop(routerId: string): string | null {
+    return this.mesh.routes.nextHops.get(routerId) ?? null;
+  }
+
+  isValidOrigin(routerId: string, origin: string): boolean {
+    return this.mesh.routes.validOrigins.get(routerId)?.has(origin) ?? false;
+  }
+
   multicastLinks(origin: string, trace: readonly string[], routers: Iterable<string>): CoreLink[] {
     const routes = this.mesh.routes;
     const hops = new Set<string>();

@@ -228,6 +228,12 @@ export class RouterServer implements ConnectionHandler, CoreEffects {
       if (!d.settled) link.conn.updateIn(d, REJECT_DECODE, true);
       return;
     }
+    // qdrouterd's loop guard: a message that has travelled farther than the mesh is wide is looping.
+    const radius = this.interRouter?.mesh.routes.radius ?? 0;
+    if (radius > 0 && d.scan.trace !== null && d.scan.trace.length > radius + 1) {
+      if (!d.settled) link.conn.updateIn(d, STATE.released, true);
+      return;
+    }
     const to = d.scan.routerTo ?? d.scan.to;
     if (to === null) {
       if (!d.settled) link.conn.updateIn(d, REJECT_NO_TO, true);

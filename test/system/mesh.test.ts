@@ -145,6 +145,30 @@ test('frozen router in a square: declared dead after the HELLO max age, its deli
     for (const r of [a, b, c, d]) await r.stop();
   }
 });
+// A restarted router rejoins:   [RA] <-- [RB]     (RB connects to RA; RB is killed and started
+// again from the same config; its new consumer becomes reachable from RA).
+test('a restarted router rejoins the mesh and its consumers are reachable again', async () => {
+  const a = await startRouter(interior('RA'), { listeners: 2 });
+  const cfg = interior('RB', [a.ports[1]]);
+  let b = await startRouter(cfg, { listeners: 2 });
+  try {
+    await converged([a, b], ['RA', 'RB']);
+    b.proc.kill('SIGKILL');
+    await b.exited;
+    await waitFor(() => a.log.some((l) => l.includes('neighbour RB lost')), 5000, 'RA notices');
+    b = await startRouter(cfg, { listeners: 2 });
+    const mark = a.log.length;
+    await waitFor(() => a.log.slice(mark).some((l) => l.includes('neighbour RB up')), 10_000, 'RB rejoins');
+    const recv = runProton('receive.py', ['--url', `amqp://127.0.0.1:${b.port}`, '--address', 'closest.again', '--count', '3', '--timeout', '15']);
+    const sent = await runProton('send.py', ['--url', `amqp://127.0.0.1:${a.port}`, '--address', 'closest.again', '--count', '3', '--timeout', '15']);
+    assert.is((sent.result as { accepted: number }).accepted, 3);
+    assert.is(((await recv).result as { received: number }).received, 3);
+  } finally {
+    await b.stop();
+    await a.stop();
+  }
+});
+
 // Two paths of different cost:   [X] <--1-- [S] --10--> [Y]     consumers on X and Y, sender on S.
 test('closest chooses the consumer on the cheaper path', async () => {
   const x = await startRouter(interior('CX'), { listeners: 2 });
