@@ -130,8 +130,8 @@ export interface CoreEffects {
 export interface RemoteView {
   /** This router's id (the origin of locally received messages). */
   readonly self: string;
-  /** The data link towards `routerId` (its next hop), or null when unreachable. */
-  linkToward(routerId: string): CoreLink | null;
+  /** The data link for `priority` towards `routerId` (its next hop), or null when unreachable. */
+  linkToward(routerId: string, priority: number): CoreLink | null;
   /** Path cost to `routerId` (Infinity when unreachable). */
   cost(routerId: string): number;
   /** The next hop towards `routerId`, or null. */
@@ -142,7 +142,7 @@ export interface RemoteView {
    * Links (one per next-hop connection) a multicast from `origin` with `trace` takes to reach
    * `routers`: valid-origin trees, minus connections to routers in the trace.
    */
-  multicastLinks(origin: string, trace: readonly string[], routers: Iterable<string>): CoreLink[];
+  multicastLinks(origin: string, trace: readonly string[], routers: Iterable<string>, priority: number): CoreLink[];
 }
 
 /** Counters the core keeps (management and tests read them). */
@@ -331,7 +331,7 @@ export class RouterCore {
    * A whole message arrived on an incoming link. `to` is the per-message address for anonymous
    * links (normalized), ignored otherwise. Returns the core's delivery.
    */
-  onDelivery(link: CoreLink, settled: boolean, to: string | null, io: unknown, origin: string | null = null, trace: readonly string[] | null = null): Delivery | null {
+  onDelivery(link: CoreLink, settled: boolean, to: string | null, io: unknown, origin: string | null = null, trace: readonly string[] | null = null, priority = 4): Delivery | null {
     this.stats.deliveriesIn++;
     let a = link.address;
     if (a === null) {
@@ -350,7 +350,7 @@ export class RouterCore {
       if (this.remote !== null && a.remotes.size > 0) {
         // Never back to where it came from: routers in the trace are excluded.
         const hops = trace ? trace.map((t) => t.replace(/^0\//, '')) : [];
-        for (const l of this.remote.multicastLinks(origin ?? this.remote.self, hops, a.remotes)) if (!outs.includes(l)) outs.push(l);
+        for (const l of this.remote.multicastLinks(origin ?? this.remote.self, hops, a.remotes, priority)) if (!outs.includes(l)) outs.push(l);
       }
       const n = outs.length;
       if (n === 0) {
@@ -362,7 +362,7 @@ export class RouterCore {
       d.outstanding = settled ? 0 : n;
       for (let i = 0; i < n; i++) this.enqueue(new Copy(d, outs[i]));
     } else {
-      const out = this.pickAnycast(a, origin, trace);
+      const out = this.pickAnycast(a, origin, trace, priority);
       if (out === null) {
         link.held--;
         this.noRoute(d);
@@ -380,7 +380,7 @@ export class RouterCore {
    * consumer always wins, as qdrouterd); otherwise the cheapest remote router (closest) or the
    * lowest outstanding + cost among local links and remote routers (balanced).
    */
-  private pickAnycast(a: Address, origin: string | null, trace: readonly string[] | null): CoreLink | null {
+  private pickAnycast(a: Address, origin: string | null, trace: readonly string[] | null, priority: number): CoreLink | null {
     const remote = this.remote;
     if (a.consumers.length > 0 && (a.distribution !== 'balanced' || remote === null || a.remotes.size === 0)) {
       return a.distribution === 'balanced' ? this.pickBalanced(a) : this.pickClosest(a);
@@ -401,7 +401,7 @@ export class RouterCore {
       if (origin !== null && origin !== remote.self && (r === origin || !remote.isValidOrigin(r, origin))) continue;
       const hop = remote.nextHop(r);
       if (hop === null || (trace !== null && trace.includes(`0/${hop}`))) continue;
-      const l = remote.linkToward(r);
+      const l = remote.linkToward(r, priority);
       if (l === null) continue;
       const v = a.distribution === 'balanced' ? l.undeliveredCount + l.unsettled + cost : cost;
       if (v < bestValue) {

@@ -297,18 +297,20 @@ export class InterRouter implements RemoteView {
     return this.mesh.id;
   }
 
-  private dataLinkOf(connId: number | undefined): CoreLink | null {
+  /** The data link for `priority` (0..9, qdrouterd's attach order), else the nearest lower one. */
+  private dataLinkOf(connId: number | undefined, priority: number): CoreLink | null {
     const irc = connId === undefined ? undefined : this.conns.get(connId);
     if (!irc?.up) return null;
-    // Priority 4 (qdrouterd's default message priority); the first data link if fewer.
-    const link = irc.dataOut[4] ?? irc.dataOut[0];
-    if (!link?.attached) return null;
-    return this.host.routerLink(link);
+    for (let p = Math.min(priority, irc.dataOut.length - 1); p >= 0; p--) {
+      const link = irc.dataOut[p];
+      if (link?.attached) return this.host.routerLink(link);
+    }
+    return null;
   }
 
-  linkToward(routerId: string): CoreLink | null {
+  linkToward(routerId: string, priority: number): CoreLink | null {
     const hop = this.mesh.routes.nextHops.get(routerId);
-    return hop === undefined ? null : this.dataLinkOf(this.neighbourConns.get(hop));
+    return hop === undefined ? null : this.dataLinkOf(this.neighbourConns.get(hop), priority);
   }
 
   cost(routerId: string): number {
@@ -323,7 +325,7 @@ export class InterRouter implements RemoteView {
     return this.mesh.routes.validOrigins.get(routerId)?.has(origin) ?? false;
   }
 
-  multicastLinks(origin: string, trace: readonly string[], routers: Iterable<string>): CoreLink[] {
+  multicastLinks(origin: string, trace: readonly string[], routers: Iterable<string>, priority: number): CoreLink[] {
     const routes = this.mesh.routes;
     const hops = new Set<string>();
     for (const r of routers) {
@@ -334,7 +336,7 @@ export class InterRouter implements RemoteView {
     }
     const out: CoreLink[] = [];
     for (const h of hops) {
-      const l = this.dataLinkOf(this.neighbourConns.get(h));
+      const l = this.dataLinkOf(this.neighbourConns.get(h), priority);
       if (l !== null) out.push(l);
     }
     return out;

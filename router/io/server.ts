@@ -240,7 +240,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects {
       return;
     }
     const origin = d.scan.ingress ? d.scan.ingress.replace(/^0\//, '') : null;
-    d.ctx = this.core.onDelivery(cl, d.settled, normalizeAddress(to), d, origin, d.scan.trace);
+    d.ctx = this.core.onDelivery(cl, d.settled, normalizeAddress(to), d, origin, d.scan.trace, d.scan.priority);
   }
 
   private accept(socket: net.Socket, l: ListenerSettings): void {
@@ -457,7 +457,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects {
       }
       to = normalizeAddress(scan.to);
     }
-    d.ctx = this.core.onDelivery(cl, d.settled, to, d);
+    d.ctx = this.core.onDelivery(cl, d.settled, to, d, null, null, d.scan.priority);
   }
 
   onOutcome(od: OutDelivery, code: number, state: Buffer | null, settled: boolean): void {

@@ -27,6 +27,8 @@ export class MessageScan {
   ingress: string | null = null;
   /** x-opt-qd.to: the destination another router routed on. */
   routerTo: string | null = null;
+  /** header.priority capped at 9 (AMQP default 4): picks the inter-router data link. */
+  priority = 4;
   trace: string[] | null = null;
 }
 
@@ -72,6 +74,7 @@ export function scanMessage(buf: Buffer, start: number, end: number, out: Messag
   out.ingress = null;
   out.trace = null;
   out.routerTo = null;
+  out.priority = 4;
   let p = start;
   while (p < end) {
     if (buf[p] !== 0x00 || p + 3 > end) throw new DecodeError(`message section expected at offset ${p - start}`);
@@ -90,7 +93,24 @@ export function scanMessage(buf: Buffer, start: number, end: number, out: Messag
     }
     const next = skipValue(buf, body, end);
     switch (code) {
-      case D.Header:
+      case D.Header: {
+        // header is a list: durable, priority (ubyte), ...
+        const c = buf[body];
+        let q = -1, count = 0;
+        if (c === 0xc0) {
+          q = body + 3;
+          count = buf[body + 2];
+        } else if (c === 0xd0) {
+          q = body + 9;
+          count = buf.readUInt32BE(body + 5);
+        }
+        if (q > 0 && count > 1) {
+          q = skipValue(buf, q, next);
+          if (buf[q] === 0x50) out.priority = Math.min(buf[q + 1], 9);
+        }
+        out.maStart = next;
+        break;
+      }
       case D.DeliveryAnnotations:
         out.maStart = next;
         break;

@@ -145,6 +145,21 @@ test('frozen router in a square: declared dead after the HELLO max age, its deli
     for (const r of [a, b, c, d]) await r.stop();
   }
 });
+// Multicast in the square (a loop of four): one receiver on each router, sent at C.
+test('multicast in a square: every consumer gets every message exactly once', async () => {
+  const routers = await square('M');
+  try {
+    const recvs = routers.map((r) => runProton('receive.py', ['--url', `amqp://127.0.0.1:${r.port}`, '--address', 'multicast.sq', '--count', '0', '--timeout', '8']));
+    await waitFor(() => routers.every((r) => r.log.filter((l) => l.includes('+[M0multicast.sq')).length >= 3), 10_000, 'consumers advertised');
+    const sent = await runProton('send.py', ['--url', `amqp://127.0.0.1:${routers[2].port}`, '--address', 'multicast.sq', '--count', '10', '--timeout', '10']);
+    assert.is((sent.result as { accepted: number }).accepted, 10);
+    const got = await Promise.all(recvs);
+    assert.equal(got.map((g) => (g.result as { received: number }).received), [10, 10, 10, 10]);
+  } finally {
+    for (const r of routers) await r.stop();
+  }
+});
+
 // A restarted router rejoins:   [RA] <-- [RB]     (RB connects to RA; RB is killed and started
 // again from the same config; its new consumer becomes reachable from RA).
 test('a restarted router rejoins the mesh and its consumers are reachable again', async () => {

@@ -493,4 +493,23 @@ test('symbol arrays and described values in user annotations are copied verbatim
   assert.equal((v.value as Record<string, unknown>).caps, ['a', 'b']);
 });
 
+
+// header.priority selects the inter-router data link (0..9, default 4).
+test('scanMessage reads header.priority, capped at 9, default 4', () => {
+  const body = Buffer.from([0x00, 0x53, 0x77, 0x40]);
+  const withHeader = (prio: number | null) => Buffer.concat([
+    Buffer.from(prio === null ? [0x00, 0x53, 0x70, 0xc0, 0x02, 0x01, 0x42] : [0x00, 0x53, 0x70, 0xc0, 0x04, 0x02, 0x42, 0x50, prio]),
+    body,
+  ]);
+  const s = new MessageScan();
+  scanMessage(withHeader(7), 0, withHeader(7).length, s, false);
+  assert.is(s.priority, 7);
+  scanMessage(withHeader(200), 0, withHeader(200).length, s, false);
+  assert.is(s.priority, 9);
+  scanMessage(withHeader(null), 0, withHeader(null).length, s, false);
+  assert.is(s.priority, 4);
+  scanMessage(body, 0, body.length, s, false);
+  assert.is(s.priority, 4);
+});
+
 test.run();
