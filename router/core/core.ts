@@ -258,6 +258,11 @@ export class RouterCore {
    * had sent through {@link onCopyLost} (modified). New copies avoid it (routes changed).
    */
   onRouterLinkFailed(link: CoreLink): void {
+    this.releaseUndelivered(link);
+  }
+
+  /** Copies never sent on `link` go back to their senders as released: they may be sent again. */
+  private releaseUndelivered(link: CoreLink): void {
     for (let i = link.undeliveredHead; i < link.undelivered.length; i++) {
       const c = link.undelivered[i];
       this.copyTransmittedOrDropped(c);
@@ -303,14 +308,7 @@ export class RouterCore {
         this.fx.addressPresence?.(a.key, a.distribution, false);
       }
     }
-    // Undelivered copies: released; the sender may send them again.
-    for (let i = link.undeliveredHead; i < link.undelivered.length; i++) {
-      const c = link.undelivered[i];
-      this.copyTransmittedOrDropped(c);
-      this.copyOutcome(c, State.Released, null, Made.Released);
-    }
-    link.undelivered.length = 0;
-    link.undeliveredHead = 0;
+    this.releaseUndelivered(link);
     if (a) this.maybeDropAddress(a);
   }
 
