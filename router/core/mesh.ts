@@ -449,34 +449,22 @@ export class MeshEngine {
 }
 
 /**
- * Where a multicast data message from `origin` goes next from `self`: the next hops towards
- * every router for which `origin` is a valid origin (so each router gets one copy once the mesh
- * has converged), plus direct neighbours not routed yet, minus routers already in the trace.
+ * The neighbours a multicast data message from `origin` goes to next from `self`: the next hops
+ * towards the `routers` that have consumers, for each of which `origin` is a valid origin (so
+ * every router gets one copy, even in meshes with loops), never to a router in the trace.
  * qdrouterd 1.19 multicasts by trace alone, which duplicates in meshes with loops.
  *
  * Control floods (RA, MAU) do not use this: a valid-origin tree computed from a stale link-state
  * database can withhold the very RA that would refresh it. They go to every neighbour not in the
  * trace, forwarded only on first sighting ({@link MeshEngine.firstSighting}).
  */
-export function computeFloodTargets(
-  self: string,
-  origin: string,
-  trace: readonly string[],
-  routes: Routes,
-  neighbours: Iterable<string>,
-  enforceRadius = true,
-): Set<string> {
-  const out = new Set<string>();
-  // Data: a trace longer than radius + 1 is a loop (qdrouterd releases it). Control floods skip
-  // the check: while routes are partial the radius is too small and would starve convergence;
-  // the trace alone bounds them.
-  if (enforceRadius && routes.radius > 0 && trace.length > routes.radius + 1) return out;
-  for (const [dest, hop] of routes.nextHops) {
-    if (dest === origin) continue;
-    if (origin === self || routes.validOrigins.get(dest)?.has(origin)) out.add(hop);
+export function computeMulticastHops(self: string, origin: string, trace: readonly string[], routes: Routes, routers: Iterable<string>): Set<string> {
+  const hops = new Set<string>();
+  for (const r of routers) {
+    if (r === origin) continue;
+    const hop = routes.nextHops.get(r);
+    if (hop === undefined || trace.includes(hop)) continue;
+    if (origin === self || routes.validOrigins.get(r)?.has(origin)) hops.add(hop);
   }
-  for (const n of neighbours) if (!routes.costs.has(n) && n !== origin) out.add(n);
-  for (const t of trace) out.delete(t);
-  out.delete(self);
-  return out;
+  return hops;
 }

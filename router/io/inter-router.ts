@@ -19,7 +19,7 @@ import {
   ControlMessage as WireControl, HELLO_ADDRESS, MAU_ADDRESS, RA_ADDRESS, decodeControlMessage, encodeControlMessage,
   readRouterAnnotations, routerAddress, routerMaAddress, parseMobileKey, distributionForHint,
 } from '../protocol/control';
-import { ControlDestination, ControlMessage, MeshEngine, MeshSettings } from '../core/mesh';
+import { ControlDestination, ControlMessage, MeshEngine, MeshSettings, computeMulticastHops } from '../core/mesh';
 import { CoreLink, RemoteView } from '../core/core';
 import { Distribution } from '../core/addresses';
 import { Routes } from '../core/paths';
@@ -326,16 +326,8 @@ export class InterRouter implements RemoteView {
   }
 
   multicastLinks(origin: string, trace: readonly string[], routers: Iterable<string>, priority: number): CoreLink[] {
-    const routes = this.mesh.routes;
-    const hops = new Set<string>();
-    for (const r of routers) {
-      if (r === origin) continue;
-      const hop = routes.nextHops.get(r);
-      if (hop === undefined || trace.includes(hop)) continue;
-      if (origin === this.mesh.id || routes.validOrigins.get(r)?.has(origin)) hops.add(hop);
-    }
     const out: CoreLink[] = [];
-    for (const h of hops) {
+    for (const h of computeMulticastHops(this.mesh.id, origin, trace, this.mesh.routes, routers)) {
       const l = this.dataLinkOf(this.neighbourConns.get(h), priority);
       if (l !== null) out.push(l);
     }

@@ -127,9 +127,6 @@ export interface InDelivery {
   payload: Buffer;
   /** Router-side state for the core (ingress/trace or outbound copies). */
   ctx: unknown;
-  /** Set when we sent a terminal state and wait for the peer to settle (rcv-settle-mode second). */
-  awaitingPeerSettle: boolean;
-  done: boolean;
   /** Where the router found its annotations and `to` (filled by the router on arrival). */
   scan: MessageScan;
   /** Outbound forms, made at most once per delivery whatever the fan-out. */
@@ -237,9 +234,6 @@ export class Link {
   }
 }
 
-function isSequenceBefore(a: number, b: number): boolean {
-  return ((a - b) | 0) < 0;
-}
 
 /**
  * The engine. Feed `onBytes`; after each batch call `takeOutput()` and write what it returns.
@@ -752,7 +746,7 @@ export class Connection {
     if (payload.length > this.opts.maxMessageSize) {
       throw new LinkError(`message of ${payload.length} bytes exceeds the maximum message size ${this.opts.maxMessageSize}`, 'amqp:link:message-size-exceeded', link);
     }
-    const d: InDelivery = { link, id, settled, payload, ctx: null, awaitingPeerSettle: false, done: settled, scan: new MessageScan(), annotated: null, stripped: null, forMesh: null };
+    const d: InDelivery = { link, id, settled, payload, ctx: null, scan: new MessageScan(), annotated: null, stripped: null, forMesh: null };
     if (!settled) link.session.unsettledIn.set(id, d);
     this.deliveriesIn++;
     this.handler.onDelivery(link, d);
@@ -1065,4 +1059,3 @@ export class Connection {
   }
 }
 
-export { isSequenceBefore };

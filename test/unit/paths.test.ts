@@ -2,6 +2,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { LinkStateRecord, Routes, computeRoutes } from '../../router/core/paths';
+import { computeMulticastHops } from '../../router/core/mesh';
 
 type Edge = [string, string, number];
 
@@ -46,13 +47,9 @@ function flood(origin: string, d: Map<string, LinkStateRecord>, routes: Map<stri
   while (queue.length > 0) {
     if (guard++ > 100_000) throw new Error('forwarding loop');
     const at = queue.shift()!;
-    const r = routes.get(at)!;
-    const neighbours = new Set<string>();
-    for (const [dest, hop] of r.nextHops) {
-      if (dest === origin) continue;
-      const ok = at === origin || r.validOrigins.get(dest)?.has(origin);
-      if (ok) neighbours.add(hop);
-    }
+    // The forwarder's own rule (valid-origin trees); the trace is left empty so only the
+    // trees, not loop exclusion, keep copies unique.
+    const neighbours = computeMulticastHops(at, origin, [], routes.get(at)!, routes.get(at)!.nextHops.keys());
     for (const n of neighbours) {
       received.set(n, (received.get(n) ?? 0) + 1);
       queue.push(n);
