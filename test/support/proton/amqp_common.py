@@ -689,6 +689,17 @@ class ClientBase(MessagingHandler):
         return time.monotonic() - self.started if self.started else 0.0
 
 
+def record_outcome(dlv, counts):
+    """Counts a sent delivery's terminal outcome (or bare settlement) into `counts` and settles
+    it. Returns True when it counted."""
+    name = outcome_name(dlv.remote_state)
+    if name in ("accepted", "rejected", "released", "modified") or dlv.settled:
+        counts[name or "settled_no_outcome"] += 1
+        dlv.settle()
+        return True
+    return False
+
+
 def run(client):
     from proton.reactor import Container
     try:

@@ -279,11 +279,8 @@ class RoundTrip(ac.ClientBase):
     def on_delivery(self, event):
         dlv = event.delivery
         if dlv.link.is_sender:
-            name = ac.outcome_name(dlv.remote_state)
-            if name in ("accepted", "rejected", "released", "modified") or dlv.settled:
-                self.outcomes[name or "settled_no_outcome"] += 1
+            if ac.record_outcome(dlv, self.outcomes):
                 self.outcome_count += 1
-                dlv.settle()
                 self.done_check()
             return
         if dlv.aborted:

@@ -74,11 +74,8 @@ class Requester(ac.ClientBase):
         dlv = event.delivery
         link = dlv.link
         if link.is_sender:
-            name = ac.outcome_name(dlv.remote_state)
-            if name in ("accepted", "rejected", "released", "modified") or dlv.settled:
-                self.outcomes[name or "settled_no_outcome"] += 1
+            if ac.record_outcome(dlv, self.outcomes):
                 self.outcome_count += 1
-                dlv.settle()
                 self.done_check()
             return
         if dlv.aborted:

@@ -64,11 +64,8 @@ class Responder(ac.ClientBase):
         dlv = event.delivery
         link = dlv.link
         if link.is_sender:
-            name = ac.outcome_name(dlv.remote_state)
-            if name in ("accepted", "rejected", "released", "modified") or dlv.settled:
-                self.reply_outcomes[name or "settled_no_outcome"] += 1
+            if ac.record_outcome(dlv, self.reply_outcomes):
                 self.reply_outcome_count += 1
-                dlv.settle()
                 self.done_check()
             return
         if dlv.aborted:
