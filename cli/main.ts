@@ -7,8 +7,11 @@ import { loadConfigFile, ConfigError, RouterConfig } from '../router/config';
 import { Logger, openLogOutput } from '../router/io/log';
 import { RouterServer, RouterSettings, ListenerSettings, ConnectorSettings, VERSION } from '../router/io/server';
 import type { AddressRule } from '../router/core/addresses';
+import { BrokerConfig, loadBrokerConfigFile } from '../broker/config';
+import { runBroker } from '../broker/io/main';
 
 const USAGE = `usage: amqp-mesh router -c FILE    run a router (FILE: qdrouterd.conf syntax, .yaml/.yml or .json)
+       amqp-mesh broker -c FILE    run a broker (same syntaxes); two brokers on one dataDir form a master/slave pair
        amqp-mesh --version
        amqp-mesh --help`;
 
@@ -144,6 +147,56 @@ async function runRouter(file: string): Promise<void> {
   process.on('SIGINT', () => shutdown('SIGINT'));
 }
 
+async function runBrokerCommand(file: string): Promise<void> {
+  const logger = new Logger();
+  const cfg: BrokerConfig = orExitOnConfigError(() => loadBrokerConfigFile(file));
+  const logs = [...cfg.logs].sort((a, b) => (a.module === 'DEFAULT' ? -1 : b.module === 'DEFAULT' ? 1 : 0));
+  for (const l of logs) {
+    let write: ((line: string) => void) | undefined;
+    try {
+      write = l.outputFile === undefined ? undefined : openLogOutput(l.outputFile);
+    } catch (e) {
+      process.stderr.write(`amqp-mesh: ${l.source.file}:${l.source.line}: log outputFile ${l.outputFile}: ${(e as Error).message}\n`);
+      process.exit(2);
+    }
+    logger.configure(l.module, l.enabledLevels === 'default' ? null : l.enabledLevels.length ? l.enabledLevels.join(',') : 'none', { write, includeTimestamp: l.includeTimestamp });
+  }
+  for (const w of cfg.warnings) logger.log('BROKER', 'warning', w.message);
+  let plainUsers: Record<string, string> | undefined;
+  if (cfg.broker.saslConfigDir !== undefined) {
+    const dir = cfg.broker.saslConfigDir;
+    plainUsers = orExitOnConfigError(() => loadPlainUsers(path.join(dir, `${cfg.broker.saslConfigName}.users`)));
+  } else {
+    const needs = cfg.listeners.find((l) => l.authenticatePeer);
+    if (needs) {
+      orExitOnConfigError(() => {
+        throw new ConfigError('ERR_CONFIG_CONFLICT', needs.source.file, needs.source.line,
+          'listener has authenticatePeer: true but the broker has no saslConfigDir to find SASL PLAIN users in (<saslConfigDir>/<saslConfigName>.users, one user:password per line)');
+      });
+    }
+  }
+  await runBroker(cfg, logger, plainUsers);
+}
+
+/** Parses `-c FILE` / `--config FILE` / `--config=FILE`. */
+function configArg(cmd: string, rest: string[]): string {
+  let file: string | undefined;
+  for (let i = 0; i < rest.length; i++) {
+    const a = rest[i];
+    if (a === '-c' || a === '--config') file = rest[++i];
+    else if (a.startsWith('--config=')) file = a.slice(9);
+    else {
+      process.stderr.write(`amqp-mesh ${cmd}: unknown argument "${a}"\n${USAGE}\n`);
+      process.exit(2);
+    }
+  }
+  if (!file) {
+    process.stderr.write(`amqp-mesh ${cmd}: -c FILE is required\n${USAGE}\n`);
+    process.exit(2);
+  }
+  return file;
+}
+
 /** Entry point. */
 export async function main(argv: string[]): Promise<void> {
   const [cmd, ...rest] = argv;
@@ -156,23 +209,8 @@ export async function main(argv: string[]): Promise<void> {
     if (cmd === undefined) process.exitCode = 2;
     return;
   }
-  if (cmd === 'router') {
-    let file: string | undefined;
-    for (let i = 0; i < rest.length; i++) {
-      const a = rest[i];
-      if (a === '-c' || a === '--config') file = rest[++i];
-      else if (a.startsWith('--config=')) file = a.slice(9);
-      else {
-        process.stderr.write(`amqp-mesh router: unknown argument "${a}"\n${USAGE}\n`);
-        process.exit(2);
-      }
-    }
-    if (!file) {
-      process.stderr.write(`amqp-mesh router: -c FILE is required\n${USAGE}\n`);
-      process.exit(2);
-    }
-    return runRouter(file);
-  }
+  if (cmd === 'router') return runRouter(configArg(cmd, rest));
+  if (cmd === 'broker') return runBrokerCommand(configArg(cmd, rest));
   process.stderr.write(`amqp-mesh: unknown command "${cmd}"\n${USAGE}\n`);
   process.exit(2);
 }

@@ -134,6 +134,8 @@ export interface InDelivery {
   stripped: Buffer | null;
   /** The form sent to other routers (with x-opt-qd.to). */
   forMesh: Buffer | null;
+  /** The transfer's delivery-state as encoded (a transactional-state for a transactional send), or null. */
+  state: Buffer | null;
 }
 
 /** A delivery we sent to the peer. */
@@ -191,11 +193,14 @@ export class Link {
   attached = false;
   detachSent = false;
   detachReceived = false;
+  /** The peer's detach had closed=true (the link is ended, not suspended). */
+  remoteClosed = false;
   /** Partial multi-frame delivery being received. */
   partial: Buffer[] | null = null;
   partialSize = 0;
   partialId = 0;
   partialSettled = false;
+  partialState: Buffer | null = null;
   /** Router core's per-link state. */
   ctx: unknown = null;
   /** Address the link is bound to (for logs). */
@@ -635,6 +640,7 @@ export class Connection {
     const link = s.links.get(d.handle);
     if (link === undefined) throw new SessionError(`detach of unattached handle ${d.handle}`, 'amqp:session:unattached-handle');
     link.detachReceived = true;
+    link.remoteClosed = d.closed;
     s.links.delete(d.handle);
     const wasOurs = link.detachSent;
     if (!link.detachSent) {
@@ -700,6 +706,8 @@ export class Connection {
       if (fieldIsNull(1)) throw new LinkError('first transfer of a delivery without delivery-id', 'amqp:decode-error', link);
       link.partialId = fieldUint(1, 0);
       link.partialSettled = fieldBool(4, false);
+      // Copied: rare (transactional sends), and the frame buffer may be reused.
+      link.partialState = fieldIsNull(7) ? null : Buffer.from(fieldRaw(7) as Buffer);
       if (link.credit <= 0) {
         if (((link.grantedLimit - link.deliveryCount) | 0) <= 0) throw new LinkError('transfer without link credit', 'amqp:link:transfer-limit-exceeded', link);
       } else link.credit--;
@@ -746,7 +754,9 @@ export class Connection {
     if (payload.length > this.opts.maxMessageSize) {
       throw new LinkError(`message of ${payload.length} bytes exceeds the maximum message size ${this.opts.maxMessageSize}`, 'amqp:link:message-size-exceeded', link);
     }
-    const d: InDelivery = { link, id, settled, payload, ctx: null, scan: new MessageScan(), annotated: null, stripped: null, forMesh: null };
+    const state = link.partialState;
+    link.partialState = null;
+    const d: InDelivery = { link, id, settled, payload, ctx: null, scan: new MessageScan(), annotated: null, stripped: null, forMesh: null, state };
     if (!settled) link.session.unsettledIn.set(id, d);
     this.deliveriesIn++;
     this.handler.onDelivery(link, d);

@@ -23,7 +23,8 @@ export type ProtonScript =
   | 'receive.py'
   | 'request_reply.py'
   | 'responder.py'
-  | 'raw_roundtrip.py';
+  | 'raw_roundtrip.py'
+  | 'tx.py';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type Json = any;

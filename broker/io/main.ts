@@ -1,0 +1,184 @@
+/**
+ * The broker process: loads the configuration, takes the store lock (waiting as the slave while
+ * the other member of the pair holds it), recovers the journal, and only then listens. Loses the
+ * lock → stops at once without writing anything more (fencing), so the new live broker owns the
+ * store alone.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { BrokerConfig, matchAddress } from '../config';
+import { Logger } from '../../router/io/log';
+import { normalizeAddress } from '../../router/core/addresses';
+import { BrokerCore, AddressSettings } from '../core/broker';
+import { BrokerServer, BrokerServerSettings } from './server';
+import { FileLeaseLock } from './file-lock';
+import { JournalStore } from '../store/journal';
+import { MemoryStore } from '../store/memory';
+import type { Store } from '../store/types';
+import type { StoreLock } from '../ha/lock';
+
+/** Artemis's default dead-letter and expiry addresses (its stock broker.xml sets them for `#`). */
+export const DEFAULT_DLA = 'DLQ';
+export const DEFAULT_EXPIRY = 'ExpiryQueue';
+
+/** Exit codes (stable: scripts and tests rely on them). */
+export const EXIT_CONFIG = 2;
+export const EXIT_FENCED = 3;
+export const EXIT_LISTEN = 1;
+
+interface Member {
+  id: string;
+  host: string;
+  port: number;
+}
+
+/** Where the pair's members announce their client endpoints (for failover-server-list). */
+function membersDir(dataDir: string): string {
+  return path.join(dataDir, 'members');
+}
+
+function writeMember(dataDir: string, m: Member): void {
+  const dir = membersDir(dataDir);
+  fs.mkdirSync(dir, { recursive: true });
+  const tmp = path.join(dir, `.${m.id}.${process.pid}.tmp`);
+  fs.writeFileSync(tmp, JSON.stringify(m));
+  fs.renameSync(tmp, path.join(dir, `${m.id}.json`));
+}
+
+function readMembers(dataDir: string): Member[] {
+  const out: Member[] = [];
+  let names: string[] = [];
+  try {
+    names = fs.readdirSync(membersDir(dataDir));
+  } catch {
+    return out;
+  }
+  for (const n of names.sort()) {
+    if (!n.endsWith('.json')) continue;
+    try {
+      const m = JSON.parse(fs.readFileSync(path.join(membersDir(dataDir), n), 'utf8')) as Member;
+      if (typeof m.host === 'string' && typeof m.port === 'number' && m.port > 0) out.push(m);
+    } catch {
+      // A member file being replaced is skipped this time.
+    }
+  }
+  return out;
+}
+
+function announceHost(host: string): string {
+  return host === '' || host === '0.0.0.0' || host === '::' ? os.hostname() : host;
+}
+
+/** Runs a broker from a loaded configuration until it is stopped or fenced. */
+export async function runBroker(cfg: BrokerConfig, logger: Logger, plainUsers?: Record<string, string>): Promise<void> {
+  const b = cfg.broker;
+  const persistent = b.persistent && b.dataDir !== undefined;
+  const dataDir = b.dataDir;
+  const first = cfg.listeners[0];
+  if (persistent && dataDir) {
+    fs.mkdirSync(dataDir, { recursive: true });
+    if (first && first.port > 0) writeMember(dataDir, { id: b.id, host: announceHost(first.host), port: first.port });
+  }
+
+  let lock: StoreLock | null = null;
+  if (persistent && dataDir) {
+    lock = new FileLeaseLock({ dir: dataDir, pollMs: b.lockPollMs, leaseMs: b.leaseMs, owner: { host: os.hostname(), pid: process.pid, id: b.id } });
+    logger.log('BROKER', 'notice', `Broker ${b.id}: waiting for the store lock in ${dataDir} (slave until it is free)`);
+    const t0 = Date.now();
+    const token = await lock.acquire();
+    logger.log('BROKER', 'notice', `Broker ${b.id}: holds the store lock (fencing token ${token}) after ${Date.now() - t0} ms; live`);
+  }
+
+  const store: Store = persistent && dataDir
+    ? new JournalStore(dataDir, {
+      fence: () => (lock as StoreLock).checkFence(),
+      log: (level, msg) => logger.log('STORE', level, msg),
+      compactMinBytes: b.journalCompactMinBytes,
+    })
+    : new MemoryStore();
+
+  const resolveSettings = (address: string): AddressSettings => {
+    const s = matchAddress(cfg.addresses, normalizeAddress(address));
+    return {
+      multicast: s.routingType === 'multicast',
+      maxDeliveryAttempts: s.maxDeliveryAttempts,
+      deadLetterAddress: s.deadLetterAddress ?? DEFAULT_DLA,
+      expiryAddress: s.expiryAddress ?? DEFAULT_EXPIRY,
+      maxSizeBytes: s.maxSizeBytes,
+      addressFullPolicy: s.addressFullPolicy,
+      autoCreate: s.autoCreate,
+    };
+  };
+
+  const serverSettings: BrokerServerSettings = {
+    id: b.id,
+    listeners: cfg.listeners.map((l, i) => ({
+      name: l.name ?? `listener${i}/${l.host || '*'}:${l.port}`,
+      host: l.host === '' ? '0.0.0.0' : l.host,
+      port: l.port,
+      maxFrameSize: l.maxFrameSize,
+      maxSessions: l.maxSessions,
+      idleTimeoutSeconds: l.idleTimeoutSeconds,
+      saslMechanisms: l.saslMechanisms,
+      authenticatePeer: l.authenticatePeer,
+    })),
+    maxMessageSize: b.maxMessageSize,
+    maxAddressLength: 4096,
+    plainUsers,
+    linkCredit: 1000,
+    failoverServers: () => {
+      if (!dataDir || !persistent) return [];
+      const now = Date.now();
+      if (now - membersCache.at > 1000) membersCache = { at: now, list: readMembers(dataDir) };
+      return membersCache.list;
+    },
+  };
+  let membersCache: { at: number; list: Member[] } = { at: 0, list: [] };
+
+  const server = new BrokerServer(serverSettings, logger);
+  const core = new BrokerCore(store, server, { pageCacheBytes: b.pageCacheBytes, resolveSettings });
+  server.core = core;
+
+  const stepDown = (why: string) => {
+    logger.log('BROKER', 'critical', `Broker ${b.id}: ${why}; stepping down without writing anything more`);
+    server.abort();
+    process.exit(EXIT_FENCED);
+  };
+  lock?.onLost((reason) => stepDown(`lost the store lock (${reason})`));
+  server.onStoreFailure = (e) => stepDown(`store write refused: ${e.message}`);
+
+  const t0 = Date.now();
+  const rec = store.recover();
+  core.recover(rec, Date.now());
+  for (const q of cfg.queues) core.declareQueue(q.name, q.address, q.routingType === 'multicast', q.durable);
+  let messages = 0;
+  for (const q of core.queues.values()) messages += q.depth;
+  logger.log('BROKER', 'notice', `Recovered ${core.queues.size} queues and ${messages} messages in ${Date.now() - t0} ms${rec.truncated ? `; truncated a torn journal tail in ${rec.truncated.file} at ${rec.truncated.offset} (${rec.truncated.droppedBytes} bytes: ${rec.truncated.reason})` : ''}`);
+
+  try {
+    await server.start();
+  } catch (e) {
+    process.stderr.write(`amqp-mesh: cannot listen: ${(e as Error).message}\n`);
+    process.exit(EXIT_LISTEN);
+  }
+  if (persistent && dataDir && first) {
+    const bound = server.bound[0];
+    writeMember(dataDir, { id: b.id, host: announceHost(first.host), port: bound.port });
+  }
+  logger.log('BROKER', 'notice', `Broker ${b.id} ready, amqp-mesh broker ${'0.1.0'}`);
+
+  let stopping = false;
+  const shutdown = (sig: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.log('BROKER', 'notice', `${sig}: closing connections and shutting down`);
+    server
+      .stop()
+      .then(() => store.close())
+      .then(() => lock?.release())
+      .then(() => process.exit(0), () => process.exit(0));
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}

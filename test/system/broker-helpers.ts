@@ -1,0 +1,132 @@
+/**
+ * Shared steps of the broker system tests: a broker per test (always stopped), and promise
+ * wrappers for rhea senders and receivers. Not a test file.
+ */
+import rhea = require('rhea');
+import * as assert from 'uvu/assert';
+import { RunningBroker, brokerConfig, startBroker, tempDir } from '../support/broker';
+import { waitFor } from '../support/wait';
+import { RheaClient, once, rheaConnect } from './helpers';
+
+export { waitFor, once, tempDir, brokerConfig, startBroker };
+
+/** Boots a broker on a fresh data dir (or `config`), runs `fn`, stops it (exit 0 expected). */
+export async function withBroker<T>(fn: (b: RunningBroker, dataDir: string) => Promise<T>, opts: { extra?: string; broker?: string; dataDir?: string } = {}): Promise<T> {
+  const dataDir = opts.dataDir ?? tempDir();
+  const b = await startBroker(brokerConfig(dataDir, { extra: opts.extra, broker: opts.broker }));
+  let failed = true;
+  try {
+    const v = await fn(b, dataDir);
+    failed = false;
+    return v;
+  } catch (e) {
+    if (!process.env.BROKER_LOG) process.stderr.write(`--- broker log (last 40 lines) ---\n${b.log.slice(-40).join('\n')}\n`);
+    throw e;
+  } finally {
+    const code = await b.stop();
+    if (!failed) assert.is(code, 0, 'broker exits 0 on SIGTERM');
+  }
+}
+
+/** Connects rhea (container id `id` when given: durable subscriptions are named by it). */
+export function connect(b: RunningBroker | { port: number }, id?: string): Promise<RheaClient> {
+  return rheaConnect({ port: b.port }, 0, id ? ({ container_id: id } as never) : {});
+}
+
+/** Sends `messages` on one link; resolves with each message's outcome, in order. */
+export async function sendAll(c: RheaClient, target: string | rhea.TargetTerminusOptions, messages: rhea.Message[], ms = 10_000): Promise<string[]> {
+  const s = c.conn.open_sender(typeof target === 'string' ? { target: { address: target } } : { target });
+  const results: string[] = new Array(messages.length).fill('');
+  let next = 0;
+  let done = 0;
+  await new Promise<void>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`sendAll: ${done}/${messages.length} outcomes after ${ms} ms`)), ms);
+    const pump = () => {
+      while (next < messages.length && s.sendable()) {
+        const i = next++;
+        const d = s.send(messages[i]);
+        (d as any).index = i;
+      }
+    };
+    const finish = (ctx: any, what: string) => {
+      results[ctx.delivery.index] = what === 'rejected' ? `rejected:${ctx.delivery.remote_state?.error?.condition ?? ''}` : what;
+      if (++done === messages.length) {
+        clearTimeout(t);
+        resolve();
+      }
+    };
+    s.on('sendable', pump);
+    s.on('accepted', (ctx) => finish(ctx, 'accepted'));
+    s.on('rejected', (ctx) => finish(ctx, 'rejected'));
+    s.on('released', (ctx) => finish(ctx, 'released'));
+    s.on('modified', (ctx) => finish(ctx, 'modified'));
+    s.on('sender_error', (ctx: any) => {
+      clearTimeout(t);
+      reject(new Error(`sender error ${ctx.sender.error?.condition}: ${ctx.sender.error?.description}`));
+    });
+    if (messages.length === 0) {
+      clearTimeout(t);
+      resolve();
+    }
+    pump();
+  });
+  s.close();
+  return results;
+}
+
+/** A receiver that keeps what arrives; `accept` decides the outcome of each (default accept). */
+export interface Rx {
+  receiver: rhea.Receiver;
+  messages: rhea.Message[];
+  deliveries: rhea.Delivery[];
+  close(): Promise<void>;
+  detach(): Promise<void>;
+}
+
+export async function receiver(
+  c: RheaClient,
+  source: string | rhea.ReceiverOptions['source'],
+  opts: { credit?: number; name?: string; settle?: (m: rhea.Message, d: rhea.Delivery) => 'accept' | 'release' | 'modify' | 'reject' | 'undeliverable' | 'none' } = {},
+): Promise<Rx> {
+  const r = c.conn.open_receiver({
+    source: typeof source === 'string' ? { address: source } : source,
+    autoaccept: false,
+    credit_window: opts.credit ?? 100,
+    name: opts.name,
+  } as rhea.ReceiverOptions);
+  const rx: Rx = {
+    receiver: r,
+    messages: [],
+    deliveries: [],
+    async close() {
+      r.close();
+      await once(r as any, 'receiver_close').catch(() => undefined);
+    },
+    async detach() {
+      r.detach();
+      await once(r as any, 'receiver_close').catch(() => undefined);
+    },
+  };
+  r.on('message', (ctx) => {
+    rx.messages.push(ctx.message);
+    rx.deliveries.push(ctx.delivery);
+    const what = opts.settle ? opts.settle(ctx.message, ctx.delivery) : 'accept';
+    if (what === 'accept') ctx.delivery.accept();
+    else if (what === 'release') ctx.delivery.release();
+    else if (what === 'modify') ctx.delivery.release({ delivery_failed: true });
+    else if (what === 'undeliverable') ctx.delivery.release({ undeliverable_here: true });
+    else if (what === 'reject') ctx.delivery.reject({ condition: 'test:rejected', description: 'rejected by test' });
+  });
+  await once(r as any, 'receiver_open');
+  return rx;
+}
+
+/** Bodies of the messages received, in order. */
+export function bodies(rx: Rx): unknown[] {
+  return rx.messages.map((m) => m.body);
+}
+
+/** Messages m0..m(n-1) with body `${prefix}${i}`. */
+export function numbered(n: number, prefix = 'm', extra: (i: number) => Partial<rhea.Message> = () => ({})): rhea.Message[] {
+  return Array.from({ length: n }, (_, i) => ({ body: `${prefix}${i}`, durable: true, ...extra(i) }));
+}

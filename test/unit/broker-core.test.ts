@@ -1,0 +1,318 @@
+// The broker core without sockets or disk: a recording store, effects that collect deliveries,
+// and time passed in.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { Writer, Reader, Described, sym } from '../../router/protocol/codec';
+import { D } from '../../router/protocol/performatives';
+import { AddressSettings, BrokerCore, BrokerEffects, BrokerError } from '../../broker/core/broker';
+import { Consumer, Ref } from '../../broker/core/queue';
+import { scanBrokerMessage, withDeliveryCount } from '../../broker/core/message-info';
+import type { Recovered, Store, TxOp } from '../../broker/store/types';
+
+/** Encodes a message: header, message-annotations, properties, application-properties, amqp-value body. */
+function msg(body: string, o: { durable?: boolean; ttl?: number; group?: string; props?: Record<string, unknown>; annotations?: Record<string, unknown>; priority?: number } = {}): Buffer {
+  const w = new Writer(256);
+  w.descriptor(D.Header);
+  const h = w.beginList();
+  w.boolean(o.durable ?? true);
+  w.ubyte(o.priority ?? 4);
+  if (o.ttl) w.uint(o.ttl);
+  else w.null();
+  w.endList(h, 3);
+  if (o.annotations) {
+    w.descriptor(D.MessageAnnotations);
+    const m = w.beginMap();
+    let n = 0;
+    for (const [k, v] of Object.entries(o.annotations)) {
+      w.symbol(k);
+      w.value(v);
+      n += 2;
+    }
+    w.endMap(m, n);
+  }
+  w.descriptor(D.Properties);
+  const p = w.beginList();
+  w.string(body);
+  for (let i = 1; i < 10; i++) w.null();
+  if (o.group) w.string(o.group);
+  else w.null();
+  w.endList(p, 11);
+  if (o.props) {
+    w.descriptor(D.ApplicationProperties);
+    w.value(o.props);
+  }
+  w.descriptor(D.AmqpValue);
+  w.string(body);
+  return w.take();
+}
+
+function bodyOf(payload: Buffer): string {
+  const r = new Reader(payload);
+  let last: unknown = null;
+  while (r.off < payload.length) last = r.read();
+  return String((last as Described).value);
+}
+
+class RecordingStore implements Store {
+  readonly ops: string[] = [];
+  readonly bodies = new Map<number, Buffer>();
+  recover(): Recovered {
+    return { queues: new Map(), messages: new Map(), nextMessageId: 1, truncated: null };
+  }
+  createQueue(name: string): void { this.ops.push(`queue ${name}`); }
+  deleteQueue(name: string): void { this.ops.push(`delete ${name}`); }
+  addMessage(id: number, payload: Buffer): void { this.ops.push(`msg ${id}`); this.bodies.set(id, payload); }
+  addRef(q: string, id: number): void { this.ops.push(`ref ${q} ${id}`); }
+  ack(q: string, id: number): void { this.ops.push(`ack ${q} ${id}`); }
+  setDeliveryCount(q: string, id: number, n: number): void { this.ops.push(`count ${q} ${id} ${n}`); }
+  commitTx(ops: TxOp[]): void { this.ops.push(`tx ${ops.map((o) => o.op).join(',')}`); for (const o of ops) if (o.op === 'addMessage') this.bodies.set(o.msgId, o.payload); }
+  sync(cb: (e: Error | null) => void): void { cb(null); }
+  readPayload(id: number): Buffer { this.ops.push(`read ${id}`); return this.bodies.get(id) as Buffer; }
+  stats() { return { fileBytes: 0, liveBytes: 0, liveMessages: 0, compactions: 0 }; }
+  async close(): Promise<void> {}
+}
+
+class Fx implements BrokerEffects {
+  readonly delivered: { c: Consumer; ref: Ref; body: string; payload: Buffer }[] = [];
+  readonly room: string[] = [];
+  canSend(): boolean { return true; }
+  deliver(c: Consumer, ref: Ref, payload: Buffer): void { this.delivered.push({ c, ref, body: bodyOf(payload), payload }); }
+  addressHasRoom(a: string): void { this.room.push(a); }
+  log(): void {}
+  bodiesFor(c: Consumer): string[] { return this.delivered.filter((d) => d.c === c).map((d) => d.body); }
+}
+
+const base: AddressSettings = { multicast: false, maxDeliveryAttempts: 3, deadLetterAddress: 'DLQ', expiryAddress: 'ExpiryQueue', maxSizeBytes: -1, addressFullPolicy: 'BLOCK', autoCreate: true };
+
+function setup(over: (a: string) => Partial<AddressSettings> = () => ({}), pageCacheBytes = 1 << 30) {
+  const store = new RecordingStore();
+  const fx = new Fx();
+  const core = new BrokerCore(store, fx, { pageCacheBytes, resolveSettings: (a) => ({ ...base, ...(a.startsWith('topic') ? { multicast: true } : {}), ...over(a) }) });
+  const consumer = (address: string, o: Partial<Parameters<BrokerCore['attachConsumer']>[0]> = {}, credit = 100) => {
+    const c = core.attachConsumer({ address, handle: null, selector: null, browse: false, preSettled: false, hint: null, subscription: null, ...o });
+    core.onCredit(c, credit);
+    return c;
+  };
+  return { store, fx, core, consumer };
+}
+
+test('queue: FIFO, competing consumers round-robin, credit honoured', () => {
+  const { core, fx, consumer } = setup();
+  for (let i = 0; i < 6; i++) core.send('q', null, msg(`m${i}`), 0);
+  const a = consumer('q', {}, 2);
+  const b = consumer('q', {}, 10);
+  core.dispatch(0);
+  assert.equal(fx.bodiesFor(a), ['m0', 'm2']);
+  assert.equal(fx.bodiesFor(b), ['m1', 'm3', 'm4', 'm5']);
+});
+
+test('durable messages are journaled once per body, a ref per queue; acks journaled; non-durable never touch the store', () => {
+  const { core, fx, store, consumer } = setup();
+  const r = core.send('q', null, msg('d'), 0);
+  assert.is(r.needsSync, true);
+  const r2 = core.send('q', null, msg('v', { durable: false }), 0);
+  assert.is(r2.needsSync, false);
+  const c = consumer('q');
+  core.dispatch(0);
+  for (const d of fx.delivered) core.accept(d.ref);
+  assert.equal(store.ops, ['queue q', 'msg 1', 'ref q 1', 'ack q 1']);
+  void c;
+});
+
+test('topic: a message is stored once and referenced by each durable subscription; a filter decides what enters', () => {
+  const { core, fx, store } = setup();
+  const s1 = core.attachConsumer({ address: 'topic.t', handle: 1, selector: null, browse: false, preSettled: false, hint: null, subscription: { name: 'c:s1', durable: true, shared: false } });
+  const s2 = core.attachConsumer({ address: 'topic.t', handle: 2, selector: "color = 'red'", browse: false, preSettled: false, hint: null, subscription: { name: 'c:s2', durable: true, shared: false } });
+  core.onCredit(s1, 10);
+  core.onCredit(s2, 10);
+  core.send('topic.t', null, msg('blue', { props: { color: 'blue' } }), 0);
+  core.send('topic.t', null, msg('red', { props: { color: 'red' } }), 0);
+  core.dispatch(0);
+  assert.equal(fx.bodiesFor(s1), ['blue', 'red']);
+  assert.equal(fx.bodiesFor(s2), ['red']);
+  assert.equal(store.ops.filter((o) => o.startsWith('msg')), ['msg 1', 'msg 2']);
+  assert.equal(store.ops.filter((o) => o.startsWith('ref')), ['ref c:s1 1', 'ref c:s1 2', 'ref c:s2 2']);
+});
+
+test('released goes back to the head; modified counts attempts and rewrites the header; past the limit → DLQ without copying the body', () => {
+  const { core, fx, store, consumer } = setup();
+  core.send('q', null, msg('a'), 0);
+  core.send('q', null, msg('b'), 0);
+  const c = consumer('q', {}, 1);
+  core.dispatch(0);
+  core.redeliver(fx.delivered[0].ref, false, false, c);
+  core.onCredit(c, 1);
+  core.dispatch(0);
+  assert.equal(fx.bodiesFor(c), ['a', 'a'], 'released: first again');
+  for (let i = 0; i < 3; i++) {
+    const d = fx.delivered[fx.delivered.length - 1];
+    core.redeliver(d.ref, true, false, c);
+    core.onCredit(c, 1);
+    core.dispatch(0);
+  }
+  const counts = fx.delivered.map((d) => scanBrokerMessage(d.payload)).map((i) => i.headerStart >= 0);
+  assert.ok(counts.every(Boolean));
+  assert.equal(fx.bodiesFor(c), ['a', 'a', 'a', 'a', 'b'], 'a failed 3 times (limit 3) then moved; b next');
+  assert.ok(store.ops.includes('count q 1 1') && store.ops.includes('count q 1 2'));
+  assert.ok(store.ops.includes('ref DLQ 1') && store.ops.includes('ack q 1'), store.ops.join('; '));
+  assert.is(store.ops.filter((o) => o === 'msg 1').length, 1, 'the body is not stored again');
+  const dlq = consumer('DLQ');
+  core.dispatch(0);
+  assert.equal(fx.bodiesFor(dlq), ['a']);
+});
+
+test('withDeliveryCount: sets delivery-count and first-acquirer=false, keeps every other byte', () => {
+  const original = msg('x', { ttl: 5000, priority: 7 });
+  const info = scanBrokerMessage(original);
+  const out = withDeliveryCount(original, info, 3);
+  const header = new Reader(out).read() as Described;
+  assert.equal(header.value, [true, 7, 5000, false, 3]);
+  assert.equal(out.subarray(out.length - (original.length - info.headerEnd)), original.subarray(info.headerEnd), 'the rest is byte-identical');
+});
+
+test('undeliverable-here: never offered to that consumer again; groups stick to one consumer and move when it leaves', () => {
+  const { core, fx, consumer } = setup();
+  const a = consumer('q', {}, 10);
+  core.send('q', null, msg('u'), 0);
+  core.dispatch(0);
+  assert.equal(fx.bodiesFor(a), ['u']);
+  core.redeliver(fx.delivered[0].ref, false, true, a);
+  core.dispatch(0);
+  assert.equal(fx.bodiesFor(a), ['u'], 'not again to a');
+  const b = consumer('q', {}, 10);
+  core.dispatch(0);
+  assert.equal(fx.bodiesFor(b), ['u']);
+
+  const g = setup();
+  const c1 = g.consumer('g', {}, 10);
+  const c2 = g.consumer('g', {}, 10);
+  for (let i = 0; i < 6; i++) g.core.send('g', null, msg(`x${i}`, { group: i % 2 ? 'odd' : 'even' }), 0);
+  g.core.dispatch(0);
+  const s1 = g.fx.bodiesFor(c1), s2 = g.fx.bodiesFor(c2);
+  assert.equal([s1.length, s2.length], [3, 3]);
+  assert.ok(s1.every((x) => Number(x[1]) % 2 === Number(s1[0][1]) % 2), 'one group per consumer');
+  g.core.detachConsumer(c1, false);
+  g.core.send('g', null, msg('late', { group: Number(s1[0][1]) % 2 ? 'odd' : 'even' }), 0);
+  g.core.dispatch(0);
+  assert.ok(g.fx.bodiesFor(c2).includes('late'), 'the group moved to c2');
+  assert.is(g.fx.bodiesFor(c2).filter((x) => x.startsWith('x')).length, 6, "c1's unacknowledged messages were redelivered to c2");
+});
+
+test('scheduled delivery waits for its time; TTL expiry moves to the expiry address', () => {
+  const { core, fx, consumer } = setup();
+  const c = consumer('s', {}, 10);
+  core.send('s', null, msg('later', { annotations: { 'x-opt-delivery-delay': 1000 } }), 0);
+  core.send('s', null, msg('at', { annotations: { 'x-opt-delivery-time': 500 } }), 0);
+  core.send('s', null, msg('now'), 0);
+  core.dispatch(0);
+  assert.equal(fx.bodiesFor(c), ['now']);
+  assert.is(core.nextDue(), 500);
+  core.onTick(600);
+  core.dispatch(600);
+  assert.equal(fx.bodiesFor(c), ['now', 'at']);
+  core.onTick(1000);
+  core.dispatch(1000);
+  assert.equal(fx.bodiesFor(c), ['now', 'at', 'later']);
+
+  const e = setup();
+  e.core.send('t', null, msg('short', { ttl: 100 }), 0);
+  e.core.send('t', null, msg('long'), 0);
+  e.core.onTick(200);
+  const x = e.consumer('ExpiryQueue');
+  const t = e.consumer('t');
+  e.core.dispatch(200);
+  assert.equal(e.fx.bodiesFor(x), ['short']);
+  assert.equal(e.fx.bodiesFor(t), ['long']);
+});
+
+test('browse sees without taking; selectors over properties and JMS header names', () => {
+  const { core, fx, consumer } = setup();
+  for (let i = 0; i < 4; i++) core.send('b', null, msg(`p${i}`, { props: { n: i }, priority: i * 2 }), 0);
+  const br = consumer('b', { browse: true }, 100);
+  core.dispatch(0);
+  assert.equal(fx.bodiesFor(br), ['p0', 'p1', 'p2', 'p3']);
+  const sel = consumer('b', { selector: 'n > 1 AND JMSPriority >= 6' }, 100);
+  core.dispatch(0);
+  assert.equal(fx.bodiesFor(sel), ['p3']);
+  assert.throws(() => consumer('b', { selector: 'n >' }), (e: unknown) => e instanceof BrokerError && e.condition === 'amqp:invalid-field');
+});
+
+test('address full: FAIL throws resource-limit-exceeded; BLOCK reports full, and room once consumed', () => {
+  const f = setup(() => ({ maxSizeBytes: 300, addressFullPolicy: 'FAIL' }));
+  let ok = 0;
+  let refused: unknown = null;
+  for (let i = 0; i < 10 && refused === null; i++) {
+    try {
+      f.core.send('f', null, msg(`m${i}`), 0);
+      ok++;
+    } catch (e) {
+      refused = e;
+    }
+  }
+  assert.ok(refused instanceof BrokerError && refused.condition === 'amqp:resource-limit-exceeded');
+  assert.ok(ok >= 2 && ok < 10, `accepted ${ok}`);
+  const b = setup(() => ({ maxSizeBytes: 300 }));
+  while (!b.core.isFull('bq')) b.core.send('bq', null, msg('x'), 0);
+  const c = b.consumer('bq');
+  b.core.dispatch(0);
+  for (const d of b.fx.delivered) b.core.accept(d.ref);
+  assert.equal(b.fx.room, ['bq']);
+  assert.is(b.core.isFull('bq'), false);
+  void c;
+});
+
+test('transactions: sends held until commit (one atomic store record); rollback of acks redelivers', () => {
+  const { core, fx, store, consumer } = setup();
+  const tx = core.declare();
+  core.txSend(tx, 'tq', null, msg('t1'));
+  core.txSend(tx, 'tq', null, msg('t2'));
+  const c = consumer('tq', {}, 10);
+  core.dispatch(0);
+  assert.equal(fx.bodiesFor(c), [], 'nothing before commit');
+  assert.is(core.discharge(tx, false, 0), true);
+  core.dispatch(0);
+  assert.equal(fx.bodiesFor(c), ['t1', 't2']);
+  assert.ok(store.ops.includes('tx addMessage,addRef,addMessage,addRef'), store.ops.join('; '));
+  const t2 = core.declare();
+  for (const d of fx.delivered) core.txAck(t2, d.ref);
+  core.discharge(t2, true, 0);
+  core.onCredit(c, 10);
+  core.dispatch(0);
+  assert.equal(fx.bodiesFor(c), ['t1', 't2', 't1', 't2'], 'rolled-back acks: redelivered');
+  const t3 = core.declare();
+  for (const d of fx.delivered.slice(2)) core.txAck(t3, d.ref);
+  core.discharge(t3, false, 0);
+  assert.ok(store.ops.includes('tx ack,ack'));
+  assert.is(core.queues.get('tq')!.depth, 0);
+});
+
+test('page cache: stored bodies past the budget are evicted once synced and read back for delivery', () => {
+  const { core, fx, store, consumer } = setup(() => ({}), 1000);
+  for (let i = 0; i < 50; i++) core.send('big', null, msg(`body-${i}`.padEnd(100, '.')), 0);
+  core.evictIfNeeded(core.evictionMark());
+  assert.ok(core.cached <= 1000, `cached ${core.cached}`);
+  assert.ok(core.stats.evicted > 30);
+  const c = consumer('big', {}, 100);
+  core.dispatch(0);
+  assert.is(fx.bodiesFor(c).length, 50);
+  assert.equal(fx.bodiesFor(c)[49], `body-49`.padEnd(100, '.'));
+  assert.ok(store.ops.some((o) => o.startsWith('read ')), 'read back from the store');
+});
+
+test('durable subscription survives its consumer detaching; closed (unsubscribe) deletes it', () => {
+  const { core, store } = setup();
+  const spec = { address: 'topic.x', handle: null, selector: null, browse: false, preSettled: false, hint: null, subscription: { name: 'c:sub', durable: true, shared: false } };
+  const c = core.attachConsumer(spec);
+  core.detachConsumer(c, false);
+  assert.ok(core.queues.has('c:sub'));
+  core.send('topic.x', null, msg('kept'), 0);
+  assert.is(core.queues.get('c:sub')!.depth, 1);
+  const c2 = core.attachConsumer(spec);
+  assert.throws(() => core.attachConsumer(spec), (e: unknown) => e instanceof BrokerError && e.condition === 'amqp:resource-locked');
+  core.detachConsumer(c2, true);
+  assert.is(core.queues.has('c:sub'), false);
+  assert.ok(store.ops.includes('delete c:sub'));
+  void sym;
+});
+
+test.run();
