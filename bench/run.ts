@@ -7,8 +7,10 @@
  *   10,000 idle connections --> [router]           RSS per connection
  *   C mesh_perf --> [R2] --> [R1] --> C mesh_perf   two routers in a chain
  *   5-router ring, one link cut                    convergence time
+ *   C mesh_perf --> [broker | rabbitmq-server] --> C mesh_perf   1 KB, persistent and not
  *
- * Env: BENCH_MESSAGES (default 500000), BENCH_RUNS (default 3), BENCH_IDLE (default 10000).
+ * Env: BENCH_MESSAGES (default 500000), BENCH_RUNS (default 3), BENCH_IDLE (default 10000),
+ * BENCH_BROKER_MESSAGES (default 100000), BENCH_ONLY=broker (only the broker figures).
  */
 import { spawn } from 'node:child_process';
 import * as net from 'node:net';
@@ -17,6 +19,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { buildCClients, runMeshPerf } from './tools';
 import { runRheaPerf } from './rhea-perf';
+import { benchBroker } from './broker';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const BIN = path.join(ROOT, 'bin', 'amqp-mesh.js');
@@ -234,11 +237,16 @@ async function main(): Promise<void> {
   const runs = Number(process.env.BENCH_RUNS ?? 3);
   const idle = Number(process.env.BENCH_IDLE ?? 10_000);
   console.log(`amqp-mesh bench: ${os.cpus().length} cores, node ${process.version}, ${messages.toLocaleString('en')} messages of 100 bytes, unsettled`);
+  if (process.env.BENCH_ONLY === 'broker') {
+    await benchBroker(Number(process.env.BENCH_BROKER_MESSAGES ?? 100_000), runs);
+    return;
+  }
   await benchC(messages, runs);
   await benchRhea(Math.min(messages, 200_000));
   await benchIdle(idle);
   await benchChain(Math.min(messages, 300_000));
   await benchConvergence();
+  await benchBroker(Number(process.env.BENCH_BROKER_MESSAGES ?? 100_000), runs);
 }
 
 main().catch((e) => {

@@ -31,6 +31,8 @@ export interface MeshPerfOptions {
   threads?: number;
   /** Use a SASL ANONYMOUS layer (default: plain AMQP). */
   sasl?: boolean;
+  /** Durable messages and termini (a broker persists them). */
+  durable?: boolean;
   /** Seconds before mesh_perf gives up (default 60). */
   timeoutSec?: number;
   /** Binary to run (default: buildCClients()). */
@@ -107,6 +109,7 @@ export function runMeshPerf(opts: MeshPerfOptions): Promise<MeshPerfResult> {
   if (opts.timeoutSec !== undefined) args.push('--timeout', String(opts.timeoutSec));
   if (opts.presettled) args.push('--presettled');
   if (opts.sasl) args.push('--sasl');
+  if (opts.durable) args.push('--durable');
 
   return new Promise<MeshPerfResult>((resolve, reject) => {
     const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -64,6 +64,7 @@ typedef struct {
   double timeout_s;
   bool sasl;
   bool presettled;
+  bool durable;   /* header durable=true on every message */
   mode_t_ mode;
 
   pn_proactor_t *proactor;
@@ -182,18 +183,23 @@ static uint32_t get_be32(const uint8_t *p) {
   return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
 }
 
-/* Message = one Data section: 0x00 0x53 0x75 then vbin8/vbin32 of body_size bytes */
+/* Message = [header durable=true when --durable] then one Data section: 0x00 0x53 0x75 then
+ * vbin8/vbin32 of body_size bytes */
 static void build_message(app_t *app) {
   size_t b = app->body_size;
-  size_t hdr = b < 256 ? 5 : 8;
+  static const uint8_t durable_header[] = {0x00, 0x53, 0x70, 0xc0, 0x02, 0x01, 0x41};
+  size_t pre = app->durable ? sizeof durable_header : 0;
+  size_t hdr = pre + (b < 256 ? 5 : 8);
   app->msg_len = hdr + b;
   app->msg = malloc(app->msg_len);
   uint8_t *m = app->msg;
+  if (pre) memcpy(m, durable_header, pre);
+  m += pre;
   m[0] = 0x00; m[1] = 0x53; m[2] = 0x75;
   if (b < 256) { m[3] = 0xa0; m[4] = (uint8_t)b; }
   else { m[3] = 0xb0; put_be32(m + 4, (uint32_t)b); }
   app->payload_off = hdr;
-  for (size_t i = 0; i < b; ++i) m[hdr + i] = (uint8_t)('a' + i % 26);
+  for (size_t i = 0; i < b; ++i) app->msg[hdr + i] = (uint8_t)('a' + i % 26);
 }
 
 /* Size of the encoded value at p (constructor included), or 0 if malformed. */
@@ -359,6 +365,8 @@ static bool handle(app_t *app, pn_event_t *e) {
         app->sconn = c;
         pn_link_t *l = pn_sender(ssn, "mesh-perf-sender");
         pn_terminus_set_address(pn_link_target(l), app->address);
+        /* A durable terminus: RabbitMQ's AMQP 1.0 plugin then declares /queue/NAME durable. */
+        if (app->durable) pn_terminus_set_durability(pn_link_target(l), PN_DELIVERIES);
         pn_link_set_snd_settle_mode(l, app->presettled ? PN_SND_SETTLED : PN_SND_UNSETTLED);
         pn_link_set_rcv_settle_mode(l, PN_RCV_FIRST);
         app->sender = l;
@@ -367,6 +375,7 @@ static bool handle(app_t *app, pn_event_t *e) {
         app->rconn = c;
         pn_link_t *l = pn_receiver(ssn, "mesh-perf-receiver");
         pn_terminus_set_address(pn_link_source(l), app->address);
+        if (app->durable) pn_terminus_set_durability(pn_link_source(l), PN_DELIVERIES);
         pn_link_set_rcv_settle_mode(l, PN_RCV_FIRST);
         app->receiver = l;
         pn_link_open(l);
@@ -530,6 +539,7 @@ static void usage(FILE *f) {
     "  --window W           max unsettled deliveries in flight at the sender\n"
     "                       (default: same as --credit; 0 = only link credit)\n"
     "  --presettled         send pre-settled (no outcomes; \"accepted\" stays 0)\n"
+    "  --durable            mark messages durable (header section): a broker must persist them\n"
     "  --mode both|send|receive   (default both)\n"
     "  --threads T          proactor threads (default 1)\n"
     "  --timeout S          seconds before giving up (default 60)\n"
@@ -564,6 +574,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--timeout")) { NEEDV(); app.timeout_s = atof(v); }
     else if (!strcmp(a, "--sasl")) { app.sasl = true; }
     else if (!strcmp(a, "--presettled")) { app.presettled = true; }
+    else if (!strcmp(a, "--durable")) { app.durable = true; }
     else if (!strcmp(a, "--mode")) {
       NEEDV();
       if (!strcmp(v, "both")) app.mode = MODE_BOTH;

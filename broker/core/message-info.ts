@@ -129,12 +129,13 @@ export function scanBrokerMessage(buf: Buffer, out: MessageInfo = new MessageInf
         for (let i = 0; i < l.count && i < 13; i++) {
           const v = r.read();
           switch (i) {
-            case 0: out.messageId = v; break;
-            case 1: out.userId = Buffer.isBuffer(v) ? v : null; break;
+            // Binary values are views of the payload: copied, so an evicted body is really freed.
+            case 0: out.messageId = Buffer.isBuffer(v) ? Buffer.from(v) : v; break;
+            case 1: out.userId = Buffer.isBuffer(v) ? Buffer.from(v) : null; break;
             case 2: out.to = str(v); break;
             case 3: out.subject = str(v); break;
             case 4: out.replyTo = str(v); break;
-            case 5: out.correlationId = v; break;
+            case 5: out.correlationId = Buffer.isBuffer(v) ? Buffer.from(v) : v; break;
             case 6: out.contentType = str(v); break;
             case 8: out.absoluteExpiryTime = num(v); break;
             case 9: out.creationTime = num(v); break;

@@ -431,6 +431,9 @@ export class BrokerServer implements ConnectionHandler, BrokerEffects {
     try {
       let address = p.address;
       let hint = p.hint;
+      // The payload is a view of a socket chunk shared with other messages: a queue keeps its own copy
+      // so that memory accounting and body eviction free what they count.
+      d.payload = Buffer.from(d.payload);
       const info = scanBrokerMessage(d.payload);
       if (address === null) {
         if (info.to === null) {

@@ -1,0 +1,150 @@
+/**
+ * Broker figures for `npm run bench`: one producer and one consumer (Proton-C mesh_perf) on one
+ * queue, 1 KB bodies, persistent (durable, fsynced before accepted) and non-persistent; the same
+ * client against Debian's rabbitmq-server 3.10 with rabbitmq_amqp1_0 (durable queue) when it is
+ * installed.
+ *
+ *   mesh_perf sender --> [amqp-mesh broker | rabbitmq-server] --> mesh_perf receiver
+ */
+import { spawn, ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { MeshPerfResult, runMeshPerf } from './tools';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const BIN = path.join(ROOT, 'bin', 'amqp-mesh.js');
+const RABBIT = '/usr/lib/rabbitmq/bin/rabbitmq-server';
+
+async function freePort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+async function waitLine(proc: ChildProcess, re: RegExp, ms: number, log: string[]): Promise<RegExpMatchArray> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`timed out waiting for ${re}: ${log.slice(-10).join('\n')}`)), ms);
+    const on = (d: Buffer) => {
+      for (const line of d.toString().split('\n')) {
+        if (!line) continue;
+        log.push(line);
+        const m = line.match(re);
+        if (m) {
+          clearTimeout(t);
+          resolve(m);
+        }
+      }
+    };
+    proc.stdout!.on('data', on);
+    proc.stderr!.on('data', on);
+    proc.on('exit', (code) => reject(new Error(`exited ${code}: ${log.slice(-10).join('\n')}`)));
+  });
+}
+
+async function stop(proc: ChildProcess): Promise<void> {
+  if (proc.exitCode !== null) return;
+  const done = new Promise((r) => proc.on('exit', r));
+  proc.kill('SIGTERM');
+  const t = setTimeout(() => proc.kill('SIGKILL'), 10_000);
+  await done;
+  clearTimeout(t);
+}
+
+async function startBroker(): Promise<{ port: number; proc: ChildProcess; dir: string }> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'amqp-mesh-bench-broker-'));
+  const file = path.join(dir, 'broker.conf');
+  fs.writeFileSync(file, `broker {\n  id: Bench\n  dataDir: ${path.join(dir, 'data')}\n}\nlistener {\n  host: 127.0.0.1\n  port: 0\n}\nlog {\n  module: DEFAULT\n  enable: notice+\n}\n`);
+  const proc = spawn(process.execPath, [BIN, 'broker', '-c', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const m = await waitLine(proc, /Listening on [^\s]+:(\d+)/, 15_000, []);
+  return { port: Number(m[1]), proc, dir };
+}
+
+async function startRabbit(): Promise<{ port: number; proc: ChildProcess; dir: string } | string> {
+  if (!fs.existsSync(RABBIT)) return 'rabbitmq-server is not installed (apt-get install rabbitmq-server)';
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'amqp-mesh-bench-rabbit-'));
+  fs.writeFileSync(path.join(dir, 'enabled_plugins'), '[rabbitmq_amqp1_0].\n');
+  const [port, dist, epmd] = [await freePort(), await freePort(), await freePort()];
+  const env = {
+    ...process.env,
+    HOME: dir,
+    RABBITMQ_NODENAME: `bench${process.pid}@localhost`,
+    RABBITMQ_NODE_PORT: String(port),
+    RABBITMQ_DIST_PORT: String(dist),
+    ERL_EPMD_PORT: String(epmd),
+    RABBITMQ_MNESIA_BASE: path.join(dir, 'mnesia'),
+    RABBITMQ_LOG_BASE: path.join(dir, 'log'),
+    RABBITMQ_ENABLED_PLUGINS_FILE: path.join(dir, 'enabled_plugins'),
+    RABBITMQ_CONFIG_FILE: path.join(dir, 'rabbitmq'),
+  };
+  const proc = spawn(RABBIT, [], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  await waitLine(proc, /Starting broker\.\.\. completed/, 60_000, []);
+  return { port, proc, dir };
+}
+
+async function stopRabbit(proc: ChildProcess): Promise<void> {
+  // The Erlang VM and epmd run as a process group.
+  const done = new Promise((r) => proc.on('exit', r));
+  try {
+    process.kill(-(proc.pid as number), 'SIGTERM');
+  } catch {
+    // already gone
+  }
+  const t = setTimeout(() => {
+    try {
+      process.kill(-(proc.pid as number), 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }, 15_000);
+  await done;
+  clearTimeout(t);
+}
+
+function fmt(r: MeshPerfResult): string {
+  return `${Math.round(r.msgsPerSec).toLocaleString('en')} msg/s, p50 ${(r.p50Us / 1000).toFixed(1)} ms, p99 ${(r.p99Us / 1000).toFixed(1)} ms`;
+}
+
+/** Runs one configuration `runs` times and keeps the median-throughput run. */
+async function measure(url: string, address: string, messages: number, durable: boolean, sasl: boolean, runs: number): Promise<MeshPerfResult> {
+  const out: MeshPerfResult[] = [];
+  for (let i = 0; i < runs; i++) {
+    out.push(await runMeshPerf({ url, address: `${address}${i}`, messages, bodySize: 1024, durable, sasl, credit: 1000, window: 1000, timeoutSec: 120 }));
+  }
+  out.sort((a, b) => a.msgsPerSec - b.msgsPerSec);
+  return out[out.length >> 1];
+}
+
+/** Prints the broker figures. */
+export async function benchBroker(messages: number, runs: number): Promise<void> {
+  console.log(`broker: 1 producer + 1 consumer, ${messages.toLocaleString('en')} messages of 1 KB, window 1000, median of ${runs}`);
+  const b = await startBroker();
+  let ours: MeshPerfResult | null = null;
+  try {
+    ours = await measure(`amqp://127.0.0.1:${b.port}`, 'bench.persistent', messages, true, false, runs);
+    console.log(`  amqp-mesh broker, persistent:     ${fmt(ours)}`);
+    const np = await measure(`amqp://127.0.0.1:${b.port}`, 'bench.transient', messages, false, false, runs);
+    console.log(`  amqp-mesh broker, non-persistent: ${fmt(np)}`);
+  } finally {
+    await stop(b.proc);
+    fs.rmSync(b.dir, { recursive: true, force: true });
+  }
+  const r = await startRabbit().catch((e: Error) => `rabbitmq-server did not start: ${e.message}`);
+  if (typeof r === 'string') {
+    console.log(`  rabbitmq-server: skipped (${r})`);
+    return;
+  }
+  try {
+    const rp = await measure(`amqp://127.0.0.1:${r.port}`, '/queue/bench.persistent', messages, true, true, runs);
+    console.log(`  rabbitmq-server 3.10 (amqp1_0, durable queue), persistent:     ${fmt(rp)}`);
+    const rn = await measure(`amqp://127.0.0.1:${r.port}`, '/queue/bench.transient', messages, false, true, runs);
+    console.log(`  rabbitmq-server 3.10 (amqp1_0), non-persistent:                ${fmt(rn)}`);
+    if (ours) console.log(`  persistent throughput, amqp-mesh / rabbitmq: ${(ours.msgsPerSec / rp.msgsPerSec).toFixed(2)}x (target: at least 2x)`);
+  } finally {
+    await stopRabbit(r.proc);
+    fs.rmSync(r.dir, { recursive: true, force: true });
+  }
+}
