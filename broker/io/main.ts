@@ -83,7 +83,7 @@ export async function runBroker(cfg: BrokerConfig, logger: Logger, plainUsers?: 
 
   let lock: StoreLock | null = null;
   if (persistent && dataDir) {
-    lock = new FileLeaseLock({ dir: dataDir, pollMs: b.lockPollMs, leaseMs: b.leaseMs, owner: { host: os.hostname(), pid: process.pid, id: b.id } });
+    lock = new FileLeaseLock({ dir: dataDir, pollMs: b.lockPollMs, leaseMs: b.leaseMs, owner: { id: b.id } });
     logger.log('BROKER', 'notice', `Broker ${b.id}: waiting for the store lock in ${dataDir} (slave until it is free)`);
     const t0 = Date.now();
     const token = await lock.acquire();
@@ -150,6 +150,8 @@ export async function runBroker(cfg: BrokerConfig, logger: Logger, plainUsers?: 
 
   const t0 = Date.now();
   const rec = store.recover();
+  // Recovery blocks the event loop (renewals included): renew at once so the lease counts from now.
+  (lock as FileLeaseLock | null)?.renewNow();
   core.recover(rec, Date.now());
   for (const q of cfg.queues) core.declareQueue(q.name, q.address, q.routingType === 'multicast', q.durable);
   let messages = 0;
