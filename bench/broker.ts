@@ -81,7 +81,12 @@ async function startRabbit(): Promise<{ port: number; proc: ChildProcess; dir: s
     RABBITMQ_CONFIG_FILE: path.join(dir, 'rabbitmq'),
   };
   const proc = spawn(RABBIT, [], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  await waitLine(proc, /Starting broker\.\.\. completed/, 60_000, []);
+  try {
+    await waitLine(proc, /completed with \d+ plugins/, 60_000, []);
+  } catch (e) {
+    await stopRabbit(proc);
+    throw e;
+  }
   return { port, proc, dir };
 }
 

@@ -1,7 +1,7 @@
 /**
  * The broker's persistence contract. Every store (the file journal, the in-memory store used for
  * non-persistent brokers and tests) implements {@link Store} and passes the same contract suite
- * (test/unit/store-contract.ts).
+ * (test/support/store-contract.ts).
  *
  * Model (Artemis's): a message body is stored once (`addMessage`); each queue that holds it adds
  * a reference (`addRef`); an acknowledgement removes the reference (`ack`). A message with no

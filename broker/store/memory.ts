@@ -1,0 +1,382 @@
+/**
+ * The in-memory {@link Store}: nothing touches the disk. Used by non-persistent brokers (no
+ * {@link MemoryDisk}: recover() finds nothing) and by tests, which hand several stores the same
+ * MemoryDisk to "restart" one: only what a flush applied to the disk is recovered, as for the
+ * journal. Same validation and limits as the journal, so the contract suite holds for both.
+ */
+import { FencedError, QueueMeta, Recovered, Store, StoreError, StoreOptions, TxOp } from './types';
+
+const MAX_NAME_BYTES = 0xffff;
+const MAX_META_BYTES = 1 << 20;
+const MAX_TX_OPS = 1 << 20;
+/** The journal's default record limit minus its MSG overhead, so both refuse the same payloads. */
+const DEFAULT_MAX_PAYLOAD_BYTES = 64 * 1024 * 1024 + 1024 - 9;
+
+interface MemQueue {
+  metaJson: string;
+  /** msgId -> delivery count, in addRef order. */
+  refs: Map<number, number>;
+}
+
+interface MemMessage {
+  /** Our own copy; never mutated, shared between the store's view and its disk. */
+  payload: Buffer;
+  refs: number;
+}
+
+/** Queues, messages and references, applied without checks (callers validate first). */
+class Model {
+  readonly queues = new Map<string, MemQueue>();
+  readonly messages = new Map<number, MemMessage>();
+  nextMessageId = 1;
+  payloadBytes = 0;
+
+  createQueue(name: string, metaJson: string): void {
+    const q = this.queues.get(name);
+    if (q !== undefined) q.metaJson = metaJson;
+    else this.queues.set(name, { metaJson, refs: new Map() });
+  }
+
+  deleteQueue(name: string): void {
+    const q = this.queues.get(name);
+    if (q === undefined) return;
+    this.queues.delete(name);
+    for (const id of q.refs.keys()) this.unref(id);
+  }
+
+  addMessage(id: number, payload: Buffer): void {
+    this.messages.set(id, { payload, refs: 0 });
+    this.payloadBytes += payload.length;
+    if (id >= this.nextMessageId) this.nextMessageId = id + 1;
+  }
+
+  addRef(queue: string, id: number): void {
+    (this.queues.get(queue) as MemQueue).refs.set(id, 0);
+    (this.messages.get(id) as MemMessage).refs++;
+  }
+
+  ack(queue: string, id: number): void {
+    (this.queues.get(queue) as MemQueue).refs.delete(id);
+    this.unref(id);
+  }
+
+  setDeliveryCount(queue: string, id: number, count: number): void {
+    (this.queues.get(queue) as MemQueue).refs.set(id, count);
+  }
+
+  apply(op: TxOp): void {
+    if (op.op === 'addMessage') this.addMessage(op.msgId, op.payload);
+    else if (op.op === 'addRef') this.addRef(op.queue, op.msgId);
+    else this.ack(op.queue, op.msgId);
+  }
+
+  private unref(id: number): void {
+    const m = this.messages.get(id);
+    if (m !== undefined && --m.refs <= 0) {
+      this.messages.delete(id);
+      this.payloadBytes -= m.payload.length;
+    }
+  }
+}
+
+/**
+ * The durable side of {@link MemoryStore}s: give the same MemoryDisk to a new MemoryStore to
+ * simulate a restart (it recovers what earlier stores flushed to it).
+ */
+export class MemoryDisk {
+  /** The state as flushed; only MemoryStore touches it. */
+  readonly model = new Model();
+}
+
+/** Options of {@link MemoryStore}. */
+export interface MemoryStoreOptions extends StoreOptions {
+  /** Where flushed state goes and recover() reads from; none: nothing survives the store. */
+  disk?: MemoryDisk;
+  /** Largest payload accepted (default: the journal's default limit, 64 MiB + 1015 bytes). */
+  maxPayloadBytes?: number;
+}
+
+function checkMsgId(msgId: unknown): void {
+  if (typeof msgId !== 'number' || !Number.isSafeInteger(msgId) || msgId < 0) {
+    throw new RangeError(`message id must be a non-negative safe integer, got ${String(msgId)}`);
+  }
+}
+
+function checkName(name: unknown): void {
+  if (typeof name !== 'string' || name.length === 0) throw new TypeError('queue name must be a non-empty string');
+  const n = Buffer.byteLength(name, 'utf8');
+  if (n > MAX_NAME_BYTES) throw new RangeError(`queue name is ${n} bytes, limit ${MAX_NAME_BYTES}`);
+  if (Buffer.from(name, 'utf8').toString('utf8') !== name) throw new TypeError('queue name is not well-formed UTF-16');
+}
+
+function encodeMeta(meta: unknown): string {
+  if (meta === null || typeof meta !== 'object' || Array.isArray(meta)) throw new TypeError('queue meta must be a plain object');
+  let json: string;
+  try {
+    json = JSON.stringify(meta);
+  } catch (e) {
+    throw new TypeError('queue meta must be JSON-safe', { cause: e });
+  }
+  if (Buffer.byteLength(json, 'utf8') > MAX_META_BYTES) throw new RangeError(`queue meta exceeds ${MAX_META_BYTES} bytes as JSON`);
+  return json;
+}
+
+/**
+ * A {@link Store} held in memory. sync() calls back on the next tick, after the store's pending
+ * mutations were applied to its {@link MemoryDisk} (when it has one) behind `opts.fence`.
+ */
+export class MemoryStore implements Store {
+  private readonly view = new Model();
+  private readonly disk: MemoryDisk | null;
+  private readonly fence: () => void;
+  private readonly maxPayloadBytes: number;
+  private state: 'new' | 'open' | 'closed' = 'new';
+  private failure: Error | null = null;
+  /** Mutations not yet on the disk, in call order. */
+  private pending: Array<(m: Model) => void> = [];
+  private waiters: Array<(err: Error | null) => void> = [];
+  private scheduled = false;
+  private readonly flushBound = (): void => this.flush();
+
+  constructor(opts: MemoryStoreOptions = {}) {
+    this.disk = opts.disk ?? null;
+    this.fence = opts.fence ?? (() => undefined);
+    this.maxPayloadBytes = opts.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
+    if (!(Number.isInteger(this.maxPayloadBytes) && this.maxPayloadBytes >= 0)) throw new RangeError('maxPayloadBytes must be a non-negative integer');
+  }
+
+  recover(): Recovered {
+    if (this.state !== 'new') throw new StoreError('recover() may be called only once, before any mutation', 'ERR_STORE_CLOSED');
+    this.state = 'open';
+    const queues: Recovered['queues'] = new Map();
+    const messages = new Map<number, Buffer>();
+    if (this.disk === null) return { queues, messages, nextMessageId: 1, truncated: null };
+    const d = this.disk.model;
+    // Messages nobody referenced are dropped at a restart, as the journal does.
+    for (const [id, m] of d.messages) {
+      if (m.refs > 0) continue;
+      d.messages.delete(id);
+      d.payloadBytes -= m.payload.length;
+    }
+    for (const [name, q] of d.queues) {
+      this.view.queues.set(name, { metaJson: q.metaJson, refs: new Map(q.refs) });
+      const refs: Array<{ msgId: number; deliveryCount: number }> = [];
+      for (const [msgId, deliveryCount] of q.refs) refs.push({ msgId, deliveryCount });
+      queues.set(name, { meta: JSON.parse(q.metaJson) as QueueMeta, refs });
+    }
+    for (const [id, m] of d.messages) {
+      this.view.messages.set(id, { payload: m.payload, refs: m.refs });
+      messages.set(id, m.payload);
+    }
+    this.view.nextMessageId = d.nextMessageId;
+    this.view.payloadBytes = d.payloadBytes;
+    return { queues, messages, nextMessageId: d.nextMessageId, truncated: null };
+  }
+
+  createQueue(name: string, meta: QueueMeta): void {
+    this.writable();
+    checkName(name);
+    const json = encodeMeta(meta);
+    this.view.createQueue(name, json);
+    this.record((m) => m.createQueue(name, json));
+  }
+
+  deleteQueue(name: string): void {
+    this.writable();
+    if (!this.view.queues.has(name)) return;
+    this.view.deleteQueue(name);
+    this.record((m) => m.deleteQueue(name));
+  }
+
+  addMessage(msgId: number, payload: Buffer): void {
+    this.writable();
+    checkMsgId(msgId);
+    this.checkPayload(payload, 'payload');
+    if (this.view.messages.has(msgId)) throw new RangeError(`message ${msgId} is already stored`);
+    // A copy: the caller's buffer may be a view of a socket chunk that gets reused.
+    const copy = Buffer.from(payload);
+    this.view.addMessage(msgId, copy);
+    this.record((m) => m.addMessage(msgId, copy));
+  }
+
+  addRef(queue: string, msgId: number): void {
+    this.writable();
+    const q = this.queueOf(queue);
+    if (!this.view.messages.has(msgId)) throw new RangeError(`message ${msgId} is not stored`);
+    if (q.refs.has(msgId)) throw new RangeError(`queue ${queue} already references message ${msgId}`);
+    this.view.addRef(queue, msgId);
+    this.record((m) => m.addRef(queue, msgId));
+  }
+
+  ack(queue: string, msgId: number): void {
+    this.writable();
+    if (!this.queueOf(queue).refs.has(msgId)) throw new RangeError(`queue ${queue} does not reference message ${msgId}`);
+    this.view.ack(queue, msgId);
+    this.record((m) => m.ack(queue, msgId));
+  }
+
+  setDeliveryCount(queue: string, msgId: number, count: number): void {
+    this.writable();
+    const q = this.queueOf(queue);
+    if (typeof count !== 'number' || !Number.isInteger(count) || count < 0 || count > 0xffffffff) {
+      throw new RangeError(`delivery count must be an integer 0..2^32-1, got ${String(count)}`);
+    }
+    if (!q.refs.has(msgId)) throw new RangeError(`queue ${queue} does not reference message ${msgId}`);
+    this.view.setDeliveryCount(queue, msgId, count);
+    this.record((m) => m.setDeliveryCount(queue, msgId, count));
+  }
+
+  commitTx(ops: TxOp[]): void {
+    this.writable();
+    if (!Array.isArray(ops)) throw new TypeError('ops must be an array');
+    if (ops.length > MAX_TX_OPS) throw new RangeError(`transaction of ${ops.length} ops exceeds ${MAX_TX_OPS}`);
+    if (ops.length === 0) return;
+    this.validateTx(ops);
+    const copies: TxOp[] = ops.map((op) => (op.op === 'addMessage' ? { op: 'addMessage', msgId: op.msgId, payload: Buffer.from(op.payload) } : { ...op }));
+    for (const op of copies) this.view.apply(op);
+    this.record((m) => {
+      for (const op of copies) m.apply(op);
+    });
+  }
+
+  /** Throws on the first op that would fail if `ops` were applied in order; changes nothing. */
+  private validateTx(ops: TxOp[]): void {
+    const added = new Map<number, number>();
+    const refDelta = new Map<number, number>();
+    const refState = new Map<string, boolean>();
+    const dead = new Set<number>();
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i] as TxOp | undefined;
+      const where = `transaction op ${i}`;
+      if (op === null || typeof op !== 'object') throw new TypeError(`${where} is not an object`);
+      checkMsgId(op.msgId);
+      const id = op.msgId;
+      if (op.op === 'addMessage') {
+        this.checkPayload(op.payload, `${where}: payload`);
+        if (this.view.messages.has(id) || added.has(id) || dead.has(id)) throw new RangeError(`${where}: message ${id} is already stored`);
+        added.set(id, 0);
+      } else if (op.op === 'addRef' || op.op === 'ack') {
+        const q = this.view.queues.get(op.queue);
+        if (q === undefined) throw new RangeError(`${where}: no queue ${String(op.queue)}`);
+        const key = `${op.queue}\u0000${id}`;
+        const has = refState.get(key) ?? q.refs.has(id);
+        const refsNow = added.has(id) ? (added.get(id) as number) : (this.view.messages.get(id)?.refs ?? 0) + (refDelta.get(id) ?? 0);
+        const delta = op.op === 'addRef' ? 1 : -1;
+        if (op.op === 'addRef') {
+          if (dead.has(id) || (!added.has(id) && !this.view.messages.has(id))) throw new RangeError(`${where}: message ${id} is not stored`);
+          if (has) throw new RangeError(`${where}: queue ${op.queue} already references message ${id}`);
+        } else if (!has) {
+          throw new RangeError(`${where}: queue ${op.queue} does not reference message ${id}`);
+        }
+        refState.set(key, delta > 0);
+        if (added.has(id)) added.set(id, refsNow + delta);
+        else refDelta.set(id, (refDelta.get(id) ?? 0) + delta);
+        if (delta < 0 && refsNow - 1 <= 0) {
+          added.delete(id);
+          dead.add(id);
+        }
+      } else {
+        throw new TypeError(`${where}: unknown op ${String((op as { op?: unknown }).op)}`);
+      }
+    }
+  }
+
+  sync(cb: (err: Error | null) => void): void {
+    if (typeof cb !== 'function') throw new TypeError('sync needs a callback');
+    if (this.state !== 'open') {
+      process.nextTick(cb, new StoreError(this.state === 'new' ? 'store not open: call recover() first' : 'store is closed', 'ERR_STORE_CLOSED'));
+      return;
+    }
+    if (this.failure !== null) {
+      process.nextTick(cb, this.failure);
+      return;
+    }
+    this.waiters.push(cb);
+    this.schedule();
+  }
+
+  /** The stored body itself, not a copy: callers must not mutate it. */
+  readPayload(msgId: number): Buffer {
+    if (this.state !== 'open') throw new StoreError('store is not open', 'ERR_STORE_CLOSED');
+    const m = this.view.messages.get(msgId);
+    if (m === undefined) throw new RangeError(`message ${msgId} is not stored`);
+    return m.payload;
+  }
+
+  stats(): { fileBytes: number; liveBytes: number; liveMessages: number; compactions: number } {
+    return { fileBytes: this.view.payloadBytes, liveBytes: this.view.payloadBytes, liveMessages: this.view.messages.size, compactions: 0 };
+  }
+
+  async close(): Promise<void> {
+    if (this.state === 'closed') return;
+    if (this.state === 'new') {
+      this.state = 'closed';
+      return;
+    }
+    const before = this.failure;
+    this.flush();
+    this.state = 'closed';
+    // As the journal: a failure of the final flush means unsynced mutations were lost.
+    if (this.failure !== null && before === null) throw this.failure;
+  }
+
+  private checkPayload(payload: unknown, what: string): void {
+    if (!Buffer.isBuffer(payload)) throw new TypeError(`${what} must be a Buffer`);
+    if (payload.length > this.maxPayloadBytes) throw new RangeError(`${what} of ${payload.length} bytes exceeds ${this.maxPayloadBytes}`);
+  }
+
+  private queueOf(name: string): MemQueue {
+    const q = this.view.queues.get(name);
+    if (q === undefined) throw new RangeError(`no queue ${String(name)}`);
+    return q;
+  }
+
+  private writable(): void {
+    if (this.state !== 'open') throw new StoreError(this.state === 'new' ? 'store not open: call recover() first' : 'store is closed', 'ERR_STORE_CLOSED');
+    const f = this.failure;
+    if (f !== null) {
+      throw f instanceof FencedError
+        ? new FencedError(`store is fenced, write refused: ${f.message}`, { cause: f })
+        : new StoreError(`store failed earlier, write refused: ${f.message}`, 'ERR_STORE_IO', { cause: f });
+    }
+  }
+
+  private record(op: (m: Model) => void): void {
+    if (this.disk !== null) this.pending.push(op);
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    process.nextTick(this.flushBound);
+  }
+
+  /** The "physical write": applies pending mutations to the disk, then answers the syncs. */
+  private flush(): void {
+    this.scheduled = false;
+    if (this.failure === null && this.pending.length > 0) {
+      try {
+        this.fence();
+        const ops = this.pending;
+        this.pending = [];
+        const d = (this.disk as MemoryDisk).model;
+        for (const op of ops) op(d);
+      } catch (e) {
+        this.failure = e instanceof Error ? e : new StoreError(String(e), 'ERR_STORE_IO');
+        this.pending = [];
+      }
+    }
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const cb of waiters) {
+      try {
+        cb(this.failure);
+      } catch (e) {
+        process.nextTick(() => {
+          throw e;
+        });
+      }
+    }
+  }
+}
