@@ -74,6 +74,22 @@ export interface CoreOptions {
   /** Bodies of stored messages kept in memory before they are evicted (read back on delivery). */
   pageCacheBytes: number;
   resolveSettings(address: string): AddressSettings;
+  /**
+   * Where bodies that are not in the store (non-durable messages, or every message of a
+   * non-persistent broker) go when the page cache is full. Without one they stay in memory.
+   */
+  pager?: Pager;
+  /** false: nothing is journaled (a non-persistent broker); default true. */
+  persistent?: boolean;
+}
+
+/** Append-only spill file for bodies the store does not hold (contents need not survive a restart). */
+export interface Pager {
+  /** Writes `payload`; returns its offset. */
+  write(payload: Buffer): number;
+  read(offset: number, length: number): Buffer;
+  /** Nothing paged is live any more: the space may be reclaimed. */
+  reset(): void;
 }
 
 /** Result of a send: whether the producer must wait for `store.sync` before it is accepted. */
@@ -96,8 +112,12 @@ export class BrokerCore {
   private cachedBytes = 0;
   private evictable: Msg[] = [];
   private evictHead = 0;
+  /** Entries dropped from the front of `evictable` (marks are absolute counts). */
+  private evictBase = 0;
+  /** Bodies in the pager still referenced. */
+  private pagedLive = 0;
   /** Counters for management and tests. */
-  readonly stats = { dlq: 0, expired: 0, evicted: 0, reloaded: 0 };
+  readonly stats = { dlq: 0, expired: 0, evicted: 0, reloaded: 0, paged: 0 };
 
   /** Records were appended since the I/O layer last asked (acknowledgements need a sync too). */
   storeDirty = false;
@@ -345,7 +365,10 @@ export class BrokerCore {
         if (ref.durable) needsSync = true;
       }
     }
-    if (m.stored && m.payload !== null) this.noteCached(m);
+    if (m.payload !== null && m.refs > 0) {
+      if (!m.stored && this.opts.pager !== undefined && this.cachedBytes + m.size > this.opts.pageCacheBytes) this.pageOut(m);
+      else this.noteCached(m);
+    }
     return { needsSync, queued: m.refs };
   }
 
@@ -353,11 +376,13 @@ export class BrokerCore {
   private attachRef(q: Queue, m: Msg, now: number, persist: boolean, ops: TxOp[] | null = null, moved = false): Ref {
     const ref = new Ref(m, q, this.nextSeq++);
     if (moved) ref.expiry = 0;
-    ref.durable = m.durable && q.durable;
+    ref.durable = m.durable && q.durable && this.opts.persistent !== false;
     if (persist && ref.durable) {
       if (!m.stored) {
-        if (ops) ops.push({ op: 'addMessage', msgId: m.id, payload: m.payload as Buffer });
-        else this.store.addMessage(m.id, m.payload as Buffer);
+        // A body moved here (DLQ, expiry) may be in the pager.
+        const body = this.load(m);
+        if (ops) ops.push({ op: 'addMessage', msgId: m.id, payload: body });
+        else this.store.addMessage(m.id, body);
         this.storeDirty = true;
         m.stored = true;
       }
@@ -446,7 +471,16 @@ export class BrokerCore {
   load(m: Msg): Buffer {
     if (m.payload !== null) return m.payload;
     this.stats.reloaded++;
+    if (m.pageOffset >= 0) return (this.opts.pager as Pager).read(m.pageOffset, m.size);
     return this.store.readPayload(m.id);
+  }
+
+  /** Spills a body the store does not hold to the pager. */
+  private pageOut(m: Msg): void {
+    m.pageOffset = (this.opts.pager as Pager).write(m.payload as Buffer);
+    m.payload = null;
+    this.pagedLive++;
+    this.stats.paged++;
   }
 
   // ------------------------------------------------------------------ outcomes
@@ -552,10 +586,16 @@ export class BrokerCore {
         this.effects.addressHasRoom(a.name);
       }
     }
-    if (m.refs === 0 && m.cached) {
-      this.cachedBytes -= m.size;
-      m.cached = false;
-      m.payload = null;
+    if (m.refs === 0) {
+      if (m.cached) {
+        this.cachedBytes -= m.size;
+        m.cached = false;
+        m.payload = null;
+      }
+      if (m.pageOffset >= 0) {
+        m.pageOffset = -1;
+        if (--this.pagedLive === 0) this.opts.pager?.reset();
+      }
     }
   }
 
@@ -597,24 +637,36 @@ export class BrokerCore {
     this.evictable.push(m);
   }
 
-  /** Marks how many cached bodies are on disk now (call with the count taken before a sync began). */
+  /** How many bodies were ever cached: taken before a sync begins, it marks what that sync covers. */
   evictionMark(): number {
-    return this.evictable.length;
+    return this.evictBase + this.evictable.length;
   }
 
-  /** Drops bodies of stored messages (those synced: index < `mark`) while over the cache budget. */
-  evictIfNeeded(mark = this.evictable.length): void {
+  /**
+   * Drops bodies, oldest first, while over the cache budget: stored ones (only those a completed
+   * sync covers: before `mark`) are read back from the store later; others go to the pager.
+   */
+  evictIfNeeded(mark = this.evictionMark()): void {
     const list = this.evictable;
-    while (this.cachedBytes > this.opts.pageCacheBytes && this.evictHead < Math.min(mark, list.length)) {
-      const m = list[this.evictHead++];
+    const pager = this.opts.pager;
+    while (this.cachedBytes > this.opts.pageCacheBytes && this.evictHead < list.length && this.evictBase + this.evictHead < mark) {
+      const m = list[this.evictHead];
+      this.evictHead++;
+      // Without a pager a body the store does not hold stays in memory.
+      if (!m.stored && pager === undefined) continue;
       if (!m.cached || m.refs === 0) continue;
       m.cached = false;
-      m.payload = null;
       this.cachedBytes -= m.size;
+      if (!m.stored) {
+        this.pageOut(m);
+        continue;
+      }
+      m.payload = null;
       this.stats.evicted++;
     }
     if (this.evictHead > 4096 && this.evictHead > list.length >>> 1) {
       this.evictable = list.slice(this.evictHead);
+      this.evictBase += this.evictHead;
       this.evictHead = 0;
     }
   }

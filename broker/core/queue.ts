@@ -17,6 +17,8 @@ export class Msg {
   stored = false;
   /** The body is in memory and counted against the page cache. */
   cached = false;
+  /** Where the pager holds the body (a body the store does not have), or -1. */
+  pageOffset = -1;
   constructor(
     readonly id: number,
     payload: Buffer,

@@ -13,6 +13,7 @@ import { normalizeAddress } from '../../router/core/addresses';
 import { BrokerCore, AddressSettings } from '../core/broker';
 import { BrokerServer, BrokerServerSettings } from './server';
 import { FileLeaseLock } from './file-lock';
+import { FilePager } from './pager';
 import { JournalStore } from '../store/journal';
 import { MemoryStore } from '../store/memory';
 import type { Store } from '../store/types';
@@ -137,7 +138,9 @@ export async function runBroker(cfg: BrokerConfig, logger: Logger, plainUsers?: 
   let membersCache: { at: number; list: Member[] } = { at: 0, list: [] };
 
   const server = new BrokerServer(serverSettings, logger);
-  const core = new BrokerCore(store, server, { pageCacheBytes: b.pageCacheBytes, resolveSettings });
+  // Bodies the journal does not hold spill here once the page cache is full (not kept across restarts).
+  const pager = new FilePager(dataDir ? path.join(dataDir, 'paging', `${b.id}.page`) : path.join(os.tmpdir(), `amqp-mesh-${b.id}-${process.pid}.page`));
+  const core = new BrokerCore(store, server, { pageCacheBytes: b.pageCacheBytes, resolveSettings, pager, persistent });
   server.core = core;
 
   const stepDown = (why: string) => {
@@ -178,6 +181,7 @@ export async function runBroker(cfg: BrokerConfig, logger: Logger, plainUsers?: 
     server
       .stop()
       .then(() => store.close())
+      .then(() => pager.close())
       .then(() => lock?.release())
       .then(() => process.exit(0), () => process.exit(0));
   };

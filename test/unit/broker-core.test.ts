@@ -299,6 +299,39 @@ test('page cache: stored bodies past the budget are evicted once synced and read
   assert.ok(store.ops.some((o) => o.startsWith('read ')), 'read back from the store');
 });
 
+test('pager: bodies the store does not hold (non-durable) spill past the page cache, come back intact, and the pager resets when none is live', () => {
+  const store = new RecordingStore();
+  const fx = new Fx();
+  const spill: Buffer[] = [];
+  let resets = 0;
+  let used = 0;
+  const pager = {
+    write(b: Buffer) { spill.push(Buffer.from(b)); used += b.length; return spill.length - 1; },
+    read(off: number) { return spill[off]; },
+    reset() { resets++; spill.length = 0; used = 0; },
+  };
+  const core = new BrokerCore(store, fx, { pageCacheBytes: 1000, resolveSettings: () => base, pager });
+  for (let i = 0; i < 40; i++) core.send('v', null, msg(`v${i}`.padEnd(80, '-'), { durable: false }), 0);
+  assert.ok(core.cached <= 1000, `cached ${core.cached}`);
+  assert.ok(used > 2000, 'most bodies went to the pager');
+  assert.equal(store.ops, ['queue v'], 'non-durable messages never reach the store');
+  const c = core.attachConsumer({ address: 'v', handle: null, selector: null, browse: false, preSettled: false, hint: null, subscription: null });
+  core.onCredit(c, 100);
+  core.dispatch(0);
+  assert.equal(fx.bodiesFor(c), Array.from({ length: 40 }, (_, i) => `v${i}`.padEnd(80, '-')));
+  for (const d of fx.delivered) core.accept(d.ref);
+  assert.is(resets, 1, 'reset once nothing paged is live');
+});
+
+test('a non-persistent broker journals nothing, even durable messages', () => {
+  const store = new RecordingStore();
+  const fx = new Fx();
+  const core = new BrokerCore(store, fx, { pageCacheBytes: 1 << 20, resolveSettings: () => base, persistent: false });
+  const r = core.send('np', null, msg('d'), 0);
+  assert.is(r.needsSync, false);
+  assert.equal(store.ops.filter((o) => !o.startsWith('queue')), []);
+});
+
 test('durable subscription survives its consumer detaching; closed (unsubscribe) deletes it', () => {
   const { core, store } = setup();
   const spec = { address: 'topic.x', handle: null, selector: null, browse: false, preSettled: false, hint: null, subscription: { name: 'c:sub', durable: true, shared: false } };
