@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { loadConfigFile, ConfigError, RouterConfig } from '../router/config';
 import { Logger, openLogOutput } from '../router/io/log';
 import { RouterServer, RouterSettings, ListenerSettings, ConnectorSettings, VERSION } from '../router/io/server';
+import type { RouteContainerSettings } from '../router/io/route-container';
 import type { AddressRule } from '../router/core/addresses';
 import { BrokerConfig, loadBrokerConfigFile } from '../broker/config';
 import { runBroker } from '../broker/io/main';
@@ -47,9 +48,41 @@ export function settingsFromConfig(cfg: RouterConfig): RouterSettings {
     saslMechanisms: l.saslMechanisms ?? [],
     authenticatePeer: l.authenticatePeer,
     stripAnnotations: l.stripAnnotations,
-    role: l.role,
+    // A broker connecting in on a route-container listener is served like a client for now
+    // (auto-links and link routes need a route-container connector; see below).
+    role: l.role === 'route-container' ? 'normal' : l.role,
     cost: l.cost,
   }));
+  const routeContainers: RouteContainerSettings[] = cfg.connectors
+    .filter((c) => c.role === 'route-container')
+    .map((c, i) => ({
+      name: c.name ?? `connector${i}/${c.host}:${c.port}`,
+      host: c.host,
+      port: c.port,
+      failoverUrls: (c.failoverUrls ?? []).map((u) => ({ host: u.host, port: u.port })),
+      maxFrameSize: c.maxFrameSize,
+      idleTimeoutSeconds: c.idleTimeoutSeconds,
+      linkCapacity: c.linkCapacity,
+      sasl: c.saslUsername !== undefined
+        ? { mechanism: 'PLAIN' as const, user: c.saslUsername, password: c.saslPassword }
+        : { mechanism: 'ANONYMOUS' as const },
+      autoLinks: [],
+    }));
+  const lr = cfg.linkRoutes[0];
+  if (lr !== undefined) {
+    // Refused rather than ignored: a silently unrouted prefix would strand its clients.
+    throw new ConfigError('ERR_CONFIG_NOT_SUPPORTED', lr.source.file, lr.source.line, 'linkRoute is not supported yet: use a waypoint address with autoLinks');
+  }
+  cfg.autoLinks.forEach((a, i) => {
+    const rc = routeContainers.find((r) => r.name === a.connection);
+    if (rc === undefined) {
+      throw new ConfigError('ERR_CONFIG_CONFLICT', a.source.file, a.source.line,
+        a.containerId !== undefined
+          ? 'autoLink by containerId is not supported yet: name a route-container connector with "connection"'
+          : `autoLink connection ${a.connection ?? '(none)'} is not a route-container connector (known: ${routeContainers.map((r) => r.name).join(', ') || 'none'}); auto-links over route-container listeners are not supported yet`);
+    }
+    rc.autoLinks.push({ name: a.name ?? `${a.address}.${a.direction}.${i}`, address: a.address, direction: a.direction, phase: a.phase, externalAddress: a.externalAddress });
+  });
   const connectors: ConnectorSettings[] = cfg.connectors
     .filter((c) => c.role === 'inter-router')
     .map((c, i) => ({
@@ -68,6 +101,9 @@ export function settingsFromConfig(cfg: RouterConfig): RouterSettings {
     prefix: a.prefix ?? undefined,
     pattern: a.pattern ?? undefined,
     distribution: a.distribution,
+    waypoint: a.waypoint,
+    ingressPhase: a.ingressPhase,
+    egressPhase: a.egressPhase,
   }));
   let plainUsers: Record<string, string> | undefined;
   if (cfg.router.saslConfigDir !== undefined) {
@@ -81,6 +117,7 @@ export function settingsFromConfig(cfg: RouterConfig): RouterSettings {
   }
   return {
     connectors,
+    routeContainers,
     mesh: {
       helloIntervalMs: r.helloIntervalSeconds * 1000,
       helloMaxAgeMs: r.helloMaxAgeSeconds * 1000,

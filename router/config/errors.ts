@@ -49,7 +49,8 @@ export type ConfigWarningCode =
   /**
    * A setting that has no effect where it is written, in qdrouterd as in amqp-mesh: a `cost` on
    * a listener or connector whose role is not inter-router, a router protocol interval in
-   * standalone mode.
+   * standalone mode, an autoLink with neither connection nor containerId, a linkRoute or autoLink
+   * whose connection is not a route-container.
    */
   | 'WARN_CONFIG_NO_EFFECT';
 

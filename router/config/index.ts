@@ -5,7 +5,9 @@
  * transcription of qdrouterd 1.19's management schema, and returns a typed {@link RouterConfig}
  * with defaults filled in. Existing qdrouterd configurations load: what amqp-mesh does not
  * implement yet is accepted with a warning, unless ignoring it would change behaviour
- * (edge mode, route-container listeners, TLS...), which is refused with "not supported yet".
+ * (edge mode, edge listeners, TLS...), which is refused with "not supported yet".
+ * Brokers attach through route-container listeners and connectors (with `failoverUrls`), which
+ * the typed `linkRoutes` and `autoLinks` name by `connection` (checked) or `containerId`.
  *
  * ```ts
  * const config = loadConfigFile('/etc/amqp-mesh/router.conf');
@@ -33,6 +35,13 @@ export {
   type ConfigOptions,
   type ConfigSyntax,
 } from './load';
+export {
+  FAILOVER_SCHEMES,
+  FAILOVER_URL_FORM,
+  parseFailoverUrls,
+  SUPPORTED_FAILOVER_SCHEMES,
+  type FailoverUrlProblem,
+} from './failover-urls';
 export { LOG_ENABLE_HELP, LOG_LEVELS, parseLogEnable } from './log-enable';
 export { qdrouterdCamelCase, type RawAttribute, type RawEntity, type RawValue } from './raw-entity';
 export {
@@ -51,13 +60,18 @@ export {
 export type {
   AddressDistribution,
   AddressEntity,
+  AutoLinkEntity,
   ConfigValue,
   ConnectionRole,
   ConnectorEntity,
   ConnectorRole,
   EntityCommon,
   EntitySource,
+  FailoverScheme,
+  FailoverUrl,
   GenericEntity,
+  LinkDirection,
+  LinkRouteEntity,
   ListenerEntity,
   ListenerRole,
   LogEntity,

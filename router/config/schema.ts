@@ -154,7 +154,8 @@ export const LOG_MODULES = [
 
 const CONNECTION_ROLES = ['normal', 'inter-router', 'route-container', 'edge'] as const;
 /** Listener and connector roles qdrouterd accepts and amqp-mesh refuses with "not supported yet". */
-const UNSUPPORTED_CONNECTION_ROLES = ['route-container', 'edge'] as const;
+const UNSUPPORTED_CONNECTION_ROLES = ['edge'] as const;
+const LINK_DIRECTIONS = ['in', 'out'] as const;
 const STRIP_ANNOTATIONS = ['in', 'out', 'both', 'no'] as const;
 const DISTRIBUTIONS = ['multicast', 'closest', 'balanced', 'unavailable'] as const;
 
@@ -270,7 +271,10 @@ export const ENTITY_SCHEMAS: { readonly [type: string]: EntitySchema } = {
     saslUsername: implemented(string()),
     saslPassword: implemented(string()),
     messageLoggingComponents: string({ default: 'none', deprecationName: 'logMessage' }),
-    failoverUrls: readOnly(string({ deprecationName: 'failoverList' })),
+    // qdrouterd 1.19 marks this a status value (create: false): it reports the failover list it
+    // learned from the peer's open frame. amqp-mesh also takes an initial list from the file
+    // (parsed like a listener's failoverUrls), so a broker pair can be configured up front.
+    failoverUrls: implemented(string({ deprecationName: 'failoverList' })),
     connectionStatus: readOnly(string()),
     connectionMsg: readOnly(string()),
     policyVhost: string(),
@@ -281,33 +285,35 @@ export const ENTITY_SCHEMAS: { readonly [type: string]: EntitySchema } = {
     prefix: implemented(string()),
     pattern: implemented(string()),
     distribution: implemented(enumOf(DISTRIBUTIONS, { default: 'balanced', unsupportedValues: ['unavailable'] })),
-    waypoint: boolean({ default: false }),
-    ingressPhase: integer({ max: MAX_PHASE }),
-    egressPhase: integer({ max: MAX_PHASE }),
+    waypoint: implemented(boolean({ default: false })),
+    // No schema default: without both phases qdrouterd uses ingress 0 and egress 1 (waypoint) or 0.
+    ingressPhase: implemented(integer({ max: MAX_PHASE })),
+    egressPhase: implemented(integer({ max: MAX_PHASE })),
     priority: integer({ max: MAX_PRIORITY }),
-    enableFallback: boolean({ default: false }),
+    enableFallback: implemented(boolean({ default: false })),
   }),
 
-  linkRoute: entity('linkRoute', 'org.apache.qpid.dispatch.router.config.linkRoute', {}, {
-    prefix: string(),
-    pattern: string(),
-    addExternalPrefix: string(),
-    delExternalPrefix: string(),
-    containerId: string(),
-    connection: string(),
-    distribution: enumOf(['linkBalanced'], { default: 'linkBalanced' }),
-    direction: enumOf(['in', 'out'], { required: true, deprecationName: 'dir' }),
+  linkRoute: entity('linkRoute', 'org.apache.qpid.dispatch.router.config.linkRoute', { implemented: true }, {
+    prefix: implemented(string()),
+    pattern: implemented(string()),
+    addExternalPrefix: implemented(string()),
+    delExternalPrefix: implemented(string()),
+    containerId: implemented(string()),
+    connection: implemented(string()),
+    distribution: implemented(enumOf(['linkBalanced'], { default: 'linkBalanced' })),
+    direction: implemented(enumOf(LINK_DIRECTIONS, { required: true, deprecationName: 'dir' })),
     operStatus: readOnly(enumOf(['inactive', 'active'])),
   }),
 
-  autoLink: entity('autoLink', 'org.apache.qpid.dispatch.router.config.autoLink', {}, {
-    address: string({ required: true, deprecationName: 'addr' }),
-    direction: enumOf(['in', 'out'], { required: true, deprecationName: 'dir' }),
-    phase: integer({ max: MAX_PHASE }),
-    containerId: string(),
-    connection: string(),
-    externalAddress: string({ deprecationName: 'externalAddr' }),
-    fallback: boolean({ default: false }),
+  autoLink: entity('autoLink', 'org.apache.qpid.dispatch.router.config.autoLink', { implemented: true }, {
+    address: implemented(string({ required: true, deprecationName: 'addr' })),
+    direction: implemented(enumOf(LINK_DIRECTIONS, { required: true, deprecationName: 'dir' })),
+    // No schema default: qdrouterd uses 0 for "out" (and fallback) auto-links, 1 for "in".
+    phase: implemented(integer({ max: MAX_PHASE })),
+    containerId: implemented(string()),
+    connection: implemented(string()),
+    externalAddress: implemented(string({ deprecationName: 'externalAddr' })),
+    fallback: implemented(boolean({ default: false })),
     linkRef: readOnly(string()),
     operStatus: readOnly(enumOf(['inactive', 'attaching', 'failed', 'active', 'quiescing', 'idle'])),
     lastError: readOnly(string()),

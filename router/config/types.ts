@@ -61,11 +61,12 @@ export interface RouterEntity extends EntityCommon {
 }
 
 /**
- * Connection roles amqp-mesh supports on listeners and connectors: `normal` (clients) and
- * `inter-router` (another interior router of the mesh; needs router mode `interior`).
- * qdrouterd's `route-container` and `edge` are not supported yet.
+ * Connection roles amqp-mesh supports on listeners and connectors: `normal` (clients),
+ * `inter-router` (another interior router of the mesh; needs router mode `interior`) and
+ * `route-container` (a broker or other container that {@link LinkRouteEntity link routes} and
+ * {@link AutoLinkEntity auto-links} use; any router mode). qdrouterd's `edge` is not supported yet.
  */
-export type ConnectionRole = 'normal' | 'inter-router';
+export type ConnectionRole = 'normal' | 'inter-router' | 'route-container';
 
 /** Listener roles amqp-mesh supports. */
 export type ListenerRole = ConnectionRole;
@@ -107,9 +108,25 @@ export interface ListenerEntity extends EntityCommon {
   stripAnnotations: StripAnnotations;
 }
 
+/** URL schemes of a failover list entry, as qdrouterd documents them. */
+export type FailoverScheme = 'amqp' | 'amqps' | 'ws' | 'wss';
+
 /**
- * A `connector` entity: an outgoing connection the router makes and keeps up. Only `inter-router`
- * connectors are acted on yet; a `normal` one is accepted with a warning.
+ * One entry of a connector's `failoverUrls`, written `[scheme://]host[:port]` as qdrouterd
+ * parses failover lists: the scheme defaults to `amqp` and the port to 5672.
+ */
+export interface FailoverUrl {
+  /** Always `amqp` for now: the other schemes need TLS or WebSocket connectors and are refused as not supported yet. */
+  scheme: FailoverScheme;
+  /** Host name or IPv4 address (qdrouterd's failover lists have no IPv6 form: the port follows the first `:`). */
+  host: string;
+  /** 1-65535; `amqp` and `amqps` are resolved to 5672 and 5671. */
+  port: number;
+}
+
+/**
+ * A `connector` entity: an outgoing connection the router makes and keeps up. `inter-router`
+ * and `route-container` connectors are acted on; a `normal` one is accepted with a warning.
  */
 export interface ConnectorEntity extends EntityCommon {
   type: 'connector';
@@ -142,6 +159,14 @@ export interface ConnectorEntity extends EntityCommon {
   /** Credit issued per incoming link (default 250; a configured 0 also means 250, as in qdrouterd). */
   linkCapacity: number;
   stripAnnotations: StripAnnotations;
+  /**
+   * Where to connect when `host:port` fails, in order, after it (set only when the file sets it).
+   * Written as a comma-separated list such as `amqp://broker-b:5672, broker-c:5673`.
+   * qdrouterd 1.19 only reports this attribute (the list it learns from the peer's open frame);
+   * amqp-mesh also reads it from the file. Used by `route-container` connectors; an
+   * `inter-router` connector ignores it (with a warning).
+   */
+  failoverUrls?: FailoverUrl[];
 }
 
 /** Address distributions amqp-mesh supports (qdrouterd's `unavailable` is not supported yet). */
@@ -155,6 +180,73 @@ export interface AddressEntity extends EntityCommon {
   /** Matches addresses against a wildcard pattern: `*` is one token, `#` is zero or more. */
   pattern?: string;
   distribution: AddressDistribution;
+  /** The addresses are waypoints (a broker queue in the path): sets the default phases (default false). */
+  waypoint: boolean;
+  /**
+   * Phase of messages entering the router on these addresses, 0-9. qdrouterd's default when
+   * neither phase is set: 0. Setting only one of ingressPhase and egressPhase is refused, as qdrouterd does.
+   */
+  ingressPhase: number;
+  /** Phase of messages leaving the router to consumers, 0-9. Default when neither phase is set: 1 with waypoint, else 0. */
+  egressPhase: number;
+  /**
+   * Undeliverable messages go to a fallback destination (an autoLink with `fallback`, or a link
+   * with the `qd.fallback` capability) instead of being released (default false). qdrouterd's
+   * name; refused together with waypoint or a non-zero phase, as qdrouterd does.
+   */
+  enableFallback: boolean;
+}
+
+/** Directions of link routes and auto-links. */
+export type LinkDirection = 'in' | 'out';
+
+/**
+ * A `linkRoute` entity: link attaches whose address matches are routed, end to end, to a
+ * route-container (a broker) instead of being terminated by the router. Exactly one of prefix
+ * and pattern is set; at most one of connection and containerId (neither on a router that only
+ * passes the attaches on towards the router that has the container).
+ */
+export interface LinkRouteEntity extends EntityCommon {
+  type: 'linkRoute';
+  /** Matches link addresses that start with these tokens (tokens are separated by `.` or `/`). */
+  prefix?: string;
+  /** Matches link addresses against a wildcard pattern: `*` is one token, `#` is zero or more. */
+  pattern?: string;
+  /** Added in front of the address of the terminus sent to the route-container. */
+  addExternalPrefix?: string;
+  /** Removed from the front of the address of the terminus sent to the route-container. */
+  delExternalPrefix?: string;
+  /** Which links are routed: `in` client senders (links into the router), `out` client receivers. Required. */
+  direction: LinkDirection;
+  /** Name of the connector or listener whose connections carry the routed links. */
+  connection?: string;
+  /** Container id (from its open frame) of the route-container that receives the routed links. */
+  containerId?: string;
+  /** The only distribution qdrouterd has for link routes (the default). */
+  distribution: 'linkBalanced';
+}
+
+/**
+ * An `autoLink` entity: a link the router itself attaches to a route-container (typically a
+ * broker queue used as a waypoint) for an address, and re-attaches whenever that connection
+ * comes back. At most one of connection and containerId; with neither it never attaches (a warning).
+ */
+export interface AutoLinkEntity extends EntityCommon {
+  type: 'autoLink';
+  /** The router address the link serves. Required. */
+  address: string;
+  /** `in`: messages come from the container into the router; `out`: the router sends them to the container. Required. */
+  direction: LinkDirection;
+  /** Address phase, 0-9. qdrouterd's default: 0 for `out` (and for fallback auto-links), 1 for `in`. */
+  phase: number;
+  /** Name of the connector or listener whose connections the link is attached on. */
+  connection?: string;
+  /** Container id (from its open frame) of the route-container the link is attached to. */
+  containerId?: string;
+  /** The node's address on the container, when it differs from `address`. */
+  externalAddress?: string;
+  /** The link is attached to the address's fallback destination (default false). */
+  fallback: boolean;
 }
 
 /** qdrouterd's log modules; `DEFAULT` supplies the settings other modules do not set. */
@@ -179,9 +271,9 @@ export interface LogEntity extends EntityCommon {
   outputFile?: string;
 }
 
-/** An entity of a type amqp-mesh accepts but does not act on yet (linkRoute, sslProfile, autoLink, ...). */
+/** An entity of a type amqp-mesh accepts but does not act on yet (sslProfile, exchange, vhost, ...). */
 export interface GenericEntity {
-  /** The config-file entity type, e.g. `linkRoute` or `sslProfile`. */
+  /** The config-file entity type, e.g. `sslProfile` or `exchange`. */
   type: string;
   name?: string;
   /** All attributes, converted, with qdrouterd's defaults filled in (status attributes excluded). */
@@ -196,6 +288,10 @@ export interface RouterConfig {
   /** In file order, whatever their role. */
   connectors: ConnectorEntity[];
   addresses: AddressEntity[];
+  /** In file order. Each `connection`, if set, names a listener or connector of this configuration. */
+  linkRoutes: LinkRouteEntity[];
+  /** In file order. Each `connection`, if set, names a listener or connector of this configuration. */
+  autoLinks: AutoLinkEntity[];
   logs: LogEntity[];
   /** Entities of types amqp-mesh does not act on yet, in file order. */
   other: GenericEntity[];

@@ -7,10 +7,11 @@
  * validated values into its typed form and applies the checks that involve several attributes or
  * entities. Entity types without a builder become {@link GenericEntity}s.
  *
- * Extending: to type a new entity (say linkRoute), mark it and its attributes implemented in
+ * Extending: to type a new entity (say exchange), mark it and its attributes implemented in
  * schema.ts, add its interface in types.ts and a list to {@link RouterConfig}, and add a builder
  * to {@link ENTITY_BUILDERS}. Checks between entities of different types (an inter-router
- * listener needs an interior router) run once all entities are built: see {@link checkRouterMode}.
+ * listener needs an interior router; a linkRoute's connection names a listener or connector) run
+ * once all entities are built: see {@link checkRouterMode} and {@link checkConnectionReferences}.
  */
 
 import { randomBytes } from 'node:crypto';
@@ -24,6 +25,7 @@ import {
   type ConfigWarning,
   type ConfigWarningCode,
 } from './errors';
+import { FAILOVER_URL_FORM, parseFailoverUrls } from './failover-urls';
 import { LOG_ENABLE_HELP, parseLogEnable } from './log-enable';
 import { qdrouterdCamelCase, rawValueBytes, type RawEntity, type RawValue } from './raw-entity';
 import {
@@ -38,13 +40,17 @@ import {
 import type {
   AddressDistribution,
   AddressEntity,
+  AutoLinkEntity,
   ConfigValue,
   ConnectionRole,
   ConnectorEntity,
   ConnectorRole,
   EntityCommon,
   EntitySource,
+  FailoverUrl,
   GenericEntity,
+  LinkDirection,
+  LinkRouteEntity,
   ListenerEntity,
   ListenerRole,
   LogEntity,
@@ -113,7 +119,7 @@ export function validateEntities(entities: readonly RawEntity[], file: string, o
     addressMatches: new Map(),
     logModules: new Map(),
   };
-  const draft: ConfigDraft = { listeners: [], connectors: [], addresses: [], logs: [], other: [] };
+  const draft: ConfigDraft = { listeners: [], connectors: [], addresses: [], linkRoutes: [], autoLinks: [], logs: [], other: [] };
   const singletonLines = new Map<string, number>();
   const nameOwners = new Map<string, { type: string; line: number }>();
 
@@ -149,11 +155,14 @@ export function validateEntities(entities: readonly RawEntity[], file: string, o
   const router =
     draft.router ?? buildRouter(validateEntity({ type: 'router', line: 0, attributes: [] }, file, context.warnings), context);
   checkRouterMode(router, [...draft.listeners, ...draft.connectors], file);
+  checkConnectionReferences(draft, nameOwners, context);
   return {
     router,
     listeners: draft.listeners,
     connectors: draft.connectors,
     addresses: draft.addresses,
+    linkRoutes: draft.linkRoutes,
+    autoLinks: draft.autoLinks,
     logs: draft.logs,
     other: draft.other,
     warnings: context.warnings,
@@ -357,6 +366,8 @@ interface ConfigDraft {
   listeners: ListenerEntity[];
   connectors: ConnectorEntity[];
   addresses: AddressEntity[];
+  linkRoutes: LinkRouteEntity[];
+  autoLinks: AutoLinkEntity[];
   logs: LogEntity[];
   other: GenericEntity[];
 }
@@ -386,6 +397,12 @@ const ENTITY_BUILDERS: { readonly [type: string]: EntityBuilder } = {
   },
   address: (entity, draft, context) => {
     draft.addresses.push(buildAddress(entity, context));
+  },
+  linkRoute: (entity, draft) => {
+    draft.linkRoutes.push(buildLinkRoute(entity));
+  },
+  autoLink: (entity, draft, context) => {
+    draft.autoLinks.push(buildAutoLink(entity, context));
   },
   log: (entity, draft, context) => {
     draft.logs.push(buildLog(entity, context));
@@ -558,15 +575,24 @@ function buildConnector(entity: ValidatedEntity, context: BuildContext): Connect
   }
 
   const role = stringValue(entity, 'role') as ConnectorRole;
-  if (role !== 'inter-router') {
+  if (role === 'normal') {
     warn(
       context,
       'WARN_CONFIG_ENTITY_NOT_IMPLEMENTED',
       lineOf(entity, 'role'),
-      `connector role "${role}" is accepted, not implemented yet by amqp-mesh: only inter-router connectors connect; this one will not`,
+      `connector role "normal" is accepted, not implemented yet by amqp-mesh: only inter-router and route-container connectors connect; this one will not`,
     );
   }
   warnIfCostIgnored(entity, role, context);
+  const failoverUrls = readFailoverUrls(entity);
+  if (failoverUrls !== undefined && role === 'inter-router') {
+    warn(
+      context,
+      'WARN_CONFIG_ATTRIBUTE_NOT_IMPLEMENTED',
+      lineOf(entity, 'failoverUrls'),
+      `connector failoverUrls is accepted, not implemented by amqp-mesh for role "inter-router": only route-container connectors fail over; this one reconnects to ${host}:${port} only`,
+    );
+  }
   return {
     type: 'connector',
     host,
@@ -577,8 +603,24 @@ function buildConnector(entity: ValidatedEntity, context: BuildContext): Connect
     ...(saslUsername !== undefined ? { saslUsername } : {}),
     ...(saslPassword !== undefined ? { saslPassword } : {}),
     ...connectionLimits(entity),
+    ...(failoverUrls !== undefined ? { failoverUrls } : {}),
     ...common(entity),
   };
+}
+
+/** A connector's failoverUrls, parsed as qdrouterd parses failover lists; undefined when not set. */
+function readFailoverUrls(entity: ValidatedEntity): FailoverUrl[] | undefined {
+  const written = optionalStringValue(entity, 'failoverUrls');
+  if (written === undefined) return undefined;
+  const parsed = parseFailoverUrls(written);
+  if ('urls' in parsed) return parsed.urls;
+  const { kind, reason } = parsed.problem;
+  invalid(
+    entity,
+    'failoverUrls',
+    kind === 'unsupported' ? 'ERR_CONFIG_NOT_SUPPORTED' : 'ERR_CONFIG_INVALID_VALUE',
+    `${entity.schema.type} failoverUrls ${reason}; failoverUrls is a comma-separated list of ${FAILOVER_URL_FORM}`,
+  );
 }
 
 /** A space- (or comma-) separated list of SASL mechanisms, upper-cased, without repeats. */
@@ -621,11 +663,13 @@ function warnIfCostIgnored(entity: ValidatedEntity, role: ConnectionRole, contex
   warn(context, 'WARN_CONFIG_NO_EFFECT', line, `${entity.schema.type} cost only applies to role "inter-router"; it has no effect with role "${role}"`);
 }
 
-function buildAddress(entity: ValidatedEntity, context: BuildContext): AddressEntity {
+/** The prefix or pattern of an address or linkRoute (exactly one, with tokens), and its normalised match. */
+function readMatch(entity: ValidatedEntity): { prefix: string; pattern?: undefined; matchKey: string } | { prefix?: undefined; pattern: string; matchKey: string } {
+  const type = entity.schema.type;
   const prefix = optionalStringValue(entity, 'prefix');
   const pattern = optionalStringValue(entity, 'pattern');
   if (prefix === undefined && pattern === undefined) {
-    throw new ConfigError('ERR_CONFIG_MISSING_ATTRIBUTE', entity.file, entity.line, 'address needs exactly one of "prefix" or "pattern"; it has neither');
+    throw new ConfigError('ERR_CONFIG_MISSING_ATTRIBUTE', entity.file, entity.line, `${type} needs exactly one of "prefix" or "pattern"; it has neither`);
   }
   if (prefix !== undefined && pattern !== undefined) {
     const [prefixLine, patternLine] = [lineOf(entity, 'prefix'), lineOf(entity, 'pattern')];
@@ -633,7 +677,7 @@ function buildAddress(entity: ValidatedEntity, context: BuildContext): AddressEn
       'ERR_CONFIG_CONFLICT',
       entity.file,
       Math.max(prefixLine, patternLine),
-      `address needs exactly one of "prefix" or "pattern"; it has both (prefix on line ${prefixLine}, pattern on line ${patternLine})`,
+      `${type} needs exactly one of "prefix" or "pattern"; it has both (prefix on line ${prefixLine}, pattern on line ${patternLine})`,
     );
   }
   const attribute = prefix !== undefined ? 'prefix' : 'pattern';
@@ -641,22 +685,181 @@ function buildAddress(entity: ValidatedEntity, context: BuildContext): AddressEn
   // Tokens are separated by "." or "/"; qdrouterd ignores separators at either end.
   const tokens = written.replace(/^[./]+|[./]+$/g, '');
   if (tokens === '') {
-    invalid(entity, attribute, 'ERR_CONFIG_INVALID_VALUE', `address ${attribute} ${quote(written)} has no tokens; expected something like "orders" or "orders.*"`);
+    invalid(entity, attribute, 'ERR_CONFIG_INVALID_VALUE', `${type} ${attribute} ${quote(written)} has no tokens; expected something like "orders" or "orders.*"`);
   }
-  // A prefix matches what the pattern "prefix/#" matches; qdrouterd refuses a second entry for the same match.
+  // A prefix matches what the pattern "prefix/#" matches (qdrouterd turns the one into the other).
   const matchKey = tokens.replace(/\./g, '/') + (prefix !== undefined ? '/#' : '');
-  const description = `${attribute} ${quote(written)}`;
-  const earlier = context.addressMatches.get(matchKey);
+  return prefix !== undefined ? { prefix, matchKey } : { pattern: pattern!, matchKey };
+}
+
+function buildAddress(entity: ValidatedEntity, context: BuildContext): AddressEntity {
+  const match = readMatch(entity);
+  const attribute = match.prefix !== undefined ? 'prefix' : 'pattern';
+  const description = `${attribute} ${quote(match.prefix ?? match.pattern)}`;
+  // qdrouterd refuses a second address entry for the same match.
+  const earlier = context.addressMatches.get(match.matchKey);
   if (earlier !== undefined) {
     invalid(entity, attribute, 'ERR_CONFIG_DUPLICATE', `address ${description} matches the same addresses as the address on line ${earlier.line} (${earlier.description})`);
   }
-  context.addressMatches.set(matchKey, { line: entity.line, description });
+  context.addressMatches.set(match.matchKey, { line: entity.line, description });
+
+  const waypoint = booleanValue(entity, 'waypoint');
+  const configuredIngress = optionalIntegerValue(entity, 'ingressPhase');
+  const configuredEgress = optionalIntegerValue(entity, 'egressPhase');
+  // qdrouterd: without phases, ingress 0 and egress 1 for a waypoint, else 0; a single phase leaves
+  // the other at -1, which it refuses ("Phase values must be between 0 and 9").
+  const defaultPhases = waypoint
+    ? 'with neither, qdrouterd uses ingressPhase 0 and egressPhase 1, as waypoint is true'
+    : 'with neither, qdrouterd uses ingressPhase 0 and egressPhase 0, or 1 with waypoint: true';
+  if (configuredIngress !== undefined && configuredEgress === undefined) {
+    invalid(entity, 'ingressPhase', 'ERR_CONFIG_MISSING_ATTRIBUTE', `address sets ingressPhase but not egressPhase; set both phases or neither (${defaultPhases})`);
+  }
+  if (configuredEgress !== undefined && configuredIngress === undefined) {
+    invalid(entity, 'egressPhase', 'ERR_CONFIG_MISSING_ATTRIBUTE', `address sets egressPhase but not ingressPhase; set both phases or neither (${defaultPhases})`);
+  }
+  const ingressPhase = configuredIngress ?? 0;
+  const egressPhase = configuredEgress ?? (waypoint ? 1 : 0);
+  const enableFallback = booleanValue(entity, 'enableFallback');
+  if (enableFallback) {
+    const conflicts: string[] = [];
+    if (waypoint) conflicts.push(`waypoint: true (line ${lineOf(entity, 'waypoint')})`);
+    if (ingressPhase > 0) conflicts.push(`ingressPhase ${ingressPhase} (line ${lineOf(entity, 'ingressPhase')})`);
+    if (egressPhase > 0 && configuredEgress !== undefined) conflicts.push(`egressPhase ${egressPhase} (line ${lineOf(entity, 'egressPhase')})`);
+    if (conflicts.length > 0) {
+      invalid(
+        entity,
+        'enableFallback',
+        'ERR_CONFIG_CONFLICT',
+        `address enableFallback: true cannot be combined with ${conflicts.join(' or ')}; as in qdrouterd, a fallback address has no waypoint and phases 0: remove one or the other`,
+      );
+    }
+  }
   return {
     type: 'address',
-    ...(prefix !== undefined ? { prefix } : { pattern: pattern! }),
+    ...(match.prefix !== undefined ? { prefix: match.prefix } : { pattern: match.pattern }),
     distribution: stringValue(entity, 'distribution') as AddressDistribution,
+    waypoint,
+    ingressPhase,
+    egressPhase,
+    enableFallback,
     ...common(entity),
   };
+}
+
+/** A linkRoute's or autoLink's connection or containerId: at most one, neither empty. */
+function readConnectionTarget(entity: ValidatedEntity): { connection?: string; containerId?: string } {
+  const type = entity.schema.type;
+  const connection = optionalStringValue(entity, 'connection');
+  const containerId = optionalStringValue(entity, 'containerId');
+  if (connection !== undefined && containerId !== undefined) {
+    const [connectionLine, containerLine] = [lineOf(entity, 'connection'), lineOf(entity, 'containerId')];
+    throw new ConfigError(
+      'ERR_CONFIG_CONFLICT',
+      entity.file,
+      Math.max(connectionLine, containerLine),
+      `${type} needs at most one of "connection" or "containerId"; it has both (connection on line ${connectionLine}, containerId on line ${containerLine}), which qdrouterd refuses too: keep one`,
+    );
+  }
+  if (containerId === '') {
+    invalid(entity, 'containerId', 'ERR_CONFIG_INVALID_VALUE', `${type} containerId is empty; expected the container id the route-container sends in its open frame`);
+  }
+  // An empty connection is reported by checkConnectionReferences, with the names that exist.
+  return { ...(connection !== undefined ? { connection } : {}), ...(containerId !== undefined ? { containerId } : {}) };
+}
+
+function buildLinkRoute(entity: ValidatedEntity): LinkRouteEntity {
+  const match = readMatch(entity);
+  const addExternalPrefix = optionalStringValue(entity, 'addExternalPrefix');
+  const delExternalPrefix = optionalStringValue(entity, 'delExternalPrefix');
+  return {
+    type: 'linkRoute',
+    ...(match.prefix !== undefined ? { prefix: match.prefix } : { pattern: match.pattern }),
+    ...(addExternalPrefix !== undefined ? { addExternalPrefix } : {}),
+    ...(delExternalPrefix !== undefined ? { delExternalPrefix } : {}),
+    direction: stringValue(entity, 'direction') as LinkDirection,
+    ...readConnectionTarget(entity),
+    distribution: stringValue(entity, 'distribution') as 'linkBalanced',
+    ...common(entity),
+  };
+}
+
+function buildAutoLink(entity: ValidatedEntity, context: BuildContext): AutoLinkEntity {
+  const address = stringValue(entity, 'address');
+  if (address.trim() === '') {
+    invalid(entity, 'address', 'ERR_CONFIG_INVALID_VALUE', `autoLink address ${quote(address)} is empty; expected the router address the link serves, such as "orders"`);
+  }
+  const externalAddress = optionalStringValue(entity, 'externalAddress');
+  if (externalAddress !== undefined && externalAddress.trim() === '') {
+    invalid(entity, 'externalAddress', 'ERR_CONFIG_INVALID_VALUE', `autoLink externalAddress ${quote(externalAddress)} is empty; remove it to use the address ${quote(address)} on the container`);
+  }
+  const direction = stringValue(entity, 'direction') as LinkDirection;
+  const fallback = booleanValue(entity, 'fallback');
+  const target = readConnectionTarget(entity);
+  if (target.connection === undefined && target.containerId === undefined) {
+    warn(
+      context,
+      'WARN_CONFIG_NO_EFFECT',
+      entity.line,
+      `autoLink for address ${quote(address)} has neither "connection" nor "containerId", so it is never attached (as in qdrouterd); set connection to the name of a route-container connector or listener`,
+    );
+  }
+  return {
+    type: 'autoLink',
+    address,
+    direction,
+    // qdrouterd's default: phase 0 for outgoing (and fallback) auto-links, 1 for incoming ones.
+    phase: optionalIntegerValue(entity, 'phase') ?? (direction === 'out' || fallback ? 0 : 1),
+    ...target,
+    ...(externalAddress !== undefined ? { externalAddress } : {}),
+    fallback,
+    ...common(entity),
+  };
+}
+
+/**
+ * A linkRoute's or autoLink's `connection` must be the name of a listener or connector of this
+ * configuration (qdrouterd would wait for one forever); one whose role is not route-container is
+ * accepted with a warning, since qdrouterd only activates link routes and auto-links on
+ * route-container connections. Checked once every entity is read: the connector may come later.
+ * @throws ConfigError ERR_CONFIG_INVALID_VALUE at the connection line, listing the names that exist.
+ */
+function checkConnectionReferences(
+  draft: ConfigDraft,
+  nameOwners: ReadonlyMap<string, { type: string; line: number }>,
+  context: BuildContext,
+): void {
+  const connections = [...draft.connectors, ...draft.listeners].sort((a, b) => a.source.line - b.source.line);
+  const byName = new Map<string, ListenerEntity | ConnectorEntity>();
+  for (const connection of connections) if (connection.name !== undefined) byName.set(connection.name, connection);
+  const describe = (connection: ListenerEntity | ConnectorEntity) =>
+    `${quote(connection.name)} (${connection.type}, role ${connection.role}, line ${connection.source.line})`;
+  const referrers = [...draft.linkRoutes, ...draft.autoLinks].sort((a, b) => a.source.line - b.source.line);
+  for (const referrer of referrers) {
+    const name = referrer.connection;
+    if (name === undefined) continue;
+    const line = referrer.source.attributeLines['connection'] ?? referrer.source.line;
+    const target = byName.get(name);
+    if (target === undefined) {
+      const owner = nameOwners.get(name);
+      const what = owner !== undefined ? `is the name of the ${owner.type} on line ${owner.line}, not of a connector or listener` : 'names no connector or listener';
+      const routeContainers = [...byName.values()].filter((connection) => connection.role === 'route-container');
+      const named = [...routeContainers, ...[...byName.values()].filter((connection) => connection.role !== 'route-container')];
+      const known =
+        named.length > 0
+          ? `valid names: ${named.map(describe).join(', ')}`
+          : 'this configuration has no named connector or listener: give the route-container connector or listener a name (name: broker) and use it here';
+      throw new ConfigError('ERR_CONFIG_INVALID_VALUE', context.file, line, `${referrer.type} connection ${quote(name)} ${what}; ${known}`);
+    }
+    if (target.role !== 'route-container') {
+      warn(
+        context,
+        'WARN_CONFIG_NO_EFFECT',
+        line,
+        `${referrer.type} connection ${quote(name)} is the ${target.type} on line ${target.source.line}, whose role is "${target.role}": ` +
+          `link routes and auto-links only use route-container connections (in qdrouterd as in amqp-mesh), so this ${referrer.type} is never active; set role: route-container on that ${target.type}`,
+      );
+    }
+  }
 }
 
 function buildLog(entity: ValidatedEntity, context: BuildContext): LogEntity {
@@ -746,11 +949,14 @@ function optionalStringValue(entity: ValidatedEntity, name: string): string | un
 function optionalBooleanValue(entity: ValidatedEntity, name: string): boolean | undefined {
   return optionalValueOfType<boolean>(entity, name, 'boolean');
 }
+function optionalIntegerValue(entity: ValidatedEntity, name: string): number | undefined {
+  return optionalValueOfType<number>(entity, name, 'number');
+}
 function stringValue(entity: ValidatedEntity, name: string): string {
   return requiredValue(entity, name, optionalStringValue(entity, name));
 }
 function integerValue(entity: ValidatedEntity, name: string): number {
-  return requiredValue(entity, name, optionalValueOfType<number>(entity, name, 'number'));
+  return requiredValue(entity, name, optionalIntegerValue(entity, name));
 }
 function booleanValue(entity: ValidatedEntity, name: string): boolean {
   return requiredValue(entity, name, optionalBooleanValue(entity, name));

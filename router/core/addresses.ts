@@ -14,12 +14,25 @@ export interface AddressRule {
   prefix?: string;
   pattern?: string;
   distribution: Distribution;
+  /** A waypoint (qdrouterd): producers send on `ingressPhase`, consumers receive on `egressPhase`. */
+  waypoint?: boolean;
+  ingressPhase?: number;
+  egressPhase?: number;
 }
+
+/** Phases of an address: what a producer's messages enter as, what consumers receive. */
+export interface AddressPhases {
+  ingress: number;
+  egress: number;
+}
+
+const NO_PHASES: AddressPhases = { ingress: 0, egress: 0 };
 
 interface CompiledRule {
   tokens: string[];
   isPrefix: boolean;
   distribution: Distribution;
+  phases: AddressPhases;
   /** Higher wins: literal tokens count more than wildcards. */
   weight: number;
 }
@@ -43,7 +56,7 @@ function matchPattern(p: string[], pi: number, a: string[], ai: number): boolean
 /** Resolves addresses to distributions; results are cached (bounded). */
 export class AddressTable {
   private rules: CompiledRule[] = [];
-  private readonly cache = new LRUCache<string, Distribution>({ max: 10_000 });
+  private readonly cache = new LRUCache<string, CompiledRule | 0>({ max: 10_000 });
 
   constructor(rules: AddressRule[], readonly defaultDistribution: Distribution = 'balanced') {
     this.setRules(rules);
@@ -51,16 +64,31 @@ export class AddressTable {
 
   setRules(rules: AddressRule[]): void {
     this.rules = rules.map((r) => {
-      const src = (r.prefix ?? r.pattern ?? '').replace(/^\/+|\/+$/g, '');
+      // "queue." and "queue" name the same prefix: separators at either end are not tokens.
+      const src = (r.prefix ?? r.pattern ?? '').replace(/^[./]+|[./]+$/g, '');
       const tokens = tokenize(src);
       const literal = tokens.filter((t) => t !== '*' && t !== '#').length;
-      return { tokens, isPrefix: r.prefix !== undefined, distribution: r.distribution, weight: literal * 2 + (r.prefix !== undefined ? 1 : 0) };
+      const phases = r.waypoint || r.ingressPhase !== undefined || r.egressPhase !== undefined
+        ? { ingress: r.ingressPhase ?? 0, egress: r.egressPhase ?? (r.waypoint ? 1 : 0) }
+        : NO_PHASES;
+      return { tokens, isPrefix: r.prefix !== undefined, distribution: r.distribution, phases, weight: literal * 2 + (r.prefix !== undefined ? 1 : 0) };
     });
     this.cache.clear();
   }
 
   /** The distribution for `address` (already stripped of amqp:/ scheme). */
   computeDistribution(address: string): Distribution {
+    const r = this.match(address);
+    return r === 0 ? this.defaultDistribution : r.distribution;
+  }
+
+  /** The phases producers and consumers of `address` use (0/0 unless it is a waypoint). */
+  computePhases(address: string): AddressPhases {
+    const r = this.match(address);
+    return r === 0 ? NO_PHASES : r.phases;
+  }
+
+  private match(address: string): CompiledRule | 0 {
     const hit = this.cache.get(address);
     if (hit !== undefined) return hit;
     const a = tokenize(address);
@@ -73,10 +101,24 @@ export class AddressTable {
       } else ok = matchPattern(r.tokens, 0, a, 0);
       if (ok && (best === null || r.weight > best.weight)) best = r;
     }
-    const d = best ? best.distribution : this.defaultDistribution;
-    this.cache.set(address, d);
-    return d;
+    const m = best ?? 0;
+    this.cache.set(address, m);
+    return m;
   }
+}
+
+/**
+ * The routing key of `address` in `phase`: the address itself for phase 0, otherwise a form no
+ * client can spell (a control character first: {@link checkAddress} refuses those).
+ */
+export function phaseKey(address: string, phase: number): string {
+  return phase === 0 ? address : `\u0001${String.fromCharCode(0x30 + phase)}${address}`;
+}
+
+/** The address and phase of a routing key made by {@link phaseKey}. */
+export function parsePhaseKey(key: string): { address: string; phase: number } {
+  if (key.charCodeAt(0) !== 1) return { address: key, phase: 0 };
+  return { address: key.slice(2), phase: key.charCodeAt(1) - 0x30 };
 }
 
 /** Strips `amqp:/` and `amqp://host/` so equivalent spellings route alike (as qdrouterd does). */

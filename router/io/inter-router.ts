@@ -15,6 +15,7 @@ import { Connection, InDelivery, Link } from '../protocol/connection';
 import { AttachFrame } from '../protocol/performatives';
 import { Writer } from '../protocol/codec';
 import { MessageScan, scanMessage, writeMessageWithAnnotations } from '../protocol/message';
+import { phaseKey } from '../core/addresses';
 import {
   ControlMessage as WireControl, HELLO_ADDRESS, MAU_ADDRESS, RA_ADDRESS, decodeControlMessage, encodeControlMessage,
   readRouterAnnotations, routerAddress, routerMaAddress, parseMobileKey, distributionForHint,
@@ -91,11 +92,11 @@ export class InterRouter implements RemoteView {
         this.logger.log('ROUTER_MA', 'debug', `router ${id}: +[${added.map((a) => a[0]).join(' ')}] -[${removed.join(' ')}]`);
         for (const [key, hint] of added) {
           const m = parseMobileKey(key);
-          if (m && m.cls === 'M' && m.phase === 0) this.host.remoteAddress(id, m.address, distributionForHint(hint) ?? 'balanced', true);
+          if (m && m.cls === 'M' && m.phase !== null && m.phase <= 9) this.host.remoteAddress(id, phaseKey(m.address, m.phase), distributionForHint(hint) ?? 'balanced', true);
         }
         for (const key of removed) {
           const m = parseMobileKey(key);
-          if (m && m.cls === 'M' && m.phase === 0) this.host.remoteAddress(id, m.address, 'balanced', false);
+          if (m && m.cls === 'M' && m.phase !== null && m.phase <= 9) this.host.remoteAddress(id, phaseKey(m.address, m.phase), 'balanced', false);
         }
       },
       log: (level, msg) => this.logger.log('ROUTER_LS', level === 'trace' ? 'trace' : level, msg),

@@ -20,6 +20,8 @@ import { Copy, CoreEffects, CoreLink, Delivery, Made, RouterCore } from '../core
 import { Logger } from './log';
 import { DATA_LINK_CREDIT, InterRouter } from './inter-router';
 import { MESH_DEFAULTS, MeshSettings } from '../core/mesh';
+import { AutoLinkSettings, RouteContainer, RouteContainerHost, RouteContainerSettings } from './route-container';
+import { parsePhaseKey, phaseKey } from '../core/addresses';
 
 export const VERSION = '0.1.0';
 
@@ -67,12 +69,16 @@ export interface RouterSettings {
   connectors?: ConnectorSettings[];
   /** Control-plane timing (interior mode). */
   mesh?: Omit<MeshSettings, 'id' | 'instance'>;
+  /** Connections to brokers (connector role route-container) with their auto-links. */
+  routeContainers?: RouteContainerSettings[];
 }
 
 /** Per-connection router state. */
 class ConnCtx {
   dirty = false;
   readonly outLinks = new Set<Link>();
+  /** Set on a route-container connection (to a broker). */
+  routeContainer: RouteContainer | null = null;
   constructor(readonly socket: net.Socket, readonly listener: ListenerSettings, readonly id: number) {}
 }
 
@@ -81,8 +87,11 @@ const REJECT_DECODE = encodeRejected({ condition: 'amqp:decode-error', descripti
 const REJECT_NO_TO = encodeRejected({ condition: 'amqp:invalid-field', description: 'anonymous relay: message has no "to" address' });
 
 /** A running router. */
-export class RouterServer implements ConnectionHandler, CoreEffects {
+export class RouterServer implements ConnectionHandler, CoreEffects, RouteContainerHost {
   readonly core: RouterCore;
+  private readonly addressTable: AddressTable;
+  /** Route-container connectors (to brokers). */
+  readonly routeContainers: RouteContainer[] = [];
   private readonly servers: net.Server[] = [];
   private readonly conns = new Set<Connection>();
   private readonly dirty: Connection[] = [];
@@ -100,7 +109,9 @@ export class RouterServer implements ConnectionHandler, CoreEffects {
   private readonly connectorTimers = new Set<NodeJS.Timeout>();
 
   constructor(readonly settings: RouterSettings, readonly logger: Logger) {
-    this.core = new RouterCore(new AddressTable(settings.addresses), this);
+    this.addressTable = new AddressTable(settings.addresses);
+    this.core = new RouterCore(this.addressTable, this);
+    for (const rc of settings.routeContainers ?? []) this.routeContainers.push(new RouteContainer(rc, this, logger));
     this.interRouter = settings.mode === 'interior'
       ? new InterRouter({ id: settings.id, instance: Math.floor(Date.now() / 1000), ...MESH_DEFAULTS, ...settings.mesh }, {
         touch: (c) => this.touch(c),
@@ -157,6 +168,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects {
       }, 100);
       for (const c of this.settings.connectors ?? []) this.connect(c, 0);
     }
+    for (const rc of this.routeContainers) rc.start();
   }
 
   /** Opens (and keeps re-opening) an inter-router connector, with backoff. */
@@ -240,7 +252,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects {
       return;
     }
     const origin = d.scan.ingress ? d.scan.ingress.replace(/^0\//, '') : null;
-    d.ctx = this.core.onDelivery(cl, d.settled, normalizeAddress(to), d, origin, d.scan.trace, d.scan.priority);
+    d.ctx = this.core.onDelivery(cl, d.settled, phaseKey(normalizeAddress(to), d.scan.phase), d, origin, d.scan.trace, d.scan.priority);
   }
 
   private accept(socket: net.Socket, l: ListenerSettings): void {
@@ -302,7 +314,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects {
   }
 
   /** Marks a connection as having output; schedules one flush for the batch. */
-  private touch(conn: Connection): void {
+  touch(conn: Connection): void {
     const ctx = conn.ctx as ConnCtx;
     if (!ctx.dirty) {
       ctx.dirty = true;
@@ -351,6 +363,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects {
     if (this.tickTimer) clearInterval(this.tickTimer);
     if (this.meshTimer) clearInterval(this.meshTimer);
     for (const t of this.connectorTimers) clearTimeout(t);
+    for (const rc of this.routeContainers) rc.stop();
     for (const s of this.servers) s.close();
     for (const conn of this.conns) {
       conn.close({ condition: 'amqp:connection:forced', description: 'router shutting down' }, 'router-shutdown');
@@ -367,11 +380,69 @@ export class RouterServer implements ConnectionHandler, CoreEffects {
   onOpen(conn: Connection): void {
     this.interRouter?.onOpen(conn);
     const ctx = conn.ctx as ConnCtx;
+    ctx.routeContainer?.onOpen(conn);
     this.logger.log('SERVER', 'info', `[C${ctx.id}] Connection open: container-id ${conn.remoteOpen?.containerId}, user ${conn.user}`);
   }
 
-  onLinkOpened(link: Link): void {
+  onLinkOpened(link: Link, a: AttachFrame): void {
+    const rc = (link.conn.ctx as ConnCtx).routeContainer;
+    if (rc !== null && rc.onLinkOpened(link, a)) return;
     this.interRouter?.onLinkOpened(link);
+  }
+
+  // ------------------------------------------------------------------ RouteContainerHost
+
+  newConnection(c: RouteContainerSettings, socket: net.Socket, host: string): Connection {
+    const listener: ListenerSettings = {
+      name: c.name, host, port: 0, maxFrameSize: c.maxFrameSize, maxSessions: 32768, idleTimeoutSeconds: c.idleTimeoutSeconds,
+      linkCapacity: c.linkCapacity, saslMechanisms: [], authenticatePeer: false, stripAnnotations: 'both', role: 'normal',
+    };
+    const conn = new Connection(
+      {
+        containerId: this.settings.id, maxFrameSize: c.maxFrameSize, channelMax: 32767, idleTimeoutMs: c.idleTimeoutSeconds * 1000,
+        maxMessageSize: this.settings.maxMessageSize, handleMax: 65535, saslMechanisms: [], requireSasl: false,
+        offeredCapabilities: [], properties: { product: 'amqp-mesh', version: VERSION }, incomingWindow: 65536,
+        client: { ...c.sasl, hostname: host },
+      },
+      this,
+      Date.now(),
+    );
+    const ctx = new ConnCtx(socket, listener, this.nextConnId++);
+    ctx.routeContainer = this.routeContainers.find((r) => r.settings === c) ?? null;
+    conn.ctx = ctx;
+    this.conns.add(conn);
+    socket.on('data', (chunk: Buffer) => {
+      conn.onBytes(chunk, Date.now());
+      this.touch(conn);
+    });
+    socket.on('drain', () => {
+      if (!conn.writeBlocked) return;
+      conn.writeBlocked = false;
+      for (const link of ctx.outLinks) if (link.ctx) this.core.onWritable(link.ctx as CoreLink);
+      this.touch(conn);
+    });
+    return conn;
+  }
+
+  autoLinkOpened(link: Link, a: AutoLinkSettings, capacity: number): void {
+    const key = phaseKey(normalizeAddress(a.address), a.phase);
+    const ctx = link.conn.ctx as ConnCtx;
+    if (a.direction === 'out') {
+      // The broker is this address's consumer: the router sends it what producers send.
+      link.ctx = this.core.onConsumerAttached(key, capacity, false, link);
+      ctx.outLinks.add(link);
+      this.core.onConsumerFlow(link.ctx as CoreLink, link.drain);
+    } else {
+      // The broker is a producer into the egress phase: credit follows the consumers.
+      link.ctx = this.core.onSenderAttached(key, capacity, false, link);
+    }
+    this.touch(link.conn);
+  }
+
+  connectionLost(conn: Connection): void {
+    if (!conn.closed) conn.onSocketClosed('socket-closed');
+    this.conns.delete(conn);
+    this.touchAll();
   }
 
   onAttach(link: Link, a: AttachFrame): void {
@@ -394,6 +465,8 @@ export class RouterServer implements ConnectionHandler, CoreEffects {
         const problem = checkAddress(src.address, this.settings.maxAddressLength);
         if (problem) return this.refuse(link, a, { condition: 'amqp:invalid-field', description: `invalid source address: ${problem}` });
         key = normalizeAddress(src.address);
+        // A waypoint's consumers receive what comes back from the broker (the egress phase).
+        key = phaseKey(key, this.addressTable.computePhases(key).egress);
       }
       link.address = key;
       link.accept({ source: replySource }, a);
@@ -415,6 +488,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects {
       const problem = checkAddress(tgt.address, this.settings.maxAddressLength);
       if (problem) return this.refuse(link, a, { condition: 'amqp:invalid-field', description: `invalid target address: ${problem}` });
       key = normalizeAddress(tgt.address);
+      key = phaseKey(key, this.addressTable.computePhases(key).ingress);
     }
     link.address = key;
     link.accept({}, a);
@@ -456,6 +530,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects {
         return;
       }
       to = normalizeAddress(scan.to);
+      to = phaseKey(to, this.addressTable.computePhases(to).ingress);
     }
     d.ctx = this.core.onDelivery(cl, d.settled, to, d, null, null, d.scan.priority);
   }
@@ -477,6 +552,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects {
     const cl = link.ctx as CoreLink | null;
     const ctx = link.conn.ctx as ConnCtx;
     if (error) this.logger.log('ROUTER', 'info', `[C${ctx.id}] link ${link.name} gone (${reason}): ${error.condition} ${error.description ?? ''}`);
+    ctx.routeContainer?.onLinkGone(link, error ? `${error.condition}${error.description ? `: ${error.description}` : ''}` : null);
     if (cl === null) return;
     if (link.isSender) {
       ctx.outLinks.delete(link);
@@ -529,7 +605,10 @@ export class RouterServer implements ConnectionHandler, CoreEffects {
     const annotate = strip === 'in' || strip === 'no';
     let payload: Buffer;
     if (this.interRouter !== null && this.interRouter.isInterRouter(conn)) {
-      if (d.forMesh === null) d.forMesh = this.annotate(d, copy.delivery.address?.key ?? d.scan.to);
+      if (d.forMesh === null) {
+        const k = copy.delivery.address ? parsePhaseKey(copy.delivery.address.key) : { address: d.scan.to, phase: 0 };
+        d.forMesh = this.annotate(d, k.address, k.phase);
+      }
       payload = d.forMesh;
     } else if (annotate) {
       if (d.annotated === null) d.annotated = this.annotate(d);
@@ -543,12 +622,12 @@ export class RouterServer implements ConnectionHandler, CoreEffects {
     return od;
   }
 
-  private annotate(d: InDelivery, to: string | null = null): Buffer {
+  private annotate(d: InDelivery, to: string | null = null, phase = 0): Buffer {
     const w = this.annotateWriter;
     w.reset();
     const me = `0/${this.settings.id}`;
     const trace = d.scan.trace ? [...d.scan.trace, me] : [me];
-    writeMessageWithAnnotations(w, d.payload, 0, d.payload.length, d.scan, d.scan.ingress ?? me, trace, to);
+    writeMessageWithAnnotations(w, d.payload, 0, d.payload.length, d.scan, d.scan.ingress ?? me, trace, to, phase);
     return w.take();
   }
 
@@ -578,7 +657,8 @@ export class RouterServer implements ConnectionHandler, CoreEffects {
   addressPresence(key: string, distribution: Distribution, present: boolean): void {
     // Dynamic (router-local) addresses are not advertised: they are reached through _topo.
     if (!this.interRouter || key.startsWith('_topo/')) return;
-    this.interRouter.mesh.onLocalAddress(mobileKey(key), hintForDistribution(distribution), present);
+    const k = parsePhaseKey(key);
+    this.interRouter.mesh.onLocalAddress(mobileKey(k.address, k.phase), hintForDistribution(distribution), present);
   }
 
   drainComplete(cl: CoreLink): void {

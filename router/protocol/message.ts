@@ -12,6 +12,7 @@ export const ANNOTATION_PREFIX = 'x-opt-qd.';
 export const ANNOTATION_INGRESS = 'x-opt-qd.ingress';
 export const ANNOTATION_TRACE = 'x-opt-qd.trace';
 export const ANNOTATION_TO = 'x-opt-qd.to';
+export const ANNOTATION_PHASE = 'x-opt-qd.phase';
 
 /** Result of {@link scanMessage}; one instance is reused per call site. */
 export class MessageScan {
@@ -30,6 +31,8 @@ export class MessageScan {
   /** header.priority capped at 9 (AMQP default 4): picks the inter-router data link. */
   priority = 4;
   trace: string[] | null = null;
+  /** x-opt-qd.phase: the address phase another router routed on (0 when absent). */
+  phase = 0;
 }
 
 /** Reads the symbol or string at `off` without allocating unless it has the router prefix. */
@@ -75,6 +78,7 @@ export function scanMessage(buf: Buffer, start: number, end: number, out: Messag
   out.trace = null;
   out.routerTo = null;
   out.priority = 4;
+  out.phase = 0;
   let p = start;
   while (p < end) {
     if (buf[p] !== 0x00 || p + 3 > end) throw new DecodeError(`message section expected at offset ${p - start}`);
@@ -135,6 +139,9 @@ export function scanMessage(buf: Buffer, start: number, end: number, out: Messag
               } else if (key === ANNOTATION_TO) {
                 const v = new Reader(buf, kEnd, vEnd).read();
                 if (typeof v === 'string') out.routerTo = v;
+              } else if (key === ANNOTATION_PHASE) {
+                const v = new Reader(buf, kEnd, vEnd).read();
+                if (typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 9) out.phase = v;
               }
             }
           }
@@ -186,6 +193,7 @@ export function writeMessageWithAnnotations(
   ingress: string | null,
   trace: readonly string[] | null,
   to: string | null = null,
+  phase = 0,
 ): void {
   if (!scan.hasRouterKeys && ingress === null) {
     w.bytes(buf, start, end);
@@ -210,7 +218,7 @@ export function writeMessageWithAnnotations(
       q = vEnd;
     }
   }
-  const addCount = ingress !== null ? (to !== null ? 6 : 4) : 0;
+  const addCount = ingress !== null ? (to !== null ? 6 : 4) + (phase !== 0 ? 2 : 0) : 0;
   if (userCount + addCount > 0 || (scan.maEnd >= 0 && !scan.hasRouterKeys)) {
     w.descriptor(D.MessageAnnotations);
     const mark = w.beginMap();
@@ -233,6 +241,10 @@ export function writeMessageWithAnnotations(
       const t = trace ?? [];
       for (const hop of t) w.string(hop);
       w.endList(lm, t.length);
+      if (phase !== 0) {
+        w.symbol(ANNOTATION_PHASE);
+        w.int(phase);
+      }
     }
     w.endMap(mark, userCount + addCount);
   }

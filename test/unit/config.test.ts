@@ -433,12 +433,8 @@ test('yaml and json: every accepted shape gives the same configuration as the co
   const expected = load(EQUIVALENT_CONF, 'router.conf');
   assert.is(expected.listeners.length, 2);
   assert.is(expected.listeners[0]!.port, 5672);
-  assert.equal(expected.other[0]!.attributes, { prefix: 'queue.', direction: 'in', distribution: 'linkBalanced' });
-  assert.equal(warningCodes(expected), [
-    'WARN_CONFIG_ATTRIBUTE_NOT_IMPLEMENTED',
-    'WARN_CONFIG_ENTITY_NOT_IMPLEMENTED',
-    'WARN_CONFIG_DEPRECATED',
-  ]);
+  assert.equal({ ...expected.linkRoutes[0]!, source: undefined }, { type: 'linkRoute', prefix: 'queue.', direction: 'in', distribution: 'linkBalanced', unimplemented: {}, source: undefined });
+  assert.equal(warningCodes(expected), ['WARN_CONFIG_ATTRIBUTE_NOT_IMPLEMENTED', 'WARN_CONFIG_DEPRECATED']);
   for (const [text, file] of [
     [EQUIVALENT_YAML_LIST, 'router.yaml'],
     [EQUIVALENT_YAML_MAP, 'router.yml'],
@@ -468,8 +464,8 @@ test('yaml and json: entities and attributes carry their line numbers', () => {
   const json = load(EQUIVALENT_JSON_PAIRS, 'router.json');
   assert.is(json.router.source.line, 2);
   assert.is(json.listeners[0]!.source.line, 4);
-  assert.is(json.other[0]!.source.line, 8);
-  assert.is(json.other[0]!.source.attributeLines['direction'], 8);
+  assert.is(json.linkRoutes[0]!.source.line, 8);
+  assert.is(json.linkRoutes[0]!.source.attributeLines['direction'], 8);
 
   assertRefused('[\n  ["router", {}],\n  ["listener", {\n    "port": 5672,\n    "prot": 5673\n  }]\n]', {
     file: 'router.json',
@@ -616,7 +612,7 @@ test('refused: unknown attributes, with the valid ones', () => {
   // The listener's pre-1.0 "addr" is not in qdrouterd 1.19's schema (autoLink's "addr" is).
   assertRefused('listener {\n    addr: 0.0.0.0\n}\n', { line: 2, code: 'ERR_CONFIG_UNKNOWN_ATTRIBUTE', mentions: ['"addr"'] });
   const error = assertRefused('address {\n    prefix: a\n    identity: x\n}\n', { line: 3, code: 'ERR_CONFIG_UNKNOWN_ATTRIBUTE' });
-  assert.ok(error.message.includes('valid attributes: prefix, pattern, distribution, name, waypoint'), error.message);
+  assert.ok(error.message.includes('valid attributes: prefix, pattern, distribution, waypoint, ingressPhase, egressPhase, enableFallback, name, priority'), error.message);
   // Status attributes are not suggested.
   const routerError = assertRefused('router {\n    nope: 1\n}\n', { line: 2, code: 'ERR_CONFIG_UNKNOWN_ATTRIBUTE' });
   assert.not.ok(routerError.message.includes('addrCount'));
@@ -666,12 +662,12 @@ test('refused: what qdrouterd accepts but amqp-mesh does not support yet', () =>
     code: 'ERR_CONFIG_NOT_SUPPORTED',
     mentions: ['router mode "edge" is not supported yet', 'supported: standalone, interior'],
   });
-  for (const role of ['route-container', 'edge']) {
+  for (const role of ['edge']) {
     for (const type of ['listener', 'connector']) {
       assertRefused(`router {\n    mode: interior\n}\n${type} {\n    port: 1\n    role: ${role}\n}\n`, {
         line: 6,
         code: 'ERR_CONFIG_NOT_SUPPORTED',
-        mentions: [`${type} role "${role}" is not supported yet`, 'supported: normal, inter-router'],
+        mentions: [`${type} role "${role}" is not supported yet`, 'supported: normal, inter-router, route-container'],
       });
     }
   }
@@ -801,17 +797,17 @@ test('accepted with a warning: qdrouterd attributes amqp-mesh does not implement
       '}',
       'address {',
       '    prefix: q',
+      '    priority: 3',
       '    waypoint: true',
-      '    ingressPhase: 0',
       '}',
     ].join('\n'),
   );
   assert.equal(config.router.unimplemented, { allowUnsettledMulticast: true, defaultDistribution: 'multicast', metadata: 'rack 7' });
   assert.equal(config.listeners[0]!.unimplemented, { maxSessionFrames: 100, policyVhost: 'tenant', initialHandshakeTimeoutSeconds: 3 });
-  assert.equal(config.addresses[0]!.unimplemented, { waypoint: true, ingressPhase: 0 });
+  assert.equal(config.addresses[0]!.unimplemented, { priority: 3 });
   assert.equal(
     config.warnings.map((warning) => [warning.line, warning.code]),
-    [3, 4, 5, 9, 10, 11, 15, 16].map((line) => [line, 'WARN_CONFIG_ATTRIBUTE_NOT_IMPLEMENTED']),
+    [3, 4, 5, 9, 10, 11, 15].map((line) => [line, 'WARN_CONFIG_ATTRIBUTE_NOT_IMPLEMENTED']),
   );
   assert.is(config.warnings[3]!.message, 'router.conf:9: listener attribute "maxSessionFrames" is accepted, not implemented by amqp-mesh');
 });
@@ -913,10 +909,11 @@ test('accepted with a warning: every entity type of qdrouterd, with its defaults
     ].join('\n'),
   );
   const byType = Object.fromEntries(config.other.map((entity) => [entity.type, entity.attributes]));
-  assert.equal(Object.keys(byType), ['sslProfile', 'authServicePlugin', 'linkRoute', 'autoLink', 'exchange', 'binding', 'policy', 'vhost']);
+  assert.equal(Object.keys(byType), ['sslProfile', 'authServicePlugin', 'exchange', 'binding', 'policy', 'vhost']);
   assert.is(byType['sslProfile']!['caCertFile'], '/ca.pem');
   assert.is(byType['authServicePlugin']!['port'], 5672);
-  assert.equal(byType['autoLink'], { address: 'orders', direction: 'in', phase: 0, fallback: false });
+  assert.equal([config.linkRoutes[0]!.pattern, config.linkRoutes[0]!.direction], ['queue.#', 'out']);
+  assert.equal({ ...config.autoLinks[0]!, source: undefined }, { type: 'autoLink', address: 'orders', direction: 'in', phase: 0, fallback: false, unimplemented: {}, source: undefined });
   assert.is(byType['binding']!['bindingKey'], 'a.#.b');
   assert.equal(byType['policy'], {
     maxConnections: 10,
@@ -927,7 +924,7 @@ test('accepted with a warning: every entity type of qdrouterd, with its defaults
     defaultVhost: '$default',
   });
   assert.is(byType['vhost']!['hostname'], '$default');
-  assert.is(config.warnings.filter((warning) => warning.code === 'WARN_CONFIG_ENTITY_NOT_IMPLEMENTED').length, 8);
+  assert.is(config.warnings.filter((warning) => warning.code === 'WARN_CONFIG_ENTITY_NOT_IMPLEMENTED').length, 6);
   // Every config-file entity type of the schema is reachable.
   assert.equal(Object.keys(ENTITY_SCHEMAS).sort(), [
     'address',
@@ -1201,7 +1198,7 @@ test('mesh: every connector attribute amqp-mesh implements, and the ones it acce
     code: 'ERR_CONFIG_UNKNOWN_ATTRIBUTE',
     mentions: [
       'connector has no attribute "hots"',
-      'valid attributes: host, port, role, cost, saslMechanisms, maxFrameSize, maxSessions, idleTimeoutSeconds, stripAnnotations, linkCapacity, saslUsername, saslPassword, name, protocolFamily',
+      'valid attributes: host, port, role, cost, saslMechanisms, maxFrameSize, maxSessions, idleTimeoutSeconds, stripAnnotations, linkCapacity, saslUsername, saslPassword, failoverUrls, name, protocolFamily',
     ],
   });
 });
@@ -1225,7 +1222,7 @@ test('mesh: a normal connector is accepted with a warning that it does nothing y
   );
   assert.is(
     config.warnings[0]!.message,
-    'router.conf:1: connector role "normal" is accepted, not implemented yet by amqp-mesh: only inter-router connectors connect; this one will not',
+    'router.conf:1: connector role "normal" is accepted, not implemented yet by amqp-mesh: only inter-router and route-container connectors connect; this one will not',
   );
   assert.is(config.warnings[2]!.message, 'router.conf:7: connector cost only applies to role "inter-router"; it has no effect with role "normal"');
 });

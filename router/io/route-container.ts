@@ -1,0 +1,209 @@
+/**
+ * Route-container connections (qdrouterd's `connector` with role `route-container`): the router's
+ * connections to brokers, and the auto-links it owns on them.
+ *
+ * Failover: the candidates are the connector's own host:port, its `failoverUrls`, and whatever
+ * the broker announces in its open frame's `failover-server-list` (Artemis's form). A lost or
+ * refused connection moves to the next candidate, round robin, every second, as qdrouterd does
+ * with Artemis pairs. Auto-links are re-attached on every new connection, so client links bound
+ * to a waypoint stay attached while the broker pair fails over.
+ */
+import * as net from 'node:net';
+import { Connection, Link } from '../protocol/connection';
+import type { AttachFrame } from '../protocol/performatives';
+import { Logger } from './log';
+
+/** One `autoLink` entity. */
+export interface AutoLinkSettings {
+  name: string;
+  address: string;
+  direction: 'in' | 'out';
+  phase: number;
+  /** Broker-side address (default: `address`). */
+  externalAddress?: string;
+}
+
+/** A `connector` with role route-container. */
+export interface RouteContainerSettings {
+  name: string;
+  host: string;
+  port: number;
+  failoverUrls: { host: string; port: number }[];
+  maxFrameSize: number;
+  idleTimeoutSeconds: number;
+  linkCapacity: number;
+  sasl: { mechanism: 'ANONYMOUS' | 'PLAIN' | null; user?: string; password?: string };
+  autoLinks: AutoLinkSettings[];
+}
+
+/** Auto-link states as qdrouterd reports them (`operStatus`). */
+export type AutoLinkState = 'inactive' | 'attaching' | 'active' | 'failed';
+
+/** Connector states (qdrouterd's `connectionStatus` plus the failover detail). */
+export type ConnectorState = 'connecting' | 'active' | 'failing-over';
+
+/** What the router server provides. */
+export interface RouteContainerHost {
+  /** Makes an engine for an outgoing connection (the server is its handler) and tracks it. */
+  newConnection(c: RouteContainerSettings, socket: net.Socket, host: string): Connection;
+  /** The connection has output. */
+  touch(conn: Connection): void;
+  /** An auto-link's broker end answered: bind it to the routing core. */
+  autoLinkOpened(link: Link, a: AutoLinkSettings, capacity: number): void;
+  /** The socket of a route-container connection closed (its links are gone). */
+  connectionLost(conn: Connection): void;
+}
+
+class AutoLinkRuntime {
+  state: AutoLinkState = 'inactive';
+  link: Link | null = null;
+  lastError: string | null = null;
+  constructor(readonly settings: AutoLinkSettings) {}
+}
+
+/** One route-container connector and its failover state. */
+export class RouteContainer {
+  state: ConnectorState = 'connecting';
+  /** host:port candidates, in order: configured, failoverUrls, then learned from the broker. */
+  candidates: { host: string; port: number }[];
+  index = 0;
+  conn: Connection | null = null;
+  socket: net.Socket | null = null;
+  readonly autoLinks: AutoLinkRuntime[];
+  private timer: NodeJS.Timeout | null = null;
+  private stopped = false;
+  connects = 0;
+
+  constructor(readonly settings: RouteContainerSettings, private readonly host: RouteContainerHost, private readonly logger: Logger) {
+    this.candidates = [{ host: settings.host, port: settings.port }, ...settings.failoverUrls];
+    this.autoLinks = settings.autoLinks.map((a) => new AutoLinkRuntime(a));
+  }
+
+  get current(): { host: string; port: number } {
+    return this.candidates[this.index % this.candidates.length];
+  }
+
+  start(): void {
+    this.connect();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.socket?.destroy();
+  }
+
+  private connect(): void {
+    if (this.stopped) return;
+    const target = this.current;
+    const socket = net.connect({ host: target.host, port: target.port, noDelay: true });
+    this.socket = socket;
+    const conn = this.host.newConnection(this.settings, socket, target.host);
+    this.conn = conn;
+    let opened = false;
+    socket.on('connect', () => {
+      opened = true;
+      conn.start();
+      this.host.touch(conn);
+    });
+    socket.on('error', (e) => this.logger.log('SERVER', opened ? 'info' : 'debug', `connector ${this.settings.name} (${target.host}:${target.port}): ${e.message}`));
+    socket.on('close', () => {
+      this.host.connectionLost(conn);
+      for (const a of this.autoLinks) {
+        a.link = null;
+        if (a.state !== 'failed') a.state = 'inactive';
+      }
+      this.conn = null;
+      if (this.stopped) return;
+      const was = this.state;
+      this.state = 'failing-over';
+      this.index = (this.index + 1) % this.candidates.length;
+      const next = this.current;
+      this.logger.log('SERVER', was === 'active' ? 'notice' : 'info',
+        `connector ${this.settings.name}: ${was === 'active' ? 'lost' : 'cannot connect to'} ${target.host}:${target.port}; failing over to ${next.host}:${next.port} in 1000 ms`);
+      this.timer = setTimeout(() => {
+        this.timer = null;
+        this.connect();
+      }, 1000);
+    });
+  }
+
+  /** The broker's open arrived: learn its pair, attach the auto-links. */
+  onOpen(conn: Connection): void {
+    this.state = 'active';
+    this.connects++;
+    const t = this.current;
+    this.logger.log('SERVER', 'notice', `connector ${this.settings.name}: active on ${t.host}:${t.port} (container ${conn.remoteOpen?.containerId ?? '?'})`);
+    this.learnFailover(conn.remoteOpen?.properties ?? null);
+    if (this.autoLinks.length === 0) return;
+    const session = conn.beginSession();
+    for (const a of this.autoLinks) {
+      const s = a.settings;
+      const ext = s.externalAddress ?? s.address;
+      // qdrouterd's link names: "qdlink." + a unique id; ours name the auto-link.
+      const name = `amqp-mesh.autolink.${s.name}`;
+      const out = s.direction === 'out';
+      a.link = conn.attach(
+        session,
+        name,
+        out,
+        out ? { type: 'source', address: s.address } : { type: 'source', address: ext },
+        out ? { type: 'target', address: ext } : { type: 'target', address: s.address },
+        // RabbitMQ refuses rcv-settle-mode second; first is what every broker takes.
+        { sndSettleMode: 0, rcvSettleMode: 0 },
+      );
+      a.link.ctx = null;
+      a.state = 'attaching';
+      this.logger.log('ROUTER', 'info', `auto-link ${s.name} (${s.direction} ${s.address} phase ${s.phase}): attaching on ${this.settings.name}`);
+    }
+    this.host.touch(conn);
+  }
+
+  /** Adds the servers a broker announces (Artemis `failover-server-list`) to the candidates. */
+  learnFailover(props: Record<string, unknown> | null): void {
+    const list = props?.['failover-server-list'];
+    if (!Array.isArray(list)) return;
+    for (const e of list) {
+      if (e === null || typeof e !== 'object') continue;
+      const o = e instanceof Map ? Object.fromEntries(e) : (e as Record<string, unknown>);
+      const host = typeof o['network-host'] === 'string' ? o['network-host'] : typeof o.hostname === 'string' ? o.hostname : null;
+      const port = Number(o.port);
+      if (host === null || !Number.isInteger(port) || port <= 0 || port > 65535) continue;
+      if (this.candidates.some((c) => c.host === host && c.port === port)) continue;
+      this.candidates.push({ host, port });
+      this.logger.log('SERVER', 'info', `connector ${this.settings.name}: learnt failover server ${host}:${port} from the broker`);
+    }
+  }
+
+  /** The broker answered one of our attaches; returns true when it was an auto-link. */
+  onLinkOpened(link: Link, _a: AttachFrame): boolean {
+    const rt = this.autoLinks.find((x) => x.link === link);
+    if (!rt) return false;
+    rt.state = 'active';
+    rt.lastError = null;
+    this.logger.log('ROUTER', 'info', `auto-link ${rt.settings.name}: active`);
+    this.host.autoLinkOpened(link, rt.settings, this.settings.linkCapacity);
+    return true;
+  }
+
+  /** An auto-link was refused or detached by the broker. */
+  onLinkGone(link: Link, error: string | null): void {
+    const rt = this.autoLinks.find((x) => x.link === link);
+    if (!rt) return;
+    rt.link = null;
+    rt.state = error !== null ? 'failed' : 'inactive';
+    rt.lastError = error;
+    this.logger.log('ROUTER', error ? 'warning' : 'info', `auto-link ${rt.settings.name}: ${rt.state}${error ? ` (${error})` : ''}`);
+  }
+
+  /** For management and logs. */
+  status(): { name: string; state: ConnectorState; url: string; candidates: string[]; autoLinks: { name: string; state: AutoLinkState; lastError: string | null }[] } {
+    return {
+      name: this.settings.name,
+      state: this.state,
+      url: `${this.current.host}:${this.current.port}`,
+      candidates: this.candidates.map((c) => `${c.host}:${c.port}`),
+      autoLinks: this.autoLinks.map((a) => ({ name: a.settings.name, state: a.state, lastError: a.lastError })),
+    };
+  }
+}

@@ -1,0 +1,648 @@
+/**
+ * `amqp-mesh up [FILE]`: boots a whole topology (topology/model.ts) on this machine - every
+ * router and broker as its own process - waits until it is usable, prints where everything is,
+ * and stops it all on Ctrl-C.
+ *
+ * Usable means: every router listens; every broker pair has exactly one live broker (the other
+ * waits for the store lock); and the mesh converged, which is probed end to end rather than read
+ * from logs: on each router a receiver attaches to a unique address and a sender attaches to it
+ * on every other router; routers grant a sender credit only once a consumer is reachable, so
+ * every sender holding credit means every router routes to every other. Whether a pair is
+ * connected to its router is deliberately not part of it (route-container support is landing
+ * separately; a broker connection comes and goes with failover anyway).
+ *
+ * Files go to a run directory (default `$TMPDIR/amqp-mesh-up-<timestamp>/`): `conf/NAME.conf`
+ * (generated), `logs/NAME.log` (each process's stdout and stderr) and `data/PAIR/` (stores).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
+import rhea = require('rhea');
+import { ConfigError } from '../router/config/errors';
+import { ENTITY_SCHEMAS } from '../router/config/schema';
+import { loadTopologyFile, type Topology } from './model';
+import { assignPorts, brokersOf, generateConfigs, portsNeeded, type PortPlan } from './generate';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+/** The amqp-mesh command the processes run (bin/amqp-mesh.js of this package). */
+export const BIN = path.join(ROOT, 'bin', 'amqp-mesh.js');
+/** What `amqp-mesh up` boots without a FILE. */
+export const DEFAULT_TOPOLOGY = path.join(ROOT, 'topology', 'default.yaml');
+
+/** Grace between SIGTERM and SIGKILL when stopping a process. */
+const STOP_GRACE_MS = 5000;
+/** How often the log files are read for state changes. */
+const LOG_POLL_MS = 50;
+
+/** Where a component is: routers go starting -> listening; brokers starting -> slave -> live. */
+export type ComponentState = 'starting' | 'listening' | 'slave' | 'live' | 'exited';
+
+/** One process of a running topology. */
+export interface Component {
+  kind: 'router' | 'broker';
+  /** Router name, or broker name `<pair>.b1` / `<pair>.b2`. */
+  name: string;
+  /** The pair of a broker. */
+  pair?: string;
+  state: ComponentState;
+  pid: number;
+  configFile: string;
+  logFile: string;
+  /** Client listener `host:port` as the process logged it (a slave broker: its planned port). */
+  endpoint: string;
+  /** Client listener port (0 until known). */
+  port: number;
+  /** A router's inter-router listener port. */
+  interRouterPort?: number;
+  /** Exit code or signal once exited. */
+  exitCode?: number | null;
+  exitSignal?: NodeJS.Signals | null;
+  /** Resolves when the process has exited. */
+  exited: Promise<void>;
+}
+
+/** Options of {@link bootTopology}. */
+export interface BootOptions {
+  /** Where conf/, logs/ and data/ go; created if missing. Default `$TMPDIR/amqp-mesh-up-<timestamp>`. */
+  runDir?: string;
+  /** Give up (stopping everything) after this long. Default 60 s. */
+  timeoutMs?: number;
+  /** Draw the progress display here (redrawn in place on a TTY, a line per change otherwise). */
+  output?: NodeJS.WritableStream & { isTTY?: boolean };
+  /** Aborting stops whatever started and rejects with an error named AbortError. */
+  signal?: AbortSignal;
+  /**
+   * Attach broker pairs to their routers (route-container connectors, autoLinks, linkRoutes).
+   * `auto` (default): yes unless this build's router still refuses `role: route-container`.
+   */
+  pairConnectors?: boolean | 'auto';
+  /** The amqp-mesh executable script (default {@link BIN}). */
+  bin?: string;
+}
+
+/** A booted topology. */
+export interface RunningTopology {
+  model: Topology;
+  runDir: string;
+  /** Routers (topology order), then brokers (pair order, b1 before b2). */
+  components: Component[];
+  ports: PortPlan;
+  /** Remarks for the operator (e.g. pairs left unattached). */
+  warnings: string[];
+  router(name: string): Component;
+  broker(name: string): Component;
+  /** The pair's live broker, if one is live. */
+  liveBroker(pair: string): Component | undefined;
+  /** Called on every later state change (a failover, a process that died). */
+  onChange(listener: (c: Component, previous: ComponentState) => void): void;
+  /** Stops every process (slaves first, so none takes over): SIGTERM, SIGKILL after 5 s. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/** Whether this build's router config loader accepts `role: route-container` on a connector. */
+export function routerSupportsRouteContainer(): boolean {
+  const role = ENTITY_SCHEMAS.connector?.attributes.role;
+  return !(role?.unsupportedValues ?? []).includes('route-container');
+}
+
+/** `count` distinct free TCP ports on 127.0.0.1 (all held open at once so none repeats, then released). */
+export async function pickFreePorts(count: number): Promise<number[]> {
+  const servers: net.Server[] = [];
+  try {
+    for (let i = 0; i < count; i++) {
+      const s = net.createServer();
+      servers.push(s);
+      await new Promise<void>((resolve, reject) => {
+        s.once('error', reject);
+        s.listen(0, '127.0.0.1', () => resolve());
+      });
+    }
+    return servers.map((s) => (s.address() as net.AddressInfo).port);
+  } finally {
+    await Promise.all(servers.map((s) => new Promise<void>((r) => (s.listening ? s.close(() => r()) : r()))));
+  }
+}
+
+/** A fresh run directory name under the system temporary directory. */
+function defaultRunDir(): string {
+  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').replace(/\..*/, '');
+  const base = path.join(os.tmpdir(), `amqp-mesh-up-${stamp}`);
+  for (let i = 0; ; i++) {
+    const dir = i === 0 ? base : `${base}-${i}`;
+    try {
+      fs.mkdirSync(dir);
+      return dir;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+  }
+}
+
+/** Why {@link bootTopology} gave up; every process it started has exited by then. */
+export class BootError extends Error {
+  /** Every process that was started (all exited), with PIDs and log files. */
+  components: Component[] = [];
+  /** The run directory (configs and logs stay there). */
+  runDir = '';
+}
+
+function abortError(): Error {
+  const e = new Error('aborted');
+  e.name = 'AbortError';
+  return e;
+}
+
+/** The last `n` lines of a file (for failure messages). */
+function tail(file: string, n = 20): string {
+  try {
+    return fs.readFileSync(file, 'utf8').trimEnd().split('\n').slice(-n).join('\n');
+  } catch {
+    return '';
+  }
+}
+
+/** Progress display: a row per component; redrawn in place on a TTY, a line per change otherwise. */
+class ProgressView {
+  private readonly rows = new Map<string, string>();
+  private drawn = 0;
+  constructor(private out: (NodeJS.WritableStream & { isTTY?: boolean }) | undefined) {}
+
+  /** Stops drawing: what is printed next (the table) must not be overwritten. */
+  close(): void {
+    this.out = undefined;
+  }
+
+  set(key: string, label: string, text: string): void {
+    const row = `  ${label.padEnd(18)} ${text}`;
+    if (this.rows.get(key) === row) return;
+    this.rows.set(key, row);
+    if (!this.out) return;
+    if (!this.out.isTTY) {
+      this.out.write(`${label}: ${text}\n`);
+      return;
+    }
+    // Rewrite the whole block: rows never shrink in number, so moving up `drawn` lines is exact.
+    let s = this.drawn ? `\x1b[${this.drawn}A` : '';
+    for (const r of this.rows.values()) s += `\x1b[2K${r}\n`;
+    this.drawn = this.rows.size;
+    this.out.write(s);
+  }
+}
+
+function stateText(c: Component): string {
+  switch (c.state) {
+    case 'starting':
+      return 'starting';
+    case 'listening':
+      return `listening  ${c.endpoint}  (inter-router :${c.interRouterPort})`;
+    case 'slave':
+      return 'slave      (waiting for the store lock)';
+    case 'live':
+      return `live       ${c.endpoint}`;
+    case 'exited':
+      return `exited     (${c.exitSignal ?? `code ${c.exitCode}`}; see ${c.logFile})`;
+  }
+}
+
+/**
+ * Boots `model`: writes the configs, starts every process, and resolves once every router
+ * listens, every pair has one live and one slave broker, and the mesh converged.
+ * @throws Error when a process exits during start-up (with its log's tail) or on timeout; every
+ *   process started is stopped first. AbortError when `opts.signal` aborts.
+ */
+export async function bootTopology(model: Topology, opts: BootOptions = {}): Promise<RunningTopology> {
+  const timeoutMs = opts.timeoutMs ?? 60_000;
+  const deadline = Date.now() + timeoutMs;
+  const bin = opts.bin ?? BIN;
+  const runDir = opts.runDir ?? defaultRunDir();
+  for (const sub of ['conf', 'logs', 'data']) fs.mkdirSync(path.join(runDir, sub), { recursive: true });
+  const warnings: string[] = [];
+  const pairConnectors = opts.pairConnectors === undefined || opts.pairConnectors === 'auto' ? routerSupportsRouteContainer() : opts.pairConnectors;
+  if (!pairConnectors && model.brokerPairs.length > 0) {
+    warnings.push('this router does not support connector role route-container yet: broker pairs run but are not attached to their routers (autoLinks and linkRoutes left out)');
+  }
+
+  const plan = assignPorts(model, await pickFreePorts(portsNeeded(model)));
+  const dataDirs: Record<string, string> = {};
+  for (const p of model.brokerPairs) dataDirs[p.name] = p.dataDir ?? path.join(runDir, 'data', p.name);
+  const configs = generateConfigs(model, plan, { dataDirs, pairConnectors });
+
+  const view = new ProgressView(opts.output);
+  const components: Component[] = [];
+  const listeners: ((c: Component, previous: ComponentState) => void)[] = [];
+  const readers = new Map<Component, { fd: number; offset: number; partial: string; decoder: StringDecoder }>();
+  let booted = false;
+  let stopping: Promise<void> | undefined;
+
+  const setState = (c: Component, state: ComponentState): void => {
+    const previous = c.state;
+    if (previous === state || previous === 'exited') return;
+    c.state = state;
+    view.set(c.name, `${c.kind} ${c.name}`, stateText(c));
+    if (booted && !stopping) for (const l of listeners) l(c, previous);
+  };
+
+  const onLine = (c: Component, line: string): void => {
+    const m = /Listening on (\S+):(\d+) \(listener ([^)]*)\)/.exec(line);
+    if (c.kind === 'router') {
+      if (!m) return;
+      if (m[3] === 'client') {
+        c.port = Number(m[2]);
+        c.endpoint = `${m[1]}:${m[2]}`;
+      } else if (m[3] === 'inter-router') c.interRouterPort = Number(m[2]);
+      if (c.port && c.interRouterPort) setState(c, 'listening');
+    } else if (m) {
+      c.port = Number(m[2]);
+      c.endpoint = `${m[1]}:${m[2]}`;
+      setState(c, 'live');
+    } else if (line.includes('waiting for the store lock') && c.state === 'starting') {
+      setState(c, 'slave');
+    }
+  };
+
+  // Children write straight into their log files (nothing is lost if `up` itself dies); the
+  // files are read back here for the lines that tell a process's state.
+  const pollLogs = (): void => {
+    for (const [c, r] of readers) {
+      const buf = Buffer.allocUnsafe(64 * 1024);
+      for (;;) {
+        let n = 0;
+        try {
+          n = fs.readSync(r.fd, buf, 0, buf.length, r.offset);
+        } catch {
+          break;
+        }
+        if (n === 0) break;
+        r.offset += n;
+        // The decoder keeps a character split across two reads whole.
+        const lines = (r.partial + r.decoder.write(buf.subarray(0, n))).split('\n');
+        r.partial = lines.pop() as string;
+        for (const line of lines) onLine(c, line);
+      }
+    }
+  };
+  const poller = setInterval(pollLogs, LOG_POLL_MS);
+  poller.unref();
+
+  // A safety net: if this process exits without stop() (a crash, process.exit), take the
+  // children with it rather than leaving a mesh running nobody knows about.
+  const killAllSync = (): void => {
+    for (const c of components) {
+      if (c.state !== 'exited' && c.pid > 0) {
+        try {
+          process.kill(c.pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+    }
+  };
+  process.on('exit', killAllSync);
+
+  const start = (kind: 'router' | 'broker', name: string, pair?: string): Component => {
+    const configFile = path.join(runDir, 'conf', `${name}.conf`);
+    const logFile = path.join(runDir, 'logs', `${name}.log`);
+    const out = fs.openSync(logFile, 'a');
+    // Own process group: a Ctrl-C in the terminal reaches `up` only, which then stops the
+    // processes in an order that keeps a slave from taking over on the way down.
+    const proc: ChildProcess = spawn(process.execPath, [bin, kind, '-c', configFile], { stdio: ['ignore', out, out], detached: true });
+    fs.closeSync(out);
+    let resolveExit!: () => void;
+    const c: Component = {
+      kind,
+      name,
+      pair,
+      state: 'starting',
+      pid: proc.pid ?? -1,
+      configFile,
+      logFile,
+      endpoint: kind === 'broker' ? `127.0.0.1:${plan.brokers[name]}` : '',
+      port: 0,
+      exited: new Promise<void>((r) => (resolveExit = r)),
+    };
+    const exited = (code: number | null, signal: NodeJS.Signals | null): void => {
+      if (c.exitCode !== undefined || c.exitSignal) return;
+      pollLogs();
+      c.exitCode = code;
+      c.exitSignal = signal;
+      setState(c, 'exited');
+      const r = readers.get(c);
+      if (r) {
+        fs.closeSync(r.fd);
+        readers.delete(c);
+      }
+      resolveExit();
+    };
+    proc.on('exit', exited);
+    proc.on('error', (e) => {
+      fs.appendFileSync(logFile, `amqp-mesh up: cannot start: ${e.message}\n`);
+      exited(null, null);
+    });
+    components.push(c);
+    readers.set(c, { fd: fs.openSync(logFile, 'r'), offset: 0, partial: '', decoder: new StringDecoder('utf8') });
+    view.set(name, `${kind} ${name}`, stateText(c));
+    return c;
+  };
+
+  const stopOne = async (c: Component): Promise<void> => {
+    if (c.state === 'exited') return;
+    // No PID: spawn failed and its 'error' event is on the way (a signal to -1 would hit everything).
+    if (c.pid <= 0) return c.exited;
+    try {
+      process.kill(c.pid, 'SIGTERM');
+    } catch {
+      // exited between the check and the signal
+    }
+    const timer = setTimeout(() => {
+      try {
+        if (c.state !== 'exited') process.kill(c.pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }, STOP_GRACE_MS);
+    await c.exited;
+    clearTimeout(timer);
+  };
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      // Slaves first: a slave still waiting when its live broker goes would take over the store.
+      await Promise.all(components.filter((c) => c.kind === 'broker' && c.state !== 'live').map(stopOne));
+      await Promise.all(components.map(stopOne));
+      clearInterval(poller);
+      process.removeListener('exit', killAllSync);
+      for (const r of readers.values()) fs.closeSync(r.fd);
+      readers.clear();
+    })();
+    return stopping;
+  };
+
+  const topo: RunningTopology = {
+    model,
+    runDir,
+    components,
+    ports: plan,
+    warnings,
+    router: (name) => {
+      const c = components.find((x) => x.kind === 'router' && x.name === name);
+      if (!c) throw new RangeError(`no router ${name}`);
+      return c;
+    },
+    broker: (name) => {
+      const c = components.find((x) => x.kind === 'broker' && x.name === name);
+      if (!c) throw new RangeError(`no broker ${name}`);
+      return c;
+    },
+    liveBroker: (pair) => components.find((c) => c.pair === pair && c.state === 'live'),
+    onChange: (l) => void listeners.push(l),
+    stop,
+  };
+
+  try {
+    for (const c of configs) fs.writeFileSync(path.join(runDir, 'conf', `${c.name}.conf`), c.text);
+    const brokers = brokersOf(model);
+    // Rows appear in table order (routers, then brokers) even though brokers start first.
+    for (const r of model.routers) view.set(r.name, `router ${r.name}`, 'starting');
+    for (const b of brokers) view.set(b.name, `broker ${b.name}`, 'waiting for its turn');
+    view.set('mesh', 'mesh', 'waiting for the routers');
+    // The first broker of each pair starts first so that it is the live one: it is also the
+    // connector's primary host.
+    for (const b of brokers.filter((x) => x.index === 1)) start('broker', b.name, b.pair);
+    for (const r of model.routers) start('router', r.name);
+    const byName = (name: string): Component => components.find((c) => c.name === name) as Component;
+    const pending = brokers.filter((x) => x.index === 2);
+
+    const check = (): void => {
+      if (opts.signal?.aborted) throw abortError();
+      const dead = components.find((c) => c.state === 'exited');
+      if (dead) {
+        throw new BootError(`${dead.kind} ${dead.name} exited (${dead.exitSignal ?? `code ${dead.exitCode}`}) during start-up; ${dead.logFile}:\n${tail(dead.logFile)}`);
+      }
+      if (Date.now() > deadline) {
+        const waiting = components.filter((c) => (c.kind === 'router' ? c.state !== 'listening' : c.state === 'starting'));
+        throw new BootError(`timed out after ${timeoutMs} ms; still starting: ${waiting.map((c) => `${c.kind} ${c.name} (${c.logFile})`).join(', ') || 'none'}`);
+      }
+    };
+    const until = async (pred: () => boolean): Promise<void> => {
+      for (;;) {
+        pollLogs();
+        check();
+        if (pred()) return;
+        await new Promise((r) => setTimeout(r, LOG_POLL_MS));
+      }
+    };
+
+    await until(() => {
+      for (let i = pending.length - 1; i >= 0; i--) {
+        const first = byName(`${pending[i].pair}.b1`);
+        if (first.state === 'live') start('broker', pending[i].name, pending[i].pair);
+        if (first.state === 'live') pending.splice(i, 1);
+      }
+      return pending.length === 0 && components.every((c) => c.kind === 'broker' || c.state === 'listening');
+    });
+    // A pair is ready with one live broker and the other provably waiting, not merely launched.
+    await until(() => model.brokerPairs.every((p) => {
+      const states = components.filter((c) => c.pair === p.name).map((c) => c.state).sort();
+      return states.join() === 'live,slave';
+    }));
+
+    const routers = model.routers.map((r) => {
+      const c = byName(r.name);
+      return { name: r.name, host: r.host === '0.0.0.0' || r.host === '::' ? '127.0.0.1' : r.host, port: c.port };
+    });
+    await probeMesh(routers, deadline, (done, total) => view.set('mesh', 'mesh', done === total ? `converged  (${total} path${total === 1 ? '' : 's'})` : `converging (${done}/${total} paths have credit)`), check);
+  } catch (e) {
+    view.close();
+    await stop();
+    inTableOrder(components, model);
+    if (e instanceof BootError) {
+      e.components = [...components];
+      e.runDir = runDir;
+    }
+    throw e;
+  }
+  view.close();
+  inTableOrder(components, model);
+  booted = true;
+  return topo;
+}
+
+/** Routers, then brokers pair by pair: the topology's order, not the start order (first brokers start first). */
+function inTableOrder(components: Component[], model: Topology): void {
+  const order = [...model.routers.map((r) => r.name), ...brokersOf(model).map((b) => b.name)];
+  components.sort((x, y) => order.indexOf(x.name) - order.indexOf(y.name));
+}
+
+/**
+ * Resolves once a sender on every router has credit for a receiver on every other router.
+ * @param check throws to abandon the wait (a process died, a deadline, an abort).
+ */
+async function probeMesh(
+  routers: { name: string; host: string; port: number }[],
+  deadline: number,
+  progress: (done: number, total: number) => void,
+  check: () => void,
+): Promise<void> {
+  const nonce = `${process.pid}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+  const container = rhea.create_container({ id: `amqp-mesh-up-probe-${nonce}` });
+  const conns: rhea.Connection[] = [];
+  const failures: string[] = [];
+  let closing = false;
+  try {
+    for (const r of routers) {
+      const conn = container.connect({ host: r.host, port: r.port, reconnect: false } as rhea.ConnectionOptions);
+      conn.on('connection_error', (ctx) => failures.push(`router ${r.name}: ${ctx.connection.error?.description ?? 'connection error'}`));
+      conn.on('disconnected', (ctx) => {
+        if (!closing) failures.push(`router ${r.name}: disconnected (${(ctx as { error?: Error }).error?.message ?? 'no reason'})`);
+      });
+      conns.push(conn);
+    }
+    const senders: { from: string; to: string; sender: rhea.Sender }[] = [];
+    routers.forEach((to, i) => {
+      const address = `amqp-mesh-up.probe.${nonce}.${to.name}`;
+      conns[i].open_receiver({ source: { address } });
+      // A single router probes itself: it must still route to a local consumer.
+      const from = routers.length === 1 ? [0] : routers.map((_, j) => j).filter((j) => j !== i);
+      for (const j of from) senders.push({ from: routers[j].name, to: to.name, sender: conns[j].open_sender({ target: { address } }) });
+    });
+    for (;;) {
+      const done = senders.filter((s) => s.sender.sendable()).length;
+      progress(done, senders.length);
+      if (done === senders.length) return;
+      if (failures.length) throw new BootError(`mesh probe failed: ${failures.join('; ')}`);
+      try {
+        check();
+      } catch (e) {
+        const missing = senders.filter((s) => !s.sender.sendable()).map((s) => `${s.from} -> ${s.to}`);
+        if (Date.now() > deadline) throw new BootError(`${(e as Error).message}; the mesh did not converge: no route for ${missing.join(', ')}`);
+        throw e;
+      }
+      await new Promise((r) => setTimeout(r, LOG_POLL_MS));
+    }
+  } finally {
+    closing = true;
+    await Promise.all(conns.map((c) => new Promise<void>((resolve) => {
+      if (!c.is_open()) {
+        c.close();
+        resolve();
+        return;
+      }
+      const t = setTimeout(() => {
+        c.close();
+        resolve();
+      }, 2000);
+      c.once('connection_close', () => {
+        clearTimeout(t);
+        resolve();
+      });
+      c.once('disconnected', () => {
+        clearTimeout(t);
+        resolve();
+      });
+      c.close();
+    })));
+  }
+}
+
+/** The summary printed once the topology is up: component, role, endpoint, pid, log file. */
+export function formatTable(t: RunningTopology): string {
+  const rows: string[][] = [['COMPONENT', 'ROLE', 'ENDPOINT', 'PID', 'LOG']];
+  for (const c of t.components) {
+    const role = c.kind === 'router'
+      ? 'interior router'
+      : `${c.state === 'live' ? 'live' : c.state === 'slave' ? 'slave' : c.state} (pair ${c.pair})`;
+    const endpoint = c.kind === 'router'
+      ? `amqp://${c.endpoint}  (inter-router :${c.interRouterPort})`
+      : c.state === 'live' ? `amqp://${c.endpoint}` : `(amqp://${c.endpoint} once live)`;
+    rows.push([`${c.kind} ${c.name}`, role, endpoint, String(c.pid), c.logFile]);
+  }
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  return rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]))).join('  ')).join('\n') + '\n';
+}
+
+const UP_USAGE = `usage: amqp-mesh up [FILE] [--run-dir DIR] [--timeout SECONDS]
+  FILE defaults to ${path.relative(process.cwd(), DEFAULT_TOPOLOGY) || DEFAULT_TOPOLOGY}`;
+
+/**
+ * `amqp-mesh up [FILE] [--run-dir DIR] [--timeout SECONDS]`: boots the topology, prints the
+ * table, and on SIGINT/SIGTERM stops every process and exits 0. A bad topology exits 2 with
+ * `FILE:LINE: reason`; a failed start exits 1 after stopping what started.
+ */
+export async function runUp(argv: string[]): Promise<void> {
+  let file: string | undefined;
+  let runDir: string | undefined;
+  let timeoutMs: number | undefined;
+  const usage = (why: string): never => {
+    process.stderr.write(`amqp-mesh up: ${why}\n${UP_USAGE}\n`);
+    process.exit(2);
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--help' || a === '-h') {
+      process.stdout.write(`${UP_USAGE}\n`);
+      return;
+    } else if (a === '--run-dir') runDir = argv[++i] ?? usage('--run-dir needs a directory');
+    else if (a === '--timeout') {
+      const s = Number(argv[++i]);
+      if (!(s > 0)) usage('--timeout needs a number of seconds');
+      timeoutMs = s * 1000;
+    } else if (a.startsWith('-')) usage(`unknown option "${a}"`);
+    else if (file === undefined) file = a;
+    else usage(`unexpected argument "${a}"`);
+  }
+  file ??= DEFAULT_TOPOLOGY;
+
+  let model: Topology;
+  try {
+    model = loadTopologyFile(file);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`amqp-mesh: ${e.message}\n`);
+      process.exit(2);
+    }
+    throw e;
+  }
+
+  const out = process.stdout;
+  const abort = new AbortController();
+  let topo: RunningTopology | undefined;
+  let stopRequested: ((sig: string) => void) | undefined;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    if (stopRequested) stopRequested(sig);
+    else abort.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  out.write(`amqp-mesh up: ${file}\n`);
+  try {
+    topo = await bootTopology(model, { runDir, timeoutMs, output: out, signal: abort.signal });
+  } catch (e) {
+    if ((e as Error).name === 'AbortError') {
+      out.write('interrupted: every process started is stopped\n');
+      process.exit(0);
+    }
+    process.stderr.write(`amqp-mesh up: ${(e as Error).message}\n`);
+    process.exit(1);
+  }
+  const t = topo;
+  out.write(`\n${formatTable(t)}\n`);
+  for (const w of t.warnings) out.write(`warning: ${w}\n`);
+  out.write(`configs in ${path.join(t.runDir, 'conf')}, stores in ${path.join(t.runDir, 'data')}\n`);
+  out.write('Ctrl-C to stop\n');
+  t.onChange((c, previous) => {
+    const at = new Date().toTimeString().slice(0, 8);
+    out.write(`${at} ${c.kind} ${c.name}: ${previous} -> ${stateText(c)}\n`);
+  });
+  await new Promise<void>((resolve) => {
+    stopRequested = (sig) => {
+      stopRequested = () => undefined;
+      out.write(`${sig}: stopping ${t.components.length} processes\n`);
+      void t.stop().then(resolve);
+    };
+  });
+  out.write('stopped\n');
+  process.exit(0);
+}
