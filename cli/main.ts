@@ -7,12 +7,15 @@ import { loadConfigFile, ConfigError, RouterConfig } from '../router/config';
 import { Logger, openLogOutput } from '../router/io/log';
 import { RouterServer, RouterSettings, ListenerSettings, ConnectorSettings, VERSION } from '../router/io/server';
 import type { RouteContainerSettings } from '../router/io/route-container';
+import type { LinkRouteSettings } from '../router/io/link-route';
 import type { AddressRule } from '../router/core/addresses';
 import { BrokerConfig, loadBrokerConfigFile } from '../broker/config';
 import { runBroker } from '../broker/io/main';
+import { runUp } from '../topology/up';
 
 const USAGE = `usage: amqp-mesh router -c FILE    run a router (FILE: qdrouterd.conf syntax, .yaml/.yml or .json)
        amqp-mesh broker -c FILE    run a broker (same syntaxes); two brokers on one dataDir form a master/slave pair
+       amqp-mesh up [FILE]         boot a topology (default topology/default.yaml): routers and broker pairs on 127.0.0.1
        amqp-mesh --version
        amqp-mesh --help`;
 
@@ -68,11 +71,22 @@ export function settingsFromConfig(cfg: RouterConfig): RouterSettings {
         : { mechanism: 'ANONYMOUS' as const },
       autoLinks: [],
     }));
-  const lr = cfg.linkRoutes[0];
-  if (lr !== undefined) {
-    // Refused rather than ignored: a silently unrouted prefix would strand its clients.
-    throw new ConfigError('ERR_CONFIG_NOT_SUPPORTED', lr.source.file, lr.source.line, 'linkRoute is not supported yet: use a waypoint address with autoLinks');
-  }
+  const linkRoutes: LinkRouteSettings[] = [];
+  cfg.linkRoutes.forEach((l, i) => {
+    if (l.addExternalPrefix !== undefined || l.delExternalPrefix !== undefined) {
+      throw new ConfigError('ERR_CONFIG_NOT_SUPPORTED', l.source.file, l.source.line, 'linkRoute addExternalPrefix/delExternalPrefix are not supported yet');
+    }
+    if (l.containerId !== undefined) {
+      throw new ConfigError('ERR_CONFIG_NOT_SUPPORTED', l.source.file, l.source.line, 'linkRoute by containerId is not supported yet: name a route-container connector with "connection"');
+    }
+    // Without a connection the route only passes attaches on: every router learns routes from the mesh.
+    if (l.connection === undefined) return;
+    if (!routeContainers.some((r) => r.name === l.connection)) {
+      throw new ConfigError('ERR_CONFIG_CONFLICT', l.source.file, l.source.line,
+        `linkRoute connection ${l.connection} is not a route-container connector (known: ${routeContainers.map((r) => r.name).join(', ') || 'none'}); link routes over route-container listeners are not supported yet`);
+    }
+    linkRoutes.push({ name: l.name ?? `linkRoute${i}`, prefix: l.prefix, pattern: l.pattern, direction: l.direction, connection: l.connection });
+  });
   cfg.autoLinks.forEach((a, i) => {
     const rc = routeContainers.find((r) => r.name === a.connection);
     if (rc === undefined) {
@@ -118,6 +132,7 @@ export function settingsFromConfig(cfg: RouterConfig): RouterSettings {
   return {
     connectors,
     routeContainers,
+    linkRoutes,
     mesh: {
       helloIntervalMs: r.helloIntervalSeconds * 1000,
       helloMaxAgeMs: r.helloMaxAgeSeconds * 1000,
@@ -248,6 +263,7 @@ export async function main(argv: string[]): Promise<void> {
   }
   if (cmd === 'router') return runRouter(configArg(cmd, rest));
   if (cmd === 'broker') return runBrokerCommand(configArg(cmd, rest));
+  if (cmd === 'up') return runUp(rest);
   process.stderr.write(`amqp-mesh: unknown command "${cmd}"\n${USAGE}\n`);
   process.exit(2);
 }

@@ -61,6 +61,8 @@ export interface InterRouterHost {
   /** A neighbour went silent on a connection that is still open (frozen router). */
   neighbourLost(irc: InterRouterConn): void;
   remoteAddress(routerId: string, key: string, distribution: Distribution, present: boolean): void;
+  /** A remote router's link-route key (class C, D, E or F) appeared or went. */
+  remoteLinkRoute?(routerId: string, key: string, present: boolean): void;
   /** Routes a message that arrived on a data link (by x-opt-qd.to, else properties.to). */
   deliverLocally(link: Link, d: InDelivery): void;
 }
@@ -93,10 +95,12 @@ export class InterRouter implements RemoteView {
         for (const [key, hint] of added) {
           const m = parseMobileKey(key);
           if (m && m.cls === 'M' && m.phase !== null && m.phase <= 9) this.host.remoteAddress(id, phaseKey(m.address, m.phase), distributionForHint(hint) ?? 'balanced', true);
+          else if (m && 'CDEF'.includes(m.cls)) this.host.remoteLinkRoute?.(id, key, true);
         }
         for (const key of removed) {
           const m = parseMobileKey(key);
           if (m && m.cls === 'M' && m.phase !== null && m.phase <= 9) this.host.remoteAddress(id, phaseKey(m.address, m.phase), 'balanced', false);
+          else if (m && 'CDEF'.includes(m.cls)) this.host.remoteLinkRoute?.(id, key, false);
         }
       },
       log: (level, msg) => this.logger.log('ROUTER_LS', level === 'trace' ? 'trace' : level, msg),
@@ -320,6 +324,20 @@ export class InterRouter implements RemoteView {
 
   nextHop(routerId: string): string | null {
     return this.mesh.routes.nextHops.get(routerId) ?? null;
+  }
+
+  /** The inter-router connection to the next hop toward `routerId`, or null (no route). */
+  connectionToward(routerId: string): Connection | null {
+    const hop = this.mesh.routes.nextHops.get(routerId);
+    if (hop === undefined) return null;
+    const id = this.neighbourConns.get(hop);
+    const irc = id === undefined ? undefined : this.conns.get(id);
+    return irc !== undefined && irc.up ? irc.conn : null;
+  }
+
+  /** True for a link attach on an inter-router connection that is not one of the mesh's own links. */
+  isRoutedAttach(link: Link, a: AttachFrame): boolean {
+    return this.byConnection.has(link.conn) && classify(a) === null;
   }
 
   isValidOrigin(routerId: string, origin: string): boolean {

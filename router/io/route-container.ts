@@ -52,6 +52,8 @@ export interface RouteContainerHost {
   autoLinkOpened(link: Link, a: AutoLinkSettings, capacity: number): void;
   /** The socket of a route-container connection closed (its links are gone). */
   connectionLost(conn: Connection): void;
+  /** The connector became active (broker open received) or stopped being so. */
+  containerState?(name: string, active: boolean): void;
 }
 
 class AutoLinkRuntime {
@@ -108,6 +110,7 @@ export class RouteContainer {
     });
     socket.on('error', (e) => this.logger.log('SERVER', opened ? 'info' : 'debug', `connector ${this.settings.name} (${target.host}:${target.port}): ${e.message}`));
     socket.on('close', () => {
+      if (this.state === 'active') this.host.containerState?.(this.settings.name, false);
       this.host.connectionLost(conn);
       for (const a of this.autoLinks) {
         a.link = null;
@@ -135,6 +138,7 @@ export class RouteContainer {
     const t = this.current;
     this.logger.log('SERVER', 'notice', `connector ${this.settings.name}: active on ${t.host}:${t.port} (container ${conn.remoteOpen?.containerId ?? '?'})`);
     this.learnFailover(conn.remoteOpen?.properties ?? null);
+    this.host.containerState?.(this.settings.name, true);
     if (this.autoLinks.length === 0) return;
     const session = conn.beginSession();
     for (const a of this.autoLinks) {

@@ -22,6 +22,7 @@ import { DATA_LINK_CREDIT, InterRouter } from './inter-router';
 import { MESH_DEFAULTS, MeshSettings } from '../core/mesh';
 import { AutoLinkSettings, RouteContainer, RouteContainerHost, RouteContainerSettings } from './route-container';
 import { parsePhaseKey, phaseKey } from '../core/addresses';
+import { LinkRouteSettings, LinkRouter, RouteEnd } from './link-route';
 
 export const VERSION = '0.1.0';
 
@@ -71,6 +72,8 @@ export interface RouterSettings {
   mesh?: Omit<MeshSettings, 'id' | 'instance'>;
   /** Connections to brokers (connector role route-container) with their auto-links. */
   routeContainers?: RouteContainerSettings[];
+  /** Link routes (linkRoute entities) bound to route-container connectors. */
+  linkRoutes?: LinkRouteSettings[];
 }
 
 /** Per-connection router state. */
@@ -92,6 +95,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
   private readonly addressTable: AddressTable;
   /** Route-container connectors (to brokers). */
   readonly routeContainers: RouteContainer[] = [];
+  readonly linkRouter: LinkRouter;
   private readonly servers: net.Server[] = [];
   private readonly conns = new Set<Connection>();
   private readonly dirty: Connection[] = [];
@@ -136,9 +140,15 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
           this.touchAll();
         },
         remoteAddress: (routerId, key, distribution, present) => this.core.onRemoteAddress(routerId, key, distribution, present),
+        remoteLinkRoute: (routerId, key, present) => this.linkRouter.onRemoteKey(routerId, key, present),
       }, logger)
       : null;
     if (this.interRouter) this.core.setRemoteView(this.interRouter);
+    this.linkRouter = new LinkRouter(settings.linkRoutes ?? [], {
+      touch: (c) => this.touch(c),
+      interRouter: this.interRouter,
+      routeContainer: (name) => this.routeContainers.find((r) => r.settings.name === name),
+    }, logger);
   }
 
   /** Opens every listener; resolves when all listen. */
@@ -206,6 +216,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     });
     socket.on('drain', () => {
       conn.writeBlocked = false;
+      this.linkRouter.onWritable(conn);
       this.touch(conn);
     });
     socket.on('error', (e) => this.logger.log('SERVER', opened ? 'info' : 'debug', `[C${ctx.id}] connector ${c.name}: ${e.message}`));
@@ -293,6 +304,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
       if (!conn.writeBlocked) return;
       conn.writeBlocked = false;
       for (const link of ctx.outLinks) if (link.ctx) this.core.onWritable(link.ctx as CoreLink);
+      this.linkRouter.onWritable(conn);
       this.touch(conn);
     });
     socket.on('error', (e) => this.logger.log('SERVER', 'debug', `[C${ctx.id}] socket error: ${e.message}`));
@@ -385,6 +397,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
   }
 
   onLinkOpened(link: Link, a: AttachFrame): void {
+    if (link.ctx instanceof RouteEnd) return this.linkRouter.onLinkOpened(link, a);
     const rc = (link.conn.ctx as ConnCtx).routeContainer;
     if (rc !== null && rc.onLinkOpened(link, a)) return;
     this.interRouter?.onLinkOpened(link);
@@ -419,9 +432,14 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
       if (!conn.writeBlocked) return;
       conn.writeBlocked = false;
       for (const link of ctx.outLinks) if (link.ctx) this.core.onWritable(link.ctx as CoreLink);
+      this.linkRouter.onWritable(conn);
       this.touch(conn);
     });
     return conn;
+  }
+
+  containerState(name: string, active: boolean): void {
+    this.linkRouter.onContainer(name, active);
   }
 
   autoLinkOpened(link: Link, a: AutoLinkSettings, capacity: number): void {
@@ -446,9 +464,15 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
   }
 
   onAttach(link: Link, a: AttachFrame): void {
+    // A routed attach from a neighbour router continues toward its route (or is refused).
+    if (this.interRouter?.isRoutedAttach(link, a)) {
+      this.linkRouter.onAttach(link, a, true);
+      return;
+    }
     if (this.interRouter?.onAttach(link, a)) return;
     const conn = link.conn;
     const ctx = conn.ctx as ConnCtx;
+    if (ctx.routeContainer === null && this.linkRouter.onAttach(link, a, false)) return;
     const capacity = ctx.listener.linkCapacity;
     if (link.isSender) {
       // The peer receives: a consumer.
@@ -503,11 +527,17 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
   }
 
   onFlow(link: Link, drain: boolean): void {
+    if (link.ctx instanceof RouteEnd) return this.linkRouter.onFlow(link);
     const cl = link.ctx as CoreLink | null;
     if (cl) this.core.onConsumerFlow(cl, drain);
   }
 
+  onSenderFlow(link: Link, deliveryCount: number | null, credit: number | null, drain: boolean): void {
+    if (link.ctx instanceof RouteEnd) this.linkRouter.onSenderFlow(link, deliveryCount, credit, drain);
+  }
+
   onDelivery(link: Link, d: InDelivery): void {
+    if (link.ctx instanceof RouteEnd) return this.linkRouter.onDelivery(link, d);
     if (this.interRouter?.onDelivery(link, d)) return;
     const cl = link.ctx as CoreLink | null;
     if (cl === null) return;
@@ -536,19 +566,26 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
   }
 
   onOutcome(od: OutDelivery, code: number, state: Buffer | null, settled: boolean): void {
+    if (od.link.ctx instanceof RouteEnd) return this.linkRouter.onOutcome(od, state, settled);
     this.core.onCopyOutcome(od.ctx as Copy, code, state, settled);
   }
 
   onSessionWritable(session: Session): void {
-    for (const link of session.links.values()) if (link.isSender && link.ctx) this.core.onWritable(link.ctx as CoreLink);
+    for (const link of session.links.values()) {
+      if (!link.isSender || !link.ctx) continue;
+      if (link.ctx instanceof RouteEnd) this.linkRouter.onFlow(link);
+      else this.core.onWritable(link.ctx as CoreLink);
+    }
     this.touch(session.conn);
   }
 
-  onInSettled(_d: InDelivery): void {
-    // rcv-settle-mode second: the sender settled after our outcome; nothing left to do.
+  onInSettled(d: InDelivery): void {
+    // rcv-settle-mode second: the sender settled after our outcome; a routed link passes it on.
+    if (d.link.ctx instanceof RouteEnd) this.linkRouter.onInSettled(d);
   }
 
   onLinkGone(link: Link, error: AmqpError | null, reason: LinkGoneReason): void {
+    if (link.ctx instanceof RouteEnd) return this.linkRouter.onLinkGone(link, error, reason);
     const cl = link.ctx as CoreLink | null;
     const ctx = link.conn.ctx as ConnCtx;
     if (error) this.logger.log('ROUTER', 'info', `[C${ctx.id}] link ${link.name} gone (${reason}): ${error.condition} ${error.description ?? ''}`);

@@ -56,6 +56,11 @@ export interface ConnectionHandler {
   onLinkOpened?(link: Link, attach: AttachFrame): void;
   /** An outgoing link's credit or drain changed. */
   onFlow(link: Link, drain: boolean): void;
+  /**
+   * The peer sent a flow for a link on which it sends to us (e.g. its answer to a drain: the
+   * delivery-count advanced over the credit it gave up). Relays need it; others ignore it.
+   */
+  onSenderFlow?(link: Link, deliveryCount: number | null, credit: number | null, drain: boolean): void;
   /** A whole message arrived on an incoming link. */
   onDelivery(link: Link, d: InDelivery): void;
   /** The peer updated an outgoing delivery. `state` is the encoded delivery-state or null. */
@@ -653,12 +658,12 @@ export class Connection {
   }
 
   /** Detaches a link from our side (closed), e.g. on a violation or when refusing it. */
-  detachLink(link: Link, error: AmqpError | null): void {
+  detachLink(link: Link, error: AmqpError | null, closed = true): void {
     if (link.detachSent || this.closed) return;
     link.detachSent = true;
     const wasAttached = link.attached;
     link.attached = false;
-    writeDetach(this.w, link.session.channel, link.handle, true, error);
+    writeDetach(this.w, link.session.channel, link.handle, closed, error);
     if (wasAttached) this.handler.onLinkGone(link, error, error ? 'refused' : 'detached');
   }
 
@@ -684,8 +689,9 @@ export class Connection {
       link.credit = Math.max(0, (dc + credit - link.deliveryCount) | 0);
       link.drain = f.drain;
       this.handler.onFlow(link, f.drain);
-    } else if (f.echo) {
-      this.sendFlow(link);
+    } else {
+      if (f.echo) this.sendFlow(link);
+      this.handler.onSenderFlow?.(link, f.deliveryCount, f.linkCredit, f.drain);
     }
   }
 

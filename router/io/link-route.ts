@@ -1,0 +1,324 @@
+/**
+ * Link routing (qdrouterd's `linkRoute`): a client's attach for a link-routed address is not
+ * terminated by the router but carried, hop by hop, to the router that holds the broker's
+ * route-container connection, and on to the broker. Each hop pairs the link it was given
+ * (upstream) with one it opens (downstream, same name and termini byte for byte); from then on
+ * transfers, credit, drain, dispositions, settlement and detach are relayed between the two.
+ *
+ * Directions as qdrouterd: `in` routes client senders, `out` client receivers. The router whose
+ * route-container connection is up advertises its routes to the mesh as mobile keys of class
+ * C (in) / D (out) for prefixes and E / F for patterns; other routers send matching attaches
+ * toward it. No route: the attach is refused with qd:no-route-to-dest. The broker connection
+ * lost: routed links are detached with qd:routed-link-lost (clients re-attach and reach the
+ * broker the connector fails over to).
+ */
+import { Connection, InDelivery, Link, OutDelivery, Session } from '../protocol/connection';
+import type { AmqpError, AttachFrame } from '../protocol/performatives';
+import { TREATMENT } from '../protocol/control';
+import { normalizeAddress } from '../core/addresses';
+import type { InterRouter } from './inter-router';
+import type { RouteContainer } from './route-container';
+import { Logger } from './log';
+
+/** One `linkRoute` entity bound to a route-container connector. */
+export interface LinkRouteSettings {
+  name: string;
+  prefix?: string;
+  pattern?: string;
+  direction: 'in' | 'out';
+  /** The route-container connector's name. */
+  connection: string;
+}
+
+/** What the link router needs from the router process. */
+export interface LinkRouteHost {
+  touch(conn: Connection): void;
+  interRouter: InterRouter | null;
+  routeContainer(name: string): RouteContainer | undefined;
+}
+
+const NO_ROUTE: AmqpError = { condition: 'qd:no-route-to-dest', description: 'No route to the destination node' };
+const ROUTED_LINK_LOST: AmqpError = { condition: 'qd:routed-link-lost', description: 'Connectivity to the peer container was lost' };
+
+function tokenize(s: string): string[] {
+  return s.replace(/^[./]+|[./]+$/g, '').split(/[./]/);
+}
+
+function matchPattern(p: string[], pi: number, a: string[], ai: number): boolean {
+  if (pi === p.length) return ai === a.length;
+  const t = p[pi];
+  if (t === '#') {
+    for (let k = ai; k <= a.length; k++) if (matchPattern(p, pi + 1, a, k)) return true;
+    return false;
+  }
+  if (ai === a.length) return false;
+  if (t === '*' || t === a[ai]) return matchPattern(p, pi + 1, a, ai + 1);
+  return false;
+}
+
+/** True when `address` is under the route's prefix (token boundaries) or matches its pattern. */
+export function matchesRoute(route: { prefix?: string; pattern?: string }, address: string): boolean {
+  const a = tokenize(address);
+  if (route.prefix !== undefined) {
+    const p = tokenize(route.prefix);
+    if (p.length > a.length) return false;
+    for (let i = 0; i < p.length; i++) if (p[i] !== a[i]) return false;
+    return true;
+  }
+  return route.pattern !== undefined && matchPattern(tokenize(route.pattern), 0, a, 0);
+}
+
+/** The mesh key a route is advertised under (qdrouterd's classes). */
+export function linkRouteKey(route: { prefix?: string; pattern?: string; direction: 'in' | 'out' }): string {
+  if (route.prefix !== undefined) return (route.direction === 'in' ? 'C' : 'D') + route.prefix;
+  return (route.direction === 'in' ? 'E' : 'F') + (route.pattern ?? '');
+}
+
+function routeOfKey(key: string): { prefix?: string; pattern?: string; direction: 'in' | 'out' } {
+  const cls = key[0];
+  const rest = key.slice(1);
+  if (cls === 'C' || cls === 'D') return { prefix: rest, direction: cls === 'C' ? 'in' : 'out' };
+  return { pattern: rest, direction: cls === 'E' ? 'in' : 'out' };
+}
+
+/** The pairing of an upstream link with its downstream twin. */
+class RoutedLink {
+  down: Link | null = null;
+  opened = false;
+  /** Deliveries from `in` waiting for credit on `out`. */
+  readonly pending: InDelivery[] = [];
+  constructor(readonly up: Link, readonly upAttach: AttachFrame) {}
+  /** The link we receive on and the one we send on. */
+  get inLink(): Link | null {
+    return this.up.isSender ? this.down : this.up;
+  }
+  get outLink(): Link | null {
+    return this.up.isSender ? this.up : this.down;
+  }
+}
+
+/** Marks a link's ctx as one end of a routed link. */
+export class RouteEnd {
+  constructor(readonly route: RoutedLink, readonly isUp: boolean) {}
+}
+
+/** The router's link-routing table and relay. */
+export class LinkRouter {
+  private readonly local: LinkRouteSettings[];
+  /** Remote routes: key → routers advertising it. */
+  private readonly remote = new Map<string, Set<string>>();
+  private readonly sessions = new Map<Connection, Session>();
+  private readonly routes = new Set<RoutedLink>();
+  /** Local routes currently advertised (their connector is active). */
+  private readonly advertised = new Set<string>();
+
+  constructor(routes: LinkRouteSettings[], private readonly host: LinkRouteHost, private readonly logger: Logger) {
+    this.local = routes;
+  }
+
+  get count(): number {
+    return this.routes.size;
+  }
+
+  /** A route-container connection came up or went: advertise or withdraw its routes. */
+  onContainer(name: string, active: boolean): void {
+    const mesh = this.host.interRouter?.mesh;
+    for (const r of this.local) {
+      if (r.connection !== name) continue;
+      const key = linkRouteKey(r);
+      if (active && !this.advertised.has(key)) {
+        this.advertised.add(key);
+        mesh?.onLocalAddress(key, TREATMENT.LINK_BALANCED, true);
+      } else if (!active && this.advertised.has(key)) {
+        this.advertised.delete(key);
+        mesh?.onLocalAddress(key, TREATMENT.LINK_BALANCED, false);
+      }
+    }
+  }
+
+  onRemoteKey(routerId: string, key: string, present: boolean): void {
+    let set = this.remote.get(key);
+    if (present) {
+      if (!set) this.remote.set(key, (set = new Set()));
+      set.add(routerId);
+    } else if (set) {
+      set.delete(routerId);
+      if (set.size === 0) this.remote.delete(key);
+    }
+  }
+
+  /** True when `address` in `direction` is link-routed here or anywhere in the mesh. */
+  isRouted(address: string, direction: 'in' | 'out'): boolean {
+    if (this.local.some((r) => r.direction === direction && matchesRoute(r, address))) return true;
+    for (const key of this.remote.keys()) {
+      const r = routeOfKey(key);
+      if (r.direction === direction && matchesRoute(r, address)) return true;
+    }
+    return false;
+  }
+
+  /** Where an attach for `address` goes next: the broker connection here, or the next hop. */
+  private downstream(address: string, direction: 'in' | 'out'): Connection | null {
+    for (const r of this.local) {
+      if (r.direction !== direction || !matchesRoute(r, address)) continue;
+      const rc = this.host.routeContainer(r.connection);
+      if (rc?.conn && rc.state === 'active' && rc.conn.isOpen) return rc.conn;
+    }
+    const ir = this.host.interRouter;
+    if (!ir) return null;
+    let best: { conn: Connection; cost: number } | null = null;
+    for (const [key, routers] of this.remote) {
+      const r = routeOfKey(key);
+      if (r.direction !== direction || !matchesRoute(r, address)) continue;
+      for (const id of routers) {
+        const conn = ir.connectionToward(id);
+        const cost = ir.cost(id);
+        if (conn !== null && (best === null || cost < best.cost)) best = { conn, cost };
+      }
+    }
+    return best?.conn ?? null;
+  }
+
+  /**
+   * An attach from a client (or a routed attach from a neighbour router). Returns true when it
+   * is link-routed (relayed or refused here).
+   */
+  onAttach(link: Link, a: AttachFrame, fromRouter: boolean): boolean {
+    // The client receives (we send) on `out` routes, sends on `in` routes.
+    const direction: 'in' | 'out' = link.isSender ? 'out' : 'in';
+    const t = link.isSender ? a.source : a.target;
+    if (t === null || t.type === 'coordinator' || t.address === null || t.dynamic) {
+      if (fromRouter) link.refuse(NO_ROUTE, a);
+      return fromRouter;
+    }
+    const address = normalizeAddress(t.address);
+    if (!fromRouter && !this.isRouted(address, direction)) return false;
+    const conn = this.downstream(address, direction);
+    if (conn === null) {
+      this.logger.log('ROUTER', 'info', `link route: no route for ${direction} link ${link.name} on ${address}`);
+      link.refuse(NO_ROUTE, a);
+      return true;
+    }
+    const route = new RoutedLink(link, a);
+    link.ctx = new RouteEnd(route, true);
+    let session = this.sessions.get(conn);
+    if (session === undefined || session.ended || conn.closed) {
+      session = conn.beginSession();
+      this.sessions.set(conn, session);
+    }
+    const down = conn.attach(session, a.name, !link.isSender, a.source ? { raw: a.source.raw } : null, a.target ? { raw: a.target.raw } : null, {
+      sndSettleMode: a.sndSettleMode,
+      rcvSettleMode: a.rcvSettleMode,
+    });
+    down.ctx = new RouteEnd(route, false);
+    route.down = down;
+    this.routes.add(route);
+    this.host.touch(conn);
+    this.logger.log('ROUTER', 'debug', `link route: ${direction} link ${link.name} on ${address} relayed`);
+    return true;
+  }
+
+  /** The downstream end answered our attach: complete the upstream one. */
+  onLinkOpened(link: Link, a: AttachFrame): void {
+    const end = link.ctx as RouteEnd;
+    const route = end.route;
+    route.opened = true;
+    route.up.accept({
+      source: a.source ? { raw: a.source.raw } : null,
+      target: a.target ? { raw: a.target.raw } : null,
+      initialDeliveryCount: route.up.isSender ? a.initialDeliveryCount : undefined,
+    }, route.upAttach);
+    this.host.touch(route.up.conn);
+    // Credit the downstream receiver already gave (it may have come before this answer).
+    if (!route.up.isSender && link.credit > 0) this.relayCredit(route);
+  }
+
+  /** Credit changed on a link we send on: pass it upstream. */
+  onFlow(link: Link): void {
+    const end = link.ctx as RouteEnd;
+    const route = end.route;
+    this.pump(route);
+    if (link === route.outLink) this.relayCredit(route);
+  }
+
+  /** The sender on a link we receive on sent a flow (its drain answer). */
+  onSenderFlow(link: Link, deliveryCount: number | null, _credit: number | null, drain: boolean): void {
+    const route = (link.ctx as RouteEnd).route;
+    const out = route.outLink;
+    if (!drain || out === null || !out.drain || deliveryCount === null) return;
+    // The producer used up its credit: so do we toward the consumer.
+    link.deliveryCount = deliveryCount;
+    link.credit = 0;
+    if (route.pending.length === 0) {
+      out.conn.drainComplete(out);
+      this.host.touch(out.conn);
+    }
+  }
+
+  private relayCredit(route: RoutedLink): void {
+    const inLink = route.inLink;
+    const out = route.outLink;
+    if (inLink === null || out === null || !inLink.attached) return;
+    const credit = Math.max(0, out.credit - route.pending.length);
+    inLink.conn.setCredit(inLink, credit, out.drain);
+    this.host.touch(inLink.conn);
+  }
+
+  onDelivery(link: Link, d: InDelivery): void {
+    const route = (link.ctx as RouteEnd).route;
+    route.pending.push(d);
+    this.pump(route);
+  }
+
+  /** Sends what credit allows; the rest waits for the next flow. */
+  pump(route: RoutedLink): void {
+    const out = route.outLink;
+    if (out === null) return;
+    while (route.pending.length > 0 && out.conn.canSend(out)) {
+      const d = route.pending.shift() as InDelivery;
+      const od = out.conn.send(out, d.payload, d.settled, d);
+      if (!d.settled) d.ctx = od;
+      this.host.touch(out.conn);
+    }
+  }
+
+  /** The connection can write again: send what waited. */
+  onWritable(conn: Connection): void {
+    for (const r of this.routes) if (r.outLink?.conn === conn) this.pump(r);
+  }
+
+  /** A disposition from the receiving side of a delivery we relayed. */
+  onOutcome(od: OutDelivery, state: Buffer | null, settled: boolean): void {
+    const d = od.ctx as InDelivery;
+    if (!d.link.attached) return;
+    d.link.conn.updateIn(d, state, settled);
+    this.host.touch(d.link.conn);
+  }
+
+  /** The sending side settled a delivery (after the receiver's outcome, rcv-settle-mode second). */
+  onInSettled(d: InDelivery): void {
+    const od = d.ctx as OutDelivery | null;
+    if (od === null || !od.link.attached) return;
+    od.link.conn.updateOut(od, null, true);
+    this.host.touch(od.link.conn);
+  }
+
+  /** Either end went: the other goes the same way (a lost broker connection: qd:routed-link-lost). */
+  onLinkGone(link: Link, error: AmqpError | null, reason: string): void {
+    const end = link.ctx as RouteEnd;
+    const route = end.route;
+    if (!this.routes.delete(route)) return;
+    const other = end.isUp ? route.down : route.up;
+    if (other === null) return;
+    const lost = reason === 'connection-closed' || reason === 'session-ended';
+    const err = lost ? (end.isUp ? null : ROUTED_LINK_LOST) : error;
+    if (!end.isUp && !route.opened) {
+      // Refused downstream: refuse upstream with the same error.
+      route.up.refuse(err ?? NO_ROUTE, route.upAttach);
+    } else if (!other.detachSent) {
+      // closed=false (a suspended link, e.g. a durable subscription) travels as it came.
+      other.conn.detachLink(other, err, lost ? true : link.remoteClosed);
+    }
+    this.host.touch(other.conn);
+  }
+}

@@ -1,0 +1,131 @@
+// Link routes across two hops to a broker pair, with real routers, brokers and rhea clients.
+//
+//   rhea clients --> [router B] ==inter-router== [router A] --route-container pair1--> [broker M :p1] live
+//                    (no linkRoute config:                  linkRoute orders in/out     [broker S :p2] slave
+//                     learns the route from the mesh)
+//
+// The client's attach travels B → A → broker; termini (selectors, distribution-mode copy) reach
+// the broker byte for byte; credit, dispositions and detach go end to end.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import rhea = require('rhea');
+import { RunningBroker, brokerConfig, freePort, startBroker, tempDir } from '../support/broker';
+import { RunningRouter, startRouter } from '../support/router';
+import { waitFor } from '../support/wait';
+import { bodies, connect, numbered, receiver, sendAll } from './broker-helpers';
+
+function routerA(p1: number, p2: number): string {
+  return `router {\n    mode: interior\n    id: A\n}\nlistener {\n    host: 127.0.0.1\n    port: 0\n}\nlistener {\n    host: 127.0.0.1\n    port: 0\n    role: inter-router\n}\n` +
+    `connector {\n    name: pair1\n    host: 127.0.0.1\n    port: ${p1}\n    role: route-container\n    failoverUrls: amqp://127.0.0.1:${p2}\n}\n` +
+    `linkRoute {\n    prefix: orders\n    direction: in\n    connection: pair1\n}\nlinkRoute {\n    prefix: orders\n    direction: out\n    connection: pair1\n}\n`;
+}
+
+function routerB(aInterPort: number): string {
+  return `router {\n    mode: interior\n    id: B\n}\nlistener {\n    host: 127.0.0.1\n    port: 0\n}\n` +
+    `connector {\n    host: 127.0.0.1\n    port: ${aInterPort}\n    role: inter-router\n}\n`;
+}
+
+interface Setup {
+  m: RunningBroker;
+  s: RunningBroker;
+  a: RunningRouter;
+  b: RunningRouter;
+  stop(): Promise<void>;
+}
+
+async function setup(): Promise<Setup> {
+  const dataDir = tempDir();
+  const [p1, p2] = [await freePort(), await freePort()];
+  const m = await startBroker(brokerConfig(dataDir, { id: 'master', port: p1 }), { name: 'master' });
+  const s = await startBroker(brokerConfig(dataDir, { id: 'slave', port: p2 }), { name: 'slave', waitLive: false });
+  const a = await startRouter(routerA(p1, p2), { listeners: 2 });
+  const b = await startRouter(routerB(a.ports[1]));
+  return {
+    m, s, a, b,
+    async stop() {
+      await b.stop();
+      await a.stop();
+      await m.stop();
+      await s.stop();
+    },
+  };
+}
+
+/** Attaches until the route is known on `port` (the mesh needs a moment to advertise it). */
+async function routedSender(c: Awaited<ReturnType<typeof connect>>, address: string): Promise<void> {
+  await waitFor(async () => {
+    const out = await sendAll(c, address, [{ body: 'probe', durable: true }], 3000).catch(() => null);
+    return out !== null && out[0] === 'accepted';
+  }, 10_000, `a link route for ${address}`);
+}
+
+test('link-routed send, receive, selector and browse across two hops; the broker sees the termini', async () => {
+  const t = await setup();
+  try {
+    const c = await connect(t.b);
+    await routedSender(c, 'orders.probe');
+    const sent = await sendAll(c, 'orders.eu', numbered(6, 'e', (i) => ({ application_properties: { region: i % 2 ? 'north' : 'south' } })));
+    assert.equal(sent, new Array(6).fill('accepted'), 'accepted by the broker, end to end');
+    const browser = await receiver(c, { address: 'orders.eu', distribution_mode: 'copy' } as never);
+    await waitFor(() => browser.messages.length === 6, 5000, 'browsed through two routers');
+    const north = await receiver(c, { address: 'orders.eu', filter: rhea.filter.selector("region = 'north'") } as never);
+    await waitFor(() => north.messages.length === 3, 5000, 'the selector reached the broker');
+    assert.equal(bodies(north), ['e1', 'e3', 'e5']);
+    const rest = await receiver(c, 'orders.eu');
+    await waitFor(() => rest.messages.length === 3, 5000);
+    assert.equal(bodies(rest), ['e0', 'e2', 'e4']);
+    // A bad selector is the broker's refusal, carried back to the client.
+    const bad = c.conn.open_receiver({ source: { address: 'orders.eu', filter: rhea.filter.selector('region = ') } } as never);
+    const err: any = await new Promise((resolve) => bad.on('receiver_close', (ctx: any) => resolve(ctx.receiver.error)));
+    assert.is(err?.condition, 'amqp:invalid-field');
+    await c.close();
+  } finally {
+    await t.stop();
+  }
+});
+
+test('no broker connected: qd:no-route-to-dest; broker lost: qd:routed-link-lost, and a re-attach reaches the new live broker', async () => {
+  const t = await setup();
+  try {
+    const c = await connect(t.b);
+    await routedSender(c, 'orders.probe');
+    assert.ok((await sendAll(c, 'orders.keep', numbered(5, 'k'))).every((x) => x === 'accepted'));
+    const r = c.conn.open_receiver({ source: { address: 'orders.keep' }, credit_window: 0 } as never);
+    await new Promise((resolve) => r.on('receiver_open', resolve));
+    const lost: any = new Promise((resolve) => r.on('receiver_close', (ctx: any) => resolve(ctx.receiver.error)));
+    await t.m.kill('SIGKILL');
+    const e = await lost;
+    assert.is(e?.condition, 'qd:routed-link-lost');
+    await waitFor(() => t.s.live, 10_000, 'the slave goes live');
+    // Re-attach until the router has failed over and the route is back (a refusal closes the link).
+    let got: unknown[] = [];
+    await waitFor(async () => {
+      const rx = await receiver(c, 'orders.keep').catch(() => null);
+      if (rx === null) return false;
+      let closed = false;
+      rx.receiver.on('receiver_close', () => (closed = true));
+      await waitFor(() => closed || rx.messages.length === 5, 3000).catch(() => undefined);
+      got = bodies(rx);
+      return !closed && got.length === 5;
+    }, 15_000, 're-attach reaches the new live broker with the 5 messages');
+    const again = { messages: got };
+    assert.equal(again.messages, ['k0', 'k1', 'k2', 'k3', 'k4']);
+    await c.close();
+  } finally {
+    await t.stop();
+  }
+  // A router whose broker never answers has no route to offer.
+  const dead = await freePort();
+  const lone = await startRouter(`router {\n    mode: standalone\n    id: L\n}\nlistener {\n    host: 127.0.0.1\n    port: 0\n}\nconnector {\n    name: gone\n    host: 127.0.0.1\n    port: ${dead}\n    role: route-container\n}\nlinkRoute {\n    prefix: orders\n    direction: in\n    connection: gone\n}\n`);
+  try {
+    const c = await connect(lone);
+    const s = c.conn.open_sender({ target: { address: 'orders.x' } });
+    const err: any = await new Promise((resolve) => s.on('sender_close', (ctx: any) => resolve(ctx.sender.error)));
+    assert.is(err?.condition, 'qd:no-route-to-dest');
+    await c.close();
+  } finally {
+    await lone.stop();
+  }
+});
+
+test.run();
