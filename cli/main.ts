@@ -197,6 +197,19 @@ async function runRouter(file: string): Promise<void> {
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+  // SIGHUP: re-read the file and apply what can change live (connectors, auto-links, link routes,
+  // address rules). A bad file is refused with FILE:LINE and the running configuration is kept.
+  process.on('SIGHUP', () => {
+    let next: RouterSettings;
+    try {
+      next = settingsFromConfig(loadConfigFile(file));
+    } catch (e) {
+      logger.log('ROUTER', 'error', `SIGHUP: configuration not reloaded: ${(e as Error).message}`);
+      return;
+    }
+    const notes = server.reconfigure(next);
+    logger.log('ROUTER', 'notice', `SIGHUP: configuration reloaded from ${file}${notes.length ? `: ${notes.join('; ')}` : ' (no change)'}`);
+  });
 }
 
 async function runBrokerCommand(file: string): Promise<void> {

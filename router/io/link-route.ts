@@ -104,7 +104,7 @@ export class RouteEnd {
 
 /** The router's link-routing table and relay. */
 export class LinkRouter {
-  private readonly local: LinkRouteSettings[];
+  private local: LinkRouteSettings[];
   /** Remote routes: key → routers advertising it. */
   private readonly remote = new Map<string, Set<string>>();
   private readonly sessions = new Map<Connection, Session>();
@@ -114,6 +114,15 @@ export class LinkRouter {
 
   constructor(routes: LinkRouteSettings[], private readonly host: LinkRouteHost, private readonly logger: Logger) {
     this.local = routes;
+  }
+
+  /** Replaces the local routes (reconfiguration): withdrawn and advertised as their connectors allow. */
+  setRoutes(routes: LinkRouteSettings[], isActive: (connection: string) => boolean): void {
+    const mesh = this.host.interRouter?.mesh;
+    for (const key of this.advertised) mesh?.onLocalAddress(key, TREATMENT.LINK_BALANCED, false);
+    this.advertised.clear();
+    this.local = routes;
+    for (const name of new Set(routes.map((r) => r.connection))) if (isActive(name)) this.onContainer(name, true);
   }
 
   get count(): number {

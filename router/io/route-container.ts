@@ -36,8 +36,8 @@ export interface RouteContainerSettings {
   autoLinks: AutoLinkSettings[];
 }
 
-/** Auto-link states as qdrouterd reports them (`operStatus`). */
-export type AutoLinkState = 'inactive' | 'attaching' | 'active' | 'failed';
+/** Auto-link states as qdrouterd reports them (`operStatus`), plus `draining` while one is retired. */
+export type AutoLinkState = 'inactive' | 'attaching' | 'active' | 'failed' | 'draining';
 
 /** Connector states (qdrouterd's `connectionStatus` plus the failover detail). */
 export type ConnectorState = 'connecting' | 'active' | 'failing-over';
@@ -60,7 +60,17 @@ class AutoLinkRuntime {
   state: AutoLinkState = 'inactive';
   link: Link | null = null;
   lastError: string | null = null;
+  /** Removed from the configuration: an `in` link drains the broker queue before it goes. */
+  retiring = false;
+  /** Deliveries received since the last drain request. */
+  sinceDrain = 0;
+  drainAsked = false;
   constructor(readonly settings: AutoLinkSettings) {}
+}
+
+/** Same auto-link (by what it does, not its name). */
+function sameAutoLink(a: AutoLinkSettings, b: AutoLinkSettings): boolean {
+  return a.address === b.address && a.direction === b.direction && a.phase === b.phase && (a.externalAddress ?? a.address) === (b.externalAddress ?? b.address);
 }
 
 /** One route-container connector and its failover state. */
@@ -71,7 +81,12 @@ export class RouteContainer {
   index = 0;
   conn: Connection | null = null;
   socket: net.Socket | null = null;
-  readonly autoLinks: AutoLinkRuntime[];
+  autoLinks: AutoLinkRuntime[];
+  /** The whole connector was removed: it goes once its `in` auto-links have drained. */
+  retiring = false;
+  private drainTimer: NodeJS.Timeout | null = null;
+  /** Called once a retiring connector has drained and stopped. */
+  onRetired: () => void = () => {};
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
   connects = 0;
@@ -92,7 +107,106 @@ export class RouteContainer {
   stop(): void {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
+    if (this.drainTimer) clearInterval(this.drainTimer);
     this.socket?.destroy();
+  }
+
+  /**
+   * Applies a new auto-link list: new ones attach now (if connected); removed `out` links detach
+   * at once (producers' messages go elsewhere); removed `in` links keep delivering what the
+   * broker still holds to consumers, and detach once a drain finds the broker queue empty.
+   */
+  setAutoLinks(next: AutoLinkSettings[]): void {
+    const keep: AutoLinkRuntime[] = [];
+    for (const rt of this.autoLinks) {
+      if (next.some((n) => sameAutoLink(n, rt.settings))) keep.push(rt);
+      else this.retire(rt, keep);
+    }
+    const added = next.filter((n) => !this.autoLinks.some((rt) => !rt.retiring && sameAutoLink(n, rt.settings)));
+    this.autoLinks = keep;
+    for (const a of added) {
+      const rt = new AutoLinkRuntime(a);
+      this.autoLinks.push(rt);
+      if (this.conn !== null && this.state === 'active') this.attachAutoLink(this.conn, rt);
+    }
+    if (this.conn) this.host.touch(this.conn);
+    this.ensureDrainTimer();
+  }
+
+  /** The connector was removed from the configuration: drain, then stop. */
+  retireAll(): void {
+    this.retiring = true;
+    const keep: AutoLinkRuntime[] = [];
+    for (const rt of this.autoLinks) this.retire(rt, keep);
+    this.autoLinks = keep;
+    this.ensureDrainTimer();
+    this.maybeRetired();
+  }
+
+  private retire(rt: AutoLinkRuntime, keep: AutoLinkRuntime[]): void {
+    const s = rt.settings;
+    if (s.direction === 'in' && rt.link !== null && rt.link.attached) {
+      rt.retiring = true;
+      rt.state = 'draining';
+      rt.sinceDrain = 0;
+      rt.drainAsked = false;
+      keep.push(rt);
+      this.logger.log('ROUTER', 'notice', `auto-link ${s.name}: removed; draining what the broker holds to the consumers before detaching`);
+      return;
+    }
+    this.logger.log('ROUTER', 'notice', `auto-link ${s.name}: removed; detaching`);
+    if (rt.link !== null && rt.link.attached) rt.link.conn.detachLink(rt.link, null);
+  }
+
+  private ensureDrainTimer(): void {
+    if (this.drainTimer !== null || !this.autoLinks.some((a) => a.retiring)) return;
+    this.drainTimer = setInterval(() => this.askDrain(), 500);
+    this.drainTimer.unref();
+  }
+
+  /** Asks each draining link's broker for everything it holds, now. */
+  private askDrain(): void {
+    for (const rt of this.autoLinks) {
+      const link = rt.link;
+      if (!rt.retiring || link === null || !link.attached) continue;
+      // Only with credit (there are consumers): otherwise the messages stay where they are.
+      if (link.credit <= 0) continue;
+      rt.sinceDrain = 0;
+      rt.drainAsked = true;
+      link.conn.setCredit(link, link.credit, true);
+      this.host.touch(link.conn);
+    }
+  }
+
+  /** True while some removed `in` auto-link is draining. */
+  get draining(): boolean {
+    return this.autoLinks.some((a) => a.retiring);
+  }
+
+  /** A message arrived on an auto-link (counts against a pending drain). */
+  onDelivery(link: Link): void {
+    const rt = this.autoLinks.find((x) => x.link === link);
+    if (rt?.retiring) rt.sinceDrain++;
+  }
+
+  /** The broker answered a drain: nothing came since it was asked, so its queue is empty. */
+  onSenderFlow(link: Link, drain: boolean, credit: number | null): void {
+    const rt = this.autoLinks.find((x) => x.link === link);
+    if (!rt?.retiring || !rt.drainAsked || !drain || (credit ?? 0) > 0) return;
+    rt.drainAsked = false;
+    if (rt.sinceDrain > 0) return;
+    this.logger.log('ROUTER', 'notice', `auto-link ${rt.settings.name}: drained; detaching`);
+    link.conn.detachLink(link, null);
+    this.host.touch(link.conn);
+    this.autoLinks = this.autoLinks.filter((x) => x !== rt);
+    this.maybeRetired();
+  }
+
+  private maybeRetired(): void {
+    if (!this.retiring || this.autoLinks.some((a) => a.retiring)) return;
+    this.logger.log('SERVER', 'notice', `connector ${this.settings.name}: removed and drained; closing`);
+    this.stop();
+    this.onRetired();
   }
 
   private connect(): void {
@@ -112,9 +226,15 @@ export class RouteContainer {
     socket.on('close', () => {
       if (this.state === 'active') this.host.containerState?.(this.settings.name, false);
       this.host.connectionLost(conn);
+      // A retired link cannot drain without its broker: whatever is left stays with the broker.
+      this.autoLinks = this.autoLinks.filter((a) => !a.retiring);
       for (const a of this.autoLinks) {
         a.link = null;
         if (a.state !== 'failed') a.state = 'inactive';
+      }
+      if (this.retiring) {
+        this.maybeRetired();
+        return;
       }
       this.conn = null;
       if (this.stopped) return;
@@ -140,27 +260,32 @@ export class RouteContainer {
     this.learnFailover(conn.remoteOpen?.properties ?? null);
     this.host.containerState?.(this.settings.name, true);
     if (this.autoLinks.length === 0) return;
-    const session = conn.beginSession();
-    for (const a of this.autoLinks) {
-      const s = a.settings;
-      const ext = s.externalAddress ?? s.address;
-      // qdrouterd's link names: "qdlink." + a unique id; ours name the auto-link.
-      const name = `amqp-mesh.autolink.${s.name}`;
-      const out = s.direction === 'out';
-      a.link = conn.attach(
-        session,
-        name,
-        out,
-        out ? { type: 'source', address: s.address } : { type: 'source', address: ext },
-        out ? { type: 'target', address: ext } : { type: 'target', address: s.address },
-        // RabbitMQ refuses rcv-settle-mode second; first is what every broker takes.
-        { sndSettleMode: 0, rcvSettleMode: 0 },
-      );
-      a.link.ctx = null;
-      a.state = 'attaching';
-      this.logger.log('ROUTER', 'info', `auto-link ${s.name} (${s.direction} ${s.address} phase ${s.phase}): attaching on ${this.settings.name}`);
-    }
+    this.session = conn.beginSession();
+    for (const a of this.autoLinks) this.attachAutoLink(conn, a);
     this.host.touch(conn);
+  }
+
+  private session: import('../protocol/connection').Session | null = null;
+
+  private attachAutoLink(conn: Connection, a: AutoLinkRuntime): void {
+    if (this.session === null || this.session.conn !== conn || this.session.ended) this.session = conn.beginSession();
+    const s = a.settings;
+    const ext = s.externalAddress ?? s.address;
+    // qdrouterd's link names: "qdlink." + a unique id; ours name the auto-link.
+    const name = `amqp-mesh.autolink.${s.name}`;
+    const out = s.direction === 'out';
+    a.link = conn.attach(
+      this.session,
+      name,
+      out,
+      out ? { type: 'source', address: s.address } : { type: 'source', address: ext },
+      out ? { type: 'target', address: ext } : { type: 'target', address: s.address },
+      // RabbitMQ refuses rcv-settle-mode second; first is what every broker takes.
+      { sndSettleMode: 0, rcvSettleMode: 0 },
+    );
+    a.link.ctx = null;
+    a.state = 'attaching';
+    this.logger.log('ROUTER', 'info', `auto-link ${s.name} (${s.direction} ${s.address} phase ${s.phase}): attaching on ${this.settings.name}`);
   }
 
   /** Adds the servers a broker announces (Artemis `failover-server-list`) to the candidates. */

@@ -112,7 +112,11 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
   private meshTimer: NodeJS.Timeout | null = null;
   private readonly connectorTimers = new Set<NodeJS.Timeout>();
 
-  constructor(readonly settings: RouterSettings, readonly logger: Logger) {
+  /** Inter-router connectors removed by a reconfiguration: no reconnect. */
+  private readonly removedConnectors = new Set<ConnectorSettings>();
+  private readonly connectorSockets = new Map<ConnectorSettings, net.Socket>();
+
+  constructor(public settings: RouterSettings, readonly logger: Logger) {
     this.addressTable = new AddressTable(settings.addresses);
     this.core = new RouterCore(this.addressTable, this);
     for (const rc of settings.routeContainers ?? []) this.routeContainers.push(new RouteContainer(rc, this, logger));
@@ -183,8 +187,9 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
 
   /** Opens (and keeps re-opening) an inter-router connector, with backoff. */
   private connect(c: ConnectorSettings, attempt: number): void {
-    if (this.stopping || !this.interRouter) return;
+    if (this.stopping || !this.interRouter || this.removedConnectors.has(c)) return;
     const socket = net.connect({ host: c.host, port: c.port, noDelay: true });
+    this.connectorSockets.set(c, socket);
     const listener: ListenerSettings = {
       name: c.name, host: c.host, port: c.port, maxFrameSize: c.maxFrameSize, maxSessions: 32768, idleTimeoutSeconds: c.idleTimeoutSeconds,
       linkCapacity: 250, saslMechanisms: [], authenticatePeer: false, stripAnnotations: 'no', role: 'inter-router', cost: c.cost,
@@ -224,7 +229,8 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
       if (!conn.closed) conn.onSocketClosed('socket-closed');
       this.interRouter?.onClosed(conn);
       this.conns.delete(conn);
-      if (this.stopping) return;
+      this.connectorSockets.delete(c);
+      if (this.stopping || this.removedConnectors.has(c)) return;
       // 1 s, 2 s, 4 s, then every 5 s; a connection that opened starts over.
       const next = opened ? 0 : attempt + 1;
       const delay = opened ? 1000 : Math.min(5000, 1000 * 2 ** Math.min(attempt, 3));
@@ -235,6 +241,72 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
       }, delay);
       this.connectorTimers.add(t);
     });
+  }
+
+  /**
+   * Applies a new configuration to the running router (SIGHUP): inter-router connectors and
+   * route-container connectors are added and removed (a changed one is replaced), auto-links
+   * and link routes follow, address rules apply to addresses first used from now on. Listeners
+   * and the router's identity need a restart. Returns what it did, for the log.
+   */
+  reconfigure(next: RouterSettings): string[] {
+    const notes: string[] = [];
+    const cur = this.settings;
+    if (next.id !== cur.id || next.mode !== cur.mode) notes.push('router id/mode changes need a restart (ignored)');
+    const lkey = (l: ListenerSettings) => `${l.name}|${l.host}|${l.port}|${l.role}|${l.cost}`;
+    if (next.listeners.map(lkey).join() !== cur.listeners.map(lkey).join()) notes.push('listener changes need a restart (ignored)');
+    // Inter-router connectors: by everything that defines them (a cost change reconnects).
+    const ckey = (c: ConnectorSettings) => `${c.name}|${c.host}|${c.port}|${c.cost}`;
+    const oldC = cur.connectors ?? [];
+    const newC = next.connectors ?? [];
+    const kept: ConnectorSettings[] = [];
+    for (const c of oldC) {
+      if (newC.some((n) => ckey(n) === ckey(c))) {
+        kept.push(c);
+        continue;
+      }
+      this.removedConnectors.add(c);
+      this.connectorSockets.get(c)?.destroy();
+      notes.push(`connector ${c.name} removed`);
+    }
+    for (const n of newC) {
+      if (oldC.some((c) => ckey(c) === ckey(n))) continue;
+      kept.push(n);
+      notes.push(`connector ${n.name} added (${n.host}:${n.port}, cost ${n.cost})`);
+      if (this.interRouter) this.connect(n, 0);
+    }
+    // Route-container connectors: same endpoint → only their auto-links change.
+    const rkey = (r: RouteContainerSettings) => `${r.name}|${r.host}|${r.port}|${r.failoverUrls.map((u) => `${u.host}:${u.port}`).join(',')}`;
+    const newR = next.routeContainers ?? [];
+    for (const rc of [...this.routeContainers]) {
+      const match = newR.find((n) => rkey(n) === rkey(rc.settings));
+      if (match) {
+        rc.setAutoLinks(match.autoLinks);
+        continue;
+      }
+      notes.push(`route-container connector ${rc.settings.name} removed (draining)`);
+      rc.onRetired = () => {
+        const i = this.routeContainers.indexOf(rc);
+        if (i >= 0) this.routeContainers.splice(i, 1);
+      };
+      rc.retireAll();
+    }
+    for (const n of newR) {
+      if (this.routeContainers.some((rc) => !rc.retiring && rkey(rc.settings) === rkey(n))) continue;
+      const rc = new RouteContainer(n, this, this.logger);
+      this.routeContainers.push(rc);
+      notes.push(`route-container connector ${n.name} added (${n.host}:${n.port})`);
+      rc.start();
+    }
+    this.linkRouter.setRoutes(next.linkRoutes ?? [], (name) => this.routeContainers.some((rc) => rc.settings.name === name && rc.state === 'active' && !rc.retiring));
+    this.addressTable.setRules(next.addresses);
+    this.settings = { ...next, connectors: kept };
+    return notes;
+  }
+
+  /** Connectors' and auto-links' states (management, logs). */
+  routeContainerStatus(): ReturnType<RouteContainer['status']>[] {
+    return this.routeContainers.map((rc) => rc.status());
   }
 
   /** A message from another router: routed on by its x-opt-qd.to (or properties.to). */
@@ -533,7 +605,9 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
   }
 
   onSenderFlow(link: Link, deliveryCount: number | null, credit: number | null, drain: boolean): void {
-    if (link.ctx instanceof RouteEnd) this.linkRouter.onSenderFlow(link, deliveryCount, credit, drain);
+    if (link.ctx instanceof RouteEnd) return this.linkRouter.onSenderFlow(link, deliveryCount, credit, drain);
+    const rc = (link.conn.ctx as ConnCtx).routeContainer;
+    if (rc !== null && rc.draining) rc.onSenderFlow(link, drain, credit);
   }
 
   onDelivery(link: Link, d: InDelivery): void {
@@ -541,6 +615,8 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     if (this.interRouter?.onDelivery(link, d)) return;
     const cl = link.ctx as CoreLink | null;
     if (cl === null) return;
+    const rcx = (link.conn.ctx as ConnCtx).routeContainer;
+    if (rcx !== null && rcx.draining) rcx.onDelivery(link);
     this.core.onCreditConsumed(cl, link.credit);
     const scan = d.scan;
     const ctx = link.conn.ctx as ConnCtx;
