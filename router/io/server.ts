@@ -23,6 +23,10 @@ import { MESH_DEFAULTS, MeshSettings } from '../core/mesh';
 import { AutoLinkSettings, RouteContainer, RouteContainerHost, RouteContainerSettings } from './route-container';
 import { parsePhaseKey, phaseKey } from '../core/addresses';
 import { LinkRouteSettings, LinkRouter, RouteEnd } from './link-route';
+import { ENTITY_TYPES, EntityRecord, ManagementError, answer, decodeRequest, encodeReply } from './management';
+
+/** Marks a link attached to `$management` (requests in). */
+const MANAGEMENT = { management: true };
 
 export const VERSION = '0.1.0';
 
@@ -304,6 +308,65 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     return notes;
   }
 
+  /** A `$management` request: answered on the requester's reply link on this connection. */
+  private onManagementRequest(link: Link, d: InDelivery): void {
+    const conn = link.conn;
+    const ctx = conn.ctx as ConnCtx;
+    try {
+      const req = decodeRequest(d.payload);
+      const replyKey = req.replyTo === null ? null : normalizeAddress(req.replyTo);
+      const out = [...ctx.outLinks].find((l) => l.address === replyKey);
+      if (out === undefined) throw new ManagementError('reply-to must name a receiving link of this connection (e.g. a dynamic source)', 400);
+      const reply = encodeReply(req, answer(req, { entities: (t) => this.managementEntities(t) }));
+      if (conn.canSend(out)) conn.send(out, reply, true, null);
+      if (!d.settled) conn.updateIn(d, STATE.accepted, true);
+    } catch (e) {
+      if (!(e instanceof ManagementError) && !(e instanceof DecodeError)) throw e;
+      if (!d.settled) conn.updateIn(d, encodeRejected({ condition: 'amqp:invalid-field', description: `management: ${(e as Error).message}` }), true);
+    }
+    if (link.credit < 50) conn.setCredit(link, 100);
+    this.touch(conn);
+  }
+
+  /** The router's entities as management shows them (qdrouterd attribute names). */
+  managementEntities(type: string): EntityRecord[] | null {
+    const s = this.settings;
+    switch (type) {
+      case ENTITY_TYPES.router:
+        return [{ name: s.id, identity: s.id, id: s.id, mode: s.mode, linkRouteCount: (s.linkRoutes ?? []).length, autoLinkCount: this.routeContainers.reduce((n, r) => n + r.autoLinks.length, 0) }];
+      case ENTITY_TYPES.connector:
+        return [
+          ...(s.connectors ?? []).map((c) => ({ name: c.name, identity: c.name, host: c.host, port: String(c.port), role: 'inter-router', cost: c.cost, connectionStatus: this.connectorSockets.has(c) ? 'SUCCESS' : 'CONNECTING' })),
+          ...this.routeContainers.map((rc) => {
+            const st = rc.status();
+            return {
+              name: st.name, identity: st.name, host: rc.settings.host, port: String(rc.settings.port), role: 'route-container',
+              connectionStatus: st.state === 'active' ? 'SUCCESS' : st.state === 'failing-over' ? 'FAILED' : 'CONNECTING',
+              connectionMsg: st.state === 'active' ? `Connection Opened: ${st.url}` : `${st.state}: next ${st.url}`,
+              failoverUrls: st.candidates.join(', '), activeUrl: st.url, state: st.state,
+            };
+          }),
+        ];
+      case ENTITY_TYPES.autoLink:
+        return this.routeContainers.flatMap((rc) => rc.autoLinks.map((a) => ({
+          name: a.settings.name, identity: a.settings.name, address: a.settings.address, direction: a.settings.direction, phase: a.settings.phase,
+          connection: rc.settings.name, externalAddress: a.settings.externalAddress ?? null, operStatus: a.state, lastError: a.lastError,
+        })));
+      case ENTITY_TYPES.linkRoute:
+        return (s.linkRoutes ?? []).map((l) => ({
+          name: l.name, identity: l.name, prefix: l.prefix ?? null, pattern: l.pattern ?? null, direction: l.direction, connection: l.connection,
+          operStatus: this.routeContainers.some((rc) => rc.settings.name === l.connection && rc.state === 'active') ? 'active' : 'inactive',
+        }));
+      case ENTITY_TYPES.address:
+        return s.addresses.map((a, i) => ({
+          name: `address/${i}`, identity: String(i), prefix: a.prefix ?? null, pattern: a.pattern ?? null, distribution: a.distribution,
+          waypoint: !!a.waypoint, ingressPhase: a.ingressPhase ?? 0, egressPhase: a.egressPhase ?? (a.waypoint ? 1 : 0),
+        }));
+      default:
+        return null;
+    }
+  }
+
   /** Connectors' and auto-links' states (management, logs). */
   routeContainerStatus(): ReturnType<RouteContainer['status']>[] {
     return this.routeContainers.map((rc) => rc.status());
@@ -580,6 +643,13 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     if (tgt !== null && tgt.dynamic) {
       return this.refuse(link, a, { condition: 'amqp:not-implemented', description: 'dynamic targets are not supported' });
     }
+    if (tgt !== null && tgt.address !== null && normalizeAddress(tgt.address) === '$management') {
+      link.address = '$management';
+      link.accept({}, a);
+      link.ctx = MANAGEMENT;
+      link.conn.setCredit(link, 100);
+      return;
+    }
     if (tgt !== null && tgt.address !== null) {
       const problem = checkAddress(tgt.address, this.settings.maxAddressLength);
       if (problem) return this.refuse(link, a, { condition: 'amqp:invalid-field', description: `invalid target address: ${problem}` });
@@ -612,6 +682,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
 
   onDelivery(link: Link, d: InDelivery): void {
     if (link.ctx instanceof RouteEnd) return this.linkRouter.onDelivery(link, d);
+    if (link.ctx === MANAGEMENT) return this.onManagementRequest(link, d);
     if (this.interRouter?.onDelivery(link, d)) return;
     const cl = link.ctx as CoreLink | null;
     if (cl === null) return;
@@ -662,6 +733,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
 
   onLinkGone(link: Link, error: AmqpError | null, reason: LinkGoneReason): void {
     if (link.ctx instanceof RouteEnd) return this.linkRouter.onLinkGone(link, error, reason);
+    if (link.ctx === MANAGEMENT) return;
     const cl = link.ctx as CoreLink | null;
     const ctx = link.conn.ctx as ConnCtx;
     if (error) this.logger.log('ROUTER', 'info', `[C${ctx.id}] link ${link.name} gone (${reason}): ${error.condition} ${error.description ?? ''}`);

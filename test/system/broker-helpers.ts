@@ -130,3 +130,24 @@ export function bodies(rx: Rx): unknown[] {
 export function numbered(n: number, prefix = 'm', extra: (i: number) => Partial<rhea.Message> = () => ({})): rhea.Message[] {
   return Array.from({ length: n }, (_, i) => ({ body: `${prefix}${i}`, durable: true, ...extra(i) }));
 }
+
+/**
+ * An AMQP Management QUERY (as qdmanage sends it) to a router's `$management`; resolves with the
+ * rows as objects keyed by attribute name.
+ */
+export async function managementQuery(c: RheaClient, entityType: string, ms = 5000): Promise<Record<string, unknown>[]> {
+  const rx = c.conn.open_receiver({ source: { dynamic: true }, credit_window: 10 } as never);
+  const opened: any = await once(rx as any, 'receiver_open', ms);
+  const replyTo = opened.receiver.source.address as string;
+  const tx = c.conn.open_sender({ target: { address: '$management' } });
+  await once(tx as any, 'sendable', ms);
+  const reply = new Promise<any>((resolve) => rx.once('message', (ctx: any) => resolve(ctx.message)));
+  tx.send({ message_id: 'q1', reply_to: replyTo, application_properties: { operation: 'QUERY', type: 'org.amqp.management', entityType, name: 'self' }, body: { attributeNames: [] } });
+  const m = await Promise.race([reply, new Promise((_, reject) => setTimeout(() => reject(new Error('no management reply')), ms))]);
+  rx.close();
+  tx.close();
+  assert.is(m.application_properties?.statusCode, 200, JSON.stringify(m.application_properties));
+  assert.is(m.correlation_id, 'q1');
+  const names: string[] = m.body.attributeNames;
+  return (m.body.results as unknown[][]).map((row) => Object.fromEntries(names.map((n, i) => [n, row[i]])));
+}

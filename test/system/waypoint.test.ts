@@ -14,7 +14,7 @@ import rhea = require('rhea');
 import { RunningBroker, brokerConfig, freePort, startBroker, tempDir } from '../support/broker';
 import { RunningRouter, startRouter } from '../support/router';
 import { waitFor } from '../support/wait';
-import { connect, receiver } from './broker-helpers';
+import { connect, managementQuery, receiver } from './broker-helpers';
 
 function routerA(p1: number, p2: number, extra = ''): string {
   return `router {\n    mode: interior\n    id: A\n}\nlistener {\n    host: 127.0.0.1\n    port: 0\n}\nlistener {\n    host: 127.0.0.1\n    port: 0\n    role: inter-router\n}\n` +
@@ -74,6 +74,13 @@ test('a waypointed queue: messages go through the broker (stored while no consum
     const rx = await receiver(c, 'queue.orders');
     await waitFor(() => rx.messages.length === 10, 5000, 'delivered back through the in auto-link');
     assert.equal(rx.messages.map((x) => x.body), Array.from({ length: 10 }, (_, i) => `o${i}`));
+    // Visible through AMQP management, with qdrouterd's entity types and attributes.
+    const links = await managementQuery(c, 'org.apache.qpid.dispatch.router.config.autoLink');
+    assert.equal(links.map((l) => [l.address, l.direction, l.operStatus]).sort(), [['queue.orders', 'in', 'active'], ['queue.orders', 'out', 'active']]);
+    const conns = await managementQuery(c, 'org.apache.qpid.dispatch.connector');
+    const pair = conns.find((x) => x.name === 'pair1') as Record<string, unknown>;
+    assert.is(pair.connectionStatus, 'SUCCESS');
+    assert.is(pair.activeUrl, `127.0.0.1:${t.m.port}`);
     await c.close();
   } finally {
     await t.stop();
@@ -138,6 +145,8 @@ test('broker master killed under load: producer on B, consumer on A, 5,000 persi
     assert.equal(events, [], 'client links and connections stayed up');
     process.stdout.write(`  waypoint failover: client-visible pause ${maxGap.toFixed(0)} ms (longest gap between accepted outcomes after the kill); ${resent} resent; ${received.length - unique.size} duplicates\n`);
     assert.ok(maxGap < 2000, `pause ${maxGap.toFixed(0)} ms`);
+    const pair = (await managementQuery(cc, 'org.apache.qpid.dispatch.connector')).find((x) => x.name === 'pair1') as Record<string, unknown>;
+    assert.is(pair.activeUrl, `127.0.0.1:${t.s.port}`, 'the connector now uses the slave');
     await pc.close();
     await cc.close();
   } finally {
