@@ -8,22 +8,14 @@
  */
 import { spawn, ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { MeshPerfResult, runMeshPerf } from './tools';
+import { startRabbit } from '../test/support/rabbit';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const BIN = path.join(ROOT, 'bin', 'amqp-mesh.js');
 const RABBIT = '/usr/lib/rabbitmq/bin/rabbitmq-server';
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 async function waitLine(proc: ChildProcess, re: RegExp, ms: number, log: string[]): Promise<RegExpMatchArray> {
   return new Promise((resolve, reject) => {
@@ -63,52 +55,6 @@ async function startBroker(): Promise<{ port: number; proc: ChildProcess; dir: s
   return { port: Number(m[1]), proc, dir };
 }
 
-async function startRabbit(): Promise<{ port: number; proc: ChildProcess; dir: string } | string> {
-  if (!fs.existsSync(RABBIT)) return 'rabbitmq-server is not installed (apt-get install rabbitmq-server)';
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'amqp-mesh-bench-rabbit-'));
-  fs.writeFileSync(path.join(dir, 'enabled_plugins'), '[rabbitmq_amqp1_0].\n');
-  const [port, dist, epmd] = [await freePort(), await freePort(), await freePort()];
-  const env = {
-    ...process.env,
-    HOME: dir,
-    RABBITMQ_NODENAME: `bench${process.pid}@localhost`,
-    RABBITMQ_NODE_PORT: String(port),
-    RABBITMQ_DIST_PORT: String(dist),
-    ERL_EPMD_PORT: String(epmd),
-    RABBITMQ_MNESIA_BASE: path.join(dir, 'mnesia'),
-    RABBITMQ_LOG_BASE: path.join(dir, 'log'),
-    RABBITMQ_ENABLED_PLUGINS_FILE: path.join(dir, 'enabled_plugins'),
-    RABBITMQ_CONFIG_FILE: path.join(dir, 'rabbitmq'),
-  };
-  const proc = spawn(RABBIT, [], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  try {
-    await waitLine(proc, /completed with \d+ plugins/, 60_000, []);
-  } catch (e) {
-    await stopRabbit(proc);
-    throw e;
-  }
-  return { port, proc, dir };
-}
-
-async function stopRabbit(proc: ChildProcess): Promise<void> {
-  // The Erlang VM and epmd run as a process group.
-  const done = new Promise((r) => proc.on('exit', r));
-  try {
-    process.kill(-(proc.pid as number), 'SIGTERM');
-  } catch {
-    // already gone
-  }
-  const t = setTimeout(() => {
-    try {
-      process.kill(-(proc.pid as number), 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }, 15_000);
-  await done;
-  clearTimeout(t);
-}
-
 function fmt(r: MeshPerfResult): string {
   return `${Math.round(r.msgsPerSec).toLocaleString('en')} msg/s, p50 ${(r.p50Us / 1000).toFixed(1)} ms, p99 ${(r.p99Us / 1000).toFixed(1)} ms`;
 }
@@ -137,6 +83,10 @@ export async function benchBroker(messages: number, runs: number): Promise<void>
     await stop(b.proc);
     fs.rmSync(b.dir, { recursive: true, force: true });
   }
+  if (!fs.existsSync(RABBIT)) {
+    console.log('  rabbitmq-server: skipped (not installed: apt-get install rabbitmq-server)');
+    return;
+  }
   const r = await startRabbit().catch((e: Error) => `rabbitmq-server did not start: ${e.message}`);
   if (typeof r === 'string') {
     console.log(`  rabbitmq-server: skipped (${r})`);
@@ -149,7 +99,6 @@ export async function benchBroker(messages: number, runs: number): Promise<void>
     console.log(`  rabbitmq-server 3.10 (amqp1_0), non-persistent:                ${fmt(rn)}`);
     if (ours) console.log(`  persistent throughput, amqp-mesh / rabbitmq: ${(ours.msgsPerSec / rp.msgsPerSec).toFixed(2)}x (target: at least 2x)`);
   } finally {
-    await stopRabbit(r.proc);
-    fs.rmSync(r.dir, { recursive: true, force: true });
+    await r.stop();
   }
 }

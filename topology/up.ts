@@ -25,6 +25,7 @@ import { ConfigError } from '../router/config/errors';
 import { ENTITY_SCHEMAS } from '../router/config/schema';
 import { loadTopologyFile, type Topology } from './model';
 import { assignPorts, brokersOf, generateConfigs, portsNeeded, type PortPlan } from './generate';
+import { serveControl } from './apply';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 /** The amqp-mesh command the processes run (bin/amqp-mesh.js of this package). */
@@ -100,6 +101,27 @@ export interface RunningTopology {
   onChange(listener: (c: Component, previous: ComponentState) => void): void;
   /** Stops every process (slaves first, so none takes over): SIGTERM, SIGKILL after 5 s. Idempotent. */
   stop(): Promise<void>;
+  /** What `amqp-mesh apply` (topology/apply.ts) changes a running topology with. */
+  readonly control: TopologyControl;
+}
+
+/** Hooks of a running topology for {@link RunningTopology.control} (used by topology/apply.ts). */
+export interface TopologyControl {
+  /** Whether pairs are attached to routers (see {@link BootOptions.pairConnectors}). */
+  readonly pairConnectors: boolean;
+  /** True once {@link RunningTopology.stop} was called. */
+  readonly stopping: boolean;
+  /**
+   * Starts one more process on `conf/NAME.conf` (already written), logging to `logs/NAME.log`;
+   * a broker's endpoint is `ports.brokers[NAME]`. Its state follows its log like the others'.
+   */
+  spawn(kind: 'router' | 'broker', name: string, pair?: string): Component;
+  /** Stops one process (SIGTERM, SIGKILL after 5 s) and drops it from `components`. */
+  retire(c: Component): Promise<void>;
+  /** Reads the logs now (component states update). */
+  poll(): void;
+  /** The topology now runs `model`: components are put in its table order. */
+  commit(model: Topology): void;
 }
 
 /** Whether this build's router config loader accepts `role: route-container` on a connector. */
@@ -398,6 +420,23 @@ export async function bootTopology(model: Topology, opts: BootOptions = {}): Pro
     liveBroker: (pair) => components.find((c) => c.pair === pair && c.state === 'live'),
     onChange: (l) => void listeners.push(l),
     stop,
+    control: {
+      pairConnectors,
+      get stopping() {
+        return stopping !== undefined;
+      },
+      spawn: (kind, name, pair) => start(kind, name, pair),
+      retire: async (c) => {
+        await stopOne(c);
+        const i = components.indexOf(c);
+        if (i >= 0) components.splice(i, 1);
+      },
+      poll: () => pollLogs(),
+      commit: (next) => {
+        topo.model = next;
+        inTableOrder(components, next);
+      },
+    },
   };
 
   try {
@@ -479,7 +518,7 @@ function inTableOrder(components: Component[], model: Topology): void {
  * Resolves once a sender on every router has credit for a receiver on every other router.
  * @param check throws to abandon the wait (a process died, a deadline, an abort).
  */
-async function probeMesh(
+export async function probeMesh(
   routers: { name: string; host: string; port: number }[],
   deadline: number,
   progress: (done: number, total: number) => void,
@@ -631,6 +670,9 @@ export async function runUp(argv: string[]): Promise<void> {
   out.write(`\n${formatTable(t)}\n`);
   for (const w of t.warnings) out.write(`warning: ${w}\n`);
   out.write(`configs in ${path.join(t.runDir, 'conf')}, stores in ${path.join(t.runDir, 'data')}\n`);
+  // `amqp-mesh apply FILE` reaches this process through the run directory (state.json, control.sock).
+  const control = await serveControl(t, { modelFile: path.resolve(file), log: (line) => out.write(`${line}\n`), timeoutMs });
+  if (control.socket) out.write(`amqp-mesh apply FILE changes this topology live (control socket ${control.socket})\n`);
   out.write('Ctrl-C to stop\n');
   t.onChange((c, previous) => {
     const at = new Date().toTimeString().slice(0, 8);
@@ -640,7 +682,7 @@ export async function runUp(argv: string[]): Promise<void> {
     stopRequested = (sig) => {
       stopRequested = () => undefined;
       out.write(`${sig}: stopping ${t.components.length} processes\n`);
-      void t.stop().then(resolve);
+      void control.close().then(() => t.stop()).then(resolve);
     };
   });
   out.write('stopped\n');

@@ -104,6 +104,13 @@ export class RouteContainer {
     this.connect();
   }
 
+  /** No more reconnects; the connection itself is closed with the router's others (close frame). */
+  stopReconnecting(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    if (this.drainTimer) clearInterval(this.drainTimer);
+  }
+
   stop(): void {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);

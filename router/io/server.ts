@@ -510,7 +510,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     if (this.tickTimer) clearInterval(this.tickTimer);
     if (this.meshTimer) clearInterval(this.meshTimer);
     for (const t of this.connectorTimers) clearTimeout(t);
-    for (const rc of this.routeContainers) rc.stop();
+    for (const rc of this.routeContainers) rc.stopReconnecting();
     for (const s of this.servers) s.close();
     for (const conn of this.conns) {
       conn.close({ condition: 'amqp:connection:forced', description: 'router shutting down' }, 'router-shutdown');

@@ -555,7 +555,7 @@ export class Connection {
     const s = this.session(channel);
     const err = decodeEndOrClose();
     if (err) this.handler.log('info', `session ended by peer: ${err.condition} ${err.description ?? ''}`);
-    this.dropSession(s, 'session-ended');
+    this.dropSession(s, 'session-ended', err);
     if (!s.ended) {
       this.flushDisposition(s);
       writeEnd(this.w, s.channel, null);
@@ -564,9 +564,12 @@ export class Connection {
     this.localChannels[s.channel] = undefined;
   }
 
-  private dropSession(s: Session, reason: LinkGoneReason): void {
+  private dropSession(s: Session, reason: LinkGoneReason, error: AmqpError | null = null): void {
+    // Links we attached that were never answered go too (a peer may refuse by ending the session).
+    for (const link of s.pendingLinks.values()) this.handler.onLinkGone(link, error, reason);
+    s.pendingLinks.clear();
     for (const link of s.links.values()) {
-      if (link.attached || !link.detachSent) this.handler.onLinkGone(link, null, reason);
+      if (link.attached || !link.detachSent) this.handler.onLinkGone(link, error, reason);
       link.attached = false;
     }
     s.links.clear();

@@ -1,0 +1,1003 @@
+/**
+ * `amqp-mesh apply FILE`: changes a running topology (booted by `amqp-mesh up`) to match FILE,
+ * without restarting the routers that stay: clients keep their connections and links.
+ *
+ * `up` owns the processes, so `apply` asks it. `up` writes `<runDir>/state.json` (its PID, the
+ * topology file, ports, every process) and listens on `<runDir>/control.sock`; `apply` finds the
+ * run directory (`--run-dir`, else the one `$TMPDIR/amqp-mesh-up-current` names, else the newest
+ * `$TMPDIR/amqp-mesh-up-*` whose `up` is alive), sends `{"apply": "/abs/FILE"}` and prints the
+ * progress `up` streams back; it exits 0 once the topology matches, 1 with the reason otherwise.
+ *
+ * How a change reaches running routers: `up` regenerates every router's config file and sends
+ * SIGHUP to the routers whose config changed; a router re-reads its file and applies
+ * connectors, auto-links, link routes and address rules live (router/io/server.ts reconfigure).
+ * To never leave a moment without a route or a waypoint, {@link applyTopology} goes in three
+ * stages, each waited for:
+ *
+ * 1. grow: start new broker pairs (one live, one slave), start new routers, and give existing
+ *    routers everything new (links, pair connectors, auto-links, address rules) while keeping
+ *    everything old (old links at their old cost, old pairs and queues); then wait until the new
+ *    routers' links are up, the new auto-links are active and the mesh converged. A moved
+ *    waypoint has both pairs for a moment: messages go to either, both deliver to consumers.
+ * 2. shrink: the target configs (removed routers, still running, keep their links but lose their
+ *    pairs): removed links go, cost changes reconnect, removed pair connectors drain their `in`
+ *    auto-links to the consumers and close; a removed pair's brokers stop once every router that
+ *    held its connector logged `connector PAIR: removed and drained; closing` (or after the drain
+ *    timeout, reported: its store keeps what it still held).
+ * 3. stop removed routers; drop the connectors to them; wait for convergence.
+ *
+ * A failure in stage 1 puts back what it changed (configs re-sent, new processes stopped); later
+ * failures are reported with what was done.
+ */
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { ConfigError } from '../router/config/errors';
+import { loadTopologyFile, type Topology, type TopologyAddress, type TopologyBrokerPair, type TopologyLink, type TopologyRouter } from './model';
+import { brokerConfig, brokersOf, routerConfig, type PortPlan } from './generate';
+import { pickFreePorts, probeMesh, type Component, type RunningTopology } from './up';
+
+/** The pointer `up` writes to its run directory (newest `up` wins). */
+export const CURRENT_POINTER = (): string => path.join(os.tmpdir(), 'amqp-mesh-up-current');
+/** Files in a run directory. */
+export const STATE_FILE = 'state.json';
+export const CONTROL_SOCKET = 'control.sock';
+
+const POLL_MS = 50;
+
+/** Options of {@link applyTopology}. */
+export interface ApplyOptions {
+  /** Each progress line (no newline). */
+  progress?: (line: string) => void;
+  /** Limit for starting processes, reloads, links, auto-links and convergence, per stage (default 60 s). */
+  timeoutMs?: number;
+  /** How long a removed pair may take to drain before it is stopped anyway (default 60 s). */
+  drainTimeoutMs?: number;
+}
+
+/** What changed between two topologies. Links are one per pair of routers (either direction). */
+export interface TopologyDiff {
+  routersAdded: TopologyRouter[];
+  routersRemoved: TopologyRouter[];
+  linksAdded: TopologyLink[];
+  linksRemoved: TopologyLink[];
+  /** Same two routers, another cost or direction (the connection is re-made). */
+  linksChanged: { before: TopologyLink; after: TopologyLink }[];
+  pairsAdded: TopologyBrokerPair[];
+  pairsRemoved: TopologyBrokerPair[];
+  pairsMoved: { name: string; from: string; to: string }[];
+  /** Queues and topics added to / removed from a pair that stays. */
+  pairItems: { pair: string; added: string[]; removed: string[] }[];
+  addressesAdded: TopologyAddress[];
+  addressesRemoved: TopologyAddress[];
+  addressesChanged: { before: TopologyAddress; after: TopologyAddress }[];
+}
+
+/** The outcome of {@link applyTopology}. */
+export interface ApplyResult {
+  diff: TopologyDiff;
+  /** False when nothing needed doing. */
+  changed: boolean;
+  /** Human-readable lines: what changed, what was reloaded, started, drained and stopped. */
+  summary: string[];
+  warnings: string[];
+  /** Routers sent SIGHUP, by stage. */
+  reloaded: { grow: string[]; shrink: string[]; retire: string[] };
+  /** Removed pairs: how each drain ended. */
+  drains: { pair: string; router: string; drained: boolean; ms: number }[];
+}
+
+/** Why an apply failed after it started changing things (refusals are ConfigErrors). */
+export class ApplyError extends Error {}
+
+const trimSeparators = (s: string): string => s.replace(/^[./]+|[./]+$/g, '');
+const ruleKey = (a: TopologyAddress): string => (a.prefix !== undefined ? `p:${trimSeparators(a.prefix)}` : `t:${trimSeparators(a.pattern as string)}`);
+const linkKey = (l: TopologyLink): string => [l.from, l.to].sort().join('\u0000');
+const describeRule = (a: TopologyAddress): string => {
+  const what = a.prefix !== undefined ? `prefix ${a.prefix}` : `pattern ${a.pattern}`;
+  const how = [a.distribution, a.waypoint !== undefined ? `waypoint ${a.waypoint}` : undefined, a.linkRoute !== undefined ? `linkRoute ${a.linkRoute}` : undefined].filter(Boolean).join(', ');
+  return how ? `${what} (${how})` : what;
+};
+const sameRule = (a: TopologyAddress, b: TopologyAddress): boolean => a.distribution === b.distribution && a.waypoint === b.waypoint && a.linkRoute === b.linkRoute;
+const union = (a: string[], b: string[]): string[] => [...a, ...b.filter((x) => !a.includes(x))];
+
+/** Compares two checked topologies. */
+export function diffTopology(old: Topology, next: Topology): TopologyDiff {
+  const d: TopologyDiff = {
+    routersAdded: next.routers.filter((r) => !old.routers.some((o) => o.name === r.name)),
+    routersRemoved: old.routers.filter((o) => !next.routers.some((r) => r.name === o.name)),
+    linksAdded: [],
+    linksRemoved: [],
+    linksChanged: [],
+    pairsAdded: next.brokerPairs.filter((p) => !old.brokerPairs.some((o) => o.name === p.name)),
+    pairsRemoved: old.brokerPairs.filter((o) => !next.brokerPairs.some((p) => p.name === o.name)),
+    pairsMoved: [],
+    pairItems: [],
+    addressesAdded: [],
+    addressesRemoved: [],
+    addressesChanged: [],
+  };
+  const oldLinks = new Map(old.links.map((l) => [linkKey(l), l]));
+  const nextLinks = new Map(next.links.map((l) => [linkKey(l), l]));
+  for (const l of next.links) {
+    const o = oldLinks.get(linkKey(l));
+    if (!o) d.linksAdded.push(l);
+    else if (o.from !== l.from || o.cost !== l.cost) d.linksChanged.push({ before: o, after: l });
+  }
+  d.linksRemoved = old.links.filter((l) => !nextLinks.has(linkKey(l)));
+  for (const p of next.brokerPairs) {
+    const o = old.brokerPairs.find((x) => x.name === p.name);
+    if (!o) continue;
+    if (o.router !== p.router) d.pairsMoved.push({ name: p.name, from: o.router, to: p.router });
+    const before = [...o.queues, ...o.topics];
+    const after = [...p.queues, ...p.topics];
+    const added = after.filter((x) => !before.includes(x));
+    const removed = before.filter((x) => !after.includes(x));
+    if (added.length || removed.length) d.pairItems.push({ pair: p.name, added, removed });
+  }
+  const oldRules = new Map(old.addresses.map((a) => [ruleKey(a), a]));
+  const nextRules = new Map(next.addresses.map((a) => [ruleKey(a), a]));
+  for (const a of next.addresses) {
+    const o = oldRules.get(ruleKey(a));
+    if (!o) d.addressesAdded.push(a);
+    else if (!sameRule(o, a)) d.addressesChanged.push({ before: o, after: a });
+  }
+  d.addressesRemoved = old.addresses.filter((a) => !nextRules.has(ruleKey(a)));
+  return d;
+}
+
+/** One line per change, for progress and summaries. */
+export function describeDiff(d: TopologyDiff): string[] {
+  const out: string[] = [];
+  for (const r of d.routersAdded) out.push(`+ router ${r.name}`);
+  for (const r of d.routersRemoved) out.push(`- router ${r.name}`);
+  for (const l of d.linksAdded) out.push(`+ link ${l.from} -> ${l.to} (cost ${l.cost})`);
+  for (const l of d.linksRemoved) out.push(`- link ${l.from} -> ${l.to}`);
+  for (const { before, after } of d.linksChanged) {
+    out.push(`~ link ${before.from} -> ${before.to} (cost ${before.cost}) is now ${after.from} -> ${after.to} (cost ${after.cost}); the connection is re-made`);
+  }
+  for (const p of d.pairsAdded) out.push(`+ broker pair ${p.name} on router ${p.router}`);
+  for (const p of d.pairsRemoved) out.push(`- broker pair ${p.name} (was on router ${p.router}; drained, then stopped)`);
+  for (const m of d.pairsMoved) out.push(`~ broker pair ${m.name} moves from router ${m.from} to router ${m.to}`);
+  for (const i of d.pairItems) {
+    out.push(`~ broker pair ${i.pair}: ${[...i.added.map((x) => `+${x}`), ...i.removed.map((x) => `-${x}`)].join(' ')}`);
+  }
+  for (const a of d.addressesAdded) out.push(`+ address ${describeRule(a)}`);
+  for (const a of d.addressesRemoved) out.push(`- address ${describeRule(a)}`);
+  for (const { before, after } of d.addressesChanged) out.push(`~ address ${describeRule(before)} is now ${describeRule(after)}`);
+  return out;
+}
+
+/** The three configurations a change goes through (see the file comment). */
+export function stageModels(old: Topology, next: Topology): { grow: Topology; shrink: Topology; final: Topology } {
+  const removedRouters = old.routers.filter((o) => !next.routers.some((r) => r.name === o.name));
+  const gone = new Set(removedRouters.map((r) => r.name));
+  const oldLinks = new Map(old.links.map((l) => [linkKey(l), l]));
+  const nextLinks = new Map(next.links.map((l) => [linkKey(l), l]));
+  const routers = [...next.routers, ...removedRouters];
+  const growPairs: TopologyBrokerPair[] = [];
+  for (const p of next.brokerPairs) {
+    const o = old.brokerPairs.find((x) => x.name === p.name);
+    if (o && o.router === p.router) growPairs.push({ ...p, queues: union(p.queues, o.queues), topics: union(p.topics, o.topics) });
+    else {
+      growPairs.push(p);
+      // A moving pair is attached to both routers for a moment.
+      if (o) growPairs.push(o);
+    }
+  }
+  for (const o of old.brokerPairs) if (!next.brokerPairs.some((p) => p.name === o.name)) growPairs.push(o);
+  const nextRules = new Set(next.addresses.map(ruleKey));
+  const grow: Topology = {
+    file: next.file,
+    routers,
+    // Existing links as they are (old cost and direction): a re-made connection waits for stage 2,
+    // when the new links are already up.
+    links: [...next.links.map((l) => oldLinks.get(linkKey(l)) ?? l), ...old.links.filter((l) => !nextLinks.has(linkKey(l)))],
+    brokerPairs: growPairs,
+    addresses: [...next.addresses, ...old.addresses.filter((a) => !nextRules.has(ruleKey(a)))],
+  };
+  const shrink: Topology = {
+    file: next.file,
+    routers,
+    // Routers on their way out stay meshed, so what their pairs drain still reaches consumers.
+    links: [...next.links, ...old.links.filter((l) => gone.has(l.from) || gone.has(l.to))],
+    brokerPairs: next.brokerPairs,
+    addresses: next.addresses,
+  };
+  return { grow, shrink, final: next };
+}
+
+/** One `type { key: value ... }` section of a generated config. */
+interface Section {
+  type: string;
+  attrs: Record<string, string>;
+}
+
+/** The sections of a generated (qdrouterd.conf syntax) file. */
+function sectionsOf(text: string): Section[] {
+  const out: Section[] = [];
+  for (const m of text.matchAll(/^(\w+) \{\n([\s\S]*?)^\}/gm)) {
+    const attrs: Record<string, string> = {};
+    for (const line of m[2].split('\n')) {
+      const a = /^\s+(\w+): (.*)$/.exec(line);
+      if (a) attrs[a[1]] = a[2];
+    }
+    out.push({ type: m[1], attrs });
+  }
+  return out;
+}
+
+/** A config's meaning: sections without comments, in a fixed order (file names and line numbers in comments do not count). */
+function canonical(text: string): string {
+  return sectionsOf(text).map((s) => `${s.type} ${JSON.stringify(Object.entries(s.attrs).sort())}`).sort().join('\n');
+}
+
+const autoLinkKeys = (text: string): Set<string> =>
+  new Set(sectionsOf(text).filter((s) => s.type === 'autoLink').map((s) => `${s.attrs.connection}|${s.attrs.address}|${s.attrs.direction}`));
+const interRouterConnectors = (text: string): Map<string, string> =>
+  new Map(sectionsOf(text).filter((s) => s.type === 'connector' && s.attrs.role === 'inter-router').map((s) => [`${s.attrs.name}|${s.attrs.port}|${s.attrs.cost}`, s.attrs.name]));
+const pairConnectors = (text: string): Set<string> =>
+  new Set(sectionsOf(text).filter((s) => s.type === 'connector' && s.attrs.role === 'route-container').map((s) => s.attrs.name));
+
+/** Reads a process's log from an offset on, line by line. */
+class LogCursor {
+  lines: string[] = [];
+  private partial = '';
+  constructor(readonly file: string, private offset: number) {}
+
+  static atEnd(file: string): LogCursor {
+    let size = 0;
+    try {
+      size = fs.statSync(file).size;
+    } catch {
+      // not written yet
+    }
+    return new LogCursor(file, size);
+  }
+
+  read(): string[] {
+    let fd: number;
+    try {
+      fd = fs.openSync(this.file, 'r');
+    } catch {
+      return this.lines;
+    }
+    try {
+      const buf = Buffer.allocUnsafe(256 * 1024);
+      for (;;) {
+        const n = fs.readSync(fd, buf, 0, buf.length, this.offset);
+        if (n === 0) break;
+        this.offset += n;
+        const parts = (this.partial + buf.subarray(0, n).toString('utf8')).split('\n');
+        this.partial = parts.pop() as string;
+        this.lines.push(...parts);
+      }
+    } finally {
+      fs.closeSync(fd);
+    }
+    return this.lines;
+  }
+}
+
+function tail(file: string, n = 15): string {
+  try {
+    return fs.readFileSync(file, 'utf8').trimEnd().split('\n').slice(-n).join('\n');
+  } catch {
+    return '';
+  }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
+
+/**
+ * Checks that `next` can be applied to what runs: a listener or a store cannot move under a running
+ * process. Returns `next` with each remaining router's client port as the running config has it.
+ * @throws ConfigError naming `next.file` and the line.
+ */
+function checkApplicable(running: RunningTopology, next: Topology): Topology {
+  const old = running.model;
+  const usedPorts = new Map<number, string>();
+  for (const c of running.components) {
+    if (c.port) usedPorts.set(c.port, `${c.kind} ${c.name}`);
+    if (c.interRouterPort) usedPorts.set(c.interRouterPort, `router ${c.name} (inter-router)`);
+  }
+  for (const [name, port] of Object.entries(running.ports.brokers)) usedPorts.set(port, `broker ${name}`);
+  const routers = next.routers.map((r) => {
+    const o = old.routers.find((x) => x.name === r.name);
+    if (!o) {
+      const holder = r.port !== 0 ? usedPorts.get(r.port) : undefined;
+      if (holder) throw new ConfigError('ERR_CONFIG_CONFLICT', next.file, r.line, `router ${r.name} port ${r.port} is in use by the running ${holder}`);
+      return r;
+    }
+    const actual = running.components.find((c) => c.kind === 'router' && c.name === r.name)?.port;
+    if (r.host !== o.host || (r.port !== o.port && r.port !== actual)) {
+      throw new ConfigError('ERR_CONFIG_CONFLICT', next.file, r.line,
+        `router ${r.name} listens on ${o.host}:${actual ?? o.port}; its client listener cannot change while it runs (${r.host}:${r.port} asked): listeners need a restart (stop up and start it again, or add a router under another name)`);
+    }
+    return { ...r, port: o.port };
+  });
+  for (const p of next.brokerPairs) {
+    const o = old.brokerPairs.find((x) => x.name === p.name);
+    const dir = p.dataDir ?? path.join(running.runDir, 'data', p.name);
+    if (o) {
+      const was = o.dataDir ?? path.join(running.runDir, 'data', o.name);
+      if (dir !== was) throw new ConfigError('ERR_CONFIG_CONFLICT', next.file, p.line, `broker pair ${p.name} runs on store ${was}; a store cannot change while its brokers run (remove the pair, or add one under another name)`);
+      continue;
+    }
+    for (const q of old.brokerPairs) {
+      if ((q.dataDir ?? path.join(running.runDir, 'data', q.name)) === dir) {
+        throw new ConfigError('ERR_CONFIG_CONFLICT', next.file, p.line, `broker pair ${p.name}: store ${dir} is the running pair ${q.name}'s; two pairs cannot share a store`);
+      }
+    }
+  }
+  return { ...next, routers };
+}
+
+/**
+ * Changes `running` (booted by bootTopology) to `next` (a checked topology), in the three stages of
+ * the file comment. Existing processes keep their ports; new ones get free ports. On success the
+ * running topology's model, ports and components are the new ones and every config file in
+ * `conf/` is the target's.
+ * @throws ConfigError (FILE:LINE) when `next` cannot be applied; nothing was changed.
+ * @throws ApplyError when a stage fails (stage 1 is rolled back first).
+ */
+export async function applyTopology(running: RunningTopology, nextModel: Topology, opts: ApplyOptions = {}): Promise<ApplyResult> {
+  const ctl = running.control;
+  const say = (line: string): void => opts.progress?.(line);
+  const timeoutMs = opts.timeoutMs ?? 60_000;
+  const drainTimeoutMs = opts.drainTimeoutMs ?? 60_000;
+  if (ctl.stopping) throw new ApplyError('the topology is stopping');
+  const down = running.components.filter((c) => c.kind === 'router' && c.state !== 'listening');
+  if (down.length) throw new ApplyError(`router ${down.map((c) => `${c.name} (${c.state})`).join(', ')} is not running; restart up before applying changes`);
+
+  const old = running.model;
+  const next = checkApplicable(running, nextModel);
+  const diff = diffTopology(old, next);
+  const stages = stageModels(old, next);
+  const result: ApplyResult = { diff, changed: false, summary: [], warnings: [], reloaded: { grow: [], shrink: [], retire: [] }, drains: [] };
+  const confFile = (name: string): string => path.join(running.runDir, 'conf', `${name}.conf`);
+  const readConf = (name: string): string => {
+    try {
+      return fs.readFileSync(confFile(name), 'utf8');
+    } catch {
+      return '';
+    }
+  };
+
+  // Ports: existing processes keep theirs; new ones get free ones no process holds or has planned.
+  const plan: PortPlan = running.ports;
+  const newRouters = diff.routersAdded.map((r) => r.name);
+  const newBrokers = brokersOf({ ...next, brokerPairs: diff.pairsAdded });
+  const planned = new Set([...Object.values(plan.interRouter), ...Object.values(plan.brokers), ...running.components.map((c) => c.port)]);
+  const need = newRouters.length + newBrokers.length;
+  const free = need ? (await pickFreePorts(need + planned.size)).filter((p) => !planned.has(p)).slice(0, need) : [];
+  if (free.length < need) throw new ApplyError(`could not find ${need} free ports`);
+  const dataDirs: Record<string, string> = {};
+  for (const p of [...old.brokerPairs, ...next.brokerPairs]) dataDirs[p.name] = p.dataDir ?? path.join(running.runDir, 'data', p.name);
+  const genOpts = { dataDirs, pairConnectors: ctl.pairConnectors };
+  const textOf = (model: Topology, name: string): string => routerConfig(model, name, plan, genOpts);
+
+  // What each stage would change, before anything is touched.
+  const existing = old.routers.map((r) => r.name);
+  const current = new Map(existing.map((n) => [n, readConf(n)]));
+  // Ports are only added to the plan once it is certain the apply goes ahead.
+  const tentative: PortPlan = { interRouter: { ...plan.interRouter }, brokers: { ...plan.brokers } };
+  newRouters.forEach((n, i) => (tentative.interRouter[n] = free[i]));
+  newBrokers.forEach((b, i) => (tentative.brokers[b.name] = free[newRouters.length + i]));
+  const tText = (model: Topology, name: string): string => routerConfig(model, name, tentative, genOpts);
+  const changedIn = (model: Topology, names: string[], before: (n: string) => string): string[] =>
+    names.filter((n) => canonical(tText(model, n)) !== canonical(before(n)));
+  const growChanged = changedIn(stages.grow, existing, (n) => current.get(n) as string);
+  const shrinkChanged = changedIn(stages.shrink, [...existing, ...newRouters], (n) => tText(stages.grow, n));
+  const finalChanged = changedIn(stages.final, next.routers.map((r) => r.name), (n) => tText(stages.shrink, n));
+  const brokerChanges = old.brokerPairs.filter((p) => next.brokerPairs.some((x) => x.name === p.name)).flatMap((p) =>
+    brokersOf(next).filter((b) => b.pair === p.name && canonical(brokerConfig(next, b, tentative, dataDirs[p.name])) !== canonical(readConf(b.name))));
+  const changed = newRouters.length > 0 || newBrokers.length > 0 || diff.routersRemoved.length > 0 || diff.pairsRemoved.length > 0 ||
+    growChanged.length > 0 || shrinkChanged.length > 0 || finalChanged.length > 0 || brokerChanges.length > 0;
+  const changes = describeDiff(diff);
+  say(`changes: ${changes.length ? changes.join('; ') : 'none in the topology'}`);
+  if (!changed) {
+    ctl.commit(next);
+    for (const r of next.routers) fs.writeFileSync(confFile(r.name), textOf(next, r.name));
+    result.summary.push('no change: the running topology already matches');
+    say(result.summary[0]);
+    return result;
+  }
+  result.changed = true;
+  Object.assign(plan.interRouter, tentative.interRouter);
+  Object.assign(plan.brokers, tentative.brokers);
+
+  const spawned: Component[] = [];
+  const retired = new Set<Component>();
+  const check = (): void => {
+    if (ctl.stopping) throw new ApplyError('the topology is stopping');
+    for (const c of running.components) {
+      if (c.state === 'exited' && !retired.has(c) && (c.kind === 'router' || spawned.includes(c))) {
+        throw new ApplyError(`${c.kind} ${c.name} exited (${c.exitSignal ?? `code ${c.exitCode}`}); ${c.logFile}:\n${tail(c.logFile)}`);
+      }
+    }
+  };
+  const until = async (what: string, deadline: number, pred: () => boolean): Promise<void> => {
+    for (;;) {
+      ctl.poll();
+      check();
+      if (pred()) return;
+      if (Date.now() > deadline) throw new ApplyError(`timed out waiting for ${what}`);
+      await sleep(POLL_MS);
+    }
+  };
+  const byName = (name: string): Component => {
+    const c = running.components.find((x) => x.name === name);
+    if (!c) throw new ApplyError(`no process ${name}`);
+    return c;
+  };
+
+  /**
+   * Writes `model`'s config for `names` (those whose meaning changed) and sends each SIGHUP;
+   * waits for each router's `SIGHUP: configuration reloaded`, then for the inter-router
+   * connections and auto-links the new config adds. Returns the log cursors (from before the
+   * SIGHUP) for waits on what follows.
+   */
+  const reload = async (stage: string, model: Topology, names: string[], before: Map<string, string>, deadline: number): Promise<Map<string, LogCursor>> => {
+    const cursors = new Map<string, LogCursor>();
+    for (const name of names) {
+      const c = byName(name);
+      const cursor = LogCursor.atEnd(c.logFile);
+      cursors.set(name, cursor);
+      fs.writeFileSync(confFile(name), textOf(model, name));
+      process.kill(c.pid, 'SIGHUP');
+    }
+    for (const name of names) {
+      const cursor = cursors.get(name) as LogCursor;
+      let line: string | undefined;
+      await until(`router ${name} to reload its config`, deadline, () => {
+        line = cursor.read().find((l) => /SIGHUP: configuration (reloaded|not reloaded)/.test(l));
+        return line !== undefined;
+      });
+      const text = (line as string).replace(/^.*?SIGHUP: /, '');
+      if (/not reloaded/.test(text)) throw new ApplyError(`router ${name} refused its new config: ${text}`);
+      if (/need a restart/.test(text)) result.warnings.push(`router ${name}: ${text}`);
+      say(`router ${name}: SIGHUP (${stage}): ${text.replace(/^configuration reloaded from \S+: ?/, '')}`);
+    }
+    await waitAdded(model, names, before, cursors, deadline);
+    return cursors;
+  };
+
+  /** Waits for the inter-router connections and auto-links that `model` adds on `names` to be up. */
+  const waitAdded = async (model: Topology, names: string[], before: Map<string, string>, cursors: Map<string, LogCursor>, deadline: number): Promise<void> => {
+    for (const name of names) {
+      const text = textOf(model, name);
+      const was = before.get(name) ?? '';
+      const cursor = cursors.get(name) as LogCursor;
+      const oldConns = interRouterConnectors(was);
+      const peers = [...interRouterConnectors(text)].filter(([k]) => !oldConns.has(k)).map(([, n]) => n.replace(/^to-/, ''));
+      const oldLinks = autoLinkKeys(was);
+      const links = [...autoLinkKeys(text)].filter((k) => !oldLinks.has(k));
+      if (peers.length) {
+        await until(`router ${name}'s links to ${peers.join(', ')}`, deadline, () =>
+          peers.every((p) => cursor.read().some((l) => l.includes(`to ${p} up,`))));
+        say(`router ${name}: inter-router link${peers.length > 1 ? 's' : ''} to ${peers.join(', ')} up`);
+      }
+      if (links.length) {
+        await until(`router ${name}'s auto-links ${links.map((k) => k.replace(/\|/g, ' ')).join(', ')} to be active`, deadline, () => {
+          // `auto-link NAME (DIR ADDRESS phase N): attaching on CONNECTOR`, then `auto-link NAME: active`.
+          const attaching = new Map<string, string>();
+          const active = new Set<string>();
+          for (const l of cursor.read()) {
+            const a = /auto-link (\S+) \((in|out) (\S+) phase \d+\): attaching on (\S+)/.exec(l);
+            if (a) attaching.set(a[1], `${a[4]}|${a[3]}|${a[2]}`);
+            const b = /auto-link (\S+): active$/.exec(l);
+            const key = b ? attaching.get(b[1]) : undefined;
+            if (key) active.add(key);
+          }
+          return links.every((k) => active.has(k));
+        });
+        say(`router ${name}: auto-links active: ${links.map((k) => k.split('|')).map(([conn, addr, dir]) => `${conn} ${addr} ${dir}`).join(', ')}`);
+      }
+    }
+  };
+
+  const converge = async (model: Topology, deadline: number): Promise<void> => {
+    const routers = model.routers.map((r) => {
+      const c = byName(r.name);
+      return { name: r.name, host: r.host === '0.0.0.0' || r.host === '::' ? '127.0.0.1' : r.host, port: c.port };
+    });
+    let paths = 0;
+    try {
+      await probeMesh(routers, deadline, (_done, total) => (paths = total), () => {
+        check();
+        if (Date.now() > deadline) throw new ApplyError('timed out');
+      });
+    } catch (e) {
+      throw new ApplyError((e as Error).message);
+    }
+    say(`mesh: converged (${routers.length} router${routers.length === 1 ? '' : 's'}, ${paths} path${paths === 1 ? '' : 's'})`);
+  };
+
+  // ---- Stage 1: grow ----
+  const growBefore = new Map(current);
+  const hupped: string[] = [];
+  try {
+    let deadline = Date.now() + timeoutMs;
+    for (const b of brokersOf(next)) {
+      if (newBrokers.some((x) => x.name === b.name)) fs.writeFileSync(confFile(b.name), brokerConfig(next, b, plan, dataDirs[b.pair]));
+    }
+    for (const b of brokerChanges) fs.writeFileSync(confFile(b.name), brokerConfig(next, b, plan, dataDirs[b.pair]));
+    if (brokerChanges.length) {
+      result.warnings.push(`broker config of ${brokerChanges.map((b) => b.name).join(', ')} changed (waypoint addresses or queues); brokers read it when they start, queues are created on first use meanwhile`);
+    }
+    // The first broker of a pair starts first, so it is the live one (the connector's primary host).
+    for (const b of newBrokers.filter((x) => x.index === 1)) spawned.push(ctl.spawn('broker', b.name, b.pair));
+    await until(`the first brokers of ${diff.pairsAdded.map((p) => p.name).join(', ')} to be live`, deadline, () => newBrokers.filter((x) => x.index === 1).every((b) => byName(b.name).state === 'live'));
+    for (const b of newBrokers.filter((x) => x.index === 2)) spawned.push(ctl.spawn('broker', b.name, b.pair));
+    await until(`the second brokers of ${diff.pairsAdded.map((p) => p.name).join(', ')} to wait for the store lock`, deadline, () => newBrokers.filter((x) => x.index === 2).every((b) => byName(b.name).state === 'slave'));
+    for (const p of diff.pairsAdded) say(`broker pair ${p.name}: ${p.name}.b1 live on ${byName(`${p.name}.b1`).endpoint}, ${p.name}.b2 slave`);
+
+    const routerCursors = new Map<string, LogCursor>();
+    for (const name of newRouters) {
+      fs.writeFileSync(confFile(name), textOf(stages.grow, name));
+      // A router once removed and now back appends to its old log: read from its end.
+      routerCursors.set(name, LogCursor.atEnd(path.join(running.runDir, 'logs', `${name}.log`)));
+      spawned.push(ctl.spawn('router', name));
+    }
+    // Listening is logged just before a router installs its SIGHUP handler; `ready` comes after.
+    await until(`router${newRouters.length > 1 ? 's' : ''} ${newRouters.join(', ')} to listen`, deadline, () =>
+      newRouters.every((n) => byName(n).state === 'listening' && (routerCursors.get(n) as LogCursor).read().some((l) => / ready, amqp-mesh /.test(l))));
+    for (const n of newRouters) {
+      const c = byName(n);
+      say(`router ${n}: listening on amqp://${c.endpoint} (inter-router :${c.interRouterPort}), pid ${c.pid}`);
+    }
+    hupped.push(...growChanged);
+    result.reloaded.grow = [...growChanged];
+    await reload('stage 1, add', stages.grow, growChanged, growBefore, deadline);
+    await waitAdded(stages.grow, newRouters, new Map(), routerCursors, deadline);
+    deadline = Date.now() + timeoutMs;
+    await converge(stages.grow, deadline);
+  } catch (e) {
+    // Put back what stage 1 changed: old configs re-read, new processes stopped.
+    say(`stage 1 failed: ${(e as Error).message.split('\n')[0]}; rolling back`);
+    const notes: string[] = [];
+    const back = Date.now() + 10_000;
+    for (const name of hupped) {
+      const c = byName(name);
+      if (c.state === 'exited') continue;
+      const cursor = LogCursor.atEnd(c.logFile);
+      fs.writeFileSync(confFile(name), current.get(name) as string);
+      try {
+        process.kill(c.pid, 'SIGHUP');
+        while (Date.now() < back && !cursor.read().some((l) => l.includes('SIGHUP: configuration'))) await sleep(POLL_MS);
+        notes.push(`router ${name} config restored`);
+      } catch {
+        // gone
+      }
+    }
+    for (const c of [...spawned].reverse().sort((a, b) => (a.kind === b.kind ? 0 : a.kind === 'router' ? -1 : 1))) {
+      retired.add(c);
+      await ctl.retire(c);
+      notes.push(`${c.kind} ${c.name} stopped`);
+    }
+    for (const n of newRouters) {
+      delete plan.interRouter[n];
+      try {
+        fs.unlinkSync(confFile(n));
+      } catch {
+        // not written
+      }
+    }
+    for (const b of newBrokers) delete plan.brokers[b.name];
+    throw new ApplyError(`${(e as Error).message}\nrolled back: ${notes.join(', ') || 'nothing had changed'}`);
+  }
+
+  // ---- Stage 2: shrink ----
+  let deadline = Date.now() + timeoutMs;
+  const shrinkBefore = new Map([...existing, ...newRouters].map((n) => [n, textOf(stages.grow, n)]));
+  result.reloaded.shrink = [...shrinkChanged];
+  const cursors = await reload('stage 2, remove and change', stages.shrink, shrinkChanged, shrinkBefore, deadline);
+  await converge(stages.shrink, deadline);
+  // Pair connectors gone from a router: removed pairs wait for their drain; moved ones drain in the background.
+  const drainWaits: { pair: string; router: string }[] = [];
+  for (const name of shrinkChanged) {
+    const had = pairConnectors(shrinkBefore.get(name) as string);
+    const has = pairConnectors(textOf(stages.shrink, name));
+    for (const pair of had) if (!has.has(pair)) drainWaits.push({ pair, router: name });
+  }
+  const drainStart = Date.now();
+  const drainDeadline = drainStart + drainTimeoutMs;
+  const drained = new Map<string, boolean>();
+  const stopPair = async (pair: string): Promise<void> => {
+    const brokers = running.components.filter((c) => c.kind === 'broker' && c.pair === pair);
+    // The waiting broker first: it would otherwise take the store over.
+    for (const c of [...brokers.filter((x) => x.state !== 'live'), ...brokers.filter((x) => x.state === 'live')]) {
+      retired.add(c);
+      await ctl.retire(c);
+      delete plan.brokers[c.name];
+    }
+    say(`broker pair ${pair}: stopped (${brokers.map((c) => `${c.name} pid ${c.pid}`).join(', ')}); its store stays in ${dataDirs[pair]}`);
+  };
+  const removedPairs = new Set(diff.pairsRemoved.map((p) => p.name));
+  const waiting = new Set(drainWaits.filter((w) => removedPairs.has(w.pair)));
+  for (const w of drainWaits.filter((x) => !removedPairs.has(x.pair))) {
+    say(`broker pair ${w.pair}: its old connector on router ${w.router} drains in the background (it stays attached to router ${next.brokerPairs.find((p) => p.name === w.pair)?.router})`);
+  }
+  if (waiting.size) say(`waiting for ${[...waiting].map((w) => `router ${w.router} to drain ${w.pair}`).join(', ')} (at most ${seconds(drainTimeoutMs)})`);
+  while (waiting.size) {
+    ctl.poll();
+    check();
+    for (const w of [...waiting]) {
+      const cursor = cursors.get(w.router) as LogCursor;
+      const done = cursor.read().some((l) => l.includes(`connector ${w.pair}: removed and drained; closing`));
+      if (!done && Date.now() <= drainDeadline) continue;
+      waiting.delete(w);
+      const ms = Date.now() - drainStart;
+      result.drains.push({ pair: w.pair, router: w.router, drained: done, ms });
+      say(done ? `router ${w.router}: ${w.pair} drained (${seconds(ms)})` : `router ${w.router}: ${w.pair} not drained after ${seconds(ms)}; stopping it anyway`);
+      if (!done) result.warnings.push(`broker pair ${w.pair} was not drained by router ${w.router} within ${seconds(drainTimeoutMs)}; what it still held stays in its store ${dataDirs[w.pair]}`);
+      drained.set(w.pair, (drained.get(w.pair) ?? true) && done);
+    }
+    // A pair stops once every router that held its connector is done with it.
+    for (const pair of removedPairs) {
+      if (drained.has(pair) && ![...waiting].some((w) => w.pair === pair) && running.components.some((c) => c.pair === pair)) await stopPair(pair);
+    }
+    if (waiting.size) await sleep(POLL_MS);
+  }
+  for (const pair of removedPairs) if (running.components.some((c) => c.pair === pair)) await stopPair(pair);
+
+  // ---- Stage 3: removed routers go ----
+  for (const r of diff.routersRemoved) {
+    const c = byName(r.name);
+    retired.add(c);
+    await ctl.retire(c);
+    delete plan.interRouter[r.name];
+    say(`router ${r.name}: stopped (pid ${c.pid})`);
+  }
+  deadline = Date.now() + timeoutMs;
+  result.reloaded.retire = [...finalChanged];
+  await reload('stage 3, drop links to removed routers', stages.final, finalChanged, new Map(next.routers.map((r) => [r.name, textOf(stages.shrink, r.name)])), deadline);
+  if (finalChanged.length || diff.routersRemoved.length) await converge(stages.final, deadline);
+
+  // Every file is now the target's (comments name the new topology file and its lines).
+  for (const r of next.routers) fs.writeFileSync(confFile(r.name), textOf(next, r.name));
+  ctl.commit(next);
+
+  result.summary.push(...changes.map((c) => `${c}`));
+  for (const n of newRouters) {
+    const c = byName(n);
+    result.summary.push(`started router ${n}: amqp://${c.endpoint} (inter-router :${c.interRouterPort}), pid ${c.pid}`);
+  }
+  for (const p of diff.pairsAdded) result.summary.push(`started broker pair ${p.name}: ${p.name}.b1 live (${byName(`${p.name}.b1`).endpoint}), ${p.name}.b2 slave`);
+  for (const [stage, names] of Object.entries(result.reloaded)) if (names.length) result.summary.push(`reloaded (SIGHUP, stage ${stage}): ${names.join(', ')}`);
+  for (const d of result.drains) result.summary.push(`broker pair ${d.pair}: ${d.drained ? 'drained' : 'NOT drained (timeout)'} by router ${d.router} in ${seconds(d.ms)}, then stopped`);
+  for (const p of diff.pairsRemoved) if (!result.drains.some((d) => d.pair === p.name)) result.summary.push(`broker pair ${p.name}: stopped (no router held its connector)`);
+  for (const r of diff.routersRemoved) result.summary.push(`stopped router ${r.name}`);
+  for (const w of result.warnings) result.summary.push(`warning: ${w}`);
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------------
+// `up`'s side: state file, pointer, control socket.
+
+/** What `up` writes to `<runDir>/state.json` (after boot and after every apply). */
+export interface UpState {
+  upPid: number;
+  runDir: string;
+  modelFile: string;
+  socket: string;
+  updated: string;
+  ports: PortPlan;
+  components: { kind: string; name: string; pair?: string; state: string; pid: number; endpoint: string; port: number; interRouterPort?: number; configFile: string; logFile: string }[];
+}
+
+function writeAtomically(file: string, text: string): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, text);
+  fs.renameSync(tmp, file);
+}
+
+/** Writes `<runDir>/state.json`. */
+export function writeState(t: RunningTopology, modelFile: string): void {
+  const state: UpState = {
+    upPid: process.pid,
+    runDir: t.runDir,
+    modelFile,
+    socket: path.join(t.runDir, CONTROL_SOCKET),
+    updated: new Date().toISOString(),
+    ports: t.ports,
+    components: t.components.map((c) => ({
+      kind: c.kind, name: c.name, pair: c.pair, state: c.state, pid: c.pid, endpoint: c.endpoint, port: c.port,
+      interRouterPort: c.interRouterPort, configFile: c.configFile, logFile: c.logFile,
+    })),
+  };
+  writeAtomically(path.join(t.runDir, STATE_FILE), `${JSON.stringify(state, null, 2)}\n`);
+}
+
+/** A running control endpoint of `up`. */
+export interface ControlServer {
+  /** The socket path, or undefined when it could not listen (see the warning printed). */
+  socket: string | undefined;
+  close(): Promise<void>;
+}
+
+/**
+ * `up`'s side of `apply`: writes state.json and the `$TMPDIR/amqp-mesh-up-current` pointer, and
+ * serves `{"apply": FILE}` requests on `<runDir>/control.sock` (one at a time), answering with
+ * `{"line": ...}` progress lines and a final `{"done": true, "ok": ..., "error"?: ...}`.
+ * @param log where `up` prints what happens (each line also goes to the requester).
+ */
+export async function serveControl(t: RunningTopology, opts: { modelFile: string; log?: (line: string) => void; timeoutMs?: number }): Promise<ControlServer> {
+  let modelFile = opts.modelFile;
+  writeState(t, modelFile);
+  const pointer = CURRENT_POINTER();
+  try {
+    writeAtomically(pointer, `${t.runDir}\n`);
+  } catch {
+    // a read-only TMPDIR: apply still finds the run directory by name
+  }
+  const socketPath = path.join(t.runDir, CONTROL_SOCKET);
+  let busy = false;
+  const server = net.createServer((sock) => {
+    let buf = '';
+    sock.setEncoding('utf8');
+    sock.on('error', () => undefined);
+    const send = (o: object): void => {
+      if (!sock.destroyed) sock.write(`${JSON.stringify(o)}\n`);
+    };
+    sock.on('data', (chunk: string) => {
+      buf += chunk;
+      const nl = buf.indexOf('\n');
+      if (nl < 0) {
+        if (buf.length > 64 * 1024) sock.destroy();
+        return;
+      }
+      const line = buf.slice(0, nl);
+      buf = '';
+      sock.removeAllListeners('data');
+      let req: { apply?: unknown; drainTimeoutMs?: unknown };
+      try {
+        req = JSON.parse(line);
+      } catch {
+        send({ done: true, ok: false, error: 'bad request: not JSON' });
+        sock.end();
+        return;
+      }
+      if (typeof req.apply !== 'string' || !path.isAbsolute(req.apply)) {
+        send({ done: true, ok: false, error: 'bad request: expected {"apply": "/absolute/topology.yaml"}' });
+        sock.end();
+        return;
+      }
+      if (busy) {
+        send({ done: true, ok: false, error: 'another apply is in progress; try again when it is done' });
+        sock.end();
+        return;
+      }
+      busy = true;
+      const file = req.apply;
+      const progress = (l: string): void => {
+        opts.log?.(`apply: ${l}`);
+        send({ line: l });
+      };
+      void (async () => {
+        try {
+          progress(`${file}`);
+          const model = loadTopologyFile(file);
+          const r = await applyTopology(t, model, {
+            progress,
+            timeoutMs: opts.timeoutMs,
+            drainTimeoutMs: typeof req.drainTimeoutMs === 'number' && req.drainTimeoutMs > 0 ? req.drainTimeoutMs : undefined,
+          });
+          modelFile = file;
+          progress('done:');
+          for (const s of r.summary) progress(`  ${s}`);
+          send({ done: true, ok: true });
+        } catch (e) {
+          const msg = e instanceof ConfigError ? `${e.message} (nothing was changed)` : (e as Error).message;
+          opts.log?.(`apply: failed: ${msg}`);
+          send({ done: true, ok: false, error: msg });
+        } finally {
+          busy = false;
+          try {
+            writeState(t, modelFile);
+          } catch {
+            // the run directory went away
+          }
+          sock.end();
+        }
+      })();
+    });
+  });
+  let listening = false;
+  try {
+    try {
+      fs.unlinkSync(socketPath);
+    } catch {
+      // none left over
+    }
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(socketPath, () => resolve());
+    });
+    listening = true;
+  } catch (e) {
+    opts.log?.(`warning: amqp-mesh apply is unavailable: cannot listen on ${socketPath}: ${(e as Error).message}`);
+  }
+  return {
+    socket: listening ? socketPath : undefined,
+    close: async () => {
+      if (listening) await new Promise<void>((r) => server.close(() => r()));
+      try {
+        fs.unlinkSync(socketPath);
+      } catch {
+        // gone
+      }
+      try {
+        if (fs.readFileSync(pointer, 'utf8').trim() === t.runDir) fs.unlinkSync(pointer);
+      } catch {
+        // someone else's or gone
+      }
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The `apply` command's side.
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function readState(runDir: string): UpState | undefined {
+  try {
+    return JSON.parse(fs.readFileSync(path.join(runDir, STATE_FILE), 'utf8')) as UpState;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The run directory of the running `up` to talk to: `explicit`, else the one
+ * `$TMPDIR/amqp-mesh-up-current` names, else the newest `$TMPDIR/amqp-mesh-up-*` whose up lives.
+ * @throws Error saying where it looked.
+ */
+export function findRunDir(explicit?: string): string {
+  if (explicit !== undefined) {
+    const s = readState(explicit);
+    if (!s) throw new Error(`${explicit} has no ${STATE_FILE}: not a run directory of a running amqp-mesh up`);
+    if (!alive(s.upPid)) throw new Error(`the amqp-mesh up of ${explicit} (pid ${s.upPid}) is not running`);
+    return explicit;
+  }
+  try {
+    const dir = fs.readFileSync(CURRENT_POINTER(), 'utf8').trim();
+    const s = readState(dir);
+    if (s && alive(s.upPid)) return dir;
+  } catch {
+    // no pointer
+  }
+  const tmp = os.tmpdir();
+  const candidates: { dir: string; mtime: number }[] = [];
+  let names: string[] = [];
+  try {
+    names = fs.readdirSync(tmp).filter((n) => n.startsWith('amqp-mesh-up-'));
+  } catch {
+    // unreadable
+  }
+  for (const n of names) {
+    const dir = path.join(tmp, n);
+    try {
+      const st = fs.statSync(path.join(dir, STATE_FILE));
+      const s = readState(dir);
+      if (s && alive(s.upPid)) candidates.push({ dir, mtime: st.mtimeMs });
+    } catch {
+      // not a run directory
+    }
+  }
+  candidates.sort((a, b) => b.mtime - a.mtime);
+  if (candidates.length === 0) throw new Error(`no running amqp-mesh up found (looked at ${CURRENT_POINTER()} and ${path.join(tmp, 'amqp-mesh-up-*')}); start one, or pass --run-dir DIR`);
+  return candidates[0].dir;
+}
+
+/**
+ * Asks the `up` of `runDir` to apply `file` (made absolute), calling `onLine` for each progress line.
+ * Resolves with the outcome; rejects only when `up` cannot be reached.
+ */
+export function requestApply(runDir: string, file: string, onLine: (line: string) => void, opts: { drainTimeoutMs?: number } = {}): Promise<{ ok: boolean; error?: string }> {
+  const socketPath = readState(runDir)?.socket ?? path.join(runDir, CONTROL_SOCKET);
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(socketPath);
+    let buf = '';
+    let settled = false;
+    sock.setEncoding('utf8');
+    sock.on('connect', () => sock.write(`${JSON.stringify({ apply: path.resolve(file), drainTimeoutMs: opts.drainTimeoutMs })}\n`));
+    sock.on('data', (chunk: string) => {
+      buf += chunk;
+      for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        let msg: { line?: string; done?: boolean; ok?: boolean; error?: string };
+        try {
+          msg = JSON.parse(line);
+        } catch {
+          continue;
+        }
+        if (typeof msg.line === 'string') onLine(msg.line);
+        if (msg.done && !settled) {
+          settled = true;
+          resolve({ ok: msg.ok === true, error: msg.error });
+        }
+      }
+    });
+    sock.on('error', (e) => {
+      if (!settled) {
+        settled = true;
+        reject(new Error(`cannot reach amqp-mesh up at ${socketPath}: ${e.message}`));
+      }
+    });
+    sock.on('close', () => {
+      if (!settled) {
+        settled = true;
+        reject(new Error(`amqp-mesh up at ${socketPath} hung up before the apply finished (did it stop?)`));
+      }
+    });
+  });
+}
+
+const APPLY_USAGE = `usage: amqp-mesh apply FILE [--run-dir DIR] [--drain-timeout SECONDS]
+  changes the topology a running "amqp-mesh up" runs to FILE, without restarting the routers that stay`;
+
+/** `amqp-mesh apply FILE [--run-dir DIR] [--drain-timeout SECONDS]`: exits 0 once applied, 1 with the reason, 2 on bad usage. */
+export async function runApply(argv: string[]): Promise<void> {
+  let file: string | undefined;
+  let runDir: string | undefined;
+  let drainTimeoutMs: number | undefined;
+  const usage = (why: string): never => {
+    process.stderr.write(`amqp-mesh apply: ${why}\n${APPLY_USAGE}\n`);
+    process.exit(2);
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--help' || a === '-h') {
+      process.stdout.write(`${APPLY_USAGE}\n`);
+      return;
+    } else if (a === '--run-dir') runDir = argv[++i] ?? usage('--run-dir needs a directory');
+    else if (a === '--drain-timeout') {
+      const s = Number(argv[++i]);
+      if (!(s > 0)) usage('--drain-timeout needs a number of seconds');
+      drainTimeoutMs = s * 1000;
+    } else if (a.startsWith('-')) usage(`unknown option "${a}"`);
+    else if (file === undefined) file = a;
+    else usage(`unexpected argument "${a}"`);
+  }
+  if (file === undefined) return usage('FILE is required');
+  const abs = path.resolve(file);
+  // Checked here too, so a typo is reported at once, with FILE:LINE, before bothering up.
+  try {
+    loadTopologyFile(abs);
+  } catch (e) {
+    process.stderr.write(`amqp-mesh apply: ${(e as Error).message}\n`);
+    process.exit(1);
+  }
+  let dir: string;
+  try {
+    dir = findRunDir(runDir);
+  } catch (e) {
+    process.stderr.write(`amqp-mesh apply: ${(e as Error).message}\n`);
+    process.exit(1);
+  }
+  process.stdout.write(`amqp-mesh apply: ${abs} -> amqp-mesh up in ${dir}\n`);
+  try {
+    const r = await requestApply(dir, abs, (line) => process.stdout.write(`${line}\n`), { drainTimeoutMs });
+    if (!r.ok) {
+      process.stderr.write(`amqp-mesh apply: failed: ${r.error ?? 'unknown reason'}\n`);
+      process.exit(1);
+    }
+  } catch (e) {
+    process.stderr.write(`amqp-mesh apply: ${(e as Error).message}\n`);
+    process.exit(1);
+  }
+  process.exit(0);
+}
