@@ -12,7 +12,7 @@ import * as net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { Connection, ConnectionHandler, CloseReason, InDelivery, Link, OutDelivery, LinkGoneReason, Session } from '../protocol/connection';
 import { AmqpError, AttachFrame, STATE, encodeRejected } from '../protocol/performatives';
-import { MessageScan, scanMessage, writeMessageWithAnnotations } from '../protocol/message';
+import { scanMessage, writeMessageWithAnnotations } from '../protocol/message';
 import { DecodeError, Writer } from '../protocol/codec';
 import { AddressTable, AddressRule, Distribution, checkAddress, normalizeAddress } from '../core/addresses';
 import { hintForDistribution, mobileKey } from '../protocol/control';
@@ -106,7 +106,6 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
   private flushScheduled = false;
   private tickTimer: NodeJS.Timeout | null = null;
   private nextConnId = 1;
-  private readonly scanOut = new MessageScan();
   private readonly annotateWriter = new Writer(64 * 1024);
   /** Where each listener ended up (port 0 resolved). */
   readonly bound: { name: string; host: string; port: number }[] = [];

@@ -151,3 +151,81 @@ export async function managementQuery(c: RheaClient, entityType: string, ms = 50
   const names: string[] = m.body.attributeNames;
   return (m.body.results as unknown[][]).map((row) => Object.fromEntries(names.map((n, i) => [n, row[i]])));
 }
+
+/**
+ * A producer of ids 0..n-1 (durable) on one link that resends whatever comes back released,
+ * modified or rejected (what a router reports for deliveries in flight to a lost broker), and
+ * records the longest gap between accepted outcomes once `measure()` is called.
+ */
+export class RetryingProducer {
+  readonly accepted = new Set<number>();
+  private readonly retry: number[] = [];
+  private next = 0;
+  resent = 0;
+  maxGap = 0;
+  private lastAccept = 0;
+  private measuring = false;
+  readonly sender: rhea.Sender;
+
+  constructor(c: RheaClient, address: string, readonly n: number, events: string[] = []) {
+    const s = c.conn.open_sender({ target: { address } });
+    this.sender = s;
+    s.on('sendable', () => this.pump());
+    s.on('sender_close', () => events.push('producer link detached'));
+    s.on('accepted', (ctx: any) => {
+      const now = performance.now();
+      if (this.measuring) this.maxGap = Math.max(this.maxGap, now - this.lastAccept);
+      this.lastAccept = now;
+      this.accepted.add(ctx.delivery.msgId);
+    });
+    for (const ev of ['released', 'modified', 'rejected']) {
+      s.on(ev as any, (ctx: any) => {
+        this.retry.push(ctx.delivery.msgId);
+        this.resent++;
+        this.pump();
+      });
+    }
+  }
+
+  private pump(): void {
+    const s = this.sender;
+    while (s.sendable()) {
+      const id = this.retry.length > 0 ? (this.retry.shift() as number) : this.next < this.n ? this.next++ : -1;
+      if (id < 0) return;
+      (s.send({ body: id, durable: true }) as any).msgId = id;
+    }
+  }
+
+  /** Starts timing gaps between accepted outcomes (call just before the fault). */
+  measure(): void {
+    this.measuring = true;
+    this.lastAccept = performance.now();
+  }
+
+  get done(): boolean {
+    return this.accepted.size === this.n;
+  }
+}
+
+/** A consumer on one link that keeps every body it gets (ids from {@link RetryingProducer}). */
+export function collectingConsumer(c: RheaClient, address: string, credit: number, events: string[] = []): number[] {
+  const received: number[] = [];
+  const r = c.conn.open_receiver({ source: { address }, credit_window: credit });
+  r.on('message', (ctx) => received.push(ctx.message.body as number));
+  r.on('receiver_close', () => events.push('consumer link detached'));
+  return received;
+}
+
+/** Records connection-level trouble of clients as "NAME event" strings. */
+export function watchConnections(clients: [string, RheaClient][], events: string[]): void {
+  for (const [n, cl] of clients) {
+    for (const e of ['connection_close', 'disconnected', 'connection_error']) cl.conn.on(e as any, () => events.push(`${n} ${e}`));
+  }
+}
+
+/** Asserts every accepted id arrived; returns the number of duplicates received. */
+export function assertNoneLost(accepted: Set<number>, received: number[]): number {
+  const unique = new Set(received);
+  assert.equal([...accepted].filter((id) => !unique.has(id)), [], 'nothing accepted is lost');
+  return received.length - unique.size;
+}

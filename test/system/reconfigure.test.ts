@@ -12,7 +12,7 @@ import * as fs from 'node:fs';
 import { brokerConfig, startBroker, tempDir } from '../support/broker';
 import { startRouter } from '../support/router';
 import { waitFor } from '../support/wait';
-import { connect } from './broker-helpers';
+import { RetryingProducer, assertNoneLost, collectingConsumer, connect } from './broker-helpers';
 
 function routerConfig(p1: number, p2: number, owner: 'b1' | 'b2'): string {
   const auto = (c: string) => `autoLink {\n    address: queue.orders\n    direction: in\n    connection: ${c}\n}\nautoLink {\n    address: queue.orders\n    direction: out\n    connection: ${c}\n}\n`;
@@ -31,30 +31,11 @@ test('moving queue.orders from broker B1 to B2 under load: nothing accepted is l
     await waitFor(() => r.log.filter((l) => /auto-link .*: active/.test(l)).length === 2, 10_000, 'auto-links on B1');
     const pc = await connect({ port: r.port });
     const cc = await connect({ port: r.port });
-    const received: number[] = [];
     // A slow consumer, so that B1 still holds messages when the address moves.
-    const rx = cc.conn.open_receiver({ source: { address: 'queue.orders' }, credit_window: 20 });
-    rx.on('message', (ctx) => received.push(ctx.message.body as number));
-    rx.on('receiver_close', () => events.push('consumer detached'));
-    const s = pc.conn.open_sender({ target: { address: 'queue.orders' } });
-    s.on('sender_close', () => events.push('producer detached'));
-    const accepted = new Set<number>();
-    const retry: number[] = [];
-    let next = 0;
+    const received = collectingConsumer(cc, 'queue.orders', 20, events);
     const N = 3000;
-    const pump = () => {
-      while (s.sendable()) {
-        const id = retry.length > 0 ? (retry.shift() as number) : next < N ? next++ : -1;
-        if (id < 0) return;
-        (s.send({ body: id, durable: true }) as any).msgId = id;
-      }
-    };
-    s.on('sendable', pump);
-    s.on('accepted', (ctx: any) => accepted.add(ctx.delivery.msgId));
-    for (const ev of ['released', 'modified', 'rejected']) s.on(ev as any, (ctx: any) => {
-      retry.push(ctx.delivery.msgId);
-      pump();
-    });
+    const p = new RetryingProducer(pc, 'queue.orders', N, events);
+    const accepted = p.accepted;
     await waitFor(() => accepted.size >= 1000, 20_000, '1000 accepted via B1');
     fs.writeFileSync(r.configFile, routerConfig(b1.port, b2.port, 'b2'));
     r.proc.kill('SIGHUP');
@@ -62,8 +43,7 @@ test('moving queue.orders from broker B1 to B2 under load: nothing accepted is l
     await waitFor(() => accepted.size === N, 30_000, `all ${N} accepted`);
     await waitFor(() => r.log.some((l) => /auto-link .*: drained; detaching/.test(l)), 30_000, 'B1 drained');
     await waitFor(() => new Set(received).size === N, 30_000, `every accepted message received (have ${new Set(received).size})`);
-    const lost = [...accepted].filter((id) => !received.includes(id));
-    assert.equal(lost, [], 'nothing accepted is lost');
+    assertNoneLost(accepted, received);
     assert.equal(events, [], 'client links never detached');
     // B1 holds nothing any more; B2 got the messages sent after the move.
     // A drained browse of B1's queue: the broker answers the drain at once when it holds nothing.

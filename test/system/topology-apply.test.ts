@@ -147,6 +147,7 @@ test('apply: add router C and pair2, move queue. from pair1 to pair2, remove pai
     const applyFirst = next;
     const r = await requestApply(t.runDir, after, (l) => progress.push(l));
     const applyMs = Date.now() - applyStart;
+    const applyEnd = next;
     assert.ok(r.ok, `apply failed: ${r.error}\n${progress.join('\n')}`);
     assert.ok(accepted.size > 400, 'the producer kept going during the apply');
 
@@ -193,7 +194,8 @@ test('apply: add router C and pair2, move queue. from pair1 to pair2, remove pai
     rx.on('message', onMessage);
     await waitFor(() => [...accepted].every((id) => received.has(id)), 30_000, 'every accepted message received').catch((e) => {
       const missing = [...accepted].filter((id) => !received.has(id)).sort((x, y) => x - y);
-      throw new Error(`${e.message}: ${missing.length} missing (${missing.slice(0, 40).join(' ')}); apply started at ${applyFirst}, late ${late}, next ${next}; retry ${retry.length}\n${progress.join('\n')}`);
+      const inPair2 = missing.filter((id) => seen.has(id)).length;
+      throw new Error(`${e.message}: seen in pair2 browse ${inPair2}; apply ended at ${applyEnd}; ${missing.length} missing (${missing.slice(0, 40).join(' ')}); apply started at ${applyFirst}, late ${late}, next ${next}; retry ${retry.length}\n${progress.join('\n')}`);
     });
     assert.equal([...accepted].filter((id) => !received.has(id)), [], 'nothing accepted is lost');
     assert.equal(events, [], 'no client event after the apply either');
