@@ -52,6 +52,8 @@ export class Address {
   rr = 0;
   deliveriesIn = 0;
   deliveriesOut = 0;
+  /** A `_topo/0/<router>/...` address of another router: reached through that router, never advertised. */
+  topo = false;
   constructor(readonly key: string, readonly distribution: Distribution) {}
 }
 
@@ -199,14 +201,30 @@ export class RouterCore {
   private addressFor(key: string): Address {
     let a = this.addresses.get(key);
     if (a === undefined) {
-      a = new Address(key, this.table.computeDistribution(key));
+      a = this.topoAddress(key) ?? new Address(key, this.table.computeDistribution(key));
       this.addresses.set(key, a);
     }
     return a;
   }
 
+  /**
+   * `_topo/0/<router>/...` (dynamic reply addresses, qdrouterd's form) names one router's
+   * address: another router's is routed toward that router, whatever the mobile addresses say.
+   * Returns null for our own router's (local consumers) and for other keys.
+   */
+  private topoAddress(key: string): Address | null {
+    if (this.remote === null || !key.startsWith('_topo/0/')) return null;
+    const end = key.indexOf('/', 8);
+    const id = end < 0 ? key.slice(8) : key.slice(8, end);
+    if (id === '' || id === this.remote.self) return null;
+    const a = new Address(key, 'closest');
+    a.topo = true;
+    a.remotes.add(id);
+    return a;
+  }
+
   private maybeDropAddress(a: Address): void {
-    if (a.consumers.length === 0 && a.senders.length === 0 && a.remotes.size === 0) this.addresses.delete(a.key);
+    if (a.consumers.length === 0 && a.senders.length === 0 && (a.remotes.size === 0 || a.topo)) this.addresses.delete(a.key);
   }
 
   /** Snapshot of one address (management, tests). */
@@ -333,7 +351,8 @@ export class RouterCore {
     this.stats.deliveriesIn++;
     let a = link.address;
     if (a === null) {
-      a = to === null ? null : this.addresses.get(to) ?? null;
+      // An anonymous message to another router's _topo address is routed without keeping a record.
+      a = to === null ? null : this.addresses.get(to) ?? this.topoAddress(to);
     }
     const d = new Delivery(link, settled, io);
     if (a === null || (a.consumers.length === 0 && !this.hasRemote(a))) {

@@ -38,6 +38,8 @@ export type ControlMessage =
   | { opcode: 'MAU'; id: string; pv: number; area: string; mobile_seq: number; add?: string[]; del?: string[]; exist?: string[]; hints?: number[] }
   | { opcode: 'MAR'; id: string; pv: number; area: string; have_seq: number };
 
+/** An unanswered mobile-address request is repeated after this long. */
+export const MAR_RETRY_MS = 1000;
 /** How soon an unanswered link-state request is repeated. */
 export const LS_RETRY_MS = 300;
 
@@ -71,6 +73,7 @@ class Node {
   mobileSeq = 0;
   needMobileRequest = false;
   marOutstanding = false;
+  marRequestedAt = -Infinity;
   readonly addresses = new Map<string, number>(); // key -> hint
   keepAlive = 0;
   constructor(readonly id: string) {}
@@ -311,7 +314,13 @@ export class MeshEngine {
       // An LSU answer is lost when the responder had no route back to us yet: ask again.
       if (n.peers.size === 0 && n.lsSeq === 0 && now - n.lsRequestedAt >= LS_RETRY_MS) n.needLsRequest = true;
       if (n.needLsRequest) this.requestLs(n, now);
+      // A MAR answer is lost like an LSU one (no route back yet): ask again after a second.
+      if (n.marOutstanding && now - n.marRequestedAt >= MAR_RETRY_MS) {
+        n.marOutstanding = false;
+        n.needMobileRequest = true;
+      }
       if (n.needMobileRequest && !n.marOutstanding) {
+        n.marRequestedAt = now;
         n.needMobileRequest = false;
         n.marOutstanding = true;
         this.fx.sendControl({ kind: 'router', id: n.id }, { opcode: 'MAR', ...this.header(), have_seq: n.mobileSeq });
