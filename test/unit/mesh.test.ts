@@ -17,6 +17,8 @@ class Net {
   readonly conns = new Map<number, [string, string]>();
   private nextConn = 1;
   readonly frozen = new Set<string>();
+  /** Drops the envelopes it returns true for (lost messages). */
+  drop: (env: Envelope) => boolean = () => false;
   private queue: Envelope[] = [];
   now = 0;
   delivered = 0;
@@ -90,7 +92,7 @@ class Net {
     while (this.queue.length > 0) {
       if (guard++ > 5_000_000) throw new Error('control message storm');
       const env = this.queue.shift()!;
-      if (this.frozen.has(env.to) || env.conn === null || !this.conns.has(env.conn)) continue;
+      if (this.frozen.has(env.to) || env.conn === null || !this.conns.has(env.conn) || this.drop(env)) continue;
       const e = this.engines.get(env.to)!;
       this.delivered++;
       if (env.dest.kind === 'connection') {
@@ -190,6 +192,21 @@ test('recovery from a missed MAU: MAR brings the absolute list', () => {
   net.run(6000); // MAU seq 2 arrives out of order -> MAR -> absolute MAU
   assert.equal([...(net.addresses.get('B')?.get('A') ?? [])].sort(), ['M0x', 'M0y']);
   assert.equal([...(net.addresses.get('C')?.get('A') ?? [])].sort(), ['M0x', 'M0y']);
+});
+
+// A MAR or its answer lost on the way (the responder had no route back yet): asked again.
+//   A -- B -- C ; the first MARs anyone sends are dropped.
+test('an unanswered MAR is repeated until the addresses arrive', () => {
+  const net = new Net();
+  for (const id of ['A', 'B', 'C']) net.add(id);
+  net.engines.get('A')!.onLocalAddress('M0far', 2, true);
+  let dropped = 0;
+  net.drop = (env) => env.msg.opcode === 'MAR' && dropped++ < 4;
+  net.connect('A', 'B');
+  net.connect('B', 'C');
+  net.run(15_000);
+  assert.ok(dropped >= 1, 'a MAR was lost');
+  assert.equal([...(net.addresses.get('C')?.get('A') ?? [])], ['M0far']);
 });
 
 // Link cut in a square:  A -- B
