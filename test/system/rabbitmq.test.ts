@@ -3,6 +3,7 @@
 //
 //   rhea producer --> [router] --out auto-link /queue/rmqN--> [RabbitMQ queue rmqN]
 //   rhea consumer <-- [router] <--in auto-link  /queue/rmqN--
+//   rhea clients  --> [router] ==link route /queue==> RabbitMQ (last test)
 //
 // queue.* is a waypoint: producers send to phase 0, which the out auto-link carries to RabbitMQ;
 // the in auto-link brings RabbitMQ's messages back as phase 1, which consumers receive. RabbitMQ's
@@ -249,6 +250,40 @@ it('drain on a RabbitMQ-backed queue: idle drain completes; with messages held t
       await c.close();
     }
   });
+});
+
+it('link routes to RabbitMQ: client links on /queue/... go to RabbitMQ itself; send, receive and acknowledge end to end', async () => {
+  //   rhea producer/consumer --> [router: linkRoute /queue in+out] --> RabbitMQ /queue/lr1
+  const r = await rabbit();
+  const mark = r.log.length;
+  const router = await startRouter(`router {\n    mode: standalone\n    id: RMQLR\n}\nlistener {\n    host: 127.0.0.1\n    port: 0\n}\n` +
+    `connector {\n    name: rmq\n    role: route-container\n    host: 127.0.0.1\n    port: ${r.port}\n}\n` +
+    `linkRoute {\n    prefix: /queue\n    direction: in\n    connection: rmq\n}\nlinkRoute {\n    prefix: /queue\n    direction: out\n    connection: rmq\n}\n`);
+  let failed = true;
+  try {
+    await waitFor(() => router.log.some((l) => /connector rmq: active/.test(l)), 15_000, 'connected to RabbitMQ');
+    const c = await rheaConnect(router);
+    try {
+      const sent = bodies('lr', 20);
+      assert.equal(await sendAll(c, '/queue/lr1', sent), sent.map(() => 'accepted'), 'RabbitMQ accepted, through the routed link');
+      await waitQueue(r, 'lr1', 20, 0);
+      const rx = c.conn.open_receiver({ source: { address: '/queue/lr1' }, credit_window: 10 });
+      const got: string[] = [];
+      rx.on('message', (ctx) => got.push(ctx.message!.body as string));
+      await waitFor(() => got.length >= 20, 15_000, '20 messages from RabbitMQ over the routed link');
+      assert.equal(got, sent);
+      await waitQueue(r, 'lr1', 0, 0);
+      assert.equal(rabbitErrors(r, mark), [], 'no channel errors in the RabbitMQ log');
+    } finally {
+      await c.close();
+    }
+    failed = false;
+  } catch (e) {
+    throw withLogs(e, router, r);
+  } finally {
+    const code = await router.stop();
+    if (!failed) assert.is(code, 0);
+  }
 });
 
 test.run();
