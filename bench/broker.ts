@@ -69,6 +69,38 @@ async function measure(url: string, address: string, messages: number, durable: 
   return out[out.length >> 1];
 }
 
+/**
+ * The same client through a router in front of the broker:
+ *   mesh_perf --> [router] --waypoint auto-links / link route--> [broker]
+ */
+async function benchThroughRouter(brokerPort: number, messages: number, runs: number): Promise<void> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'amqp-mesh-bench-wp-'));
+  const file = path.join(dir, 'router.conf');
+  let conf = `router {\n  mode: standalone\n  id: BenchWP\n}\nlistener {\n  host: 127.0.0.1\n  port: 0\n}\n` +
+    `connector {\n  name: b\n  role: route-container\n  host: 127.0.0.1\n  port: ${brokerPort}\n}\naddress {\n  prefix: wp\n  waypoint: yes\n}\n` +
+    `linkRoute {\n  prefix: lr\n  direction: in\n  connection: b\n}\nlinkRoute {\n  prefix: lr\n  direction: out\n  connection: b\n}\n`;
+  for (let i = 0; i < runs; i++) {
+    for (const d of ['in', 'out']) conf += `autoLink {\n  address: wp.bench${i}\n  direction: ${d}\n  connection: b\n}\n`;
+  }
+  fs.writeFileSync(file, `${conf}log {\n  module: DEFAULT\n  enable: notice+\n}\n`);
+  const proc = spawn(process.execPath, [BIN, 'router', '-c', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const log: string[] = [];
+  try {
+    const m = await waitLine(proc, /Listening on [^\s]+:(\d+)/, 15_000, log);
+    await waitLine(proc, /connector b: active/, 15_000, log);
+    const url = `amqp://127.0.0.1:${m[1]}`;
+    const wp = await measure(url, 'wp.bench', messages, true, false, runs);
+    console.log(`  through a router, waypoint (auto-links), persistent: ${fmt(wp)}`);
+    const lr = await measure(url, 'lr.bench', messages, true, false, runs);
+    console.log(`  through a router, link route, persistent:            ${fmt(lr)}`);
+  } catch (e) {
+    console.log(`  through a router: failed (${(e as Error).message})`);
+  } finally {
+    await stop(proc);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 /** Prints the broker figures. */
 export async function benchBroker(messages: number, runs: number): Promise<void> {
   console.log(`broker: 1 producer + 1 consumer, ${messages.toLocaleString('en')} messages of 1 KB, window 1000, median of ${runs}`);
@@ -79,6 +111,7 @@ export async function benchBroker(messages: number, runs: number): Promise<void>
     console.log(`  amqp-mesh broker, persistent:     ${fmt(ours)}`);
     const np = await measure(`amqp://127.0.0.1:${b.port}`, 'bench.transient', messages, false, false, runs);
     console.log(`  amqp-mesh broker, non-persistent: ${fmt(np)}`);
+    await benchThroughRouter(b.port, messages, runs);
   } finally {
     await stop(b.proc);
     fs.rmSync(b.dir, { recursive: true, force: true });

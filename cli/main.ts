@@ -12,10 +12,13 @@ import type { AddressRule } from '../router/core/addresses';
 import { BrokerConfig, loadBrokerConfigFile } from '../broker/config';
 import { runBroker } from '../broker/io/main';
 import { runUp } from '../topology/up';
+import { runApply } from '../topology/apply';
 
 const USAGE = `usage: amqp-mesh router -c FILE    run a router (FILE: qdrouterd.conf syntax, .yaml/.yml or .json)
        amqp-mesh broker -c FILE    run a broker (same syntaxes); two brokers on one dataDir form a master/slave pair
        amqp-mesh up [FILE]         boot a topology (default topology/default.yaml): routers and broker pairs on 127.0.0.1
+       amqp-mesh apply FILE [--run-dir DIR] [--drain-timeout SECONDS]
+                                   change the running topology (started by up) to match FILE
        amqp-mesh --version
        amqp-mesh --help`;
 
@@ -277,6 +280,7 @@ export async function main(argv: string[]): Promise<void> {
   if (cmd === 'router') return runRouter(configArg(cmd, rest));
   if (cmd === 'broker') return runBrokerCommand(configArg(cmd, rest));
   if (cmd === 'up') return runUp(rest);
+  if (cmd === 'apply') return runApply(rest);
   process.stderr.write(`amqp-mesh: unknown command "${cmd}"\n${USAGE}\n`);
   process.exit(2);
 }

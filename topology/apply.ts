@@ -21,9 +21,12 @@
  *    waypoint has both pairs for a moment: messages go to either, both deliver to consumers.
  * 2. shrink: the target configs (removed routers, still running, keep their links but lose their
  *    pairs): removed links go, cost changes reconnect, removed pair connectors drain their `in`
- *    auto-links to the consumers and close; a removed pair's brokers stop once every router that
- *    held its connector logged `connector PAIR: removed and drained; closing` (or after the drain
- *    timeout, reported: its store keeps what it still held).
+ *    auto-links to the consumers and close. A removed pair's brokers stop once every router that
+ *    held its connector logged `connector PAIR: removed and drained; closing` and a browse of the
+ *    pair's live broker finds its queues empty; deliveries the router still held for slow
+ *    consumers when it detached go back to the broker, so such a pair is drained again through a
+ *    drain-only connector (`in` auto-links, linkCapacity 1). After the drain timeout the pair is
+ *    stopped anyway, reported: its store keeps what it still held.
  * 3. stop removed routers; drop the connectors to them; wait for convergence.
  *
  * A failure in stage 1 puts back what it changed (configs re-sent, new processes stopped); later
@@ -33,6 +36,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import rhea = require('rhea');
 import { ConfigError } from '../router/config/errors';
 import { loadTopologyFile, type Topology, type TopologyAddress, type TopologyBrokerPair, type TopologyLink, type TopologyRouter } from './model';
 import { brokerConfig, brokersOf, routerConfig, type PortPlan } from './generate';
@@ -280,6 +284,39 @@ class LogCursor {
   }
 }
 
+/**
+ * How many messages a broker holds available on queue `address` (a drained browse: the broker
+ * answers the drain at once when it has nothing more). Undefined when it cannot tell in `ms`.
+ */
+export function browseCount(port: number, address: string, ms: number): Promise<number | undefined> {
+  return new Promise((resolve) => {
+    const container = rhea.create_container({ id: `amqp-mesh-apply-${process.pid}-${Math.random().toString(36).slice(2, 8)}` });
+    const conn = container.connect({ host: '127.0.0.1', port, reconnect: false } as rhea.ConnectionOptions);
+    let count = 0;
+    let done = false;
+    const finish = (v: number | undefined): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      conn.close();
+      // rhea keeps the socket until the peer's close; a short grace, then it goes.
+      setTimeout(() => (conn as unknown as { socket?: { destroy(): void } }).socket?.destroy(), 1000).unref();
+      resolve(v);
+    };
+    const timer = setTimeout(() => finish(undefined), ms);
+    conn.on('connection_error', () => finish(undefined));
+    conn.on('disconnected', () => finish(undefined));
+    const rx = conn.open_receiver({ source: { address, distribution_mode: 'copy' }, credit_window: 0 } as rhea.ReceiverOptions);
+    rx.on('message', () => count++);
+    rx.on('receiver_open', () => {
+      rx.drain = true;
+      rx.add_credit(100_000);
+    });
+    rx.on('receiver_drained' as 'message', () => finish(count));
+    rx.on('receiver_close', () => finish(undefined));
+  });
+}
+
 function tail(file: string, n = 15): string {
   try {
     return fs.readFileSync(file, 'utf8').trimEnd().split('\n').slice(-n).join('\n');
@@ -440,13 +477,13 @@ export async function applyTopology(running: RunningTopology, nextModel: Topolog
    * connections and auto-links the new config adds. Returns the log cursors (from before the
    * SIGHUP) for waits on what follows.
    */
-  const reload = async (stage: string, model: Topology, names: string[], before: Map<string, string>, deadline: number): Promise<Map<string, LogCursor>> => {
+  const reload = async (stage: string, textFor: (name: string) => string, names: string[], before: Map<string, string>, deadline: number): Promise<Map<string, LogCursor>> => {
     const cursors = new Map<string, LogCursor>();
     for (const name of names) {
       const c = byName(name);
       const cursor = LogCursor.atEnd(c.logFile);
       cursors.set(name, cursor);
-      fs.writeFileSync(confFile(name), textOf(model, name));
+      fs.writeFileSync(confFile(name), textFor(name));
       process.kill(c.pid, 'SIGHUP');
     }
     for (const name of names) {
@@ -461,14 +498,14 @@ export async function applyTopology(running: RunningTopology, nextModel: Topolog
       if (/need a restart/.test(text)) result.warnings.push(`router ${name}: ${text}`);
       say(`router ${name}: SIGHUP (${stage}): ${text.replace(/^configuration reloaded from \S+: ?/, '')}`);
     }
-    await waitAdded(model, names, before, cursors, deadline);
+    await waitAdded(textFor, names, before, cursors, deadline);
     return cursors;
   };
 
   /** Waits for the inter-router connections and auto-links that `model` adds on `names` to be up. */
-  const waitAdded = async (model: Topology, names: string[], before: Map<string, string>, cursors: Map<string, LogCursor>, deadline: number): Promise<void> => {
+  const waitAdded = async (textFor: (name: string) => string, names: string[], before: Map<string, string>, cursors: Map<string, LogCursor>, deadline: number): Promise<void> => {
     for (const name of names) {
-      const text = textOf(model, name);
+      const text = textFor(name);
       const was = before.get(name) ?? '';
       const cursor = cursors.get(name) as LogCursor;
       const oldConns = interRouterConnectors(was);
@@ -519,12 +556,16 @@ export async function applyTopology(running: RunningTopology, nextModel: Topolog
   // ---- Stage 1: grow ----
   const growBefore = new Map(current);
   const hupped: string[] = [];
+  const brokerConfsBefore = new Map<string, string>();
   try {
     let deadline = Date.now() + timeoutMs;
     for (const b of brokersOf(next)) {
       if (newBrokers.some((x) => x.name === b.name)) fs.writeFileSync(confFile(b.name), brokerConfig(next, b, plan, dataDirs[b.pair]));
     }
-    for (const b of brokerChanges) fs.writeFileSync(confFile(b.name), brokerConfig(next, b, plan, dataDirs[b.pair]));
+    for (const b of brokerChanges) {
+      brokerConfsBefore.set(b.name, readConf(b.name));
+      fs.writeFileSync(confFile(b.name), brokerConfig(next, b, plan, dataDirs[b.pair]));
+    }
     if (brokerChanges.length) {
       result.warnings.push(`broker config of ${brokerChanges.map((b) => b.name).join(', ')} changed (waypoint addresses or queues); brokers read it when they start, queues are created on first use meanwhile`);
     }
@@ -551,8 +592,8 @@ export async function applyTopology(running: RunningTopology, nextModel: Topolog
     }
     hupped.push(...growChanged);
     result.reloaded.grow = [...growChanged];
-    await reload('stage 1, add', stages.grow, growChanged, growBefore, deadline);
-    await waitAdded(stages.grow, newRouters, new Map(), routerCursors, deadline);
+    await reload('stage 1, add', (n) => textOf(stages.grow, n), growChanged, growBefore, deadline);
+    await waitAdded((n) => textOf(stages.grow, n), newRouters, new Map(), routerCursors, deadline);
     deadline = Date.now() + timeoutMs;
     await converge(stages.grow, deadline);
   } catch (e) {
@@ -578,15 +619,16 @@ export async function applyTopology(running: RunningTopology, nextModel: Topolog
       await ctl.retire(c);
       notes.push(`${c.kind} ${c.name} stopped`);
     }
-    for (const n of newRouters) {
+    for (const n of [...newRouters, ...newBrokers.map((b) => b.name)]) {
       delete plan.interRouter[n];
+      delete plan.brokers[n];
       try {
         fs.unlinkSync(confFile(n));
       } catch {
         // not written
       }
     }
-    for (const b of newBrokers) delete plan.brokers[b.name];
+    for (const [name, text] of brokerConfsBefore) fs.writeFileSync(confFile(name), text);
     throw new ApplyError(`${(e as Error).message}\nrolled back: ${notes.join(', ') || 'nothing had changed'}`);
   }
 
@@ -594,7 +636,7 @@ export async function applyTopology(running: RunningTopology, nextModel: Topolog
   let deadline = Date.now() + timeoutMs;
   const shrinkBefore = new Map([...existing, ...newRouters].map((n) => [n, textOf(stages.grow, n)]));
   result.reloaded.shrink = [...shrinkChanged];
-  const cursors = await reload('stage 2, remove and change', stages.shrink, shrinkChanged, shrinkBefore, deadline);
+  const cursors = await reload('stage 2, remove and change', (n) => textOf(stages.shrink, n), shrinkChanged, shrinkBefore, deadline);
   await converge(stages.shrink, deadline);
   // Pair connectors gone from a router: removed pairs wait for their drain; moved ones drain in the background.
   const drainWaits: { pair: string; router: string }[] = [];
@@ -605,7 +647,6 @@ export async function applyTopology(running: RunningTopology, nextModel: Topolog
   }
   const drainStart = Date.now();
   const drainDeadline = drainStart + drainTimeoutMs;
-  const drained = new Map<string, boolean>();
   const stopPair = async (pair: string): Promise<void> => {
     const brokers = running.components.filter((c) => c.kind === 'broker' && c.pair === pair);
     // The waiting broker first: it would otherwise take the store over.
@@ -617,31 +658,89 @@ export async function applyTopology(running: RunningTopology, nextModel: Topolog
     say(`broker pair ${pair}: stopped (${brokers.map((c) => `${c.name} pid ${c.pid}`).join(', ')}); its store stays in ${dataDirs[pair]}`);
   };
   const removedPairs = new Set(diff.pairsRemoved.map((p) => p.name));
-  const waiting = new Set(drainWaits.filter((w) => removedPairs.has(w.pair)));
   for (const w of drainWaits.filter((x) => !removedPairs.has(x.pair))) {
     say(`broker pair ${w.pair}: its old connector on router ${w.router} drains in the background (it stays attached to router ${next.brokerPairs.find((p) => p.name === w.pair)?.router})`);
   }
-  if (waiting.size) say(`waiting for ${[...waiting].map((w) => `router ${w.router} to drain ${w.pair}`).join(', ')} (at most ${seconds(drainTimeoutMs)})`);
-  while (waiting.size) {
-    ctl.poll();
-    check();
-    for (const w of [...waiting]) {
-      const cursor = cursors.get(w.router) as LogCursor;
-      const done = cursor.read().some((l) => l.includes(`connector ${w.pair}: removed and drained; closing`));
-      if (!done && Date.now() <= drainDeadline) continue;
-      waiting.delete(w);
-      const ms = Date.now() - drainStart;
-      result.drains.push({ pair: w.pair, router: w.router, drained: done, ms });
-      say(done ? `router ${w.router}: ${w.pair} drained (${seconds(ms)})` : `router ${w.router}: ${w.pair} not drained after ${seconds(ms)}; stopping it anyway`);
-      if (!done) result.warnings.push(`broker pair ${w.pair} was not drained by router ${w.router} within ${seconds(drainTimeoutMs)}; what it still held stays in its store ${dataDirs[w.pair]}`);
-      drained.set(w.pair, (drained.get(w.pair) ?? true) && done);
+  const waits = drainWaits.filter((w) => removedPairs.has(w.pair));
+  if (waits.length) say(`waiting for ${waits.map((w) => `router ${w.router} to drain ${w.pair}`).join(', ')} (at most ${seconds(drainTimeoutMs)})`);
+
+  /** Messages the live broker of a removed pair still holds in its queues (undefined: no live broker to ask). */
+  const remaining = async (pair: string): Promise<number | undefined> => {
+    const live = running.liveBroker(pair);
+    const p = old.brokerPairs.find((x) => x.name === pair);
+    if (!live || !p) return undefined;
+    let total = 0;
+    for (const q of p.queues) {
+      const n = await browseCount(live.port, q, 5000);
+      if (n === undefined) return undefined;
+      total += n;
     }
-    // A pair stops once every router that held its connector is done with it.
-    for (const pair of removedPairs) {
-      if (drained.has(pair) && ![...waiting].some((w) => w.pair === pair) && running.components.some((c) => c.pair === pair)) await stopPair(pair);
+    return total;
+  };
+
+  /**
+   * The removed pairs whose connectors `router` held: wait for `connector PAIR: removed and
+   * drained; closing`, then ask the pair's broker whether it really holds nothing. A router's
+   * drain ends when the broker has nothing more to send, but deliveries the router still held for
+   * slow consumers (up to the connector's linkCapacity) go back to the broker when the connection
+   * closes. Such a pair gets a drain-only connector (`in` auto-links, linkCapacity 1) until the
+   * broker has sent everything, then it is removed again; until the broker is empty or the drain
+   * times out.
+   */
+  const drainOn = async (router: string, pairs: string[]): Promise<void> => {
+    let cursor = cursors.get(router) as LogCursor;
+    let pending = pairs;
+    for (let round = 1; ; round++) {
+      const closed = (p: string): boolean => cursor.read().some((l) => l.includes(`connector ${p}: removed and drained; closing`));
+      for (;;) {
+        ctl.poll();
+        check();
+        if (pending.every(closed) || Date.now() > drainDeadline) break;
+        await sleep(POLL_MS);
+      }
+      const left: { pair: string; count: number | undefined }[] = [];
+      for (const pair of pending) {
+        const count = closed(pair) ? await remaining(pair) : undefined;
+        if (count === 0) {
+          const ms = Date.now() - drainStart;
+          result.drains.push({ pair, router, drained: true, ms });
+          say(`router ${router}: ${pair} drained (${seconds(ms)}${round > 1 ? `, ${round} rounds` : ''}); its broker holds nothing`);
+        } else left.push({ pair, count });
+      }
+      if (left.length === 0) return;
+      if (Date.now() > drainDeadline) {
+        for (const { pair, count } of left) {
+          const ms = Date.now() - drainStart;
+          result.drains.push({ pair, router, drained: false, ms });
+          const held = count === undefined ? 'what it still holds' : `the ${count} message${count === 1 ? '' : 's'} it still holds`;
+          say(`router ${router}: ${pair} not drained after ${seconds(ms)}; stopping it anyway`);
+          result.warnings.push(`broker pair ${pair} was not drained by router ${router} within ${seconds(drainTimeoutMs)}; ${held} stay${count === 1 ? 's' : ''} in its store ${dataDirs[pair]}`);
+        }
+        return;
+      }
+      // Round n+1: the connector comes back with `in` auto-links only, then goes again.
+      const names = left.map((l) => l.pair);
+      say(`router ${router}: ${left.map((l) => `${l.pair}'s broker still holds ${l.count ?? 'some'} message${l.count === 1 ? '' : 's'}`).join(', ')} (in flight to consumers when its link detached); draining again`);
+      const shrinkText = textOf(stages.shrink, router);
+      const again: Topology = { ...stages.shrink, brokerPairs: [...stages.shrink.brokerPairs, ...old.brokerPairs.filter((p) => names.includes(p.name)).map((p) => ({ ...p, router }))] };
+      const againText = routerConfig(again, router, plan, { ...genOpts, drainOnly: names });
+      await reload(`drain round ${round + 1}`, () => againText, [router], new Map([[router, shrinkText]]), Math.max(drainDeadline, Date.now() + 10_000));
+      // The consumers take what the broker sends, one at a time (linkCapacity 1); once the broker
+      // has nothing left to send, the link is drained and detached with at most one in flight.
+      while (Date.now() < drainDeadline) {
+        const counts = await Promise.all(names.map(remaining));
+        if (counts.every((n) => n === 0)) break;
+        check();
+        await sleep(200);
+      }
+      cursor = (await reload(`drain round ${round + 1}`, () => shrinkText, [router], new Map([[router, againText]]), Date.now() + 10_000)).get(router) as LogCursor;
+      pending = names;
     }
-    if (waiting.size) await sleep(POLL_MS);
-  }
+  };
+  const byRouter = new Map<string, string[]>();
+  for (const w of waits) byRouter.set(w.router, [...(byRouter.get(w.router) ?? []), w.pair]);
+  await Promise.all([...byRouter].map(([router, pairs]) => drainOn(router, pairs)));
+  // A pair stops once every router that held its connector is done with it (or timed out).
   for (const pair of removedPairs) if (running.components.some((c) => c.pair === pair)) await stopPair(pair);
 
   // ---- Stage 3: removed routers go ----
@@ -654,20 +753,23 @@ export async function applyTopology(running: RunningTopology, nextModel: Topolog
   }
   deadline = Date.now() + timeoutMs;
   result.reloaded.retire = [...finalChanged];
-  await reload('stage 3, drop links to removed routers', stages.final, finalChanged, new Map(next.routers.map((r) => [r.name, textOf(stages.shrink, r.name)])), deadline);
+  await reload('stage 3, drop links to removed routers', (n) => textOf(stages.final, n), finalChanged, new Map(next.routers.map((r) => [r.name, textOf(stages.shrink, r.name)])), deadline);
   if (finalChanged.length || diff.routersRemoved.length) await converge(stages.final, deadline);
 
   // Every file is now the target's (comments name the new topology file and its lines).
   for (const r of next.routers) fs.writeFileSync(confFile(r.name), textOf(next, r.name));
   ctl.commit(next);
 
-  result.summary.push(...changes.map((c) => `${c}`));
+  result.summary.push(...changes);
   for (const n of newRouters) {
     const c = byName(n);
     result.summary.push(`started router ${n}: amqp://${c.endpoint} (inter-router :${c.interRouterPort}), pid ${c.pid}`);
   }
   for (const p of diff.pairsAdded) result.summary.push(`started broker pair ${p.name}: ${p.name}.b1 live (${byName(`${p.name}.b1`).endpoint}), ${p.name}.b2 slave`);
-  for (const [stage, names] of Object.entries(result.reloaded)) if (names.length) result.summary.push(`reloaded (SIGHUP, stage ${stage}): ${names.join(', ')}`);
+  const stageNames = { grow: 'stage 1, add', shrink: 'stage 2, remove and change', retire: 'stage 3, drop links to removed routers' };
+  for (const [stage, names] of Object.entries(result.reloaded)) {
+    if (names.length) result.summary.push(`reloaded (SIGHUP, ${stageNames[stage as keyof typeof stageNames]}): ${names.join(', ')}`);
+  }
   for (const d of result.drains) result.summary.push(`broker pair ${d.pair}: ${d.drained ? 'drained' : 'NOT drained (timeout)'} by router ${d.router} in ${seconds(d.ms)}, then stopped`);
   for (const p of diff.pairsRemoved) if (!result.drains.some((d) => d.pair === p.name)) result.summary.push(`broker pair ${p.name}: stopped (no router held its connector)`);
   for (const r of diff.routersRemoved) result.summary.push(`stopped router ${r.name}`);
@@ -720,17 +822,21 @@ export interface ControlServer {
 }
 
 /**
- * `up`'s side of `apply`: writes state.json and the `$TMPDIR/amqp-mesh-up-current` pointer, and
+ * `up`'s side of `apply`: writes state.json and (unless `pointer` is false) the
+ * `$TMPDIR/amqp-mesh-up-current` pointer, and
  * serves `{"apply": FILE}` requests on `<runDir>/control.sock` (one at a time), answering with
  * `{"line": ...}` progress lines and a final `{"done": true, "ok": ..., "error"?: ...}`.
  * @param log where `up` prints what happens (each line also goes to the requester).
  */
-export async function serveControl(t: RunningTopology, opts: { modelFile: string; log?: (line: string) => void; timeoutMs?: number }): Promise<ControlServer> {
+export async function serveControl(
+  t: RunningTopology,
+  opts: { modelFile: string; log?: (line: string) => void; timeoutMs?: number; pointer?: boolean },
+): Promise<ControlServer> {
   let modelFile = opts.modelFile;
   writeState(t, modelFile);
-  const pointer = CURRENT_POINTER();
+  const pointer = opts.pointer === false ? undefined : CURRENT_POINTER();
   try {
-    writeAtomically(pointer, `${t.runDir}\n`);
+    if (pointer) writeAtomically(pointer, `${t.runDir}\n`);
   } catch {
     // a read-only TMPDIR: apply still finds the run directory by name
   }
@@ -831,7 +937,7 @@ export async function serveControl(t: RunningTopology, opts: { modelFile: string
         // gone
       }
       try {
-        if (fs.readFileSync(pointer, 'utf8').trim() === t.runDir) fs.unlinkSync(pointer);
+        if (pointer && fs.readFileSync(pointer, 'utf8').trim() === t.runDir) fs.unlinkSync(pointer);
       } catch {
         // someone else's or gone
       }

@@ -51,6 +51,13 @@ export interface GenerateOptions {
    * mesh then still boots.
    */
   pairConnectors?: boolean;
+  /**
+   * Broker pairs whose connector only drains them: `in` auto-links only (no `out` auto-links, no
+   * linkRoutes), so consumers get what the pair still holds while nothing new goes to it, and
+   * `linkCapacity: 1`, so the router holds at most one of its messages at a time (little is in
+   * flight when the link is drained and detached). `amqp-mesh apply` drains removed pairs so.
+   */
+  drainOnly?: readonly string[];
 }
 
 /** The broker processes of every pair, in start order. */
@@ -137,13 +144,13 @@ export function routerConfig(model: Topology, name: string, plan: PortPlan, opts
       out.push(`# broker pair ${p.name}: route-container connector, autoLinks and linkRoutes left out\n# (this router does not support role route-container yet).\n`);
       continue;
     }
-    out.push(...pairSections(model, p, plan));
+    out.push(...pairSections(model, p, plan, opts.drainOnly?.includes(p.name) ?? false));
   }
   return out.join('\n');
 }
 
 /** The connector to a pair and the autoLinks and linkRoutes that use it. */
-function pairSections(model: Topology, p: TopologyBrokerPair, plan: PortPlan): string[] {
+function pairSections(model: Topology, p: TopologyBrokerPair, plan: PortPlan, drainOnly: boolean): string[] {
   const [b1, b2] = brokersOf(model).filter((b) => b.pair === p.name);
   const out = [section('connector', [
     ['name', p.name],
@@ -155,14 +162,15 @@ function pairSections(model: Topology, p: TopologyBrokerPair, plan: PortPlan): s
     // Whichever of the two holds the store lock is the one listening (qdrouterd also learns
     // this list from the broker's open frame, once connected).
     ['failoverUrls', `amqp://127.0.0.1:${plan.brokers[b2.name]}`],
-  ], `broker pair ${p.name}: ${b1.name} / ${b2.name} (topology line ${p.line})`)];
+    ['linkCapacity', drainOnly ? 1 : undefined],
+  ], `broker pair ${p.name}: ${b1.name} / ${b2.name} (topology line ${p.line})${drainOnly ? ', being drained' : ''}`)];
   // Waypoints: messages to a queue go out to the broker (phase 0) and come back from it (phase 1).
   for (const address of [...p.queues, ...p.topics]) {
-    for (const direction of ['in', 'out']) {
+    for (const direction of drainOnly ? ['in'] : ['in', 'out']) {
       out.push(section('autoLink', [['address', address], ['direction', direction], ['connection', p.name]]));
     }
   }
-  for (const a of model.addresses.filter((x) => x.linkRoute === p.name)) {
+  for (const a of drainOnly ? [] : model.addresses.filter((x) => x.linkRoute === p.name)) {
     for (const direction of ['in', 'out']) {
       out.push(section('linkRoute', [ruleKey(a), ['direction', direction], ['connection', p.name]]));
     }

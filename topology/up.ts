@@ -13,6 +13,8 @@
  *
  * Files go to a run directory (default `$TMPDIR/amqp-mesh-up-<timestamp>/`): `conf/NAME.conf`
  * (generated), `logs/NAME.log` (each process's stdout and stderr) and `data/PAIR/` (stores).
+ * Once up, `runUp` also writes `state.json` there and listens on `control.sock`, through which
+ * `amqp-mesh apply FILE` changes the running topology (topology/apply.ts).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';

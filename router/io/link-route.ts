@@ -255,9 +255,7 @@ export class LinkRouter {
     const route = (link.ctx as RouteEnd).route;
     const out = route.outLink;
     if (!drain || out === null || !out.drain || deliveryCount === null) return;
-    // The producer used up its credit: so do we toward the consumer.
-    link.deliveryCount = deliveryCount;
-    link.credit = 0;
+    // The producer used up its credit (the engine took its delivery-count): so do we toward the consumer.
     if (route.pending.length === 0) {
       out.conn.drainComplete(out);
       this.host.touch(out.conn);

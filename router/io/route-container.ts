@@ -202,6 +202,8 @@ export class RouteContainer {
     if (!rt?.retiring || !rt.drainAsked || !drain || (credit ?? 0) > 0) return;
     rt.drainAsked = false;
     if (rt.sinceDrain > 0) return;
+    // Deliveries still held for slow consumers would go back to the broker with the link: wait.
+    for (const d of link.session.unsettledIn.values()) if (d.link === link) return;
     this.logger.log('ROUTER', 'notice', `auto-link ${rt.settings.name}: drained; detaching`);
     link.conn.detachLink(link, null);
     this.host.touch(link.conn);
@@ -209,8 +211,11 @@ export class RouteContainer {
     this.maybeRetired();
   }
 
+  private retired = false;
+
   private maybeRetired(): void {
-    if (!this.retiring || this.autoLinks.some((a) => a.retiring)) return;
+    if (!this.retiring || this.retired || this.autoLinks.some((a) => a.retiring)) return;
+    this.retired = true;
     this.logger.log('SERVER', 'notice', `connector ${this.settings.name}: removed and drained; closing`);
     this.stop();
     this.onRetired();

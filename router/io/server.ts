@@ -675,6 +675,11 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
 
   onSenderFlow(link: Link, deliveryCount: number | null, credit: number | null, drain: boolean): void {
     if (link.ctx instanceof RouteEnd) return this.linkRouter.onSenderFlow(link, deliveryCount, credit, drain);
+    // After a drain the link's credit is what the sender says: the core tops it up from there.
+    if (drain && link.ctx !== null && link.ctx !== MANAGEMENT) {
+      this.core.onCreditConsumed(link.ctx as CoreLink, link.credit);
+      this.touch(link.conn);
+    }
     const rc = (link.conn.ctx as ConnCtx).routeContainer;
     if (rc !== null && rc.draining) rc.onSenderFlow(link, drain, credit);
   }

@@ -693,6 +693,12 @@ export class Connection {
       link.drain = f.drain;
       this.handler.onFlow(link, f.drain);
     } else {
+      // A sender answering a drain has advanced its delivery-count over the credit it gave up:
+      // take its view, or we would count credit the sender no longer has.
+      if (f.drain && f.deliveryCount !== null && ((f.deliveryCount - link.deliveryCount) | 0) > 0) {
+        link.deliveryCount = f.deliveryCount;
+        link.credit = Math.max(0, f.linkCredit ?? 0);
+      }
       if (f.echo) this.sendFlow(link);
       this.handler.onSenderFlow?.(link, f.deliveryCount, f.linkCredit, f.drain);
     }
