@@ -41,7 +41,7 @@ async function boot(): Promise<RunningTopology> {
   return t;
 }
 
-test('link-routed send, receive, browse and selectors across two hops, from a client on B', async () => {
+test('link-routed send, receive, browse, selectors and drain across two hops, from a client on B', async () => {
   const t = await boot();
   try {
     const c = await connect({ port: t.router('B').port });
@@ -56,6 +56,18 @@ test('link-routed send, receive, browse and selectors across two hops, from a cl
     const rest = await receiver(c, 'orders.eu');
     await waitFor(() => rest.messages.length === 3, 5000);
     assert.equal(bodies(rest), ['e0', 'e2', 'e4']);
+    // Drain end to end: the broker answers it through both routers, after what it holds.
+    await rest.close();
+    assert.equal(await sendAll(c, 'orders.drain', numbered(2, 'd')), ['accepted', 'accepted']);
+    const dr = c.conn.open_receiver({ source: { address: 'orders.drain' }, credit_window: 0, autoaccept: true } as never);
+    const got: unknown[] = [];
+    dr.on('message', (ctx) => got.push(ctx.message.body));
+    await new Promise((resolve) => dr.on('receiver_open', resolve));
+    const drained = new Promise((resolve) => dr.on('receiver_drained' as any, resolve));
+    dr.drain = true;
+    (dr as any).flow(10);
+    await drained;
+    assert.equal(got, ['d0', 'd1'], 'the held messages, then the drain answer');
     await c.close();
   } finally {
     await t.stop();
