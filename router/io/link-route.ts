@@ -238,8 +238,8 @@ export class LinkRouter {
       initialDeliveryCount: route.up.isSender ? a.initialDeliveryCount : undefined,
     }, route.upAttach);
     this.host.touch(route.up.conn);
-    // Credit the downstream receiver already gave (it may have come before this answer).
-    if (!route.up.isSender && link.credit > 0) this.relayCredit(route);
+    // Credit that arrived before this answer (a client receiver may flow right after its attach).
+    this.relayCredit(route);
   }
 
   /** Credit changed on a link we send on: pass it upstream. */

@@ -11,6 +11,7 @@ import * as assert from 'uvu/assert';
 import { RunningBroker, brokerConfig, freePort, startBroker, tempDir } from '../support/broker';
 import { RunningRouter, startRouter } from '../support/router';
 import { waitFor } from '../support/wait';
+import { runProton } from '../support/proton';
 import { bodies, connect, numbered, receiver, sendAll } from './broker-helpers';
 
 function routerA(p1: number, p2: number): string {
@@ -57,6 +58,21 @@ async function routedSender(c: Awaited<ReturnType<typeof connect>>, address: str
     return out !== null && out[0] === 'accepted';
   }, 10_000, `a link route for ${address}`);
 }
+
+test('Proton through a link route: its receiver grants credit before the attach is answered; the credit still reaches the broker', async () => {
+  const t = await setup();
+  try {
+    const c = await connect(t.b);
+    await routedSender(c, 'orders.probe');
+    assert.ok((await sendAll(c, 'orders.proton', numbered(3, 'p'))).every((x) => x === 'accepted'));
+    await c.close();
+    const rx = await runProton('receive.py', ['--url', `amqp://127.0.0.1:${t.b.port}`, '--address', 'orders.proton', '--count', '3', '--timeout', '10']);
+    assert.is(rx.code, 0, rx.stderr);
+    assert.equal(rx.result.messages, ['p0', 'p1', 'p2']);
+  } finally {
+    await t.stop();
+  }
+});
 
 test('no broker connected: qd:no-route-to-dest; broker lost: qd:routed-link-lost, and a re-attach reaches the new live broker', async () => {
   const t = await setup();
