@@ -80,7 +80,9 @@ export function settingsFromConfig(cfg: RouterConfig): RouterSettings {
       throw new ConfigError('ERR_CONFIG_NOT_SUPPORTED', l.source.file, l.source.line, 'linkRoute addExternalPrefix/delExternalPrefix are not supported yet');
     }
     if (l.containerId !== undefined) {
-      throw new ConfigError('ERR_CONFIG_NOT_SUPPORTED', l.source.file, l.source.line, 'linkRoute by containerId is not supported yet: name a route-container connector with "connection"');
+      // Served by whichever route-container connection's peer announces this container-id.
+      linkRoutes.push({ name: l.name ?? `linkRoute${i}`, prefix: l.prefix, pattern: l.pattern, direction: l.direction, containerId: l.containerId });
+      return;
     }
     // Without a connection the route only passes attaches on: every router learns routes from the mesh.
     if (l.connection === undefined) return;
@@ -91,14 +93,18 @@ export function settingsFromConfig(cfg: RouterConfig): RouterSettings {
     linkRoutes.push({ name: l.name ?? `linkRoute${i}`, prefix: l.prefix, pattern: l.pattern, direction: l.direction, connection: l.connection });
   });
   cfg.autoLinks.forEach((a, i) => {
+    const settings = { name: a.name ?? `${a.address}.${a.direction}.${i}`, address: a.address, direction: a.direction, phase: a.phase, externalAddress: a.externalAddress };
+    if (a.containerId !== undefined) {
+      // Attached on whichever route-container connection's peer announces this container-id.
+      for (const rc of routeContainers) rc.autoLinks.push({ ...settings, containerId: a.containerId });
+      return;
+    }
     const rc = routeContainers.find((r) => r.name === a.connection);
     if (rc === undefined) {
       throw new ConfigError('ERR_CONFIG_CONFLICT', a.source.file, a.source.line,
-        a.containerId !== undefined
-          ? 'autoLink by containerId is not supported yet: name a route-container connector with "connection"'
-          : `autoLink connection ${a.connection ?? '(none)'} is not a route-container connector (known: ${routeContainers.map((r) => r.name).join(', ') || 'none'}); auto-links over route-container listeners are not supported yet`);
+        `autoLink connection ${a.connection ?? '(none)'} is not a route-container connector (known: ${routeContainers.map((r) => r.name).join(', ') || 'none'}); auto-links over route-container listeners are not supported yet`);
     }
-    rc.autoLinks.push({ name: a.name ?? `${a.address}.${a.direction}.${i}`, address: a.address, direction: a.direction, phase: a.phase, externalAddress: a.externalAddress });
+    rc.autoLinks.push(settings);
   });
   const connectors: ConnectorSettings[] = cfg.connectors
     .filter((c) => c.role === 'inter-router')

@@ -26,8 +26,10 @@ export interface LinkRouteSettings {
   prefix?: string;
   pattern?: string;
   direction: 'in' | 'out';
-  /** The route-container connector's name. */
-  connection: string;
+  /** The route-container connector's name, or... */
+  connection?: string;
+  /** ...the container-id its peer (the broker) announces in its open frame. */
+  containerId?: string;
 }
 
 /** What the link router needs from the router process. */
@@ -116,33 +118,48 @@ export class LinkRouter {
     this.local = routes;
   }
 
-  /** Replaces the local routes (reconfiguration): withdrawn and advertised as their connectors allow. */
-  setRoutes(routes: LinkRouteSettings[], isActive: (connection: string) => boolean): void {
-    const mesh = this.host.interRouter?.mesh;
-    for (const key of this.advertised) mesh?.onLocalAddress(key, TREATMENT.LINK_BALANCED, false);
-    this.advertised.clear();
+  /** Active route-container connections: connector name → the peer's container-id. */
+  private readonly active = new Map<string, string | null>();
+
+  /** Replaces the local routes (reconfiguration): advertised as their connections allow. */
+  setRoutes(routes: LinkRouteSettings[]): void {
     this.local = routes;
-    for (const name of new Set(routes.map((r) => r.connection))) if (isActive(name)) this.onContainer(name, true);
+    this.advertise();
+  }
+
+  /** Does route `r` go over the connection `name` whose peer is `containerId`? */
+  private serves(r: LinkRouteSettings, name: string, containerId: string | null): boolean {
+    return r.connection !== undefined ? r.connection === name : r.containerId !== undefined && r.containerId === containerId;
+  }
+
+  /** Advertises exactly the routes some active connection serves (withdraws the others). */
+  private advertise(): void {
+    const mesh = this.host.interRouter?.mesh;
+    const want = new Set<string>();
+    for (const r of this.local) {
+      for (const [name, cid] of this.active) if (this.serves(r, name, cid)) want.add(linkRouteKey(r));
+    }
+    for (const key of this.advertised) {
+      if (want.has(key)) continue;
+      this.advertised.delete(key);
+      mesh?.onLocalAddress(key, TREATMENT.LINK_BALANCED, false);
+    }
+    for (const key of want) {
+      if (this.advertised.has(key)) continue;
+      this.advertised.add(key);
+      mesh?.onLocalAddress(key, TREATMENT.LINK_BALANCED, true);
+    }
   }
 
   get count(): number {
     return this.routes.size;
   }
 
-  /** A route-container connection came up or went: advertise or withdraw its routes. */
-  onContainer(name: string, active: boolean): void {
-    const mesh = this.host.interRouter?.mesh;
-    for (const r of this.local) {
-      if (r.connection !== name) continue;
-      const key = linkRouteKey(r);
-      if (active && !this.advertised.has(key)) {
-        this.advertised.add(key);
-        mesh?.onLocalAddress(key, TREATMENT.LINK_BALANCED, true);
-      } else if (!active && this.advertised.has(key)) {
-        this.advertised.delete(key);
-        mesh?.onLocalAddress(key, TREATMENT.LINK_BALANCED, false);
-      }
-    }
+  /** A route-container connection came up (its peer's container-id) or went: advertise or withdraw. */
+  onContainer(name: string, active: boolean, containerId: string | null = null): void {
+    if (active) this.active.set(name, containerId);
+    else this.active.delete(name);
+    this.advertise();
   }
 
   onRemoteKey(routerId: string, key: string, present: boolean): void {
@@ -170,8 +187,11 @@ export class LinkRouter {
   private downstream(address: string, direction: 'in' | 'out'): Connection | null {
     for (const r of this.local) {
       if (r.direction !== direction || !matchesRoute(r, address)) continue;
-      const rc = this.host.routeContainer(r.connection);
-      if (rc?.conn && rc.state === 'active' && rc.conn.isOpen) return rc.conn;
+      for (const [name, cid] of this.active) {
+        if (!this.serves(r, name, cid)) continue;
+        const rc = this.host.routeContainer(name);
+        if (rc?.conn && rc.state === 'active' && rc.conn.isOpen) return rc.conn;
+      }
     }
     const ir = this.host.interRouter;
     if (!ir) return null;

@@ -21,6 +21,8 @@ export interface AutoLinkSettings {
   phase: number;
   /** Broker-side address (default: `address`). */
   externalAddress?: string;
+  /** Attach only on a connection whose peer has this container-id (qdrouterd's `containerId`). */
+  containerId?: string;
 }
 
 /** A `connector` with role route-container. */
@@ -53,7 +55,7 @@ export interface RouteContainerHost {
   /** The socket of a route-container connection closed (its links are gone). */
   connectionLost(conn: Connection): void;
   /** The connector became active (broker open received) or stopped being so. */
-  containerState?(name: string, active: boolean): void;
+  containerState?(name: string, active: boolean, containerId: string | null): void;
 }
 
 class AutoLinkRuntime {
@@ -134,7 +136,8 @@ export class RouteContainer {
     for (const a of added) {
       const rt = new AutoLinkRuntime(a);
       this.autoLinks.push(rt);
-      if (this.conn !== null && this.state === 'active') this.attachAutoLink(this.conn, rt);
+      const peer = this.conn?.remoteOpen?.containerId ?? null;
+      if (this.conn !== null && this.state === 'active' && (a.containerId === undefined || a.containerId === peer)) this.attachAutoLink(this.conn, rt);
     }
     if (this.conn) this.host.touch(this.conn);
     this.ensureDrainTimer();
@@ -236,7 +239,7 @@ export class RouteContainer {
     });
     socket.on('error', (e) => this.logger.log('SERVER', opened ? 'info' : 'debug', `connector ${this.settings.name} (${target.host}:${target.port}): ${e.message}`));
     socket.on('close', () => {
-      if (this.state === 'active') this.host.containerState?.(this.settings.name, false);
+      if (this.state === 'active') this.host.containerState?.(this.settings.name, false, null);
       this.host.connectionLost(conn);
       // A retired link cannot drain without its broker: whatever is left stays with the broker.
       this.autoLinks = this.autoLinks.filter((a) => !a.retiring);
@@ -270,10 +273,14 @@ export class RouteContainer {
     const t = this.current;
     this.logger.log('SERVER', 'notice', `connector ${this.settings.name}: active on ${t.host}:${t.port} (container ${conn.remoteOpen?.containerId ?? '?'})`);
     this.learnFailover(conn.remoteOpen?.properties ?? null);
-    this.host.containerState?.(this.settings.name, true);
+    this.host.containerState?.(this.settings.name, true, conn.remoteOpen?.containerId ?? null);
     if (this.autoLinks.length === 0) return;
     this.session = conn.beginSession();
-    for (const a of this.autoLinks) this.attachAutoLink(conn, a);
+    const peer = conn.remoteOpen?.containerId ?? null;
+    for (const a of this.autoLinks) {
+      if (a.settings.containerId !== undefined && a.settings.containerId !== peer) continue;
+      this.attachAutoLink(conn, a);
+    }
     this.host.touch(conn);
   }
 

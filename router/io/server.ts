@@ -301,7 +301,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
       notes.push(`route-container connector ${n.name} added (${n.host}:${n.port})`);
       rc.start();
     }
-    this.linkRouter.setRoutes(next.linkRoutes ?? [], (name) => this.routeContainers.some((rc) => rc.settings.name === name && rc.state === 'active' && !rc.retiring));
+    this.linkRouter.setRoutes(next.linkRoutes ?? []);
     this.addressTable.setRules(next.addresses);
     this.settings = { ...next, connectors: kept };
     return notes;
@@ -572,8 +572,8 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     return conn;
   }
 
-  containerState(name: string, active: boolean): void {
-    this.linkRouter.onContainer(name, active);
+  containerState(name: string, active: boolean, containerId: string | null): void {
+    this.linkRouter.onContainer(name, active, containerId);
   }
 
   autoLinkOpened(link: Link, a: AutoLinkSettings, capacity: number): void {

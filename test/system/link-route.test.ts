@@ -74,6 +74,29 @@ test('Proton through a link route: its receiver grants credit before the attach 
   }
 });
 
+test('containerId instead of connection: link routes and auto-links follow the broker that announces that container-id', async () => {
+  //   rhea --> [router R] --route-container x--> [broker "inventory"]   linkRoute/autoLink containerId: inventory
+  const b = await startBroker(brokerConfig(tempDir(), { id: 'inventory' }), { name: 'inventory' });
+  const r = await startRouter(`router {\n    mode: standalone\n    id: R\n}\nlistener {\n    host: 127.0.0.1\n    port: 0\n}\n` +
+    `connector {\n    name: x\n    host: 127.0.0.1\n    port: ${b.port}\n    role: route-container\n}\n` +
+    `linkRoute {\n    prefix: stock\n    direction: in\n    containerId: inventory\n}\nlinkRoute {\n    prefix: stock\n    direction: out\n    containerId: inventory\n}\n` +
+    `address {\n    prefix: wp\n    waypoint: yes\n}\nautoLink {\n    address: wp.items\n    direction: out\n    containerId: inventory\n}\nautoLink {\n    address: wp.items\n    direction: in\n    containerId: inventory\n}\n`);
+  try {
+    await waitFor(() => r.log.filter((l) => /auto-link .*: active/.test(l)).length === 2, 10_000, 'auto-links by containerId');
+    const c = await connect(r);
+    assert.equal(await sendAll(c, 'stock.a', numbered(2, 's')), ['accepted', 'accepted']);
+    assert.equal(await sendAll(c, 'wp.items', numbered(2, 'w')), ['accepted', 'accepted']);
+    const rx1 = await receiver(c, 'stock.a');
+    const rx2 = await receiver(c, 'wp.items');
+    await waitFor(() => rx1.messages.length === 2 && rx2.messages.length === 2, 5000);
+    assert.equal([bodies(rx1), bodies(rx2)], [['s0', 's1'], ['w0', 'w1']]);
+    await c.close();
+  } finally {
+    await r.stop();
+    await b.stop();
+  }
+});
+
 test('no broker connected: qd:no-route-to-dest; broker lost: qd:routed-link-lost, and a re-attach reaches the new live broker', async () => {
   const t = await setup();
   try {
