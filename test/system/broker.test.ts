@@ -313,7 +313,9 @@ test('a slow consumer: 160 MB of durable messages with a 1 MB page cache stay on
       const after = rssKb(b.pid);
       const growthMb = (after - before) / 1024;
       process.stdout.write(`  broker RSS ${(before / 1024).toFixed(0)} MB -> ${(after / 1024).toFixed(0)} MB for 80 MB more queued messages (page cache 1 MB)\n`);
-      assert.ok(growthMb < 40, `RSS grew ${growthMb.toFixed(0)} MB for 80 MB of messages`);
+      // Bodies kept in memory would grow RSS by at least the 80 MB sent (plus metadata); RSS also
+      // holds garbage not yet collected, so the bound is set well below that, not at metadata size.
+      assert.ok(growthMb < 60, `RSS grew ${growthMb.toFixed(0)} MB for 80 MB of messages`);
       const rx = await receiver(c, 'slow', { credit: 500 });
       await waitFor(() => rx.messages.length === N, 60_000, 'all delivered');
       for (const k of [0, 1, 7777, 31_000, N - 1]) {
@@ -344,7 +346,7 @@ test('a non-persistent broker: 160 MB of messages with a 1 MB page cache spill t
       await sendRange(N / 2, N);
       const after = rssKb(b.pid);
       process.stdout.write(`  non-persistent broker RSS ${(before / 1024).toFixed(0)} MB -> ${(after / 1024).toFixed(0)} MB for 80 MB more queued messages\n`);
-      assert.ok((after - before) / 1024 < 40, `RSS grew ${((after - before) / 1024).toFixed(0)} MB`);
+      assert.ok((after - before) / 1024 < 60, `RSS grew ${((after - before) / 1024).toFixed(0)} MB (bodies in memory: 80 MB or more)`);
       const rx = await receiver(c, 'spill', { credit: 500 });
       await waitFor(() => rx.messages.length === N, 60_000, 'all delivered');
       for (const k of [0, 19_999, 20_000, N - 1]) {
