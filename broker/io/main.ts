@@ -185,6 +185,13 @@ export async function runBroker(cfg: BrokerConfig, logger: Logger, plainUsers?: 
       .then(() => lock?.release())
       .then(() => process.exit(0), () => process.exit(0));
   };
+  // SIGUSR2: memory figures (after a full GC when node runs with --expose-gc), for operators and tests.
+  process.on('SIGUSR2', () => {
+    (globalThis as { gc?: () => void }).gc?.();
+    const m = process.memoryUsage();
+    const mb = (n: number) => (n / 1048576).toFixed(1);
+    logger.log('BROKER', 'notice', `memory: rss ${mb(m.rss)} MB, heap used ${mb(m.heapUsed)} MB, array buffers ${mb(m.arrayBuffers)} MB, cached bodies ${mb(core.cached)} MB, evicted ${core.stats.evicted}, paged ${core.stats.paged}`);
+  });
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
 }

@@ -11,9 +11,9 @@ import { RheaClient, once, rheaConnect } from './helpers';
 export { waitFor, once, tempDir, brokerConfig, startBroker };
 
 /** Boots a broker on a fresh data dir (or `config`), runs `fn`, stops it (exit 0 expected). */
-export async function withBroker<T>(fn: (b: RunningBroker, dataDir: string) => Promise<T>, opts: { extra?: string; broker?: string; dataDir?: string } = {}): Promise<T> {
+export async function withBroker<T>(fn: (b: RunningBroker, dataDir: string) => Promise<T>, opts: { extra?: string; broker?: string; dataDir?: string; nodeArgs?: string[] } = {}): Promise<T> {
   const dataDir = opts.dataDir ?? tempDir();
-  const b = await startBroker(brokerConfig(dataDir, { extra: opts.extra, broker: opts.broker }));
+  const b = await startBroker(brokerConfig(dataDir, { extra: opts.extra, broker: opts.broker }), { nodeArgs: opts.nodeArgs });
   let failed = true;
   try {
     const v = await fn(b, dataDir);
@@ -228,4 +228,17 @@ export function assertNoneLost(accepted: Set<number>, received: number[]): numbe
   const unique = new Set(received);
   assert.equal([...accepted].filter((id) => !unique.has(id)), [], 'nothing accepted is lost');
   return received.length - unique.size;
+}
+
+/** The broker's memory after a full GC (SIGUSR2; the broker runs with --expose-gc): heap + buffers, MB. */
+export async function brokerMemoryMb(b: RunningBroker): Promise<{ heap: number; buffers: number; cached: number }> {
+  const from = b.log.length;
+  b.proc.kill('SIGUSR2');
+  let line = '';
+  await waitFor(() => {
+    line = b.log.slice(from).find((l) => l.includes('memory: rss')) ?? '';
+    return line !== '';
+  }, 5000, 'the memory report');
+  const num = (re: RegExp) => Number((line.match(re) ?? [])[1]);
+  return { heap: num(/heap used ([\d.]+) MB/), buffers: num(/array buffers ([\d.]+) MB/), cached: num(/cached bodies ([\d.]+) MB/) };
 }

@@ -8,7 +8,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import rhea = require('rhea');
 import * as fs from 'node:fs';
-import { bodies, brokerConfig, connect, numbered, receiver, sendAll, startBroker, tempDir, waitFor, withBroker } from './broker-helpers';
+import { bodies, brokerConfig, brokerMemoryMb, connect, numbered, receiver, sendAll, startBroker, tempDir, waitFor, withBroker } from './broker-helpers';
 
 test('queue: FIFO to one consumer; competing consumers share without duplicates', async () => {
   await withBroker(async (b) => {
@@ -308,14 +308,13 @@ test('a slow consumer: 160 MB of durable messages with a 1 MB page cache stay on
         }
       };
       await sendRange(0, N / 2);
-      const before = rssKb(b.pid);
+      const before = await brokerMemoryMb(b);
       await sendRange(N / 2, N);
-      const after = rssKb(b.pid);
-      const growthMb = (after - before) / 1024;
-      process.stdout.write(`  broker RSS ${(before / 1024).toFixed(0)} MB -> ${(after / 1024).toFixed(0)} MB for 80 MB more queued messages (page cache 1 MB)\n`);
-      // Bodies kept in memory would grow RSS by at least the 80 MB sent (plus metadata); RSS also
-      // holds garbage not yet collected, so the bound is set well below that, not at metadata size.
-      assert.ok(growthMb < 60, `RSS grew ${growthMb.toFixed(0)} MB for 80 MB of messages`);
+      const after = await brokerMemoryMb(b);
+      const growthMb = after.heap + after.buffers - before.heap - before.buffers;
+      process.stdout.write(`  broker heap+buffers after GC: ${(before.heap + before.buffers).toFixed(0)} MB -> ${(after.heap + after.buffers).toFixed(0)} MB for 80 MB more queued messages (page cache 1 MB; RSS ${(rssKb(b.pid) / 1024).toFixed(0)} MB)\n`);
+      assert.ok(after.cached <= 1.01, `bodies cached in memory: ${after.cached} MB (page cache 1 MB)`);
+      assert.ok(growthMb < 40, `memory grew ${growthMb.toFixed(0)} MB for 80 MB of messages`);
       const rx = await receiver(c, 'slow', { credit: 500 });
       await waitFor(() => rx.messages.length === N, 60_000, 'all delivered');
       for (const k of [0, 1, 7777, 31_000, N - 1]) {
@@ -326,7 +325,7 @@ test('a slow consumer: 160 MB of durable messages with a 1 MB page cache stay on
     } finally {
       await c.close();
     }
-  }, { broker: '    pageCacheBytes: 1048576\n' });
+  }, { broker: '    pageCacheBytes: 1048576\n', nodeArgs: ['--expose-gc'] });
 });
 
 test('a non-persistent broker: 160 MB of messages with a 1 MB page cache spill to the pager; memory stays bounded; all delivered intact', async () => {
@@ -342,11 +341,12 @@ test('a non-persistent broker: 160 MB of messages with a 1 MB page cache spill t
         }
       };
       await sendRange(0, N / 2);
-      const before = rssKb(b.pid);
+      const before = await brokerMemoryMb(b);
       await sendRange(N / 2, N);
-      const after = rssKb(b.pid);
-      process.stdout.write(`  non-persistent broker RSS ${(before / 1024).toFixed(0)} MB -> ${(after / 1024).toFixed(0)} MB for 80 MB more queued messages\n`);
-      assert.ok((after - before) / 1024 < 60, `RSS grew ${((after - before) / 1024).toFixed(0)} MB (bodies in memory: 80 MB or more)`);
+      const after = await brokerMemoryMb(b);
+      const growthMb = after.heap + after.buffers - before.heap - before.buffers;
+      process.stdout.write(`  non-persistent broker heap+buffers after GC: ${(before.heap + before.buffers).toFixed(0)} MB -> ${(after.heap + after.buffers).toFixed(0)} MB for 80 MB more queued messages\n`);
+      assert.ok(growthMb < 40, `memory grew ${growthMb.toFixed(0)} MB for 80 MB of messages (bodies in memory: 80 MB or more)`);
       const rx = await receiver(c, 'spill', { credit: 500 });
       await waitFor(() => rx.messages.length === N, 60_000, 'all delivered');
       for (const k of [0, 19_999, 20_000, N - 1]) {
@@ -356,7 +356,7 @@ test('a non-persistent broker: 160 MB of messages with a 1 MB page cache spill t
     } finally {
       await c.close();
     }
-  }, { broker: '    pageCacheBytes: 1048576\n    persistent: false\n' });
+  }, { broker: '    pageCacheBytes: 1048576\n    persistent: false\n', nodeArgs: ['--expose-gc'] });
 });
 
 test('an oversized message detaches its link with amqp:link:message-size-exceeded; other clients carry on', async () => {
