@@ -795,8 +795,14 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     let payload: Buffer;
     if (this.interRouter !== null && this.interRouter.isInterRouter(conn)) {
       if (d.forMesh === null) {
-        const k = copy.delivery.address ? parsePhaseKey(copy.delivery.address.key) : { address: d.scan.to, phase: 0 };
-        d.forMesh = this.annotate(d, k.address, k.phase);
+        const key = copy.delivery.address?.key ?? null;
+        if (key === null) d.forMesh = this.annotate(d, d.scan.to, 0);
+        else if (key.charCodeAt(0) !== 1) d.forMesh = this.annotate(d, key, 0);
+        else {
+          // A waypoint phase travels as x-opt-qd.phase (rare: no allocation on the common path above).
+          const k = parsePhaseKey(key);
+          d.forMesh = this.annotate(d, k.address, k.phase);
+        }
       }
       payload = d.forMesh;
     } else if (annotate) {
