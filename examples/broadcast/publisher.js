@@ -10,8 +10,9 @@
 // ROUTER is a URL, HOST:PORT or a port; default router A, amqp://127.0.0.1:5672 (also ROUTER=...).
 // Start subscribers.js first and wait for its `ready`. Exits 0 once all P are accepted.
 const rhea = require('rhea');
+const { describe, toUrl, parseArgs } = require('../common');
 
-const opts = parseArgs(process.argv.slice(2), { messages: 10, address: 'multicast.news', timeout: 30 });
+const opts = parseArgs('publisher', 'usage: publisher.js [--messages P] [--address ADDR] [--timeout SECONDS] [ROUTER]', process.argv.slice(2), { messages: 10, address: 'multicast.news', timeout: 30 });
 const url = opts.urls[0] || toUrl(process.env.ROUTER || '5672');
 const P = opts.messages;
 const HEADLINES = ['Mesh converges', 'Broker pair fails over in a second', 'Router learns new address', 'Queue drained', 'Link route opens'];
@@ -68,40 +69,3 @@ const deadline = setTimeout(() => {
   fail(next === 0 ? `timed out after ${opts.timeout} s: no credit on ${opts.address}, are subscribers.js running?` : `timed out after ${opts.timeout} s: ${accepted}/${P} accepted`);
 }, opts.timeout * 1000);
 if (P === 0) sender.once('sender_open', finish);
-
-// ---- helpers (each example is self-contained) ----
-
-function describe(error) {
-  if (!error) return 'no reason given';
-  return [error.condition, error.description].filter(Boolean).join(': ') || String(error);
-}
-
-function toUrl(s) {
-  if (/^\d+$/.test(s)) return `amqp://127.0.0.1:${s}`;
-  return s.includes('://') ? s : `amqp://${s}`;
-}
-
-function parseArgs(argv, defaults) {
-  const o = { ...defaults, urls: [] };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const key = a.startsWith('--') ? a.slice(2) : null;
-    if (key === 'help' || a === '-h') {
-      console.log('usage: publisher.js [--messages P] [--address ADDR] [--timeout SECONDS] [ROUTER]');
-      process.exit(0);
-    }
-    if (key === null) o.urls.push(toUrl(a));
-    else if (!(key in defaults) || argv[i + 1] === undefined) usage(`unknown option or missing value: ${a}`);
-    else if (typeof defaults[key] === 'number') {
-      const v = Number(argv[++i]);
-      if (!Number.isInteger(v) || v < 0) usage(`${a} needs a whole number`);
-      o[key] = v;
-    } else o[key] = argv[++i];
-  }
-  return o;
-}
-
-function usage(why) {
-  console.error(`publisher: ${why}`);
-  process.exit(2);
-}

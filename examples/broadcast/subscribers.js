@@ -18,8 +18,9 @@
 //
 // ROUTER is a URL, HOST:PORT or a port; default 5672 5673 5674 on 127.0.0.1 (also ROUTERS="...").
 const rhea = require('rhea');
+const { describe, parseArgs } = require('../common');
 
-const opts = parseArgs(process.argv.slice(2), { subscribers: 6, messages: 10, address: 'multicast.news', timeout: 60 });
+const opts = parseArgs('subscribers', 'usage: subscribers.js [--subscribers S] [--messages P] [--address ADDR] [--timeout SECONDS] [ROUTER ...]', process.argv.slice(2), { subscribers: 6, messages: 10, address: 'multicast.news', timeout: 60 });
 const urls = opts.urls.length ? opts.urls : (process.env.ROUTERS || '5672 5673 5674').split(/[\s,]+/).filter(Boolean).map(toUrl);
 const S = opts.subscribers;
 const P = opts.messages;
@@ -133,40 +134,3 @@ const deadline = setTimeout(() => {
 }, opts.timeout * 1000);
 
 if (S === 0) fail('--subscribers must be at least 1');
-
-// ---- helpers (each example is self-contained) ----
-
-function describe(error) {
-  if (!error) return 'no reason given';
-  return [error.condition, error.description].filter(Boolean).join(': ') || String(error);
-}
-
-function toUrl(s) {
-  if (/^\d+$/.test(s)) return `amqp://127.0.0.1:${s}`;
-  return s.includes('://') ? s : `amqp://${s}`;
-}
-
-function parseArgs(argv, defaults) {
-  const o = { ...defaults, urls: [] };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const key = a.startsWith('--') ? a.slice(2) : null;
-    if (key === 'help' || a === '-h') {
-      console.log('usage: subscribers.js [--subscribers S] [--messages P] [--address ADDR] [--timeout SECONDS] [ROUTER ...]');
-      process.exit(0);
-    }
-    if (key === null) o.urls.push(toUrl(a));
-    else if (!(key in defaults) || argv[i + 1] === undefined) usage(`unknown option or missing value: ${a}`);
-    else if (typeof defaults[key] === 'number') {
-      const v = Number(argv[++i]);
-      if (!Number.isInteger(v) || v < 0) usage(`${a} needs a whole number`);
-      o[key] = v;
-    } else o[key] = argv[++i];
-  }
-  return o;
-}
-
-function usage(why) {
-  console.error(`subscribers: ${why}`);
-  process.exit(2);
-}

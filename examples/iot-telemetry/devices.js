@@ -13,8 +13,9 @@
 // examples/iot-telemetry/topology.yaml, 5672 5673 5674 on 127.0.0.1 (also from ROUTERS="...").
 // Exits 0 once every message of every device is accepted.
 const rhea = require('rhea');
+const { describe, parseArgs, deviceName } = require('../common');
 
-const opts = parseArgs(process.argv.slice(2), { devices: 1000, messages: 5, address: 'queue.telemetry', timeout: 60 });
+const opts = parseArgs('devices', 'usage: devices.js [--devices N] [--messages M] [--address ADDR] [--timeout SECONDS] [ROUTER ...]', process.argv.slice(2), { devices: 1000, messages: 5, address: 'queue.telemetry', timeout: 60 });
 const urls = opts.urls.length ? opts.urls : (process.env.ROUTERS || '5672 5673 5674').split(/[\s,]+/).filter(Boolean).map(toUrl);
 const N = opts.devices;
 const M = opts.messages;
@@ -138,48 +139,6 @@ const deadline = setTimeout(() => {
 if (N === 0 || M === 0) finish();
 else openMore();
 
-// ---- helpers (each example is self-contained) ----
-
-/** device-0042: the name service.js expects for device 42 of N. */
-function deviceName(i, n) {
-  return `device-${String(i).padStart(Math.max(4, String(n - 1).length), '0')}`;
-}
-
 function elapsed() {
   return `${((Date.now() - started) / 1000).toFixed(1)} s`;
-}
-
-function describe(error) {
-  if (!error) return 'no reason given';
-  return [error.condition, error.description].filter(Boolean).join(': ') || String(error);
-}
-
-function toUrl(s) {
-  if (/^\d+$/.test(s)) return `amqp://127.0.0.1:${s}`;
-  return s.includes('://') ? s : `amqp://${s}`;
-}
-
-function parseArgs(argv, defaults) {
-  const o = { ...defaults, urls: [] };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const key = a.startsWith('--') ? a.slice(2) : null;
-    if (key === 'help' || a === '-h') {
-      console.log('usage: devices.js [--devices N] [--messages M] [--address ADDR] [--timeout SECONDS] [ROUTER ...]');
-      process.exit(0);
-    }
-    if (key === null) o.urls.push(toUrl(a));
-    else if (!(key in defaults) || argv[i + 1] === undefined) usage(`unknown option or missing value: ${a}`);
-    else if (typeof defaults[key] === 'number') {
-      const v = Number(argv[++i]);
-      if (!Number.isInteger(v) || v < 0) usage(`${a} needs a whole number`);
-      o[key] = v;
-    } else o[key] = argv[++i];
-  }
-  return o;
-}
-
-function usage(why) {
-  console.error(`devices: ${why}`);
-  process.exit(2);
 }

@@ -14,8 +14,9 @@
 // N and M must be what devices.js used (defaults 1000 and 5); K defaults to N x M.
 // Exits 0 when everything arrived, 1 on timeout with what is missing.
 const rhea = require('rhea');
+const { describe, toUrl, parseArgs, deviceName } = require('../common');
 
-const opts = parseArgs(process.argv.slice(2), { devices: 1000, messages: 5, count: -1, address: 'queue.telemetry', timeout: 60 });
+const opts = parseArgs('service', 'usage: service.js [--devices N] [--messages M] [--count K] [--address ADDR] [--timeout SECONDS] [ROUTER]', process.argv.slice(2), { devices: 1000, messages: 5, count: -1, address: 'queue.telemetry', timeout: 60 });
 const url = opts.urls[0] || toUrl(process.env.ROUTER || '5674');
 const N = opts.devices;
 const M = opts.messages;
@@ -111,45 +112,3 @@ const deadline = setTimeout(() => {
   printPerDevice();
   fail(`timed out after ${opts.timeout} s: ${received}/${K} received, ${N * M - distinct} of ${N * M} device/seq missing (${missing.join(', ')}${N * M - distinct > missing.length ? ', ...' : ''})`);
 }, opts.timeout * 1000);
-
-// ---- helpers (each example is self-contained) ----
-
-/** device-0042: the name devices.js gives device 42 of N. */
-function deviceName(i, n) {
-  return `device-${String(i).padStart(Math.max(4, String(n - 1).length), '0')}`;
-}
-
-function describe(error) {
-  if (!error) return 'no reason given';
-  return [error.condition, error.description].filter(Boolean).join(': ') || String(error);
-}
-
-function toUrl(s) {
-  if (/^\d+$/.test(s)) return `amqp://127.0.0.1:${s}`;
-  return s.includes('://') ? s : `amqp://${s}`;
-}
-
-function parseArgs(argv, defaults) {
-  const o = { ...defaults, urls: [] };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const key = a.startsWith('--') ? a.slice(2) : null;
-    if (key === 'help' || a === '-h') {
-      console.log('usage: service.js [--devices N] [--messages M] [--count K] [--address ADDR] [--timeout SECONDS] [ROUTER]');
-      process.exit(0);
-    }
-    if (key === null) o.urls.push(toUrl(a));
-    else if (!(key in defaults) || argv[i + 1] === undefined) usage(`unknown option or missing value: ${a}`);
-    else if (typeof defaults[key] === 'number') {
-      const v = Number(argv[++i]);
-      if (!Number.isInteger(v) || v < 0) usage(`${a} needs a whole number`);
-      o[key] = v;
-    } else o[key] = argv[++i];
-  }
-  return o;
-}
-
-function usage(why) {
-  console.error(`service: ${why}`);
-  process.exit(2);
-}

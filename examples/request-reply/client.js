@@ -11,8 +11,9 @@
 // ROUTER is a URL, HOST:PORT or a port; default router A, amqp://127.0.0.1:5672 (also ROUTER=...).
 // Start server.js first (on another router). Exits 0 when every reply arrived and was right.
 const rhea = require('rhea');
+const { describe, toUrl, parseArgs } = require('../common');
 
-const opts = parseArgs(process.argv.slice(2), { requests: 100, address: 'closest.rpc', timeout: 30 });
+const opts = parseArgs('client', 'usage: client.js [--requests N] [--address ADDR] [--timeout SECONDS] [ROUTER]', process.argv.slice(2), { requests: 100, address: 'closest.rpc', timeout: 30 });
 const url = opts.urls[0] || toUrl(process.env.ROUTER || '5672');
 const N = opts.requests;
 let routerId = '?';
@@ -108,40 +109,3 @@ const deadline = setTimeout(() => {
     : `timed out after ${opts.timeout} s: ${answered.size}/${N} replies`);
 }, opts.timeout * 1000);
 if (N === 0) replies.once('receiver_open', finish);
-
-// ---- helpers (each example is self-contained) ----
-
-function describe(error) {
-  if (!error) return 'no reason given';
-  return [error.condition, error.description].filter(Boolean).join(': ') || String(error);
-}
-
-function toUrl(s) {
-  if (/^\d+$/.test(s)) return `amqp://127.0.0.1:${s}`;
-  return s.includes('://') ? s : `amqp://${s}`;
-}
-
-function parseArgs(argv, defaults) {
-  const o = { ...defaults, urls: [] };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const key = a.startsWith('--') ? a.slice(2) : null;
-    if (key === 'help' || a === '-h') {
-      console.log('usage: client.js [--requests N] [--address ADDR] [--timeout SECONDS] [ROUTER]');
-      process.exit(0);
-    }
-    if (key === null) o.urls.push(toUrl(a));
-    else if (!(key in defaults) || argv[i + 1] === undefined) usage(`unknown option or missing value: ${a}`);
-    else if (typeof defaults[key] === 'number') {
-      const v = Number(argv[++i]);
-      if (!Number.isInteger(v) || v < 0) usage(`${a} needs a whole number`);
-      o[key] = v;
-    } else o[key] = argv[++i];
-  }
-  return o;
-}
-
-function usage(why) {
-  console.error(`client: ${why}`);
-  process.exit(2);
-}

@@ -12,8 +12,9 @@
 // Serves until SIGINT/SIGTERM (or N requests with --count N), then exits 0.
 // Request body {op: 'square', n}; reply body {n, result}, application properties {server, router}.
 const rhea = require('rhea');
+const { describe, toUrl, parseArgs } = require('../common');
 
-const opts = parseArgs(process.argv.slice(2), { address: 'closest.rpc', name: `server-${process.pid}`, count: 0 });
+const opts = parseArgs('server', 'usage: server.js [--address ADDR] [--name NAME] [--count N] [ROUTER]', process.argv.slice(2), { address: 'closest.rpc', name: `server-${process.pid}`, count: 0 });
 const url = opts.urls[0] || toUrl(process.env.ROUTER || '5674');
 let routerId = '?';
 let served = 0;
@@ -91,41 +92,4 @@ function fail(why) {
   stopping = true;
   console.error(`server: FAILED: ${why}`);
   process.exit(1);
-}
-
-// ---- helpers (each example is self-contained) ----
-
-function describe(error) {
-  if (!error) return 'no reason given';
-  return [error.condition, error.description].filter(Boolean).join(': ') || String(error);
-}
-
-function toUrl(s) {
-  if (/^\d+$/.test(s)) return `amqp://127.0.0.1:${s}`;
-  return s.includes('://') ? s : `amqp://${s}`;
-}
-
-function parseArgs(argv, defaults) {
-  const o = { ...defaults, urls: [] };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const key = a.startsWith('--') ? a.slice(2) : null;
-    if (key === 'help' || a === '-h') {
-      console.log('usage: server.js [--address ADDR] [--name NAME] [--count N] [ROUTER]');
-      process.exit(0);
-    }
-    if (key === null) o.urls.push(toUrl(a));
-    else if (!(key in defaults) || argv[i + 1] === undefined) usage(`unknown option or missing value: ${a}`);
-    else if (typeof defaults[key] === 'number') {
-      const v = Number(argv[++i]);
-      if (!Number.isInteger(v) || v < 0) usage(`${a} needs a whole number`);
-      o[key] = v;
-    } else o[key] = argv[++i];
-  }
-  return o;
-}
-
-function usage(why) {
-  console.error(`server: ${why}`);
-  process.exit(2);
 }
