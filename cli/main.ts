@@ -3,7 +3,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { loadConfigFile, ConfigError, RouterConfig } from '../router/config';
+import { loadConfigFile, ConfigError, RouterConfig, LogEntity } from '../router/config';
 import { Logger, openLogOutput } from '../router/io/log';
 import { RouterServer, RouterSettings, ListenerSettings, ConnectorSettings, VERSION } from '../router/io/server';
 import type { RouteContainerSettings } from '../router/io/route-container';
@@ -172,11 +172,11 @@ function orExitOnConfigError<T>(load: () => T): T {
   }
 }
 
-async function runRouter(file: string): Promise<void> {
+/** A logger set up from `log` entities; an unwritable outputFile ends the process (exit 2, FILE:LINE). */
+function loggerFromConfig(entities: readonly LogEntity[]): Logger {
   const logger = new Logger();
-  const cfg: RouterConfig = orExitOnConfigError(() => loadConfigFile(file));
   // DEFAULT first: other modules inherit its output settings.
-  const logs = [...cfg.logs].sort((a, b) => (a.module === 'DEFAULT' ? -1 : b.module === 'DEFAULT' ? 1 : 0));
+  const logs = [...entities].sort((a, b) => (a.module === 'DEFAULT' ? -1 : b.module === 'DEFAULT' ? 1 : 0));
   for (const l of logs) {
     let write: ((line: string) => void) | undefined;
     try {
@@ -187,6 +187,12 @@ async function runRouter(file: string): Promise<void> {
     }
     logger.configure(l.module, l.enabledLevels === 'default' ? null : l.enabledLevels.length ? l.enabledLevels.join(',') : 'none', { write, includeTimestamp: l.includeTimestamp });
   }
+  return logger;
+}
+
+async function runRouter(file: string): Promise<void> {
+  const cfg: RouterConfig = orExitOnConfigError(() => loadConfigFile(file));
+  const logger = loggerFromConfig(cfg.logs);
   for (const w of cfg.warnings) logger.log('ROUTER', 'warning', w.message);
   const settings: RouterSettings = orExitOnConfigError(() => settingsFromConfig(cfg));
   const server = new RouterServer(settings, logger);
@@ -222,19 +228,8 @@ async function runRouter(file: string): Promise<void> {
 }
 
 async function runBrokerCommand(file: string): Promise<void> {
-  const logger = new Logger();
   const cfg: BrokerConfig = orExitOnConfigError(() => loadBrokerConfigFile(file));
-  const logs = [...cfg.logs].sort((a, b) => (a.module === 'DEFAULT' ? -1 : b.module === 'DEFAULT' ? 1 : 0));
-  for (const l of logs) {
-    let write: ((line: string) => void) | undefined;
-    try {
-      write = l.outputFile === undefined ? undefined : openLogOutput(l.outputFile);
-    } catch (e) {
-      process.stderr.write(`amqp-mesh: ${l.source.file}:${l.source.line}: log outputFile ${l.outputFile}: ${(e as Error).message}\n`);
-      process.exit(2);
-    }
-    logger.configure(l.module, l.enabledLevels === 'default' ? null : l.enabledLevels.length ? l.enabledLevels.join(',') : 'none', { write, includeTimestamp: l.includeTimestamp });
-  }
+  const logger = loggerFromConfig(cfg.logs);
   for (const w of cfg.warnings) logger.log('BROKER', 'warning', w.message);
   let plainUsers: Record<string, string> | undefined;
   if (cfg.broker.saslConfigDir !== undefined) {

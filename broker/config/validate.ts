@@ -10,6 +10,7 @@
  */
 
 import { randomBytes } from 'node:crypto';
+import { convertBoolean, convertPort, convertString, describeValue, toInteger } from '../../router/config/values';
 import * as os from 'node:os';
 import * as nodePath from 'node:path';
 import {
@@ -69,8 +70,6 @@ interface ValidatedEntity {
 }
 
 const SASL_MECHANISMS: readonly SaslMechanism[] = ['ANONYMOUS', 'PLAIN'];
-const BOOLEAN_WORDS: { readonly [word: string]: boolean } = { true: true, yes: true, on: true, false: false, no: false, off: false };
-const AMQP_PORTS: { readonly [service: string]: number } = { amqp: 5672, amqps: 5671 };
 const VALID_ENTITIES = `valid entities: ${BROKER_ENTITY_TYPES.join(', ')}`;
 
 /** A broker id: `broker-<hostname>-<12 random hex digits>`, the host name reduced to characters safe in addresses. */
@@ -234,14 +233,11 @@ function validateBrokerEntity(raw: RawEntity, schema: BrokerEntitySchema, file: 
 
 /** Converts a value to its schema type the way the router's validator does. */
 function convertValue(value: RawValue, schema: BrokerAttributeSchema, label: string, fail: (code: ConfigErrorCode, reason: string) => never): Value {
-  const shown = Array.isArray(value) ? 'a list' : typeof value === 'object' && value !== null ? 'a map' : quote(value);
+  const shown = describeValue(value);
   switch (schema.type) {
     case 'string':
     case 'path':
-      if (typeof value === 'string') return value;
-      // Numbers are what YAML users write unquoted (name: 1).
-      if (typeof value === 'number') return String(value);
-      return fail('ERR_CONFIG_INVALID_VALUE', `${label} ${shown} is not a string${typeof value === 'boolean' ? `; quote it: "${value}"` : ''}`);
+      return convertString(value, label, fail);
 
     case 'integer': {
       const min = schema.min ?? 0;
@@ -255,12 +251,8 @@ function convertValue(value: RawValue, schema: BrokerAttributeSchema, label: str
       return integer;
     }
 
-    case 'boolean': {
-      if (typeof value === 'boolean') return value;
-      const word = typeof value === 'string' ? value.trim().toLowerCase() : undefined;
-      if (word !== undefined && Object.prototype.hasOwnProperty.call(BOOLEAN_WORDS, word)) return BOOLEAN_WORDS[word]!;
-      return fail('ERR_CONFIG_INVALID_VALUE', `${label} ${shown} is not a boolean; expected true or false (or yes/no, on/off)`);
-    }
+    case 'boolean':
+      return convertBoolean(value, label, fail);
 
     case 'enum': {
       const values = schema.values ?? [];
@@ -273,25 +265,11 @@ function convertValue(value: RawValue, schema: BrokerAttributeSchema, label: str
       return tag;
     }
 
-    case 'port': {
-      const portHelp = 'expected a number from 0 to 65535, "amqp" (5672) or "amqps" (5671)';
-      const service = typeof value === 'string' ? value.trim().toLowerCase() : undefined;
-      if (service !== undefined && Object.prototype.hasOwnProperty.call(AMQP_PORTS, service)) return AMQP_PORTS[service]!;
-      const port = toInteger(value);
-      if (port === undefined) return fail('ERR_CONFIG_INVALID_VALUE', `${label} ${shown} is not a port; ${portHelp}`);
-      if (port < 0 || port > 65535) return fail('ERR_CONFIG_INVALID_VALUE', `${label} ${shown} is out of range; ${portHelp}`);
-      return port;
-    }
+    case 'port':
+      return convertPort(value, label, fail);
   }
 }
 
-/** A whole number from a number or from text such as "16384" or " -1 "; undefined if it is not one. */
-function toInteger(value: RawValue): number | undefined {
-  if (typeof value === 'number') return Number.isSafeInteger(value) ? value : undefined;
-  if (typeof value !== 'string' || !/^[ \t]*[+-]?\d+[ \t]*$/.test(value)) return undefined;
-  const integer = Number(value.trim());
-  return Number.isSafeInteger(integer) ? integer : undefined;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Builders

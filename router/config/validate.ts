@@ -15,6 +15,7 @@
  */
 
 import { randomBytes } from 'node:crypto';
+import { convertBoolean, convertPort, convertString, describeValue, toInteger } from './values';
 import {
   ConfigError,
   configWarning,
@@ -80,8 +81,6 @@ export interface ValidatedEntity {
 }
 
 const SASL_MECHANISMS: readonly SaslMechanism[] = ['ANONYMOUS', 'PLAIN'];
-const BOOLEAN_WORDS: { readonly [word: string]: boolean } = { true: true, yes: true, on: true, false: false, no: false, off: false };
-const AMQP_PORTS: { readonly [service: string]: number } = { amqp: 5672, amqps: 5671 };
 const DEFAULT_LINK_CAPACITY = 250;
 const DEFAULT_MAX_SESSIONS = 32768;
 /** qdrouterd's discriminator alphabet (64 characters, so a byte's low 6 bits pick one uniformly). */
@@ -277,10 +276,7 @@ function convertValue(
   switch (schema.type) {
     case 'string':
     case 'path':
-      if (typeof value === 'string') return value;
-      // qdrouterd converts with str(); numbers are what YAML users write unquoted (name: 1).
-      if (typeof value === 'number') return String(value);
-      return fail('ERR_CONFIG_INVALID_VALUE', `${label} ${shown} is not a string${typeof value === 'boolean' ? `; quote it: "${value}"` : ''}`);
+      return convertString(value, label, fail);
 
     case 'integer': {
       const min = schema.min ?? 0;
@@ -292,12 +288,8 @@ function convertValue(
       return integer;
     }
 
-    case 'boolean': {
-      if (typeof value === 'boolean') return value;
-      const word = typeof value === 'string' ? value.trim().toLowerCase() : undefined;
-      if (word !== undefined && Object.prototype.hasOwnProperty.call(BOOLEAN_WORDS, word)) return BOOLEAN_WORDS[word]!;
-      return fail('ERR_CONFIG_INVALID_VALUE', `${label} ${shown} is not a boolean; expected true or false (or yes/no, on/off)`);
-    }
+    case 'boolean':
+      return convertBoolean(value, label, fail);
 
     case 'enum': {
       const values = schema.values ?? [];
@@ -318,15 +310,8 @@ function convertValue(
       return tag;
     }
 
-    case 'port': {
-      const portHelp = 'expected a number from 0 to 65535, "amqp" (5672) or "amqps" (5671)';
-      const service = typeof value === 'string' ? value.trim().toLowerCase() : undefined;
-      if (service !== undefined && Object.prototype.hasOwnProperty.call(AMQP_PORTS, service)) return AMQP_PORTS[service]!;
-      const port = toInteger(value);
-      if (port === undefined) return fail('ERR_CONFIG_INVALID_VALUE', `${label} ${shown} is not a port; ${portHelp}`);
-      if (port < 0 || port > 65535) return fail('ERR_CONFIG_INVALID_VALUE', `${label} ${shown} is out of range; ${portHelp}`);
-      return port;
-    }
+    case 'port':
+      return convertPort(value, label, fail);
 
     case 'properties':
     case 'map': {
@@ -344,19 +329,7 @@ function convertValue(
   }
 }
 
-/** A whole number from a number or from text such as "16384" or " -1 "; undefined if it is not one. */
-function toInteger(value: RawValue): number | undefined {
-  if (typeof value === 'number') return Number.isSafeInteger(value) ? value : undefined;
-  if (typeof value !== 'string' || !/^[ \t]*[+-]?\d+[ \t]*$/.test(value)) return undefined;
-  const integer = Number(value.trim());
-  return Number.isSafeInteger(integer) ? integer : undefined;
-}
 
-function describeValue(value: RawValue): string {
-  if (Array.isArray(value)) return 'a list';
-  if (typeof value === 'object' && value !== null) return 'a map';
-  return quote(value);
-}
 
 // ---------------------------------------------------------------------------------------------
 // Builders: from validated entities to typed ones.

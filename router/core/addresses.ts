@@ -41,6 +41,22 @@ function tokenize(s: string): string[] {
   return s.split(/[./]/);
 }
 
+/**
+ * True when `address` is under `rule.prefix` (whole tokens, separators `.` and `/`; a separator
+ * at either end of either side does not count) or matches `rule.pattern` (`*` one token, `#` any).
+ */
+export function matchesAddressRule(rule: { prefix?: string; pattern?: string }, address: string): boolean {
+  const strip = (x: string) => tokenize(x.replace(/^[./]+|[./]+$/g, ''));
+  const a = strip(address);
+  if (rule.prefix !== undefined) {
+    const p = strip(rule.prefix);
+    if (p.length > a.length) return false;
+    for (let i = 0; i < p.length; i++) if (p[i] !== a[i]) return false;
+    return true;
+  }
+  return rule.pattern !== undefined && matchPattern(strip(rule.pattern), 0, a, 0);
+}
+
 function matchPattern(p: string[], pi: number, a: string[], ai: number): boolean {
   if (pi === p.length) return ai === a.length;
   const t = p[pi];

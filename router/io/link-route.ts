@@ -15,7 +15,7 @@
 import { Connection, InDelivery, Link, OutDelivery, Session } from '../protocol/connection';
 import type { AmqpError, AttachFrame } from '../protocol/performatives';
 import { TREATMENT } from '../protocol/control';
-import { normalizeAddress } from '../core/addresses';
+import { matchesAddressRule, normalizeAddress } from '../core/addresses';
 import type { InterRouter } from './inter-router';
 import type { RouteContainer } from './route-container';
 import { Logger } from './log';
@@ -42,33 +42,8 @@ export interface LinkRouteHost {
 const NO_ROUTE: AmqpError = { condition: 'qd:no-route-to-dest', description: 'No route to the destination node' };
 const ROUTED_LINK_LOST: AmqpError = { condition: 'qd:routed-link-lost', description: 'Connectivity to the peer container was lost' };
 
-function tokenize(s: string): string[] {
-  return s.replace(/^[./]+|[./]+$/g, '').split(/[./]/);
-}
-
-function matchPattern(p: string[], pi: number, a: string[], ai: number): boolean {
-  if (pi === p.length) return ai === a.length;
-  const t = p[pi];
-  if (t === '#') {
-    for (let k = ai; k <= a.length; k++) if (matchPattern(p, pi + 1, a, k)) return true;
-    return false;
-  }
-  if (ai === a.length) return false;
-  if (t === '*' || t === a[ai]) return matchPattern(p, pi + 1, a, ai + 1);
-  return false;
-}
-
 /** True when `address` is under the route's prefix (token boundaries) or matches its pattern. */
-export function matchesRoute(route: { prefix?: string; pattern?: string }, address: string): boolean {
-  const a = tokenize(address);
-  if (route.prefix !== undefined) {
-    const p = tokenize(route.prefix);
-    if (p.length > a.length) return false;
-    for (let i = 0; i < p.length; i++) if (p[i] !== a[i]) return false;
-    return true;
-  }
-  return route.pattern !== undefined && matchPattern(tokenize(route.pattern), 0, a, 0);
-}
+export const matchesRoute = matchesAddressRule;
 
 /** The mesh key a route is advertised under (qdrouterd's classes). */
 export function linkRouteKey(route: { prefix?: string; pattern?: string; direction: 'in' | 'out' }): string {

@@ -218,15 +218,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
       conn.start();
       this.touch(conn);
     });
-    socket.on('data', (chunk: Buffer) => {
-      conn.onBytes(chunk, Date.now());
-      this.touch(conn);
-    });
-    socket.on('drain', () => {
-      conn.writeBlocked = false;
-      this.linkRouter.onWritable(conn);
-      this.touch(conn);
-    });
+    this.wireSocket(conn, socket);
     socket.on('error', (e) => this.logger.log('SERVER', opened ? 'info' : 'debug', `[C${ctx.id}] connector ${c.name}: ${e.message}`));
     socket.on('close', () => {
       if (!conn.closed) conn.onSocketClosed('socket-closed');
@@ -430,17 +422,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     this.conns.add(conn);
     const peer = `${socket.remoteAddress}:${socket.remotePort}`;
     this.logger.log('SERVER', 'info', `[C${ctx.id}] Accepted connection from ${peer} on ${l.name}`);
-    socket.on('data', (chunk: Buffer) => {
-      conn.onBytes(chunk, Date.now());
-      this.touch(conn);
-    });
-    socket.on('drain', () => {
-      if (!conn.writeBlocked) return;
-      conn.writeBlocked = false;
-      for (const link of ctx.outLinks) if (link.ctx) this.core.onWritable(link.ctx as CoreLink);
-      this.linkRouter.onWritable(conn);
-      this.touch(conn);
-    });
+    this.wireSocket(conn, socket);
     socket.on('error', (e) => this.logger.log('SERVER', 'debug', `[C${ctx.id}] socket error: ${e.message}`));
     socket.on('close', () => {
       if (!conn.closed) {
@@ -558,6 +540,13 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     ctx.routeContainer = this.routeContainers.find((r) => r.settings === c) ?? null;
     conn.ctx = ctx;
     this.conns.add(conn);
+    this.wireSocket(conn, socket);
+    return conn;
+  }
+
+  /** Bytes in go to the engine; a drained socket lets blocked links send again. */
+  private wireSocket(conn: Connection, socket: net.Socket): void {
+    const ctx = conn.ctx as ConnCtx;
     socket.on('data', (chunk: Buffer) => {
       conn.onBytes(chunk, Date.now());
       this.touch(conn);
@@ -569,7 +558,6 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
       this.linkRouter.onWritable(conn);
       this.touch(conn);
     });
-    return conn;
   }
 
   containerState(name: string, active: boolean, containerId: string | null): void {
