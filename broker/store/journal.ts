@@ -32,6 +32,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { FencedError, QueueMeta, Recovered, Store, StoreError, StoreOptions, TxOp } from './types';
+import { MAX_TX_OPS, checkCount, checkMsgId, checkName, encodeMeta } from './checks';
 
 const T_HEADER = 1;
 const T_QUEUE = 2;
@@ -56,9 +57,6 @@ const TX_OVERHEAD = HEAD + 4;
 const TX_MSG_OVERHEAD = 1 + 8 + 4;
 const TX_REF_BYTES = 1 + 4 + 8;
 
-const MAX_NAME_BYTES = 0xffff;
-const MAX_META_BYTES = 1 << 20;
-const MAX_TX_OPS = 1 << 20;
 const MAX_QUEUE_ID = 0xffffffff;
 const MAX_SEQ = 0xffffffff;
 /** Recovery warnings (records naming unknown queues or messages) logged before they are only counted. */
@@ -183,39 +181,9 @@ function encodeHeader(b: Buffer, at: number, h: Header): void {
   seal(b, at, HEADER_BYTES, T_HEADER);
 }
 
-function checkMsgId(msgId: unknown): void {
-  if (typeof msgId !== 'number' || !Number.isSafeInteger(msgId) || msgId < 0) {
-    throw new RangeError(`message id must be a non-negative safe integer, got ${String(msgId)}`);
-  }
-}
 
-/** Validates a queue name and returns its UTF-8 length. */
-function checkName(name: unknown): number {
-  if (typeof name !== 'string' || name.length === 0) throw new TypeError('queue name must be a non-empty string');
-  const n = Buffer.byteLength(name, 'utf8');
-  if (n > MAX_NAME_BYTES) throw new RangeError(`queue name is ${n} bytes, limit ${MAX_NAME_BYTES}`);
-  // A lone surrogate would be stored as U+FFFD and come back as another name.
-  if (Buffer.from(name, 'utf8').toString('utf8') !== name) throw new TypeError('queue name is not well-formed UTF-16');
-  return n;
-}
 
-function encodeMeta(meta: unknown): string {
-  if (meta === null || typeof meta !== 'object' || Array.isArray(meta)) throw new TypeError('queue meta must be a plain object');
-  let json: string;
-  try {
-    json = JSON.stringify(meta);
-  } catch (e) {
-    throw new TypeError('queue meta must be JSON-safe', { cause: e });
-  }
-  if (Buffer.byteLength(json, 'utf8') > MAX_META_BYTES) throw new RangeError(`queue meta exceeds ${MAX_META_BYTES} bytes as JSON`);
-  return json;
-}
 
-function checkCount(count: unknown): void {
-  if (typeof count !== 'number' || !Number.isInteger(count) || count < 0 || count > 0xffffffff) {
-    throw new RangeError(`delivery count must be an integer 0..2^32-1, got ${String(count)}`);
-  }
-}
 
 function segmentName(seq: number): string {
   return `journal-${String(seq).padStart(12, '0')}.seg`;

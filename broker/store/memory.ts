@@ -5,10 +5,8 @@
  * journal. Same validation and limits as the journal, so the contract suite holds for both.
  */
 import { FencedError, QueueMeta, Recovered, Store, StoreError, StoreOptions, TxOp } from './types';
+import { MAX_TX_OPS, checkCount, checkMsgId, checkName, encodeMeta } from './checks';
 
-const MAX_NAME_BYTES = 0xffff;
-const MAX_META_BYTES = 1 << 20;
-const MAX_TX_OPS = 1 << 20;
 /** The journal's default record limit minus its MSG overhead, so both refuse the same payloads. */
 const DEFAULT_MAX_PAYLOAD_BYTES = 64 * 1024 * 1024 + 1024 - 9;
 
@@ -96,30 +94,8 @@ export interface MemoryStoreOptions extends StoreOptions {
   maxPayloadBytes?: number;
 }
 
-function checkMsgId(msgId: unknown): void {
-  if (typeof msgId !== 'number' || !Number.isSafeInteger(msgId) || msgId < 0) {
-    throw new RangeError(`message id must be a non-negative safe integer, got ${String(msgId)}`);
-  }
-}
 
-function checkName(name: unknown): void {
-  if (typeof name !== 'string' || name.length === 0) throw new TypeError('queue name must be a non-empty string');
-  const n = Buffer.byteLength(name, 'utf8');
-  if (n > MAX_NAME_BYTES) throw new RangeError(`queue name is ${n} bytes, limit ${MAX_NAME_BYTES}`);
-  if (Buffer.from(name, 'utf8').toString('utf8') !== name) throw new TypeError('queue name is not well-formed UTF-16');
-}
 
-function encodeMeta(meta: unknown): string {
-  if (meta === null || typeof meta !== 'object' || Array.isArray(meta)) throw new TypeError('queue meta must be a plain object');
-  let json: string;
-  try {
-    json = JSON.stringify(meta);
-  } catch (e) {
-    throw new TypeError('queue meta must be JSON-safe', { cause: e });
-  }
-  if (Buffer.byteLength(json, 'utf8') > MAX_META_BYTES) throw new RangeError(`queue meta exceeds ${MAX_META_BYTES} bytes as JSON`);
-  return json;
-}
 
 /**
  * A {@link Store} held in memory. sync() calls back on the next tick, after the store's pending
@@ -218,9 +194,7 @@ export class MemoryStore implements Store {
   setDeliveryCount(queue: string, msgId: number, count: number): void {
     this.writable();
     const q = this.queueOf(queue);
-    if (typeof count !== 'number' || !Number.isInteger(count) || count < 0 || count > 0xffffffff) {
-      throw new RangeError(`delivery count must be an integer 0..2^32-1, got ${String(count)}`);
-    }
+    checkCount(count);
     if (!q.refs.has(msgId)) throw new RangeError(`queue ${queue} does not reference message ${msgId}`);
     this.view.setDeliveryCount(queue, msgId, count);
     this.record((m) => m.setDeliveryCount(queue, msgId, count));
