@@ -5,6 +5,7 @@
  * messages become durable, so unsynced messages per link are bounded by the link's window.
  */
 import * as net from 'node:net';
+import { listen } from '../../router/io/listen';
 import { randomBytes } from 'node:crypto';
 import { Connection, ConnectionHandler, CloseReason, InDelivery, Link, OutDelivery, LinkGoneReason, Session } from '../../router/protocol/connection';
 import { AmqpError, AttachFrame, D, STATE, Terminus, decodeModified, descriptorCode, encodeRejected } from '../../router/protocol/performatives';
@@ -93,19 +94,9 @@ export class BrokerServer implements ConnectionHandler, BrokerEffects {
   /** Opens every listener; resolves when all listen. */
   async start(): Promise<void> {
     for (const l of this.settings.listeners) {
-      const server = net.createServer({ noDelay: true }, (socket) => this.accept(socket, l));
-      server.on('error', (e) => this.logger.log('SERVER', 'error', `listener ${l.name}: ${e.message}`));
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(l.port, l.host, () => {
-          server.off('error', reject);
-          resolve();
-        });
-      });
-      const addr = server.address() as net.AddressInfo;
-      this.bound.push({ name: l.name, host: addr.address, port: addr.port });
-      this.logger.log('SERVER', 'notice', `Listening on ${addr.address}:${addr.port} (listener ${l.name})`);
-      this.servers.push(server);
+      const bound = await listen(l, (socket) => this.accept(socket, l), this.logger);
+      this.bound.push({ name: bound.name, host: bound.host, port: bound.port });
+      this.servers.push(bound.server);
     }
     this.tickTimer = setInterval(() => this.tick(), 100);
   }

@@ -9,6 +9,7 @@
  * (backpressure reaches senders through credit).
  */
 import * as net from 'node:net';
+import { listen } from './listen';
 import { randomBytes } from 'node:crypto';
 import { Connection, ConnectionHandler, CloseReason, InDelivery, Link, OutDelivery, LinkGoneReason, Session } from '../protocol/connection';
 import { AmqpError, AttachFrame, STATE, encodeRejected } from '../protocol/performatives';
@@ -161,19 +162,9 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
   /** Opens every listener; resolves when all listen. */
   async start(): Promise<void> {
     for (const l of this.settings.listeners) {
-      const server = net.createServer({ noDelay: true }, (socket) => this.accept(socket, l));
-      server.on('error', (e) => this.logger.log('SERVER', 'error', `listener ${l.name}: ${e.message}`));
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(l.port, l.host, () => {
-          server.off('error', reject);
-          resolve();
-        });
-      });
-      const addr = server.address() as net.AddressInfo;
-      this.bound.push({ name: l.name, host: addr.address, port: addr.port });
-      this.logger.log('SERVER', 'notice', `Listening on ${addr.address}:${addr.port} (listener ${l.name})`);
-      this.servers.push(server);
+      const bound = await listen(l, (socket) => this.accept(socket, l), this.logger);
+      this.bound.push({ name: bound.name, host: bound.host, port: bound.port });
+      this.servers.push(bound.server);
     }
     this.tickTimer = setInterval(() => this.tick(), 1000);
     if (this.interRouter) {
