@@ -186,8 +186,15 @@ export async function runBroker(cfg: BrokerConfig, logger: Logger, plainUsers?: 
       .then(() => process.exit(0), () => process.exit(0));
   };
   // SIGUSR2: memory figures (after a full GC when node runs with --expose-gc), for operators and tests.
-  process.on('SIGUSR2', () => {
-    (globalThis as { gc?: () => void }).gc?.();
+  process.on('SIGUSR2', async () => {
+    // Array buffer memory is released after the collection that finds it dead (on a later turn):
+    // collect, let it go, collect again, then measure.
+    const gc = (globalThis as { gc?: () => void }).gc;
+    if (gc) {
+      gc();
+      await new Promise((r) => setTimeout(r, 50));
+      gc();
+    }
     const m = process.memoryUsage();
     const mb = (n: number) => (n / 1048576).toFixed(1);
     logger.log('BROKER', 'notice', `memory: rss ${mb(m.rss)} MB, heap used ${mb(m.heapUsed)} MB, array buffers ${mb(m.arrayBuffers)} MB, cached bodies ${mb(core.cached)} MB, evicted ${core.stats.evicted}, paged ${core.stats.paged}`);
