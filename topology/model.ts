@@ -29,7 +29,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node as YamlNode } from 'yaml';
-import { ConfigError, quote, type ConfigErrorCode } from '../router/config/errors';
+import { ConfigError, quote, type ConfigErrorCode } from '../config/errors';
 
 /** Largest topology file accepted: a topology is a handful of lines; this keeps the YAML parser's memory small. */
 export const MAX_TOPOLOGY_FILE_BYTES = 1024 * 1024;

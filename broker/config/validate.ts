@@ -10,7 +10,7 @@
  */
 
 import { randomBytes } from 'node:crypto';
-import { convertBoolean, convertPort, convertString, describeValue, toInteger } from '../../router/config/values';
+import { convertBoolean, convertPort, convertString, describeValue, toInteger } from '../../config/values';
 import * as os from 'node:os';
 import * as nodePath from 'node:path';
 import {
@@ -28,8 +28,8 @@ import {
   type RawValue,
   type SaslMechanism,
 } from '../../router/config';
-import { configWarning, quote } from '../../router/config/errors';
-import { rawValueBytes } from '../../router/config/raw-entity';
+import { configWarning, quote } from '../../config/errors';
+import { rawValueBytes } from '../../config/raw-entity';
 import { matchAddress } from './match';
 import {
   BROKER_ENTITY_SCHEMAS,

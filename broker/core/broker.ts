@@ -5,6 +5,7 @@
  * actions with `now` and implements {@link BrokerEffects}. Store calls only append in memory;
  * the I/O layer waits for `store.sync` before settling what must be durable.
  */
+import { AmqpConditionError } from '../../amqp/errors';
 import type { Recovered, Store, TxOp } from '../store/types';
 import { Consumer, Msg, Queue, QueueSettings, Ref, RefState } from './queue';
 import { MessageInfo, scanBrokerMessage, selectorLookup, withDeliveryCount } from './message-info';
@@ -34,9 +35,9 @@ export interface BrokerEffects {
 }
 
 /** A refusal with an AMQP condition (the I/O layer turns it into a detach or rejected outcome). */
-export class BrokerError extends Error {
-  constructor(message: string, readonly condition: string, options?: { cause?: unknown }) {
-    super(message, options);
+export class BrokerError extends AmqpConditionError {
+  constructor(message: string, condition: string, options?: { cause?: unknown }) {
+    super(message, condition, options);
     this.name = 'BrokerError';
   }
 }

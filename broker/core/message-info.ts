@@ -4,8 +4,8 @@
  * the broker acts on (group-id, expiry, to), and where application-properties lie (decoded only
  * when a selector asks). Pure: no I/O.
  */
-import { DecodeError, Described, Reader, Sym, Writer, skipValue } from '../../router/protocol/codec';
-import { D } from '../../router/protocol/performatives';
+import { DecodeError, Described, Reader, Sym, Writer, skipValue } from '../../amqp/codec';
+import { D } from '../../amqp/performatives';
 import type { Lookup, SelectorValue } from './selector';
 
 /** Artemis's scheduling annotations. */

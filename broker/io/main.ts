@@ -7,9 +7,12 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { BrokerConfig, matchAddress } from '../config';
-import { Logger } from '../../router/io/log';
-import { normalizeAddress } from '../../router/core/addresses';
+import { BrokerConfig, loadBrokerConfigFile, matchAddress } from '../config';
+import { loggerFromConfig } from '../../config/logger';
+import { plainUsersFor } from '../../config/plain-users';
+import { EXIT_FENCED, exitIfCannotListen, exitOnConfigError, stopOnSignals } from '../../lib/lifecycle';
+import { Logger } from '../../lib/log';
+import { normalizeAddress } from '../../amqp/address';
 import { BrokerCore, AddressSettings } from '../core/broker';
 import { BrokerServer, BrokerServerSettings } from './server';
 import { FileLeaseLock } from './file-lock';
@@ -23,10 +26,7 @@ import type { StoreLock } from '../ha/lock';
 export const DEFAULT_DLA = 'DLQ';
 export const DEFAULT_EXPIRY = 'ExpiryQueue';
 
-/** Exit codes (stable: scripts and tests rely on them). */
-export const EXIT_CONFIG = 2;
-export const EXIT_FENCED = 3;
-export const EXIT_LISTEN = 1;
+export { EXIT_CONFIG, EXIT_FENCED, EXIT_LISTEN } from '../../lib/lifecycle';
 
 interface Member {
   id: string;
@@ -161,30 +161,18 @@ export async function runBroker(cfg: BrokerConfig, logger: Logger, plainUsers?: 
   for (const q of core.queues.values()) messages += q.depth;
   logger.log('BROKER', 'notice', `Recovered ${core.queues.size} queues and ${messages} messages in ${Date.now() - t0} ms${rec.truncated ? `; truncated a torn journal tail in ${rec.truncated.file} at ${rec.truncated.offset} (${rec.truncated.droppedBytes} bytes: ${rec.truncated.reason})` : ''}`);
 
-  try {
-    await server.start();
-  } catch (e) {
-    process.stderr.write(`amqp-mesh: cannot listen: ${(e as Error).message}\n`);
-    process.exit(EXIT_LISTEN);
-  }
+  await exitIfCannotListen(() => server.start());
   if (persistent && dataDir && first) {
     const bound = server.bound[0];
     writeMember(dataDir, { id: b.id, host: announceHost(first.host), port: bound.port });
   }
   logger.log('BROKER', 'notice', `Broker ${b.id} ready, amqp-mesh broker ${'0.1.0'}`);
 
-  let stopping = false;
-  const shutdown = (sig: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.log('BROKER', 'notice', `${sig}: closing connections and shutting down`);
-    server
-      .stop()
-      .then(() => store.close())
-      .then(() => pager.close())
-      .then(() => lock?.release())
-      .then(() => process.exit(0), () => process.exit(0));
-  };
+  stopOnSignals(logger, 'BROKER', () => server
+    .stop()
+    .then(() => store.close())
+    .then(() => pager.close())
+    .then(() => lock?.release()));
   // SIGUSR2: memory figures (after a full GC when node runs with --expose-gc), for operators and tests.
   process.on('SIGUSR2', async () => {
     // Array buffer memory is released after the collection that finds it dead (on a later turn):
@@ -199,6 +187,13 @@ export async function runBroker(cfg: BrokerConfig, logger: Logger, plainUsers?: 
     const mb = (n: number) => (n / 1048576).toFixed(1);
     logger.log('BROKER', 'notice', `memory: rss ${mb(m.rss)} MB, heap used ${mb(m.heapUsed)} MB, array buffers ${mb(m.arrayBuffers)} MB, cached bodies ${mb(core.cached)} MB, evicted ${core.stats.evicted}, paged ${core.stats.paged}`);
   });
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
-  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+/** Runs a broker from its configuration file (the `amqp-mesh broker -c FILE` command). */
+export async function runBrokerFile(file: string): Promise<void> {
+  const cfg: BrokerConfig = exitOnConfigError(() => loadBrokerConfigFile(file));
+  const logger = loggerFromConfig(cfg.logs);
+  for (const w of cfg.warnings) logger.log('BROKER', 'warning', w.message);
+  const plainUsers = exitOnConfigError(() => plainUsersFor(cfg.broker, cfg.listeners, 'broker'));
+  await runBroker(cfg, logger, plainUsers);
 }

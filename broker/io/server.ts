@@ -5,13 +5,13 @@
  * messages become durable, so unsynced messages per link are bounded by the link's window.
  */
 import * as net from 'node:net';
-import { listen } from '../../router/io/listen';
+import { listen } from '../../amqp/transport/listen';
 import { randomBytes } from 'node:crypto';
-import { Connection, ConnectionHandler, CloseReason, InDelivery, Link, OutDelivery, LinkGoneReason, Session } from '../../router/protocol/connection';
-import { AmqpError, AttachFrame, D, STATE, Terminus, decodeModified, descriptorCode, encodeRejected } from '../../router/protocol/performatives';
-import { DecodeError, Described, Reader, Sym, Writer } from '../../router/protocol/codec';
-import { checkAddress } from '../../router/core/addresses';
-import { Logger } from '../../router/io/log';
+import { Connection, ConnectionHandler, CloseReason, InDelivery, Link, OutDelivery, LinkGoneReason, Session } from '../../amqp/engine/connection';
+import { AmqpError, AttachFrame, D, STATE, Terminus, decodeModified, descriptorCode, encodeRejected } from '../../amqp/performatives';
+import { DecodeError, Described, Reader, Sym, Writer } from '../../amqp/codec';
+import { checkAddress } from '../../amqp/address';
+import { Logger } from '../../lib/log';
 import { BrokerCore, BrokerEffects, BrokerError } from '../core/broker';
 import { Consumer, Ref } from '../core/queue';
 import { scanBrokerMessage } from '../core/message-info';

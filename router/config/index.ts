@@ -15,7 +15,7 @@
  * ```
  */
 
-export { parseConfSyntax } from './conf-syntax';
+export { parseConfSyntax } from '../../config/conf-syntax';
 export {
   ConfigError,
   formatLocation,
@@ -26,7 +26,7 @@ export {
   type ConfigErrorCode,
   type ConfigWarning,
   type ConfigWarningCode,
-} from './errors';
+} from '../../config/errors';
 export {
   detectConfigSyntax,
   loadConfigFile,
@@ -43,7 +43,7 @@ export {
   type FailoverUrlProblem,
 } from './failover-urls';
 export { LOG_ENABLE_HELP, LOG_LEVELS, parseLogEnable } from './log-enable';
-export { qdrouterdCamelCase, type RawAttribute, type RawEntity, type RawValue } from './raw-entity';
+export { qdrouterdCamelCase, type RawAttribute, type RawEntity, type RawValue } from '../../config/raw-entity';
 export {
   ENTITY_SCHEMAS,
   findAttributeSchema,
@@ -84,4 +84,4 @@ export type {
   StripAnnotations,
 } from './types';
 export { generateRouterId, validateEntities, validateEntity, type ValidatedEntity, type ValidationOptions } from './validate';
-export { parseStructuredSyntax, type StructuredSyntax } from './yaml-syntax';
+export { parseStructuredSyntax, type StructuredSyntax } from '../../config/yaml-syntax';

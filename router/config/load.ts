@@ -5,12 +5,12 @@
 import { isUtf8 } from 'node:buffer';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { parseConfSyntax } from './conf-syntax';
-import { ConfigError, MAX_CONFIG_FILE_BYTES } from './errors';
-import type { RawEntity } from './raw-entity';
+import { parseConfSyntax } from '../../config/conf-syntax';
+import { ConfigError, MAX_CONFIG_FILE_BYTES } from '../../config/errors';
+import type { RawEntity } from '../../config/raw-entity';
 import type { RouterConfig } from './types';
 import { validateEntities, type ValidationOptions } from './validate';
-import { parseStructuredSyntax } from './yaml-syntax';
+import { parseStructuredSyntax } from '../../config/yaml-syntax';
 
 /** The configuration formats: qdrouterd's own syntax, YAML, JSON. */
 export type ConfigSyntax = 'conf' | 'yaml' | 'json';

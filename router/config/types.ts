@@ -7,7 +7,7 @@
  * in {@link RouterConfig.warnings}), so that nothing the operator wrote is silently dropped.
  */
 
-import type { ConfigWarning } from './errors';
+import type { ConfigWarning } from '../../config/errors';
 import type { LOG_MODULES } from './schema';
 
 /** A converted attribute value; null only occurs inside maps (an attribute set to null is unset). */

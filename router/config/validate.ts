@@ -15,7 +15,7 @@
  */
 
 import { randomBytes } from 'node:crypto';
-import { convertBoolean, convertPort, convertString, describeValue, toInteger } from './values';
+import { convertBoolean, convertPort, convertString, describeValue, toInteger } from '../../config/values';
 import {
   ConfigError,
   configWarning,
@@ -25,10 +25,10 @@ import {
   type ConfigErrorCode,
   type ConfigWarning,
   type ConfigWarningCode,
-} from './errors';
+} from '../../config/errors';
 import { FAILOVER_URL_FORM, parseFailoverUrls } from './failover-urls';
 import { LOG_ENABLE_HELP, parseLogEnable } from './log-enable';
-import { qdrouterdCamelCase, rawValueBytes, type RawEntity, type RawValue } from './raw-entity';
+import { qdrouterdCamelCase, rawValueBytes, type RawEntity, type RawValue } from '../../config/raw-entity';
 import {
   ENTITY_SCHEMAS,
   findAttributeSchema,

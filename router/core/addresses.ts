@@ -7,7 +7,9 @@
  */
 import { LRUCache } from 'lru-cache';
 
-export type Distribution = 'closest' | 'balanced' | 'multicast';
+import type { Distribution } from '../distribution';
+
+export type { Distribution };
 
 /** One configured address rule. */
 export interface AddressRule {
@@ -135,26 +137,4 @@ export function phaseKey(address: string, phase: number): string {
 export function parsePhaseKey(key: string): { address: string; phase: number } {
   if (key.charCodeAt(0) !== 1) return { address: key, phase: 0 };
   return { address: key.slice(2), phase: key.charCodeAt(1) - 0x30 };
-}
-
-/** Strips `amqp:/` and `amqp://host/` so equivalent spellings route alike (as qdrouterd does). */
-export function normalizeAddress(address: string): string {
-  if (address.startsWith('amqp:')) {
-    let rest = address.slice(5);
-    if (rest.startsWith('//')) {
-      const slash = rest.indexOf('/', 2);
-      rest = slash < 0 ? '' : rest.slice(slash);
-    }
-    return rest.replace(/^\/+/, '');
-  }
-  return address;
-}
-
-/** Why an address is unusable, or null when fine. Limits what a client can make us store. */
-export function checkAddress(address: string, maxLength: number): string | null {
-  if (address.length === 0) return 'address is empty';
-  if (address.length > maxLength) return `address is ${address.length} characters, over the limit of ${maxLength}`;
-  // eslint-disable-next-line no-control-regex
-  if (/[\x00-\x1f\x7f]/.test(address)) return 'address contains control characters';
-  return null;
 }

@@ -11,9 +11,9 @@
  * to local consumers by their `x-opt-qd.to` / `to` (remote consumers learned through MAU are
  * tracked by the engine but not yet used by the forwarder).
  */
-import { Connection, InDelivery, Link } from '../protocol/connection';
-import { AttachFrame } from '../protocol/performatives';
-import { Writer } from '../protocol/codec';
+import { Connection, InDelivery, Link } from '../../amqp/engine/connection';
+import { AttachFrame } from '../../amqp/performatives';
+import { Writer } from '../../amqp/codec';
 import { MessageScan, scanMessage, writeMessageWithAnnotations } from '../protocol/message';
 import { phaseKey } from '../core/addresses';
 import {
@@ -24,7 +24,7 @@ import { ControlDestination, ControlMessage, MeshEngine, MeshSettings, computeMu
 import { CoreLink, RemoteView } from '../core/core';
 import { Distribution } from '../core/addresses';
 import { Routes } from '../core/paths';
-import { Logger } from './log';
+import { Logger } from '../../lib/log';
 
 export const CAP_CONTROL = 'qd.router';
 export const CAP_DATA = 'qd.router-data';

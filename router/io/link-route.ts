@@ -12,13 +12,14 @@
  * lost: routed links are detached with qd:routed-link-lost (clients re-attach and reach the
  * broker the connector fails over to).
  */
-import { Connection, InDelivery, Link, OutDelivery, Session } from '../protocol/connection';
-import type { AmqpError, AttachFrame } from '../protocol/performatives';
+import { Connection, InDelivery, Link, OutDelivery, Session } from '../../amqp/engine/connection';
+import type { AmqpError, AttachFrame } from '../../amqp/performatives';
 import { TREATMENT } from '../protocol/control';
-import { matchesAddressRule, normalizeAddress } from '../core/addresses';
+import { matchesAddressRule } from '../core/addresses';
+import { normalizeAddress } from '../../amqp/address';
 import type { InterRouter } from './inter-router';
 import type { RouteContainer } from './route-container';
-import { Logger } from './log';
+import { Logger } from '../../lib/log';
 
 /** One `linkRoute` entity bound to a route-container connector. */
 export interface LinkRouteSettings {

@@ -9,9 +9,9 @@
  * to a waypoint stay attached while the broker pair fails over.
  */
 import * as net from 'node:net';
-import { Connection, Link } from '../protocol/connection';
-import type { AttachFrame } from '../protocol/performatives';
-import { Logger } from './log';
+import { Connection, Link } from '../../amqp/engine/connection';
+import type { AttachFrame } from '../../amqp/performatives';
+import { Logger } from '../../lib/log';
 
 /** One `autoLink` entity. */
 export interface AutoLinkSettings {
@@ -284,7 +284,7 @@ export class RouteContainer {
     this.host.touch(conn);
   }
 
-  private session: import('../protocol/connection').Session | null = null;
+  private session: import('../../amqp/engine/connection').Session | null = null;
 
   private attachAutoLink(conn: Connection, a: AutoLinkRuntime): void {
     if (this.session === null || this.session.conn !== conn || this.session.ended) this.session = conn.beginSession();

@@ -9,22 +9,25 @@
  * (backpressure reaches senders through credit).
  */
 import * as net from 'node:net';
-import { listen } from './listen';
+import { listen } from '../../amqp/transport/listen';
 import { randomBytes } from 'node:crypto';
-import { Connection, ConnectionHandler, CloseReason, InDelivery, Link, OutDelivery, LinkGoneReason, Session } from '../protocol/connection';
-import { AmqpError, AttachFrame, STATE, encodeRejected } from '../protocol/performatives';
+import { Connection, ConnectionHandler, CloseReason, InDelivery, Link, OutDelivery, LinkGoneReason, Session } from '../../amqp/engine/connection';
+import { AmqpError, AttachFrame, STATE, encodeRejected } from '../../amqp/performatives';
 import { scanMessage, writeMessageWithAnnotations } from '../protocol/message';
-import { DecodeError, Writer } from '../protocol/codec';
-import { AddressTable, AddressRule, Distribution, checkAddress, normalizeAddress } from '../core/addresses';
+import { DecodeError, Writer } from '../../amqp/codec';
+import { AddressTable, AddressRule, Distribution } from '../core/addresses';
+import { checkAddress, normalizeAddress } from '../../amqp/address';
 import { hintForDistribution, mobileKey } from '../protocol/control';
 import { Copy, CoreEffects, CoreLink, Delivery, Made, RouterCore } from '../core/core';
-import { Logger } from './log';
+import { Logger } from '../../lib/log';
 import { DATA_LINK_CREDIT, InterRouter } from './inter-router';
 import { MESH_DEFAULTS, MeshSettings } from '../core/mesh';
 import { AutoLinkSettings, RouteContainer, RouteContainerHost, RouteContainerSettings } from './route-container';
 import { parsePhaseKey, phaseKey } from '../core/addresses';
 import { LinkRouteSettings, LinkRouter, RouteEnd } from './link-route';
-import { ENTITY_TYPES, EntityRecord, ManagementError, answer, decodeRequest, encodeReply } from './management';
+import { RoutedDelivery } from './routed-delivery';
+import { ENTITY_TYPES, EntityRecord, answer } from './management';
+import { ManagementError, decodeRequest, encodeReply } from '../../amqp/management';
 
 /** Marks a link attached to `$management` (requests in). */
 const MANAGEMENT = { management: true };
@@ -362,25 +365,26 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
       link.ctx = cl;
     }
     this.core.onCreditConsumed(cl, link.credit);
+    const rd = new RoutedDelivery(d);
     try {
-      scanMessage(d.payload, 0, d.payload.length, d.scan, true);
+      scanMessage(d.payload, 0, d.payload.length, rd, true);
     } catch {
       if (!d.settled) link.conn.updateIn(d, REJECT_DECODE, true);
       return;
     }
     // qdrouterd's loop guard: a message that has travelled farther than the mesh is wide is looping.
     const radius = this.interRouter?.mesh.routes.radius ?? 0;
-    if (radius > 0 && d.scan.trace !== null && d.scan.trace.length > radius + 1) {
+    if (radius > 0 && rd.trace !== null && rd.trace.length > radius + 1) {
       if (!d.settled) link.conn.updateIn(d, STATE.released, true);
       return;
     }
-    const to = d.scan.routerTo ?? d.scan.to;
+    const to = rd.routerTo ?? rd.to;
     if (to === null) {
       if (!d.settled) link.conn.updateIn(d, REJECT_NO_TO, true);
       return;
     }
-    const origin = d.scan.ingress ? d.scan.ingress.replace(/^0\//, '') : null;
-    d.ctx = this.core.onDelivery(cl, d.settled, phaseKey(normalizeAddress(to), d.scan.phase), d, origin, d.scan.trace, d.scan.priority);
+    const origin = rd.ingress ? rd.ingress.replace(/^0\//, '') : null;
+    d.ctx = this.core.onDelivery(cl, d.settled, phaseKey(normalizeAddress(to), rd.phase), rd, origin, rd.trace, rd.priority);
   }
 
   private accept(socket: net.Socket, l: ListenerSettings): void {
@@ -672,11 +676,11 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     const rcx = (link.conn.ctx as ConnCtx).routeContainer;
     if (rcx !== null && rcx.draining) rcx.onDelivery(link);
     this.core.onCreditConsumed(cl, link.credit);
-    const scan = d.scan;
+    const rd = new RoutedDelivery(d);
     const ctx = link.conn.ctx as ConnCtx;
     const keepInbound = ctx.listener.stripAnnotations === 'out' || ctx.listener.stripAnnotations === 'no';
     try {
-      scanMessage(d.payload, 0, d.payload.length, scan, keepInbound);
+      scanMessage(d.payload, 0, d.payload.length, rd, keepInbound);
     } catch (e) {
       if (!(e instanceof DecodeError)) throw e;
       this.logger.log('ROUTER', 'warning', `[C${ctx.id}] rejected a malformed message on ${link.name}: ${e.message}`);
@@ -685,14 +689,14 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     }
     let to: string | null = null;
     if (cl.address === null) {
-      if (scan.to === null) {
+      if (rd.to === null) {
         if (!d.settled) link.conn.updateIn(d, REJECT_NO_TO, true);
         return;
       }
-      to = normalizeAddress(scan.to);
+      to = normalizeAddress(rd.to);
       to = phaseKey(to, this.addressTable.computePhases(to).ingress);
     }
-    d.ctx = this.core.onDelivery(cl, d.settled, to, d, null, null, d.scan.priority);
+    d.ctx = this.core.onDelivery(cl, d.settled, to, rd, null, null, rd.priority);
   }
 
   onOutcome(od: OutDelivery, code: number, state: Buffer | null, settled: boolean): void {
@@ -768,14 +772,14 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
   transmit(copy: Copy, settled: boolean): unknown {
     const link = copy.out.io as Link;
     const conn = link.conn;
-    const d = copy.delivery.io as InDelivery;
+    const d = copy.delivery.io as RoutedDelivery;
     const strip = (conn.ctx as ConnCtx).listener.stripAnnotations;
     const annotate = strip === 'in' || strip === 'no';
     let payload: Buffer;
     if (this.interRouter !== null && this.interRouter.isInterRouter(conn)) {
       if (d.forMesh === null) {
         const key = copy.delivery.address?.key ?? null;
-        if (key === null) d.forMesh = this.annotate(d, d.scan.to, 0);
+        if (key === null) d.forMesh = this.annotate(d, d.to, 0);
         else if (key.charCodeAt(0) !== 1) d.forMesh = this.annotate(d, key, 0);
         else {
           // A waypoint phase travels as x-opt-qd.phase (rare: no allocation on the common path above).
@@ -787,33 +791,35 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     } else if (annotate) {
       if (d.annotated === null) d.annotated = this.annotate(d);
       payload = d.annotated;
-    } else if (d.scan.hasRouterKeys) {
+    } else if (d.hasRouterKeys) {
       if (d.stripped === null) d.stripped = this.strip(d);
       payload = d.stripped;
-    } else payload = d.payload;
+    } else payload = d.d.payload;
     const od = conn.send(link, payload, settled, copy);
     this.touch(conn);
     return od;
   }
 
-  private annotate(d: InDelivery, to: string | null = null, phase = 0): Buffer {
+  private annotate(rd: RoutedDelivery, to: string | null = null, phase = 0): Buffer {
     const w = this.annotateWriter;
     w.reset();
     const me = `0/${this.settings.id}`;
-    const trace = d.scan.trace ? [...d.scan.trace, me] : [me];
-    writeMessageWithAnnotations(w, d.payload, 0, d.payload.length, d.scan, d.scan.ingress ?? me, trace, to, phase);
+    const trace = rd.trace ? [...rd.trace, me] : [me];
+    const payload = rd.d.payload;
+    writeMessageWithAnnotations(w, payload, 0, payload.length, rd, rd.ingress ?? me, trace, to, phase);
     return w.take();
   }
 
-  private strip(d: InDelivery): Buffer {
+  private strip(rd: RoutedDelivery): Buffer {
     const w = this.annotateWriter;
     w.reset();
-    writeMessageWithAnnotations(w, d.payload, 0, d.payload.length, d.scan, null, null);
+    const payload = rd.d.payload;
+    writeMessageWithAnnotations(w, payload, 0, payload.length, rd, null, null);
     return w.take();
   }
 
   settleIn(del: Delivery, state: Buffer | null, made: Made | 0): void {
-    const d = del.io as InDelivery;
+    const d = (del.io as RoutedDelivery).d;
     const link = d.link;
     if (!link.attached || d.settled) return;
     const s = made === Made.Released ? STATE.released : made === Made.ModifiedFailed ? STATE.modifiedFailed : state;

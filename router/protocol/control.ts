@@ -20,9 +20,10 @@
  * Also here: reading the router annotations (x-opt-qd.*) of any message, with qdrouterd's type
  * rules, and the mobile-address hash keys and treatment hints carried in MAUs.
  */
-import { DecodeError, Reader, Writer, skipValue } from './codec';
-import { D, descriptorCode } from './performatives';
-import { Distribution, normalizeAddress } from '../core/addresses';
+import { DecodeError, Reader, Writer, skipValue } from '../../amqp/codec';
+import { D, descriptorCode } from '../../amqp/performatives';
+import type { Distribution } from '../distribution';
+import { normalizeAddress } from '../../amqp/address';
 
 // ---------------------------------------------------------------------------------------------
 // Constants

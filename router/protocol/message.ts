@@ -4,8 +4,8 @@
  * annotations), whether that section already holds router annotations, and the `to` field
  * (for the anonymous relay). Everything else passes through as bytes.
  */
-import { DecodeError, Reader, Writer, skipValue } from './codec';
-import { D } from './performatives';
+import { DecodeError, Reader, Writer, skipValue } from '../../amqp/codec';
+import { D } from '../../amqp/performatives';
 
 /** Router annotation keys (qdrouterd's). */
 export const ANNOTATION_PREFIX = 'x-opt-qd.';

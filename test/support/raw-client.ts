@@ -11,9 +11,9 @@
  * auto-settle, no reply to close): each test says exactly what the client does.
  */
 import * as net from 'node:net';
-import { Described, Reader, Writer, Typed, sym, uint, ubyte, ushort, ulong } from '../../router/protocol/codec';
-import { AMQP_HEADER, FrameParser, FrameSink, SASL_HEADER } from '../../router/protocol/frames';
-import { D, scan, scanPerformative } from '../../router/protocol/performatives';
+import { Described, Reader, Writer, Typed, sym, uint, ubyte, ushort, ulong } from '../../amqp/codec';
+import { AMQP_HEADER, FrameParser, FrameSink, SASL_HEADER } from '../../amqp/frames';
+import { D, scan, scanPerformative } from '../../amqp/performatives';
 import { waitFor } from './wait';
 
 /** Names of the descriptor codes frames can carry, for readable assertions and dumps. */

@@ -26,7 +26,8 @@ import * as path from 'node:path';
 import rhea = require('rhea');
 import { loadTopologyFile, parseTopology } from '../../topology/model';
 import { bootTopology, type RunningTopology } from '../../topology/up';
-import { applyTopology, browseCount, requestApply, serveControl, type ControlServer } from '../../topology/apply';
+import { applyTopology, browseCount } from '../../topology/apply';
+import { requestApply, serveControl, type ControlServer } from '../../topology/control';
 import { credit, once, rheaConnect, waitFor, type RheaClient } from './helpers';
 
 const BEFORE = `routers:

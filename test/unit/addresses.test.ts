@@ -5,7 +5,8 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { AddressRule, AddressTable, checkAddress, normalizeAddress } from '../../router/core/addresses';
+import { AddressRule, AddressTable } from '../../router/core/addresses';
+import { checkAddress, normalizeAddress } from '../../amqp/address';
 
 function table(rules: AddressRule[], dflt?: 'closest' | 'balanced' | 'multicast'): AddressTable {
   return dflt ? new AddressTable(rules, dflt) : new AddressTable(rules);

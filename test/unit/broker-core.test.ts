@@ -2,8 +2,8 @@
 // and time passed in.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Writer, Reader, Described, sym } from '../../router/protocol/codec';
-import { D } from '../../router/protocol/performatives';
+import { Writer, Reader, Described, sym } from '../../amqp/codec';
+import { D } from '../../amqp/performatives';
 import { AddressSettings, BrokerCore, BrokerEffects, BrokerError } from '../../broker/core/broker';
 import { Consumer, Ref } from '../../broker/core/queue';
 import { scanBrokerMessage, withDeliveryCount } from '../../broker/core/message-info';

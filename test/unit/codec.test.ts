@@ -12,7 +12,7 @@ import * as assert from 'uvu/assert';
 import {
   DecodeError, Described, Reader, Sym, Typed, Writer, decodeValue, encodeValue, fields, int, long, skipValue, sym,
   symArray, timestamp, ubyte, uint, ulong, ushort,
-} from '../../router/protocol/codec';
+} from '../../amqp/codec';
 
 const hex = (b: Buffer): string => b.toString('hex');
 const h = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');

@@ -8,16 +8,16 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Described, Reader, Writer } from '../../router/protocol/codec';
-import { AMQP_HEADER, FrameParser, FrameSink, SASL_HEADER } from '../../router/protocol/frames';
+import { Described, Reader, Writer } from '../../amqp/codec';
+import { AMQP_HEADER, FrameParser, FrameSink, SASL_HEADER } from '../../amqp/frames';
 import {
   AttachFrame, STATE, TerminusOut, beginFrame, endFrame, scan, scanPerformative, writeAttach, writeBegin, writeClose,
   writeDetach, writeDisposition, writeEnd, writeFlow, writeOpen, writeSaslInit,
-} from '../../router/protocol/performatives';
+} from '../../amqp/performatives';
 import {
   CloseReason, Connection, ConnectionHandler, ConnectionOptions, InDelivery, Link, LinkGoneReason, OutDelivery,
-} from '../../router/protocol/connection';
-import type { AmqpError } from '../../router/protocol/performatives';
+} from '../../amqp/engine/connection';
+import type { AmqpError } from '../../amqp/performatives';
 
 // Performative codes
 const OPEN = 0x10, BEGIN = 0x11, ATTACH = 0x12, FLOW = 0x13, TRANSFER = 0x14, DISPOSITION = 0x15, DETACH = 0x16, END = 0x17, CLOSE = 0x18;

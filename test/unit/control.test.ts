@@ -9,7 +9,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Writer } from '../../router/protocol/codec';
+import { Writer } from '../../amqp/codec';
 import {
   ControlMessage,
   ControlMessageError,

@@ -3,9 +3,9 @@
 //   [client Connection] <==bytes==> [server Connection]
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { AttachFrame } from '../../router/protocol/performatives';
-import { Connection, ConnectionHandler, ConnectionOptions, InDelivery, Link, OutDelivery } from '../../router/protocol/connection';
-import { STATE } from '../../router/protocol/performatives';
+import { AttachFrame } from '../../amqp/performatives';
+import { Connection, ConnectionHandler, ConnectionOptions, InDelivery, Link, OutDelivery } from '../../amqp/engine/connection';
+import { STATE } from '../../amqp/performatives';
 
 class Recorder implements ConnectionHandler {
   opened = 0;

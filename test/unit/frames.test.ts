@@ -5,7 +5,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { AMQP_HEADER, FRAME_AMQP, FRAME_SASL, FrameParser, FrameSink, FramingError, SASL_HEADER } from '../../router/protocol/frames';
+import { AMQP_HEADER, FRAME_AMQP, FRAME_SASL, FrameParser, FrameSink, FramingError, SASL_HEADER } from '../../amqp/frames';
 
 type Unit = { kind: 'header'; id: number } | { kind: 'frame'; type: number; channel: number; body: string };
 

@@ -1,7 +1,7 @@
 // Logger: qdrouterd-style enable strings and per-module outputs (no sockets, no files).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Logger, parseEnable } from '../../router/io/log';
+import { Logger, parseEnable } from '../../lib/log';
 
 test('enable strings: "info+" is info and above, lists and "none"', () => {
   assert.equal([...parseEnable('info+')], ['info', 'notice', 'warning', 'error', 'critical']);

@@ -1,9 +1,10 @@
 // AMQP Management requests and replies without sockets.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Described, Reader, Writer } from '../../router/protocol/codec';
-import { D } from '../../router/protocol/performatives';
-import { ENTITY_TYPES, ManagementError, answer, decodeRequest, encodeReply } from '../../router/io/management';
+import { Described, Reader, Writer } from '../../amqp/codec';
+import { D } from '../../amqp/performatives';
+import { ENTITY_TYPES, answer } from '../../router/io/management';
+import { ManagementError, decodeRequest, encodeReply } from '../../amqp/management';
 
 function request(appProps: Record<string, unknown>, body: unknown = { attributeNames: [] }): Buffer {
   const w = new Writer(256);

@@ -10,7 +10,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { message as rheaMessage, Message as RheaMessage } from 'rhea';
-import { DecodeError, Described, Reader, Writer, decodeValue, sym, symArray } from '../../router/protocol/codec';
+import { DecodeError, Described, Reader, Writer, decodeValue, sym, symArray } from '../../amqp/codec';
 import { ANNOTATION_INGRESS, ANNOTATION_TRACE, MessageScan, scanMessage, writeMessageWithAnnotations } from '../../router/protocol/message';
 
 const hex = (b: Buffer): string => b.toString('hex');

@@ -9,8 +9,8 @@
 // receives through the router, that a new client can connect, and that the router logged it.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { AMQP_HEADER, SASL_HEADER } from '../../router/protocol/frames';
-import { D } from '../../router/protocol/performatives';
+import { AMQP_HEADER, SASL_HEADER } from '../../amqp/frames';
+import { D } from '../../amqp/performatives';
 import { RawClient, conditionOf, described, encode, section, terminus, uint } from '../support/raw-client';
 import { RunningRouter, plainUsersDir, startRouter, standaloneConfig } from '../support/router';
 import { GoodPeer, attachReply, everyoneElseWorks, logSince, textMessage } from './helpers';

@@ -4,7 +4,7 @@
 //   raw client --> [broker B1]
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { D } from '../../router/protocol/performatives';
+import { D } from '../../amqp/performatives';
 import { RawClient, codeOf, conditionOf, described, section, terminus, sym } from '../support/raw-client';
 import { RunningBroker, brokerConfig, startBroker, tempDir } from '../support/broker';
 import { attachReply, dispositionFor, openSender, textMessage, waitCredit } from './helpers';

@@ -5,7 +5,7 @@
 //                  listener 1: linkCapacity 10
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { D } from '../../router/protocol/performatives';
+import { D } from '../../amqp/performatives';
 import { RawClient, codeOf, conditionOf, section, terminus } from '../support/raw-client';
 import { RunningRouter, startRouter, standaloneConfig } from '../support/router';
 import { RELEASED, attachReply, dispositionFor, isLinkFlow, openReceiver, openSender, textMessage, waitCredit } from './helpers';

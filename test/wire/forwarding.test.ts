@@ -6,8 +6,8 @@
 //                  listener 1: stripAnnotations no
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Described, Reader, Typed, sym, ubyte, uint, ulong, timestamp } from '../../router/protocol/codec';
-import { D } from '../../router/protocol/performatives';
+import { Described, Reader, Typed, sym, ubyte, uint, ulong, timestamp } from '../../amqp/codec';
+import { D } from '../../amqp/performatives';
 import { Frame, RawClient, Raw, encode, section, terminus } from '../support/raw-client';
 import { RunningRouter, startRouter, standaloneConfig } from '../support/router';
 import { ACCEPTED, dispositionFor, openReceiver, openSender, waitCredit } from './helpers';

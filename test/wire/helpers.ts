@@ -3,7 +3,7 @@
  * credit, and a well-behaved peer that proves the router still routes for everyone else.
  */
 import * as assert from 'uvu/assert';
-import { D } from '../../router/protocol/performatives';
+import { D } from '../../amqp/performatives';
 import { Frame, RawClient, section } from '../support/raw-client';
 import { RunningRouter } from '../support/router';
 

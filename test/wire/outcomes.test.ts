@@ -5,8 +5,8 @@
 //        ^------- disposition ------'
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Described, sym, uint, ulong } from '../../router/protocol/codec';
-import { D } from '../../router/protocol/performatives';
+import { Described, sym, uint, ulong } from '../../amqp/codec';
+import { D } from '../../amqp/performatives';
 import { RawClient, amqpError, codeOf, described, encode } from '../support/raw-client';
 import { RunningRouter, startRouter, standaloneConfig } from '../support/router';
 import { ACCEPTED, dispositionFor, openReceiver, openSender, textMessage, waitCredit } from './helpers';

@@ -8,6 +8,8 @@
  */
 
 /** Format codes (part 1, section 1.6). */
+import { AmqpConditionError } from './errors';
+
 export const enum TC {
   Described = 0x00,
   Null = 0x40,
@@ -52,10 +54,10 @@ export const enum TC {
 }
 
 /** Raised when bytes do not form a valid AMQP encoding; maps to amqp:decode-error. */
-export class DecodeError extends Error {
+export class DecodeError extends AmqpConditionError {
   readonly code = 'ERR_AMQP_DECODE';
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    super(message, 'amqp:decode-error', options);
     this.name = 'DecodeError';
   }
 }

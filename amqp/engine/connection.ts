@@ -8,15 +8,15 @@
  * its session), passes delivery states through as encoded bytes, and coalesces dispositions into
  * ranges.
  */
-import { DecodeError, Writer } from './codec';
-import { MessageScan } from './message';
-import { FRAME_AMQP, FRAME_SASL, FrameParser, FramingError, MIN_MAX_FRAME_SIZE, SASL_HEADER, AMQP_HEADER } from './frames';
+import { AmqpConditionError } from '../errors';
+import { DecodeError, Writer } from '../codec';
+import { FRAME_AMQP, FRAME_SASL, FrameParser, FramingError, MIN_MAX_FRAME_SIZE, SASL_HEADER, AMQP_HEADER } from '../frames';
 import {
   AmqpError, AttachFrame, D, SaslCode, TerminusOut, decodeAttach, decodeBegin, decodeDetach, decodeEndOrClose,
   decodeFlow, decodeOpen, decodeSaslInit, endFrame, fieldBool, fieldIsNull, fieldRaw, fieldUint, OpenFrame,
   scan, scanPerformative, stateCode, writeAttach, writeBegin, writeClose, writeDetach, writeDisposition, writeEnd,
   writeFlow, writeHeartbeat, writeOpen, writeSaslMechanisms, writeSaslOutcome, beginFrame, fieldValue, writeSaslInit,
-} from './performatives';
+} from '../performatives';
 
 /** Limits and identity of the local end. */
 export interface ConnectionOptions {
@@ -90,25 +90,25 @@ export type CloseReason =
   | 'socket-closed';
 
 /** Rejection raised inside frame handling; closes the connection with `condition`. */
-export class ConnectionError extends Error {
-  constructor(message: string, readonly condition: string, readonly reason: CloseReason, options?: { cause?: unknown }) {
-    super(message, options);
+export class ConnectionError extends AmqpConditionError {
+  constructor(message: string, condition: string, readonly reason: CloseReason, options?: { cause?: unknown }) {
+    super(message, condition, options);
     this.name = 'ConnectionError';
   }
 }
 
 /** A session-level violation; ends only that session. */
-class SessionError extends Error {
-  constructor(message: string, readonly condition: string) {
-    super(message);
+class SessionError extends AmqpConditionError {
+  constructor(message: string, condition: string) {
+    super(message, condition);
     this.name = 'SessionError';
   }
 }
 
 /** A link-level violation; detaches only that link. */
-class LinkError extends Error {
-  constructor(message: string, readonly condition: string, readonly link: Link) {
-    super(message);
+class LinkError extends AmqpConditionError {
+  constructor(message: string, condition: string, readonly link: Link) {
+    super(message, condition);
     this.name = 'LinkError';
   }
 }
@@ -130,15 +130,8 @@ export interface InDelivery {
   settled: boolean;
   /** The message bytes (all transfer frames joined). */
   payload: Buffer;
-  /** Router-side state for the core (ingress/trace or outbound copies). */
+  /** The application's state for this delivery (the engine never reads it). */
   ctx: unknown;
-  /** Where the router found its annotations and `to` (filled by the router on arrival). */
-  scan: MessageScan;
-  /** Outbound forms, made at most once per delivery whatever the fan-out. */
-  annotated: Buffer | null;
-  stripped: Buffer | null;
-  /** The form sent to other routers (with x-opt-qd.to). */
-  forMesh: Buffer | null;
   /** The transfer's delivery-state as encoded (a transactional-state for a transactional send), or null. */
   state: Buffer | null;
 }
@@ -771,7 +764,7 @@ export class Connection {
     }
     const state = link.partialState;
     link.partialState = null;
-    const d: InDelivery = { link, id, settled, payload, ctx: null, scan: new MessageScan(), annotated: null, stripped: null, forMesh: null, state };
+    const d: InDelivery = { link, id, settled, payload, ctx: null, state };
     if (!settled) link.session.unsettledIn.set(id, d);
     this.deliveriesIn++;
     this.handler.onDelivery(link, d);

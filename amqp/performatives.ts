@@ -201,12 +201,8 @@ export function fieldRaw(i: number): Buffer | null {
 // ---------------------------------------------------------------------------------------------
 // Decoded shapes
 
-/** AMQP error (part 2, 2.8.14). */
-export interface AmqpError {
-  condition: string;
-  description?: string | null;
-  info?: Record<string, unknown> | null;
-}
+export type { AmqpError } from './errors';
+import type { AmqpError } from './errors';
 
 export interface OpenFrame {
   containerId: string;

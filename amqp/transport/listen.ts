@@ -3,7 +3,7 @@
  * resolved), logs "Listening on HOST:PORT (listener NAME)" — tests and `amqp-mesh up` read it.
  */
 import * as net from 'node:net';
-import { Logger } from './log';
+import { Logger } from '../../lib/log';
 
 export interface Listening {
   server: net.Server;

@@ -1,0 +1,119 @@
+/**
+ * The router's validated configuration mapped onto what the running router needs
+ * ({@link RouterSettings}): used at start and on every reload.
+ */
+import { ConfigError, RouterConfig } from './config';
+import { plainUsersFor } from '../config/plain-users';
+import type { RouterSettings, ListenerSettings, ConnectorSettings } from './io/server';
+import type { RouteContainerSettings } from './io/route-container';
+import type { LinkRouteSettings } from './io/link-route';
+import type { AddressRule } from './core/addresses';
+
+/** Maps the loaded configuration onto what the router process needs. */
+export function settingsFromConfig(cfg: RouterConfig): RouterSettings {
+  const listeners: ListenerSettings[] = cfg.listeners.map((l, i) => ({
+    name: l.name ?? `listener${i}/${l.host || '*'}:${l.port}`,
+    host: l.host === '' ? '0.0.0.0' : l.host,
+    port: l.port,
+    maxFrameSize: l.maxFrameSize,
+    maxSessions: l.maxSessions,
+    idleTimeoutSeconds: l.idleTimeoutSeconds,
+    linkCapacity: l.linkCapacity,
+    saslMechanisms: l.saslMechanisms ?? [],
+    authenticatePeer: l.authenticatePeer,
+    stripAnnotations: l.stripAnnotations,
+    // A broker connecting in on a route-container listener is served like a client for now
+    // (auto-links and link routes need a route-container connector; see below).
+    role: l.role === 'route-container' ? 'normal' : l.role,
+    cost: l.cost,
+  }));
+  const routeContainers: RouteContainerSettings[] = cfg.connectors
+    .filter((c) => c.role === 'route-container')
+    .map((c, i) => ({
+      name: c.name ?? `connector${i}/${c.host}:${c.port}`,
+      host: c.host,
+      port: c.port,
+      failoverUrls: (c.failoverUrls ?? []).map((u) => ({ host: u.host, port: u.port })),
+      maxFrameSize: c.maxFrameSize,
+      idleTimeoutSeconds: c.idleTimeoutSeconds,
+      linkCapacity: c.linkCapacity,
+      sasl: c.saslUsername !== undefined
+        ? { mechanism: 'PLAIN' as const, user: c.saslUsername, password: c.saslPassword }
+        : { mechanism: 'ANONYMOUS' as const },
+      autoLinks: [],
+    }));
+  const linkRoutes: LinkRouteSettings[] = [];
+  cfg.linkRoutes.forEach((l, i) => {
+    if (l.addExternalPrefix !== undefined || l.delExternalPrefix !== undefined) {
+      throw new ConfigError('ERR_CONFIG_NOT_SUPPORTED', l.source.file, l.source.line, 'linkRoute addExternalPrefix/delExternalPrefix are not supported yet');
+    }
+    if (l.containerId !== undefined) {
+      // Served by whichever route-container connection's peer announces this container-id.
+      linkRoutes.push({ name: l.name ?? `linkRoute${i}`, prefix: l.prefix, pattern: l.pattern, direction: l.direction, containerId: l.containerId });
+      return;
+    }
+    // Without a connection the route only passes attaches on: every router learns routes from the mesh.
+    if (l.connection === undefined) return;
+    if (!routeContainers.some((r) => r.name === l.connection)) {
+      throw new ConfigError('ERR_CONFIG_CONFLICT', l.source.file, l.source.line,
+        `linkRoute connection ${l.connection} is not a route-container connector (known: ${routeContainers.map((r) => r.name).join(', ') || 'none'}); link routes over route-container listeners are not supported yet`);
+    }
+    linkRoutes.push({ name: l.name ?? `linkRoute${i}`, prefix: l.prefix, pattern: l.pattern, direction: l.direction, connection: l.connection });
+  });
+  cfg.autoLinks.forEach((a, i) => {
+    const settings = { name: a.name ?? `${a.address}.${a.direction}.${i}`, address: a.address, direction: a.direction, phase: a.phase, externalAddress: a.externalAddress };
+    if (a.containerId !== undefined) {
+      // Attached on whichever route-container connection's peer announces this container-id.
+      for (const rc of routeContainers) rc.autoLinks.push({ ...settings, containerId: a.containerId });
+      return;
+    }
+    const rc = routeContainers.find((r) => r.name === a.connection);
+    if (rc === undefined) {
+      throw new ConfigError('ERR_CONFIG_CONFLICT', a.source.file, a.source.line,
+        `autoLink connection ${a.connection ?? '(none)'} is not a route-container connector (known: ${routeContainers.map((r) => r.name).join(', ') || 'none'}); auto-links over route-container listeners are not supported yet`);
+    }
+    rc.autoLinks.push(settings);
+  });
+  const connectors: ConnectorSettings[] = cfg.connectors
+    .filter((c) => c.role === 'inter-router')
+    .map((c, i) => ({
+      name: c.name ?? `connector${i}/${c.host}:${c.port}`,
+      host: c.host,
+      port: c.port,
+      cost: c.cost,
+      maxFrameSize: c.maxFrameSize,
+      idleTimeoutSeconds: c.idleTimeoutSeconds,
+      sasl: c.saslUsername !== undefined
+        ? { mechanism: 'PLAIN' as const, user: c.saslUsername, password: c.saslPassword }
+        : { mechanism: 'ANONYMOUS' as const },
+    }));
+  const r = cfg.router;
+  const addresses: AddressRule[] = cfg.addresses.map((a) => ({
+    prefix: a.prefix ?? undefined,
+    pattern: a.pattern ?? undefined,
+    distribution: a.distribution,
+    waypoint: a.waypoint,
+    ingressPhase: a.ingressPhase,
+    egressPhase: a.egressPhase,
+  }));
+  const plainUsers = plainUsersFor(cfg.router, cfg.listeners, 'router');
+  return {
+    connectors,
+    routeContainers,
+    linkRoutes,
+    mesh: {
+      helloIntervalMs: r.helloIntervalSeconds * 1000,
+      helloMaxAgeMs: r.helloMaxAgeSeconds * 1000,
+      raIntervalMs: r.raIntervalSeconds * 1000,
+      raIntervalFluxMs: r.raIntervalFluxSeconds * 1000,
+      remoteLsMaxAgeMs: r.remoteLsMaxAgeSeconds * 1000,
+    },
+    plainUsers,
+    id: cfg.router.id,
+    mode: cfg.router.mode as 'standalone' | 'interior',
+    listeners,
+    addresses,
+    maxMessageSize: 64 * 1024 * 1024,
+    maxAddressLength: 4096,
+  };
+}
