@@ -5,9 +5,9 @@
  * prints "open N" when all are open, then waits for stdin to close.
  */
 import * as net from 'node:net';
-import { Writer } from '../router/protocol/codec';
-import { AMQP_HEADER } from '../router/protocol/frames';
-import { beginFrame, endFrame, D } from '../router/protocol/performatives';
+import { Writer } from '../amqp/codec';
+import { AMQP_HEADER } from '../amqp/frames';
+import { beginFrame, endFrame, D } from '../amqp/performatives';
 
 function openFrame(id: number): Buffer {
   const w = new Writer(128);
