@@ -3,7 +3,10 @@
  * and what a peer may not make us store.
  */
 
-/** Strips `amqp:/` and `amqp://host/` so equivalent spellings route alike (as qdrouterd does). */
+/**
+ * Strips `amqp:/` and `amqp://host/` (and any other `scheme:/` or `scheme://host/`, as qdrouterd's
+ * address view does: uAMQP sends `amqps://host/queue`) so equivalent spellings route alike.
+ */
 export function normalizeAddress(address: string): string {
   if (address.startsWith('amqp:')) {
     let rest = address.slice(5);
@@ -13,7 +16,11 @@ export function normalizeAddress(address: string): string {
     }
     return rest.replace(/^\/+/, '');
   }
-  return address;
+  const colon = address.indexOf(':/');
+  if (colon <= 0) return address;
+  if (address.charCodeAt(colon + 2) !== 0x2f) return address.slice(colon + 2);
+  const slash = address.indexOf('/', colon + 3);
+  return slash < 0 ? address : address.slice(slash + 1);
 }
 
 /** Why an address is unusable, or null when fine. Limits what a client can make us store. */

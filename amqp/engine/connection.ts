@@ -36,6 +36,16 @@ export interface ConnectionOptions {
   requireSasl: boolean;
   /** Verifies PLAIN credentials; returns true when valid. */
   checkPlain?: (user: string, password: string) => boolean;
+  /**
+   * SASL EXTERNAL: the identity the transport established (a verified client certificate's uid),
+   * or null when it established none (EXTERNAL then fails).
+   */
+  externalId?: string | null;
+  /**
+   * Output the engine may hold before links stop sending deliveries (bytes; default 1 MiB): bounds
+   * what one turn can queue for a peer that grants much credit but does not read.
+   */
+  maxPendingOutput?: number;
   offeredCapabilities: string[];
   properties: Record<string, unknown>;
   /** Incoming session window in frames. */
@@ -44,7 +54,7 @@ export interface ConnectionOptions {
    * Set for a connection we open (a connector): we send the protocol header and open first and
    * authenticate with SASL `mechanism` (ANONYMOUS, or PLAIN with `user`/`password`), or no SASL.
    */
-  client?: { mechanism: 'ANONYMOUS' | 'PLAIN' | null; user?: string; password?: string; hostname?: string };
+  client?: { mechanism: 'ANONYMOUS' | 'PLAIN' | 'EXTERNAL' | null; user?: string; password?: string; hostname?: string };
 }
 
 /** Events the engine raises; the router implements them. */
@@ -86,6 +96,7 @@ export type CloseReason =
   | 'framing-error'
   | 'auth-failed'
   | 'idle-timeout'
+  | 'handshake-timeout'
   | 'socket-error'
   | 'socket-closed';
 
@@ -265,7 +276,10 @@ export class Connection {
   deliveriesIn = 0;
   deliveriesOut = 0;
 
+  private readonly maxPendingOutput: number;
+
   constructor(readonly opts: ConnectionOptions, readonly handler: ConnectionHandler, now: number) {
+    this.maxPendingOutput = opts.maxPendingOutput ?? 1 << 20;
     this.parser = new FrameParser(this, Math.max(opts.maxFrameSize, MIN_MAX_FRAME_SIZE));
     // The header and SASL frames are small; the negotiated limit applies from open on.
     this.lastInput = now;
@@ -443,6 +457,13 @@ export class Connection {
     } else if (mech === 'ANONYMOUS') {
       ok = !this.opts.requireSasl || this.opts.saslMechanisms.includes('ANONYMOUS');
       this.user = 'anonymous';
+    } else if (mech === 'EXTERNAL') {
+      // The identity is the transport's (the client certificate); an authorization identity in
+      // the response, if any, must match it.
+      const id = this.opts.externalId ?? null;
+      const asked = init.initialResponse && init.initialResponse.length > 0 ? init.initialResponse.toString('utf8') : null;
+      ok = id !== null && (asked === null || asked === id);
+      if (ok) this.user = id;
     } else if (mech === 'PLAIN') {
       const r = init.initialResponse;
       if (r) {
@@ -475,7 +496,7 @@ export class Connection {
       if (!list.includes(mech)) {
         throw new ConnectionError(`peer does not offer SASL ${mech} (offers ${list.join(' ') || 'nothing'})`, 'amqp:unauthorized-access', 'auth-failed');
       }
-      const resp = mech === 'PLAIN' ? Buffer.from(`\0${c.user ?? ''}\0${c.password ?? ''}`, 'utf8') : Buffer.from('anonymous', 'utf8');
+      const resp = mech === 'PLAIN' ? Buffer.from(`\0${c.user ?? ''}\0${c.password ?? ''}`, 'utf8') : mech === 'EXTERNAL' ? Buffer.alloc(0) : Buffer.from('anonymous', 'utf8');
       writeSaslInit(this.w, mech, resp, c.hostname ?? null);
       return;
     }
@@ -914,7 +935,12 @@ export class Connection {
   /** True when `link` (ours, sending) may send one more delivery now. */
   canSend(link: Link): boolean {
     const s = link.session;
-    return link.credit > 0 && link.attached && !this.writeBlocked && s.remoteIncomingWindow > 0 && s.stalled === null && !this.closed;
+    return link.credit > 0 && link.attached && !this.writeBlocked && this.w.off < this.maxPendingOutput && s.remoteIncomingWindow > 0 && s.stalled === null && !this.closed;
+  }
+
+  /** The engine holds as much output as it may: links wait for the transport to take it. */
+  get outputFull(): boolean {
+    return this.w.off >= this.maxPendingOutput;
   }
 
   /**

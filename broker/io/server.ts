@@ -1,11 +1,14 @@
 /**
- * The broker's I/O: TCP listeners, one {@link Connection} engine per socket, and the glue between
- * the engines, the {@link BrokerCore} and the store's group commit. A producer's durable message
+ * The broker's I/O: its listeners (amqp/transport), one {@link Connection} engine per transport
+ * driven by the shared {@link ConnectionPump}, and the glue between the engines, the
+ * {@link BrokerCore} and the store's group commit. A producer's durable message
  * is settled accepted only in the store's sync callback; producer credit is topped up as its
  * messages become durable, so unsynced messages per link are bounded by the link's window.
  */
-import * as net from 'node:net';
-import { listen } from '../../amqp/transport/listen';
+import { Listener } from '../../amqp/transport/listener';
+import { ConnIo, ConnectionPump } from '../../amqp/transport/pump';
+import { PLAIN_LISTENER, type ListenerTransport } from '../../amqp/transport/settings';
+import type { Transport } from '../../amqp/transport/transport';
 import { randomBytes } from 'node:crypto';
 import { Connection, ConnectionHandler, CloseReason, InDelivery, Link, OutDelivery, LinkGoneReason, Session } from '../../amqp/engine/connection';
 import { AmqpError, AttachFrame, D, STATE, Terminus, decodeModified, descriptorCode, encodeRejected } from '../../amqp/performatives';
@@ -28,6 +31,8 @@ export interface BrokerListenerSettings {
   idleTimeoutSeconds: number;
   saslMechanisms: string[];
   authenticatePeer: boolean;
+  /** TLS, WebSocket, handshake deadline (plain TCP when absent). */
+  transport?: ListenerTransport;
 }
 
 /** What the server needs besides the core. */
@@ -49,14 +54,13 @@ const SELECTOR_FILTER_CODE = 0x0000468c00000004n;
 
 const REJECT_DECODE = encodeRejected({ condition: 'amqp:decode-error', description: 'malformed message sections' });
 const REJECT_NO_TO = encodeRejected({ condition: 'amqp:invalid-field', description: 'anonymous producer: the message has no "to" address' });
-const HIGH_WATER = 1 << 20;
-
-class ConnCtx {
-  dirty = false;
+class ConnCtx extends ConnIo {
   readonly consumers = new Set<Consumer>();
   readonly producers = new Set<Link>();
   readonly txIds: Buffer[] = [];
-  constructor(readonly socket: net.Socket, readonly listener: BrokerListenerSettings, readonly id: number) {}
+  constructor(transport: Transport, readonly listener: BrokerListenerSettings, id: number) {
+    super(transport, id);
+  }
 }
 
 /** State of a link on which the peer sends to us. */
@@ -74,10 +78,8 @@ class ConsumerLinkCtx {
 /** The broker process's network side. */
 export class BrokerServer implements ConnectionHandler, BrokerEffects {
   core!: BrokerCore;
-  private readonly servers: net.Server[] = [];
-  private readonly conns = new Set<Connection>();
-  private readonly dirty: Connection[] = [];
-  private flushScheduled = false;
+  private readonly listeners: Listener[] = [];
+  private readonly pump: ConnectionPump;
   private tickTimer: NodeJS.Timeout | null = null;
   private nextConnId = 1;
   readonly bound: { name: string; host: string; port: number }[] = [];
@@ -89,21 +91,28 @@ export class BrokerServer implements ConnectionHandler, BrokerEffects {
   /** Called when a store write fails (fenced: the lock is lost). */
   onStoreFailure: (e: Error) => void = () => {};
 
-  constructor(readonly settings: BrokerServerSettings, readonly logger: Logger) {}
+  constructor(readonly settings: BrokerServerSettings, readonly logger: Logger) {
+    this.pump = new ConnectionPump({ beforeWrite: (now) => this.beforeWrite(now), onWritable: (c) => this.onWritable(c) }, logger);
+  }
 
   /** Opens every listener; resolves when all listen. */
   async start(): Promise<void> {
     for (const l of this.settings.listeners) {
-      const bound = await listen(l, (socket) => this.accept(socket, l), this.logger);
-      this.bound.push({ name: bound.name, host: bound.host, port: bound.port });
-      this.servers.push(bound.server);
+      const listener = new Listener(
+        { name: l.name, host: l.host, port: l.port, maxFrameSize: l.maxFrameSize, transport: l.transport ?? PLAIN_LISTENER },
+        (t, deadline) => this.accept(t, deadline, l),
+        this.logger,
+      );
+      await listener.listen();
+      this.listeners.push(listener);
+      this.bound.push({ name: l.name, host: listener.host, port: listener.port });
     }
     this.tickTimer = setInterval(() => this.tick(), 100);
   }
 
-  private accept(socket: net.Socket, l: BrokerListenerSettings): void {
+  private accept(t: Transport, deadline: number, l: BrokerListenerSettings): void {
     if (this.stopping) {
-      socket.destroy();
+      t.stream.destroy();
       return;
     }
     const failover = this.settings.failoverServers().map((s) => ({ 'network-host': s.host, port: s.port, scheme: 'amqp', hostname: s.host }));
@@ -118,6 +127,7 @@ export class BrokerServer implements ConnectionHandler, BrokerEffects {
         saslMechanisms: l.saslMechanisms,
         requireSasl: l.authenticatePeer,
         checkPlain: (u, p) => this.checkPlain(u, p, l),
+        externalId: t.externalId,
         offeredCapabilities: ['ANONYMOUS-RELAY', 'SHARED-SUBS', 'DELAYED_DELIVERY'],
         properties: { product: 'amqp-mesh-broker', version: VERSION, 'failover-server-list': failover },
         incomingWindow: 65536,
@@ -125,28 +135,14 @@ export class BrokerServer implements ConnectionHandler, BrokerEffects {
       this,
       Date.now(),
     );
-    const ctx = new ConnCtx(socket, l, this.nextConnId++);
-    conn.ctx = ctx;
-    this.conns.add(conn);
-    this.logger.log('SERVER', 'info', `[C${ctx.id}] Accepted connection from ${socket.remoteAddress}:${socket.remotePort} on ${l.name}`);
-    socket.on('data', (chunk: Buffer) => {
-      conn.onBytes(chunk, Date.now());
-      this.touch(conn);
-    });
-    socket.on('drain', () => {
-      if (!conn.writeBlocked) return;
-      conn.writeBlocked = false;
-      for (const c of ctx.consumers) this.core.onWritable(c);
-      this.touch(conn);
-    });
-    socket.on('error', (e) => this.logger.log('SERVER', 'debug', `[C${ctx.id}] socket error: ${e.message}`));
-    socket.on('close', () => {
-      if (!conn.closed) {
-        conn.onSocketClosed('socket-closed');
-        this.touch(conn);
-      }
-      this.conns.delete(conn);
-    });
+    const ctx = new ConnCtx(t, l, this.nextConnId++);
+    this.pump.attach(conn, ctx, deadline);
+    this.logger.log('SERVER', 'info', `[C${ctx.id}] Accepted connection from ${t.peer} on ${l.name}${t.kind === 'tcp' ? '' : ` (${t.kind}${t.externalId ? `, certificate ${t.externalId}` : ''})`}`);
+  }
+
+  /** A blocked connection's transport drained: its consumers may be fed again. */
+  private onWritable(conn: Connection): void {
+    for (const c of (conn.ctx as ConnCtx).consumers) this.core.onWritable(c);
   }
 
   private checkPlain(user: string, password: string, l: BrokerListenerSettings): boolean {
@@ -157,24 +153,11 @@ export class BrokerServer implements ConnectionHandler, BrokerEffects {
   }
 
   private touch(conn: Connection): void {
-    const ctx = conn.ctx as ConnCtx;
-    if (!ctx.dirty) {
-      ctx.dirty = true;
-      this.dirty.push(conn);
-    }
-    this.scheduleFlush();
+    this.pump.touch(conn);
   }
 
-  private scheduleFlush(): void {
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      setImmediate(() => this.flush());
-    }
-  }
-
-  private flush(): void {
-    this.flushScheduled = false;
-    const now = Date.now();
+  /** Before a batch is written: dispatch, finish drains, start the group commit. */
+  private beforeWrite(now: number): void {
     this.core.dispatch(now);
     if (this.drainLinks.size > 0) {
       for (const link of this.drainLinks) {
@@ -188,22 +171,6 @@ export class BrokerServer implements ConnectionHandler, BrokerEffects {
       this.drainLinks.clear();
     }
     if (this.core.takeStoreDirty() || this.awaitingSync.length > 0) this.requestSync();
-    const list = this.dirty;
-    for (let i = 0; i < list.length; i++) {
-      const conn = list[i];
-      const ctx = conn.ctx as ConnCtx;
-      ctx.dirty = false;
-      const out = conn.takeOutput();
-      if (out !== null && !ctx.socket.destroyed) {
-        conn.noteOutput(now);
-        if (!ctx.socket.write(out) || ctx.socket.writableLength > HIGH_WATER) conn.writeBlocked = true;
-      }
-      if (conn.closed && !ctx.socket.destroyed) {
-        ctx.socket.end();
-        setTimeout(() => ctx.socket.destroy(), 2000).unref();
-      }
-    }
-    list.length = 0;
   }
 
   /** One store sync for every durable delivery received since the last one (group commit). */
@@ -233,34 +200,24 @@ export class BrokerServer implements ConnectionHandler, BrokerEffects {
   private tick(): void {
     const now = Date.now();
     this.core.onTick(now);
-    for (const conn of this.conns) {
-      conn.onTick(now);
-      if (conn.closed || conn.w.off > 0) this.touch(conn);
-    }
-    this.scheduleFlush();
+    this.pump.tick(now);
+    this.pump.schedule();
   }
 
   /** Closes every connection and stops listening. */
   async stop(): Promise<void> {
     this.stopping = true;
     if (this.tickTimer) clearInterval(this.tickTimer);
-    for (const s of this.servers) s.close();
-    for (const conn of this.conns) {
-      conn.close({ condition: 'amqp:connection:forced', description: 'broker shutting down' }, 'router-shutdown');
-      this.touch(conn);
-    }
-    this.flush();
-    const deadline = Date.now() + 3000;
-    while (this.conns.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    for (const conn of this.conns) (conn.ctx as ConnCtx).socket.destroy();
+    for (const l of this.listeners) l.close();
+    await this.pump.stop({ condition: 'amqp:connection:forced', description: 'broker shutting down' });
   }
 
-  /** Drops every socket at once (stepping down: nothing more may be written or acknowledged). */
+  /** Drops every transport at once (stepping down: nothing more may be written or acknowledged). */
   abort(): void {
     this.stopping = true;
     if (this.tickTimer) clearInterval(this.tickTimer);
-    for (const s of this.servers) s.close();
-    for (const conn of this.conns) (conn.ctx as ConnCtx).socket.destroy();
+    for (const l of this.listeners) l.close();
+    this.pump.abort();
   }
 
   // ------------------------------------------------------------------ BrokerEffects
@@ -411,7 +368,7 @@ export class BrokerServer implements ConnectionHandler, BrokerEffects {
     if (lc === null || !(lc instanceof ConsumerLinkCtx)) return;
     this.core.onCredit(lc.consumer, link.credit);
     if (drain) this.drainLinks.add(link);
-    this.scheduleFlush();
+    this.pump.schedule();
   }
 
   onDelivery(link: Link, d: InDelivery): void {
@@ -545,7 +502,7 @@ export class BrokerServer implements ConnectionHandler, BrokerEffects {
   onSessionWritable(session: Session): void {
     const ctx = session.conn.ctx as ConnCtx;
     for (const c of ctx.consumers) if ((c.handle as Link).session === session) this.core.onWritable(c);
-    this.scheduleFlush();
+    this.pump.schedule();
   }
 
   onInSettled(): void {}
@@ -556,7 +513,7 @@ export class BrokerServer implements ConnectionHandler, BrokerEffects {
       const c = link.ctx.consumer;
       ctx.consumers.delete(c);
       this.core.detachConsumer(c, reason === 'detached' && link.remoteClosed);
-      this.scheduleFlush();
+      this.pump.schedule();
     } else if (link.ctx instanceof ProducerCtx) {
       ctx.producers.delete(link);
       if (link.ctx.address !== null) this.producersByAddress.get(link.ctx.address)?.delete(link);

@@ -8,8 +8,10 @@
  * with Artemis pairs. Auto-links are re-attached on every new connection, so client links bound
  * to a waypoint stay attached while the broker pair fails over.
  */
-import * as net from 'node:net';
 import { Connection, Link } from '../../amqp/engine/connection';
+import { Connector, FAILOVER_EVERY_SECOND, type Endpoint } from '../../amqp/transport/connector';
+import { PLAIN_CONNECTOR, type ConnectorTransport } from '../../amqp/transport/settings';
+import type { Transport } from '../../amqp/transport/transport';
 import type { AttachFrame } from '../../amqp/performatives';
 import { Logger } from '../../lib/log';
 
@@ -34,8 +36,10 @@ export interface RouteContainerSettings {
   maxFrameSize: number;
   idleTimeoutSeconds: number;
   linkCapacity: number;
-  sasl: { mechanism: 'ANONYMOUS' | 'PLAIN' | null; user?: string; password?: string };
+  sasl: { mechanism: 'ANONYMOUS' | 'PLAIN' | 'EXTERNAL' | null; user?: string; password?: string };
   autoLinks: AutoLinkSettings[];
+  /** TLS towards the broker (plain TCP when absent). */
+  transport?: ConnectorTransport;
 }
 
 /** Auto-link states as qdrouterd reports them (`operStatus`), plus `draining` while one is retired. */
@@ -47,12 +51,12 @@ export type ConnectorState = 'connecting' | 'active' | 'failing-over';
 /** What the router server provides. */
 export interface RouteContainerHost {
   /** Makes an engine for an outgoing connection (the server is its handler) and tracks it. */
-  newConnection(c: RouteContainerSettings, socket: net.Socket, host: string): Connection;
+  newConnection(c: RouteContainerSettings, t: Transport, host: string): Connection;
   /** The connection has output. */
   touch(conn: Connection): void;
   /** An auto-link's broker end answered: bind it to the routing core. */
   autoLinkOpened(link: Link, a: AutoLinkSettings, capacity: number): void;
-  /** The socket of a route-container connection closed (its links are gone). */
+  /** The transport of a route-container connection closed (its links are gone). */
   connectionLost(conn: Connection): void;
   /** The connector became active (broker open received) or stopped being so. */
   containerState?(name: string, active: boolean, containerId: string | null): void;
@@ -78,46 +82,57 @@ function sameAutoLink(a: AutoLinkSettings, b: AutoLinkSettings): boolean {
 /** One route-container connector and its failover state. */
 export class RouteContainer {
   state: ConnectorState = 'connecting';
-  /** host:port candidates, in order: configured, failoverUrls, then learned from the broker. */
-  candidates: { host: string; port: number }[];
-  index = 0;
+  /** Dials the candidates in order: configured, failoverUrls, then learned from the broker. */
+  private readonly connector: Connector;
   conn: Connection | null = null;
-  socket: net.Socket | null = null;
   autoLinks: AutoLinkRuntime[];
   /** The whole connector was removed: it goes once its `in` auto-links have drained. */
   retiring = false;
   private drainTimer: NodeJS.Timeout | null = null;
   /** Called once a retiring connector has drained and stopped. */
   onRetired: () => void = () => {};
-  private timer: NodeJS.Timeout | null = null;
-  private stopped = false;
   connects = 0;
 
   constructor(readonly settings: RouteContainerSettings, private readonly host: RouteContainerHost, private readonly logger: Logger) {
-    this.candidates = [{ host: settings.host, port: settings.port }, ...settings.failoverUrls];
     this.autoLinks = settings.autoLinks.map((a) => new AutoLinkRuntime(a));
+    this.connector = new Connector(settings.name, [{ host: settings.host, port: settings.port }, ...settings.failoverUrls], settings.transport ?? PLAIN_CONNECTOR, FAILOVER_EVERY_SECOND, {
+      onDial: (t, target) => {
+        this.conn = this.host.newConnection(this.settings, t, target.host);
+      },
+      onUp: () => {
+        const conn = this.conn;
+        if (conn === null) return;
+        conn.start();
+        this.host.touch(conn);
+      },
+      onDown: (target, wasUp, next, delay) => this.onDown(target, wasUp, next, delay),
+      onError: (target, e, wasUp) => this.logger.log('SERVER', wasUp || settings.transport?.tls ? 'info' : 'debug', `connector ${this.settings.name} (${target.host}:${target.port}): ${e.message}`),
+    });
   }
 
-  get current(): { host: string; port: number } {
-    return this.candidates[this.index % this.candidates.length];
+  /** host:port candidates, in order. */
+  get candidates(): readonly Endpoint[] {
+    return this.connector.candidates;
+  }
+
+  /** The candidate connected or dialled now. */
+  get current(): Endpoint {
+    return this.connector.current;
   }
 
   start(): void {
-    this.connect();
+    this.connector.start();
   }
 
   /** No more reconnects; the connection itself is closed with the router's others (close frame). */
   stopReconnecting(): void {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
+    this.connector.stopRetrying();
     if (this.drainTimer) clearInterval(this.drainTimer);
   }
 
   stop(): void {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
+    this.connector.stop();
     if (this.drainTimer) clearInterval(this.drainTimer);
-    this.socket?.destroy();
   }
 
   /**
@@ -224,46 +239,27 @@ export class RouteContainer {
     this.onRetired();
   }
 
-  private connect(): void {
-    if (this.stopped) return;
-    const target = this.current;
-    const socket = net.connect({ host: target.host, port: target.port, noDelay: true });
-    this.socket = socket;
-    const conn = this.host.newConnection(this.settings, socket, target.host);
-    this.conn = conn;
-    let opened = false;
-    socket.on('connect', () => {
-      opened = true;
-      conn.start();
-      this.host.touch(conn);
-    });
-    socket.on('error', (e) => this.logger.log('SERVER', opened ? 'info' : 'debug', `connector ${this.settings.name} (${target.host}:${target.port}): ${e.message}`));
-    socket.on('close', () => {
-      if (this.state === 'active') this.host.containerState?.(this.settings.name, false, null);
-      this.host.connectionLost(conn);
-      // A retired link cannot drain without its broker: whatever is left stays with the broker.
-      this.autoLinks = this.autoLinks.filter((a) => !a.retiring);
-      for (const a of this.autoLinks) {
-        a.link = null;
-        if (a.state !== 'failed') a.state = 'inactive';
-      }
-      if (this.retiring) {
-        this.maybeRetired();
-        return;
-      }
-      this.conn = null;
-      if (this.stopped) return;
-      const was = this.state;
-      this.state = 'failing-over';
-      this.index = (this.index + 1) % this.candidates.length;
-      const next = this.current;
-      this.logger.log('SERVER', was === 'active' ? 'notice' : 'info',
-        `connector ${this.settings.name}: ${was === 'active' ? 'lost' : 'cannot connect to'} ${target.host}:${target.port}; failing over to ${next.host}:${next.port} in 1000 ms`);
-      this.timer = setTimeout(() => {
-        this.timer = null;
-        this.connect();
-      }, 1000);
-    });
+  /** The connection ended: its links are gone; the connector dials `next` unless this one retired. */
+  private onDown(target: Endpoint, wasUp: boolean, next: Endpoint, delay: number): void {
+    const conn = this.conn;
+    if (this.state === 'active') this.host.containerState?.(this.settings.name, false, null);
+    if (conn) this.host.connectionLost(conn);
+    // A retired link cannot drain without its broker: whatever is left stays with the broker.
+    this.autoLinks = this.autoLinks.filter((a) => !a.retiring);
+    for (const a of this.autoLinks) {
+      a.link = null;
+      if (a.state !== 'failed') a.state = 'inactive';
+    }
+    if (this.retiring) {
+      this.maybeRetired();
+      return;
+    }
+    this.conn = null;
+    const was = this.state;
+    this.state = 'failing-over';
+    void wasUp;
+    this.logger.log('SERVER', was === 'active' ? 'notice' : 'info',
+      `connector ${this.settings.name}: ${was === 'active' ? 'lost' : 'cannot connect to'} ${target.host}:${target.port}; failing over to ${next.host}:${next.port} in ${delay} ms`);
   }
 
   /** The broker's open arrived: learn its pair, attach the auto-links. */
@@ -317,8 +313,7 @@ export class RouteContainer {
       const host = typeof o['network-host'] === 'string' ? o['network-host'] : typeof o.hostname === 'string' ? o.hostname : null;
       const port = Number(o.port);
       if (host === null || !Number.isInteger(port) || port <= 0 || port > 65535) continue;
-      if (this.candidates.some((c) => c.host === host && c.port === port)) continue;
-      this.candidates.push({ host, port });
+      if (!this.connector.addCandidate({ host, port })) continue;
       this.logger.log('SERVER', 'info', `connector ${this.settings.name}: learnt failover server ${host}:${port} from the broker`);
     }
   }

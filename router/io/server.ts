@@ -1,15 +1,17 @@
 /**
- * The router process's I/O: TCP listeners, one {@link Connection} engine per socket, and the
- * glue between engines and the {@link RouterCore}. The only module (with the CLI) that touches
+ * The router process's I/O: its listeners and connectors (amqp/transport), one {@link Connection}
+ * engine per transport driven by the shared {@link ConnectionPump}, and the glue between engines
+ * and the {@link RouterCore}. With the transport layer, the only router code that touches
  * sockets and timers.
  *
- * Output is batched: engines write frames into their own buffers while a batch of socket reads
- * is processed; one setImmediate later every touched connection writes once. A socket whose
- * write buffer passes its high-water mark stops receiving deliveries until it drains
- * (backpressure reaches senders through credit).
+ * A transport whose queue passes the pump's high-water mark stops receiving deliveries until it
+ * drains (backpressure reaches senders through credit).
  */
-import * as net from 'node:net';
-import { listen } from '../../amqp/transport/listen';
+import { Listener } from '../../amqp/transport/listener';
+import { BACKOFF, Connector } from '../../amqp/transport/connector';
+import { ConnIo, ConnectionPump } from '../../amqp/transport/pump';
+import { PLAIN_CONNECTOR, PLAIN_LISTENER, type ConnectorTransport, type ListenerTransport } from '../../amqp/transport/settings';
+import type { Transport } from '../../amqp/transport/transport';
 import { randomBytes } from 'node:crypto';
 import { Connection, ConnectionHandler, CloseReason, InDelivery, Link, OutDelivery, LinkGoneReason, Session } from '../../amqp/engine/connection';
 import { AmqpError, AttachFrame, STATE, encodeRejected } from '../../amqp/performatives';
@@ -50,6 +52,8 @@ export interface ListenerSettings {
   role?: 'normal' | 'inter-router';
   /** Inter-router cost (listener `cost`). */
   cost?: number;
+  /** TLS, WebSocket, handshake deadline (plain TCP when absent). */
+  transport?: ListenerTransport;
 }
 
 /** An outgoing inter-router connection (qdrouterd `connector`). */
@@ -60,7 +64,9 @@ export interface ConnectorSettings {
   cost: number;
   maxFrameSize: number;
   idleTimeoutSeconds: number;
-  sasl: { mechanism: 'ANONYMOUS' | 'PLAIN' | null; user?: string; password?: string };
+  sasl: { mechanism: 'ANONYMOUS' | 'PLAIN' | 'EXTERNAL' | null; user?: string; password?: string };
+  /** TLS towards the peer (plain TCP when absent). */
+  transport?: ConnectorTransport;
 }
 
 /** Everything the router process needs. */
@@ -85,15 +91,14 @@ export interface RouterSettings {
 }
 
 /** Per-connection router state. */
-class ConnCtx {
-  dirty = false;
+class ConnCtx extends ConnIo {
   readonly outLinks = new Set<Link>();
   /** Set on a route-container connection (to a broker). */
   routeContainer: RouteContainer | null = null;
-  constructor(readonly socket: net.Socket, readonly listener: ListenerSettings, readonly id: number) {}
+  constructor(transport: Transport, readonly listener: ListenerSettings, id: number) {
+    super(transport, id);
+  }
 }
-
-const HIGH_WATER = 1 << 20;
 const REJECT_DECODE = encodeRejected({ condition: 'amqp:decode-error', description: 'malformed message sections' });
 const REJECT_NO_TO = encodeRejected({ condition: 'amqp:invalid-field', description: 'anonymous relay: message has no "to" address' });
 
@@ -104,10 +109,8 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
   /** Route-container connectors (to brokers). */
   readonly routeContainers: RouteContainer[] = [];
   readonly linkRouter: LinkRouter;
-  private readonly servers: net.Server[] = [];
-  private readonly conns = new Set<Connection>();
-  private readonly dirty: Connection[] = [];
-  private flushScheduled = false;
+  private readonly listeners: Listener[] = [];
+  private readonly pump: ConnectionPump;
   private tickTimer: NodeJS.Timeout | null = null;
   private nextConnId = 1;
   private readonly annotateWriter = new Writer(64 * 1024);
@@ -117,13 +120,11 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
   /** The mesh glue (interior mode). */
   readonly interRouter: InterRouter | null;
   private meshTimer: NodeJS.Timeout | null = null;
-  private readonly connectorTimers = new Set<NodeJS.Timeout>();
-
-  /** Inter-router connectors removed by a reconfiguration: no reconnect. */
-  private readonly removedConnectors = new Set<ConnectorSettings>();
-  private readonly connectorSockets = new Map<ConnectorSettings, net.Socket>();
+  /** Inter-router connectors, by their settings. */
+  private readonly connectors = new Map<ConnectorSettings, Connector>();
 
   constructor(public settings: RouterSettings, readonly logger: Logger) {
+    this.pump = new ConnectionPump({ beforeWrite: () => this.core.flush(), onWritable: (c) => this.onWritable(c) }, logger);
     this.addressTable = new AddressTable(settings.addresses);
     this.core = new RouterCore(this.addressTable, this);
     for (const rc of settings.routeContainers ?? []) this.routeContainers.push(new RouteContainer(rc, this, logger));
@@ -165,11 +166,16 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
   /** Opens every listener; resolves when all listen. */
   async start(): Promise<void> {
     for (const l of this.settings.listeners) {
-      const bound = await listen(l, (socket) => this.accept(socket, l), this.logger);
-      this.bound.push({ name: bound.name, host: bound.host, port: bound.port });
-      this.servers.push(bound.server);
+      const listener = new Listener(
+        { name: l.name, host: l.host, port: l.port, maxFrameSize: l.maxFrameSize, transport: l.transport ?? PLAIN_LISTENER },
+        (t, deadline) => this.accept(t, deadline, l),
+        this.logger,
+      );
+      await listener.listen();
+      this.listeners.push(listener);
+      this.bound.push({ name: l.name, host: listener.host, port: listener.port });
     }
-    this.tickTimer = setInterval(() => this.tick(), 1000);
+    this.tickTimer = setInterval(() => this.pump.tick(Date.now()), 1000);
     if (this.interRouter) {
       const ir = this.interRouter;
       // The control plane ticks often so a lost neighbour is routed around quickly.
@@ -177,59 +183,53 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
         ir.onTick(Date.now());
         this.touchAll();
       }, 100);
-      for (const c of this.settings.connectors ?? []) this.connect(c, 0);
+      for (const c of this.settings.connectors ?? []) this.connect(c);
     }
     for (const rc of this.routeContainers) rc.start();
   }
 
-  /** Opens (and keeps re-opening) an inter-router connector, with backoff. */
-  private connect(c: ConnectorSettings, attempt: number): void {
-    if (this.stopping || !this.interRouter || this.removedConnectors.has(c)) return;
-    const socket = net.connect({ host: c.host, port: c.port, noDelay: true });
-    this.connectorSockets.set(c, socket);
+  /** Opens (and keeps re-opening, with backoff) an inter-router connector. */
+  private connect(c: ConnectorSettings): void {
+    if (this.stopping || !this.interRouter) return;
+    const ir = this.interRouter;
     const listener: ListenerSettings = {
       name: c.name, host: c.host, port: c.port, maxFrameSize: c.maxFrameSize, maxSessions: 32768, idleTimeoutSeconds: c.idleTimeoutSeconds,
       linkCapacity: 250, saslMechanisms: [], authenticatePeer: false, stripAnnotations: 'no', role: 'inter-router', cost: c.cost,
     };
-    const conn = new Connection(
-      {
-        containerId: this.settings.id, maxFrameSize: c.maxFrameSize, channelMax: 32767, idleTimeoutMs: c.idleTimeoutSeconds * 1000,
-        maxMessageSize: this.settings.maxMessageSize, handleMax: 65535, saslMechanisms: [], requireSasl: false,
-        offeredCapabilities: ['ANONYMOUS-RELAY'], properties: InterRouter.openProperties(c.cost, VERSION), incomingWindow: 65536,
-        client: { ...c.sasl, hostname: c.host },
+    let conn: Connection | null = null;
+    const connector = new Connector(c.name, [{ host: c.host, port: c.port }], c.transport ?? PLAIN_CONNECTOR, BACKOFF, {
+      onDial: (t) => {
+        conn = new Connection(
+          {
+            containerId: this.settings.id, maxFrameSize: c.maxFrameSize, channelMax: 32767, idleTimeoutMs: c.idleTimeoutSeconds * 1000,
+            maxMessageSize: this.settings.maxMessageSize, handleMax: 65535, saslMechanisms: [], requireSasl: false,
+            offeredCapabilities: ['ANONYMOUS-RELAY'], properties: InterRouter.openProperties(c.cost, VERSION), incomingWindow: 65536,
+            client: { ...c.sasl, hostname: c.host },
+          },
+          this,
+          Date.now(),
+        );
+        ir.register(conn, c.cost, true);
+        this.pump.attach(conn, new ConnCtx(t, listener, this.nextConnId++));
       },
-      this,
-      Date.now(),
-    );
-    const ctx = new ConnCtx(socket, listener, this.nextConnId++);
-    conn.ctx = ctx;
-    this.interRouter.register(conn, c.cost, true);
-    this.conns.add(conn);
-    let opened = false;
-    socket.on('connect', () => {
-      opened = true;
-      this.logger.log('SERVER', 'info', `[C${ctx.id}] connector ${c.name} connected to ${c.host}:${c.port}`);
-      conn.start();
-      this.touch(conn);
+      onUp: () => {
+        const cn = conn!;
+        this.logger.log('SERVER', 'info', `[C${(cn.ctx as ConnCtx).id}] connector ${c.name} connected to ${c.host}:${c.port}${c.transport?.tls ? ' (TLS)' : ''}`);
+        cn.start();
+        this.touch(cn);
+      },
+      onDown: (_target, wasUp, _next, delay) => {
+        if (conn) {
+          if (!conn.closed) conn.onSocketClosed('socket-closed');
+          ir.onClosed(conn);
+        }
+        conn = null;
+        this.logger.log('SERVER', 'info', `connector ${c.name}: ${wasUp ? 'connection lost' : 'cannot connect'} to ${c.host}:${c.port}; retrying in ${delay} ms`);
+      },
+      onError: (_target, e, wasUp) => this.logger.log('SERVER', wasUp || c.transport?.tls ? 'info' : 'debug', `connector ${c.name}: ${e.message}`),
     });
-    this.wireSocket(conn, socket);
-    socket.on('error', (e) => this.logger.log('SERVER', opened ? 'info' : 'debug', `[C${ctx.id}] connector ${c.name}: ${e.message}`));
-    socket.on('close', () => {
-      if (!conn.closed) conn.onSocketClosed('socket-closed');
-      this.interRouter?.onClosed(conn);
-      this.conns.delete(conn);
-      this.connectorSockets.delete(c);
-      if (this.stopping || this.removedConnectors.has(c)) return;
-      // 1 s, 2 s, 4 s, then every 5 s; a connection that opened starts over.
-      const next = opened ? 0 : attempt + 1;
-      const delay = opened ? 1000 : Math.min(5000, 1000 * 2 ** Math.min(attempt, 3));
-      this.logger.log('SERVER', 'info', `connector ${c.name}: ${opened ? 'connection lost' : 'cannot connect'} to ${c.host}:${c.port}; retrying in ${delay} ms`);
-      const t = setTimeout(() => {
-        this.connectorTimers.delete(t);
-        this.connect(c, next);
-      }, delay);
-      this.connectorTimers.add(t);
-    });
+    this.connectors.set(c, connector);
+    connector.start();
   }
 
   /**
@@ -254,15 +254,15 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
         kept.push(c);
         continue;
       }
-      this.removedConnectors.add(c);
-      this.connectorSockets.get(c)?.destroy();
+      this.connectors.get(c)?.stop();
+      this.connectors.delete(c);
       notes.push(`connector ${c.name} removed`);
     }
     for (const n of newC) {
       if (oldC.some((c) => ckey(c) === ckey(n))) continue;
       kept.push(n);
       notes.push(`connector ${n.name} added (${n.host}:${n.port}, cost ${n.cost})`);
-      if (this.interRouter) this.connect(n, 0);
+      if (this.interRouter) this.connect(n);
     }
     // Route-container connectors: same endpoint → only their auto-links change.
     const rkey = (r: RouteContainerSettings) => `${r.name}|${r.host}|${r.port}|${r.failoverUrls.map((u) => `${u.host}:${u.port}`).join(',')}`;
@@ -321,7 +321,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
         return [{ name: s.id, identity: s.id, id: s.id, mode: s.mode, linkRouteCount: (s.linkRoutes ?? []).length, autoLinkCount: this.routeContainers.reduce((n, r) => n + r.autoLinks.length, 0) }];
       case ENTITY_TYPES.connector:
         return [
-          ...(s.connectors ?? []).map((c) => ({ name: c.name, identity: c.name, host: c.host, port: String(c.port), role: 'inter-router', cost: c.cost, connectionStatus: this.connectorSockets.has(c) ? 'SUCCESS' : 'CONNECTING' })),
+          ...(s.connectors ?? []).map((c) => ({ name: c.name, identity: c.name, host: c.host, port: String(c.port), role: 'inter-router', cost: c.cost, connectionStatus: this.connectors.get(c)?.isUp ? 'SUCCESS' : 'CONNECTING' })),
           ...this.routeContainers.map((rc) => {
             const st = rc.status();
             return {
@@ -387,12 +387,11 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     d.ctx = this.core.onDelivery(cl, d.settled, phaseKey(normalizeAddress(to), rd.phase), rd, origin, rd.trace, rd.priority);
   }
 
-  private accept(socket: net.Socket, l: ListenerSettings): void {
+  private accept(t: Transport, deadline: number, l: ListenerSettings): void {
     if (this.stopping) {
-      socket.destroy();
+      t.stream.destroy();
       return;
     }
-    const now = Date.now();
     const conn = new Connection(
       {
         containerId: this.settings.id,
@@ -404,28 +403,18 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
         saslMechanisms: l.saslMechanisms,
         requireSasl: l.authenticatePeer,
         checkPlain: (u, p) => this.checkPlain(u, p, l),
+        externalId: t.externalId,
         offeredCapabilities: ['ANONYMOUS-RELAY'],
         properties: l.role === 'inter-router' ? InterRouter.openProperties(l.cost ?? 1, VERSION) : { product: 'amqp-mesh', version: VERSION },
         incomingWindow: 65536,
       },
       this,
-      now,
+      Date.now(),
     );
-    const ctx = new ConnCtx(socket, l, this.nextConnId++);
-    conn.ctx = ctx;
+    const ctx = new ConnCtx(t, l, this.nextConnId++);
     if (l.role === 'inter-router' && this.interRouter) this.interRouter.register(conn, l.cost ?? 1, false);
-    this.conns.add(conn);
-    const peer = `${socket.remoteAddress}:${socket.remotePort}`;
-    this.logger.log('SERVER', 'info', `[C${ctx.id}] Accepted connection from ${peer} on ${l.name}`);
-    this.wireSocket(conn, socket);
-    socket.on('error', (e) => this.logger.log('SERVER', 'debug', `[C${ctx.id}] socket error: ${e.message}`));
-    socket.on('close', () => {
-      if (!conn.closed) {
-        conn.onSocketClosed('socket-closed');
-        this.touch(conn);
-      }
-      this.conns.delete(conn);
-    });
+    this.pump.attach(conn, ctx, deadline);
+    this.logger.log('SERVER', 'info', `[C${ctx.id}] Accepted connection from ${t.peer} on ${l.name}${t.kind === 'tcp' ? '' : ` (${t.kind}${t.externalId ? `, certificate ${t.externalId}` : ''})`}`);
   }
 
   private checkPlain(user: string, password: string, l: ListenerSettings): boolean {
@@ -438,46 +427,14 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
 
   /** Marks a connection as having output; schedules one flush for the batch. */
   touch(conn: Connection): void {
+    this.pump.touch(conn);
+  }
+
+  /** A blocked connection's transport drained: its outgoing links may send again. */
+  private onWritable(conn: Connection): void {
     const ctx = conn.ctx as ConnCtx;
-    if (!ctx.dirty) {
-      ctx.dirty = true;
-      this.dirty.push(conn);
-    }
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      setImmediate(() => this.flush());
-    }
-  }
-
-  private flush(): void {
-    this.flushScheduled = false;
-    this.core.flush();
-    const list = this.dirty;
-    const now = Date.now();
-    for (let i = 0; i < list.length; i++) {
-      const conn = list[i];
-      const ctx = conn.ctx as ConnCtx;
-      ctx.dirty = false;
-      const out = conn.takeOutput();
-      if (out !== null && !ctx.socket.destroyed) {
-        conn.noteOutput(now);
-        if (!ctx.socket.write(out) || ctx.socket.writableLength > HIGH_WATER) conn.writeBlocked = true;
-      }
-      if (conn.closed && !ctx.socket.destroyed) {
-        ctx.socket.end();
-        // A peer that never reads must not keep the socket forever.
-        setTimeout(() => ctx.socket.destroy(), 2000).unref();
-      }
-    }
-    list.length = 0;
-  }
-
-  private tick(): void {
-    const now = Date.now();
-    for (const conn of this.conns) {
-      conn.onTick(now);
-      if (conn.closed || (conn.w.off > 0)) this.touch(conn);
-    }
+    for (const link of ctx.outLinks) if (link.ctx) this.core.onWritable(link.ctx as CoreLink);
+    this.linkRouter.onWritable(conn);
   }
 
   /** Closes every connection with a close frame and stops listening. */
@@ -485,17 +442,10 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     this.stopping = true;
     if (this.tickTimer) clearInterval(this.tickTimer);
     if (this.meshTimer) clearInterval(this.meshTimer);
-    for (const t of this.connectorTimers) clearTimeout(t);
+    for (const c of this.connectors.values()) c.stopRetrying();
     for (const rc of this.routeContainers) rc.stopReconnecting();
-    for (const s of this.servers) s.close();
-    for (const conn of this.conns) {
-      conn.close({ condition: 'amqp:connection:forced', description: 'router shutting down' }, 'router-shutdown');
-      this.touch(conn);
-    }
-    this.flush();
-    const deadline = Date.now() + 3000;
-    while (this.conns.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    for (const conn of this.conns) (conn.ctx as ConnCtx).socket.destroy();
+    for (const l of this.listeners) l.close();
+    await this.pump.stop({ condition: 'amqp:connection:forced', description: 'router shutting down' });
   }
 
   // ------------------------------------------------------------------ ConnectionHandler
@@ -516,7 +466,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
 
   // ------------------------------------------------------------------ RouteContainerHost
 
-  newConnection(c: RouteContainerSettings, socket: net.Socket, host: string): Connection {
+  newConnection(c: RouteContainerSettings, t: Transport, host: string): Connection {
     const listener: ListenerSettings = {
       name: c.name, host, port: 0, maxFrameSize: c.maxFrameSize, maxSessions: 32768, idleTimeoutSeconds: c.idleTimeoutSeconds,
       linkCapacity: c.linkCapacity, saslMechanisms: [], authenticatePeer: false, stripAnnotations: 'both', role: 'normal',
@@ -531,28 +481,10 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
       this,
       Date.now(),
     );
-    const ctx = new ConnCtx(socket, listener, this.nextConnId++);
+    const ctx = new ConnCtx(t, listener, this.nextConnId++);
     ctx.routeContainer = this.routeContainers.find((r) => r.settings === c) ?? null;
-    conn.ctx = ctx;
-    this.conns.add(conn);
-    this.wireSocket(conn, socket);
+    this.pump.attach(conn, ctx);
     return conn;
-  }
-
-  /** Bytes in go to the engine; a drained socket lets blocked links send again. */
-  private wireSocket(conn: Connection, socket: net.Socket): void {
-    const ctx = conn.ctx as ConnCtx;
-    socket.on('data', (chunk: Buffer) => {
-      conn.onBytes(chunk, Date.now());
-      this.touch(conn);
-    });
-    socket.on('drain', () => {
-      if (!conn.writeBlocked) return;
-      conn.writeBlocked = false;
-      for (const link of ctx.outLinks) if (link.ctx) this.core.onWritable(link.ctx as CoreLink);
-      this.linkRouter.onWritable(conn);
-      this.touch(conn);
-    });
   }
 
   containerState(name: string, active: boolean, containerId: string | null): void {
@@ -576,7 +508,6 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
 
   connectionLost(conn: Connection): void {
     if (!conn.closed) conn.onSocketClosed('socket-closed');
-    this.conns.delete(conn);
     this.touchAll();
   }
 
@@ -753,7 +684,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
 
   /** Outcomes made by a departing link can touch any connection: flush them all. */
   touchAll(): void {
-    for (const c of this.conns) if (c.w.off > 0) this.touch(c);
+    this.pump.touchAll();
   }
 
   // ------------------------------------------------------------------ CoreEffects

@@ -138,6 +138,15 @@ test('results are cached, and setRules invalidates the cache', () => {
   assert.is(t.computeDistribution('q.1'), 'balanced');
 });
 
+test('normalizeAddress strips other schemes as qdrouterd does (uAMQP sends amqps://host/queue)', () => {
+  assert.is(normalizeAddress('amqps://127.0.0.1/queue.orders'), 'queue.orders');
+  assert.is(normalizeAddress('amqps://myhub.example:5671/devices/d1/messages'), 'devices/d1/messages');
+  assert.is(normalizeAddress('amqpws:/x'), 'x');
+  assert.is(normalizeAddress('amqps://host'), 'amqps://host');
+  assert.is(normalizeAddress('a:b'), 'a:b');
+  assert.is(normalizeAddress('queue.orders'), 'queue.orders');
+});
+
 test('normalizeAddress strips amqp:/ and amqp://host/', () => {
   assert.is(normalizeAddress('amqp:/x'), 'x');
   assert.is(normalizeAddress('amqp://host/x'), 'x');

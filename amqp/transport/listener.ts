@@ -1,0 +1,233 @@
+/**
+ * A listener of the router or the broker: one TCP port serving AMQP over TCP, TLS (qdrouterd's
+ * `sslProfile`, with `requireSsl: no` detecting TLS from the first byte) and WebSocket (`http:
+ * yes`, plain or over TLS), handing each finished handshake to the application as a
+ * {@link Transport}. Refusals (bad certificate, plain AMQP on a requireSsl port, a handshake past
+ * the deadline, HTTP that is not an upgrade) are logged with the listener and the peer, and the
+ * socket is destroyed; nobody else is affected.
+ */
+import * as crypto from 'node:crypto';
+import * as http from 'node:http';
+import * as net from 'node:net';
+import * as tls from 'node:tls';
+import { WebSocketServer, createWebSocketStream, type WebSocket } from 'ws';
+import type { Logger } from '../../lib/log';
+import type { ListenerTransport } from './settings';
+import { computeUid, secureContextOptions } from './tls';
+import { peerOf, type Transport } from './transport';
+
+/** WebSocket subprotocols for AMQP, in our order of preference (qdrouterd and Azure's names). */
+export const WS_SUBPROTOCOLS = ['amqp', 'AMQPWSB10', 'binary'] as const;
+
+/** What a listener needs: where, and how (transport). */
+export interface ListenerSpec {
+  name: string;
+  host: string;
+  port: number;
+  /** Largest AMQP frame accepted: bounds one WebSocket message (4 frames' worth, at least 1 MiB). */
+  maxFrameSize: number;
+  transport: ListenerTransport;
+}
+
+/** Called with each connection ready for AMQP; `deadline` (ms since epoch, 0 none) bounds the AMQP handshake. */
+export type OnTransport = (t: Transport, deadline: number) => void;
+
+/** An HTTP method at the start of a request (a WebSocket upgrade is a GET). */
+function looksLikeHttp(b: Buffer): boolean {
+  const s = b.toString('latin1', 0, Math.min(8, b.length));
+  return /^(GET|POST|PUT|HEAD|DELETE|OPTIONS|PATCH|CONNECT|TRACE) /.test(s);
+}
+
+const sha = (alg: string, data: Buffer): string => crypto.createHash(alg).update(data).digest('hex');
+
+/** One listening port. */
+export class Listener {
+  private server: net.Server | null = null;
+  private readonly tlsServer: tls.Server | null;
+  private readonly httpServer: http.Server | null;
+  private readonly wss: WebSocketServer | null;
+  /** Sockets not yet handed over (handshakes in progress), destroyed by {@link close}. */
+  private readonly pending = new Set<net.Socket>();
+  /** Where it listens (port 0 resolved) once {@link listen} resolved. */
+  host = '';
+  port = 0;
+
+  constructor(readonly spec: ListenerSpec, private readonly onTransport: OnTransport, private readonly logger: Logger) {
+    const t = spec.transport;
+    this.tlsServer = t.tls
+      ? tls.createServer({
+        ...secureContextOptions(t.tls),
+        requestCert: t.verifyClient,
+        // Checked after the handshake, so the refusal can be logged with its reason.
+        rejectUnauthorized: false,
+        // The listener's own deadline covers the handshake.
+        handshakeTimeout: 2 ** 31 - 1,
+      })
+      : null;
+    this.tlsServer?.on('tlsClientError', (e, s) => this.refuse(s, `TLS handshake failed: ${e.message}`));
+    this.tlsServer?.on('secureConnection', (s) => this.onSecure(s));
+    if (t.websockets) {
+      this.httpServer = http.createServer((req, res) => {
+        // Room for metrics and a console later; today only upgrades are served.
+        res.writeHead(404, { 'content-type': 'text/plain', connection: 'close' });
+        res.end(`Not Found: ${this.spec.name} serves AMQP over WebSocket (subprotocols ${WS_SUBPROTOCOLS.join(', ')})\n`);
+        this.logger.log('HTTP', 'info', `listener ${spec.name}: ${peerOf(req.socket)}: ${req.method} ${req.url}: 404 (not a WebSocket upgrade)`);
+      });
+      this.httpServer.on('clientError', (e, s) => {
+        if (s.writable) s.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
+        this.logger.log('HTTP', 'info', `listener ${spec.name}: ${peerOf(s as net.Socket)}: bad HTTP request: ${e.message}`);
+        s.destroy();
+      });
+      this.httpServer.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket as net.Socket, head));
+      this.wss = new WebSocketServer({
+        noServer: true,
+        perMessageDeflate: false,
+        maxPayload: Math.max(1 << 20, 4 * spec.maxFrameSize),
+        handleProtocols: (offered) => {
+          for (const p of offered) if ((WS_SUBPROTOCOLS as readonly string[]).includes(p)) return p;
+          return false;
+        },
+      });
+    } else {
+      this.httpServer = null;
+      this.wss = null;
+    }
+  }
+
+  /** Starts listening; resolves once bound. Logs "Listening on HOST:PORT (listener NAME)" (tests and `up` read it). */
+  async listen(): Promise<void> {
+    const server = net.createServer({ noDelay: true }, (s) => this.onAccept(s));
+    this.server = server;
+    server.on('error', (e) => this.logger.log('SERVER', 'error', `listener ${this.spec.name}: ${e.message}`));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.spec.port, this.spec.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    const addr = server.address() as net.AddressInfo;
+    this.host = addr.address;
+    this.port = addr.port;
+    const t = this.spec.transport;
+    const kinds = [t.tls ? (t.requireSsl ? 'amqps' : 'amqp+amqps') : 'amqp', ...(t.websockets ? [t.tls ? 'wss' : 'ws'] : [])];
+    this.logger.log('SERVER', 'notice', `Listening on ${addr.address}:${addr.port} (listener ${this.spec.name}${kinds.length > 1 || t.tls ? `: ${kinds.join(', ')}` : ''})`);
+  }
+
+  /** Stops accepting and drops handshakes in progress (handed-over connections are the application's). */
+  close(): void {
+    this.server?.close();
+    for (const s of this.pending) s.destroy();
+    this.pending.clear();
+  }
+
+  private onAccept(socket: net.Socket): void {
+    const t = this.spec.transport;
+    const deadline = t.initialHandshakeTimeoutSeconds > 0 ? Date.now() + t.initialHandshakeTimeoutSeconds * 1000 : 0;
+    if (!t.tls && !t.websockets) {
+      // Plain AMQP only: straight to the engine, which answers anything else itself.
+      this.onTransport({ kind: 'tcp', stream: socket, peer: peerOf(socket), externalId: null }, deadline);
+      return;
+    }
+    this.pending.add(socket);
+    const peer = peerOf(socket);
+    socket.on('close', () => this.pending.delete(socket));
+    socket.on('error', (e) => this.logger.log('SERVER', 'debug', `listener ${this.spec.name}: ${peer}: ${e.message}`));
+    if (deadline > 0) {
+      const timer = setTimeout(() => {
+        if (this.pending.has(socket)) this.refuse(socket, `handshake not finished within ${t.initialHandshakeTimeoutSeconds} s`, peer);
+      }, deadline - Date.now());
+      timer.unref();
+      socket.on('close', () => clearTimeout(timer));
+    }
+    this.peek(socket, (first) => {
+      if (first[0] === 0x16) {
+        if (!this.tlsServer) return this.refuse(socket, 'TLS handshake on a listener without sslProfile', peer);
+        this.tlsServer.emit('connection', socket);
+        return;
+      }
+      if (t.tls && t.requireSsl) {
+        const what = first.toString('latin1', 0, 4) === 'AMQP' ? 'plain AMQP' : looksLikeHttp(first) ? 'plain HTTP' : 'not TLS';
+        return this.refuse(socket, `${what} on a listener that requires TLS (requireSsl)`, peer);
+      }
+      this.serve(socket, socket, first, 'tcp', null, deadline);
+    });
+  }
+
+  /** Reads the first chunk without consuming it, then calls `then`. */
+  private peek(s: net.Socket | tls.TLSSocket, then: (first: Buffer) => void): void {
+    s.once('data', (chunk: Buffer) => {
+      s.pause();
+      s.unshift(chunk);
+      then(chunk);
+    });
+  }
+
+  private onSecure(s: tls.TLSSocket): void {
+    const raw = (s as unknown as { _parent?: net.Socket })._parent;
+    const peer = peerOf(raw ?? s);
+    let externalId: string | null = null;
+    if (this.spec.transport.verifyClient) {
+      if (!s.authorized) {
+        this.refuse(s, `client certificate refused: ${s.authorizationError ?? 'no certificate'}`, peer, raw);
+        return;
+      }
+      const cert = s.getPeerCertificate();
+      externalId = computeUid({ subject: cert.subject as CertSubject, raw: cert.raw }, this.spec.transport.tls?.uidFormat, sha);
+    }
+    const t = this.spec.transport;
+    const deadline = t.initialHandshakeTimeoutSeconds > 0 ? Date.now() + t.initialHandshakeTimeoutSeconds * 1000 : 0;
+    if (!t.websockets) {
+      this.handOver(raw, { kind: 'tls', stream: s, peer, externalId }, deadline);
+      return;
+    }
+    this.peek(s, (first) => this.serve(s, raw ?? s, first, 'tls', externalId, deadline));
+  }
+
+  /** After detection: HTTP to the WebSocket server, AMQP to the application. */
+  private serve(s: net.Socket | tls.TLSSocket, raw: net.Socket, first: Buffer, kind: 'tcp' | 'tls', externalId: string | null, deadline: number): void {
+    if (this.httpServer && looksLikeHttp(first)) {
+      (s as SocketWithIds).amqpExternalId = externalId;
+      this.httpServer.emit('connection', s);
+      s.resume();
+      return;
+    }
+    s.resume();
+    this.handOver(raw, { kind, stream: s, peer: peerOf(raw), externalId }, deadline);
+  }
+
+  private onUpgrade(req: http.IncomingMessage, socket: net.Socket, head: Buffer): void {
+    const wss = this.wss!;
+    const secure = socket instanceof tls.TLSSocket;
+    const raw = secure ? (socket as unknown as { _parent?: net.Socket })._parent ?? socket : socket;
+    const peer = peerOf(raw);
+    wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
+      if (!ws.protocol) {
+        this.logger.log('HTTP', 'info', `listener ${this.spec.name}: ${peer}: WebSocket without an AMQP subprotocol (offered: ${req.headers['sec-websocket-protocol'] ?? 'none'}); closing`);
+        ws.close(1002, `subprotocol required: ${WS_SUBPROTOCOLS.join(', ')}`);
+        return;
+      }
+      ws.on('error', (e) => this.logger.log('HTTP', 'info', `listener ${this.spec.name}: ${peer}: WebSocket: ${e.message}`));
+      const stream = createWebSocketStream(ws);
+      stream.on('error', () => { /* reported by ws's own error event above */ });
+      const t = this.spec.transport;
+      const deadline = t.initialHandshakeTimeoutSeconds > 0 ? Date.now() + t.initialHandshakeTimeoutSeconds * 1000 : 0;
+      this.handOver(raw, { kind: secure ? 'wss' : 'ws', stream, peer, externalId: (socket as SocketWithIds).amqpExternalId ?? null }, deadline);
+    });
+  }
+
+  private handOver(raw: net.Socket | undefined, t: Transport, deadline: number): void {
+    if (raw) this.pending.delete(raw);
+    this.onTransport(t, deadline);
+  }
+
+  private refuse(s: net.Socket | tls.TLSSocket, why: string, peer?: string, raw?: net.Socket): void {
+    const p = peer ?? peerOf((s as unknown as { _parent?: net.Socket })._parent ?? s);
+    this.logger.log('SERVER', 'warning', `listener ${this.spec.name}: refused ${p}: ${why}`);
+    s.destroy();
+    raw?.destroy();
+  }
+}
+
+type CertSubject = Partial<Record<'C' | 'ST' | 'L' | 'O' | 'OU' | 'CN', string | string[]>>;
+type SocketWithIds = (net.Socket | tls.TLSSocket) & { amqpExternalId?: string | null };

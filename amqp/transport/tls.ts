@@ -1,0 +1,60 @@
+/**
+ * TLS for listeners and connectors from a qdrouterd `sslProfile`: secure contexts, and the user
+ * id a client certificate gives (uidFormat). The uid rule is pure and unit-tested.
+ */
+import * as tls from 'node:tls';
+import type { TlsProfile } from './settings';
+
+/** Node's options for a profile: certificate, key, CA, ciphers, protocol range. */
+export function secureContextOptions(p: TlsProfile): tls.SecureContextOptions {
+  const o: tls.SecureContextOptions = {};
+  if (p.cert) o.cert = p.cert;
+  if (p.key) o.key = p.key;
+  if (p.passphrase !== undefined) o.passphrase = p.passphrase;
+  if (p.ca) o.ca = p.ca;
+  if (p.ciphers) o.ciphers = p.ciphers;
+  if (p.protocols && p.protocols.length > 0) {
+    const order = ['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'] as const;
+    const idx = p.protocols.map((v) => order.indexOf(v)).sort((a, b) => a - b);
+    o.minVersion = order[idx[0]];
+    o.maxVersion = order[idx[idx.length - 1]];
+  }
+  return o;
+}
+
+/** The parts of a peer certificate the uid is built from. */
+export interface CertificateFacts {
+  subject?: Partial<Record<'C' | 'ST' | 'L' | 'O' | 'OU' | 'CN', string | string[]>>;
+  /** DER bytes of the certificate (for the fingerprints). */
+  raw?: Buffer;
+}
+
+const FIELD: Record<string, 'C' | 'ST' | 'L' | 'O' | 'OU' | 'CN'> = { c: 'C', s: 'ST', l: 'L', o: 'O', u: 'OU', n: 'CN' };
+const DIGEST: Record<string, string> = { 1: 'sha1', 2: 'sha256', 5: 'sha512' };
+
+/**
+ * qdrouterd's uidFormat: each letter picks a certificate field (c country, s state, l locality,
+ * o organization, u organizational unit, n common name; 1, 2, 5 the SHA-1/256/512 fingerprint of
+ * the whole certificate, lower-case hex), joined with `;`, absent fields skipped. Without a
+ * format the uid is the subject as `CN=..,O=..` (most specific first, as OpenSSL prints it).
+ * Returns null when nothing could be taken from the certificate.
+ */
+export function computeUid(cert: CertificateFacts, uidFormat: string | undefined, digest: (alg: string, data: Buffer) => string): string | null {
+  const subject = cert.subject ?? {};
+  const one = (v: string | string[] | undefined): string | undefined => (Array.isArray(v) ? v[0] : v);
+  if (!uidFormat) {
+    const parts = (['CN', 'OU', 'O', 'L', 'ST', 'C'] as const).filter((k) => one(subject[k]) !== undefined).map((k) => `${k}=${one(subject[k])}`);
+    return parts.length ? parts.join(',') : null;
+  }
+  const parts: string[] = [];
+  for (const ch of uidFormat) {
+    const field = FIELD[ch];
+    if (field) {
+      const v = one(subject[field]);
+      if (v !== undefined && v !== '') parts.push(v);
+    } else if (DIGEST[ch] && cert.raw) {
+      parts.push(digest(DIGEST[ch], cert.raw));
+    }
+  }
+  return parts.length ? parts.join(';') : null;
+}
