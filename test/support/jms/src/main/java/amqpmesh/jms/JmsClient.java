@@ -32,9 +32,20 @@ import org.apache.qpid.jms.JmsConnectionFactory;
  * "error", "error_class", "cause" (the innermost cause, e.g. an SSLHandshakeException). Exit code
  * 0 when done or when --timeout expired while receiving (timed_out true), 1 on an error, 2 on bad
  * arguments. With a receiving mode, {"event":"ready"} goes to stderr once the consumer is attached.
+ * A watchdog prints the JSON line (with "error": "stuck: ...") and exits 1 if the run is not over
+ * after 2 x --timeout + 5 s, so a peer that never answers cannot hang a test. receive(timeout)
+ * waits on the prefetched messages only (jms.receiveLocalOnly=true unless the URL sets it), so no
+ * drain round trip is needed.
  */
 public final class JmsClient {
     private JmsClient() {}
+
+    // progress, shared with the watchdog
+    private static volatile int sent;
+    private static volatile int received;
+    private static final List<String> bodies = java.util.Collections.synchronizedList(new ArrayList<>());
+    private static final Object printed = new Object();
+    private static boolean done;
 
     public static void main(String[] args) {
         String url = null, address = null, mode = "both", user = null, password = null, clientId = null;
@@ -76,14 +87,27 @@ public final class JmsClient {
 
         boolean send = !mode.equals("receive");
         boolean receive = !mode.equals("send");
-        int sent = 0, received = 0;
         boolean timedOut = false;
-        List<String> bodies = new ArrayList<>();
         Throwable error = null;
         Connection connection = null;
         long timeoutMs = Math.max(1, (long) (timeout * 1000));
+        // A peer that never answers (a close, a drain, a disposition) must not hang the test: print
+        // what we have and exit 1 after twice --timeout plus 5 s.
+        Thread watchdog = new Thread(() -> {
+            try {
+                Thread.sleep(2 * timeoutMs + 5000);
+            } catch (InterruptedException e) {
+                return;
+            }
+            report(false, new IllegalStateException("stuck: no progress within 2 x --timeout + 5 s"));
+            Runtime.getRuntime().halt(1);
+        }, "watchdog");
+        watchdog.setDaemon(true);
+        watchdog.start();
         try {
             JmsConnectionFactory factory = new JmsConnectionFactory(url);
+            // receive(timeout) waits on the local prefetch buffer only (no drain round trip), unless the URL says otherwise
+            if (!url.contains("jms.receiveLocalOnly")) factory.setReceiveLocalOnly(true);
             factory.setConnectTimeout(timeoutMs);
             factory.setCloseTimeout(Math.min(timeoutMs, 5000));
             factory.setRequestTimeout(timeoutMs);
@@ -138,25 +162,36 @@ public final class JmsClient {
             }
         }
 
-        StringBuilder out = new StringBuilder();
-        out.append("{\"sent\":").append(sent).append(",\"received\":").append(received).append(",\"bodies\":[");
-        for (int i = 0; i < bodies.size(); i++) {
-            if (i > 0) out.append(',');
-            out.append(json(bodies.get(i)));
-        }
-        out.append("],\"timed_out\":").append(timedOut);
-        if (error != null) {
-            Throwable root = error;
-            while (root.getCause() != null && root.getCause() != root) root = root.getCause();
-            out.append(",\"error\":").append(json(String.valueOf(error.getMessage())));
-            out.append(",\"error_class\":").append(json(error.getClass().getName()));
-            out.append(",\"cause\":").append(json(root.getClass().getName() + ": " + root.getMessage()));
-        }
-        out.append('}');
-        System.out.println(out);
-        System.out.flush();
+        report(timedOut, error);
         // qpid-jms leaves non-daemon Netty threads behind for a moment after close
         System.exit(error != null ? 1 : 0);
+    }
+
+    /** Prints the one JSON line (once: the main thread or the watchdog). */
+    private static void report(boolean timedOut, Throwable error) {
+        synchronized (printed) {
+            if (done) return;
+            done = true;
+            StringBuilder out = new StringBuilder();
+            out.append("{\"sent\":").append(sent).append(",\"received\":").append(received).append(",\"bodies\":[");
+            synchronized (bodies) {
+                for (int i = 0; i < bodies.size(); i++) {
+                    if (i > 0) out.append(',');
+                    out.append(json(bodies.get(i)));
+                }
+            }
+            out.append("],\"timed_out\":").append(timedOut);
+            if (error != null) {
+                Throwable root = error;
+                while (root.getCause() != null && root.getCause() != root) root = root.getCause();
+                out.append(",\"error\":").append(json(String.valueOf(error.getMessage())));
+                out.append(",\"error_class\":").append(json(error.getClass().getName()));
+                out.append(",\"cause\":").append(json(root.getClass().getName() + ": " + root.getMessage()));
+            }
+            out.append('}');
+            System.out.println(out);
+            System.out.flush();
+        }
     }
 
     private static String bodyOf(Message m) throws JMSException {
