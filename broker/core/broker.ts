@@ -8,7 +8,7 @@
 import { AmqpConditionError } from '../../amqp/errors';
 import type { Recovered, Store, TxOp } from '../store/types';
 import { Consumer, Msg, Queue, QueueSettings, Ref, RefState } from './queue';
-import { MessageInfo, scanBrokerMessage, selectorLookup, withDeliveryCount } from './message-info';
+import { MessageInfo, inspectMessage, scanBrokerMessage, selectorMatches, withDeliveryCount } from './message-info';
 import { compileSelector, Selector } from './selector';
 
 /** What an address's settings say (from the `address` config entity that matches it). */
@@ -134,10 +134,14 @@ export class BrokerCore {
 
   // ------------------------------------------------------------------ recovery
 
-  /** Rebuilds queues and messages from the store (once, before serving). */
+  /**
+   * Rebuilds queues and messages from the store (once, before serving). A stored message whose
+   * sections are malformed (stored by a version that did not check them) is dead-lettered.
+   */
   recover(rec: Recovered, now: number): void {
     this.nextMsgId = rec.nextMessageId;
     const msgs = new Map<number, Msg>();
+    const malformed: Ref[] = [];
     for (const [name, { meta, refs }] of rec.queues) {
       const address = String(meta.address ?? name);
       const filter = typeof meta.filter === 'string' ? compileSelector(meta.filter) : null;
@@ -150,7 +154,7 @@ export class BrokerCore {
             this.effects.log('warning', `recovery: queue ${name} references message ${r.msgId}, which the store does not hold`);
             continue;
           }
-          m = this.makeMsg(r.msgId, payload, address, now);
+          m = this.makeMsg(r.msgId, payload, address, now, true);
           m.stored = true;
           msgs.set(r.msgId, m);
         }
@@ -159,16 +163,24 @@ export class BrokerCore {
         const ref = this.attachRef(q, m, now, false, null, moved);
         ref.durable = true;
         ref.deliveryCount = r.deliveryCount;
+        if (m.info.malformed !== null) malformed.push(ref);
       }
     }
+    // Once every queue exists (a dead-letter queue recovered later must not be made twice).
+    for (const ref of malformed) this.poisoned(ref, 'recovery: ');
     for (const m of msgs.values()) {
       if (m.payload !== null) this.noteCached(m);
     }
     this.evictIfNeeded();
   }
 
-  private makeMsg(id: number, payload: Buffer, address: string, now: number): Msg {
-    const info = scanBrokerMessage(payload);
+  /**
+   * A new message (throws DecodeError when malformed), or a `recovered` one: malformed then
+   * means `info.malformed`, and durable since the store holds it.
+   */
+  private makeMsg(id: number, payload: Buffer, address: string, now: number, recovered = false): Msg {
+    const info = recovered ? inspectMessage(payload) : scanBrokerMessage(payload);
+    if (info.malformed !== null) info.durable = true;
     let expiry = 0;
     if (info.ttl > 0) expiry = (info.creationTime || now) + info.ttl;
     if (info.absoluteExpiryTime > 0) expiry = expiry === 0 ? info.absoluteExpiryTime : Math.min(expiry, info.absoluteExpiryTime);
@@ -360,8 +372,15 @@ export class BrokerCore {
       const ref = this.attachRef(q, m, now, true, ops);
       needsSync = ref.durable;
     } else {
-      for (const q of a.queues.values()) {
-        if (q.filter !== null && !q.filter.matches(selectorLookup(m.payload as Buffer, m.info, 0))) continue;
+      // Every filter first: a message a filter finds malformed is refused before anything is stored.
+      const targets = [...a.queues.values()].filter((q) => q.filter === null || selectorMatches(q.filter, m.payload as Buffer, m.info, 0));
+      if (m.info.malformed !== null) {
+        // A send: refused at the door. A commit (its producer already answered): the filters
+        // that could not read it did not select it.
+        if (ops === null) throw m.info.malformed;
+        this.effects.log('warning', `address ${a.name}: message ${m.id} is malformed (${m.info.malformed.message}); not selected by the filtered subscriptions`);
+      }
+      for (const q of targets) {
         const ref = this.attachRef(q, m, now, true, ops);
         if (ref.durable) needsSync = true;
       }
@@ -430,11 +449,12 @@ export class BrokerCore {
     const ok = (c: Consumer) => c.credit > 0 && this.effects.canSend(c);
     const onExpired = (ref: Ref) => this.expire(ref, now);
     const load = (m: Msg) => this.load(m);
+    const onMalformed = (ref: Ref) => this.poisoned(ref, '');
     for (;;) {
       if (q.readyCount === 0) break;
       const c = q.nextConsumer(ok, blocked);
       if (c === null) break;
-      const ref = q.nextFor(c, now, onExpired, load);
+      const ref = q.nextFor(c, now, onExpired, load, onMalformed);
       if (ref === null) {
         blocked.add(c);
         continue;
@@ -446,7 +466,8 @@ export class BrokerCore {
   private deliver(c: Consumer, ref: Ref): void {
     const m = ref.msg;
     let payload = this.load(m);
-    if (ref.deliveryCount > 0) payload = withDeliveryCount(payload, m.info, ref.deliveryCount);
+    // A malformed message goes out as it is (its header may be what is malformed).
+    if (ref.deliveryCount > 0 && m.info.malformed === null) payload = withDeliveryCount(payload, m.info, ref.deliveryCount);
     if (c.browse) {
       c.cursor = ref.seq;
       c.credit--;
@@ -527,6 +548,23 @@ export class BrokerCore {
   reject(ref: Ref): void {
     if (ref.state !== RefState.Delivering) return;
     ref.consumer?.unacked.delete(ref);
+    this.deadLetter(ref);
+  }
+
+  /**
+   * A ready reference whose message is malformed (found at recovery, or by a selector): to the
+   * dead-letter address. One already in its dead-letter queue (or with none) stays where it is,
+   * never selected: no selector consumer can take it, a plain one still can.
+   */
+  private poisoned(ref: Ref, context: string): void {
+    const q = ref.queue;
+    const dla = q.settings.deadLetterAddress;
+    const why = ref.msg.info.malformed?.message ?? 'malformed';
+    if (ref.state !== RefState.Ready || dla === null || dla === q.address) {
+      if (context !== '') this.effects.log('warning', `${context}queue ${q.name}: message ${ref.msg.id} has malformed sections (${why}); kept`);
+      return;
+    }
+    this.effects.log('warning', `${context}queue ${q.name}: message ${ref.msg.id} has malformed sections (${why}); dead-lettered to ${dla}`);
     this.deadLetter(ref);
   }
 

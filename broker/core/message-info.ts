@@ -3,10 +3,17 @@
  * header (durable, priority, ttl, delivery-count), the scheduling annotations, the properties
  * the broker acts on (group-id, expiry, to), and where application-properties lie (decoded only
  * when a selector asks). Pure: no I/O.
+ *
+ * Everything the broker reads later is checked here, when the message arrives: the header,
+ * message-annotations and properties are decoded now; the application-properties map is walked
+ * ({@link checkValue}) so that its lazy decode for a selector cannot fail. A message that fails
+ * is refused at the door (amqp:decode-error). One that was stored before these checks existed is
+ * found at recovery ({@link inspectMessage}: `info.malformed`) and dead-lettered; a selector that
+ * still meets a decode error ({@link selectorMatches}) does not select the message.
  */
-import { DecodeError, Described, Reader, Sym, Writer, skipValue } from '../../amqp/codec';
+import { DecodeError, Described, MAX_DEPTH, Reader, Sym, Writer, skipValue } from '../../amqp/codec';
 import { D } from '../../amqp/performatives';
-import type { Lookup, SelectorValue } from './selector';
+import type { Lookup, Selector, SelectorValue } from './selector';
 
 /** Artemis's scheduling annotations. */
 export const ANNOTATION_DELIVERY_TIME = 'x-opt-delivery-time';
@@ -41,23 +48,126 @@ export class MessageInfo {
   appEnd = -1;
   /** x-opt-jms-type from the message annotations (qpid-jms's JMSType). */
   jmsType: string | null = null;
+  /**
+   * Why the message's sections cannot be read, or null. Set for a stored message found malformed
+   * at recovery (the other facts are then defaults) or when a selector's decode failed; such a
+   * message is never selected and never rewritten.
+   */
+  malformed: DecodeError | null = null;
+}
+
+/**
+ * The elements of the list or map encoded at `off`, which must end by `end`: where the first one
+ * starts, how many there are, where they end. Throws DecodeError when the sizes do not fit.
+ */
+function compoundBody(buf: Buffer, off: number, end: number, what: 'list' | 'map'): { first: number; count: number; end: number } {
+  const c = buf[off];
+  let r: { first: number; count: number; end: number };
+  if (c === 0x45 && what === 'list') r = { first: off + 1, count: 0, end: off + 1 };
+  else if (c === 0x40 && what === 'map') r = { first: off + 1, count: 0, end: off + 1 };
+  else if (c === (what === 'list' ? 0xc0 : 0xc1)) {
+    if (off + 3 > end || buf[off + 1] < 1) throw new DecodeError(`truncated ${what} at offset ${off}`);
+    r = { first: off + 3, count: buf[off + 2], end: off + 2 + buf[off + 1] };
+  } else if (c === (what === 'list' ? 0xd0 : 0xd1)) {
+    if (off + 9 > end || buf.readUInt32BE(off + 1) < 4) throw new DecodeError(`truncated ${what} at offset ${off}`);
+    r = { first: off + 9, count: buf.readUInt32BE(off + 5), end: off + 5 + buf.readUInt32BE(off + 1) };
+  } else throw new DecodeError(`expected a ${what} at offset ${off} (0x${(c ?? 0).toString(16)})`);
+  if (r.end > end) throw new DecodeError(`${what} at offset ${off} runs past its section (${r.end} > ${end})`);
+  return r;
 }
 
 function listBody(buf: Buffer, off: number, end: number): { first: number; count: number; end: number } {
-  const c = buf[off];
-  if (c === 0x45) return { first: off + 1, count: 0, end: off + 1 };
-  if (c === 0xc0) return { first: off + 3, count: buf[off + 2], end: off + 2 + buf[off + 1] };
-  if (c === 0xd0) return { first: off + 9, count: buf.readUInt32BE(off + 5), end: off + 5 + buf.readUInt32BE(off + 1) };
-  throw new DecodeError(`expected a list at offset ${off} (0x${c.toString(16)})`);
-  void end;
+  return compoundBody(buf, off, end, 'list');
 }
 
-function mapBody(buf: Buffer, off: number): { first: number; count: number; end: number } {
-  const c = buf[off];
-  if (c === 0xc1) return { first: off + 3, count: buf[off + 2], end: off + 2 + buf[off + 1] };
-  if (c === 0xd1) return { first: off + 9, count: buf.readUInt32BE(off + 5), end: off + 5 + buf.readUInt32BE(off + 1) };
-  if (c === 0x40) return { first: off + 1, count: 0, end: off + 1 };
-  throw new DecodeError(`expected a map at offset ${off} (0x${c.toString(16)})`);
+function mapBody(buf: Buffer, off: number, end: number): { first: number; count: number; end: number } {
+  return compoundBody(buf, off, end, 'map');
+}
+
+/** Bytes after the constructor of each fixed-width type; -1: not fixed width (or not a type). */
+const FIXED: Int8Array = (() => {
+  const w = new Int8Array(256).fill(-1);
+  for (const c of [0x40, 0x41, 0x42, 0x43, 0x44, 0x45]) w[c] = 0;
+  for (const c of [0x50, 0x51, 0x52, 0x53, 0x54, 0x55, 0x56]) w[c] = 1;
+  for (const c of [0x60, 0x61]) w[c] = 2;
+  for (const c of [0x70, 0x71, 0x72, 0x74]) w[c] = 4;
+  for (const c of [0x80, 0x81, 0x82, 0x83, 0x84]) w[c] = 8;
+  w[0x94] = 16;
+  w[0x98] = 16;
+  return w;
+})();
+
+/**
+ * Checks, without building anything, that the value at `off` decodes as the codec's Reader
+ * (bounded by `end`) decodes it, and returns the offset after it. Throws DecodeError wherever
+ * Reader would, and also for an array with more elements than bytes (zero-width elements, which
+ * Reader would otherwise build one by one, billions of them).
+ */
+export function checkValue(buf: Buffer, off: number, end: number, depth = 1): number {
+  if (off >= end) throw new DecodeError(`value expected at offset ${off}`);
+  if (depth > MAX_DEPTH) throw new DecodeError(`values nested deeper than ${MAX_DEPTH}`);
+  return checkBody(buf, buf[off], off + 1, end, depth);
+}
+
+function need(off: number, n: number, end: number): void {
+  if (off + n > end) throw new DecodeError(`truncated value at offset ${off}`);
+}
+
+/** A value of type `code` whose constructor is already read; its bytes start at `off`. */
+function checkBody(buf: Buffer, code: number, off: number, end: number, depth: number): number {
+  const w = FIXED[code];
+  if (w >= 0) {
+    need(off, w, end);
+    return off + w;
+  }
+  switch (code) {
+    case 0x00:
+      return checkValue(buf, checkValue(buf, off, end, depth + 1), end, depth + 1);
+    case 0x73: {
+      need(off, 4, end);
+      const cp = buf.readUInt32BE(off);
+      if (cp > 0x10ffff) throw new DecodeError(`char value 0x${cp.toString(16)} is not a Unicode code point`);
+      return off + 4;
+    }
+    case 0xa0: case 0xa1: case 0xa3:
+      need(off, 1, end);
+      need(off + 1, buf[off], end);
+      return off + 1 + buf[off];
+    case 0xb0: case 0xb1: case 0xb3: {
+      need(off, 4, end);
+      const n = buf.readUInt32BE(off);
+      need(off + 4, n, end);
+      return off + 4 + n;
+    }
+    case 0xc0: case 0xc1: case 0xd0: case 0xd1: case 0xe0: case 0xf0: {
+      const small = code === 0xc0 || code === 0xc1 || code === 0xe0;
+      need(off, small ? 2 : 8, end);
+      const size = small ? buf[off] - 1 : buf.readUInt32BE(off) - 4;
+      const count = small ? buf[off + 1] : buf.readUInt32BE(off + 4);
+      let p = off + (small ? 2 : 8);
+      if (size < 0) throw new DecodeError(`compound size at offset ${off} is smaller than its count`);
+      need(p, size, end);
+      const last = p + size;
+      if (code === 0xe0 || code === 0xf0) {
+        need(p, 1, last);
+        let elem = buf[p++];
+        if (elem === 0x00) {
+          p = checkValue(buf, p, last, depth + 1);
+          need(p, 1, last);
+          elem = buf[p++];
+        }
+        if (count > size) throw new DecodeError(`array at offset ${off} claims ${count} elements in ${size} bytes`);
+        for (let i = 0; i < count; i++) p = checkBody(buf, elem, p, last, depth);
+      } else {
+        if ((code === 0xc1 || code === 0xd1) && count % 2 !== 0) throw new DecodeError(`map with odd element count ${count}`);
+        for (let i = 0; i < count; i++) p = checkValue(buf, p, last, depth + 1);
+      }
+      if (p !== last) throw new DecodeError(`compound size at offset ${off} does not match its ${count} elements`);
+      return last;
+    }
+    default:
+      throw new DecodeError(`invalid format code 0x${code.toString(16)} at offset ${off - 1}`);
+  }
 }
 
 function num(v: unknown): number {
@@ -73,8 +183,37 @@ function str(v: unknown): string | null {
   return null;
 }
 
-/** Reads the message's broker-relevant facts. Throws DecodeError on malformed sections. */
+/**
+ * Reads the message's broker-relevant facts and checks every section the broker reads later.
+ * Throws DecodeError (never anything else) on malformed sections.
+ */
 export function scanBrokerMessage(buf: Buffer, out: MessageInfo = new MessageInfo()): MessageInfo {
+  try {
+    return scanSections(buf, out);
+  } catch (e) {
+    if (e instanceof DecodeError) throw e;
+    // A read past the buffer the size checks missed is a malformed message too, not a crash.
+    if (e instanceof RangeError) throw new DecodeError(`malformed message: ${e.message}`, { cause: e });
+    throw e;
+  }
+}
+
+/**
+ * {@link scanBrokerMessage} for a message the broker already holds (recovery): never throws a
+ * DecodeError; a malformed message comes back with `malformed` set and default facts.
+ */
+export function inspectMessage(buf: Buffer): MessageInfo {
+  try {
+    return scanBrokerMessage(buf);
+  } catch (e) {
+    if (!(e instanceof DecodeError)) throw e;
+    const info = new MessageInfo();
+    info.malformed = e;
+    return info;
+  }
+}
+
+function scanSections(buf: Buffer, out: MessageInfo): MessageInfo {
   const end = buf.length;
   let p = 0;
   while (p < end) {
@@ -107,7 +246,7 @@ export function scanBrokerMessage(buf: Buffer, out: MessageInfo = new MessageInf
         break;
       }
       case D.MessageAnnotations: {
-        const m = mapBody(buf, body);
+        const m = mapBody(buf, body, next);
         let q = m.first;
         for (let i = 0; i < m.count; i += 2) {
           const kEnd = skipValue(buf, q, m.end);
@@ -145,10 +284,19 @@ export function scanBrokerMessage(buf: Buffer, out: MessageInfo = new MessageInf
         }
         break;
       }
-      case D.ApplicationProperties:
+      case D.ApplicationProperties: {
+        // Decoded only when a selector asks: checked now, so that it cannot fail then.
+        const c = buf[body];
+        if (c !== 0x40 && c !== 0xc1 && c !== 0xd1) throw new DecodeError(`application-properties at offset ${body} is not a map (0x${c.toString(16)})`);
+        try {
+          checkValue(buf, body, next);
+        } catch (e) {
+          throw new DecodeError(`application-properties: ${(e as Error).message}`, { cause: e });
+        }
         out.appStart = body;
         out.appEnd = next;
         break;
+      }
       default:
         break;
     }
@@ -187,8 +335,9 @@ export function withDeliveryCount(buf: Buffer, info: MessageInfo, count: number)
   return w.take();
 }
 
-/** Application properties, decoded (for selectors). */
+/** Application properties, decoded (for selectors). Throws DecodeError when they are not a map. */
 export function decodeApplicationProperties(buf: Buffer, info: MessageInfo): Record<string, unknown> | null {
+  if (info.malformed !== null) throw info.malformed;
   if (info.appStart < 0) return null;
   const v = new Reader(buf, info.appStart, info.appEnd).read();
   if (v === null) return null;
@@ -197,7 +346,26 @@ export function decodeApplicationProperties(buf: Buffer, info: MessageInfo): Rec
     for (const [k, e] of v) if (typeof k === 'string') o[k] = e;
     return o;
   }
-  return typeof v === 'object' ? (v as Record<string, unknown>) : null;
+  if (typeof v !== 'object' || Array.isArray(v) || Buffer.isBuffer(v) || v instanceof Described) {
+    throw new DecodeError(`application-properties at offset ${info.appStart} is not a map`);
+  }
+  return v as Record<string, unknown>;
+}
+
+/**
+ * Whether `selector` selects the message. A message whose sections cannot be decoded is never
+ * selected: the first decode error is kept in `info.malformed` (the caller dead-letters it) and
+ * the message is not decoded again.
+ */
+export function selectorMatches(selector: Selector, buf: Buffer, info: MessageInfo, deliveryCount: number): boolean {
+  if (info.malformed !== null) return false;
+  try {
+    return selector.matches(selectorLookup(buf, info, deliveryCount));
+  } catch (e) {
+    if (!(e instanceof DecodeError)) throw e;
+    info.malformed = e;
+    return false;
+  }
 }
 
 function selectorScalar(v: unknown): SelectorValue {

@@ -4,7 +4,7 @@
  * no I/O, time passed in; the broker core owns persistence and the I/O layer owns links.
  */
 import type { MessageInfo } from './message-info';
-import { selectorLookup } from './message-info';
+import { selectorMatches } from './message-info';
 import type { Selector } from './selector';
 
 /** One message body, shared by every queue that references it. */
@@ -213,9 +213,10 @@ export class Queue {
   /**
    * Finds the next reference for consumer `c`, or null. Skips references owned by another
    * consumer's group, avoided by `c`, or not matching its selector; returns expired ones through
-   * `onExpired` (which must take them).
+   * `onExpired` (which must take them), and ones whose message the selector found malformed
+   * through `onMalformed` (which may take them; either way they are skipped).
    */
-  nextFor(c: Consumer, now: number, onExpired: (ref: Ref) => void, load: (m: Msg) => Buffer): Ref | null {
+  nextFor(c: Consumer, now: number, onExpired: (ref: Ref) => void, load: (m: Msg) => Buffer, onMalformed: (ref: Ref) => void = () => {}): Ref | null {
     this.skipTombstones();
     const items = this.items;
     let looked = 0;
@@ -230,8 +231,9 @@ export class Queue {
         continue;
       }
       if (c.browse) {
-        if (c.selector === null || c.selector.matches(selectorLookup(load(m), m.info, ref.deliveryCount))) return ref;
+        if (c.selector === null || selectorMatches(c.selector, load(m), m.info, ref.deliveryCount)) return ref;
         c.cursor = ref.seq;
+        if (m.info.malformed !== null) onMalformed(ref);
         continue;
       }
       if (ref.avoid !== null && ref.avoid.includes(c)) continue;
@@ -240,7 +242,10 @@ export class Queue {
         const owner = this.groups.get(g);
         if (owner !== undefined && owner !== c) continue;
       }
-      if (c.selector !== null && !c.selector.matches(selectorLookup(load(m), m.info, ref.deliveryCount))) continue;
+      if (c.selector !== null && !selectorMatches(c.selector, load(m), m.info, ref.deliveryCount)) {
+        if (m.info.malformed !== null) onMalformed(ref);
+        continue;
+      }
       return ref;
     }
     return null;

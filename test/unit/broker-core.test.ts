@@ -2,11 +2,11 @@
 // and time passed in.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Writer, Reader, Described, sym } from '../../amqp/codec';
+import { Writer, Reader, Described, DecodeError, sym, symArray, long, uint, ulong, timestamp } from '../../amqp/codec';
 import { D } from '../../amqp/performatives';
 import { AddressSettings, BrokerCore, BrokerEffects, BrokerError } from '../../broker/core/broker';
 import { Consumer, Ref } from '../../broker/core/queue';
-import { scanBrokerMessage, withDeliveryCount } from '../../broker/core/message-info';
+import { checkValue, scanBrokerMessage, withDeliveryCount } from '../../broker/core/message-info';
 import type { Recovered, Store, TxOp } from '../../broker/store/types';
 
 /** Encodes a message: header, message-annotations, properties, application-properties, amqp-value body. */
@@ -46,10 +46,16 @@ function msg(body: string, o: { durable?: boolean; ttl?: number; group?: string;
   return w.take();
 }
 
+/** The amqp-value body as text ('<malformed>' for a message the codec cannot read). */
 function bodyOf(payload: Buffer): string {
   const r = new Reader(payload);
   let last: unknown = null;
-  while (r.off < payload.length) last = r.read();
+  try {
+    while (r.off < payload.length) last = r.read();
+  } catch (e) {
+    if (e instanceof DecodeError) return '<malformed>';
+    throw e;
+  }
   return String((last as Described).value);
 }
 
@@ -346,6 +352,212 @@ test('durable subscription survives its consumer detaching; closed (unsubscribe)
   assert.is(core.queues.has('c:sub'), false);
   assert.ok(store.ops.includes('delete c:sub'));
   void sym;
+});
+
+// ------------------------------------------------------------------ poison messages
+//
+// Malformed sections never escape as exceptions:
+//
+//   producer --send--> [core] --scan: refused (DecodeError), nothing stored
+//   store (recovered, malformed) --> [core.recover] --> queue --dead-letter--> DLQ --> plain consumer
+//   queue (message the scan passed, decode fails later) --> selector consumer: skipped, dead-lettered
+
+/** The message of the replayed poison session: application-properties { "k": <format code 0xff> }, data "x". */
+const POISON = Buffer.from('005374d10000000800000002a1016bff005375a00178', 'hex');
+
+/** A store whose recovery finds `queues` and `messages` (as an older version could have written them). */
+class RecoveringStore extends RecordingStore {
+  constructor(private readonly rec: Recovered) {
+    super();
+    for (const [id, body] of rec.messages) this.bodies.set(id, body);
+  }
+  override recover(): Recovered {
+    return this.rec;
+  }
+}
+
+/** A recovered core: queue `name` holds refs to message ids in order (`meta` as the core writes it). */
+function recovered(queues: [string, { address: string; multicast?: boolean; filter?: string | null }, number[]][], messages: [number, Buffer][]) {
+  const store = new RecoveringStore({
+    queues: new Map(queues.map(([name, meta, ids]) => [name, { meta: { multicast: false, filter: null, shared: false, ...meta }, refs: ids.map((msgId) => ({ msgId, deliveryCount: 0 })) }])),
+    messages: new Map(messages),
+    nextMessageId: 100,
+    truncated: null,
+  });
+  const fx = new Fx();
+  const logs: string[] = [];
+  fx.log = ((_level: string, m: string) => { logs.push(m); }) as Fx['log'];
+  const core = new BrokerCore(store, fx, { pageCacheBytes: 1 << 30, resolveSettings: (a) => ({ ...base, ...(a.startsWith('topic') ? { multicast: true } : {}) }) });
+  core.recover(store.recover(), 0);
+  const consumer = (address: string, o: Partial<Parameters<BrokerCore['attachConsumer']>[0]> = {}, credit = 100) => {
+    const c = core.attachConsumer({ address, handle: null, selector: null, browse: false, preSettled: false, hint: null, subscription: null, ...o });
+    core.onCredit(c, credit);
+    return c;
+  };
+  return { store, fx, core, consumer, logs };
+}
+
+/** Deterministic PRNG (mulberry32). */
+function prng(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+test('checkValue accepts exactly what the codec Reader decodes (fuzzed), and refuses zero-width array bombs Reader would build', () => {
+  const rnd = prng(7);
+  const pick = <T>(xs: T[]): T => xs[Math.floor(rnd() * xs.length)];
+  const leaf = (): unknown => pick<() => unknown>([
+    () => null, () => true, () => 7, () => -3, () => 70000, () => 2.5, () => 'text', () => '', () => Buffer.from([1, 2, 3]),
+    () => sym('sym'), () => uint(0), () => ulong(0), () => long(-1), () => timestamp(1700000000000), () => symArray(['a', 'bc']),
+    () => new Described(ulong(0x77), 'described'), () => 'x'.repeat(300),
+  ])();
+  const value = (d: number): unknown => {
+    if (d > 2 || rnd() < 0.5) return leaf();
+    if (rnd() < 0.5) return Array.from({ length: Math.floor(rnd() * 4) }, () => value(d + 1));
+    const o: Record<string, unknown> = {};
+    for (let i = Math.floor(rnd() * 4); i > 0; i--) o[`k${i}`] = value(d + 1);
+    return o;
+  };
+  let agreedOk = 0, agreedBad = 0;
+  for (let i = 0; i < 20000; i++) {
+    const w = new Writer(64);
+    w.value(value(0));
+    const buf = Buffer.from(w.take());
+    // Mutate: a few random bytes, maybe a truncation.
+    for (let k = Math.floor(rnd() * 3); k > 0; k--) buf[Math.floor(rnd() * buf.length)] = Math.floor(rnd() * 256);
+    const end = rnd() < 0.2 ? Math.floor(rnd() * buf.length) : buf.length;
+    let readerEnd = -1, readerError: unknown = null, checkEnd = -1, checkError: unknown = null;
+    try {
+      const r = new Reader(buf, 0, end);
+      r.read();
+      readerEnd = r.off;
+    } catch (e) {
+      readerError = e;
+    }
+    try {
+      checkEnd = checkValue(buf, 0, end);
+    } catch (e) {
+      checkError = e;
+    }
+    const hex = buf.subarray(0, end).toString('hex');
+    if (checkError === null) {
+      assert.is(readerError, null, `checkValue passed what Reader refuses: ${hex}`);
+      assert.is(checkEnd, readerEnd, `same extent: ${hex}`);
+      agreedOk++;
+    } else {
+      assert.instance(checkError, DecodeError, `checkValue throws DecodeError only: ${hex}`);
+      if (readerError === null) assert.match((checkError as Error).message, /array at offset \d+ claims \d+ elements/, `only an array bomb is refused beyond Reader: ${hex}`);
+      else agreedBad++;
+    }
+  }
+  assert.ok(agreedOk > 1000 && agreedBad > 1000, `both outcomes exercised (${agreedOk} ok, ${agreedBad} bad)`);
+  // 4 billion nulls in 5 bytes: Reader would try to build them; the check refuses at once.
+  assert.throws(() => checkValue(Buffer.from('f000000005ffffffff40', 'hex'), 0, 10), (e: unknown) => e instanceof DecodeError);
+});
+
+test('scan refuses malformed sections with DecodeError (never another error): application-properties, truncated 32-bit list and map sizes', () => {
+  const refused = (hex: string, why: string) => assert.throws(() => scanBrokerMessage(Buffer.from(hex, 'hex')), (e: unknown) => e instanceof DecodeError, why);
+  refused(POISON.toString('hex'), 'an application-properties value with format code 0xff');
+  refused('005374c00301a1016b', 'application-properties that is a list');
+  refused('005374c1050241424243', 'an application-properties map with an odd count');
+  refused('005374f000000005ffffffff40', 'application-properties that is an array bomb');
+  refused('005370d000000000', 'a header list32 whose size cannot hold its count (was a RangeError)');
+  refused('005372d100000000', 'message-annotations map32 whose size cannot hold its count (was a RangeError)');
+  refused('005373c00a0541', 'properties running past the message');
+  // Well-formed application-properties (also an empty one and null) pass.
+  for (const ok of [msg('fine', { props: { a: 1, b: 'x', c: null, d: true } }), Buffer.from('005374c10100', 'hex'), Buffer.from('00537440', 'hex')]) {
+    assert.ok(scanBrokerMessage(ok));
+  }
+});
+
+test('a malformed message is refused at the door: nothing stored, to a queue or to a topic with a filtered subscription', () => {
+  const { core, store, consumer } = setup();
+  const c = consumer('q', { selector: "k = 'v'" });
+  const before = store.ops.length;
+  assert.throws(() => core.send('q', null, POISON, 0), (e: unknown) => e instanceof DecodeError);
+  assert.equal(store.ops.slice(before), [], 'nothing stored');
+  assert.is(core.queues.get('q')!.depth, 0);
+  core.dispatch(0);
+  const t = setup();
+  t.core.attachConsumer({ address: 'topic.p', handle: 1, selector: null, browse: false, preSettled: false, hint: null, subscription: { name: 'c:all', durable: true, shared: false } });
+  t.core.attachConsumer({ address: 'topic.p', handle: 2, selector: "k = 'v'", browse: false, preSettled: false, hint: null, subscription: { name: 'c:sel', durable: true, shared: false } });
+  const tBefore = t.store.ops.length;
+  assert.throws(() => t.core.send('topic.p', null, POISON, 0), (e: unknown) => e instanceof DecodeError);
+  assert.equal(t.store.ops.slice(tBefore), []);
+  assert.equal([t.core.queues.get('c:all')!.depth, t.core.queues.get('c:sel')!.depth], [0, 0]);
+  void c;
+});
+
+test('recovery: malformed stored messages are dead-lettered (journaled), the broker serves a selector consumer; in the DLQ they stay, never selected', () => {
+  const badHeader = Buffer.from('005370c0030170ff005377a10162', 'hex');
+  const { core, fx, store, consumer, logs } = recovered([['q', { address: 'q' }, [1, 2, 3]], ['DLQ', { address: 'DLQ' }, [4]]], [[1, POISON], [2, msg('good', { props: { k: 'v' } })], [3, badHeader], [4, POISON]]);
+  assert.is(core.stats.dlq, 2);
+  assert.equal(store.ops, ['ref DLQ 1', 'ack q 1', 'ref DLQ 3', 'ack q 3'], 'moved in the journal, bodies not copied');
+  assert.ok(logs.some((l) => /recovery: queue q: message 1 has malformed sections .*dead-lettered to DLQ/.test(l)), logs.join('\n'));
+  assert.ok(logs.some((l) => /recovery: queue DLQ: message 4 has malformed sections .*kept/.test(l)), logs.join('\n'));
+  const sel = consumer('q', { selector: "k = 'v'" });
+  core.dispatch(0);
+  assert.equal(fx.bodiesFor(sel), ['good']);
+  const dlqSel = consumer('DLQ', { selector: 'k IS NULL' });
+  core.dispatch(0);
+  assert.equal(fx.delivered.filter((d) => d.c === dlqSel), [], 'a malformed message is never selected, not even by k IS NULL');
+  const dlq = consumer('DLQ');
+  core.dispatch(0);
+  const got = fx.delivered.filter((d) => d.c === dlq);
+  assert.equal(got.map((d) => d.payload), [POISON, POISON, badHeader], 'the DLQ holds them byte for byte');
+  // Redelivered, a malformed message goes out as it is (no header rewrite).
+  core.redeliver(got[2].ref, true, false, dlq);
+  core.dispatch(0);
+  assert.equal(fx.delivered[fx.delivered.length - 1].payload, badHeader);
+});
+
+test('a decode error found only when a selector reads the message: not selected and dead-lettered (consumer, browser, topic commit), never thrown', () => {
+  // Scan and decoder disagreeing is simulated by corrupting the body after the scan passed.
+  const { core, fx, store, consumer } = setup();
+  const body = msg('late', { props: { k: 'v' } });
+  core.send('q', null, body, 0);
+  core.send('q', null, msg('fine', { props: { k: 'v' } }), 0);
+  body[scanBrokerMessage(body).appStart + 1 + 2] = 0xff; // inside the map (map8: size, count, then the key)
+  const browser = consumer('q', { browse: true, selector: "k = 'v'" });
+  core.dispatch(0);
+  assert.equal(fx.bodiesFor(browser), ['fine'], 'the browser skips it (and it is dead-lettered)');
+  assert.is(core.stats.dlq, 1);
+  assert.ok(store.ops.includes('ref DLQ 1') && store.ops.includes('ack q 1'), store.ops.join('; '));
+  const sel = consumer('q', { selector: "k = 'v'" });
+  core.dispatch(0);
+  assert.equal(fx.bodiesFor(sel), ['fine']);
+  const dlq = consumer('DLQ');
+  core.dispatch(0);
+  assert.equal(fx.delivered.filter((d) => d.c === dlq).map((d) => d.payload), [body]);
+
+  // A second queue, plain consumer after a selector one met it: the selector consumer dead-letters it.
+  const s2 = setup();
+  const b2 = msg('late2', { props: { k: 'v' } });
+  s2.core.send('q2', null, b2, 0);
+  b2[scanBrokerMessage(b2).appStart + 3] = 0xff;
+  const c2 = s2.consumer('q2', { selector: "k = 'v'" });
+  s2.core.dispatch(0);
+  assert.equal(s2.fx.delivered, []);
+  assert.is(s2.core.queues.get('q2')!.depth, 0);
+  assert.is(s2.core.queues.get('DLQ')!.depth, 1);
+  void c2;
+
+  // A transactional send to a topic: committed after its producer was answered; a filter that
+  // cannot read it does not select it, the unfiltered subscription gets it, nothing throws.
+  const t = setup();
+  const all = t.core.attachConsumer({ address: 'topic.tx', handle: 1, selector: null, browse: false, preSettled: false, hint: null, subscription: { name: 'c:all', durable: true, shared: false } });
+  t.core.attachConsumer({ address: 'topic.tx', handle: 2, selector: "k = 'v'", browse: false, preSettled: false, hint: null, subscription: { name: 'c:sel', durable: true, shared: false } });
+  const tx = t.core.declare();
+  const tb = msg('tx', { props: { k: 'v' } });
+  t.core.txSend(tx, 'topic.tx', null, tb);
+  tb[scanBrokerMessage(tb).appStart + 3] = 0xff;
+  t.core.discharge(tx, false, 0);
+  assert.equal([t.core.queues.get('c:all')!.depth, t.core.queues.get('c:sel')!.depth], [1, 0]);
+  void all;
 });
 
 test.run();

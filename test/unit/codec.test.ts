@@ -1,5 +1,5 @@
 /**
- * AMQP 1.0 type codec (router/protocol/codec.ts) against OASIS AMQP 1.0 part 1, section 1.6.
+ * AMQP 1.0 type codec (amqp/codec.ts) against OASIS AMQP 1.0 part 1, section 1.6.
  *
  * Encodings are checked byte for byte, every format code is decoded, values round-trip, and
  * skipValue/Reader are driven over every format code and every truncation: bad input must raise

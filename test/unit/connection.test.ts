@@ -1,5 +1,5 @@
 /**
- * The server-side connection engine (router/protocol/connection.ts), driven with raw client
+ * The server-side connection engine (amqp/engine/connection.ts), driven with raw client
  * bytes built with the codec Writer and the write* functions of performatives.ts (client role
  * bits: a sending client attaches with role=false, a receiving client with role=true). The
  * engine's output is parsed back with FrameParser + a generic decode of each performative.

@@ -1,5 +1,5 @@
 /**
- * FrameParser (router/protocol/frames.ts): AMQP 1.0 part 2, 2.2 (protocol header) and 2.3
+ * FrameParser (amqp/frames.ts): AMQP 1.0 part 2, 2.2 (protocol header) and 2.3
  * (frames). The parser must give the same frames whatever way the bytes are split, reject
  * non-AMQP input from its first bytes, and enforce max-frame-size before buffering a body.
  */
