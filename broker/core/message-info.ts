@@ -14,6 +14,7 @@
 import { DecodeError, Described, MAX_DEPTH, Reader, Sym, Writer, skipValue } from '../../amqp/codec';
 import { D } from '../../amqp/performatives';
 import type { Lookup, Selector, SelectorValue } from './selector';
+import { SectionCursor, compoundBody, readSection } from '../../amqp/sections';
 
 /** Artemis's scheduling annotations. */
 export const ANNOTATION_DELIVERY_TIME = 'x-opt-delivery-time';
@@ -54,26 +55,6 @@ export class MessageInfo {
    * message is never selected and never rewritten.
    */
   malformed: DecodeError | null = null;
-}
-
-/**
- * The elements of the list or map encoded at `off`, which must end by `end`: where the first one
- * starts, how many there are, where they end. Throws DecodeError when the sizes do not fit.
- */
-function compoundBody(buf: Buffer, off: number, end: number, what: 'list' | 'map'): { first: number; count: number; end: number } {
-  const c = buf[off];
-  let r: { first: number; count: number; end: number };
-  if (c === 0x45 && what === 'list') r = { first: off + 1, count: 0, end: off + 1 };
-  else if (c === 0x40 && what === 'map') r = { first: off + 1, count: 0, end: off + 1 };
-  else if (c === (what === 'list' ? 0xc0 : 0xc1)) {
-    if (off + 3 > end || buf[off + 1] < 1) throw new DecodeError(`truncated ${what} at offset ${off}`);
-    r = { first: off + 3, count: buf[off + 2], end: off + 2 + buf[off + 1] };
-  } else if (c === (what === 'list' ? 0xd0 : 0xd1)) {
-    if (off + 9 > end || buf.readUInt32BE(off + 1) < 4) throw new DecodeError(`truncated ${what} at offset ${off}`);
-    r = { first: off + 9, count: buf.readUInt32BE(off + 5), end: off + 5 + buf.readUInt32BE(off + 1) };
-  } else throw new DecodeError(`expected a ${what} at offset ${off} (0x${(c ?? 0).toString(16)})`);
-  if (r.end > end) throw new DecodeError(`${what} at offset ${off} runs past its section (${r.end} > ${end})`);
-  return r;
 }
 
 function listBody(buf: Buffer, off: number, end: number): { first: number; count: number; end: number } {
@@ -216,21 +197,10 @@ export function inspectMessage(buf: Buffer): MessageInfo {
 function scanSections(buf: Buffer, out: MessageInfo): MessageInfo {
   const end = buf.length;
   let p = 0;
+  const sec = new SectionCursor();
   while (p < end) {
-    if (buf[p] !== 0x00 || p + 3 > end) throw new DecodeError(`message section expected at offset ${p}`);
-    let code: number;
-    let body: number;
-    if (buf[p + 1] === 0x53) {
-      code = buf[p + 2];
-      body = p + 3;
-    } else if (buf[p + 1] === 0x80) {
-      if (p + 10 > end) throw new DecodeError(`truncated section descriptor at offset ${p}`);
-      code = Number(buf.readBigUInt64BE(p + 2));
-      body = p + 10;
-    } else {
-      throw new DecodeError(`symbolic section descriptor at offset ${p} is not supported`);
-    }
-    const next = skipValue(buf, body, end);
+    if (!readSection(buf, p, end, sec)) throw new DecodeError(`symbolic section descriptor at offset ${p} is not supported`);
+    const { code, body, next } = sec;
     switch (code) {
       case D.Header: {
         out.headerStart = p;

@@ -7,6 +7,7 @@
  */
 import { Listener } from '../../amqp/transport/listener';
 import { ConnIo, ConnectionPump } from '../../amqp/transport/pump';
+import { acceptedConnectionOptions } from '../../amqp/transport/accept';
 import { PLAIN_LISTENER, type ListenerTransport } from '../../amqp/transport/settings';
 import type { Transport } from '../../amqp/transport/transport';
 import { randomBytes } from 'node:crypto';
@@ -117,21 +118,13 @@ export class BrokerServer implements ConnectionHandler, BrokerEffects {
     }
     const failover = this.settings.failoverServers().map((s) => ({ 'network-host': s.host, port: s.port, scheme: 'amqp', hostname: s.host }));
     const conn = new Connection(
-      {
+      acceptedConnectionOptions(l, t, {
         containerId: this.settings.id,
-        maxFrameSize: l.maxFrameSize,
-        channelMax: Math.max(0, l.maxSessions - 1),
-        idleTimeoutMs: l.idleTimeoutSeconds * 1000,
         maxMessageSize: this.settings.maxMessageSize,
-        handleMax: 65535,
-        saslMechanisms: l.saslMechanisms,
-        requireSasl: l.authenticatePeer,
-        checkPlain: (u, p) => this.checkPlain(u, p, l),
-        externalId: t.externalId,
+        plainUsers: this.settings.plainUsers,
         offeredCapabilities: ['ANONYMOUS-RELAY', 'SHARED-SUBS', 'DELAYED_DELIVERY'],
         properties: { product: 'amqp-mesh-broker', version: VERSION, 'failover-server-list': failover },
-        incomingWindow: 65536,
-      },
+      }),
       this,
       Date.now(),
     );
@@ -143,13 +136,6 @@ export class BrokerServer implements ConnectionHandler, BrokerEffects {
   /** A blocked connection's transport drained: its consumers may be fed again. */
   private onWritable(conn: Connection): void {
     for (const c of (conn.ctx as ConnCtx).consumers) this.core.onWritable(c);
-  }
-
-  private checkPlain(user: string, password: string, l: BrokerListenerSettings): boolean {
-    if (!l.authenticatePeer) return true;
-    const users = this.settings.plainUsers;
-    if (!users) return false;
-    return Object.prototype.hasOwnProperty.call(users, user) && users[user] === password;
   }
 
   private touch(conn: Connection): void {

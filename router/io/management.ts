@@ -6,6 +6,8 @@
  * receiving link of the same connection (as qdmanage does with its dynamic reply address).
  */
 import type { ManagementRequest } from '../../amqp/management';
+import type { ConnectorSettings, RouterSettings } from './server';
+import type { RouteContainer } from './route-container';
 
 /** qdrouterd's entity type names. */
 export const ENTITY_TYPES = {
@@ -51,5 +53,51 @@ export function answer(req: ManagementRequest, src: ManagementSource): { statusC
       return { statusCode: 501, statusDescription: `Not Implemented: ${req.operation}; edit the configuration file and send SIGHUP`, body: null };
     default:
       return { statusCode: 400, statusDescription: `Bad Request: unknown operation ${req.operation || '(none)'}`, body: null };
+  }
+}
+
+/** What the agent reads: the running router's settings and connector states. */
+export interface RouterView {
+  settings: RouterSettings;
+  routeContainers: readonly RouteContainer[];
+  connectorUp(c: ConnectorSettings): boolean;
+}
+
+/** The router's entities of `type` as management shows them (qdrouterd attribute names); null for an unknown type. */
+export function routerEntities(type: string, v: RouterView): EntityRecord[] | null {
+  const s = v.settings;
+  switch (type) {
+    case ENTITY_TYPES.router:
+      return [{ name: s.id, identity: s.id, id: s.id, mode: s.mode, linkRouteCount: (s.linkRoutes ?? []).length, autoLinkCount: v.routeContainers.reduce((n, r) => n + r.autoLinks.length, 0) }];
+    case ENTITY_TYPES.connector:
+      return [
+        ...(s.connectors ?? []).map((c) => ({ name: c.name, identity: c.name, host: c.host, port: String(c.port), role: 'inter-router', cost: c.cost, connectionStatus: v.connectorUp(c) ? 'SUCCESS' : 'CONNECTING' })),
+        ...v.routeContainers.map((rc) => {
+          const st = rc.status();
+          return {
+            name: st.name, identity: st.name, host: rc.settings.host, port: String(rc.settings.port), role: 'route-container',
+            connectionStatus: st.state === 'active' ? 'SUCCESS' : st.state === 'failing-over' ? 'FAILED' : 'CONNECTING',
+            connectionMsg: st.state === 'active' ? `Connection Opened: ${st.url}` : `${st.state}: next ${st.url}`,
+            failoverUrls: st.candidates.join(', '), activeUrl: st.url, state: st.state,
+          };
+        }),
+      ];
+    case ENTITY_TYPES.autoLink:
+      return v.routeContainers.flatMap((rc) => rc.autoLinks.map((a) => ({
+        name: a.settings.name, identity: a.settings.name, address: a.settings.address, direction: a.settings.direction, phase: a.settings.phase,
+        connection: rc.settings.name, externalAddress: a.settings.externalAddress ?? null, operStatus: a.state, lastError: a.lastError,
+      })));
+    case ENTITY_TYPES.linkRoute:
+      return (s.linkRoutes ?? []).map((l) => ({
+        name: l.name, identity: l.name, prefix: l.prefix ?? null, pattern: l.pattern ?? null, direction: l.direction, connection: l.connection,
+        operStatus: v.routeContainers.some((rc) => rc.settings.name === l.connection && rc.state === 'active') ? 'active' : 'inactive',
+      }));
+    case ENTITY_TYPES.address:
+      return s.addresses.map((a, i) => ({
+        name: `address/${i}`, identity: String(i), prefix: a.prefix ?? null, pattern: a.pattern ?? null, distribution: a.distribution,
+        waypoint: !!a.waypoint, ingressPhase: a.ingressPhase ?? 0, egressPhase: a.egressPhase ?? (a.waypoint ? 1 : 0),
+      }));
+    default:
+      return null;
   }
 }

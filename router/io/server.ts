@@ -10,6 +10,7 @@
 import { Listener } from '../../amqp/transport/listener';
 import { BACKOFF, Connector } from '../../amqp/transport/connector';
 import { ConnIo, ConnectionPump } from '../../amqp/transport/pump';
+import { acceptedConnectionOptions } from '../../amqp/transport/accept';
 import { PLAIN_CONNECTOR, PLAIN_LISTENER, type ConnectorTransport, type ListenerTransport } from '../../amqp/transport/settings';
 import type { Transport } from '../../amqp/transport/transport';
 import { randomBytes } from 'node:crypto';
@@ -28,7 +29,8 @@ import { AutoLinkSettings, RouteContainer, RouteContainerHost, RouteContainerSet
 import { parsePhaseKey, phaseKey } from '../core/addresses';
 import { LinkRouteSettings, LinkRouter, RouteEnd } from './link-route';
 import { RoutedDelivery } from './routed-delivery';
-import { ENTITY_TYPES, EntityRecord, answer } from './management';
+import { computeReloadDiff } from '../reload';
+import { EntityRecord, answer, routerEntities } from './management';
 import { ManagementError, decodeRequest, encodeReply } from '../../amqp/management';
 
 /** Marks a link attached to `$management` (requests in). */
@@ -239,49 +241,29 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
    * and the router's identity need a restart. Returns what it did, for the log.
    */
   reconfigure(next: RouterSettings): string[] {
-    const notes: string[] = [];
-    const cur = this.settings;
-    if (next.id !== cur.id || next.mode !== cur.mode) notes.push('router id/mode changes need a restart (ignored)');
-    const lkey = (l: ListenerSettings) => `${l.name}|${l.host}|${l.port}|${l.role}|${l.cost}`;
-    if (next.listeners.map(lkey).join() !== cur.listeners.map(lkey).join()) notes.push('listener changes need a restart (ignored)');
-    // Inter-router connectors: by everything that defines them (a cost change reconnects).
-    const ckey = (c: ConnectorSettings) => `${c.name}|${c.host}|${c.port}|${c.cost}`;
-    const oldC = cur.connectors ?? [];
-    const newC = next.connectors ?? [];
-    const kept: ConnectorSettings[] = [];
-    for (const c of oldC) {
-      if (newC.some((n) => ckey(n) === ckey(c))) {
-        kept.push(c);
-        continue;
-      }
+    const running = this.routeContainers.filter((rc) => !rc.retiring);
+    const diff = computeReloadDiff(this.settings, next, running.map((rc) => rc.settings));
+    const notes = [...diff.needRestart];
+    for (const c of diff.connectorsRemoved) {
       this.connectors.get(c)?.stop();
       this.connectors.delete(c);
       notes.push(`connector ${c.name} removed`);
     }
-    for (const n of newC) {
-      if (oldC.some((c) => ckey(c) === ckey(n))) continue;
-      kept.push(n);
+    for (const n of diff.connectorsAdded) {
       notes.push(`connector ${n.name} added (${n.host}:${n.port}, cost ${n.cost})`);
       if (this.interRouter) this.connect(n);
     }
-    // Route-container connectors: same endpoint → only their auto-links change.
-    const rkey = (r: RouteContainerSettings) => `${r.name}|${r.host}|${r.port}|${r.failoverUrls.map((u) => `${u.host}:${u.port}`).join(',')}`;
-    const newR = next.routeContainers ?? [];
-    for (const rc of [...this.routeContainers]) {
-      const match = newR.find((n) => rkey(n) === rkey(rc.settings));
-      if (match) {
-        rc.setAutoLinks(match.autoLinks);
-        continue;
-      }
-      notes.push(`route-container connector ${rc.settings.name} removed (draining)`);
+    for (const { old, next: n } of diff.routeContainersKept) running.find((rc) => rc.settings === old)?.setAutoLinks(n.autoLinks);
+    for (const old of diff.routeContainersRemoved) {
+      const rc = running.find((r) => r.settings === old)!;
+      notes.push(`route-container connector ${old.name} removed (draining)`);
       rc.onRetired = () => {
         const i = this.routeContainers.indexOf(rc);
         if (i >= 0) this.routeContainers.splice(i, 1);
       };
       rc.retireAll();
     }
-    for (const n of newR) {
-      if (this.routeContainers.some((rc) => !rc.retiring && rkey(rc.settings) === rkey(n))) continue;
+    for (const n of diff.routeContainersAdded) {
       const rc = new RouteContainer(n, this, this.logger);
       this.routeContainers.push(rc);
       notes.push(`route-container connector ${n.name} added (${n.host}:${n.port})`);
@@ -289,7 +271,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     }
     this.linkRouter.setRoutes(next.linkRoutes ?? []);
     this.addressTable.setRules(next.addresses);
-    this.settings = { ...next, connectors: kept };
+    this.settings = { ...next, connectors: [...diff.connectorsKept, ...diff.connectorsAdded] };
     return notes;
   }
 
@@ -315,41 +297,11 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
 
   /** The router's entities as management shows them (qdrouterd attribute names). */
   managementEntities(type: string): EntityRecord[] | null {
-    const s = this.settings;
-    switch (type) {
-      case ENTITY_TYPES.router:
-        return [{ name: s.id, identity: s.id, id: s.id, mode: s.mode, linkRouteCount: (s.linkRoutes ?? []).length, autoLinkCount: this.routeContainers.reduce((n, r) => n + r.autoLinks.length, 0) }];
-      case ENTITY_TYPES.connector:
-        return [
-          ...(s.connectors ?? []).map((c) => ({ name: c.name, identity: c.name, host: c.host, port: String(c.port), role: 'inter-router', cost: c.cost, connectionStatus: this.connectors.get(c)?.isUp ? 'SUCCESS' : 'CONNECTING' })),
-          ...this.routeContainers.map((rc) => {
-            const st = rc.status();
-            return {
-              name: st.name, identity: st.name, host: rc.settings.host, port: String(rc.settings.port), role: 'route-container',
-              connectionStatus: st.state === 'active' ? 'SUCCESS' : st.state === 'failing-over' ? 'FAILED' : 'CONNECTING',
-              connectionMsg: st.state === 'active' ? `Connection Opened: ${st.url}` : `${st.state}: next ${st.url}`,
-              failoverUrls: st.candidates.join(', '), activeUrl: st.url, state: st.state,
-            };
-          }),
-        ];
-      case ENTITY_TYPES.autoLink:
-        return this.routeContainers.flatMap((rc) => rc.autoLinks.map((a) => ({
-          name: a.settings.name, identity: a.settings.name, address: a.settings.address, direction: a.settings.direction, phase: a.settings.phase,
-          connection: rc.settings.name, externalAddress: a.settings.externalAddress ?? null, operStatus: a.state, lastError: a.lastError,
-        })));
-      case ENTITY_TYPES.linkRoute:
-        return (s.linkRoutes ?? []).map((l) => ({
-          name: l.name, identity: l.name, prefix: l.prefix ?? null, pattern: l.pattern ?? null, direction: l.direction, connection: l.connection,
-          operStatus: this.routeContainers.some((rc) => rc.settings.name === l.connection && rc.state === 'active') ? 'active' : 'inactive',
-        }));
-      case ENTITY_TYPES.address:
-        return s.addresses.map((a, i) => ({
-          name: `address/${i}`, identity: String(i), prefix: a.prefix ?? null, pattern: a.pattern ?? null, distribution: a.distribution,
-          waypoint: !!a.waypoint, ingressPhase: a.ingressPhase ?? 0, egressPhase: a.egressPhase ?? (a.waypoint ? 1 : 0),
-        }));
-      default:
-        return null;
-    }
+    return routerEntities(type, {
+      settings: this.settings,
+      routeContainers: this.routeContainers,
+      connectorUp: (c) => this.connectors.get(c)?.isUp ?? false,
+    });
   }
 
   /** Connectors' and auto-links' states (management, logs). */
@@ -393,21 +345,13 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
       return;
     }
     const conn = new Connection(
-      {
+      acceptedConnectionOptions(l, t, {
         containerId: this.settings.id,
-        maxFrameSize: l.maxFrameSize,
-        channelMax: Math.max(0, l.maxSessions - 1),
-        idleTimeoutMs: l.idleTimeoutSeconds * 1000,
         maxMessageSize: this.settings.maxMessageSize,
-        handleMax: 65535,
-        saslMechanisms: l.saslMechanisms,
-        requireSasl: l.authenticatePeer,
-        checkPlain: (u, p) => this.checkPlain(u, p, l),
-        externalId: t.externalId,
+        plainUsers: this.settings.plainUsers,
         offeredCapabilities: ['ANONYMOUS-RELAY'],
         properties: l.role === 'inter-router' ? InterRouter.openProperties(l.cost ?? 1, VERSION) : { product: 'amqp-mesh', version: VERSION },
-        incomingWindow: 65536,
-      },
+      }),
       this,
       Date.now(),
     );
@@ -415,14 +359,6 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     if (l.role === 'inter-router' && this.interRouter) this.interRouter.register(conn, l.cost ?? 1, false);
     this.pump.attach(conn, ctx, deadline);
     this.logger.log('SERVER', 'info', `[C${ctx.id}] Accepted connection from ${t.peer} on ${l.name}${t.kind === 'tcp' ? '' : ` (${t.kind}${t.externalId ? `, certificate ${t.externalId}` : ''})`}`);
-  }
-
-  private checkPlain(user: string, password: string, l: ListenerSettings): boolean {
-    const users = this.settings.plainUsers;
-    // Without authenticatePeer the identity is informational, as with ANONYMOUS.
-    if (!l.authenticatePeer) return true;
-    if (!users) return false;
-    return Object.prototype.hasOwnProperty.call(users, user) && users[user] === password;
   }
 
   /** Marks a connection as having output; schedules one flush for the batch. */

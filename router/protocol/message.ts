@@ -6,6 +6,10 @@
  */
 import { DecodeError, Reader, Writer, skipValue } from '../../amqp/codec';
 import { D } from '../../amqp/performatives';
+import { SectionCursor, compoundBody, readSection } from '../../amqp/sections';
+
+/** Reused by every scan (the router is one thread; a scan does not nest). */
+const SECTION = new SectionCursor();
 
 /** Router annotation keys (qdrouterd's). */
 export const ANNOTATION_PREFIX = 'x-opt-qd.';
@@ -55,15 +59,6 @@ function keyHasRouterPrefix(buf: Buffer, off: number): boolean {
   );
 }
 
-/** Offset of a map's first entry and its entry count (keys + values). */
-function mapBody(buf: Buffer, off: number, end: number): { first: number; count: number; end: number } {
-  const c = buf[off];
-  if (c === 0xc1) return { first: off + 3, count: buf[off + 2], end: off + 2 + buf[off + 1] };
-  if (c === 0xd1) return { first: off + 9, count: buf.readUInt32BE(off + 5), end: off + 5 + buf.readUInt32BE(off + 1) };
-  if (c === 0x40) return { first: off + 1, count: 0, end: off + 1 };
-  throw new DecodeError(`message-annotations is not a map (0x${c.toString(16)})`);
-}
-
 /**
  * Scans the sections of a message at buf[start..end). Stops after properties (nothing the router
  * needs lies beyond). When `readRouterAnnotations` is set, decodes x-opt-qd.ingress/trace.
@@ -80,22 +75,11 @@ export function scanMessage(buf: Buffer, start: number, end: number, out: Messag
   out.priority = 4;
   out.phase = 0;
   let p = start;
+  const sec = SECTION;
   while (p < end) {
-    if (buf[p] !== 0x00 || p + 3 > end) throw new DecodeError(`message section expected at offset ${p - start}`);
-    let code: number;
-    let body: number;
-    if (buf[p + 1] === 0x53) {
-      code = buf[p + 2];
-      body = p + 3;
-    } else if (buf[p + 1] === 0x80) {
-      if (p + 10 > end) throw new DecodeError(`truncated section descriptor at offset ${p - start}`);
-      code = Number(buf.readBigUInt64BE(p + 2));
-      body = p + 10;
-    } else {
-      // Symbolic section descriptors are legal but rare; treat as opaque from here on.
-      return;
-    }
-    const next = skipValue(buf, body, end);
+    // Symbolic section descriptors are legal but rare; treat as opaque from here on.
+    if (!readSection(buf, p, end, sec)) return;
+    const { code, body, next } = sec;
     switch (code) {
       case D.Header: {
         // header is a list: durable, priority (ubyte), ...
@@ -121,7 +105,7 @@ export function scanMessage(buf: Buffer, start: number, end: number, out: Messag
       case D.MessageAnnotations: {
         out.maStart = p;
         out.maEnd = next;
-        const m = mapBody(buf, body, next);
+        const m = compoundBody(buf, body, next, 'map');
         let q = m.first;
         for (let i = 0; i < m.count; i += 2) {
           const kEnd = skipValue(buf, q, m.end);
@@ -204,7 +188,7 @@ export function writeMessageWithAnnotations(
   const kept: number[] = [];
   if (scan.maEnd >= 0) {
     const body = buf[scan.maStart + 1] === 0x53 ? scan.maStart + 3 : scan.maStart + 10;
-    const m = mapBody(buf, body, scan.maEnd);
+    const m = compoundBody(buf, body, scan.maEnd, 'map');
     let q = m.first;
     userStart = q;
     userEnd = m.end;

@@ -1,0 +1,52 @@
+/**
+ * The engine options of a connection accepted on a listener, shared by the router and the
+ * broker: limits from the listener, identity and SASL from the application and the transport.
+ */
+import type { ConnectionOptions } from '../engine/connection';
+import type { Transport } from './transport';
+
+/** What an accepted connection takes from its listener (qdrouterd `listener` attributes). */
+export interface AcceptingListener {
+  maxFrameSize: number;
+  maxSessions: number;
+  idleTimeoutSeconds: number;
+  saslMechanisms: string[];
+  authenticatePeer: boolean;
+}
+
+/** What the application adds: who we are, what we offer, how PLAIN users are checked. */
+export interface AcceptingApplication {
+  containerId: string;
+  maxMessageSize: number;
+  /** SASL PLAIN users (user -> password), when the application has any. */
+  plainUsers?: Record<string, string>;
+  offeredCapabilities: string[];
+  properties: Record<string, unknown>;
+}
+
+/**
+ * Options for an engine accepting `t` on `l`. Without authenticatePeer a PLAIN identity is
+ * informational, as with ANONYMOUS; with it, the user must be known with that password.
+ */
+export function acceptedConnectionOptions(l: AcceptingListener, t: Transport, app: AcceptingApplication): ConnectionOptions {
+  const users = app.plainUsers;
+  return {
+    containerId: app.containerId,
+    maxFrameSize: l.maxFrameSize,
+    channelMax: Math.max(0, l.maxSessions - 1),
+    idleTimeoutMs: l.idleTimeoutSeconds * 1000,
+    maxMessageSize: app.maxMessageSize,
+    handleMax: 65535,
+    saslMechanisms: l.saslMechanisms,
+    requireSasl: l.authenticatePeer,
+    checkPlain: (user, password) => {
+      if (!l.authenticatePeer) return true;
+      if (!users) return false;
+      return Object.prototype.hasOwnProperty.call(users, user) && users[user] === password;
+    },
+    externalId: t.externalId,
+    offeredCapabilities: app.offeredCapabilities,
+    properties: app.properties,
+    incomingWindow: 65536,
+  };
+}
