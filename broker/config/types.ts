@@ -5,7 +5,10 @@
  * in, numbers are numbers, and every entity says where it came from.
  */
 
-import type { ConfigWarning, EntitySource, LogEntity, SaslMechanism } from '../../router/config';
+import type { ConfigWarning } from '../../config/errors';
+import type { SaslMechanism } from '../../config/listener';
+import type { LogEntity } from '../../config/log';
+import type { EntitySource } from '../../config/types';
 
 /** How an address delivers: `anycast` is a queue (each message to one consumer), `multicast` a topic (a copy per subscription). */
 export type RoutingType = 'anycast' | 'multicast';
@@ -118,7 +121,7 @@ export interface BrokerConfig {
   addresses: BrokerAddress[];
   /** In file order. */
   queues: BrokerQueue[];
-  /** The router's log entity, validated the same way. */
+  /** qdrouterd's log entity (config/log.ts), read as in a router file. */
   logs: LogEntity[];
   /** Everything accepted with a remark, in file order; the broker should log these at startup. */
   warnings: ConfigWarning[];

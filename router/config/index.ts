@@ -42,21 +42,11 @@ export {
   SUPPORTED_FAILOVER_SCHEMES,
   type FailoverUrlProblem,
 } from './failover-urls';
-export { LOG_ENABLE_HELP, LOG_LEVELS, parseLogEnable } from './log-enable';
+export { LOG_ENABLE_HELP, LOG_LEVELS, parseLogEnable } from '../../config/log-enable';
 export { qdrouterdCamelCase, type RawAttribute, type RawEntity, type RawValue } from '../../config/raw-entity';
-export {
-  ENTITY_SCHEMAS,
-  findAttributeSchema,
-  findEntitySchema,
-  LOG_MODULES,
-  NON_CONFIGURABLE_ENTITY_TYPES,
-  supportedValues,
-  type AttributeSchema,
-  type AttributeStatus,
-  type AttributeType,
-  type EntitySchema,
-  type SchemaDefault,
-} from './schema';
+export { ENTITY_SCHEMAS, findEntitySchema, NON_CONFIGURABLE_ENTITY_TYPES } from './schema';
+export { findAttributeSchema, supportedValues, type AttributeSchema, type AttributeStatus, type AttributeType, type EntitySchema, type SchemaDefault } from '../../config/schema';
+export { LOG_MODULES } from '../../config/log';
 export type {
   AddressDistribution,
   AddressEntity,

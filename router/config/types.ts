@@ -8,28 +8,13 @@
  */
 
 import type { ConfigWarning } from '../../config/errors';
-import type { LOG_MODULES } from './schema';
+import type { SaslMechanism } from '../../config/listener';
+import type { LogEntity } from '../../config/log';
+import type { ConfigValue, EntityCommon, EntitySource } from '../../config/types';
 
-/** A converted attribute value; null only occurs inside maps (an attribute set to null is unset). */
-export type ConfigValue = string | number | boolean | null | ConfigValue[] | { [key: string]: ConfigValue };
-
-/** Where an entity came from. */
-export interface EntitySource {
-  readonly file: string;
-  /** 1-based line where the entity starts; 0 for an entity created from defaults (no section in the file). */
-  readonly line: number;
-  /** 1-based line of each attribute the file sets, by attribute name (current name, even if a deprecated one was written). */
-  readonly attributeLines: { readonly [attributeName: string]: number };
-}
-
-/** What every typed entity carries. */
-export interface EntityCommon {
-  /** The user-assigned name (unique across all entities), if any. */
-  name?: string;
-  /** Attributes the file sets that amqp-mesh accepts but does not act on yet, by name. */
-  unimplemented: { [attributeName: string]: ConfigValue };
-  source: EntitySource;
-}
+export type { ConfigValue, EntityCommon, EntitySource } from '../../config/types';
+export type { LogEntity, LogLevel, LogModule } from '../../config/log';
+export type { SaslMechanism } from '../../config/listener';
 
 /** Router modes amqp-mesh runs in (qdrouterd's `edge` is not supported yet). */
 export type RouterMode = 'standalone' | 'interior';
@@ -73,9 +58,6 @@ export type ListenerRole = ConnectionRole;
 
 /** Connector roles amqp-mesh supports. */
 export type ConnectorRole = ConnectionRole;
-
-/** SASL mechanisms amqp-mesh implements. */
-export type SaslMechanism = 'ANONYMOUS' | 'PLAIN';
 
 /** Which router-specific message annotations (`x-opt-qd.*`) are removed: on ingress, egress, both or neither. */
 export type StripAnnotations = 'in' | 'out' | 'both' | 'no';
@@ -247,28 +229,6 @@ export interface AutoLinkEntity extends EntityCommon {
   externalAddress?: string;
   /** The link is attached to the address's fallback destination (default false). */
   fallback: boolean;
-}
-
-/** qdrouterd's log modules; `DEFAULT` supplies the settings other modules do not set. */
-export type LogModule = (typeof LOG_MODULES)[number];
-
-/** Log severities, least severe first. */
-export type LogLevel = 'trace' | 'debug' | 'info' | 'notice' | 'warning' | 'error' | 'critical';
-
-/** A `log` entity: settings of one log module. */
-export interface LogEntity extends EntityCommon {
-  type: 'log';
-  module: LogModule;
-  /** The enable string as written, e.g. `info+` or `trace,debug,warning+`; `default` when not set (DEFAULT: `info+`). */
-  enable: string;
-  /** The levels `enable` turns on, least severe first; `'default'` means "as the DEFAULT module", `[]` means none. */
-  enabledLevels: LogLevel[] | 'default';
-  /** Unset means "as the DEFAULT module" (which defaults to true). */
-  includeTimestamp?: boolean;
-  /** Unset means "as the DEFAULT module" (which defaults to false). */
-  includeSource?: boolean;
-  /** `stderr`, `stdout`, `syslog` or a file name; unset means "as the DEFAULT module" (which defaults to stderr). */
-  outputFile?: string;
 }
 
 /** An entity of a type amqp-mesh accepts but does not act on yet (sslProfile, exchange, vhost, ...). */

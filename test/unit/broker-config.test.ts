@@ -663,7 +663,7 @@ test('refused: conflicts and duplicates', () => {
   assertRefused('broker {\n  dataDir: d\n}\nlistener {\n  name: l\n}\nlistener {\n  name: l\n}\n', {
     line: 8,
     code: 'ERR_CONFIG_DUPLICATE',
-    mentions: ['listener name "l" is already used by the listener on line 5'],
+    mentions: ['listener name "l" is already used by the listener on line 4'],
   });
   assertRefused('broker {\n  dataDir: d\n}\nlog {\n  module: DEFAULT\n}\nlog {\n  module: DEFAULT\n}\n', {
     line: 8,
