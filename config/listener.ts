@@ -3,15 +3,16 @@
  * qdrouterd's attributes for where to listen, SASL, and connection limits, and their checks.
  */
 
+import type { ListenerTransport } from '../amqp/transport/settings';
 import { quote } from './errors';
 import { attributeHelpers, type AttributeSchema } from './schema';
 import { booleanValue, integerValue, invalid, optionalString, stringValue, type ValidatedEntity } from './validate';
 
-/** SASL mechanisms amqp-mesh implements. */
-export type SaslMechanism = 'ANONYMOUS' | 'PLAIN';
+/** SASL mechanisms amqp-mesh implements (EXTERNAL: the client's TLS certificate, listeners only). */
+export type SaslMechanism = 'ANONYMOUS' | 'PLAIN' | 'EXTERNAL';
 
 /** Mechanisms a listener may offer, in the order messages list them. */
-export const LISTENER_SASL_MECHANISMS: readonly SaslMechanism[] = ['ANONYMOUS', 'PLAIN'];
+export const LISTENER_SASL_MECHANISMS: readonly SaslMechanism[] = ['ANONYMOUS', 'PLAIN', 'EXTERNAL'];
 
 /** Default of maxSessions (also what a configured 0 means), as in qdrouterd. */
 export const DEFAULT_MAX_SESSIONS = 32768;
@@ -73,7 +74,8 @@ export function readListenerAddress(entity: ValidatedEntity): { host: string; po
 
 /**
  * A listener's authenticatePeer and saslMechanisms: the mechanisms as written, or the
- * application's default; authenticatePeer needs a mechanism that authenticates.
+ * application's default; authenticatePeer needs a mechanism that authenticates (PLAIN or
+ * EXTERNAL; EXTERNAL's sslProfile is checked with the listener's transport, config/transport.ts).
  */
 export function readListenerSasl(
   entity: ValidatedEntity,
@@ -83,12 +85,12 @@ export function readListenerSasl(
   const written = optionalString(entity, 'saslMechanisms');
   if (written === undefined) return { authenticatePeer, saslMechanisms: defaultMechanisms(authenticatePeer) };
   const saslMechanisms = parseSaslMechanisms(entity, written, LISTENER_SASL_MECHANISMS);
-  if (authenticatePeer && !saslMechanisms.includes('PLAIN')) {
+  if (authenticatePeer && !saslMechanisms.includes('PLAIN') && !saslMechanisms.includes('EXTERNAL')) {
     invalid(
       entity,
       'saslMechanisms',
       'ERR_CONFIG_CONFLICT',
-      `listener has authenticatePeer: true but saslMechanisms ${quote(written)} has no mechanism that authenticates; add PLAIN`,
+      `listener has authenticatePeer: true but saslMechanisms ${quote(written)} has no mechanism that authenticates; add PLAIN (or EXTERNAL, with an sslProfile that has a caCertFile)`,
     );
   }
   return { authenticatePeer, saslMechanisms };
@@ -110,4 +112,33 @@ export function parseSaslMechanisms<M extends string>(entity: ValidatedEntity, w
     if (!mechanisms.includes(mechanism)) mechanisms.push(mechanism);
   }
   return mechanisms;
+}
+
+/** A validated listener, as the router's and the broker's are. */
+export interface ListenerCommon extends ConnectionLimits {
+  name?: string;
+  host: string;
+  port: number;
+  authenticatePeer: boolean;
+  saslMechanisms: SaslMechanism[];
+  transport: ListenerTransport;
+}
+
+/**
+ * What the router's and the broker's servers need of any listener: a name for logs (the
+ * configured one, or `listenerN/HOST:PORT`), the address to bind ("" is every address), SASL,
+ * limits and transport.
+ */
+export function listenerSocketSettings(listener: ListenerCommon, index: number) {
+  return {
+    name: listener.name ?? `listener${index}/${listener.host || '*'}:${listener.port}`,
+    host: listener.host === '' ? '0.0.0.0' : listener.host,
+    port: listener.port,
+    maxFrameSize: listener.maxFrameSize,
+    maxSessions: listener.maxSessions,
+    idleTimeoutSeconds: listener.idleTimeoutSeconds,
+    saslMechanisms: [...listener.saslMechanisms],
+    authenticatePeer: listener.authenticatePeer,
+    transport: listener.transport,
+  };
 }

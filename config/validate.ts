@@ -297,26 +297,6 @@ export function refuseTogether(entity: ValidatedEntity, first: string, second: s
   throw new ConfigError('ERR_CONFIG_CONFLICT', entity.file, Math.max(firstLine, secondLine), reason(firstLine, secondLine));
 }
 
-/** What the builders of one file share while it is read. */
-export interface BuildContext {
-  readonly file: string;
-  /** Everything accepted with a remark so far. */
-  readonly warnings: ConfigWarning[];
-  /** The matches of the address entities read so far, to refuse two entities for the same addresses. */
-  readonly addressMatches: Map<string, { line: number; description: string }>;
-  /** First line of each log module configured so far. */
-  readonly logModules: Map<string, number>;
-}
-
-export function buildContext(file: string): BuildContext {
-  return { file, warnings: [], addressMatches: new Map(), logModules: new Map() };
-}
-
-/** Accepts with a remark, at `line`. */
-export function warn(context: Pick<BuildContext, 'file' | 'warnings'>, code: ConfigWarningCode, line: number, reason: string): void {
-  context.warnings.push(configWarning(code, context.file, line, reason));
-}
-
 export function sourceOf(entity: ValidatedEntity): EntitySource {
   return { file: entity.file, line: entity.line, attributeLines: { ...entity.attributeLines } };
 }

@@ -17,6 +17,7 @@
 export { ConfigError, formatLocation, type ConfigErrorCode, type ConfigWarning } from '../../config/errors';
 export type { ConfigSyntax } from '../../config/load';
 export type { LogEntity } from '../../config/log';
+export type { SslProfileEntity } from '../../config/ssl-profile';
 export { loadBrokerConfigFile, parseBrokerConfig, type BrokerConfigOptions } from './load';
 export { DEFAULT_ADDRESS_SETTINGS, findAddressEntity, matchAddress } from './match';
 export {

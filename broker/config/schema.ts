@@ -2,15 +2,18 @@
  * The broker configuration schema: every entity type and attribute a broker file may contain.
  *
  * Written with the shared schema helpers (config/schema.ts) and validated by the shared
- * validator; `listener` and `log` are qdrouterd's, shared with the router (config/listener.ts,
- * config/log.ts) so both programs read them the same way. Checks that involve several attributes or entities (dataDir needed
- * when persistent, prefix xor pattern, leaseMs above lockPollMs...) live in the builders in
- * validate.ts.
+ * validator; `listener`, `log` and `sslProfile` are qdrouterd's, shared with the router
+ * (config/listener.ts, config/transport.ts, config/log.ts, config/ssl-profile.ts) so both
+ * programs read them the same way. Checks that involve several attributes or entities (dataDir
+ * needed when persistent, prefix xor pattern, leaseMs above lockPollMs...) live in the builders
+ * in validate.ts.
  */
 
 import { attributeHelpers, entitySchema, findEntitySchema, type AttributeSchema, type EntitySchema, type SchemaTable } from '../../config/schema';
 import { CONNECTION_LIMIT_ATTRIBUTES, DEFAULT_MAX_SESSIONS, LISTENER_ADDRESS_ATTRIBUTES, LISTENER_SASL_ATTRIBUTES } from '../../config/listener';
 import { LOG_ENTITY_SCHEMA } from '../../config/log';
+import { SSL_PROFILE_ENTITY_SCHEMA } from '../../config/ssl-profile';
+import { LISTENER_TRANSPORT_ATTRIBUTES } from '../../config/transport';
 
 export { DEFAULT_MAX_SESSIONS };
 /** The broker's attribute types: the shared schema's. */
@@ -56,7 +59,12 @@ export const BROKER_ENTITY_SCHEMAS: SchemaTable = {
   }),
 
   // As the router's listener (qdrouterd's attributes).
-  listener: entity('listener', false, { ...LISTENER_ADDRESS_ATTRIBUTES, ...LISTENER_SASL_ATTRIBUTES, ...CONNECTION_LIMIT_ATTRIBUTES }),
+  listener: entity('listener', false, {
+    ...LISTENER_ADDRESS_ATTRIBUTES,
+    ...LISTENER_SASL_ATTRIBUTES,
+    ...CONNECTION_LIMIT_ATTRIBUTES,
+    ...LISTENER_TRANSPORT_ATTRIBUTES,
+  }),
 
   address: entity('address', false, {
     prefix: string(),
@@ -81,6 +89,7 @@ export const BROKER_ENTITY_SCHEMAS: SchemaTable = {
 
   // qdrouterd's, as in a router file.
   log: LOG_ENTITY_SCHEMA,
+  sslProfile: SSL_PROFILE_ENTITY_SCHEMA,
 };
 
 /** Every entity type a broker file may contain, in the order messages list them. */

@@ -13,13 +13,16 @@ import { randomBytes } from 'node:crypto';
 import * as os from 'node:os';
 import * as nodePath from 'node:path';
 import { ConfigError, quote } from '../../config/errors';
+import { buildContext, warn, type BuildContext } from '../../config/context';
 import { readConnectionLimits, readListenerAddress, readListenerSasl } from '../../config/listener';
 import { buildLog, type LogEntity } from '../../config/log';
 import { readUniqueMatch } from '../../config/match';
+import { buildSslProfile } from '../../config/ssl-profile';
+import { PLAIN_LISTENER } from '../../config/transport';
 import type { RawEntity } from '../../config/raw-entity';
 import { QDROUTERD_ENTITY_TYPES } from '../../config/schema';
 import type { EntitySource } from '../../config/types';
-import { booleanValue, buildContext, entitySchemaOf, integerValue, invalid, optionalString, sourceOf, stringValue, validateEntity, validateEntityList, warn, type BuildContext, type EntityTable, type ValidatedEntity } from '../../config/validate';
+import { booleanValue, entitySchemaOf, integerValue, invalid, optionalString, sourceOf, stringValue, validateEntity, validateEntityList, type EntityTable, type ValidatedEntity } from '../../config/validate';
 import { matchAddress } from './match';
 import { BROKER_ENTITY_SCHEMAS, DEFAULT_MAX_MESSAGE_SIZE } from './schema';
 import type {
@@ -71,7 +74,7 @@ export function validateBrokerEntities(entities: readonly RawEntity[], file: str
         broker = buildBroker(entity, context);
         break;
       case 'listener':
-        listeners.push(buildListener(entity));
+        listeners.push(buildListener(entity, context));
         break;
       case 'address':
         addresses.push(buildAddress(entity, context));
@@ -82,11 +85,15 @@ export function validateBrokerEntities(entities: readonly RawEntity[], file: str
       case 'log':
         logs.push(buildLog(entity, context.logModules));
         break;
+      case 'sslProfile':
+        context.transports.addProfile(buildSslProfile(entity, context));
+        break;
     }
   });
 
   const defaults: RawEntity = { type: 'broker', line: 0, attributes: [] };
   broker ??= buildBroker(validateEntity(defaults, entitySchemaOf(defaults, file, BROKER_TABLE), file, context.warnings), context);
+  context.transports.link();
   for (const queue of queues) {
     if (!broker.persistent && queue.source.attributeLines['durable'] !== undefined && queue.durable) {
       warn(context, 'WARN_CONFIG_NO_EFFECT', queue.source.attributeLines['durable']!, `queue durable has no effect with broker persistent: false; nothing is kept across restarts`);
@@ -99,6 +106,7 @@ export function validateBrokerEntities(entities: readonly RawEntity[], file: str
     // Queues that do not say their routing type take that of their address, wherever the address entity is in the file.
     queues: queues.map((queue) => ({ ...queue, routingType: queue.routingType ?? matchAddress(addresses, queue.address).routingType })),
     logs,
+    sslProfiles: context.transports.sslProfiles,
     warnings: context.warnings.sort((a, b) => a.line - b.line),
     file,
   };
@@ -168,15 +176,17 @@ function buildBroker(entity: ValidatedEntity, context: BrokerBuildContext): Brok
   };
 }
 
-function buildListener(entity: ValidatedEntity): BrokerListener {
-  return {
+function buildListener(entity: ValidatedEntity, context: BrokerBuildContext): BrokerListener {
+  // The broker offers PLAIN as well by default: clients with credentials use them.
+  const sasl = readListenerSasl(entity, (authenticatePeer) => (authenticatePeer ? ['PLAIN'] : ['ANONYMOUS', 'PLAIN']));
+  return context.transports.listener(entity, sasl, {
     type: 'listener',
     ...readListenerAddress(entity),
-    // The broker offers PLAIN as well by default: clients with credentials use them.
-    ...readListenerSasl(entity, (authenticatePeer) => (authenticatePeer ? ['PLAIN'] : ['ANONYMOUS', 'PLAIN'])),
+    ...sasl,
     ...readConnectionLimits(entity),
+    transport: PLAIN_LISTENER,
     ...common(entity),
-  };
+  });
 }
 
 function buildAddress(entity: ValidatedEntity, context: BrokerBuildContext): BrokerAddress {

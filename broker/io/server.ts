@@ -28,6 +28,7 @@ export interface BrokerListenerSettings {
   idleTimeoutSeconds: number;
   saslMechanisms: string[];
   authenticatePeer: boolean;
+  transport?: import('../../amqp/transport/settings').ListenerTransport;
 }
 
 /** What the server needs besides the core. */

@@ -71,6 +71,7 @@ export type {
   RouterEntity,
   RouterMode,
   SaslMechanism,
+  SslProfileEntity,
   StripAnnotations,
 } from './types';
 export { generateRouterId, validateEntities, validateEntity, type ValidatedEntity, type ValidationOptions } from './validate';

@@ -27,6 +27,8 @@ import {
 } from '../../config/schema';
 import { CONNECTION_LIMIT_ATTRIBUTES, LISTENER_ADDRESS_ATTRIBUTES, LISTENER_SASL_ATTRIBUTES } from '../../config/listener';
 import { LOG_ENTITY_SCHEMA } from '../../config/log';
+import { SSL_PROFILE_ENTITY_SCHEMA } from '../../config/ssl-profile';
+import { CONNECTOR_TRANSPORT_ATTRIBUTES, LISTENER_TRANSPORT_ATTRIBUTES } from '../../config/transport';
 
 
 // The router's table transcribes qdrouterd's: what is not marked implemented is accepted with a warning.
@@ -117,25 +119,21 @@ export const ENTITY_SCHEMAS: { readonly [type: string]: EntitySchema } = {
     role: implemented(enumOf(CONNECTION_ROLES, { default: 'normal', unsupportedValues: UNSUPPORTED_CONNECTION_ROLES })),
     // qdrouterd: for the inter-router role only; the default is also the minimum.
     cost: implemented(integer({ default: 1, min: 1 })),
-    sslProfile: string(),
     ...LISTENER_SASL_ATTRIBUTES,
+    // sslProfile, requireSsl, requireEncryption, http, websockets, httpRootDir, initialHandshakeTimeoutSeconds.
+    ...LISTENER_TRANSPORT_ATTRIBUTES,
     saslPlugin: string(),
-    requireEncryption: boolean({ default: false }),
-    requireSsl: boolean({ default: false }),
     trustedCertsFile: path({ deprecationName: 'trustedCerts' }),
     ...CONNECTION_LIMIT_ATTRIBUTES,
     maxSessionFrames: integer({ max: UINT32_MAX }),
-    initialHandshakeTimeoutSeconds: integer({ default: 0 }),
     stripAnnotations: implemented(enumOf(STRIP_ANNOTATIONS, { default: 'both' })),
     // qdrouterd has no schema default but uses 250 (and 0 means 250); so does amqp-mesh.
     linkCapacity: implemented(integer({ default: 250, max: INT32_MAX })),
     multiTenant: boolean({ default: false }),
     failoverUrls: string({ deprecationName: 'failoverList' }),
+    // Served by qdrouterd on http listeners; amqp-mesh's serve AMQP over WebSocket only.
     healthz: boolean({ default: true }),
     metrics: boolean({ default: true }),
-    websockets: boolean({ default: true }),
-    http: boolean({ default: false }),
-    httpRootDir: path({ deprecationName: 'httpRoot' }),
     messageLoggingComponents: string({ default: 'none', deprecationName: 'logMessage' }),
     policyVhost: string(),
     openProperties: properties(),
@@ -148,8 +146,7 @@ export const ENTITY_SCHEMAS: { readonly [type: string]: EntitySchema } = {
     role: implemented(enumOf(CONNECTION_ROLES, { default: 'normal', unsupportedValues: UNSUPPORTED_CONNECTION_ROLES })),
     // qdrouterd: for the inter-router role only; the default is also the minimum.
     cost: implemented(integer({ default: 1, min: 1 })),
-    // Refused when set (no TLS connectors yet), as a listener's sslProfile is.
-    sslProfile: string(),
+    sslProfile: CONNECTOR_TRANSPORT_ATTRIBUTES['sslProfile']!,
     saslMechanisms: implemented(string()),
     allowRedirect: boolean({ default: true }),
     ...CONNECTION_LIMIT_ATTRIBUTES,
@@ -157,8 +154,7 @@ export const ENTITY_SCHEMAS: { readonly [type: string]: EntitySchema } = {
     stripAnnotations: implemented(enumOf(STRIP_ANNOTATIONS, { default: 'both' })),
     // As for listeners: qdrouterd has no schema default but uses 250 (and 0 means 250).
     linkCapacity: implemented(integer({ default: 250, max: INT32_MAX })),
-    // Only meaningful with TLS: refused when set to true in the file (no TLS connectors yet).
-    verifyHostname: boolean({ default: true, deprecationName: 'verifyHostName' }),
+    verifyHostname: CONNECTOR_TRANSPORT_ATTRIBUTES['verifyHostname']!,
     saslUsername: implemented(string()),
     saslPassword: implemented(string()),
     messageLoggingComponents: string({ default: 'none', deprecationName: 'logMessage' }),
@@ -227,17 +223,7 @@ export const ENTITY_SCHEMAS: { readonly [type: string]: EntitySchema } = {
     ...readOnlyCounters(['matchedCount']),
   }),
 
-  sslProfile: entity('sslProfile', 'org.apache.qpid.dispatch.sslProfile', {}, {
-    ciphers: string(),
-    protocols: string(),
-    caCertFile: path({ deprecationName: 'certDb' }),
-    certFile: path(),
-    privateKeyFile: path({ deprecationName: 'keyFile' }),
-    passwordFile: path({ deprecated: true }),
-    password: string(),
-    uidFormat: string(),
-    uidNameMappingFile: string({ deprecationName: 'displayNameFile' }),
-  }),
+  sslProfile: SSL_PROFILE_ENTITY_SCHEMA,
 
   authServicePlugin: entity('authServicePlugin', 'org.apache.qpid.dispatch.authServicePlugin', {}, {
     authService: string({ deprecated: true }),

@@ -7,14 +7,17 @@
  * in {@link RouterConfig.warnings}), so that nothing the operator wrote is silently dropped.
  */
 
+import type { ConnectorTransport, ListenerTransport } from '../../amqp/transport/settings';
 import type { ConfigWarning } from '../../config/errors';
 import type { SaslMechanism } from '../../config/listener';
 import type { LogEntity } from '../../config/log';
+import type { SslProfileEntity } from '../../config/ssl-profile';
 import type { ConfigValue, EntityCommon, EntitySource } from '../../config/types';
 
 export type { ConfigValue, EntityCommon, EntitySource } from '../../config/types';
 export type { LogEntity, LogLevel, LogModule } from '../../config/log';
 export type { SaslMechanism } from '../../config/listener';
+export type { SslProfileEntity } from '../../config/ssl-profile';
 
 /** Router modes amqp-mesh runs in (qdrouterd's `edge` is not supported yet). */
 export type RouterMode = 'standalone' | 'interior';
@@ -77,7 +80,10 @@ export interface ListenerEntity extends EntityCommon {
   cost: number;
   /** Require SASL authentication of the peer. */
   authenticatePeer: boolean;
-  /** Offered SASL mechanisms, upper-case; default `['PLAIN']` if authenticatePeer, else `['ANONYMOUS']`. */
+  /**
+   * Offered SASL mechanisms, upper-case; default `['PLAIN']` if authenticatePeer, else `['ANONYMOUS']`.
+   * EXTERNAL (the client's certificate) only with an sslProfile that has a caCertFile.
+   */
   saslMechanisms: SaslMechanism[];
   /** Largest frame the router accepts, in octets (default 16384). */
   maxFrameSize: number;
@@ -88,6 +94,8 @@ export interface ListenerEntity extends EntityCommon {
   /** Credit issued per incoming link (default 250; a configured 0 also means 250, as in qdrouterd). */
   linkCapacity: number;
   stripAnnotations: StripAnnotations;
+  /** TLS (sslProfile, requireSsl), WebSocket (http, websockets) and the handshake deadline: see config/transport.ts. */
+  transport: ListenerTransport;
 }
 
 /** URL schemes of a failover list entry, as qdrouterd documents them. */
@@ -98,7 +106,7 @@ export type FailoverScheme = 'amqp' | 'amqps' | 'ws' | 'wss';
  * parses failover lists: the scheme defaults to `amqp` and the port to 5672.
  */
 export interface FailoverUrl {
-  /** Always `amqp` for now: the other schemes need TLS or WebSocket connectors and are refused as not supported yet. */
+  /** Always `amqp` for now: failing over to TLS or WebSocket URLs is not implemented yet, so the other schemes are refused as not supported yet. */
   scheme: FailoverScheme;
   /** Host name or IPv4 address (qdrouterd's failover lists have no IPv6 form: the port follows the first `:`). */
   host: string;
@@ -149,6 +157,8 @@ export interface ConnectorEntity extends EntityCommon {
    * `inter-router` connector ignores it (with a warning).
    */
   failoverUrls?: FailoverUrl[];
+  /** TLS (sslProfile, verifyHostname): see config/transport.ts. */
+  transport: ConnectorTransport;
 }
 
 /** Address distributions amqp-mesh supports (qdrouterd's `unavailable` is not supported yet). */
@@ -253,6 +263,8 @@ export interface RouterConfig {
   /** In file order. Each `connection`, if set, names a listener or connector of this configuration. */
   autoLinks: AutoLinkEntity[];
   logs: LogEntity[];
+  /** In file order; listeners and connectors carry theirs in `transport`. */
+  sslProfiles: SslProfileEntity[];
   /** Entities of types amqp-mesh does not act on yet, in file order. */
   other: GenericEntity[];
   /** Everything accepted with a remark, in file order; the router should log these at startup. */

@@ -17,10 +17,13 @@
 import { randomBytes } from 'node:crypto';
 import { ConfigError, quote, type ConfigWarning } from '../../config/errors';
 import { parseSaslMechanisms, readConnectionLimits, readListenerAddress, readListenerSasl, type SaslMechanism } from '../../config/listener';
+import { buildContext, warn, type BuildContext } from '../../config/context';
 import { buildLog } from '../../config/log';
 import { readMatch, readUniqueMatch } from '../../config/match';
+import { buildSslProfile } from '../../config/ssl-profile';
+import { PLAIN_CONNECTOR, PLAIN_LISTENER } from '../../config/transport';
 import type { RawEntity } from '../../config/raw-entity';
-import { booleanValue, buildContext, common, entitySchemaOf, integerValue, invalid, lineOf, optionalInteger as optionalIntegerValue, optionalString as optionalStringValue, refuseTogether, sourceOf, stringValue, validateEntity as validateAgainst, validateEntityList, warn, type BuildContext, type EntityTable, type ValidatedEntity } from '../../config/validate';
+import { booleanValue, common, entitySchemaOf, integerValue, invalid, lineOf, optionalInteger as optionalIntegerValue, optionalString as optionalStringValue, refuseTogether, sourceOf, stringValue, validateEntity as validateAgainst, validateEntityList, type EntityTable, type ValidatedEntity } from '../../config/validate';
 import { FAILOVER_URL_FORM, parseFailoverUrls } from './failover-urls';
 import { ENTITY_SCHEMAS, NON_CONFIGURABLE_ENTITY_TYPES } from './schema';
 import type {
@@ -92,6 +95,7 @@ export function validateEntities(entities: readonly RawEntity[], file: string, o
 
   const router =
     draft.router ?? buildRouter(validateEntity({ type: 'router', line: 0, attributes: [] }, file, context.warnings), context);
+  context.transports.link();
   checkRouterMode(router, [...draft.listeners, ...draft.connectors], file);
   checkConnectionReferences(draft, nameOwners, context);
   return {
@@ -102,6 +106,7 @@ export function validateEntities(entities: readonly RawEntity[], file: string, o
     linkRoutes: draft.linkRoutes,
     autoLinks: draft.autoLinks,
     logs: draft.logs,
+    sslProfiles: context.transports.sslProfiles,
     other: draft.other,
     warnings: context.warnings,
   };
@@ -158,6 +163,9 @@ const ENTITY_BUILDERS: { readonly [type: string]: EntityBuilder } = {
   },
   log: (entity, draft, context) => {
     draft.logs.push(buildLog(entity, context.logModules));
+  },
+  sslProfile: (entity, _draft, context) => {
+    context.transports.addProfile(buildSslProfile(entity, context));
   },
 };
 
@@ -234,25 +242,19 @@ function checkRouterMode(router: RouterEntity, connections: ReadonlyArray<Listen
 }
 
 function buildListener(entity: ValidatedEntity, context: RouterBuildContext): ListenerEntity {
-  const { authenticatePeer, saslMechanisms } = readListenerSasl(entity, (authenticate) => (authenticate ? ['PLAIN'] : ['ANONYMOUS']));
-  // Running in plain text what the operator meant to be encrypted would be worse than refusing.
-  for (const tls of ['sslProfile', 'requireSsl', 'requireEncryption', 'http'] as const) {
-    const v = entity.values.get(tls);
-    if (v === undefined || v === false || v === '') continue;
-    invalid(entity, tls, 'ERR_CONFIG_NOT_SUPPORTED', `listener ${tls} is not supported yet by amqp-mesh (no TLS or HTTP listeners yet); remove it to listen in plain AMQP`);
-  }
+  const sasl = readListenerSasl(entity, (authenticate) => (authenticate ? ['PLAIN'] : ['ANONYMOUS']));
   const role = stringValue(entity, 'role') as ListenerRole;
   warnIfCostIgnored(entity, role, context);
-  return {
+  return context.transports.listener(entity, sasl, {
     type: 'listener',
     ...readListenerAddress(entity),
     role,
     cost: integerValue(entity, 'cost'),
-    authenticatePeer,
-    saslMechanisms,
+    ...sasl,
     ...connectionLimits(entity),
+    transport: PLAIN_LISTENER,
     ...common(entity),
-  };
+  });
 }
 
 function buildConnector(entity: ValidatedEntity, context: RouterBuildContext): ConnectorEntity {
@@ -264,21 +266,6 @@ function buildConnector(entity: ValidatedEntity, context: RouterBuildContext): C
   if (port === 0) {
     invalid(entity, 'port', 'ERR_CONFIG_INVALID_VALUE', 'connector port 0 cannot be connected to; expected a number from 1 to 65535, "amqp" (5672) or "amqps" (5671)');
   }
-  // Connecting in plain text where TLS was meant would be worse than refusing, as for listeners.
-  const sslProfile = entity.values.get('sslProfile');
-  if (sslProfile !== undefined && sslProfile !== '') {
-    invalid(entity, 'sslProfile', 'ERR_CONFIG_NOT_SUPPORTED', 'connector sslProfile is not supported yet by amqp-mesh (no TLS connectors yet); remove it to connect in plain AMQP');
-  }
-  // verifyHostname defaults to true in qdrouterd's schema; only a value written in the file asks for TLS.
-  if (entity.attributeLines['verifyHostname'] !== undefined && entity.values.get('verifyHostname') === true) {
-    invalid(
-      entity,
-      'verifyHostname',
-      'ERR_CONFIG_NOT_SUPPORTED',
-      'connector verifyHostname is not supported yet by amqp-mesh (no TLS connectors yet); remove it, or set it to false, to connect in plain AMQP',
-    );
-  }
-
   const configuredMechanisms = optionalStringValue(entity, 'saslMechanisms');
   const saslMechanisms = configuredMechanisms === undefined ? undefined : parseSaslMechanisms(entity, configuredMechanisms, CONNECTOR_SASL_MECHANISMS);
   const saslUsername = optionalStringValue(entity, 'saslUsername');
@@ -329,7 +316,7 @@ function buildConnector(entity: ValidatedEntity, context: RouterBuildContext): C
       `connector failoverUrls is accepted, not implemented by amqp-mesh for role "inter-router": only route-container connectors fail over; this one reconnects to ${host}:${port} only`,
     );
   }
-  return {
+  return context.transports.connector(entity, {
     type: 'connector',
     host,
     port,
@@ -340,8 +327,9 @@ function buildConnector(entity: ValidatedEntity, context: RouterBuildContext): C
     ...(saslPassword !== undefined ? { saslPassword } : {}),
     ...connectionLimits(entity),
     ...(failoverUrls !== undefined ? { failoverUrls } : {}),
+    transport: PLAIN_CONNECTOR,
     ...common(entity),
-  };
+  });
 }
 
 /** A connector's failoverUrls, parsed as qdrouterd parses failover lists; undefined when not set. */

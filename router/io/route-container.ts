@@ -36,6 +36,7 @@ export interface RouteContainerSettings {
   linkCapacity: number;
   sasl: { mechanism: 'ANONYMOUS' | 'PLAIN' | null; user?: string; password?: string };
   autoLinks: AutoLinkSettings[];
+  transport?: import('../../amqp/transport/settings').ConnectorTransport;
 }
 
 /** Auto-link states as qdrouterd reports them (`operStatus`), plus `draining` while one is retired. */

@@ -50,6 +50,7 @@ export interface ListenerSettings {
   role?: 'normal' | 'inter-router';
   /** Inter-router cost (listener `cost`). */
   cost?: number;
+  transport?: import('../../amqp/transport/settings').ListenerTransport;
 }
 
 /** An outgoing inter-router connection (qdrouterd `connector`). */
@@ -61,6 +62,7 @@ export interface ConnectorSettings {
   maxFrameSize: number;
   idleTimeoutSeconds: number;
   sasl: { mechanism: 'ANONYMOUS' | 'PLAIN' | null; user?: string; password?: string };
+  transport?: import('../../amqp/transport/settings').ConnectorTransport;
 }
 
 /** Everything the router process needs. */
