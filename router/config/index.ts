@@ -2,10 +2,12 @@
  * The router's configuration loader.
  *
  * Reads qdrouterd.conf syntax, YAML or JSON (by file extension), validates it against a
- * transcription of qdrouterd 1.19's management schema, and returns a typed {@link RouterConfig}
- * with defaults filled in. Existing qdrouterd configurations load: what amqp-mesh does not
- * implement yet is accepted with a warning, unless ignoring it would change behaviour
- * (edge mode, edge listeners, TLS...), which is refused with "not supported yet".
+ * transcription of qdrouterd 1.19's management schema (with the shared config package, config/),
+ * and returns a typed {@link RouterConfig} with defaults filled in. Existing qdrouterd
+ * configurations load: what amqp-mesh does not implement yet is accepted with a warning, unless
+ * ignoring it would change behaviour (edge mode, edge listeners, WebSocket-less http...), which is
+ * refused with "not supported yet". sslProfiles are read at load time; every listener and
+ * connector carries its transport settings (TLS, WebSocket, handshake deadline).
  * Brokers attach through route-container listeners and connectors (with `failoverUrls`), which
  * the typed `linkRoutes` and `autoLinks` name by `connection` (checked) or `containerId`.
  *
