@@ -1,5 +1,5 @@
 /**
- * Errors and warnings produced while loading a router configuration.
+ * Errors and warnings produced while loading a router or broker configuration.
  *
  * Every problem names the file and, when it can be pinned to one, the line, so that an operator
  * can go straight to it: `router.conf:12: listener has no attribute "prot"; valid attributes: ...`.
@@ -27,6 +27,11 @@ export type ConfigErrorCode =
   | 'ERR_CONFIG_DUPLICATE'
   /** A value qdrouterd accepts but amqp-mesh does not implement yet and cannot safely ignore. */
   | 'ERR_CONFIG_NOT_SUPPORTED'
+  /**
+   * A file the configuration names (an sslProfile's certificate, key, CA certificates or
+   * password file) cannot be read, or does not hold what it should (PEM certificates, a key).
+   */
+  | 'ERR_CONFIG_REFERENCED_FILE'
   /** The file is larger than {@link MAX_CONFIG_FILE_BYTES}. */
   | 'ERR_CONFIG_TOO_LARGE'
   /** The file defines more than {@link MAX_CONFIG_ENTITIES} entities. */
@@ -52,7 +57,9 @@ export type ConfigWarningCode =
    * standalone mode, an autoLink with neither connection nor containerId, a linkRoute or autoLink
    * whose connection is not a route-container.
    */
-  | 'WARN_CONFIG_NO_EFFECT';
+  | 'WARN_CONFIG_NO_EFFECT'
+  /** A setting that works but is unsafe, as qdrouterd also warns: a password written in clear text in the file. */
+  | 'WARN_CONFIG_INSECURE';
 
 /** Largest configuration file accepted, in bytes (4 MiB). */
 export const MAX_CONFIG_FILE_BYTES = 4 * 1024 * 1024;

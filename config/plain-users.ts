@@ -27,15 +27,16 @@ export function loadPlainUsers(file: string): Record<string, string> {
 
 /**
  * The users of a router or broker entity (`saslConfigDir`, `saslConfigName`), or undefined when
- * it names no directory. A listener that requires authentication without users is a conflict.
+ * it names no directory. A listener that requires authentication with PLAIN without users is a
+ * conflict (one that authenticates with EXTERNAL only needs none).
  */
 export function plainUsersFor(
   owner: { saslConfigDir?: string; saslConfigName: string },
-  listeners: readonly { authenticatePeer: boolean; source: { file: string; line?: number } }[],
+  listeners: readonly { authenticatePeer: boolean; saslMechanisms?: readonly string[]; source: { file: string; line?: number } }[],
   what: 'router' | 'broker',
 ): Record<string, string> | undefined {
   if (owner.saslConfigDir !== undefined) return loadPlainUsers(path.join(owner.saslConfigDir, `${owner.saslConfigName}.users`));
-  const needs = listeners.find((l) => l.authenticatePeer);
+  const needs = listeners.find((l) => l.authenticatePeer && (l.saslMechanisms?.includes('PLAIN') ?? true));
   if (needs) {
     throw new ConfigError('ERR_CONFIG_CONFLICT', needs.source.file, needs.source.line,
       `listener has authenticatePeer: true but the ${what} has no saslConfigDir to find SASL PLAIN users in (<saslConfigDir>/<saslConfigName>.users, one user:password per line)`);

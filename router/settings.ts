@@ -3,6 +3,7 @@
  * ({@link RouterSettings}): used at start and on every reload.
  */
 import { ConfigError, RouterConfig } from './config';
+import { listenerSocketSettings } from '../config/listener';
 import { plainUsersFor } from '../config/plain-users';
 import type { RouterSettings, ListenerSettings, ConnectorSettings } from './io/server';
 import type { RouteContainerSettings } from './io/route-container';
@@ -12,15 +13,9 @@ import type { AddressRule } from './core/addresses';
 /** Maps the loaded configuration onto what the router process needs. */
 export function settingsFromConfig(cfg: RouterConfig): RouterSettings {
   const listeners: ListenerSettings[] = cfg.listeners.map((l, i) => ({
-    name: l.name ?? `listener${i}/${l.host || '*'}:${l.port}`,
-    host: l.host === '' ? '0.0.0.0' : l.host,
-    port: l.port,
-    maxFrameSize: l.maxFrameSize,
-    maxSessions: l.maxSessions,
-    idleTimeoutSeconds: l.idleTimeoutSeconds,
+    // Name, address, SASL, limits and transport (TLS, WebSocket, handshake deadline), as the broker's.
+    ...listenerSocketSettings(l, i),
     linkCapacity: l.linkCapacity,
-    saslMechanisms: l.saslMechanisms ?? [],
-    authenticatePeer: l.authenticatePeer,
     stripAnnotations: l.stripAnnotations,
     // A broker connecting in on a route-container listener is served like a client for now
     // (auto-links and link routes need a route-container connector; see below).
@@ -41,6 +36,7 @@ export function settingsFromConfig(cfg: RouterConfig): RouterSettings {
         ? { mechanism: 'PLAIN' as const, user: c.saslUsername, password: c.saslPassword }
         : { mechanism: 'ANONYMOUS' as const },
       autoLinks: [],
+      transport: c.transport,
     }));
   const linkRoutes: LinkRouteSettings[] = [];
   cfg.linkRoutes.forEach((l, i) => {
@@ -86,6 +82,7 @@ export function settingsFromConfig(cfg: RouterConfig): RouterSettings {
       sasl: c.saslUsername !== undefined
         ? { mechanism: 'PLAIN' as const, user: c.saslUsername, password: c.saslPassword }
         : { mechanism: 'ANONYMOUS' as const },
+      transport: c.transport,
     }));
   const r = cfg.router;
   const addresses: AddressRule[] = cfg.addresses.map((a) => ({

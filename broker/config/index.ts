@@ -2,8 +2,8 @@
  * The broker's configuration loader (`amqp-mesh broker -c FILE`).
  *
  * Same syntaxes as the router, chosen by extension (`.conf` qdrouterd syntax, `.yaml`/`.yml`,
- * `.json`), parsed by router/config's parsers; same errors ({@link ConfigError}: `file:line:
- * reason`, naming the valid choices) and limits. Entities: `broker` (one; dataDir required unless
+ * `.json`), parsed and validated by the shared config package (config/); same errors
+ * ({@link ConfigError}: `file:line: reason`, naming the valid choices) and limits. Entities: `broker` (one; dataDir required unless
  * persistent: false), `listener`, `address` (settings per prefix or pattern), `queue`
  * (pre-created queues) and the router's `log`.
  *
@@ -14,7 +14,10 @@
  * ```
  */
 
-export { ConfigError, formatLocation, type ConfigErrorCode, type ConfigSyntax, type ConfigWarning, type LogEntity } from '../../router/config';
+export { ConfigError, formatLocation, type ConfigErrorCode, type ConfigWarning } from '../../config/errors';
+export type { ConfigSyntax } from '../../config/load';
+export type { LogEntity } from '../../config/log';
+export type { SslProfileEntity } from '../../config/ssl-profile';
 export { loadBrokerConfigFile, parseBrokerConfig, type BrokerConfigOptions } from './load';
 export { DEFAULT_ADDRESS_SETTINGS, findAddressEntity, matchAddress } from './match';
 export {

@@ -5,7 +5,12 @@
  * in, numbers are numbers, and every entity says where it came from.
  */
 
-import type { ConfigWarning, EntitySource, LogEntity, SaslMechanism } from '../../router/config';
+import type { ListenerTransport } from '../../amqp/transport/settings';
+import type { ConfigWarning } from '../../config/errors';
+import type { SaslMechanism } from '../../config/listener';
+import type { LogEntity } from '../../config/log';
+import type { SslProfileEntity } from '../../config/ssl-profile';
+import type { EntitySource } from '../../config/types';
 
 /** How an address delivers: `anycast` is a queue (each message to one consumer), `multicast` a topic (a copy per subscription). */
 export type RoutingType = 'anycast' | 'multicast';
@@ -58,7 +63,7 @@ export interface BrokerListener extends BrokerEntityCommon {
   host: string;
   /** TCP port; 0 asks for an ephemeral port. `amqp` and `amqps` are resolved to 5672 and 5671. */
   port: number;
-  /** Offered SASL mechanisms, upper-case; default `['ANONYMOUS', 'PLAIN']`, or `['PLAIN']` with authenticatePeer. */
+  /** Offered SASL mechanisms, upper-case; default `['ANONYMOUS', 'PLAIN']`, or `['PLAIN']` with authenticatePeer; EXTERNAL with an sslProfile that has a caCertFile. */
   saslMechanisms: SaslMechanism[];
   /** Require SASL authentication of the peer (default false). */
   authenticatePeer: boolean;
@@ -68,6 +73,8 @@ export interface BrokerListener extends BrokerEntityCommon {
   maxSessions: number;
   /** Close a connection after this many seconds without a frame; 0 disables (default 16). */
   idleTimeoutSeconds: number;
+  /** TLS (sslProfile, requireSsl), WebSocket (http, websockets) and the handshake deadline, as for the router's listeners (config/transport.ts). */
+  transport: ListenerTransport;
 }
 
 /** Settings applied to a queue or topic when it is created; see {@link matchAddress}. */
@@ -118,8 +125,10 @@ export interface BrokerConfig {
   addresses: BrokerAddress[];
   /** In file order. */
   queues: BrokerQueue[];
-  /** The router's log entity, validated the same way. */
+  /** qdrouterd's log entity (config/log.ts), read as in a router file. */
   logs: LogEntity[];
+  /** In file order; listeners carry theirs in `transport`. */
+  sslProfiles: SslProfileEntity[];
   /** Everything accepted with a remark, in file order; the broker should log these at startup. */
   warnings: ConfigWarning[];
   /** The configuration file name, as given (used in messages). */

@@ -8,13 +8,14 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { BrokerConfig, loadBrokerConfigFile, matchAddress } from '../config';
+import { listenerSocketSettings } from '../../config/listener';
 import { loggerFromConfig } from '../../config/logger';
 import { plainUsersFor } from '../../config/plain-users';
 import { EXIT_FENCED, exitIfCannotListen, exitOnConfigError, stopOnSignals } from '../../lib/lifecycle';
 import { Logger } from '../../lib/log';
 import { normalizeAddress } from '../../amqp/address';
 import { BrokerCore, AddressSettings } from '../core/broker';
-import { BrokerServer, BrokerServerSettings } from './server';
+import { BrokerServer, BrokerServerSettings, type BrokerListenerSettings } from './server';
 import { FileLeaseLock } from './file-lock';
 import { FilePager } from './pager';
 import { JournalStore } from '../store/journal';
@@ -71,6 +72,12 @@ function announceHost(host: string): string {
   return host === '' || host === '0.0.0.0' || host === '::' ? os.hostname() : host;
 }
 
+/** The server's listeners from the configuration's (TLS, WebSocket and handshake deadline in `transport`). */
+export function listenerSettings(listeners: BrokerConfig['listeners']): BrokerListenerSettings[] {
+  // Name, address, SASL, limits and transport, as the router's listeners.
+  return listeners.map((l, i) => listenerSocketSettings(l, i));
+}
+
 /** Runs a broker from a loaded configuration until it is stopped or fenced. */
 export async function runBroker(cfg: BrokerConfig, logger: Logger, plainUsers?: Record<string, string>): Promise<void> {
   const b = cfg.broker;
@@ -114,16 +121,7 @@ export async function runBroker(cfg: BrokerConfig, logger: Logger, plainUsers?: 
 
   const serverSettings: BrokerServerSettings = {
     id: b.id,
-    listeners: cfg.listeners.map((l, i) => ({
-      name: l.name ?? `listener${i}/${l.host || '*'}:${l.port}`,
-      host: l.host === '' ? '0.0.0.0' : l.host,
-      port: l.port,
-      maxFrameSize: l.maxFrameSize,
-      maxSessions: l.maxSessions,
-      idleTimeoutSeconds: l.idleTimeoutSeconds,
-      saslMechanisms: l.saslMechanisms,
-      authenticatePeer: l.authenticatePeer,
-    })),
+    listeners: listenerSettings(cfg.listeners),
     maxMessageSize: b.maxMessageSize,
     maxAddressLength: 4096,
     plainUsers,

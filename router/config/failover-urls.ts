@@ -13,7 +13,7 @@ import type { FailoverScheme, FailoverUrl } from './types';
 
 /** Schemes qdrouterd documents for failover URLs, in its order. */
 export const FAILOVER_SCHEMES: readonly FailoverScheme[] = ['amqp', 'amqps', 'ws', 'wss'];
-/** Schemes amqp-mesh connects with (the others need TLS or WebSocket connectors). */
+/** Schemes amqp-mesh fails over to (failing over to TLS or WebSocket URLs is not implemented yet). */
 export const SUPPORTED_FAILOVER_SCHEMES: readonly FailoverScheme[] = ['amqp'];
 /** How an entry is written, for messages. */
 export const FAILOVER_URL_FORM = '[amqp://]host[:port] (port 1-65535, default 5672)';
@@ -71,7 +71,7 @@ function parseEntry(entry: string): FailoverUrl | { kind: FailoverUrlProblem['ki
     if (!SUPPORTED_FAILOVER_SCHEMES.includes(known)) {
       return {
         kind: 'unsupported',
-        reason: `${shown}: scheme "${known}" is not supported yet by amqp-mesh (no TLS or WebSocket connectors yet); supported: ${SUPPORTED_FAILOVER_SCHEMES.join(', ')}`,
+        reason: `${shown}: scheme "${known}" is not supported yet by amqp-mesh (failing over to TLS or WebSocket URLs is not implemented yet); supported: ${SUPPORTED_FAILOVER_SCHEMES.join(', ')}`,
       };
     }
     scheme = known;

@@ -2,10 +2,12 @@
  * The router's configuration loader.
  *
  * Reads qdrouterd.conf syntax, YAML or JSON (by file extension), validates it against a
- * transcription of qdrouterd 1.19's management schema, and returns a typed {@link RouterConfig}
- * with defaults filled in. Existing qdrouterd configurations load: what amqp-mesh does not
- * implement yet is accepted with a warning, unless ignoring it would change behaviour
- * (edge mode, edge listeners, TLS...), which is refused with "not supported yet".
+ * transcription of qdrouterd 1.19's management schema (with the shared config package, config/),
+ * and returns a typed {@link RouterConfig} with defaults filled in. Existing qdrouterd
+ * configurations load: what amqp-mesh does not implement yet is accepted with a warning, unless
+ * ignoring it would change behaviour (edge mode, edge listeners, WebSocket-less http...), which is
+ * refused with "not supported yet". sslProfiles are read at load time; every listener and
+ * connector carries its transport settings (TLS, WebSocket, handshake deadline).
  * Brokers attach through route-container listeners and connectors (with `failoverUrls`), which
  * the typed `linkRoutes` and `autoLinks` name by `connection` (checked) or `containerId`.
  *
@@ -42,21 +44,11 @@ export {
   SUPPORTED_FAILOVER_SCHEMES,
   type FailoverUrlProblem,
 } from './failover-urls';
-export { LOG_ENABLE_HELP, LOG_LEVELS, parseLogEnable } from './log-enable';
+export { LOG_ENABLE_HELP, LOG_LEVELS, parseLogEnable } from '../../config/log-enable';
 export { qdrouterdCamelCase, type RawAttribute, type RawEntity, type RawValue } from '../../config/raw-entity';
-export {
-  ENTITY_SCHEMAS,
-  findAttributeSchema,
-  findEntitySchema,
-  LOG_MODULES,
-  NON_CONFIGURABLE_ENTITY_TYPES,
-  supportedValues,
-  type AttributeSchema,
-  type AttributeStatus,
-  type AttributeType,
-  type EntitySchema,
-  type SchemaDefault,
-} from './schema';
+export { ENTITY_SCHEMAS, findEntitySchema, NON_CONFIGURABLE_ENTITY_TYPES } from './schema';
+export { findAttributeSchema, supportedValues, type AttributeSchema, type AttributeStatus, type AttributeType, type EntitySchema, type SchemaDefault } from '../../config/schema';
+export { LOG_MODULES } from '../../config/log';
 export type {
   AddressDistribution,
   AddressEntity,
@@ -81,6 +73,7 @@ export type {
   RouterEntity,
   RouterMode,
   SaslMechanism,
+  SslProfileEntity,
   StripAnnotations,
 } from './types';
 export { generateRouterId, validateEntities, validateEntity, type ValidatedEntity, type ValidationOptions } from './validate';

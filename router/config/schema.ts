@@ -16,88 +16,24 @@
  * validate.ts. To implement a whole entity type: set `implemented: true` here and add a builder.
  */
 
-/** How a value is converted and checked. */
-export type AttributeType =
-  /** Text; numbers are accepted and turned into text, as qdrouterd does. */
-  | 'string'
-  /** A file system path (text). */
-  | 'path'
-  /** A whole number; text such as "16384" is converted, as in conf files. */
-  | 'integer'
-  /** true/false; also the strings yes/no, on/off, true/false in any case. */
-  | 'boolean'
-  /** One of `values`; qdrouterd also accepts the value's index. */
-  | 'enum'
-  /** A port number 0-65535 or the service name amqp (5672) or amqps (5671); resolves to a number. */
-  | 'port'
-  /** A map whose keys are ASCII (AMQP symbols), such as connection open properties. */
-  | 'properties'
-  /** Any map. */
-  | 'map';
+import {
+  attributeHelpers,
+  entitySchema,
+  findEntitySchema as findInTable,
+  implemented,
+  readOnly,
+  type AttributeSchema,
+  type EntitySchema,
+} from '../../config/schema';
+import { CONNECTION_LIMIT_ATTRIBUTES, LISTENER_ADDRESS_ATTRIBUTES, LISTENER_SASL_ATTRIBUTES } from '../../config/listener';
+import { LOG_ENTITY_SCHEMA } from '../../config/log';
+import { SSL_PROFILE_ENTITY_SCHEMA } from '../../config/ssl-profile';
+import { CONNECTOR_TRANSPORT_ATTRIBUTES, LISTENER_TRANSPORT_ATTRIBUTES } from '../../config/transport';
 
-/** What amqp-mesh does with an attribute. */
-export type AttributeStatus = 'implemented' | 'notImplemented' | 'readOnly';
 
-/** A default value, before conversion (qdrouterd writes some defaults with another type, e.g. area: 0). */
-export type SchemaDefault = string | number | boolean;
+// The router's table transcribes qdrouterd's: what is not marked implemented is accepted with a warning.
+const { string, path, integer, boolean, port, properties, map, enumOf } = attributeHelpers('notImplemented');
 
-/** Definition of one attribute. */
-export interface AttributeSchema {
-  readonly type: AttributeType;
-  readonly status: AttributeStatus;
-  /** For `enum`: the values, in qdrouterd's order (an index refers to this order). */
-  readonly values?: readonly string[];
-  /** For `enum`: values of `values` that amqp-mesh refuses with "not supported yet". */
-  readonly unsupportedValues?: readonly string[];
-  /** For `integer`: smallest accepted value (default 0: no qdrouterd integer attribute is meaningfully negative). */
-  readonly min?: number;
-  /** For `integer`: largest accepted value (default Number.MAX_SAFE_INTEGER). */
-  readonly max?: number;
-  readonly default?: SchemaDefault;
-  readonly required?: boolean;
-  /** The attribute's former name, still accepted with a deprecation warning. */
-  readonly deprecationName?: string;
-  /** The attribute itself is deprecated. */
-  readonly deprecated?: boolean;
-}
-
-/** Definition of one entity type (a config file section). */
-export interface EntitySchema {
-  /** The name used in config files, e.g. `address`. */
-  readonly type: string;
-  /** qdrouterd's fully qualified type, e.g. `org.apache.qpid.dispatch.router.config.address`. */
-  readonly qdrouterdType: string;
-  /** Whether amqp-mesh acts on this entity type; others are accepted with a warning. */
-  readonly implemented: boolean;
-  /** At most one entity of this type. */
-  readonly singleton: boolean;
-  /** qdrouterd deprecates this entity type. */
-  readonly deprecated: boolean;
-  /** Attributes by name, in qdrouterd's order, then `name`. */
-  readonly attributes: { readonly [attributeName: string]: AttributeSchema };
-}
-
-type AttributeOptions = Omit<AttributeSchema, 'type' | 'status' | 'values'>;
-
-function attribute(type: AttributeType, options: AttributeOptions = {}): AttributeSchema {
-  return { type, status: 'notImplemented', ...options };
-}
-const string = (options?: AttributeOptions) => attribute('string', options);
-const path = (options?: AttributeOptions) => attribute('path', options);
-const integer = (options?: AttributeOptions) => attribute('integer', options);
-const boolean = (options?: AttributeOptions) => attribute('boolean', options);
-const port = (options?: AttributeOptions) => attribute('port', options);
-const properties = (options?: AttributeOptions) => attribute('properties', options);
-const map = (options?: AttributeOptions) => attribute('map', options);
-function enumOf(values: readonly string[], options: AttributeOptions = {}): AttributeSchema {
-  return { type: 'enum', status: 'notImplemented', values, ...options };
-}
-function implemented(schema: AttributeSchema): AttributeSchema {
-  return { ...schema, status: 'implemented' };
-}
-function readOnly(schema: AttributeSchema): AttributeSchema {
-  return { ...schema, status: 'readOnly' };
-}
 function readOnlyCounters(names: readonly string[]): Record<string, AttributeSchema> {
   return Object.fromEntries(names.map((name) => [name, readOnly(integer())]));
 }
@@ -108,49 +44,16 @@ function entity(
   flags: { implemented?: boolean; singleton?: boolean; deprecated?: boolean },
   attributes: Record<string, AttributeSchema>,
 ): EntitySchema {
-  return {
-    type,
-    qdrouterdType,
-    implemented: flags.implemented ?? false,
-    singleton: flags.singleton ?? false,
-    deprecated: flags.deprecated ?? false,
-    // Every qdrouterd entity has a user-assigned, globally unique name (listed last in messages).
-    attributes: { ...attributes, name: implemented(string()) },
-  };
+  return entitySchema(type, { qdrouterdType, ...flags }, attributes);
 }
 
 const UINT32_MAX = 0xffff_ffff;
 const INT32_MAX = 0x7fff_ffff;
-/** AMQP 1.0 (part 2, section 2.7.1): a peer must accept frames of at least 512 octets. */
-const AMQP_MIN_MAX_FRAME_SIZE = 512;
-/** qdrouterd clamps maxSessions to this. */
-const QDROUTERD_MAX_SESSIONS = 32768;
 /** Longest router protocol interval, in seconds: a Node.js timer holds at most 2^31-1 milliseconds. */
 const MAX_TIMER_SECONDS = Math.floor(INT32_MAX / 1000);
 /** Address phases and priorities are single digits in qdrouterd. */
 const MAX_PHASE = 9;
 const MAX_PRIORITY = 9;
-
-/** qdrouterd's log modules, in its order; `DEFAULT` sets the defaults of all the others. */
-export const LOG_MODULES = [
-  'ROUTER',
-  'ROUTER_CORE',
-  'ROUTER_HELLO',
-  'ROUTER_LS',
-  'ROUTER_MA',
-  'MESSAGE',
-  'SERVER',
-  'AGENT',
-  'AUTHSERVICE',
-  'CONTAINER',
-  'ERROR',
-  'POLICY',
-  'HTTP',
-  'CONN_MGR',
-  'PYTHON',
-  'PROTOCOL',
-  'DEFAULT',
-] as const;
 
 const CONNECTION_ROLES = ['normal', 'inter-router', 'route-container', 'edge'] as const;
 /** Listener and connector roles qdrouterd accepts and amqp-mesh refuses with "not supported yet". */
@@ -211,37 +114,26 @@ export const ENTITY_SCHEMAS: { readonly [type: string]: EntitySchema } = {
   }),
 
   listener: entity('listener', 'org.apache.qpid.dispatch.listener', { implemented: true }, {
-    // qdrouterd's default: the empty string listens on all local addresses.
-    host: implemented(string({ default: '' })),
-    port: implemented(port({ default: 'amqp' })),
+    ...LISTENER_ADDRESS_ATTRIBUTES,
     socketAddressFamily: enumOf(['IPv4', 'IPv6'], { deprecationName: 'protocolFamily' }),
     role: implemented(enumOf(CONNECTION_ROLES, { default: 'normal', unsupportedValues: UNSUPPORTED_CONNECTION_ROLES })),
     // qdrouterd: for the inter-router role only; the default is also the minimum.
     cost: implemented(integer({ default: 1, min: 1 })),
-    sslProfile: string(),
-    saslMechanisms: implemented(string()),
-    authenticatePeer: implemented(boolean({ default: false })),
+    ...LISTENER_SASL_ATTRIBUTES,
+    // sslProfile, requireSsl, requireEncryption, http, websockets, httpRootDir, initialHandshakeTimeoutSeconds.
+    ...LISTENER_TRANSPORT_ATTRIBUTES,
     saslPlugin: string(),
-    requireEncryption: boolean({ default: false }),
-    requireSsl: boolean({ default: false }),
     trustedCertsFile: path({ deprecationName: 'trustedCerts' }),
-    maxFrameSize: implemented(integer({ default: 16384, min: AMQP_MIN_MAX_FRAME_SIZE, max: UINT32_MAX })),
-    // 0 selects the default, as in qdrouterd.
-    maxSessions: implemented(integer({ default: QDROUTERD_MAX_SESSIONS, max: QDROUTERD_MAX_SESSIONS })),
+    ...CONNECTION_LIMIT_ATTRIBUTES,
     maxSessionFrames: integer({ max: UINT32_MAX }),
-    // AMQP carries the idle timeout in milliseconds in a uint.
-    idleTimeoutSeconds: implemented(integer({ default: 16, max: Math.floor(UINT32_MAX / 1000) })),
-    initialHandshakeTimeoutSeconds: integer({ default: 0 }),
     stripAnnotations: implemented(enumOf(STRIP_ANNOTATIONS, { default: 'both' })),
     // qdrouterd has no schema default but uses 250 (and 0 means 250); so does amqp-mesh.
     linkCapacity: implemented(integer({ default: 250, max: INT32_MAX })),
     multiTenant: boolean({ default: false }),
     failoverUrls: string({ deprecationName: 'failoverList' }),
+    // Served by qdrouterd on http listeners; amqp-mesh's serve AMQP over WebSocket only.
     healthz: boolean({ default: true }),
     metrics: boolean({ default: true }),
-    websockets: boolean({ default: true }),
-    http: boolean({ default: false }),
-    httpRootDir: path({ deprecationName: 'httpRoot' }),
     messageLoggingComponents: string({ default: 'none', deprecationName: 'logMessage' }),
     policyVhost: string(),
     openProperties: properties(),
@@ -254,20 +146,15 @@ export const ENTITY_SCHEMAS: { readonly [type: string]: EntitySchema } = {
     role: implemented(enumOf(CONNECTION_ROLES, { default: 'normal', unsupportedValues: UNSUPPORTED_CONNECTION_ROLES })),
     // qdrouterd: for the inter-router role only; the default is also the minimum.
     cost: implemented(integer({ default: 1, min: 1 })),
-    // Refused when set (no TLS connectors yet), as a listener's sslProfile is.
-    sslProfile: string(),
+    sslProfile: CONNECTOR_TRANSPORT_ATTRIBUTES['sslProfile']!,
     saslMechanisms: implemented(string()),
     allowRedirect: boolean({ default: true }),
-    maxFrameSize: implemented(integer({ default: 16384, min: AMQP_MIN_MAX_FRAME_SIZE, max: UINT32_MAX })),
-    // 0 selects the default, as in qdrouterd.
-    maxSessions: implemented(integer({ default: QDROUTERD_MAX_SESSIONS, max: QDROUTERD_MAX_SESSIONS })),
+    ...CONNECTION_LIMIT_ATTRIBUTES,
     maxSessionFrames: integer({ max: UINT32_MAX }),
-    idleTimeoutSeconds: implemented(integer({ default: 16, max: Math.floor(UINT32_MAX / 1000) })),
     stripAnnotations: implemented(enumOf(STRIP_ANNOTATIONS, { default: 'both' })),
     // As for listeners: qdrouterd has no schema default but uses 250 (and 0 means 250).
     linkCapacity: implemented(integer({ default: 250, max: INT32_MAX })),
-    // Only meaningful with TLS: refused when set to true in the file (no TLS connectors yet).
-    verifyHostname: boolean({ default: true, deprecationName: 'verifyHostName' }),
+    verifyHostname: CONNECTOR_TRANSPORT_ATTRIBUTES['verifyHostname']!,
     saslUsername: implemented(string()),
     saslPassword: implemented(string()),
     messageLoggingComponents: string({ default: 'none', deprecationName: 'logMessage' }),
@@ -336,17 +223,7 @@ export const ENTITY_SCHEMAS: { readonly [type: string]: EntitySchema } = {
     ...readOnlyCounters(['matchedCount']),
   }),
 
-  sslProfile: entity('sslProfile', 'org.apache.qpid.dispatch.sslProfile', {}, {
-    ciphers: string(),
-    protocols: string(),
-    caCertFile: path({ deprecationName: 'certDb' }),
-    certFile: path(),
-    privateKeyFile: path({ deprecationName: 'keyFile' }),
-    passwordFile: path({ deprecated: true }),
-    password: string(),
-    uidFormat: string(),
-    uidNameMappingFile: string({ deprecationName: 'displayNameFile' }),
-  }),
+  sslProfile: SSL_PROFILE_ENTITY_SCHEMA,
 
   authServicePlugin: entity('authServicePlugin', 'org.apache.qpid.dispatch.authServicePlugin', {}, {
     authService: string({ deprecated: true }),
@@ -356,13 +233,7 @@ export const ENTITY_SCHEMAS: { readonly [type: string]: EntitySchema } = {
     sslProfile: string({ deprecationName: 'authSslProfile' }),
   }),
 
-  log: entity('log', 'org.apache.qpid.dispatch.log', { implemented: true }, {
-    module: implemented(enumOf(LOG_MODULES, { required: true })),
-    enable: implemented(string()),
-    includeTimestamp: implemented(boolean({ deprecationName: 'timestamp' })),
-    includeSource: implemented(boolean({ deprecationName: 'source' })),
-    outputFile: implemented(string({ deprecationName: 'output' })),
-  }),
+  log: LOG_ENTITY_SCHEMA,
 
   policy: entity('policy', 'org.apache.qpid.dispatch.policy', { singleton: true }, {
     maxConnections: integer({ default: 65535 }),
@@ -416,28 +287,5 @@ export const NON_CONFIGURABLE_ENTITY_TYPES: { readonly [type: string]: string } 
 
 /** The schema of a config-file entity type (as written after camelCasing), or undefined. */
 export function findEntitySchema(type: string): EntitySchema | undefined {
-  return Object.prototype.hasOwnProperty.call(ENTITY_SCHEMAS, type) ? ENTITY_SCHEMAS[type] : undefined;
-}
-
-/**
- * The attribute an entity's key refers to: its own name, or a deprecated name of another.
- * @returns the attribute's current name and schema, and whether a deprecated name was used.
- */
-export function findAttributeSchema(
-  entitySchema: EntitySchema,
-  key: string,
-): { name: string; schema: AttributeSchema; viaDeprecatedName: boolean } | undefined {
-  if (Object.prototype.hasOwnProperty.call(entitySchema.attributes, key)) {
-    return { name: key, schema: entitySchema.attributes[key]!, viaDeprecatedName: false };
-  }
-  for (const [name, schema] of Object.entries(entitySchema.attributes)) {
-    if (schema.deprecationName === key) return { name, schema, viaDeprecatedName: true };
-  }
-  return undefined;
-}
-
-/** Enumeration values amqp-mesh accepts for an attribute (qdrouterd's minus the unsupported ones). */
-export function supportedValues(schema: AttributeSchema): readonly string[] {
-  const unsupported = schema.unsupportedValues ?? [];
-  return (schema.values ?? []).filter((value) => !unsupported.includes(value));
+  return findInTable(ENTITY_SCHEMAS, type);
 }

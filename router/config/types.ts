@@ -7,29 +7,17 @@
  * in {@link RouterConfig.warnings}), so that nothing the operator wrote is silently dropped.
  */
 
+import type { ConnectorTransport, ListenerTransport } from '../../amqp/transport/settings';
 import type { ConfigWarning } from '../../config/errors';
-import type { LOG_MODULES } from './schema';
+import type { SaslMechanism } from '../../config/listener';
+import type { LogEntity } from '../../config/log';
+import type { SslProfileEntity } from '../../config/ssl-profile';
+import type { ConfigValue, EntityCommon, EntitySource } from '../../config/types';
 
-/** A converted attribute value; null only occurs inside maps (an attribute set to null is unset). */
-export type ConfigValue = string | number | boolean | null | ConfigValue[] | { [key: string]: ConfigValue };
-
-/** Where an entity came from. */
-export interface EntitySource {
-  readonly file: string;
-  /** 1-based line where the entity starts; 0 for an entity created from defaults (no section in the file). */
-  readonly line: number;
-  /** 1-based line of each attribute the file sets, by attribute name (current name, even if a deprecated one was written). */
-  readonly attributeLines: { readonly [attributeName: string]: number };
-}
-
-/** What every typed entity carries. */
-export interface EntityCommon {
-  /** The user-assigned name (unique across all entities), if any. */
-  name?: string;
-  /** Attributes the file sets that amqp-mesh accepts but does not act on yet, by name. */
-  unimplemented: { [attributeName: string]: ConfigValue };
-  source: EntitySource;
-}
+export type { ConfigValue, EntityCommon, EntitySource } from '../../config/types';
+export type { LogEntity, LogLevel, LogModule } from '../../config/log';
+export type { SaslMechanism } from '../../config/listener';
+export type { SslProfileEntity } from '../../config/ssl-profile';
 
 /** Router modes amqp-mesh runs in (qdrouterd's `edge` is not supported yet). */
 export type RouterMode = 'standalone' | 'interior';
@@ -74,9 +62,6 @@ export type ListenerRole = ConnectionRole;
 /** Connector roles amqp-mesh supports. */
 export type ConnectorRole = ConnectionRole;
 
-/** SASL mechanisms amqp-mesh implements. */
-export type SaslMechanism = 'ANONYMOUS' | 'PLAIN';
-
 /** Which router-specific message annotations (`x-opt-qd.*`) are removed: on ingress, egress, both or neither. */
 export type StripAnnotations = 'in' | 'out' | 'both' | 'no';
 
@@ -95,7 +80,10 @@ export interface ListenerEntity extends EntityCommon {
   cost: number;
   /** Require SASL authentication of the peer. */
   authenticatePeer: boolean;
-  /** Offered SASL mechanisms, upper-case; default `['PLAIN']` if authenticatePeer, else `['ANONYMOUS']`. */
+  /**
+   * Offered SASL mechanisms, upper-case; default `['PLAIN']` if authenticatePeer, else `['ANONYMOUS']`.
+   * EXTERNAL (the client's certificate) only with an sslProfile that has a caCertFile.
+   */
   saslMechanisms: SaslMechanism[];
   /** Largest frame the router accepts, in octets (default 16384). */
   maxFrameSize: number;
@@ -106,6 +94,8 @@ export interface ListenerEntity extends EntityCommon {
   /** Credit issued per incoming link (default 250; a configured 0 also means 250, as in qdrouterd). */
   linkCapacity: number;
   stripAnnotations: StripAnnotations;
+  /** TLS (sslProfile, requireSsl), WebSocket (http, websockets) and the handshake deadline: see config/transport.ts. */
+  transport: ListenerTransport;
 }
 
 /** URL schemes of a failover list entry, as qdrouterd documents them. */
@@ -116,7 +106,7 @@ export type FailoverScheme = 'amqp' | 'amqps' | 'ws' | 'wss';
  * parses failover lists: the scheme defaults to `amqp` and the port to 5672.
  */
 export interface FailoverUrl {
-  /** Always `amqp` for now: the other schemes need TLS or WebSocket connectors and are refused as not supported yet. */
+  /** Always `amqp` for now: failing over to TLS or WebSocket URLs is not implemented yet, so the other schemes are refused as not supported yet. */
   scheme: FailoverScheme;
   /** Host name or IPv4 address (qdrouterd's failover lists have no IPv6 form: the port follows the first `:`). */
   host: string;
@@ -167,6 +157,8 @@ export interface ConnectorEntity extends EntityCommon {
    * `inter-router` connector ignores it (with a warning).
    */
   failoverUrls?: FailoverUrl[];
+  /** TLS (sslProfile, verifyHostname): see config/transport.ts. */
+  transport: ConnectorTransport;
 }
 
 /** Address distributions amqp-mesh supports (qdrouterd's `unavailable` is not supported yet). */
@@ -249,28 +241,6 @@ export interface AutoLinkEntity extends EntityCommon {
   fallback: boolean;
 }
 
-/** qdrouterd's log modules; `DEFAULT` supplies the settings other modules do not set. */
-export type LogModule = (typeof LOG_MODULES)[number];
-
-/** Log severities, least severe first. */
-export type LogLevel = 'trace' | 'debug' | 'info' | 'notice' | 'warning' | 'error' | 'critical';
-
-/** A `log` entity: settings of one log module. */
-export interface LogEntity extends EntityCommon {
-  type: 'log';
-  module: LogModule;
-  /** The enable string as written, e.g. `info+` or `trace,debug,warning+`; `default` when not set (DEFAULT: `info+`). */
-  enable: string;
-  /** The levels `enable` turns on, least severe first; `'default'` means "as the DEFAULT module", `[]` means none. */
-  enabledLevels: LogLevel[] | 'default';
-  /** Unset means "as the DEFAULT module" (which defaults to true). */
-  includeTimestamp?: boolean;
-  /** Unset means "as the DEFAULT module" (which defaults to false). */
-  includeSource?: boolean;
-  /** `stderr`, `stdout`, `syslog` or a file name; unset means "as the DEFAULT module" (which defaults to stderr). */
-  outputFile?: string;
-}
-
 /** An entity of a type amqp-mesh accepts but does not act on yet (sslProfile, exchange, vhost, ...). */
 export interface GenericEntity {
   /** The config-file entity type, e.g. `sslProfile` or `exchange`. */
@@ -293,6 +263,8 @@ export interface RouterConfig {
   /** In file order. Each `connection`, if set, names a listener or connector of this configuration. */
   autoLinks: AutoLinkEntity[];
   logs: LogEntity[];
+  /** In file order; listeners and connectors carry theirs in `transport`. */
+  sslProfiles: SslProfileEntity[];
   /** Entities of types amqp-mesh does not act on yet, in file order. */
   other: GenericEntity[];
   /** Everything accepted with a remark, in file order; the router should log these at startup. */

@@ -15,29 +15,17 @@
  */
 
 import { randomBytes } from 'node:crypto';
-import { convertBoolean, convertPort, convertString, describeValue, toInteger } from '../../config/values';
-import {
-  ConfigError,
-  configWarning,
-  MAX_ATTRIBUTE_VALUE_BYTES,
-  MAX_CONFIG_ENTITIES,
-  quote,
-  type ConfigErrorCode,
-  type ConfigWarning,
-  type ConfigWarningCode,
-} from '../../config/errors';
+import { ConfigError, quote, type ConfigWarning } from '../../config/errors';
+import { parseSaslMechanisms, readConnectionLimits, readListenerAddress, readListenerSasl, type SaslMechanism } from '../../config/listener';
+import { buildContext, warn, type BuildContext } from '../../config/context';
+import { buildLog } from '../../config/log';
+import { readMatch, readUniqueMatch } from '../../config/match';
+import { buildSslProfile } from '../../config/ssl-profile';
+import { PLAIN_CONNECTOR, PLAIN_LISTENER } from '../../config/transport';
+import type { RawEntity } from '../../config/raw-entity';
+import { booleanValue, common, entitySchemaOf, integerValue, invalid, lineOf, optionalInteger as optionalIntegerValue, optionalString as optionalStringValue, refuseTogether, sourceOf, stringValue, validateEntity as validateAgainst, validateEntityList, type EntityTable, type ValidatedEntity } from '../../config/validate';
 import { FAILOVER_URL_FORM, parseFailoverUrls } from './failover-urls';
-import { LOG_ENABLE_HELP, parseLogEnable } from './log-enable';
-import { qdrouterdCamelCase, rawValueBytes, type RawEntity, type RawValue } from '../../config/raw-entity';
-import {
-  ENTITY_SCHEMAS,
-  findAttributeSchema,
-  findEntitySchema,
-  NON_CONFIGURABLE_ENTITY_TYPES,
-  supportedValues,
-  type AttributeSchema,
-  type EntitySchema,
-} from './schema';
+import { ENTITY_SCHEMAS, NON_CONFIGURABLE_ENTITY_TYPES } from './schema';
 import type {
   AddressDistribution,
   AddressEntity,
@@ -46,8 +34,6 @@ import type {
   ConnectionRole,
   ConnectorEntity,
   ConnectorRole,
-  EntityCommon,
-  EntitySource,
   FailoverUrl,
   GenericEntity,
   LinkDirection,
@@ -55,13 +41,13 @@ import type {
   ListenerEntity,
   ListenerRole,
   LogEntity,
-  LogModule,
   RouterConfig,
   RouterEntity,
   RouterMode,
-  SaslMechanism,
   StripAnnotations,
 } from './types';
+
+export type { ValidatedEntity } from '../../config/validate';
 
 /** Options of {@link validateEntities}. */
 export interface ValidationOptions {
@@ -69,20 +55,16 @@ export interface ValidationOptions {
   readonly generateRouterId?: (mode: RouterMode) => string;
 }
 
-/** An entity checked against its schema: values converted, defaults filled in. */
-export interface ValidatedEntity {
-  readonly schema: EntitySchema;
-  readonly file: string;
-  readonly line: number;
-  /** Every attribute with a value (set in the file or by default), by current name; status attributes excluded. */
-  readonly values: ReadonlyMap<string, ConfigValue>;
-  /** 1-based line of each attribute set in the file, by current name. */
-  readonly attributeLines: { readonly [attributeName: string]: number };
-}
-
-const SASL_MECHANISMS: readonly SaslMechanism[] = ['ANONYMOUS', 'PLAIN'];
 const DEFAULT_LINK_CAPACITY = 250;
-const DEFAULT_MAX_SESSIONS = 32768;
+/** Mechanisms a connector may use (the SASL client implements no others). */
+const CONNECTOR_SASL_MECHANISMS: readonly SaslMechanism[] = ['ANONYMOUS', 'PLAIN'];
+
+/** The router's entities: qdrouterd's, whose names are unique across all types. */
+const ROUTER_TABLE: EntityTable = {
+  schemas: ENTITY_SCHEMAS,
+  whyNot: (type) => (Object.prototype.hasOwnProperty.call(NON_CONFIGURABLE_ENTITY_TYPES, type) ? NON_CONFIGURABLE_ENTITY_TYPES[type] : undefined),
+  nameScope: 'global',
+};
 /** qdrouterd's discriminator alphabet (64 characters, so a byte's low 6 bits pick one uniformly). */
 const DISCRIMINATOR_ALPHABET = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+_';
 
@@ -102,57 +84,18 @@ export function generateRouterId(mode: RouterMode): string {
  * @throws ConfigError naming the file, the line and the valid choices.
  */
 export function validateEntities(entities: readonly RawEntity[], file: string, options: ValidationOptions = {}): RouterConfig {
-  const tooMany = entities[MAX_CONFIG_ENTITIES];
-  if (tooMany !== undefined) {
-    throw new ConfigError(
-      'ERR_CONFIG_TOO_MANY_ENTITIES',
-      file,
-      tooMany.line,
-      `more than ${MAX_CONFIG_ENTITIES} entities; the limit is ${MAX_CONFIG_ENTITIES} entities per configuration`,
-    );
-  }
-  const context: BuildContext = {
-    file,
-    warnings: [],
-    generateRouterId: options.generateRouterId ?? generateRouterId,
-    addressMatches: new Map(),
-    logModules: new Map(),
-  };
+  const context: RouterBuildContext = { ...buildContext(file), generateRouterId: options.generateRouterId ?? generateRouterId };
   const draft: ConfigDraft = { listeners: [], connectors: [], addresses: [], linkRoutes: [], autoLinks: [], logs: [], other: [] };
-  const singletonLines = new Map<string, number>();
-  const nameOwners = new Map<string, { type: string; line: number }>();
-
-  for (const raw of entities) {
-    const entity = validateEntity(raw, file, context.warnings);
-    const { type, singleton } = entity.schema;
-    if (singleton) {
-      const firstLine = singletonLines.get(type);
-      if (firstLine !== undefined) {
-        throw new ConfigError('ERR_CONFIG_DUPLICATE', file, entity.line, `only one ${type} section is allowed (first on line ${firstLine})`);
-      }
-      singletonLines.set(type, entity.line);
-    }
-    const name = entity.values.get('name');
-    if (typeof name === 'string') {
-      // qdrouterd checks uniqueness of "name" across all entity types, not per type.
-      const owner = nameOwners.get(name);
-      if (owner !== undefined) {
-        throw new ConfigError(
-          'ERR_CONFIG_DUPLICATE',
-          file,
-          lineOf(entity, 'name'),
-          `${type} name ${quote(name)} is already used by the ${owner.type} on line ${owner.line}; names must be unique`,
-        );
-      }
-      nameOwners.set(name, { type, line: entity.line });
-    }
+  const nameOwners = validateEntityList(entities, file, ROUTER_TABLE, context.warnings, (entity) => {
+    const type = entity.schema.type;
     const builder = Object.prototype.hasOwnProperty.call(ENTITY_BUILDERS, type) ? ENTITY_BUILDERS[type] : undefined;
     if (builder !== undefined) builder(entity, draft, context);
     else draft.other.push(buildGeneric(entity));
-  }
+  });
 
   const router =
     draft.router ?? buildRouter(validateEntity({ type: 'router', line: 0, attributes: [] }, file, context.warnings), context);
+  context.transports.link();
   checkRouterMode(router, [...draft.listeners, ...draft.connectors], file);
   checkConnectionReferences(draft, nameOwners, context);
   return {
@@ -163,173 +106,20 @@ export function validateEntities(entities: readonly RawEntity[], file: string, o
     linkRoutes: draft.linkRoutes,
     autoLinks: draft.autoLinks,
     logs: draft.logs,
+    sslProfiles: context.transports.sslProfiles,
     other: draft.other,
     warnings: context.warnings,
   };
 }
 
 /**
- * Checks one entity against its schema, the way qdrouterd's schema validation does, plus
- * amqp-mesh's ranges, unsupported values and size limits.
+ * Checks one entity against the router's schema (see the shared validator, config/validate.ts).
  * @param warnings receives the warnings about this entity.
  * @throws ConfigError for an unknown entity or attribute, a bad value or a missing required attribute.
  */
 export function validateEntity(raw: RawEntity, file: string, warnings: ConfigWarning[]): ValidatedEntity {
-  const typeName = qdrouterdCamelCase(raw.type);
-  const schema = findEntitySchema(typeName);
-  if (schema === undefined) {
-    const readAs = typeName !== raw.type ? ` (read as "${typeName}")` : '';
-    const validEntities = `valid entities: ${Object.keys(ENTITY_SCHEMAS).join(', ')}`;
-    const reason = Object.prototype.hasOwnProperty.call(NON_CONFIGURABLE_ENTITY_TYPES, typeName)
-      ? `"${raw.type}"${readAs} ${NON_CONFIGURABLE_ENTITY_TYPES[typeName]}; ${validEntities}`
-      : `unknown entity "${raw.type}"${readAs}; ${validEntities}`;
-    throw new ConfigError('ERR_CONFIG_UNKNOWN_ENTITY', file, raw.line, reason);
-  }
-  const type = schema.type;
-  const warn = (code: ConfigWarningCode, line: number, reason: string) => warnings.push(configWarning(code, file, line, reason));
-  if (schema.deprecated) warn('WARN_CONFIG_DEPRECATED', raw.line, `${type} is deprecated in qdrouterd`);
-  if (!schema.implemented) {
-    warn('WARN_CONFIG_ENTITY_NOT_IMPLEMENTED', raw.line, `${type} is accepted, not implemented yet by amqp-mesh: its settings have no effect`);
-  }
-
-  const values = new Map<string, ConfigValue>();
-  const attributeLines: { [attributeName: string]: number } = {};
-  const writtenNames = new Map<string, string>();
-  for (const attribute of raw.attributes) {
-    const key = qdrouterdCamelCase(attribute.name);
-    const found = findAttributeSchema(schema, key);
-    const fail: (code: ConfigErrorCode, reason: string) => never = (code, reason) => {
-      throw new ConfigError(code, file, attribute.line, reason);
-    };
-    if (found === undefined) {
-      const readAs = key !== attribute.name ? ` (read as "${key}")` : '';
-      fail('ERR_CONFIG_UNKNOWN_ATTRIBUTE', `${type} has no attribute "${attribute.name}"${readAs}; valid attributes: ${settableAttributeNames(schema).join(', ')}`);
-    }
-    const { name, schema: attributeSchema, viaDeprecatedName } = found;
-    const firstLine = attributeLines[name];
-    if (firstLine !== undefined) {
-      const firstWritten = writtenNames.get(name)!;
-      fail(
-        'ERR_CONFIG_DUPLICATE',
-        firstWritten === attribute.name
-          ? `${type} attribute "${name}" is set twice (first on line ${firstLine})`
-          : `${type} attribute "${name}" is set twice, as "${attribute.name}" here and as "${firstWritten}" on line ${firstLine}`,
-      );
-    }
-    attributeLines[name] = attribute.line;
-    writtenNames.set(name, attribute.name);
-    // Like qdrouterd, an explicit null (a YAML key without a value) means "not set".
-    if (attribute.value === null) continue;
-
-    const label = `${type} ${name}`;
-    const size = rawValueBytes(attribute.value);
-    if (size > MAX_ATTRIBUTE_VALUE_BYTES) {
-      fail('ERR_CONFIG_VALUE_TOO_LARGE', `${label} value is ${size} bytes; the limit is ${MAX_ATTRIBUTE_VALUE_BYTES} bytes (64 KiB)`);
-    }
-    const value = convertValue(attribute.value, attributeSchema, label, fail, (code, reason) => warn(code, attribute.line, reason));
-
-    if (viaDeprecatedName) warn('WARN_CONFIG_DEPRECATED', attribute.line, `${type} attribute "${attribute.name}" is deprecated; use "${name}"`);
-    if (attributeSchema.deprecated) warn('WARN_CONFIG_DEPRECATED', attribute.line, `${type} attribute "${name}" is deprecated in qdrouterd`);
-    if (attributeSchema.status === 'readOnly') {
-      warn('WARN_CONFIG_READ_ONLY', attribute.line, `${type} attribute "${name}" is a status value in qdrouterd's schema; the configured value is ignored`);
-      continue;
-    }
-    if (schema.implemented && attributeSchema.status === 'notImplemented') {
-      warn('WARN_CONFIG_ATTRIBUTE_NOT_IMPLEMENTED', attribute.line, `${type} attribute "${name}" is accepted, not implemented by amqp-mesh`);
-    }
-    values.set(name, value);
-  }
-
-  for (const [name, attributeSchema] of Object.entries(schema.attributes)) {
-    if (values.has(name) || attributeSchema.status === 'readOnly') continue;
-    if (attributeSchema.default !== undefined) {
-      const internalError = (_code: ConfigErrorCode, reason: string): never => {
-        throw new Error(`amqp-mesh schema error: default of ${type} ${name}: ${reason}`);
-      };
-      values.set(name, convertValue(attributeSchema.default, attributeSchema, `${type} ${name}`, internalError, () => {}));
-    } else if (attributeSchema.required) {
-      const choices = attributeSchema.type === 'enum' ? `; expected one of ${supportedValues(attributeSchema).join(', ')}` : '';
-      throw new ConfigError('ERR_CONFIG_MISSING_ATTRIBUTE', file, raw.line, `${type} is missing required attribute "${name}"${choices}`);
-    }
-  }
-  return { schema, file, line: raw.line, values, attributeLines };
+  return validateAgainst(raw, entitySchemaOf(raw, file, ROUTER_TABLE), file, warnings);
 }
-
-/** Attribute names to suggest: implemented ones first, then the rest; status attributes left out. */
-function settableAttributeNames(schema: EntitySchema): string[] {
-  const entries = Object.entries(schema.attributes).filter(([, attribute]) => attribute.status !== 'readOnly');
-  return [
-    ...entries.filter(([, attribute]) => attribute.status === 'implemented'),
-    ...entries.filter(([, attribute]) => attribute.status !== 'implemented'),
-  ].map(([name]) => name);
-}
-
-/** Converts a value to its schema type, as qdrouterd's schema types do, with amqp-mesh's range checks. */
-function convertValue(
-  value: RawValue,
-  schema: AttributeSchema,
-  label: string,
-  fail: (code: ConfigErrorCode, reason: string) => never,
-  warn: (code: ConfigWarningCode, reason: string) => void,
-): ConfigValue {
-  const shown = describeValue(value);
-  switch (schema.type) {
-    case 'string':
-    case 'path':
-      return convertString(value, label, fail);
-
-    case 'integer': {
-      const min = schema.min ?? 0;
-      const max = schema.max ?? Number.MAX_SAFE_INTEGER;
-      const expected = max === Number.MAX_SAFE_INTEGER ? `an integer of at least ${min}` : `an integer from ${min} to ${max}`;
-      const integer = toInteger(value);
-      if (integer === undefined) return fail('ERR_CONFIG_INVALID_VALUE', `${label} ${shown} is not an integer; expected ${expected}`);
-      if (integer < min || integer > max) return fail('ERR_CONFIG_INVALID_VALUE', `${label} ${shown} is out of range; expected ${expected}`);
-      return integer;
-    }
-
-    case 'boolean':
-      return convertBoolean(value, label, fail);
-
-    case 'enum': {
-      const values = schema.values ?? [];
-      const supported = supportedValues(schema);
-      let tag = typeof value === 'string' && values.includes(value) ? value : undefined;
-      if (tag === undefined) {
-        // qdrouterd's EnumType also takes the index of a value.
-        const index = toInteger(value);
-        if (index !== undefined && index >= 0 && index < values.length) {
-          tag = values[index]!;
-          warn('WARN_CONFIG_ENUM_INDEX', `${label} ${shown} is read as "${tag}" (a numeric index); write "${tag}"`);
-        }
-      }
-      if (tag === undefined) return fail('ERR_CONFIG_INVALID_VALUE', `${label} ${shown} is not one of ${supported.join(', ')}`);
-      if (!supported.includes(tag)) {
-        return fail('ERR_CONFIG_NOT_SUPPORTED', `${label} "${tag}" is not supported yet by amqp-mesh; supported: ${supported.join(', ')}`);
-      }
-      return tag;
-    }
-
-    case 'port':
-      return convertPort(value, label, fail);
-
-    case 'properties':
-    case 'map': {
-      if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-        return fail('ERR_CONFIG_INVALID_VALUE', `${label} ${shown} is not a map`);
-      }
-      if (schema.type === 'properties') {
-        const nonAscii = Object.keys(value).find((key) => /[^\x00-\x7f]/.test(key));
-        if (nonAscii !== undefined) {
-          return fail('ERR_CONFIG_INVALID_VALUE', `${label} key ${quote(nonAscii)} is not ASCII; property keys are AMQP symbols`);
-        }
-      }
-      return structuredClone(value) as ConfigValue;
-    }
-  }
-}
-
-
 
 // ---------------------------------------------------------------------------------------------
 // Builders: from validated entities to typed ones.
@@ -345,17 +135,11 @@ interface ConfigDraft {
   other: GenericEntity[];
 }
 
-interface BuildContext {
-  readonly file: string;
-  readonly warnings: ConfigWarning[];
+interface RouterBuildContext extends BuildContext {
   readonly generateRouterId: (mode: RouterMode) => string;
-  /** Addresses by the normalised pattern they match, to refuse two configurations of the same addresses. */
-  readonly addressMatches: Map<string, { line: number; description: string }>;
-  /** First line of each configured log module. */
-  readonly logModules: Map<string, number>;
 }
 
-type EntityBuilder = (entity: ValidatedEntity, draft: ConfigDraft, context: BuildContext) => void;
+type EntityBuilder = (entity: ValidatedEntity, draft: ConfigDraft, context: RouterBuildContext) => void;
 
 /** Builders of the entity types amqp-mesh implements, by config-file type. */
 const ENTITY_BUILDERS: { readonly [type: string]: EntityBuilder } = {
@@ -378,11 +162,14 @@ const ENTITY_BUILDERS: { readonly [type: string]: EntityBuilder } = {
     draft.autoLinks.push(buildAutoLink(entity, context));
   },
   log: (entity, draft, context) => {
-    draft.logs.push(buildLog(entity, context));
+    draft.logs.push(buildLog(entity, context.logModules));
+  },
+  sslProfile: (entity, _draft, context) => {
+    context.transports.addProfile(buildSslProfile(entity, context));
   },
 };
 
-function buildRouter(entity: ValidatedEntity, context: BuildContext): RouterEntity {
+function buildRouter(entity: ValidatedEntity, context: RouterBuildContext): RouterEntity {
   const mode = stringValue(entity, 'mode') as RouterMode;
   const configuredId = optionalStringValue(entity, 'id');
   if (configuredId !== undefined) {
@@ -454,45 +241,23 @@ function checkRouterMode(router: RouterEntity, connections: ReadonlyArray<Listen
   );
 }
 
-function buildListener(entity: ValidatedEntity, context: BuildContext): ListenerEntity {
-  const authenticatePeer = booleanValue(entity, 'authenticatePeer');
-  const configuredMechanisms = optionalStringValue(entity, 'saslMechanisms');
-  let saslMechanisms: SaslMechanism[];
-  if (configuredMechanisms === undefined) {
-    saslMechanisms = authenticatePeer ? ['PLAIN'] : ['ANONYMOUS'];
-  } else {
-    saslMechanisms = parseSaslMechanisms(entity, configuredMechanisms);
-    if (authenticatePeer && !saslMechanisms.includes('PLAIN')) {
-      invalid(
-        entity,
-        'saslMechanisms',
-        'ERR_CONFIG_CONFLICT',
-        `listener has authenticatePeer: true but saslMechanisms ${quote(configuredMechanisms)} has no mechanism that authenticates; add PLAIN`,
-      );
-    }
-  }
-  // Running in plain text what the operator meant to be encrypted would be worse than refusing.
-  for (const tls of ['sslProfile', 'requireSsl', 'requireEncryption', 'http'] as const) {
-    const v = entity.values.get(tls);
-    if (v === undefined || v === false || v === '') continue;
-    invalid(entity, tls, 'ERR_CONFIG_NOT_SUPPORTED', `listener ${tls} is not supported yet by amqp-mesh (no TLS or HTTP listeners yet); remove it to listen in plain AMQP`);
-  }
+function buildListener(entity: ValidatedEntity, context: RouterBuildContext): ListenerEntity {
+  const sasl = readListenerSasl(entity, (authenticate) => (authenticate ? ['PLAIN'] : ['ANONYMOUS']));
   const role = stringValue(entity, 'role') as ListenerRole;
   warnIfCostIgnored(entity, role, context);
-  return {
+  return context.transports.listener(entity, sasl, {
     type: 'listener',
-    host: stringValue(entity, 'host'),
-    port: integerValue(entity, 'port'),
+    ...readListenerAddress(entity),
     role,
     cost: integerValue(entity, 'cost'),
-    authenticatePeer,
-    saslMechanisms,
+    ...sasl,
     ...connectionLimits(entity),
+    transport: PLAIN_LISTENER,
     ...common(entity),
-  };
+  });
 }
 
-function buildConnector(entity: ValidatedEntity, context: BuildContext): ConnectorEntity {
+function buildConnector(entity: ValidatedEntity, context: RouterBuildContext): ConnectorEntity {
   const host = stringValue(entity, 'host');
   if (host.trim() === '') {
     invalid(entity, 'host', 'ERR_CONFIG_INVALID_VALUE', `connector host ${quote(host)} is empty; expected a host name or IP address to connect to (default 127.0.0.1)`);
@@ -501,23 +266,8 @@ function buildConnector(entity: ValidatedEntity, context: BuildContext): Connect
   if (port === 0) {
     invalid(entity, 'port', 'ERR_CONFIG_INVALID_VALUE', 'connector port 0 cannot be connected to; expected a number from 1 to 65535, "amqp" (5672) or "amqps" (5671)');
   }
-  // Connecting in plain text where TLS was meant would be worse than refusing, as for listeners.
-  const sslProfile = entity.values.get('sslProfile');
-  if (sslProfile !== undefined && sslProfile !== '') {
-    invalid(entity, 'sslProfile', 'ERR_CONFIG_NOT_SUPPORTED', 'connector sslProfile is not supported yet by amqp-mesh (no TLS connectors yet); remove it to connect in plain AMQP');
-  }
-  // verifyHostname defaults to true in qdrouterd's schema; only a value written in the file asks for TLS.
-  if (entity.attributeLines['verifyHostname'] !== undefined && entity.values.get('verifyHostname') === true) {
-    invalid(
-      entity,
-      'verifyHostname',
-      'ERR_CONFIG_NOT_SUPPORTED',
-      'connector verifyHostname is not supported yet by amqp-mesh (no TLS connectors yet); remove it, or set it to false, to connect in plain AMQP',
-    );
-  }
-
   const configuredMechanisms = optionalStringValue(entity, 'saslMechanisms');
-  const saslMechanisms = configuredMechanisms === undefined ? undefined : parseSaslMechanisms(entity, configuredMechanisms);
+  const saslMechanisms = configuredMechanisms === undefined ? undefined : parseSaslMechanisms(entity, configuredMechanisms, CONNECTOR_SASL_MECHANISMS);
   const saslUsername = optionalStringValue(entity, 'saslUsername');
   const saslPassword = optionalStringValue(entity, 'saslPassword');
   if (saslUsername === '') {
@@ -566,7 +316,7 @@ function buildConnector(entity: ValidatedEntity, context: BuildContext): Connect
       `connector failoverUrls is accepted, not implemented by amqp-mesh for role "inter-router": only route-container connectors fail over; this one reconnects to ${host}:${port} only`,
     );
   }
-  return {
+  return context.transports.connector(entity, {
     type: 'connector',
     host,
     port,
@@ -577,8 +327,9 @@ function buildConnector(entity: ValidatedEntity, context: BuildContext): Connect
     ...(saslPassword !== undefined ? { saslPassword } : {}),
     ...connectionLimits(entity),
     ...(failoverUrls !== undefined ? { failoverUrls } : {}),
+    transport: PLAIN_CONNECTOR,
     ...common(entity),
-  };
+  });
 }
 
 /** A connector's failoverUrls, parsed as qdrouterd parses failover lists; undefined when not set. */
@@ -596,85 +347,27 @@ function readFailoverUrls(entity: ValidatedEntity): FailoverUrl[] | undefined {
   );
 }
 
-/** A space- (or comma-) separated list of SASL mechanisms, upper-cased, without repeats. */
-function parseSaslMechanisms(entity: ValidatedEntity, written: string): SaslMechanism[] {
-  const type = entity.schema.type;
-  const names = written.split(/[\s,]+/).filter((name) => name !== '');
-  if (names.length === 0) {
-    invalid(entity, 'saslMechanisms', 'ERR_CONFIG_INVALID_VALUE', `${type} saslMechanisms is empty; expected a space-separated list of ${SASL_MECHANISMS.join(', ')}`);
-  }
-  const mechanisms: SaslMechanism[] = [];
-  for (const name of names) {
-    const mechanism = SASL_MECHANISMS.find((known) => known === name.toUpperCase());
-    if (mechanism === undefined) {
-      invalid(entity, 'saslMechanisms', 'ERR_CONFIG_NOT_SUPPORTED', `${type} saslMechanisms ${quote(name)} is not supported by amqp-mesh; supported: ${SASL_MECHANISMS.join(', ')}`);
-    }
-    if (!mechanisms.includes(mechanism)) mechanisms.push(mechanism);
-  }
-  return mechanisms;
-}
-
 /** What listeners and connectors share: frame, session, idle and credit limits, annotations. */
 function connectionLimits(
   entity: ValidatedEntity,
 ): Pick<ListenerEntity, 'maxFrameSize' | 'maxSessions' | 'idleTimeoutSeconds' | 'linkCapacity' | 'stripAnnotations'> {
-  const maxSessions = integerValue(entity, 'maxSessions');
   const linkCapacity = integerValue(entity, 'linkCapacity');
   return {
-    maxFrameSize: integerValue(entity, 'maxFrameSize'),
-    maxSessions: maxSessions === 0 ? DEFAULT_MAX_SESSIONS : maxSessions,
-    idleTimeoutSeconds: integerValue(entity, 'idleTimeoutSeconds'),
+    ...readConnectionLimits(entity),
     linkCapacity: linkCapacity === 0 ? DEFAULT_LINK_CAPACITY : linkCapacity,
     stripAnnotations: stringValue(entity, 'stripAnnotations') as StripAnnotations,
   };
 }
 
 /** As in qdrouterd, cost only applies to inter-router connections; say so when it is set elsewhere. */
-function warnIfCostIgnored(entity: ValidatedEntity, role: ConnectionRole, context: BuildContext): void {
+function warnIfCostIgnored(entity: ValidatedEntity, role: ConnectionRole, context: RouterBuildContext): void {
   const line = entity.attributeLines['cost'];
   if (role === 'inter-router' || line === undefined) return;
   warn(context, 'WARN_CONFIG_NO_EFFECT', line, `${entity.schema.type} cost only applies to role "inter-router"; it has no effect with role "${role}"`);
 }
 
-/** The prefix or pattern of an address or linkRoute (exactly one, with tokens), and its normalised match. */
-function readMatch(entity: ValidatedEntity): { prefix: string; pattern?: undefined; matchKey: string } | { prefix?: undefined; pattern: string; matchKey: string } {
-  const type = entity.schema.type;
-  const prefix = optionalStringValue(entity, 'prefix');
-  const pattern = optionalStringValue(entity, 'pattern');
-  if (prefix === undefined && pattern === undefined) {
-    throw new ConfigError('ERR_CONFIG_MISSING_ATTRIBUTE', entity.file, entity.line, `${type} needs exactly one of "prefix" or "pattern"; it has neither`);
-  }
-  if (prefix !== undefined && pattern !== undefined) {
-    const [prefixLine, patternLine] = [lineOf(entity, 'prefix'), lineOf(entity, 'pattern')];
-    throw new ConfigError(
-      'ERR_CONFIG_CONFLICT',
-      entity.file,
-      Math.max(prefixLine, patternLine),
-      `${type} needs exactly one of "prefix" or "pattern"; it has both (prefix on line ${prefixLine}, pattern on line ${patternLine})`,
-    );
-  }
-  const attribute = prefix !== undefined ? 'prefix' : 'pattern';
-  const written = (prefix ?? pattern)!;
-  // Tokens are separated by "." or "/"; qdrouterd ignores separators at either end.
-  const tokens = written.replace(/^[./]+|[./]+$/g, '');
-  if (tokens === '') {
-    invalid(entity, attribute, 'ERR_CONFIG_INVALID_VALUE', `${type} ${attribute} ${quote(written)} has no tokens; expected something like "orders" or "orders.*"`);
-  }
-  // A prefix matches what the pattern "prefix/#" matches (qdrouterd turns the one into the other).
-  const matchKey = tokens.replace(/\./g, '/') + (prefix !== undefined ? '/#' : '');
-  return prefix !== undefined ? { prefix, matchKey } : { pattern: pattern!, matchKey };
-}
-
-function buildAddress(entity: ValidatedEntity, context: BuildContext): AddressEntity {
-  const match = readMatch(entity);
-  const attribute = match.prefix !== undefined ? 'prefix' : 'pattern';
-  const description = `${attribute} ${quote(match.prefix ?? match.pattern)}`;
-  // qdrouterd refuses a second address entry for the same match.
-  const earlier = context.addressMatches.get(match.matchKey);
-  if (earlier !== undefined) {
-    invalid(entity, attribute, 'ERR_CONFIG_DUPLICATE', `address ${description} matches the same addresses as the address on line ${earlier.line} (${earlier.description})`);
-  }
-  context.addressMatches.set(match.matchKey, { line: entity.line, description });
+function buildAddress(entity: ValidatedEntity, context: RouterBuildContext): AddressEntity {
+  const match = readUniqueMatch(entity, context.addressMatches);
 
   const waypoint = booleanValue(entity, 'waypoint');
   const configuredIngress = optionalIntegerValue(entity, 'ingressPhase');
@@ -725,12 +418,12 @@ function readConnectionTarget(entity: ValidatedEntity): { connection?: string; c
   const connection = optionalStringValue(entity, 'connection');
   const containerId = optionalStringValue(entity, 'containerId');
   if (connection !== undefined && containerId !== undefined) {
-    const [connectionLine, containerLine] = [lineOf(entity, 'connection'), lineOf(entity, 'containerId')];
-    throw new ConfigError(
-      'ERR_CONFIG_CONFLICT',
-      entity.file,
-      Math.max(connectionLine, containerLine),
-      `${type} needs at most one of "connection" or "containerId"; it has both (connection on line ${connectionLine}, containerId on line ${containerLine}), which qdrouterd refuses too: keep one`,
+    refuseTogether(
+      entity,
+      'connection',
+      'containerId',
+      (connectionLine, containerLine) =>
+        `${type} needs at most one of "connection" or "containerId"; it has both (connection on line ${connectionLine}, containerId on line ${containerLine}), which qdrouterd refuses too: keep one`,
     );
   }
   if (containerId === '') {
@@ -756,7 +449,7 @@ function buildLinkRoute(entity: ValidatedEntity): LinkRouteEntity {
   };
 }
 
-function buildAutoLink(entity: ValidatedEntity, context: BuildContext): AutoLinkEntity {
+function buildAutoLink(entity: ValidatedEntity, context: RouterBuildContext): AutoLinkEntity {
   const address = stringValue(entity, 'address');
   if (address.trim() === '') {
     invalid(entity, 'address', 'ERR_CONFIG_INVALID_VALUE', `autoLink address ${quote(address)} is empty; expected the router address the link serves, such as "orders"`);
@@ -799,7 +492,7 @@ function buildAutoLink(entity: ValidatedEntity, context: BuildContext): AutoLink
 function checkConnectionReferences(
   draft: ConfigDraft,
   nameOwners: ReadonlyMap<string, { type: string; line: number }>,
-  context: BuildContext,
+  context: RouterBuildContext,
 ): void {
   const connections = [...draft.connectors, ...draft.listeners].sort((a, b) => a.source.line - b.source.line);
   const byName = new Map<string, ListenerEntity | ConnectorEntity>();
@@ -835,38 +528,6 @@ function checkConnectionReferences(
   }
 }
 
-function buildLog(entity: ValidatedEntity, context: BuildContext): LogEntity {
-  const module = stringValue(entity, 'module') as LogModule;
-  const firstLine = context.logModules.get(module);
-  if (firstLine !== undefined) {
-    invalid(entity, 'module', 'ERR_CONFIG_DUPLICATE', `log module "${module}" is configured twice (first on line ${firstLine})`);
-  }
-  context.logModules.set(module, entity.line);
-  const isDefaultModule = module === 'DEFAULT';
-  // qdrouterd's defaults for the DEFAULT module; the other modules inherit what they do not set.
-  const enable = optionalStringValue(entity, 'enable') ?? (isDefaultModule ? 'info+' : 'default');
-  const enabledLevels = parseLogEnable(enable);
-  if (enabledLevels === undefined) {
-    invalid(entity, 'enable', 'ERR_CONFIG_INVALID_VALUE', `log enable ${quote(enable)} is not valid; expected ${LOG_ENABLE_HELP}`);
-  }
-  if (enabledLevels === 'default' && isDefaultModule) {
-    invalid(entity, 'enable', 'ERR_CONFIG_INVALID_VALUE', 'log enable "default" cannot be used for the DEFAULT module; expected levels such as "info+"');
-  }
-  const includeTimestamp = optionalBooleanValue(entity, 'includeTimestamp') ?? (isDefaultModule ? true : undefined);
-  const includeSource = optionalBooleanValue(entity, 'includeSource') ?? (isDefaultModule ? false : undefined);
-  const outputFile = optionalStringValue(entity, 'outputFile') ?? (isDefaultModule ? 'stderr' : undefined);
-  return {
-    type: 'log',
-    module,
-    enable,
-    enabledLevels: enabledLevels!,
-    ...(includeTimestamp !== undefined ? { includeTimestamp } : {}),
-    ...(includeSource !== undefined ? { includeSource } : {}),
-    ...(outputFile !== undefined ? { outputFile } : {}),
-    ...common(entity),
-  };
-}
-
 function buildGeneric(entity: ValidatedEntity): GenericEntity {
   const attributes: { [attributeName: string]: ConfigValue } = {};
   for (const [name, value] of entity.values) if (name !== 'name') attributes[name] = value;
@@ -874,63 +535,3 @@ function buildGeneric(entity: ValidatedEntity): GenericEntity {
   return { type: entity.schema.type, attributes, ...(name !== undefined ? { name } : {}), source: sourceOf(entity) };
 }
 
-// ---------------------------------------------------------------------------------------------
-// Reading validated values. Validation guarantees the types, so a mismatch is a bug here.
-
-function common(entity: ValidatedEntity): EntityCommon {
-  const unimplemented: { [attributeName: string]: ConfigValue } = {};
-  for (const [name, value] of entity.values) {
-    if (entity.attributeLines[name] !== undefined && entity.schema.attributes[name]?.status === 'notImplemented') {
-      unimplemented[name] = value;
-    }
-  }
-  const name = optionalStringValue(entity, 'name');
-  return { ...(name !== undefined ? { name } : {}), unimplemented, source: sourceOf(entity) };
-}
-
-function sourceOf(entity: ValidatedEntity): EntitySource {
-  return { file: entity.file, line: entity.line, attributeLines: { ...entity.attributeLines } };
-}
-
-function warn(context: BuildContext, code: ConfigWarningCode, line: number, reason: string): void {
-  context.warnings.push(configWarning(code, context.file, line, reason));
-}
-
-function lineOf(entity: ValidatedEntity, attribute: string): number {
-  return entity.attributeLines[attribute] ?? entity.line;
-}
-
-function invalid(entity: ValidatedEntity, attribute: string, code: ConfigErrorCode, reason: string): never {
-  throw new ConfigError(code, entity.file, lineOf(entity, attribute), reason);
-}
-
-function optionalValueOfType<T>(entity: ValidatedEntity, name: string, type: 'string' | 'number' | 'boolean'): T | undefined {
-  const value = entity.values.get(name);
-  if (value === undefined) return undefined;
-  if (typeof value !== type) throw new Error(`amqp-mesh config: ${entity.schema.type} ${name} is ${typeof value}, not ${type}`);
-  return value as T;
-}
-
-function requiredValue<T>(entity: ValidatedEntity, name: string, value: T | undefined): T {
-  if (value === undefined) throw new Error(`amqp-mesh config: ${entity.schema.type} ${name} has no value and no default`);
-  return value;
-}
-
-function optionalStringValue(entity: ValidatedEntity, name: string): string | undefined {
-  return optionalValueOfType<string>(entity, name, 'string');
-}
-function optionalBooleanValue(entity: ValidatedEntity, name: string): boolean | undefined {
-  return optionalValueOfType<boolean>(entity, name, 'boolean');
-}
-function optionalIntegerValue(entity: ValidatedEntity, name: string): number | undefined {
-  return optionalValueOfType<number>(entity, name, 'number');
-}
-function stringValue(entity: ValidatedEntity, name: string): string {
-  return requiredValue(entity, name, optionalStringValue(entity, name));
-}
-function integerValue(entity: ValidatedEntity, name: string): number {
-  return requiredValue(entity, name, optionalIntegerValue(entity, name));
-}
-function booleanValue(entity: ValidatedEntity, name: string): boolean {
-  return requiredValue(entity, name, optionalBooleanValue(entity, name));
-}

@@ -252,6 +252,7 @@ function checkFullConfig(config: BrokerConfig): void {
       maxFrameSize: 65536,
       maxSessions: 100,
       idleTimeoutSeconds: 30,
+      transport: { tls: null, requireSsl: false, verifyClient: false, websockets: false, initialHandshakeTimeoutSeconds: 30 },
       source: undefined,
     },
   );
@@ -386,6 +387,7 @@ test('defaults: listener, address, queue', () => {
     maxFrameSize: 16384,
     maxSessions: 32768,
     idleTimeoutSeconds: 16,
+    transport: { tls: null, requireSsl: false, verifyClient: false, websockets: false, initialHandshakeTimeoutSeconds: 30 },
   });
   const { source: _a, ...address } = config.addresses[0]!;
   assert.equal(address, { type: 'address', prefix: 'a', ...DEFAULT_ADDRESS_SETTINGS });
@@ -663,7 +665,7 @@ test('refused: conflicts and duplicates', () => {
   assertRefused('broker {\n  dataDir: d\n}\nlistener {\n  name: l\n}\nlistener {\n  name: l\n}\n', {
     line: 8,
     code: 'ERR_CONFIG_DUPLICATE',
-    mentions: ['listener name "l" is already used by the listener on line 5'],
+    mentions: ['listener name "l" is already used by the listener on line 4'],
   });
   assertRefused('broker {\n  dataDir: d\n}\nlog {\n  module: DEFAULT\n}\nlog {\n  module: DEFAULT\n}\n', {
     line: 8,

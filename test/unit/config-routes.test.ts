@@ -232,6 +232,7 @@ test('broker pair: route-container listener and connector, waypoint, autoLinks a
         { scheme: 'amqp', host: 'broker-c', port: 5672 },
       ],
       name: 'pair1',
+      transport: { tls: null, verifyHostname: true },
       unimplemented: {},
       source: undefined,
     },
@@ -373,7 +374,7 @@ test('roles: a route-container connector refuses the same bad values as the othe
     ['    idleTimeoutSeconds: -1', 3, 'ERR_CONFIG_INVALID_VALUE', ['connector idleTimeoutSeconds "-1" is out of range', 'from 0 to 4294967']],
     ['    maxFrameSize: 511', 3, 'ERR_CONFIG_INVALID_VALUE', ['connector maxFrameSize "511" is out of range', 'from 512']],
     ['    linkCapacity: many', 3, 'ERR_CONFIG_INVALID_VALUE', ['connector linkCapacity "many" is not an integer']],
-    ['    sslProfile: tls', 3, 'ERR_CONFIG_NOT_SUPPORTED', ['connector sslProfile is not supported yet']],
+    ['    sslProfile: tls', 3, 'ERR_CONFIG_INVALID_VALUE', ['connector sslProfile "tls" names no sslProfile']],
   ];
   for (const [attribute, line, code, mentions] of cases) {
     assertRefused(conf('connector {', '    role: route-container', attribute, '}'), { line, code, mentions });

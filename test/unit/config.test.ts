@@ -20,6 +20,7 @@ import {
   type ConfigWarningCode,
   type RouterConfig,
 } from '../../router/config';
+import { tlsFiles } from './config-tls-files';
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -191,11 +192,13 @@ test('conf: names are camelCased as qdrouterd does', () => {
   assert.is(qdrouterdCamelCase('maxFrameSize'), 'maxFrameSize');
   assert.is(qdrouterdCamelCase('ssl-profile'), 'sslProfile');
   assert.is(qdrouterdCamelCase('max-frameSize'), 'maxFramesize');
-  const config = load('listener {\n    max-frame-size: 1024\n    sasl_mechanisms: PLAIN\n}\nssl-profile {\n    cert-file: /a\n}\n');
+  const { cert, key } = tlsFiles();
+  const config = load(`listener {\n    max-frame-size: 1024\n    sasl_mechanisms: PLAIN\n}\nssl-profile {\n    name: p\n    cert-file: ${cert}\n    private_key_file: ${key}\n}\n`);
   assert.is(config.listeners[0]!.maxFrameSize, 1024);
   assert.equal(config.listeners[0]!.saslMechanisms, ['PLAIN']);
-  assert.is(config.other[0]!.type, 'sslProfile');
-  assert.is(config.other[0]!.attributes['certFile'], '/a');
+  assert.is(config.sslProfiles[0]!.type, 'sslProfile');
+  assert.is(config.sslProfiles[0]!.certFile, cert);
+  assert.is(config.sslProfiles[0]!.privateKeyFile, key);
   assertRefused('listener {\n    max-frameSize: 1024\n}\n', {
     line: 2,
     code: 'ERR_CONFIG_UNKNOWN_ATTRIBUTE',
@@ -793,7 +796,7 @@ test('accepted with a warning: qdrouterd attributes amqp-mesh does not implement
       '    port: 5672',
       '    maxSessionFrames: 100',
       '    policyVhost: tenant',
-      '    initialHandshakeTimeoutSeconds: 3',
+      '    healthz: false',
       '}',
       'address {',
       '    prefix: q',
@@ -803,7 +806,7 @@ test('accepted with a warning: qdrouterd attributes amqp-mesh does not implement
     ].join('\n'),
   );
   assert.equal(config.router.unimplemented, { allowUnsettledMulticast: true, defaultDistribution: 'multicast', metadata: 'rack 7' });
-  assert.equal(config.listeners[0]!.unimplemented, { maxSessionFrames: 100, policyVhost: 'tenant', initialHandshakeTimeoutSeconds: 3 });
+  assert.equal(config.listeners[0]!.unimplemented, { maxSessionFrames: 100, policyVhost: 'tenant', healthz: false });
   assert.equal(config.addresses[0]!.unimplemented, { priority: 3 });
   assert.equal(
     config.warnings.map((warning) => [warning.line, warning.code]),
@@ -812,18 +815,24 @@ test('accepted with a warning: qdrouterd attributes amqp-mesh does not implement
   assert.is(config.warnings[3]!.message, 'router.conf:9: listener attribute "maxSessionFrames" is accepted, not implemented by amqp-mesh');
 });
 
-test('refused: TLS and HTTP listener settings (plain text must not run where TLS was meant)', () => {
-  for (const [attr, value] of [['sslProfile', 'tls'], ['requireSsl', 'yes'], ['requireEncryption', 'true'], ['http', 'yes']]) {
-    try {
-      load(['listener {', '    port: 5672', `    ${attr}: ${value}`, '}'].join('\n'));
-      assert.unreachable(`${attr} accepted`);
-    } catch (e) {
-      assert.instance(e, ConfigError);
-      assert.is((e as ConfigError).code, 'ERR_CONFIG_NOT_SUPPORTED');
-      assert.ok((e as Error).message.startsWith('router.conf:3: '), (e as Error).message);
-      assert.ok((e as Error).message.includes(attr));
-    }
+test('refused: TLS listener settings without a usable sslProfile (plain text must not run where TLS was meant)', () => {
+  const cases: Array<[string, string, ConfigErrorCode, string]> = [
+    ['sslProfile', 'tls', 'ERR_CONFIG_INVALID_VALUE', 'listener sslProfile "tls" names no sslProfile; this file has no sslProfile'],
+    ['requireSsl', 'yes', 'ERR_CONFIG_CONFLICT', 'listener requireSsl: true needs an sslProfile'],
+    ['requireEncryption', 'true', 'ERR_CONFIG_CONFLICT', 'listener requireEncryption: true needs an sslProfile'],
+    ['saslMechanisms', 'EXTERNAL', 'ERR_CONFIG_CONFLICT', 'listener saslMechanisms EXTERNAL needs an sslProfile with a caCertFile'],
+  ];
+  for (const [attr, value, code, mention] of cases) {
+    assertRefused(['listener {', '    port: 5672', `    ${attr}: ${value}`, '}'].join('\n'), { line: 3, code, mentions: [attr, mention] });
   }
+  // http alone is AMQP over WebSocket (ws://), no TLS.
+  assert.equal(load('listener {\n    http: yes\n}\n').listeners[0]!.transport, {
+    tls: null,
+    requireSsl: false,
+    verifyClient: false,
+    websockets: true,
+    initialHandshakeTimeoutSeconds: 30,
+  });
 });
 
 test('accepted with a warning: deprecated names, status attributes, enum indexes, deprecated entities', () => {
@@ -878,7 +887,8 @@ test('accepted with a warning: every entity type of qdrouterd, with its defaults
   const config = load(
     [
       'sslProfile {',
-      '    certDb: /ca.pem',
+      '    name: tls',
+      `    certDb: ${tlsFiles().ca}`,
       '}',
       'authServicePlugin {',
       '    host: auth',
@@ -909,8 +919,9 @@ test('accepted with a warning: every entity type of qdrouterd, with its defaults
     ].join('\n'),
   );
   const byType = Object.fromEntries(config.other.map((entity) => [entity.type, entity.attributes]));
-  assert.equal(Object.keys(byType), ['sslProfile', 'authServicePlugin', 'exchange', 'binding', 'policy', 'vhost']);
-  assert.is(byType['sslProfile']!['caCertFile'], '/ca.pem');
+  assert.equal(Object.keys(byType), ['authServicePlugin', 'exchange', 'binding', 'policy', 'vhost']);
+  // sslProfile is implemented now: typed, its files read.
+  assert.is(config.sslProfiles[0]!.caCertFile, tlsFiles().ca);
   assert.is(byType['authServicePlugin']!['port'], 5672);
   assert.equal([config.linkRoutes[0]!.pattern, config.linkRoutes[0]!.direction], ['queue.#', 'out']);
   assert.equal({ ...config.autoLinks[0]!, source: undefined }, { type: 'autoLink', address: 'orders', direction: 'in', phase: 0, fallback: false, unimplemented: {}, source: undefined });
@@ -924,7 +935,7 @@ test('accepted with a warning: every entity type of qdrouterd, with its defaults
     defaultVhost: '$default',
   });
   assert.is(byType['vhost']!['hostname'], '$default');
-  assert.is(config.warnings.filter((warning) => warning.code === 'WARN_CONFIG_ENTITY_NOT_IMPLEMENTED').length, 6);
+  assert.is(config.warnings.filter((warning) => warning.code === 'WARN_CONFIG_ENTITY_NOT_IMPLEMENTED').length, 5);
   // Every config-file entity type of the schema is reachable.
   assert.equal(Object.keys(ENTITY_SCHEMAS).sort(), [
     'address',
@@ -976,6 +987,8 @@ test('defaults: a listener with nothing set', () => {
       idleTimeoutSeconds: 16,
       linkCapacity: 250,
       stripAnnotations: 'both',
+      // Plain AMQP; amqp-mesh's handshake deadline when initialHandshakeTimeoutSeconds is not set.
+      transport: { tls: null, requireSsl: false, verifyClient: false, websockets: false, initialHandshakeTimeoutSeconds: 30 },
       unimplemented: {},
       source: undefined,
     },
@@ -1124,6 +1137,7 @@ test('mesh: a connector with nothing but its role has qdrouterd defaults', () =>
       idleTimeoutSeconds: 16,
       linkCapacity: 250,
       stripAnnotations: 'both',
+      transport: { tls: null, verifyHostname: true },
       unimplemented: {},
       source: undefined,
     },
@@ -1175,7 +1189,9 @@ test('mesh: every connector attribute amqp-mesh implements, and the ones it acce
       linkCapacity: 250,
       stripAnnotations: 'no',
       name: 'to-b',
-      unimplemented: { verifyHostname: false, allowRedirect: false, maxSessionFrames: 10 },
+      // verifyHostname is implemented (it applies with an sslProfile).
+      transport: { tls: null, verifyHostname: false },
+      unimplemented: { allowRedirect: false, maxSessionFrames: 10 },
       source: undefined,
     },
   );
@@ -1183,12 +1199,13 @@ test('mesh: every connector attribute amqp-mesh implements, and the ones it acce
     config.warnings.map((warning) => [warning.line, warning.code]),
     [
       [18, 'WARN_CONFIG_DEPRECATED'],
-      [18, 'WARN_CONFIG_ATTRIBUTE_NOT_IMPLEMENTED'],
       [19, 'WARN_CONFIG_ATTRIBUTE_NOT_IMPLEMENTED'],
       [20, 'WARN_CONFIG_ATTRIBUTE_NOT_IMPLEMENTED'],
       [21, 'WARN_CONFIG_READ_ONLY'],
+      [18, 'WARN_CONFIG_NO_EFFECT'],
     ],
   );
+  assert.ok(config.warnings[4]!.message.includes('connector verifyHostname has no effect without an sslProfile'), config.warnings[4]!.message);
   // The password is not repeated in any message.
   assert.not.ok(config.warnings.some((warning) => warning.message.includes('s3cret')));
   assert.is(config.connectors[0]!.source.attributeLines['verifyHostname'], 18);
@@ -1198,7 +1215,7 @@ test('mesh: every connector attribute amqp-mesh implements, and the ones it acce
     code: 'ERR_CONFIG_UNKNOWN_ATTRIBUTE',
     mentions: [
       'connector has no attribute "hots"',
-      'valid attributes: host, port, role, cost, saslMechanisms, maxFrameSize, maxSessions, idleTimeoutSeconds, stripAnnotations, linkCapacity, saslUsername, saslPassword, failoverUrls, name, protocolFamily',
+      'valid attributes: host, port, role, cost, sslProfile, saslMechanisms, maxFrameSize, maxSessions, idleTimeoutSeconds, stripAnnotations, linkCapacity, verifyHostname, saslUsername, saslPassword, failoverUrls, name, protocolFamily',
     ],
   });
 });
@@ -1300,9 +1317,8 @@ test('mesh: connector refusals name the file, the line and the valid choices', (
     ['    port: ampq', 5, 'ERR_CONFIG_INVALID_VALUE', ['connector port "ampq" is not a port', '"amqp" (5672)']],
     ['    port: 65536', 5, 'ERR_CONFIG_INVALID_VALUE', ['out of range', '0 to 65535']],
     ['    host: ""', 5, 'ERR_CONFIG_INVALID_VALUE', ['connector host "" is empty', 'host name or IP address']],
-    ['    sslProfile: tls', 5, 'ERR_CONFIG_NOT_SUPPORTED', ['connector sslProfile is not supported yet', 'no TLS connectors', 'remove it']],
-    ['    verifyHostname: yes', 5, 'ERR_CONFIG_NOT_SUPPORTED', ['connector verifyHostname is not supported yet', 'set it to false']],
-    ['    verifyHostName: true', 5, 'ERR_CONFIG_NOT_SUPPORTED', ['connector verifyHostname is not supported yet']],
+    ['    sslProfile: tls', 5, 'ERR_CONFIG_INVALID_VALUE', ['connector sslProfile "tls" names no sslProfile', 'this file has no sslProfile']],
+    ['    verifyHostname: maybe', 5, 'ERR_CONFIG_INVALID_VALUE', ['connector verifyHostname "maybe" is not a boolean']],
     ['    saslMechanisms: EXTERNAL', 5, 'ERR_CONFIG_NOT_SUPPORTED', ['connector saslMechanisms "EXTERNAL" is not supported', 'supported: ANONYMOUS, PLAIN']],
     ['    saslMechanisms: ", "', 5, 'ERR_CONFIG_INVALID_VALUE', ['connector saslMechanisms is empty', 'ANONYMOUS, PLAIN']],
     ['    saslMechanisms: PLAIN', 5, 'ERR_CONFIG_CONFLICT', ['"PLAIN" includes PLAIN, which needs saslUsername and saslPassword', 'set both, or use ANONYMOUS']],
@@ -1321,9 +1337,10 @@ test('mesh: connector refusals name the file, the line and the valid choices', (
     // Passwords are never repeated in messages.
     assert.not.ok(error.message.includes('s3cret'), error.message);
   }
-  // TLS settings that ask for nothing are accepted.
+  // TLS settings that ask for nothing are accepted: plain TCP.
   const config = load(INTERIOR + 'connector {\n    role: inter-router\n    sslProfile: ""\n    verifyHostname: false\n}\n');
-  assert.equal(config.connectors[0]!.unimplemented, { sslProfile: '', verifyHostname: false });
+  assert.equal(config.connectors[0]!.unimplemented, {});
+  assert.equal(config.connectors[0]!.transport, { tls: null, verifyHostname: false });
   // PLAIN with both credentials, and ANONYMOUS alone, are fine.
   const sasl = load(INTERIOR + 'connector {\n    saslUsername: u\n    saslPassword: ""\n}\nconnector {\n    saslMechanisms: anonymous\n}\n').connectors;
   assert.equal([sasl[0]!.saslMechanisms, sasl[0]!.saslUsername, sasl[0]!.saslPassword], [undefined, 'u', '']);
@@ -1497,6 +1514,7 @@ test('mesh: a connector reads the same from conf, YAML and JSON', () => {
       linkCapacity: 250,
       stripAnnotations: 'in',
       name: 'to-b',
+      transport: { tls: null, verifyHostname: true },
       unimplemented: { openProperties: { rack: 7 } },
       source: undefined,
     },

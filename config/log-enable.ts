@@ -4,7 +4,7 @@
  * or `none`; or `default` (as the DEFAULT module). Examples: `info+`, `trace,debug,warning+`.
  */
 
-import type { LogLevel } from './types';
+import type { LogLevel } from './log';
 
 /** Log levels, least severe first. */
 export const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'notice', 'warning', 'error', 'critical'];
