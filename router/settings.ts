@@ -32,9 +32,7 @@ export function settingsFromConfig(cfg: RouterConfig): RouterSettings {
       maxFrameSize: c.maxFrameSize,
       idleTimeoutSeconds: c.idleTimeoutSeconds,
       linkCapacity: c.linkCapacity,
-      sasl: c.saslUsername !== undefined
-        ? { mechanism: 'PLAIN' as const, user: c.saslUsername, password: c.saslPassword }
-        : { mechanism: 'ANONYMOUS' as const },
+      sasl: connectorSasl(c),
       autoLinks: [],
       transport: c.transport,
     }));
@@ -79,9 +77,7 @@ export function settingsFromConfig(cfg: RouterConfig): RouterSettings {
       cost: c.cost,
       maxFrameSize: c.maxFrameSize,
       idleTimeoutSeconds: c.idleTimeoutSeconds,
-      sasl: c.saslUsername !== undefined
-        ? { mechanism: 'PLAIN' as const, user: c.saslUsername, password: c.saslPassword }
-        : { mechanism: 'ANONYMOUS' as const },
+      sasl: connectorSasl(c),
       transport: c.transport,
     }));
   const r = cfg.router;
@@ -113,4 +109,11 @@ export function settingsFromConfig(cfg: RouterConfig): RouterSettings {
     maxMessageSize: 64 * 1024 * 1024,
     maxAddressLength: 4096,
   };
+}
+
+/** SASL towards a connector's peer: PLAIN with credentials, else EXTERNAL when asked for, else ANONYMOUS. */
+function connectorSasl(c: RouterConfig['connectors'][number]): ConnectorSettings['sasl'] {
+  if (c.saslUsername !== undefined) return { mechanism: 'PLAIN', user: c.saslUsername, password: c.saslPassword };
+  if (c.saslMechanisms?.includes('EXTERNAL')) return { mechanism: 'EXTERNAL' };
+  return { mechanism: 'ANONYMOUS' };
 }

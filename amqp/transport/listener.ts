@@ -168,11 +168,15 @@ export class Listener {
     const peer = peerOf(raw ?? s);
     let externalId: string | null = null;
     if (this.spec.transport.verifyClient) {
-      if (!s.authorized) {
-        this.refuse(s, `client certificate refused: ${s.authorizationError ?? 'no certificate'}`, peer, raw);
+      const cert = s.getPeerCertificate();
+      if (!cert || !cert.raw) {
+        this.refuse(s, 'no client certificate (SASL EXTERNAL is offered, so one is required)', peer, raw);
         return;
       }
-      const cert = s.getPeerCertificate();
+      if (!s.authorized) {
+        this.refuse(s, `client certificate ${cert.subject?.CN ?? '(no CN)'} refused: ${s.authorizationError ?? 'not verified'}`, peer, raw);
+        return;
+      }
       externalId = computeUid({ subject: cert.subject as CertSubject, raw: cert.raw }, this.spec.transport.tls?.uidFormat, sha);
     }
     const t = this.spec.transport;

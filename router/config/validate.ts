@@ -57,7 +57,8 @@ export interface ValidationOptions {
 
 const DEFAULT_LINK_CAPACITY = 250;
 /** Mechanisms a connector may use (the SASL client implements no others). */
-const CONNECTOR_SASL_MECHANISMS: readonly SaslMechanism[] = ['ANONYMOUS', 'PLAIN'];
+/** A connector authenticates with a password (PLAIN), its TLS client certificate (EXTERNAL) or not at all. */
+const CONNECTOR_SASL_MECHANISMS: readonly SaslMechanism[] = ['ANONYMOUS', 'PLAIN', 'EXTERNAL'];
 
 /** The router's entities: qdrouterd's, whose names are unique across all types. */
 const ROUTER_TABLE: EntityTable = {
@@ -294,6 +295,15 @@ function buildConnector(entity: ValidatedEntity, context: RouterBuildContext): C
       'saslMechanisms',
       'ERR_CONFIG_CONFLICT',
       `connector has saslUsername and saslPassword but saslMechanisms ${quote(configuredMechanisms)} does not include PLAIN, so they would never be sent; add PLAIN, or remove them`,
+    );
+  }
+
+  if (saslMechanisms !== undefined && saslMechanisms.includes('EXTERNAL') && optionalStringValue(entity, 'sslProfile') === undefined) {
+    invalid(
+      entity,
+      'saslMechanisms',
+      'ERR_CONFIG_CONFLICT',
+      `connector saslMechanisms ${quote(configuredMechanisms)} includes EXTERNAL, which authenticates with a TLS client certificate; name an sslProfile with certFile and privateKeyFile`,
     );
   }
 
