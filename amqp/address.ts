@@ -31,3 +31,55 @@ export function checkAddress(address: string, maxLength: number): string | null 
   if (/[\x00-\x1f\x7f]/.test(address)) return 'address contains control characters';
   return null;
 }
+
+/**
+ * An `address` entity's prefix or pattern compiled for matching, as qdrouterd's parse tree does:
+ * names are tokens split on '.' or '/' (separators at either end do not count: "queue." and
+ * "queue" are one prefix); a prefix matches the name itself and anything below it at token
+ * boundaries; in a pattern `*` is one token and `#` zero or more. `weight` orders matches: each
+ * literal token counts 2, a prefix 1 more than a pattern of the same literal tokens.
+ */
+export interface AddressMatcher {
+  readonly tokens: readonly string[];
+  readonly isPrefix: boolean;
+  /** Higher wins. */
+  readonly weight: number;
+}
+
+/** The tokens of an address name (or of a prefix or pattern). */
+export function addressTokens(name: string): string[] {
+  return name.replace(/^[./]+|[./]+$/g, '').split(/[./]/);
+}
+
+/** Compiles a rule's `prefix` (preferred) or `pattern`. */
+export function compileAddressMatcher(rule: { prefix?: string; pattern?: string }): AddressMatcher {
+  const isPrefix = rule.prefix !== undefined;
+  const tokens = addressTokens(rule.prefix ?? rule.pattern ?? '');
+  const literal = isPrefix ? tokens.length : tokens.filter((t) => t !== '*' && t !== '#').length;
+  return { tokens, isPrefix, weight: literal * 2 + (isPrefix ? 1 : 0) };
+}
+
+/** True when the name's tokens are matched by `m`. */
+export function matchesTokens(m: AddressMatcher, name: readonly string[]): boolean {
+  if (!m.isPrefix) return matchPattern(m.tokens, 0, name, 0);
+  if (m.tokens.length > name.length) return false;
+  for (let i = 0; i < m.tokens.length; i++) if (m.tokens[i] !== name[i]) return false;
+  return true;
+}
+
+/** True when `address` is under `rule.prefix` or matches `rule.pattern` (see {@link AddressMatcher}). */
+export function matchesAddressRule(rule: { prefix?: string; pattern?: string }, address: string): boolean {
+  if (rule.prefix === undefined && rule.pattern === undefined) return false;
+  return matchesTokens(compileAddressMatcher(rule), addressTokens(address));
+}
+
+function matchPattern(p: readonly string[], pi: number, a: readonly string[], ai: number): boolean {
+  if (pi === p.length) return ai === a.length;
+  const t = p[pi];
+  if (t === '#') {
+    for (let k = ai; k <= a.length; k++) if (matchPattern(p, pi + 1, a, k)) return true;
+    return false;
+  }
+  if (ai === a.length) return false;
+  return (t === '*' || t === a[ai]) && matchPattern(p, pi + 1, a, ai + 1);
+}

@@ -12,7 +12,7 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { WebSocketServer, createWebSocketStream, type WebSocket } from 'ws';
 import type { Logger } from '../../lib/log';
-import type { ListenerTransport } from './settings';
+import { PLAIN_LISTENER, type ListenerTransport } from './settings';
 import { computeUid, secureContextOptions } from './tls';
 import { peerOf, type Transport } from './transport';
 
@@ -235,3 +235,25 @@ export class Listener {
 
 type CertSubject = Partial<Record<'C' | 'ST' | 'L' | 'O' | 'OU' | 'CN', string | string[]>>;
 type SocketWithIds = (net.Socket | tls.TLSSocket) & { amqpExternalId?: string | null };
+
+/**
+ * Opens a listener for each of an application's listener settings (plain TCP where `transport`
+ * is absent), in order; each connection goes to `accept` with its settings.
+ */
+export async function openListeners<L extends Omit<ListenerSpec, 'transport'> & { transport?: ListenerTransport }>(
+  settings: readonly L[],
+  accept: (t: Transport, deadline: number, l: L) => void,
+  logger: Logger,
+): Promise<Listener[]> {
+  const out: Listener[] = [];
+  for (const l of settings) {
+    const listener = new Listener(
+      { name: l.name, host: l.host, port: l.port, maxFrameSize: l.maxFrameSize, transport: l.transport ?? PLAIN_LISTENER },
+      (t, deadline) => accept(t, deadline, l),
+      logger,
+    );
+    await listener.listen();
+    out.push(listener);
+  }
+  return out;
+}

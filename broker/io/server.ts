@@ -5,10 +5,10 @@
  * is settled accepted only in the store's sync callback; producer credit is topped up as its
  * messages become durable, so unsynced messages per link are bounded by the link's window.
  */
-import { Listener } from '../../amqp/transport/listener';
+import { Listener, openListeners } from '../../amqp/transport/listener';
 import { ConnIo, ConnectionPump } from '../../amqp/transport/pump';
 import { acceptedConnectionOptions } from '../../amqp/transport/accept';
-import { PLAIN_LISTENER, type ListenerTransport } from '../../amqp/transport/settings';
+import type { ListenerTransport } from '../../amqp/transport/settings';
 import type { Transport } from '../../amqp/transport/transport';
 import { randomBytes } from 'node:crypto';
 import { Connection, ConnectionHandler, CloseReason, InDelivery, Link, OutDelivery, LinkGoneReason, Session } from '../../amqp/engine/connection';
@@ -98,16 +98,8 @@ export class BrokerServer implements ConnectionHandler, BrokerEffects {
 
   /** Opens every listener; resolves when all listen. */
   async start(): Promise<void> {
-    for (const l of this.settings.listeners) {
-      const listener = new Listener(
-        { name: l.name, host: l.host, port: l.port, maxFrameSize: l.maxFrameSize, transport: l.transport ?? PLAIN_LISTENER },
-        (t, deadline) => this.accept(t, deadline, l),
-        this.logger,
-      );
-      await listener.listen();
-      this.listeners.push(listener);
-      this.bound.push({ name: l.name, host: listener.host, port: listener.port });
-    }
+    this.listeners.push(...await openListeners(this.settings.listeners, (t, deadline, l) => this.accept(t, deadline, l), this.logger));
+    this.settings.listeners.forEach((l, i) => this.bound.push({ name: l.name, host: this.listeners[i].host, port: this.listeners[i].port }));
     this.tickTimer = setInterval(() => this.tick(), 100);
   }
 

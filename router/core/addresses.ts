@@ -8,6 +8,7 @@
 import { LRUCache } from 'lru-cache';
 
 import type { Distribution } from '../distribution';
+import { addressTokens, compileAddressMatcher, matchesAddressRule, matchesTokens, type AddressMatcher } from '../../amqp/address';
 
 export type { Distribution };
 
@@ -30,46 +31,13 @@ export interface AddressPhases {
 
 const NO_PHASES: AddressPhases = { ingress: 0, egress: 0 };
 
-interface CompiledRule {
-  tokens: string[];
-  isPrefix: boolean;
+interface CompiledRule extends AddressMatcher {
   distribution: Distribution;
   phases: AddressPhases;
-  /** Higher wins: literal tokens count more than wildcards. */
-  weight: number;
 }
 
-function tokenize(s: string): string[] {
-  return s.split(/[./]/);
-}
-
-/**
- * True when `address` is under `rule.prefix` (whole tokens, separators `.` and `/`; a separator
- * at either end of either side does not count) or matches `rule.pattern` (`*` one token, `#` any).
- */
-export function matchesAddressRule(rule: { prefix?: string; pattern?: string }, address: string): boolean {
-  const strip = (x: string) => tokenize(x.replace(/^[./]+|[./]+$/g, ''));
-  const a = strip(address);
-  if (rule.prefix !== undefined) {
-    const p = strip(rule.prefix);
-    if (p.length > a.length) return false;
-    for (let i = 0; i < p.length; i++) if (p[i] !== a[i]) return false;
-    return true;
-  }
-  return rule.pattern !== undefined && matchPattern(strip(rule.pattern), 0, a, 0);
-}
-
-function matchPattern(p: string[], pi: number, a: string[], ai: number): boolean {
-  if (pi === p.length) return ai === a.length;
-  const t = p[pi];
-  if (t === '#') {
-    for (let k = ai; k <= a.length; k++) if (matchPattern(p, pi + 1, a, k)) return true;
-    return false;
-  }
-  if (ai === a.length) return false;
-  if (t === '*' || t === a[ai]) return matchPattern(p, pi + 1, a, ai + 1);
-  return false;
-}
+/** True when `address` is under `rule.prefix` or matches `rule.pattern` (amqp/address.ts). */
+export { matchesAddressRule };
 
 /** Resolves addresses to distributions; results are cached (bounded). */
 export class AddressTable {
@@ -82,14 +50,10 @@ export class AddressTable {
 
   setRules(rules: AddressRule[]): void {
     this.rules = rules.map((r) => {
-      // "queue." and "queue" name the same prefix: separators at either end are not tokens.
-      const src = (r.prefix ?? r.pattern ?? '').replace(/^[./]+|[./]+$/g, '');
-      const tokens = tokenize(src);
-      const literal = tokens.filter((t) => t !== '*' && t !== '#').length;
       const phases = r.waypoint || r.ingressPhase !== undefined || r.egressPhase !== undefined
         ? { ingress: r.ingressPhase ?? 0, egress: r.egressPhase ?? (r.waypoint ? 1 : 0) }
         : NO_PHASES;
-      return { tokens, isPrefix: r.prefix !== undefined, distribution: r.distribution, phases, weight: literal * 2 + (r.prefix !== undefined ? 1 : 0) };
+      return { ...compileAddressMatcher(r), distribution: r.distribution, phases };
     });
     this.cache.clear();
   }
@@ -109,15 +73,10 @@ export class AddressTable {
   private match(address: string): CompiledRule | 0 {
     const hit = this.cache.get(address);
     if (hit !== undefined) return hit;
-    const a = tokenize(address);
+    const a = addressTokens(address);
     let best: CompiledRule | null = null;
     for (const r of this.rules) {
-      let ok: boolean;
-      if (r.isPrefix) {
-        ok = r.tokens.length <= a.length;
-        for (let i = 0; ok && i < r.tokens.length; i++) if (r.tokens[i] !== a[i]) ok = false;
-      } else ok = matchPattern(r.tokens, 0, a, 0);
-      if (ok && (best === null || r.weight > best.weight)) best = r;
+      if ((best === null || r.weight > best.weight) && matchesTokens(r, a)) best = r;
     }
     const m = best ?? 0;
     this.cache.set(address, m);

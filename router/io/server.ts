@@ -7,11 +7,11 @@
  * A transport whose queue passes the pump's high-water mark stops receiving deliveries until it
  * drains (backpressure reaches senders through credit).
  */
-import { Listener } from '../../amqp/transport/listener';
+import { Listener, openListeners } from '../../amqp/transport/listener';
 import { BACKOFF, Connector } from '../../amqp/transport/connector';
 import { ConnIo, ConnectionPump } from '../../amqp/transport/pump';
 import { acceptedConnectionOptions } from '../../amqp/transport/accept';
-import { PLAIN_CONNECTOR, PLAIN_LISTENER, type ConnectorTransport, type ListenerTransport } from '../../amqp/transport/settings';
+import { PLAIN_CONNECTOR, type ConnectorTransport, type ListenerTransport } from '../../amqp/transport/settings';
 import type { Transport } from '../../amqp/transport/transport';
 import { randomBytes } from 'node:crypto';
 import { Connection, ConnectionHandler, CloseReason, InDelivery, Link, OutDelivery, LinkGoneReason, Session } from '../../amqp/engine/connection';
@@ -167,16 +167,8 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
 
   /** Opens every listener; resolves when all listen. */
   async start(): Promise<void> {
-    for (const l of this.settings.listeners) {
-      const listener = new Listener(
-        { name: l.name, host: l.host, port: l.port, maxFrameSize: l.maxFrameSize, transport: l.transport ?? PLAIN_LISTENER },
-        (t, deadline) => this.accept(t, deadline, l),
-        this.logger,
-      );
-      await listener.listen();
-      this.listeners.push(listener);
-      this.bound.push({ name: l.name, host: listener.host, port: listener.port });
-    }
+    this.listeners.push(...await openListeners(this.settings.listeners, (t, deadline, l) => this.accept(t, deadline, l), this.logger));
+    this.settings.listeners.forEach((l, i) => this.bound.push({ name: l.name, host: this.listeners[i].host, port: this.listeners[i].port }));
     this.tickTimer = setInterval(() => this.pump.tick(Date.now()), 1000);
     if (this.interRouter) {
       const ir = this.interRouter;

@@ -485,11 +485,11 @@ test('refused: EXTERNAL without an sslProfile that has a caCertFile', () => {
     'ERR_CONFIG_CONFLICT',
     'router.conf:3: listener has authenticatePeer: true but saslMechanisms "ANONYMOUS" has no mechanism that authenticates; add PLAIN (or EXTERNAL, with an sslProfile that has a caCertFile)',
   );
-  // Connectors authenticate with ANONYMOUS or PLAIN only.
+  // A connector's EXTERNAL is its TLS client certificate: it needs an sslProfile.
   refused(
     () => router('router {\n    mode: interior\n}\nconnector {\n    role: inter-router\n    saslMechanisms: EXTERNAL\n}\n'),
-    'ERR_CONFIG_NOT_SUPPORTED',
-    'router.conf:6: connector saslMechanisms "EXTERNAL" is not supported by amqp-mesh; supported: ANONYMOUS, PLAIN',
+    'ERR_CONFIG_CONFLICT',
+    'router.conf:6: connector saslMechanisms "EXTERNAL" includes EXTERNAL, which authenticates with a TLS client certificate; name an sslProfile with certFile and privateKeyFile',
   );
 });
 

@@ -1319,7 +1319,7 @@ test('mesh: connector refusals name the file, the line and the valid choices', (
     ['    host: ""', 5, 'ERR_CONFIG_INVALID_VALUE', ['connector host "" is empty', 'host name or IP address']],
     ['    sslProfile: tls', 5, 'ERR_CONFIG_INVALID_VALUE', ['connector sslProfile "tls" names no sslProfile', 'this file has no sslProfile']],
     ['    verifyHostname: maybe', 5, 'ERR_CONFIG_INVALID_VALUE', ['connector verifyHostname "maybe" is not a boolean']],
-    ['    saslMechanisms: EXTERNAL', 5, 'ERR_CONFIG_NOT_SUPPORTED', ['connector saslMechanisms "EXTERNAL" is not supported', 'supported: ANONYMOUS, PLAIN']],
+    ['    saslMechanisms: EXTERNAL', 5, 'ERR_CONFIG_CONFLICT', ['connector saslMechanisms "EXTERNAL" includes EXTERNAL', 'name an sslProfile with certFile and privateKeyFile']],
     ['    saslMechanisms: ", "', 5, 'ERR_CONFIG_INVALID_VALUE', ['connector saslMechanisms is empty', 'ANONYMOUS, PLAIN']],
     ['    saslMechanisms: PLAIN', 5, 'ERR_CONFIG_CONFLICT', ['"PLAIN" includes PLAIN, which needs saslUsername and saslPassword', 'set both, or use ANONYMOUS']],
     ['    saslMechanisms: ANONYMOUS PLAIN\n    saslUsername: a', 6, 'ERR_CONFIG_CONFLICT', ['saslUsername but no saslPassword', 'set saslPassword, or remove saslUsername']],
