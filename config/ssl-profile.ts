@@ -118,7 +118,7 @@ export function buildSslProfile(entity: ValidatedEntity, context: BuildContext):
     }
     key = loaded.pem;
   }
-  const protocols = readProtocols(entity);
+  const protocols = readProtocols(entity, context);
   const ciphers = readCiphers(entity);
   const uidFormat = readUidFormat(entity);
   const profile: TlsProfile = {
@@ -238,8 +238,12 @@ function firstLine(entity: ValidatedEntity, attribute: string, file: string): st
   return text.split('\n')[0]!.replace(/\r$/, '');
 }
 
-/** `protocols`: known names, without gaps (TLS negotiates within one range of versions). */
-function readProtocols(entity: ValidatedEntity): TlsProtocol[] | undefined {
+/**
+ * `protocols`: TLS versions, any subset (a gap is left out of the negotiable range, as OpenSSL
+ * does for Proton). A name that is no TLS version is accepted with a warning and allows nothing,
+ * as in qdrouterd (the router starts; TLS connections using the profile fail): the list is [].
+ */
+function readProtocols(entity: ValidatedEntity, context: BuildContext): TlsProtocol[] | undefined {
   const written = optionalString(entity, 'protocols');
   if (written === undefined) return undefined;
   const help = `expected a space-separated list of ${TLS_PROTOCOLS.join(', ')} (e.g. "TLSv1.2 TLSv1.3")`;
@@ -248,21 +252,14 @@ function readProtocols(entity: ValidatedEntity): TlsProtocol[] | undefined {
   const indexes = new Set<number>();
   for (const name of names) {
     const index = TLS_PROTOCOLS.indexOf(name as TlsProtocol);
-    if (index === -1) invalid(entity, 'protocols', 'ERR_CONFIG_INVALID_VALUE', `sslProfile protocols ${quote(written)}: ${quote(name)} is not a TLS protocol; ${help}`);
+    if (index === -1) {
+      warn(context, 'WARN_CONFIG_NO_EFFECT', lineOf(entity, 'protocols'),
+        `sslProfile protocols ${quote(written)}: ${quote(name)} is not a TLS protocol (${help}); as in qdrouterd, TLS connections using this profile will fail`);
+      return [];
+    }
     indexes.add(index);
   }
-  const sorted = [...indexes].sort((a, b) => a - b);
-  const gap = sorted.findIndex((index, position) => position > 0 && index !== sorted[position - 1]! + 1);
-  if (gap !== -1) {
-    const missing = TLS_PROTOCOLS.slice(sorted[gap - 1]! + 1, sorted[gap]!);
-    invalid(
-      entity,
-      'protocols',
-      'ERR_CONFIG_INVALID_VALUE',
-      `sslProfile protocols ${quote(written)} leaves out ${missing.join(', ')} between the versions it lists; TLS negotiates within one range of versions: list them without gaps`,
-    );
-  }
-  return sorted.map((index) => TLS_PROTOCOLS[index]!);
+  return [...indexes].sort((a, b) => a - b).map((index) => TLS_PROTOCOLS[index]!);
 }
 
 /** `ciphers`: an OpenSSL cipher list that selects at least one cipher. */

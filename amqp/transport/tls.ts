@@ -2,8 +2,12 @@
  * TLS for listeners and connectors from a qdrouterd `sslProfile`: secure contexts, and the user
  * id a client certificate gives (uidFormat). The uid rule is pure and unit-tested.
  */
+import { constants } from 'node:crypto';
 import * as tls from 'node:tls';
 import type { TlsProfile } from './settings';
+
+const VERSIONS = ['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'] as const;
+const NO_VERSION = [constants.SSL_OP_NO_TLSv1, constants.SSL_OP_NO_TLSv1_1, constants.SSL_OP_NO_TLSv1_2, constants.SSL_OP_NO_TLSv1_3];
 
 /** Node's options for a profile: certificate, key, CA, ciphers, protocol range. */
 export function secureContextOptions(p: TlsProfile): tls.SecureContextOptions {
@@ -13,11 +17,17 @@ export function secureContextOptions(p: TlsProfile): tls.SecureContextOptions {
   if (p.passphrase !== undefined) o.passphrase = p.passphrase;
   if (p.ca) o.ca = p.ca;
   if (p.ciphers) o.ciphers = p.ciphers;
-  if (p.protocols && p.protocols.length > 0) {
-    const order = ['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'] as const;
-    const idx = p.protocols.map((v) => order.indexOf(v)).sort((a, b) => a - b);
-    o.minVersion = order[idx[0]];
-    o.maxVersion = order[idx[idx.length - 1]];
+  if (p.protocols) {
+    // The range from the lowest to the highest listed; versions inside it but not listed are
+    // switched off one by one. None listed (an unknown name in the profile): every version off.
+    const idx = p.protocols.map((v) => VERSIONS.indexOf(v)).sort((a, b) => a - b);
+    if (idx.length > 0) {
+      o.minVersion = VERSIONS[idx[0]];
+      o.maxVersion = VERSIONS[idx[idx.length - 1]];
+    }
+    let off = 0;
+    for (let i = 0; i < VERSIONS.length; i++) if (!idx.includes(i) && (idx.length === 0 || (i > idx[0] && i < idx[idx.length - 1]))) off |= NO_VERSION[i];
+    if (off !== 0) o.secureOptions = off;
   }
   return o;
 }

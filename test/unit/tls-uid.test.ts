@@ -1,6 +1,7 @@
 // TLS profile mapping and the user id a client certificate gives (qdrouterd's uidFormat): pure, no sockets.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { constants } from 'node:crypto';
 import { computeUid, secureContextOptions } from '../../amqp/transport/tls';
 
 const fakeDigest = (alg: string, data: Buffer): string => `${alg}(${data.toString('hex')})`;
@@ -44,6 +45,15 @@ test('protocols become a version range; other fields pass through', () => {
   assert.equal(o.cert, Buffer.from('c'));
   const none = secureContextOptions({ name: 'q' });
   assert.is(none.minVersion, undefined);
+  assert.is(none.secureOptions, undefined);
+});
+
+test('protocols with a gap switch off the versions between; none listed switches off all', () => {
+  const gap = secureContextOptions({ name: 'g', protocols: ['TLSv1', 'TLSv1.2'] });
+  assert.equal([gap.minVersion, gap.maxVersion], ['TLSv1', 'TLSv1.2']);
+  assert.is(gap.secureOptions, constants.SSL_OP_NO_TLSv1_1);
+  const off = secureContextOptions({ name: 'x', protocols: [] });
+  assert.is(off.secureOptions, constants.SSL_OP_NO_TLSv1 | constants.SSL_OP_NO_TLSv1_1 | constants.SSL_OP_NO_TLSv1_2 | constants.SSL_OP_NO_TLSv1_3);
 });
 
 test.run();
