@@ -28,6 +28,9 @@ export function secureContextOptions(p: TlsProfile): tls.SecureContextOptions {
     let off = 0;
     for (let i = 0; i < VERSIONS.length; i++) if (!idx.includes(i) && (idx.length === 0 || (i > idx[0] && i < idx[idx.length - 1]))) off |= NO_VERSION[i];
     if (off !== 0) o.secureOptions = off;
+    // OpenSSL 3 refuses TLS 1.0 and 1.1 at its default security level; a profile that lists
+    // them asks for them, as it does of qdrouterd.
+    if (idx.length > 0 && idx[0] < 2) o.ciphers = `${o.ciphers ?? 'DEFAULT'}:@SECLEVEL=0`;
   }
   return o;
 }

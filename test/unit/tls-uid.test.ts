@@ -52,6 +52,9 @@ test('protocols with a gap switch off the versions between; none listed switches
   const gap = secureContextOptions({ name: 'g', protocols: ['TLSv1', 'TLSv1.2'] });
   assert.equal([gap.minVersion, gap.maxVersion], ['TLSv1', 'TLSv1.2']);
   assert.is(gap.secureOptions, constants.SSL_OP_NO_TLSv1_1);
+  // Listing TLS 1.0 or 1.1 lowers OpenSSL's security level so they can be negotiated.
+  assert.is(gap.ciphers, 'DEFAULT:@SECLEVEL=0');
+  assert.is(secureContextOptions({ name: 'h', protocols: ['TLSv1.2'], ciphers: 'HIGH' }).ciphers, 'HIGH');
   const off = secureContextOptions({ name: 'x', protocols: [] });
   assert.is(off.secureOptions, constants.SSL_OP_NO_TLSv1 | constants.SSL_OP_NO_TLSv1_1 | constants.SSL_OP_NO_TLSv1_2 | constants.SSL_OP_NO_TLSv1_3);
 });
