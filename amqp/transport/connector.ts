@@ -34,7 +34,7 @@ export interface ConnectorHandlers {
   onDial(t: Transport, target: Endpoint): void;
   /** The transport is ready (TCP connected, TLS verified): start the engine. */
   onUp(target: Endpoint): void;
-  /** The transport ended; the connector dials `next` after `delayMs` unless stopped meanwhile. */
+  /** The transport ended (`wasUp`: its connection had opened); the connector dials `next` after `delayMs` unless stopped meanwhile. */
   onDown(target: Endpoint, wasUp: boolean, next: Endpoint, delayMs: number): void;
   /** A transport error (refused, reset, certificate): for the log. */
   onError(target: Endpoint, e: Error, wasUp: boolean): void;
@@ -70,7 +70,11 @@ export class Connector {
   private timer: NodeJS.Timeout | null = null;
   private transport: Transport | null = null;
   private stopped = false;
-  /** The current transport is connected (TCP) or verified (TLS). */
+  /**
+   * The current connection was opened by the peer (the owner's {@link onOpened}): only then does
+   * a retry start over at the shortest delay. A transport that connects but is refused (a TLS
+   * 1.3 client learns of a refused certificate only after its handshake) backs off.
+   */
   isUp = false;
 
   constructor(
@@ -92,16 +96,11 @@ export class Connector {
   start(): void {
     if (this.stopped || this.transport !== null) return;
     const target = this.current;
-    let up = false;
-    const t = dial(target, this.settings, () => {
-      up = true;
-      this.isUp = true;
-      this.attempt = 0;
-      this.handlers.onUp(target);
-    });
+    const t = dial(target, this.settings, () => this.handlers.onUp(target));
     this.transport = t;
-    t.stream.on('error', (e) => this.handlers.onError(target, e, up));
+    t.stream.on('error', (e) => this.handlers.onError(target, e, this.isUp));
     t.stream.on('close', () => {
+      const up = this.isUp;
       this.transport = null;
       this.isUp = false;
       if (this.stopped) return;
@@ -116,6 +115,12 @@ export class Connector {
       }, delay);
     });
     this.handlers.onDial(t, target);
+  }
+
+  /** The peer opened the AMQP connection: the connection counts as up (retries start over). */
+  onOpened(): void {
+    this.isUp = true;
+    this.attempt = 0;
   }
 
   /** Adds a candidate (failover learnt from a peer); true when it was new. */

@@ -32,10 +32,19 @@ export interface ListenerSpec {
 /** Called with each connection ready for AMQP; `deadline` (ms since epoch, 0 none) bounds the AMQP handshake. */
 export type OnTransport = (t: Transport, deadline: number) => void;
 
+const HTTP_METHODS = ['GET ', 'POST ', 'PUT ', 'HEAD ', 'DELETE ', 'OPTIONS ', 'PATCH ', 'CONNECT ', 'TRACE '];
+
 /** An HTTP method at the start of a request (a WebSocket upgrade is a GET). */
 function looksLikeHttp(b: Buffer): boolean {
   const s = b.toString('latin1', 0, Math.min(8, b.length));
-  return /^(GET|POST|PUT|HEAD|DELETE|OPTIONS|PATCH|CONNECT|TRACE) /.test(s);
+  return HTTP_METHODS.some((m) => s.startsWith(m));
+}
+
+/** Whether the first bytes suffice to tell TLS, AMQP and HTTP apart (an HTTP method may still be arriving). */
+function decided(b: Buffer): boolean {
+  if (b[0] === 0x16) return true;
+  const s = b.toString('latin1', 0, Math.min(8, b.length));
+  return !HTTP_METHODS.some((m) => m.startsWith(s) && s.length < m.length);
 }
 
 const sha = (alg: string, data: Buffer): string => crypto.createHash(alg).update(data).digest('hex');
@@ -154,13 +163,21 @@ export class Listener {
     });
   }
 
-  /** Reads the first chunk without consuming it, then calls `then`. */
+  /**
+   * Reads the first bytes without consuming them, until they tell what is coming (TLS, AMQP or an
+   * HTTP request line, however the peer splits them), then calls `then` with them.
+   */
   private peek(s: net.Socket | tls.TLSSocket, then: (first: Buffer) => void): void {
-    s.once('data', (chunk: Buffer) => {
+    let seen: Buffer = Buffer.alloc(0);
+    const onData = (chunk: Buffer): void => {
+      seen = seen.length === 0 ? chunk : Buffer.concat([seen, chunk]);
+      if (!decided(seen)) return;
+      s.off('data', onData);
       s.pause();
-      s.unshift(chunk);
-      then(chunk);
-    });
+      s.unshift(seen);
+      then(seen);
+    };
+    s.on('data', onData);
   }
 
   private onSecure(s: tls.TLSSocket): void {

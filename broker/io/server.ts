@@ -108,7 +108,9 @@ export class BrokerServer implements ConnectionHandler, BrokerEffects {
       t.stream.destroy();
       return;
     }
-    const failover = this.settings.failoverServers().map((s) => ({ 'network-host': s.host, port: s.port, scheme: 'amqp', hostname: s.host }));
+    // A pair's members share their listener settings: the scheme is this listener's.
+    const scheme = l.transport?.tls && l.transport.requireSsl ? 'amqps' : 'amqp';
+    const failover = this.settings.failoverServers().map((s) => ({ 'network-host': s.host, port: s.port, scheme, hostname: s.host }));
     const conn = new Connection(
       acceptedConnectionOptions(l, t, {
         containerId: this.settings.id,

@@ -13,8 +13,12 @@ import type { FailoverScheme, FailoverUrl } from './types';
 
 /** Schemes qdrouterd documents for failover URLs, in its order. */
 export const FAILOVER_SCHEMES: readonly FailoverScheme[] = ['amqp', 'amqps', 'ws', 'wss'];
-/** Schemes amqp-mesh fails over to (failing over to TLS or WebSocket URLs is not implemented yet). */
-export const SUPPORTED_FAILOVER_SCHEMES: readonly FailoverScheme[] = ['amqp'];
+/**
+ * Schemes amqp-mesh fails over to. Every candidate is dialled as the connector is (TLS when it has
+ * an sslProfile), so `amqps` names the same thing as `amqp` with the connector's profile; failing
+ * over to WebSocket URLs is not implemented.
+ */
+export const SUPPORTED_FAILOVER_SCHEMES: readonly FailoverScheme[] = ['amqp', 'amqps'];
 /** How an entry is written, for messages. */
 export const FAILOVER_URL_FORM = '[amqp://]host[:port] (port 1-65535, default 5672)';
 
@@ -71,7 +75,7 @@ function parseEntry(entry: string): FailoverUrl | { kind: FailoverUrlProblem['ki
     if (!SUPPORTED_FAILOVER_SCHEMES.includes(known)) {
       return {
         kind: 'unsupported',
-        reason: `${shown}: scheme "${known}" is not supported yet by amqp-mesh (failing over to TLS or WebSocket URLs is not implemented yet); supported: ${SUPPORTED_FAILOVER_SCHEMES.join(', ')}`,
+        reason: `${shown}: scheme "${known}" is not supported yet by amqp-mesh (failing over to WebSocket URLs is not implemented yet); supported: ${SUPPORTED_FAILOVER_SCHEMES.join(', ')}`,
       };
     }
     scheme = known;

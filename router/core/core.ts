@@ -73,8 +73,6 @@ export class CoreLink {
   drain = false;
   /** out: the consumer wants deliveries settled on send (snd-settle-mode settled). */
   presettled = false;
-  /** in: the sender asked for rcv-settle-mode second. */
-  settleSecond = false;
   gone = false;
   dirty = false;
   constructor(readonly id: number, readonly dir: 'in' | 'out', readonly capacity: number, readonly io: unknown) {}
@@ -244,9 +242,8 @@ export class RouterCore {
    * A client attached a sending link (messages flow into the router). `key` null: anonymous
    * relay (per-message `to`). Credit follows in {@link flush}.
    */
-  onSenderAttached(key: string | null, capacity: number, settleSecond: boolean, io: unknown): CoreLink {
+  onSenderAttached(key: string | null, capacity: number, io: unknown): CoreLink {
     const link = new CoreLink(this.nextLinkId++, 'in', capacity, io);
-    link.settleSecond = settleSecond;
     if (key !== null) {
       link.address = this.addressFor(key);
       link.address.senders.push(link);

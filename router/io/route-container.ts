@@ -264,6 +264,7 @@ export class RouteContainer {
 
   /** The broker's open arrived: learn its pair, attach the auto-links. */
   onOpen(conn: Connection): void {
+    this.connector.onOpened();
     this.state = 'active';
     this.connects++;
     const t = this.current;

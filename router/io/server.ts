@@ -97,6 +97,8 @@ class ConnCtx extends ConnIo {
   readonly outLinks = new Set<Link>();
   /** Set on a route-container connection (to a broker). */
   routeContainer: RouteContainer | null = null;
+  /** Set on an inter-router connection we dialled. */
+  connector: Connector | null = null;
   constructor(transport: Transport, readonly listener: ListenerSettings, id: number) {
     super(transport, id);
   }
@@ -204,7 +206,9 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
           Date.now(),
         );
         ir.register(conn, c.cost, true);
-        this.pump.attach(conn, new ConnCtx(t, listener, this.nextConnId++));
+        const ctx = new ConnCtx(t, listener, this.nextConnId++);
+        ctx.connector = connector;
+        this.pump.attach(conn, ctx);
       },
       onUp: () => {
         const cn = conn!;
@@ -305,7 +309,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
   private deliverFromMesh(link: Link, d: InDelivery): void {
     let cl = link.ctx as CoreLink | null;
     if (cl === null) {
-      cl = this.core.onSenderAttached(null, DATA_LINK_CREDIT, false, link);
+      cl = this.core.onSenderAttached(null, DATA_LINK_CREDIT, link);
       link.ctx = cl;
     }
     this.core.onCreditConsumed(cl, link.credit);
@@ -382,6 +386,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     this.interRouter?.onOpen(conn);
     const ctx = conn.ctx as ConnCtx;
     ctx.routeContainer?.onOpen(conn);
+    ctx.connector?.onOpened();
     this.logger.log('SERVER', 'info', `[C${ctx.id}] Connection open: container-id ${conn.remoteOpen?.containerId}, user ${conn.user}`);
   }
 
@@ -429,7 +434,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
       this.core.onConsumerFlow(link.ctx as CoreLink, link.drain);
     } else {
       // The broker is a producer into the egress phase: credit follows the consumers.
-      link.ctx = this.core.onSenderAttached(key, capacity, false, link);
+      link.ctx = this.core.onSenderAttached(key, capacity, link);
     }
     this.touch(link.conn);
   }
@@ -498,8 +503,10 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
       key = phaseKey(key, this.addressTable.computePhases(key).ingress);
     }
     link.address = key;
-    link.accept({}, a);
-    link.ctx = this.core.onSenderAttached(key, capacity, a.rcvSettleMode === 1, link);
+    // Our outcomes are settled (rcv-settle-mode first), whatever the sender asked: as qdrouterd,
+    // and clients that ask for second but never settle (uAMQP) complete their sends.
+    link.accept({ rcvSettleMode: 0 }, a);
+    link.ctx = this.core.onSenderAttached(key, capacity, link);
     this.logger.log('ROUTER', 'debug', `[C${ctx.id}] sender link ${link.name} on ${key ?? '(anonymous)'}`);
   }
 
@@ -682,7 +689,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     const link = d.link;
     if (!link.attached || d.settled) return;
     const s = made === Made.Released ? STATE.released : made === Made.ModifiedFailed ? STATE.modifiedFailed : state;
-    link.conn.updateIn(d, s, !(link.ctx as CoreLink).settleSecond);
+    link.conn.updateIn(d, s, true);
     this.touch(link.conn);
   }
 

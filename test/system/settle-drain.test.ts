@@ -1,10 +1,11 @@
-// rcv-settle-mode second on either side of the router, and drain on consumer links.
+// rcv-settle-mode second on either side of the router (a sender is answered first, as qdrouterd;
+// a consumer's second is honoured), and drain on consumer links.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { runProton, startProton } from '../support/proton';
 import { collect, credit, once, rheaConnect, url, waitFor, withRouter } from './helpers';
 
-test('a sender asking for rcv-settle-mode second gets its outcomes unsettled and completes', async () => {
+test('a sender asking for rcv-settle-mode second is answered first (as qdrouterd) and gets settled outcomes', async () => {
   // rhea send (rcv_settle_mode second) --> [R1 closest.second] --> proton receive (accepts)
   // rhea send (rcv_settle_mode second) --> [R1 balanced.rej]   --> proton receive --outcome reject
   await withRouter(async (r) => {
@@ -17,25 +18,24 @@ test('a sender asking for rcv-settle-mode second gets its outcomes unsettled and
       const run = async (address: string, outcome: 'accepted' | 'rejected') => {
         const s = c.conn.open_sender({ target: { address }, rcv_settle_mode: 1 });
         await once(s as any, 'sender_open');
-        assert.is((s as any).remote.attach.rcv_settle_mode, 1, 'the router agrees to rcv-settle-mode second');
+        assert.is((s as any).remote.attach.rcv_settle_mode, 0, 'the router answers rcv-settle-mode first');
         const seen = { outcome: 0, unsettledOutcome: 0, other: 0 };
         s.on(outcome, (ctx: any) => {
           seen.outcome++;
           if (!ctx.delivery.remote_settled) seen.unsettledOutcome++;
-          ctx.delivery.update(true); // second: the sender settles after the outcome
         });
         for (const other of ['accepted', 'rejected', 'released', 'modified'].filter((o) => o !== outcome)) s.on(other as any, () => seen.other++);
         await waitFor(() => s.sendable(), 3000, 'credit');
         const deliveries = [];
         for (let i = 0; i < N; i++) deliveries.push(s.send({ body: `second-${i}` }));
         await waitFor(() => seen.outcome === N, 5000, `${N} ${outcome}`);
-        assert.is(seen.unsettledOutcome, N, 'each outcome arrives unsettled (mode second)');
+        assert.is(seen.unsettledOutcome, 0, 'each outcome arrives settled (mode first)');
         assert.is(seen.other, 0);
         // Closing the link cleanly after settling: nothing is left hanging on either side.
         const closed = once(s as any, 'sender_close');
         s.close();
         await closed;
-        assert.ok(deliveries.every((d: any) => d.settled), 'all settled by the sender');
+        assert.ok(deliveries.every((d: any) => d.remote_settled), 'all settled by the router');
       };
       await Promise.all([run('closest.second', 'accepted'), run('balanced.rej', 'rejected')]);
       const [a, rj] = await Promise.all([rxA.done, rxR.done]);
@@ -142,7 +142,7 @@ test('drain with messages waiting: they come first, then the drain completes', a
   });
 });
 
-test('rcv-settle-mode second sender to a multicast address: one unsettled outcome once every copy has one', async () => {
+test('rcv-settle-mode second sender to a multicast address: one settled outcome once every copy has one', async () => {
   // rhea send (rcv_settle_mode second) --> [R1 multicast.sec] --> proton receive --outcome release
   //                                                           \-> proton receive (accepts)
   await withRouter(async (r) => {
@@ -159,14 +159,13 @@ test('rcv-settle-mode second sender to a multicast address: one unsettled outcom
       s.on('accepted', (ctx: any) => {
         accepted++;
         if (!ctx.delivery.remote_settled) unsettled++;
-        ctx.delivery.update(true);
       });
       s.on('released', () => other++);
       s.on('rejected', () => other++);
       await waitFor(() => s.sendable(), 3000, 'credit');
       for (let i = 0; i < N; i++) s.send({ body: `mc-${i}` });
       await waitFor(() => accepted === N, 5000, 'outcomes');
-      assert.equal({ accepted, unsettled, other }, { accepted: N, unsettled: N, other: 0 });
+      assert.equal({ accepted, unsettled, other }, { accepted: N, unsettled: 0, other: 0 });
       await Promise.all([rel.done, acc.done]);
     } finally {
       await c.close();

@@ -407,6 +407,8 @@ test('failoverUrls: qdrouterd\'s list form, with the scheme and port defaults', 
   }
   // The parser alone, as exported.
   assert.equal(parseFailoverUrls('amqp://x:1'), { urls: [{ scheme: 'amqp', host: 'x', port: 1 }] });
+  // amqps: the connector's sslProfile dials it (as every candidate).
+  assert.equal(parseFailoverUrls('amqps://b:5671, c'), { urls: [{ scheme: 'amqps', host: 'b', port: 5671 }, { scheme: 'amqp', host: 'c', port: 5672 }] });
   assert.equal(parseFailoverUrls('x,,y'), { problem: { index: 2, kind: 'malformed', reason: 'entry 2 is empty' } });
 });
 
@@ -441,7 +443,6 @@ test('failoverUrls: a malformed entry is refused with the file, the line, the en
     ['"://b"', 'ERR_CONFIG_INVALID_VALUE', ['has scheme ""']],
     ['"[::1]:5672"', 'ERR_CONFIG_INVALID_VALUE', ['has host "["', 'IPv6 literals cannot be written in a failover list']],
     ['"a b:5672"', 'ERR_CONFIG_INVALID_VALUE', ['contains whitespace', 'separate entries with commas']],
-    ['"amqps://b:5671"', 'ERR_CONFIG_NOT_SUPPORTED', ['scheme "amqps" is not supported yet', 'supported: amqp', form]],
     ['"wss://b:443"', 'ERR_CONFIG_NOT_SUPPORTED', ['scheme "wss" is not supported yet']],
     ['"ws://b"', 'ERR_CONFIG_NOT_SUPPORTED', ['scheme "ws" is not supported yet']],
   ];

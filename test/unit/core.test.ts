@@ -83,8 +83,8 @@ class World {
   constructor(rules: AddressRule[] = []) {
     this.core = new RouterCore(new AddressTable(rules), this.fx);
   }
-  sender(key: string | null, capacity = 10, settleSecond = false): CoreLink {
-    const l = this.core.onSenderAttached(key, capacity, settleSecond, { name: 'S' });
+  sender(key: string | null, capacity = 10): CoreLink {
+    const l = this.core.onSenderAttached(key, capacity, { name: 'S' });
     this.core.flush();
     return l;
   }

@@ -520,16 +520,82 @@ def json_arg(text, what):
         emit({"error": "bad JSON for %s: %s" % (what, e)}, 2)
 
 
+SSL_VERIFY_MODES = ("peer-name", "peer", "none")
+
+
+class _Parser(argparse.ArgumentParser):
+    """ArgumentParser that also checks the TLS/SASL options against each other."""
+
+    def parse_args(self, *args, **kwargs):
+        o = super().parse_args(*args, **kwargs)
+        check_tls_options(self, o)
+        return o
+
+
 def base_parser(description):
-    p = argparse.ArgumentParser(description=description)
+    p = _Parser(description=description)
     p.add_argument("--url", default="amqp://127.0.0.1:5672",
-                   help="amqp://HOST:PORT (default %(default)s)")
+                   help="amqp://HOST:PORT, or amqps://HOST:PORT for TLS (default %(default)s)")
     p.add_argument("--timeout", type=float, default=10.0,
                    help="seconds before stopping and reporting what was done (default 10)")
     p.add_argument("--no-sasl", action="store_true",
                    help="do not use a SASL layer (default: SASL ANONYMOUS)")
     p.add_argument("--container-id", default=None, help="AMQP container-id")
+    t = p.add_argument_group("TLS (amqps:// URLs only) and SASL")
+    t.add_argument("--ssl-ca", default=None, metavar="PEM",
+                   help="CA certificates (PEM) the server's certificate must chain to")
+    t.add_argument("--ssl-cert", default=None, metavar="PEM",
+                   help="client certificate (PEM) presented to the server (with --ssl-key)")
+    t.add_argument("--ssl-key", default=None, metavar="PEM",
+                   help="private key (PEM) of --ssl-cert")
+    t.add_argument("--ssl-key-password", default=None, help="password of an encrypted --ssl-key")
+    t.add_argument("--ssl-verify", choices=SSL_VERIFY_MODES, default="peer-name",
+                   help="peer-name (default): the server's certificate must chain to --ssl-ca and "
+                        "name the host (--ssl-peer-name, else the URL's host); peer: chain only; "
+                        "none: anything is accepted")
+    t.add_argument("--ssl-peer-name", default=None, metavar="NAME",
+                   help="host name sent as SNI and checked against the server's certificate "
+                        "(default: the URL's host)")
+    t.add_argument("--sasl-mechs", default=None, metavar="MECHS",
+                   help="SASL mechanisms the client may use, space separated (e.g. EXTERNAL; "
+                        "default: Proton's choice, ANONYMOUS without credentials)")
     return p
+
+
+def _url_scheme(url):
+    return url.split("://", 1)[0].lower() if "://" in url else "amqp"
+
+
+def check_tls_options(parser, o):
+    """Exit 2 (argparse) on TLS options that would be silently ignored."""
+    if not hasattr(o, "ssl_ca"):
+        return
+    given = [n for n in ("ssl_ca", "ssl_cert", "ssl_key", "ssl_key_password", "ssl_peer_name")
+             if getattr(o, n) is not None]
+    urls = [getattr(o, n) for n in ("url", "receive_url") if getattr(o, n, None)]
+    if given and not any(_url_scheme(u) == "amqps" for u in urls):
+        parser.error("--%s needs an amqps:// URL (Proton uses TLS for amqps:// only)"
+                     % given[0].replace("_", "-"))
+    if (o.ssl_cert is None) != (o.ssl_key is None):
+        parser.error("--ssl-cert and --ssl-key go together")
+    if o.ssl_key_password is not None and o.ssl_key is None:
+        parser.error("--ssl-key-password needs --ssl-key")
+    if o.sasl_mechs is not None and o.no_sasl:
+        parser.error("--sasl-mechs and --no-sasl exclude each other")
+
+
+def ssl_domain(o):
+    """A client proton.SSLDomain from the --ssl-* options (used for amqps:// URLs)."""
+    from proton import SSLDomain
+    d = SSLDomain(SSLDomain.MODE_CLIENT)
+    if getattr(o, "ssl_ca", None):
+        d.set_trusted_ca_db(o.ssl_ca)
+    if getattr(o, "ssl_cert", None):
+        d.set_credentials(o.ssl_cert, o.ssl_key, o.ssl_key_password)
+    mode = {"peer-name": SSLDomain.VERIFY_PEER_NAME, "peer": SSLDomain.VERIFY_PEER,
+            "none": SSLDomain.ANONYMOUS_PEER}[getattr(o, "ssl_verify", None) or "peer-name"]
+    d.set_peer_authentication(mode)
+    return d
 
 
 class _Stopper:
@@ -592,12 +658,35 @@ class ClientBase(MessagingHandler):
             self.fail("setup failed: %s" % e)
 
     def connect(self, url=None):
+        url = url or self.opts.url
         kw = {"reconnect": False}
         if self.opts.no_sasl:
             kw["sasl_enabled"] = False
-        conn = self.container.connect(url or self.opts.url, **kw)
+        mechs = getattr(self.opts, "sasl_mechs", None)
+        if mechs:
+            kw["allowed_mechs"] = mechs
+        if _url_scheme(url) == "amqps":
+            kw["ssl_domain"] = ssl_domain(self.opts)
+            if getattr(self.opts, "ssl_peer_name", None):
+                kw["sni"] = self.opts.ssl_peer_name
+        conn = self.container.connect(url, **kw)
         self.connections.append(conn)
         return conn
+
+    def on_connection_opened(self, event):
+        """Records the TLS protocol and cipher (while the transport is alive) for the result."""
+        ssl = getattr(getattr(event.connection, "_overrides", None), "ssl", None)
+        if ssl is not None:
+            try:
+                # attributes live in the pn_connection's record (as _mesh_buf on deliveries)
+                event.connection._mesh_tls = {"protocol": ssl.protocol_name(),
+                                              "cipher": ssl.cipher_name()}
+            except Exception:  # noqa: BLE001
+                pass
+
+    def tls_info(self):
+        """Per connection: {"protocol", "cipher"} of an opened TLS connection, else None."""
+        return [getattr(c, "_mesh_tls", None) for c in self.connections]
 
     def setup(self):
         raise NotImplementedError
@@ -714,6 +803,9 @@ def run(client):
     except Exception as e:
         res = {"result_error": "%s: %s" % (type(e).__name__, e)}
     res["timed_out"] = client.timed_out
+    tls = client.tls_info() if hasattr(client, "tls_info") else []
+    if any(t is not None for t in tls):
+        res["tls"] = tls
     if client.error:
         client.error.pop("_generic", None)
         res.update(client.error)
