@@ -152,12 +152,8 @@ test('uAMQP sends to amqps://127.0.0.1/queue.x over TLS: a Proton receiver on qu
     const got = await rx.done;
     assert.is(got.result.received, 4, 'the scheme://host/ prefix is normalised: queue.x');
     assert.equal(got.result.messages, messages(4));
-    // PRODUCT BUG (fails until fixed): uAMQP's sender asks for rcv-settle-mode second and the router
-    // agrees (amqp/engine/connection.ts writeAttachReply echoes a.rcvSettleMode; router/io/server.ts
-    // onSenderAttached(..., a.rcvSettleMode === 1)), so it sends its outcomes unsettled. uAMQP only
-    // completes a send on a *settled* disposition, so every send ends "Message send timed out"
-    // (SendFailed) although the message was delivered and accepted. qdrouterd 1.19 never sets its
-    // rcv-settle-mode (replies first) and settles every outcome, so uAMQP works against it.
+    // uAMQP's sender asks for rcv-settle-mode second and completes a send only on a settled
+    // outcome; the router answers first (as qdrouterd) and settles every outcome.
     assert.is(tx.code, 0, JSON.stringify(tx.result) + tx.stderr.slice(-2000));
     assert.is(tx.result.accepted, 4, `uAMQP's sends are accepted: ${JSON.stringify(tx.result)}`);
     assert.is(tx.result.send_failed, 0);

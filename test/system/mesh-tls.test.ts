@@ -168,13 +168,8 @@ test('a connector refused for its certificate backs off (1 s, 2 s, 4 s, then 5 s
     const times = refusals().slice(0, 4).map(logTime);
     const gaps = times.slice(1).map((t, i) => t - times[i]);
     assert.not.ok(logHas(a, /Connection open: container-id KC/));
-    // PRODUCT BUG (fails until fixed): with TLS 1.3 the client's handshake completes before the
-    // server has checked the client certificate, so amqp/transport/connector.ts fires onUp on
-    // 'secureConnect' (line 60), Connector.start() resets `attempt` to 0 (line 99) and the close
-    // that follows at once is treated as the loss of a working connection: `delay = up ? 1000 : ...`
-    // (line 110). A refused connector redials every second forever (the README promises 1 s, 2 s,
-    // 4 s, then every 5 s; qdrouterd 1.19 only shortens its delay after the peer's AMQP open) and
-    // logs "connector to-a connected to ... (TLS)" for each refused attempt, then "read ECONNRESET".
+    // With TLS 1.3 the client's handshake completes before the server checks its certificate: a
+    // refused connector must still back off (1 s, 2 s, 4 s, then 5 s), since its peer never opened.
     assert.ok(gaps[1] >= 1700 && gaps[2] >= 3500, `backoff between C's refused attempts: ${gaps.join(', ')} ms\n${c.log.slice(-8).join('\n')}`);
   } finally {
     await stopAll(c, a);
@@ -282,12 +277,7 @@ test('a broker pair behind a TLS route-container connector: the waypoint works, 
 
 //   [PA] --route-container TLS--> 127.0.0.1:p1 (nothing listens) ... failoverUrls amqps://127.0.0.1:p2 --> [broker S, requireSsl] (live)
 test('a TLS route-container connector takes failoverUrls written amqps:// (qdrouterd spells a TLS pair so) and fails over to it', async () => {
-  // PRODUCT BUG (fails until fixed): router/config/failover-urls.ts SUPPORTED_FAILOVER_SCHEMES is
-  // ['amqp'], so `failoverUrls: amqps://...` is refused at load ("scheme "amqps" is not supported
-  // yet ... failing over to TLS or WebSocket URLs is not implemented yet") and the router exits 2,
-  // although a connector with an sslProfile dials every candidate with TLS
-  // (amqp/transport/connector.ts) and qdrouterd 1.19 writes a TLS connector's own entry as amqps
-  // (connection_manager.c) and dials every failover entry with the connector's sslProfile.
+  // Every candidate is dialled with the connector's sslProfile, as qdrouterd does.
   const dataDir = tempDir();
   const [p1, p2] = [await freePort(), await freePort()];
   let live: RunningBroker | null = null;
