@@ -57,6 +57,8 @@ export class Listener {
   private readonly wss: WebSocketServer | null;
   /** Sockets not yet handed over (handshakes in progress), destroyed by {@link close}. */
   private readonly pending = new Set<net.Socket>();
+  /** Each accepted socket's handshake deadline (0: none), counted once from the accept. */
+  private readonly deadlines = new WeakMap<net.Socket, number>();
   /** Where it listens (port 0 resolved) once {@link listen} resolved. */
   host = '';
   port = 0;
@@ -93,7 +95,7 @@ export class Listener {
         perMessageDeflate: false,
         maxPayload: Math.max(1 << 20, 4 * spec.maxFrameSize),
         handleProtocols: (offered) => {
-          for (const p of offered) if ((WS_SUBPROTOCOLS as readonly string[]).includes(p)) return p;
+          for (const p of WS_SUBPROTOCOLS) if (offered.has(p)) return p;
           return false;
         },
       });
@@ -139,6 +141,7 @@ export class Listener {
       return;
     }
     this.pending.add(socket);
+    this.deadlines.set(socket, deadline);
     const peer = peerOf(socket);
     socket.on('close', () => this.pending.delete(socket));
     socket.on('error', (e) => this.logger.log('SERVER', 'debug', `listener ${this.spec.name}: ${peer}: ${e.message}`));
@@ -197,7 +200,7 @@ export class Listener {
       externalId = computeUid({ subject: cert.subject as CertSubject, raw: cert.raw }, this.spec.transport.tls?.uidFormat, sha);
     }
     const t = this.spec.transport;
-    const deadline = t.initialHandshakeTimeoutSeconds > 0 ? Date.now() + t.initialHandshakeTimeoutSeconds * 1000 : 0;
+    const deadline = raw ? this.deadlines.get(raw) ?? 0 : 0;
     if (!t.websockets) {
       this.handOver(raw, { kind: 'tls', stream: s, peer, externalId }, deadline);
       return;
@@ -231,8 +234,7 @@ export class Listener {
       ws.on('error', (e) => this.logger.log('HTTP', 'info', `listener ${this.spec.name}: ${peer}: WebSocket: ${e.message}`));
       const stream = createWebSocketStream(ws);
       stream.on('error', () => { /* reported by ws's own error event above */ });
-      const t = this.spec.transport;
-      const deadline = t.initialHandshakeTimeoutSeconds > 0 ? Date.now() + t.initialHandshakeTimeoutSeconds * 1000 : 0;
+      const deadline = this.deadlines.get(raw) ?? 0;
       this.handOver(raw, { kind: secure ? 'wss' : 'ws', stream, peer, externalId: (socket as SocketWithIds).amqpExternalId ?? null }, deadline);
     });
   }
