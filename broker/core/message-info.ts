@@ -43,19 +43,30 @@ export class MessageInfo {
   jmsType: string | null = null;
 }
 
+/**
+ * Checks a compound header read from buf[off..end) (a section skipValue bounded): the header
+ * fits, the size stays inside the section, and the count is possible (an element takes a byte).
+ * A peer's message must not make the broker read past it or loop on a made-up count.
+ */
+function checked(m: { first: number; count: number; end: number }, off: number, end: number): { first: number; count: number; end: number } {
+  if (m.first > end || m.end < m.first || m.end > end || m.count > m.end - m.first) {
+    throw new DecodeError(`compound at offset ${off}: size and count disagree with its section`);
+  }
+  return m;
+}
+
 function listBody(buf: Buffer, off: number, end: number): { first: number; count: number; end: number } {
   const c = buf[off];
   if (c === 0x45) return { first: off + 1, count: 0, end: off + 1 };
-  if (c === 0xc0) return { first: off + 3, count: buf[off + 2], end: off + 2 + buf[off + 1] };
-  if (c === 0xd0) return { first: off + 9, count: buf.readUInt32BE(off + 5), end: off + 5 + buf.readUInt32BE(off + 1) };
+  if (c === 0xc0 && off + 3 <= end) return checked({ first: off + 3, count: buf[off + 2], end: off + 2 + buf[off + 1] }, off, end);
+  if (c === 0xd0 && off + 9 <= end) return checked({ first: off + 9, count: buf.readUInt32BE(off + 5), end: off + 5 + buf.readUInt32BE(off + 1) }, off, end);
   throw new DecodeError(`expected a list at offset ${off} (0x${c.toString(16)})`);
-  void end;
 }
 
-function mapBody(buf: Buffer, off: number): { first: number; count: number; end: number } {
+function mapBody(buf: Buffer, off: number, end: number): { first: number; count: number; end: number } {
   const c = buf[off];
-  if (c === 0xc1) return { first: off + 3, count: buf[off + 2], end: off + 2 + buf[off + 1] };
-  if (c === 0xd1) return { first: off + 9, count: buf.readUInt32BE(off + 5), end: off + 5 + buf.readUInt32BE(off + 1) };
+  if (c === 0xc1 && off + 3 <= end) return checked({ first: off + 3, count: buf[off + 2], end: off + 2 + buf[off + 1] }, off, end);
+  if (c === 0xd1 && off + 9 <= end) return checked({ first: off + 9, count: buf.readUInt32BE(off + 5), end: off + 5 + buf.readUInt32BE(off + 1) }, off, end);
   if (c === 0x40) return { first: off + 1, count: 0, end: off + 1 };
   throw new DecodeError(`expected a map at offset ${off} (0x${c.toString(16)})`);
 }
@@ -107,7 +118,7 @@ export function scanBrokerMessage(buf: Buffer, out: MessageInfo = new MessageInf
         break;
       }
       case D.MessageAnnotations: {
-        const m = mapBody(buf, body);
+        const m = mapBody(buf, body, next);
         let q = m.first;
         for (let i = 0; i < m.count; i += 2) {
           const kEnd = skipValue(buf, q, m.end);

@@ -35,8 +35,11 @@ export class MessageScan {
   phase = 0;
 }
 
-/** Reads the symbol or string at `off` without allocating unless it has the router prefix. */
-function keyHasRouterPrefix(buf: Buffer, off: number): boolean {
+/**
+ * Reads the symbol or string at buf[off..end) (a key skipValue has bounded) without allocating
+ * unless it has the router prefix.
+ */
+function keyHasRouterPrefix(buf: Buffer, off: number, end: number): boolean {
   const c = buf[off];
   let start: number, len: number;
   if (c === 0xa3 || c === 0xa1) {
@@ -46,7 +49,7 @@ function keyHasRouterPrefix(buf: Buffer, off: number): boolean {
     len = buf.readUInt32BE(off + 1);
     start = off + 5;
   } else return false;
-  if (len < 9) return false;
+  if (len < 9 || start + 9 > end) return false;
   // 'x-opt-qd.'
   return (
     buf[start] === 0x78 && buf[start + 1] === 0x2d && buf[start + 2] === 0x6f && buf[start + 3] === 0x70 &&
@@ -55,13 +58,22 @@ function keyHasRouterPrefix(buf: Buffer, off: number): boolean {
   );
 }
 
-/** Offset of a map's first entry and its entry count (keys + values). */
+/**
+ * Offset of a map's first entry and its entry count (keys + values), for the map encoded at
+ * buf[off..end) (skipValue has checked that it fits; its header is checked here).
+ */
 function mapBody(buf: Buffer, off: number, end: number): { first: number; count: number; end: number } {
   const c = buf[off];
-  if (c === 0xc1) return { first: off + 3, count: buf[off + 2], end: off + 2 + buf[off + 1] };
-  if (c === 0xd1) return { first: off + 9, count: buf.readUInt32BE(off + 5), end: off + 5 + buf.readUInt32BE(off + 1) };
-  if (c === 0x40) return { first: off + 1, count: 0, end: off + 1 };
-  throw new DecodeError(`message-annotations is not a map (0x${c.toString(16)})`);
+  let m: { first: number; count: number; end: number };
+  if (c === 0xc1 && off + 3 <= end) m = { first: off + 3, count: buf[off + 2], end: off + 2 + buf[off + 1] };
+  else if (c === 0xd1 && off + 9 <= end) m = { first: off + 9, count: buf.readUInt32BE(off + 5), end: off + 5 + buf.readUInt32BE(off + 1) };
+  else if (c === 0x40) return { first: off + 1, count: 0, end: off + 1 };
+  else throw new DecodeError(`message-annotations is not a map (0x${c.toString(16)})`);
+  // Each entry takes at least a byte: a count past the size is a lie (and would loop long).
+  if (m.end < m.first || m.end > end || m.count > m.end - m.first || m.count % 2 !== 0) {
+    throw new DecodeError('message-annotations map size, count and section disagree');
+  }
+  return m;
 }
 
 /**
@@ -101,16 +113,16 @@ export function scanMessage(buf: Buffer, start: number, end: number, out: Messag
         // header is a list: durable, priority (ubyte), ...
         const c = buf[body];
         let q = -1, count = 0;
-        if (c === 0xc0) {
+        if (c === 0xc0 && body + 3 <= next) {
           q = body + 3;
           count = buf[body + 2];
-        } else if (c === 0xd0) {
+        } else if (c === 0xd0 && body + 9 <= next) {
           q = body + 9;
           count = buf.readUInt32BE(body + 5);
         }
-        if (q > 0 && count > 1) {
+        if (q > 0 && q <= next && count > 1) {
           q = skipValue(buf, q, next);
-          if (buf[q] === 0x50) out.priority = Math.min(buf[q + 1], 9);
+          if (q + 2 <= next && buf[q] === 0x50) out.priority = Math.min(buf[q + 1], 9);
         }
         out.maStart = next;
         break;
@@ -126,7 +138,7 @@ export function scanMessage(buf: Buffer, start: number, end: number, out: Messag
         for (let i = 0; i < m.count; i += 2) {
           const kEnd = skipValue(buf, q, m.end);
           const vEnd = skipValue(buf, kEnd, m.end);
-          if (keyHasRouterPrefix(buf, q)) {
+          if (keyHasRouterPrefix(buf, q, kEnd)) {
             out.hasRouterKeys = true;
             if (readRouterAnnotations) {
               const key = new Reader(buf, q, kEnd).read();
@@ -154,15 +166,16 @@ export function scanMessage(buf: Buffer, start: number, end: number, out: Messag
         const c = buf[body];
         let q: number, count: number, listEnd: number;
         if (c === 0x45) return;
-        if (c === 0xc0) {
+        if (c === 0xc0 && body + 3 <= next) {
           q = body + 3;
           count = buf[body + 2];
           listEnd = body + 2 + buf[body + 1];
-        } else if (c === 0xd0) {
+        } else if (c === 0xd0 && body + 9 <= next) {
           q = body + 9;
           count = buf.readUInt32BE(body + 5);
           listEnd = body + 5 + buf.readUInt32BE(body + 1);
         } else throw new DecodeError('properties section is not a list');
+        if (listEnd < q || listEnd > next) throw new DecodeError('properties list size and section disagree');
         if (count > 2) {
           q = skipValue(buf, q, listEnd);
           q = skipValue(buf, q, listEnd);
@@ -211,7 +224,7 @@ export function writeMessageWithAnnotations(
     for (let i = 0; i < m.count; i += 2) {
       const kEnd = skipValue(buf, q, m.end);
       const vEnd = skipValue(buf, kEnd, m.end);
-      if (!keyHasRouterPrefix(buf, q)) {
+      if (!keyHasRouterPrefix(buf, q, kEnd)) {
         kept.push(q, vEnd);
         userCount += 2;
       }

@@ -122,11 +122,13 @@ export function scanPerformative(buf: Buffer, off: number, end: number): number 
     p += 1;
   } else if (lc === 0xc0) {
     if (p + 3 > end) throw new DecodeError('truncated list');
+    if (buf[p + 1] < 1) throw new DecodeError('list8 size smaller than its count');
     listEnd = p + 2 + buf[p + 1];
     count = buf[p + 2];
     p += 3;
   } else if (lc === 0xd0) {
     if (p + 9 > end) throw new DecodeError('truncated list');
+    if (buf.readUInt32BE(p + 1) < 4) throw new DecodeError('list32 size smaller than its count');
     listEnd = p + 5 + buf.readUInt32BE(p + 1);
     count = buf.readUInt32BE(p + 5);
     p += 9;
@@ -290,8 +292,12 @@ function asSymbols(v: unknown): string[] {
 function asFields(v: unknown): Record<string, unknown> | null {
   if (v === null || v === undefined) return null;
   if (v instanceof Map) {
+    // Fields are keyed by symbols; other keys are not fields. (String() of a decoded map could
+    // throw, and assigning "__proto__" would set the prototype.)
     const o: Record<string, unknown> = {};
-    for (const [k, e] of v) o[String(k)] = e;
+    for (const [k, e] of v) {
+      if (typeof k === 'string') Object.defineProperty(o, k, { value: e, enumerable: true, writable: true, configurable: true });
+    }
     return o;
   }
   if (typeof v === 'object' && !Array.isArray(v) && !Buffer.isBuffer(v)) return v as Record<string, unknown>;
@@ -302,6 +308,7 @@ function asFields(v: unknown): Record<string, unknown> | null {
 export function decodeError(v: unknown): AmqpError | null {
   if (!(v instanceof Described)) return null;
   if (descriptorCode(v.descriptor) !== D.Error) throw new DecodeError('error field is not an amqp:error');
+  if (!Array.isArray(v.value)) throw new DecodeError('amqp:error is not a list');
   const f = v.value as unknown[];
   return {
     condition: typeof f[0] === 'string' ? f[0] : 'amqp:internal-error',
@@ -792,8 +799,9 @@ export function decodeSaslInit(): SaslInit {
   const mech = fieldValue(0);
   const resp = fieldValue(1);
   const host = fieldValue(2);
+  if (typeof mech !== 'string') throw new DecodeError('sasl-init: mechanism must be a symbol');
   return {
-    mechanism: String(mech),
+    mechanism: mech,
     initialResponse: Buffer.isBuffer(resp) ? resp : null,
     hostname: typeof host === 'string' ? host : null,
   };

@@ -512,4 +512,24 @@ test('scanMessage reads header.priority, capped at 9, default 4', () => {
   assert.is(s.priority, 4);
 });
 
+test('scan: sizes and counts that disagree with their section are DecodeErrors, not reads past it', () => {
+  const s = new MessageScan();
+  const h = (x: string) => Buffer.from(x.replace(/\s+/g, ''), 'hex');
+  for (const [hexs, what] of [
+    // message-annotations map32 whose count is 2^32 - 2 in a 5-byte section
+    ['0053 72 d1 00000005 fffffffe 40', 'annotations count lies'],
+    // message-annotations map8 whose size runs past the section (skipValue bounds the section: map8 size 1)
+    ['0053 72 c1 01 04', 'annotations count past size'],
+    // properties list32 whose size is smaller than its count field
+    ['0053 73 d0 00000003 00000000', 'properties size under its count'],
+  ] as const) {
+    try {
+      scanMessage(h(hexs), 0, h(hexs).length, s, true);
+      assert.unreachable(`${what}: scanned`);
+    } catch (e) {
+      assert.instance(e, DecodeError, `${what}: ${(e as Error).message}`);
+    }
+  }
+});
+
 test.run();
