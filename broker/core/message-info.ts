@@ -4,7 +4,7 @@
  * the broker acts on (group-id, expiry, to), and where application-properties lie (decoded only
  * when a selector asks). Pure: no I/O.
  */
-import { DecodeError, Described, Reader, Sym, Writer, skipValue } from '../../router/protocol/codec';
+import { DecodeError, Described, InvalidStringError, Reader, Sym, Writer, skipValue } from '../../router/protocol/codec';
 import { D } from '../../router/protocol/performatives';
 import type { Lookup, SelectorValue } from './selector';
 
@@ -28,6 +28,8 @@ export class MessageInfo {
   messageId: unknown = null;
   userId: Buffer | null = null;
   to: string | null = null;
+  /** properties.to is a string that is not valid UTF-8 (`to` is then null): an anonymous producer's message is refused. */
+  toInvalid = false;
   subject: string | null = null;
   replyTo: string | null = null;
   correlationId: unknown = null;
@@ -138,7 +140,16 @@ export function scanBrokerMessage(buf: Buffer, out: MessageInfo = new MessageInf
         const l = listBody(buf, body, next);
         const r = new Reader(buf, l.first, l.end);
         for (let i = 0; i < l.count && i < 13; i++) {
-          const v = r.read();
+          let v: unknown;
+          try {
+            v = r.read();
+          } catch (e) {
+            // A `to` that is not UTF-8 is remembered (an anonymous producer's message is then
+            // refused with amqp:invalid-field); the reader is already past it.
+            if (i !== 2 || !(e instanceof InvalidStringError)) throw e;
+            out.toInvalid = true;
+            continue;
+          }
           switch (i) {
             // Binary values are views of the payload: copied, so an evicted body is really freed.
             case 0: out.messageId = Buffer.isBuffer(v) ? Buffer.from(v) : v; break;

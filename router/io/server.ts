@@ -93,6 +93,7 @@ class ConnCtx {
 const HIGH_WATER = 1 << 20;
 const REJECT_DECODE = encodeRejected({ condition: 'amqp:decode-error', description: 'malformed message sections' });
 const REJECT_NO_TO = encodeRejected({ condition: 'amqp:invalid-field', description: 'anonymous relay: message has no "to" address' });
+const REJECT_BAD_TO = encodeRejected({ condition: 'amqp:invalid-field', description: 'anonymous relay: the message\'s "to" address is not valid UTF-8' });
 
 /** A running router. */
 export class RouterServer implements ConnectionHandler, CoreEffects, RouteContainerHost {
@@ -376,7 +377,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     }
     const to = d.scan.routerTo ?? d.scan.to;
     if (to === null) {
-      if (!d.settled) link.conn.updateIn(d, REJECT_NO_TO, true);
+      if (!d.settled) link.conn.updateIn(d, d.scan.toInvalid ? REJECT_BAD_TO : REJECT_NO_TO, true);
       return;
     }
     const origin = d.scan.ingress ? d.scan.ingress.replace(/^0\//, '') : null;
@@ -686,7 +687,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     let to: string | null = null;
     if (cl.address === null) {
       if (scan.to === null) {
-        if (!d.settled) link.conn.updateIn(d, REJECT_NO_TO, true);
+        if (!d.settled) link.conn.updateIn(d, scan.toInvalid ? REJECT_BAD_TO : REJECT_NO_TO, true);
         return;
       }
       to = normalizeAddress(scan.to);

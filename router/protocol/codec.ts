@@ -6,6 +6,7 @@
  * plain JS values with {@link Reader}; outbound frames are written with {@link Writer}, whose
  * typed write methods choose the same compact encodings Proton does.
  */
+import { isUtf8 } from 'node:buffer';
 
 /** Format codes (part 1, section 1.6). */
 export const enum TC {
@@ -57,6 +58,18 @@ export class DecodeError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'DecodeError';
+  }
+}
+
+/**
+ * A string (str8/str32) whose bytes are not valid UTF-8. A DecodeError like any other, kept
+ * apart so that callers decoding an address can refuse it as amqp:invalid-field: decoding it
+ * with U+FFFD replacement would make different byte strings name the same address.
+ */
+export class InvalidStringError extends DecodeError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'InvalidStringError';
   }
 }
 
@@ -176,7 +189,8 @@ const ELEMENT_MIN_WIDTH: Int8Array = (() => {
  * - array counts: count times the smallest encoding of the element type must fit in the bytes
  *   left; zero-width element types (null, true, false, uint0, ulong0, list0) take no bytes at
  *   all, so they draw on a budget of one element per byte of the reader's region;
- * - nesting of described, list, map and array values is capped at {@link MAX_DEPTH}.
+ * - nesting of described, list, map and array values is capped at {@link MAX_DEPTH};
+ * - strings must be valid UTF-8 ({@link InvalidStringError}).
  * Every violation is a {@link DecodeError}.
  */
 export class Reader {
@@ -292,7 +306,16 @@ export class Reader {
         const start = this.off;
         this.off += n;
         if (code === 0xa0 || code === 0xb0) return buf.subarray(start, start + n);
-        return buf.toString(code === 0xa3 || code === 0xb3 ? 'latin1' : 'utf8', start, start + n);
+        if (code === 0xa3 || code === 0xb3) return buf.toString('latin1', start, start + n);
+        // AMQP strings are UTF-8 (part 1, 1.6.20). Replacing bad bytes with U+FFFD would let
+        // different byte strings decode to one JS string (two addresses routed as one). The
+        // decoder turns every invalid sequence into U+FFFD, so only a string holding one needs
+        // the full check (a real U+FFFD is valid UTF-8): the common case costs one search.
+        const str = buf.toString('utf8', start, start + n);
+        if (str.indexOf('\ufffd') >= 0 && !isUtf8(buf.subarray(start, start + n))) {
+          throw new InvalidStringError(`string at offset ${start - (code < 0xb0 ? 2 : 5)} is not valid UTF-8`);
+        }
+        return str;
       }
       case 0xc0: case 0xd0: case 0xc1: case 0xd1: {
         const size = this.compoundHeader(code === 0xc0 || code === 0xc1);

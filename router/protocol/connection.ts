@@ -597,6 +597,7 @@ export class Connection {
       throw new ConnectionError(`handle ${a.handle} exceeds handle-max ${this.opts.handleMax}`, 'amqp:connection:framing-error', 'protocol-error');
     }
     if (s.links.has(a.handle)) throw new SessionError(`handle ${a.handle} is already in use`, 'amqp:session:handle-in-use');
+    if (a.invalid !== null) return this.refuseInvalidAttach(s, a);
     const mine = s.pendingLinks.get(a.name);
     if (mine !== undefined && mine.isSender === a.role) {
       s.pendingLinks.delete(a.name);
@@ -622,6 +623,29 @@ export class Connection {
     }
     s.links.set(a.handle, link);
     this.handler.onAttach(link, a);
+  }
+
+  /**
+   * An attach whose terminus cannot be used (an address that is not valid UTF-8, or not a
+   * string): refused here, for every handler alike, with amqp:invalid-field. Our answer
+   * carries null termini and the detach follows (AMQP 2.6.3). A link we attached ourselves
+   * is reported gone.
+   */
+  private refuseInvalidAttach(s: Session, a: AttachFrame): void {
+    const error: AmqpError = { condition: 'amqp:invalid-field', description: a.invalid ?? 'invalid terminus' };
+    this.handler.log('warning', `refusing link ${a.name}: ${error.description}`);
+    const mine = s.pendingLinks.get(a.name);
+    if (mine !== undefined && mine.isSender === a.role) {
+      s.pendingLinks.delete(a.name);
+      mine.remoteHandle = a.handle;
+      s.links.set(a.handle, mine);
+      this.detachLink(mine, error);
+      this.handler.onLinkGone(mine, error, 'refused');
+      return;
+    }
+    const link = new Link(s, a.name, a.handle, a.role === true);
+    s.links.set(a.handle, link);
+    link.refuse(error, a);
   }
 
   /** Writes our attach in reply to the peer's. */

@@ -4,7 +4,7 @@
  * annotations), whether that section already holds router annotations, and the `to` field
  * (for the anonymous relay). Everything else passes through as bytes.
  */
-import { DecodeError, Reader, Writer, skipValue } from './codec';
+import { DecodeError, InvalidStringError, Reader, Writer, skipValue } from './codec';
 import { D } from './performatives';
 
 /** Router annotation keys (qdrouterd's). */
@@ -24,6 +24,12 @@ export class MessageScan {
   hasRouterKeys = false;
   /** properties.to, or null. */
   to: string | null = null;
+  /**
+   * properties.to is a string that is not valid UTF-8 (then `to` is null). An anonymous relay
+   * refuses such a message with amqp:invalid-field: decoded leniently it would alias another
+   * address.
+   */
+  toInvalid = false;
   /** Inbound router annotations (meaningful when kept by the listener's stripAnnotations). */
   ingress: string | null = null;
   /** x-opt-qd.to: the destination another router routed on. */
@@ -86,6 +92,7 @@ export function scanMessage(buf: Buffer, start: number, end: number, out: Messag
   out.maEnd = -1;
   out.hasRouterKeys = false;
   out.to = null;
+  out.toInvalid = false;
   out.ingress = null;
   out.trace = null;
   out.routerTo = null;
@@ -180,7 +187,13 @@ export function scanMessage(buf: Buffer, start: number, end: number, out: Messag
           q = skipValue(buf, q, listEnd);
           q = skipValue(buf, q, listEnd);
           const toEnd = skipValue(buf, q, listEnd);
-          const v = buf[q] === 0x40 ? null : new Reader(buf, q, toEnd).read();
+          let v: unknown = null;
+          try {
+            if (buf[q] !== 0x40) v = new Reader(buf, q, toEnd).read();
+          } catch (e) {
+            if (!(e instanceof InvalidStringError)) throw e;
+            out.toInvalid = true;
+          }
           out.to = typeof v === 'string' ? v : null;
         }
         return;

@@ -4,7 +4,7 @@
  * {@link scanPerformative}, which records field spans in a reused scratch array instead of
  * building objects.
  */
-import { DecodeError, Described, Reader, Writer, skipValue } from './codec';
+import { DecodeError, Described, InvalidStringError, Reader, Writer, skipValue } from './codec';
 
 /** Descriptor codes (numeric form; the symbolic form maps to these). */
 export const enum D {
@@ -245,6 +245,11 @@ export interface Terminus {
 
 export interface AttachFrame {
   name: string;
+  /**
+   * Why a terminus is unusable (an address that is not a valid UTF-8 string...), or null. The
+   * engine refuses such an attach with amqp:invalid-field (source and target are then null).
+   */
+  invalid: string | null;
   handle: number;
   /** false: the peer is the sender; true: the peer is the receiver. */
   role: boolean;
@@ -342,16 +347,41 @@ export function decodeBegin(): BeginFrame {
   };
 }
 
+/** A terminus the engine refuses with amqp:invalid-field (the frame itself is well formed). */
+class InvalidTerminusError extends DecodeError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'InvalidTerminusError';
+  }
+}
+
+/**
+ * A terminus address: a string (a symbol decodes to one), or null. Anything else (a binary, a
+ * number...) is refused rather than converted: String() of a binary would replace bad UTF-8 with
+ * U+FFFD and let different addresses alias.
+ */
+function terminusAddress(v: unknown): string | null {
+  if (typeof v === 'string') return v;
+  if (v === null || v === undefined) return null;
+  throw new InvalidTerminusError(`terminus address must be a string, not ${Buffer.isBuffer(v) ? 'binary' : typeof v}`);
+}
+
 function decodeTerminus(raw: Buffer | null): Terminus | null {
   if (raw === null) return null;
-  const v = new Reader(raw).read();
+  let v: unknown;
+  try {
+    v = new Reader(raw).read();
+  } catch (e) {
+    if (e instanceof InvalidStringError) throw new InvalidTerminusError(`terminus: ${e.message}`, { cause: e });
+    throw e;
+  }
   if (!(v instanceof Described)) throw new DecodeError('terminus is not a described type');
   const code = descriptorCode(v.descriptor);
   const f = (Array.isArray(v.value) ? v.value : []) as unknown[];
   if (code === D.Source) {
     return {
       type: 'source',
-      address: typeof f[0] === 'string' ? f[0] : f[0] == null ? null : String(f[0]),
+      address: terminusAddress(f[0]),
       durable: typeof f[1] === 'number' ? f[1] : 0,
       expiryPolicy: typeof f[2] === 'string' ? f[2] : null,
       timeout: typeof f[3] === 'number' ? f[3] : 0,
@@ -367,7 +397,7 @@ function decodeTerminus(raw: Buffer | null): Terminus | null {
     }
     return {
       type: 'target',
-      address: typeof f[0] === 'string' ? f[0] : f[0] == null ? null : String(f[0]),
+      address: terminusAddress(f[0]),
       durable: typeof f[1] === 'number' ? f[1] : 0,
       expiryPolicy: typeof f[2] === 'string' ? f[2] : null,
       timeout: typeof f[3] === 'number' ? f[3] : 0,
@@ -382,14 +412,24 @@ function decodeTerminus(raw: Buffer | null): Terminus | null {
 
 export function decodeAttach(): AttachFrame {
   if (fieldIsNull(0) || fieldIsNull(1) || fieldIsNull(2)) throw new DecodeError('attach: name, handle and role are mandatory');
+  let source: Terminus | null = null, target: Terminus | null = null, invalid: string | null = null;
+  try {
+    source = decodeTerminus(fieldRaw(5));
+    target = decodeTerminus(fieldRaw(6));
+  } catch (e) {
+    if (!(e instanceof InvalidTerminusError)) throw e;
+    source = target = null;
+    invalid = e.message;
+  }
   return {
     name: asString(fieldValue(0), 'attach name'),
+    invalid,
     handle: fieldUint(1, 0),
     role: fieldBool(2, false),
     sndSettleMode: fieldUint(3, 2),
     rcvSettleMode: fieldUint(4, 0),
-    source: decodeTerminus(fieldRaw(5)),
-    target: decodeTerminus(fieldRaw(6)),
+    source,
+    target,
     initialDeliveryCount: fieldUint(9, 0),
     maxMessageSize: fieldUint(10, 0),
     offeredCapabilities: asSymbols(fieldValue(11)),

@@ -10,7 +10,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
-  DecodeError, Described, MAX_DEPTH, Reader, Sym, Typed, Writer, decodeValue, encodeValue, fields, int, long, skipValue, sym,
+  DecodeError, Described, InvalidStringError, MAX_DEPTH, Reader, Sym, Typed, Writer, decodeValue, encodeValue, fields, int, long, skipValue, sym,
   symArray, timestamp, ubyte, uint, ulong, ushort,
 } from '../../router/protocol/codec';
 import { decodeSaslInit, scanPerformative } from '../../router/protocol/performatives';
@@ -642,6 +642,43 @@ test('arrays of arrays count toward the nesting cap (they nest without passing t
   assert.is(ok, null);
   throwsDecode(() => decodeValue(deep32(MAX_DEPTH + 1)), 'arrays nested past the cap');
   throwsDecode(() => decodeValue(deep32(5000)), 'arrays nested 5000 deep: DecodeError, not a stack overflow');
+});
+
+// ------------------------------------------------------------------------------------------
+// Strings are UTF-8 (1.6.20): invalid bytes are refused, never replaced
+
+test('strings that are not valid UTF-8 raise InvalidStringError (a DecodeError), never U+FFFD', () => {
+  for (const [bytes, what] of [
+    ['712efe', '0xfe (never in UTF-8)'],
+    ['712eff', '0xff'],
+    ['c328', 'lead byte without continuation'],
+    ['80', 'lone continuation byte'],
+    ['c0af', 'overlong encoding of "/"'],
+    ['eda080', 'UTF-16 surrogate D800'],
+    ['f4908080', 'beyond U+10FFFF'],
+    ['e282', 'truncated 3-byte sequence'],
+  ] as const) {
+    const n = bytes.length / 2;
+    for (const enc of [`a1 ${n.toString(16).padStart(2, '0')} ${bytes}`, `b1 ${n.toString(16).padStart(8, '0')} ${bytes}`]) {
+      try {
+        decodeValue(h(enc));
+        assert.unreachable(`${what}: decoded`);
+      } catch (e) {
+        assert.instance(e, InvalidStringError, `${what}: ${(e as Error).message}`);
+        assert.instance(e, DecodeError);
+      }
+    }
+  }
+  // Two addresses differing only in invalid bytes can no longer decode to one string.
+  throwsDecode(() => decodeValue(h('a1 03 712efe')), 'q.\\xfe');
+  throwsDecode(() => decodeValue(h('a1 03 712eff')), 'q.\\xff');
+});
+
+test('valid UTF-8 of every length decodes as before; symbols stay latin1 (ASCII by the spec)', () => {
+  for (const s of ['', 'q', 'queue.orders', 'é', '€uro', '😀 ok', 'mixed ascii then ü', 'x'.repeat(300) + '漢字']) {
+    assert.is(decodeValue(encodeValue(s)), s);
+  }
+  assert.is(decodeValue(h('a3 02 41fe')), 'A\u00fe');
 });
 
 test.run();

@@ -953,4 +953,47 @@ test('symbol arrays from the client (offered capabilities) decode in open', () =
   assert.equal(t.conn.remoteOpen?.offeredCapabilities, ['A', 'B']);
 });
 
+// ---------------------------------------------------------------------------------------------
+// Strings that are not valid UTF-8
+
+test('an attach whose address is not valid UTF-8 is refused with amqp:invalid-field, whatever the handler', () => {
+  const t = new Harness();
+  t.open();
+  const w = t.c.w;
+  // Hand-encoded target: str8 "q.\xfe" (0xfe never appears in UTF-8).
+  const bad = Buffer.from('005329c00601a103712efe', 'hex');
+  writeAttach(w, 0, { name: 'bad-utf8', handle: 0, role: false, sndSettleMode: 0, rcvSettleMode: 0, source: { type: 'source', address: 'x' }, target: { raw: bad }, initialDeliveryCount: 0 });
+  // A binary address is no address either: String() of it would alias the same way.
+  const bin = Buffer.from('005328c00601a003712eff', 'hex');
+  writeAttach(w, 0, { name: 'binary', handle: 1, role: true, sndSettleMode: 0, rcvSettleMode: 0, source: { raw: bin }, target: null });
+  t.send();
+  assert.is(t.h.attaches.length, 0, 'the handler never sees them');
+  const attaches = t.peer.of(ATTACH);
+  assert.equal(attaches.map((a) => [a.fields[0], a.fields[5], a.fields[6]]), [['bad-utf8', null, null], ['binary', null, null]]);
+  const detaches = t.peer.of(DETACH);
+  assert.equal(detaches.map((d) => errorOf(d.fields[2])?.condition), ['amqp:invalid-field', 'amqp:invalid-field']);
+  assert.match(String(errorOf(detaches[0].fields[2])?.description), /not valid UTF-8/);
+  assert.is(t.conn.closed, false);
+  // The handles are in use until the peer detaches; then the connection carries on.
+  t.c.detach(0, 0).detach(0, 1).attachSender(0, 0, 'fine');
+  t.send();
+  assert.is(t.h.attaches.length, 1);
+});
+
+test('a string that is not valid UTF-8 elsewhere in a frame (the open\'s container-id) closes with amqp:decode-error', () => {
+  const t = new Harness();
+  const w = t.c.w;
+  w.bytes(AMQP_HEADER);
+  const f = beginFrame(w, 0, 0);
+  w.descriptor(OPEN);
+  const m = w.beginList();
+  w.bytes(Buffer.from('a102c328', 'hex')); // "\xc3(" : a lead byte without its continuation
+  w.null();
+  w.uint(1024);
+  w.endList(m, 3);
+  endFrame(w, f);
+  t.send();
+  assert.is(errorOf(t.last(CLOSE).fields[0])?.condition, 'amqp:decode-error');
+});
+
 test.run();

@@ -512,6 +512,18 @@ test('scanMessage reads header.priority, capped at 9, default 4', () => {
   assert.is(s.priority, 4);
 });
 
+test('scan: a "to" that is not valid UTF-8 is flagged (toInvalid), never decoded with U+FFFD', () => {
+  // properties [null, null, str8 "q.\xfe"]: an anonymous relay refuses it with amqp:invalid-field.
+  const bad = Buffer.from('0053' + '73' + 'c00803' + '4040' + 'a103712efe', 'hex');
+  const s = new MessageScan();
+  scanMessage(bad, 0, bad.length, s, false);
+  assert.is(s.to, null);
+  assert.is(s.toInvalid, true);
+  const good = properties([null, null, 'q.þ']);
+  scanMessage(good, 0, good.length, s, false);
+  assert.equal([s.to, s.toInvalid], ['q.þ', false], 'reset and valid again');
+});
+
 test('scan: sizes and counts that disagree with their section are DecodeErrors, not reads past it', () => {
   const s = new MessageScan();
   const h = (x: string) => Buffer.from(x.replace(/\s+/g, ''), 'hex');
