@@ -161,6 +161,12 @@ export class Session {
   nextOutgoingId = 0;
   /** Delivery-ids are their own sequence: a multi-frame delivery takes several transfer-ids. */
   nextDeliveryId = 0;
+  /**
+   * The delivery-id the peer's next new delivery must carry, or -1 before its first one. A
+   * session's deliveries are numbered consecutively (as Proton checks: "sequencing error");
+   * a gap or a repeat would make dispositions name the wrong deliveries.
+   */
+  nextIncomingDeliveryId = -1;
   remoteIncomingWindow = 0;
   remoteOutgoingWindow = 0;
   private nextHandle = 0;
@@ -200,7 +206,13 @@ export class Link {
   detachReceived = false;
   /** The peer's detach had closed=true (the link is ended, not suspended). */
   remoteClosed = false;
-  /** Partial multi-frame delivery being received. */
+  /**
+   * A multi-frame delivery is under way on this link (its last frame had more=true): the next
+   * transfer continues it. Kept while the link is detaching too, so the delivery-id sequence
+   * is followed through transfers that are dropped.
+   */
+  partialActive = false;
+  /** Pieces of the multi-frame delivery being received (views into the frames), or null. */
   partial: Buffer[] | null = null;
   partialSize = 0;
   partialId = 0;
@@ -569,6 +581,7 @@ export class Connection {
     for (const link of s.pendingLinks.values()) this.handler.onLinkGone(link, error, reason);
     s.pendingLinks.clear();
     for (const link of s.links.values()) {
+      this.dropPartial(link);
       if (link.attached || !link.detachSent) this.handler.onLinkGone(link, error, reason);
       link.attached = false;
     }
@@ -674,6 +687,7 @@ export class Connection {
     link.detachReceived = true;
     link.remoteClosed = d.closed;
     s.links.delete(d.handle);
+    this.dropPartial(link);
     const wasOurs = link.detachSent;
     if (!link.detachSent) {
       link.detachSent = true;
@@ -688,6 +702,8 @@ export class Connection {
   detachLink(link: Link, error: AmqpError | null, closed = true): void {
     if (link.detachSent || this.closed) return;
     link.detachSent = true;
+    // A delivery half received on a link we detach is never completed: free what it holds.
+    this.dropPartial(link);
     const wasAttached = link.attached;
     link.attached = false;
     writeDetach(this.w, link.session.channel, link.handle, closed, error);
@@ -709,6 +725,8 @@ export class Connection {
     if (f.handle === null) return;
     const link = s.links.get(f.handle);
     if (link === undefined) throw new SessionError(`flow on unattached handle ${f.handle}`, 'amqp:session:unattached-handle');
+    // A link we detached is only waiting for the peer's detach: nothing more is said on it.
+    if (link.detachSent) return;
     if (link.isSender) {
       // RabbitMQ-like peers may omit delivery-count in the first flow: treat as ours.
       const dc = f.deliveryCount ?? link.deliveryCount;
@@ -740,10 +758,27 @@ export class Connection {
     s.incomingWindow--;
     const more = fieldBool(5, false);
     const aborted = fieldBool(9, false);
+    const idPresent = !fieldIsNull(1);
+    const id = idPresent ? fieldUint(1, 0) : 0;
     const payloadStart = scan.next;
-    if (link.partial === null) {
-      if (fieldIsNull(1)) throw new LinkError('first transfer of a delivery without delivery-id', 'amqp:decode-error', link);
-      link.partialId = fieldUint(1, 0);
+    if (!link.partialActive) {
+      // The first frame of a new delivery.
+      link.partialActive = more && !aborted;
+      if (!idPresent) {
+        // Proton gives such a delivery the next id implicitly; follow it so the sequence holds.
+        if (s.nextIncomingDeliveryId >= 0) s.nextIncomingDeliveryId = (s.nextIncomingDeliveryId + 1) >>> 0;
+        throw new LinkError('first transfer of a delivery without delivery-id', 'amqp:decode-error', link);
+      }
+      // AMQP 2.6.12: delivery-ids follow each other per session. A gap or a repeat is refused
+      // as Proton refuses it (amqp:session:invalid-field, "sequencing error"); the session ends.
+      const expected = s.nextIncomingDeliveryId;
+      if (expected >= 0 && id !== expected) {
+        throw new SessionError(`sequencing error, expected delivery-id ${expected}, got ${id}`, 'amqp:session:invalid-field');
+      }
+      s.nextIncomingDeliveryId = (id + 1) >>> 0;
+      link.partialId = id;
+      // Transfers the peer sent before it saw our detach are dropped (they still count above).
+      if (link.detachSent) return this.maybeRefreshWindow(s);
       link.partialSettled = fieldBool(4, false);
       // Copied: rare (transactional sends), and the frame buffer may be reused.
       link.partialState = fieldIsNull(7) ? null : Buffer.from(fieldRaw(7) as Buffer);
@@ -756,30 +791,41 @@ export class Connection {
         this.maybeRefreshWindow(s);
         return;
       }
+      if (aborted) return this.maybeRefreshWindow(s);
       link.partial = [];
       link.partialSize = 0;
-    } else if (fieldBool(4, false)) {
-      link.partialSettled = true;
-    }
-    if (aborted) {
-      link.partial = null;
-      link.partialSize = 0;
-      this.maybeRefreshWindow(s);
-      return;
+    } else {
+      // A continuation: the delivery-id may be omitted, or repeated (AMQP 2.7.5), never changed.
+      if (idPresent && id !== link.partialId) {
+        throw new SessionError(`sequencing error, continuation of delivery-id ${link.partialId} carries delivery-id ${id}`, 'amqp:session:invalid-field');
+      }
+      if (!more || aborted) link.partialActive = false;
+      if (link.detachSent || link.partial === null) return this.maybeRefreshWindow(s);
+      if (fieldBool(4, false)) link.partialSettled = true;
+      if (aborted) {
+        this.dropPartial(link);
+        return this.maybeRefreshWindow(s);
+      }
     }
     const piece = buf.subarray(payloadStart, end);
     link.partialSize += piece.length;
     if (link.partialSize > this.opts.maxMessageSize) {
-      link.partial = null;
       throw new LinkError(`message exceeds the maximum message size ${this.opts.maxMessageSize}`, 'amqp:link:message-size-exceeded', link);
     }
-    link.partial.push(piece);
+    (link.partial as Buffer[]).push(piece);
     if (!more) {
-      const payload = link.partial.length === 1 ? link.partial[0] : Buffer.concat(link.partial, link.partialSize);
-      link.partial = null;
+      const parts = link.partial as Buffer[];
+      const payload = parts.length === 1 ? parts[0] : Buffer.concat(parts, link.partialSize);
+      this.dropPartial(link);
       this.completeDelivery(link, payload, link.partialId, link.partialSettled);
     }
     this.maybeRefreshWindow(s);
+  }
+
+  /** Forgets the incomplete delivery of `link` (completed, aborted, refused, or the link is gone). */
+  private dropPartial(link: Link): void {
+    link.partial = null;
+    link.partialSize = 0;
   }
 
   private maybeRefreshWindow(s: Session): void {

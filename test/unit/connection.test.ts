@@ -954,6 +954,62 @@ test('symbol arrays from the client (offered capabilities) decode in open', () =
 });
 
 // ---------------------------------------------------------------------------------------------
+// Delivery-ids: consecutive per session
+
+test('delivery-ids: consecutive per session across links; continuations repeat or omit the id', () => {
+  const t = withSender();
+  t.c.attachSender(0, 1, 'q2');
+  t.send();
+  // Proton and qdrouterd repeat the id on continuation frames; rhea omits it. Both are fine.
+  t.c.transfer(0, 0, 5, payload(10), { more: true }).transfer(0, 1, 6, payload(3)).transfer(0, 0, 5, payload(10), { more: true })
+    .transfer(0, 0, null, payload(10)).transfer(0, 1, 7, payload(3));
+  t.send();
+  assert.equal(t.h.deliveries.map((d) => d.id), [6, 5, 7]);
+  assert.is(t.peer.of(END).length, 0);
+  // The sequence wraps at 2^32.
+  const w = withSender();
+  w.c.transfer(0, 0, 0xffffffff, payload(1)).transfer(0, 0, 0, payload(1));
+  w.send();
+  assert.equal(w.h.deliveries.map((d) => d.id), [0xffffffff, 0]);
+});
+
+test('delivery-ids: a gap or a duplicate ends the session with amqp:session:invalid-field', () => {
+  for (const [what, second] of [['gap', 2], ['duplicate', 0], ['backwards', 0xfffffff0]] as const) {
+    const t = withSender();
+    t.c.transfer(0, 0, 0, payload(2)).transfer(0, 0, second, payload(2));
+    t.send();
+    assert.is(t.h.deliveries.length, 1, `${what}: only the first delivery is taken`);
+    const end = t.last(END);
+    const err = errorOf(end.fields[0]);
+    assert.is(err?.condition, 'amqp:session:invalid-field', what);
+    assert.match(String(err?.description), new RegExp(`expected delivery-id 1, got ${second}`), what);
+    assert.is(t.conn.closed, false, `${what}: only the session ends`);
+  }
+});
+
+test('delivery-ids: a continuation frame carrying another delivery\'s id ends the session', () => {
+  const t = withSender();
+  t.c.transfer(0, 0, 0, payload(10), { more: true }).transfer(0, 0, 1, payload(10));
+  t.send();
+  assert.is(t.h.deliveries.length, 0);
+  assert.is(errorOf(t.last(END).fields[0])?.condition, 'amqp:session:invalid-field');
+});
+
+test('delivery-ids: transfers on a link we detached still count (no false gap), and are dropped', () => {
+  const t = withSender({ maxMessageSize: 100 });
+  t.c.attachSender(0, 1, 'q2');
+  t.send();
+  // Link 0 is detached for its oversized message; the peer's in-flight transfers on it are
+  // dropped, and link 1's delivery 3 is no gap.
+  t.c.transfer(0, 0, 0, payload(101)).transfer(0, 0, 1, payload(5)).transfer(0, 0, 2, payload(60), { more: true })
+    .transfer(0, 0, null, payload(60)).transfer(0, 1, 3, payload(5));
+  t.send();
+  assert.equal(t.h.deliveries.map((d) => d.id), [3]);
+  assert.is(t.peer.of(END).length, 0, t.h.logs.join('\n'));
+  assert.is(t.peer.of(DETACH).length, 1);
+});
+
+// ---------------------------------------------------------------------------------------------
 // Strings that are not valid UTF-8
 
 test('an attach whose address is not valid UTF-8 is refused with amqp:invalid-field, whatever the handler', () => {
