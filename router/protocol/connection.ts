@@ -18,6 +18,33 @@ import {
   writeFlow, writeHeartbeat, writeOpen, writeSaslMechanisms, writeSaslOutcome, beginFrame, fieldValue, writeSaslInit,
 } from './performatives';
 
+/**
+ * A byte budget several connections draw on together: what they may hold, in total, of
+ * incomplete (multi-frame) deliveries. Counts what is charged now; connections release their
+ * share as deliveries complete, abort or go with their link, session or connection.
+ */
+export class ByteBudget {
+  /** Bytes charged now. */
+  used = 0;
+  constructor(public limit: number) {}
+}
+
+/** Default per connection for {@link ConnectionOptions.maxIncompleteBytes}: 128 MiB. */
+export const DEFAULT_MAX_INCOMPLETE_BYTES = 128 * 1024 * 1024;
+
+/**
+ * The process-wide budget for incomplete deliveries (512 MiB), shared by every connection that
+ * does not name its own: the router's or broker's listeners and connectors alike. Per-connection
+ * caps alone would let enough connections together exhaust the heap.
+ */
+export const PROCESS_INCOMPLETE_BUDGET = new ByteBudget(512 * 1024 * 1024);
+
+/**
+ * What an incomplete delivery is charged per frame it took, beyond its bytes: each piece is a
+ * Buffer view (an object on the heap) kept until the delivery completes.
+ */
+const PIECE_OVERHEAD = 128;
+
 /** Limits and identity of the local end. */
 export interface ConnectionOptions {
   containerId: string;
@@ -40,6 +67,18 @@ export interface ConnectionOptions {
   properties: Record<string, unknown>;
   /** Incoming session window in frames. */
   incomingWindow: number;
+  /**
+   * Bytes of incomplete multi-frame deliveries this connection may hold at once (default
+   * {@link DEFAULT_MAX_INCOMPLETE_BYTES}). Past it the connection is closed with
+   * amqp:resource-limit-exceeded: the peer as a whole holds more than its share.
+   */
+  maxIncompleteBytes?: number;
+  /**
+   * The budget shared with other connections (default {@link PROCESS_INCOMPLETE_BUDGET}). A
+   * delivery that would take it past its limit is dropped and its link detached with
+   * amqp:resource-limit-exceeded: the connection may be within its own share, so it stays.
+   */
+  incompleteBudget?: ByteBudget;
   /**
    * Set for a connection we open (a connector): we send the protocol header and open first and
    * authenticate with SASL `mechanism` (ANONYMOUS, or PLAIN with `user`/`password`), or no SASL.
@@ -215,6 +254,10 @@ export class Link {
   /** Pieces of the multi-frame delivery being received (views into the frames), or null. */
   partial: Buffer[] | null = null;
   partialSize = 0;
+  /** Bytes charged to the connection and the shared budget for `partial`. */
+  partialCharged = 0;
+  /** The buffer the last piece was a view of: each backing buffer is charged once. */
+  partialBacking: ArrayBufferLike | null = null;
   partialId = 0;
   partialSettled = false;
   partialState: Buffer | null = null;
@@ -283,9 +326,15 @@ export class Connection {
   /** Deliveries in/out, for stats. */
   deliveriesIn = 0;
   deliveriesOut = 0;
+  /** Bytes charged for incomplete deliveries on this connection (see {@link ConnectionOptions.maxIncompleteBytes}). */
+  incompleteBytes = 0;
+  private readonly maxIncomplete: number;
+  private readonly budget: ByteBudget;
 
   constructor(readonly opts: ConnectionOptions, readonly handler: ConnectionHandler, now: number) {
     this.parser = new FrameParser(this, Math.max(opts.maxFrameSize, MIN_MAX_FRAME_SIZE));
+    this.maxIncomplete = opts.maxIncompleteBytes ?? DEFAULT_MAX_INCOMPLETE_BYTES;
+    this.budget = opts.incompleteBudget ?? PROCESS_INCOMPLETE_BUDGET;
     // The header and SASL frames are small; the negotiated limit applies from open on.
     this.lastInput = now;
     this.lastOutput = now;
@@ -812,6 +861,7 @@ export class Connection {
     if (link.partialSize > this.opts.maxMessageSize) {
       throw new LinkError(`message exceeds the maximum message size ${this.opts.maxMessageSize}`, 'amqp:link:message-size-exceeded', link);
     }
+    this.chargePiece(link, piece);
     (link.partial as Buffer[]).push(piece);
     if (!more) {
       const parts = link.partial as Buffer[];
@@ -822,10 +872,47 @@ export class Connection {
     this.maybeRefreshWindow(s);
   }
 
-  /** Forgets the incomplete delivery of `link` (completed, aborted, refused, or the link is gone). */
+  /**
+   * Charges one more piece of an incomplete delivery to this connection and to the shared budget.
+   * A piece is a view: it keeps its whole backing buffer (a socket chunk) alive, so what is
+   * charged is that buffer, once per buffer, plus a per-piece overhead; a peer cannot hold a
+   * 64 KiB chunk for the price of a one-byte piece.
+   */
+  private chargePiece(link: Link, piece: Buffer): void {
+    let cost = PIECE_OVERHEAD;
+    if (piece.buffer !== link.partialBacking) {
+      link.partialBacking = piece.buffer;
+      cost += piece.buffer.byteLength;
+    }
+    if (this.incompleteBytes + cost > this.maxIncomplete) {
+      throw new ConnectionError(
+        `incomplete deliveries on this connection would hold more than ${this.maxIncomplete} bytes`,
+        'amqp:resource-limit-exceeded',
+        'protocol-error',
+      );
+    }
+    if (this.budget.used + cost > this.budget.limit) {
+      throw new LinkError(
+        `incomplete deliveries of all connections would hold more than ${this.budget.limit} bytes; delivery dropped`,
+        'amqp:resource-limit-exceeded',
+        link,
+      );
+    }
+    link.partialCharged += cost;
+    this.incompleteBytes += cost;
+    this.budget.used += cost;
+  }
+
+  /** Forgets the incomplete delivery of `link` (completed, aborted, refused, or the link is gone) and releases its charge. */
   private dropPartial(link: Link): void {
+    if (link.partialCharged > 0) {
+      this.incompleteBytes -= link.partialCharged;
+      this.budget.used -= link.partialCharged;
+      link.partialCharged = 0;
+    }
     link.partial = null;
     link.partialSize = 0;
+    link.partialBacking = null;
   }
 
   private maybeRefreshWindow(s: Session): void {

@@ -15,7 +15,7 @@ import {
   writeDetach, writeDisposition, writeEnd, writeFlow, writeOpen, writeSaslInit,
 } from '../../router/protocol/performatives';
 import {
-  CloseReason, Connection, ConnectionHandler, ConnectionOptions, InDelivery, Link, LinkGoneReason, OutDelivery,
+  ByteBudget, CloseReason, Connection, ConnectionHandler, ConnectionOptions, InDelivery, Link, LinkGoneReason, OutDelivery,
 } from '../../router/protocol/connection';
 import type { AmqpError } from '../../router/protocol/performatives';
 
@@ -993,6 +993,7 @@ test('delivery-ids: a continuation frame carrying another delivery\'s id ends th
   t.send();
   assert.is(t.h.deliveries.length, 0);
   assert.is(errorOf(t.last(END).fields[0])?.condition, 'amqp:session:invalid-field');
+  assert.is(t.conn.incompleteBytes, 0, 'the half delivery was freed with its session');
 });
 
 test('delivery-ids: transfers on a link we detached still count (no false gap), and are dropped', () => {
@@ -1050,6 +1051,113 @@ test('a string that is not valid UTF-8 elsewhere in a frame (the open\'s contain
   endFrame(w, f);
   t.send();
   assert.is(errorOf(t.last(CLOSE).fields[0])?.condition, 'amqp:decode-error');
+});
+
+// ---------------------------------------------------------------------------------------------
+// Incomplete (multi-frame) deliveries: what one connection and the whole process may hold
+
+/** A harness with one attached sending link and a budget of `budget` bytes shared with nobody. */
+function withBudget(maxIncompleteBytes: number, budget: ByteBudget, links = 1): Harness {
+  const t = new Harness({ maxIncompleteBytes, incompleteBudget: budget, maxFrameSize: 1 << 20 });
+  t.h.creditOnAttach = 10;
+  t.open();
+  for (let h = 0; h < links; h++) t.c.attachSender(0, h, `q${h}`);
+  t.send();
+  return t;
+}
+
+test('incomplete deliveries: past the per-connection cap the connection closes with amqp:resource-limit-exceeded', () => {
+  const budget = new ByteBudget(1 << 30);
+  const t = withBudget(100_000, budget, 3);
+  // Two links each hold 40 kB of an unfinished delivery: within the cap.
+  t.c.transfer(0, 0, 0, payload(40_000), { more: true });
+  t.send();
+  t.c.transfer(0, 1, 1, payload(40_000), { more: true });
+  t.send();
+  assert.is(t.conn.closed, false);
+  assert.ok(t.conn.incompleteBytes >= 80_000 && t.conn.incompleteBytes <= 100_000, `charged ${t.conn.incompleteBytes}`);
+  assert.is(budget.used, t.conn.incompleteBytes);
+  // A third pushes the connection past 100 kB.
+  t.c.transfer(0, 2, 2, payload(40_000), { more: true });
+  t.send();
+  const close = errorOf(t.last(CLOSE).fields[0]);
+  assert.is(close?.condition, 'amqp:resource-limit-exceeded');
+  assert.match(String(close?.description), /incomplete deliveries/);
+  assert.is(t.conn.incompleteBytes, 0, 'everything released with the connection');
+  assert.is(budget.used, 0);
+});
+
+test('incomplete deliveries: past the shared budget the link is detached with amqp:resource-limit-exceeded; others go on', () => {
+  const budget = new ByteBudget(100_000);
+  const a = withBudget(1 << 30, budget);
+  const b = withBudget(1 << 30, budget);
+  a.c.transfer(0, 0, 0, payload(70_000), { more: true });
+  a.send();
+  b.c.transfer(0, 0, 0, payload(10_000), { more: true });
+  b.send();
+  b.c.transfer(0, 0, null, payload(40_000), { more: true });
+  b.send();
+  const det = b.last(DETACH);
+  assert.is(errorOf(det.fields[2])?.condition, 'amqp:resource-limit-exceeded');
+  assert.is(b.conn.closed, false, 'the connection is within its own share: it stays');
+  assert.is(b.conn.incompleteBytes, 0, 'the dropped delivery was released');
+  // The rest of b's delivery is dropped quietly; a finishes its delivery, then b can send again.
+  b.c.transfer(0, 0, null, payload(10));
+  b.send();
+  a.c.transfer(0, 0, null, payload(10));
+  a.send();
+  assert.is(a.h.deliveries.length, 1);
+  assert.is(a.h.payloads[0].length, 70_010);
+  assert.is(budget.used, 0, 'a completed delivery no longer counts as incomplete');
+  // A fresh link on b: its multi-frame delivery fits now.
+  b.c.detach(0, 0).attachSender(0, 1, 'again');
+  b.send();
+  b.c.transfer(0, 1, 1, payload(50_000), { more: true }).transfer(0, 1, null, payload(10));
+  b.send();
+  assert.is(b.h.deliveries.length, 1);
+  assert.is(budget.used, 0);
+});
+
+test('incomplete deliveries: a piece is charged for the buffer it keeps alive, not only its bytes', () => {
+  // A peer sending one-byte continuation frames, each in its own large chunk, keeps every chunk
+  // alive through its piece: each chunk is charged.
+  const budget = new ByteBudget(1 << 30);
+  const t = withBudget(1 << 30, budget);
+  t.c.transfer(0, 0, 0, payload(1), { more: true });
+  t.send();
+  for (let i = 0; i < 10; i++) {
+    t.c.transfer(0, 0, null, payload(1), { more: true });
+    const frame = t.c.take();
+    const chunk = Buffer.concat([frame, Buffer.alloc(60_000)]).subarray(0, frame.length); // a view of a 60 kB buffer
+    t.conn.onBytes(chunk, 0);
+  }
+  assert.ok(t.conn.incompleteBytes >= 600_000, `charged ${t.conn.incompleteBytes} for 10 one-byte pieces in 60 kB chunks`);
+  t.c.transfer(0, 0, null, payload(1));
+  t.send();
+  assert.is(t.h.deliveries.length, 1);
+  assert.is(t.h.payloads[0].length, 12);
+  assert.is(budget.used, 0);
+});
+
+test('incomplete deliveries: released when the link detaches, the session ends, or the socket goes', () => {
+  const budget = new ByteBudget(1 << 30);
+  const t = withBudget(1 << 30, budget, 2);
+  t.c.transfer(0, 0, 0, payload(1000), { more: true }).transfer(0, 1, 1, payload(1000), { more: true });
+  t.send();
+  assert.ok(budget.used > 0);
+  t.c.detach(0, 0);
+  t.send();
+  const afterDetach = budget.used;
+  assert.ok(afterDetach > 0 && afterDetach < t.conn.incompleteBytes + 1);
+  t.c.end(0);
+  t.send();
+  assert.is(budget.used, 0, 'session end');
+  const u = withBudget(1 << 30, budget);
+  u.c.transfer(0, 0, 0, payload(1000), { more: true });
+  u.send();
+  assert.ok(budget.used > 0);
+  u.conn.onSocketClosed('socket-closed');
+  assert.is(budget.used, 0, 'socket gone');
 });
 
 test.run();
