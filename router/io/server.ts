@@ -106,6 +106,8 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
   private readonly conns = new Set<Connection>();
   private readonly dirty: Connection[] = [];
   private flushScheduled = false;
+  /** {@link touchAll} was asked for: done once, in the next flush. */
+  private touchAllPending = false;
   private tickTimer: NodeJS.Timeout | null = null;
   private nextConnId = 1;
   private readonly annotateWriter = new Writer(64 * 1024);
@@ -139,12 +141,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
             const cl = link.ctx as CoreLink | null;
             if (cl === null) continue;
             this.core.onRouterLinkFailed(cl);
-            const unsettled = link.session.unsettledOut;
-            for (const [id, od] of unsettled) {
-              if (od.link !== link) continue;
-              unsettled.delete(id);
-              this.core.onCopyLost(od.ctx as Copy);
-            }
+            for (const od of link.takeUnsettledOut()) this.core.onCopyLost(od.ctx as Copy);
           }
           this.touchAll();
         },
@@ -449,6 +446,16 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
   private flush(): void {
     this.flushScheduled = false;
     this.core.flush();
+    if (this.touchAllPending) {
+      this.touchAllPending = false;
+      for (const c of this.conns) {
+        const cx = c.ctx as ConnCtx;
+        if (c.w.off > 0 && !cx.dirty) {
+          cx.dirty = true;
+          this.dirty.push(c);
+        }
+      }
+    }
     const list = this.dirty;
     const now = Date.now();
     for (let i = 0; i < list.length; i++) {
@@ -725,12 +732,9 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     if (cl === null) return;
     if (link.isSender) {
       ctx.outLinks.delete(link);
-      const unsettled = link.session.unsettledOut;
-      for (const [id, od] of unsettled) {
-        if (od.link !== link) continue;
-        unsettled.delete(id);
-        this.core.onCopyLost(od.ctx as Copy);
-      }
+      // The link's own list, not a scan of the session's: a connection closing with many links
+      // must not cost links x unsettled.
+      for (const od of link.takeUnsettledOut()) this.core.onCopyLost(od.ctx as Copy);
     }
     this.core.onLinkGone(cl);
     this.touchAll();
@@ -748,9 +752,17 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     this.logger.log('PROTOCOL', level, msg);
   }
 
-  /** Outcomes made by a departing link can touch any connection: flush them all. */
+  /**
+   * Outcomes made by a departing link can touch any connection: flush them all. Deferred to the
+   * next flush, which looks at every connection once: a connection closing with N links calls
+   * this N times, and a scan each time would cost links x connections.
+   */
   touchAll(): void {
-    for (const c of this.conns) if (c.w.off > 0) this.touch(c);
+    this.touchAllPending = true;
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
   }
 
   // ------------------------------------------------------------------ CoreEffects

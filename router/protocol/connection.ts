@@ -188,6 +188,9 @@ export interface OutDelivery {
   id: number;
   settled: boolean;
   ctx: unknown;
+  /** Neighbours in the link's list of unsettled deliveries (engine-internal). */
+  prev: OutDelivery | null;
+  next: OutDelivery | null;
 }
 
 /** One session (a begin/end pair). */
@@ -272,6 +275,9 @@ export class Link {
    * made against credit we later revoked are still within it and are accepted (AMQP 2.6.7).
    */
   grantedLimit = 0;
+  /** Our unsettled outgoing deliveries on this link, oldest first (also in the session's map). */
+  outHead: OutDelivery | null = null;
+  outTail: OutDelivery | null = null;
 
   constructor(
     readonly session: Session,
@@ -292,6 +298,24 @@ export class Link {
     this.attached = true;
   }
 
+  /**
+   * Removes and returns every unsettled delivery we sent on this link (oldest first), e.g. to
+   * report them lost when the link goes. Linear in their number, whatever the session holds.
+   */
+  takeUnsettledOut(): OutDelivery[] {
+    const out: OutDelivery[] = [];
+    const map = this.session.unsettledOut;
+    for (let d = this.outHead; d !== null; ) {
+      const next = d.next;
+      d.prev = d.next = null;
+      if (map.get(d.id) === d) map.delete(d.id);
+      out.push(d);
+      d = next;
+    }
+    this.outHead = this.outTail = null;
+    return out;
+  }
+
   /** Refuses the attach: attach with a null terminus, then detach with `error` (part 2, 2.6.3). */
   refuse(error: AmqpError, attach: AttachFrame): void {
     this.conn.writeAttachReply(this, attach, { source: this.isSender ? null : undefined, target: this.isSender ? undefined : null });
@@ -299,6 +323,26 @@ export class Link {
   }
 }
 
+/** Appends `d` to its link's list of unsettled outgoing deliveries. */
+function linkOut(d: OutDelivery): void {
+  const link = d.link;
+  d.prev = link.outTail;
+  d.next = null;
+  if (link.outTail !== null) link.outTail.next = d;
+  else link.outHead = d;
+  link.outTail = d;
+}
+
+/** Removes `d` from its link's list (no-op when it is not in it). */
+function unlinkOut(d: OutDelivery): void {
+  const link = d.link;
+  if (d.prev !== null) d.prev.next = d.next;
+  else if (link.outHead === d) link.outHead = d.next;
+  else return;
+  if (d.next !== null) d.next.prev = d.prev;
+  else link.outTail = d.prev;
+  d.prev = d.next = null;
+}
 
 /**
  * The engine. Feed `onBytes`; after each batch call `takeOutput()` and write what it returns.
@@ -949,7 +993,10 @@ export class Connection {
       for (let id = first; ; id = (id + 1) >>> 0) {
         const d = map.get(id);
         if (d !== undefined) {
-          if (settled) map.delete(id);
+          if (settled) {
+            map.delete(id);
+            unlinkOut(d);
+          }
           this.handler.onOutcome(d, code, raw, settled);
         }
         if (id === last) break;
@@ -1090,8 +1137,11 @@ export class Connection {
     const s = link.session;
     const id = s.nextDeliveryId;
     s.nextDeliveryId = (id + 1) >>> 0;
-    const d: OutDelivery = { link, id, settled, ctx };
-    if (!settled) s.unsettledOut.set(id, d);
+    const d: OutDelivery = { link, id, settled, ctx, prev: null, next: null };
+    if (!settled) {
+      s.unsettledOut.set(id, d);
+      linkOut(d);
+    }
     link.credit--;
     link.deliveryCount = (link.deliveryCount + 1) >>> 0;
     this.deliveriesOut++;
@@ -1177,7 +1227,10 @@ export class Connection {
   /** Settles (or updates) a delivery we sent. */
   updateOut(d: OutDelivery, state: Buffer | null, settled: boolean): void {
     const s = d.link.session;
-    if (settled) s.unsettledOut.delete(d.id);
+    if (settled) {
+      if (s.unsettledOut.get(d.id) === d) s.unsettledOut.delete(d.id);
+      unlinkOut(d);
+    }
     this.queueDisposition(s, false, d.id, settled, state);
   }
 
