@@ -808,9 +808,13 @@ export class Connection {
     const f = decodeFlow();
     // Session window (part 2, 2.5.6): the peer's incoming window relative to our next-outgoing-id.
     const nii = f.nextIncomingId ?? 0;
+    // Only a window that reopens unblocks anything. Telling the handler on every flow made each
+    // flow cost O(links of the session) (the handlers look at every link): a client granting
+    // credit link by link on N links cost N^2.
+    const wasBlocked = s.remoteIncomingWindow <= 0 || s.stalled !== null;
     s.remoteIncomingWindow = (nii + f.incomingWindow - s.nextOutgoingId) >>> 0;
     s.remoteOutgoingWindow = f.outgoingWindow;
-    if (s.remoteIncomingWindow > 0) {
+    if (s.remoteIncomingWindow > 0 && wasBlocked) {
       const st = s.stalled;
       if (st !== null) this.writeTransfers(s, st.link, st.id, st.payload, st.off, st.settled);
       if (s.stalled === null) this.handler.onSessionWritable(s);

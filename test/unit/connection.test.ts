@@ -709,6 +709,34 @@ test('frame larger than our max-frame-size closes the connection with framing-er
   assert.equal(t.h.closed.map((c) => c.reason), ['framing-error']);
 });
 
+test('session window: the handler hears "writable" when the peer\'s window reopens, not on every flow', () => {
+  // Telling it on every flow made a client that grants credit link by link on N links cost N^2
+  // (the handlers look at every link of the session).
+  const t = new Harness();
+  t.c.header().open().begin(0, 2);
+  t.c.attachReceiver(0, 0, { type: 'source', address: 'q' });
+  t.c.flow(0, 0, 0, 10, false, 0, 2);
+  t.send();
+  const link = t.h.attaches[0].link;
+  const base = t.h.sessionWritable;
+  for (let i = 0; i < 2; i++) {
+    assert.ok(t.conn.canSend(link));
+    t.conn.send(link, payload(10), true, null);
+  }
+  assert.not.ok(t.conn.canSend(link), 'the peer\'s window is used up');
+  // Flows that leave the window shut, or keep it open, change nothing for the session.
+  for (let i = 0; i < 5; i++) t.c.flow(0, 0, 2, 8, false, 2, 0);
+  t.send();
+  assert.is(t.h.sessionWritable, base);
+  t.c.flow(0, 0, 2, 8, false, 2, 5);
+  t.send();
+  assert.is(t.h.sessionWritable, base + 1, 'reopened: once');
+  assert.ok(t.conn.canSend(link));
+  for (let i = 0; i < 5; i++) t.c.flow(0, 0, 2, 8, false, 2, 5 + i);
+  t.send();
+  assert.is(t.h.sessionWritable, base + 1, 'open all along: not again');
+});
+
 test('session window: a flow refreshes the incoming window before it runs out', () => {
   const t = withSender({ incomingWindow: 4 }, 100);
   const flowsBefore = t.peer.of(FLOW).length;
