@@ -6,6 +6,7 @@
  * plain JS values with {@link Reader}; outbound frames are written with {@link Writer}, whose
  * typed write methods choose the same compact encodings Proton does.
  */
+import { isUtf8 } from 'node:buffer';
 
 /** Format codes (part 1, section 1.6). */
 import { AmqpConditionError } from './errors';
@@ -59,6 +60,18 @@ export class DecodeError extends AmqpConditionError {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, 'amqp:decode-error', options);
     this.name = 'DecodeError';
+  }
+}
+
+/**
+ * A string (str8/str32) whose bytes are not valid UTF-8. A DecodeError like any other, kept
+ * apart so that callers decoding an address can refuse it as amqp:invalid-field: decoding it
+ * with U+FFFD replacement would make different byte strings name the same address.
+ */
+export class InvalidStringError extends DecodeError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'InvalidStringError';
   }
 }
 
@@ -149,16 +162,52 @@ export function skipValue(buf: Buffer, off: number, end: number, depth = 0): num
 }
 
 /**
+ * Smallest number of bytes one array element takes after its (shared) constructor, by element
+ * format code; 0 for the zero-width codes (null, true, false, uint0, ulong0, list0), -1 for codes
+ * that are not valid constructors.
+ */
+const ELEMENT_MIN_WIDTH: Int8Array = (() => {
+  const w = new Int8Array(256).fill(-1);
+  for (let c = 0; c < 256; c++) if (FIXED_WIDTH[c] >= 0) w[c] = FIXED_WIDTH[c];
+  for (const c of [0xa0, 0xa1, 0xa3]) w[c] = 1; // size byte
+  for (const c of [0xb0, 0xb1, 0xb3]) w[c] = 4; // size word
+  for (const c of [0xc0, 0xc1]) w[c] = 2; // size, count
+  for (const c of [0xd0, 0xd1]) w[c] = 8;
+  w[0xe0] = 3; // size, count, constructor
+  w[0xf0] = 9;
+  w[0x00] = 2; // a described value per element (descriptor, value)
+  return w;
+})();
+
+/**
  * Sequential reader over one encoded region. Decodes into plain JS values:
  * integers as number (long/ulong as bigint only past 2^53), symbol as string unless
  * `keepSymbols`, binary as Buffer (a view, not a copy), list as array, map as object
  * (or Map when a key is not a string), array as array, described as {@link Described}.
+ *
+ * Built for hostile input: every count and size read is checked against the bytes actually left
+ * before anything is allocated, so a decode costs time and memory linear in the region's length:
+ * - list and map counts: every element takes at least one byte, so count <= size;
+ * - array counts: count times the smallest encoding of the element type must fit in the bytes
+ *   left; zero-width element types (null, true, false, uint0, ulong0, list0) take no bytes at
+ *   all, so they draw on a budget of one element per byte of the reader's region;
+ * - nesting of described, list, map and array values is capped at {@link MAX_DEPTH};
+ * - strings must be valid UTF-8 ({@link InvalidStringError}).
+ * Every violation is a {@link DecodeError}.
  */
 export class Reader {
   off: number;
   private depth = 0;
+  /**
+   * Zero-width array elements this reader may still produce. An array32 of 2^32 - 1 nulls is 10
+   * bytes on the wire; decoding it would build a 2^32 - 1 element JS array and exhaust the heap.
+   * One element per byte of the region keeps every decode linear in its input while allowing any
+   * plausible use (arrays of zero-width values carry no information beyond their length).
+   */
+  private zeroWidthBudget: number;
   constructor(readonly buf: Buffer, off = 0, public end = buf.length) {
     this.off = off;
+    this.zeroWidthBudget = end > off ? end - off : 0;
   }
 
   /** Reads one value. */
@@ -166,7 +215,10 @@ export class Reader {
     const buf = this.buf;
     if (this.off >= this.end) throw new DecodeError(`value expected at offset ${this.off}`);
     const code = buf[this.off++];
-    if (++this.depth > MAX_DEPTH) throw new DecodeError(`values nested deeper than ${MAX_DEPTH}`);
+    if (++this.depth > MAX_DEPTH) {
+      this.depth--;
+      throw new DecodeError(`values nested deeper than ${MAX_DEPTH}`);
+    }
     try {
       return this.readBody(code);
     } finally {
@@ -175,7 +227,33 @@ export class Reader {
   }
 
   private need(n: number): void {
-    if (this.off + n > this.end) throw new DecodeError(`truncated value at offset ${this.off}`);
+    if (n < 0 || this.off + n > this.end) throw new DecodeError(`truncated value at offset ${this.off}`);
+  }
+
+  /** Set by {@link compoundHeader}: the compound's element count. */
+  private count = 0;
+
+  /**
+   * Reads a compound's size and count (after its constructor), checks the size against the bytes
+   * left, and returns the size of the elements' bytes (the count is left in `this.count`).
+   */
+  private compoundHeader(short: boolean): number {
+    const buf = this.buf;
+    let size: number;
+    if (short) {
+      this.need(2);
+      size = buf[this.off] - 1;
+      this.count = buf[this.off + 1];
+      this.off += 2;
+    } else {
+      this.need(8);
+      size = buf.readUInt32BE(this.off) - 4;
+      this.count = buf.readUInt32BE(this.off + 4);
+      this.off += 8;
+    }
+    if (size < 0) throw new DecodeError(`compound size smaller than its count at offset ${this.off}`);
+    this.need(size);
+    return size;
   }
 
   readBody(code: number): unknown {
@@ -230,13 +308,23 @@ export class Reader {
         const start = this.off;
         this.off += n;
         if (code === 0xa0 || code === 0xb0) return buf.subarray(start, start + n);
-        return buf.toString(code === 0xa3 || code === 0xb3 ? 'latin1' : 'utf8', start, start + n);
+        if (code === 0xa3 || code === 0xb3) return buf.toString('latin1', start, start + n);
+        // AMQP strings are UTF-8 (part 1, 1.6.20). Replacing bad bytes with U+FFFD would let
+        // different byte strings decode to one JS string (two addresses routed as one). The
+        // decoder turns every invalid sequence into U+FFFD, so only a string holding one needs
+        // the full check (a real U+FFFD is valid UTF-8): the common case costs one search.
+        const str = buf.toString('utf8', start, start + n);
+        if (str.indexOf('\ufffd') >= 0 && !isUtf8(buf.subarray(start, start + n))) {
+          throw new InvalidStringError(`string at offset ${start - (code < 0xb0 ? 2 : 5)} is not valid UTF-8`);
+        }
+        return str;
       }
       case 0xc0: case 0xd0: case 0xc1: case 0xd1: {
-        let size: number, count: number;
-        if (code === 0xc0 || code === 0xc1) { this.need(2); size = buf[this.off]; count = buf[this.off + 1]; this.off += 2; size -= 1; }
-        else { this.need(8); size = buf.readUInt32BE(this.off); count = buf.readUInt32BE(this.off + 4); this.off += 8; size -= 4; }
-        this.need(size);
+        const size = this.compoundHeader(code === 0xc0 || code === 0xc1);
+        const count = this.count;
+        // Every element takes at least one byte: a count beyond the size is a lie, refused
+        // before `new Array(count)` allocates for it.
+        if (count > size) throw new DecodeError(`${code & 1 ? 'map' : 'list'} claims ${count} elements in ${size} bytes`);
         const savedEnd = this.end;
         this.end = this.off + size;
         try {
@@ -267,10 +355,14 @@ export class Reader {
         }
       }
       case 0xe0: case 0xf0: {
-        let size: number, count: number;
-        if (code === 0xe0) { this.need(2); size = buf[this.off]; count = buf[this.off + 1]; this.off += 2; size -= 1; }
-        else { this.need(8); size = buf.readUInt32BE(this.off); count = buf.readUInt32BE(this.off + 4); this.off += 8; size -= 4; }
-        this.need(size);
+        const size = this.compoundHeader(code === 0xe0);
+        const count = this.count;
+        // Arrays nest without passing through read() (an array of arrays reads each element's
+        // body directly), so they count their own depth.
+        if (++this.depth > MAX_DEPTH) {
+          this.depth--;
+          throw new DecodeError(`values nested deeper than ${MAX_DEPTH}`);
+        }
         const savedEnd = this.end;
         this.end = this.off + size;
         try {
@@ -282,6 +374,16 @@ export class Reader {
             this.need(1);
             elemCode = buf[this.off++];
           }
+          const width = ELEMENT_MIN_WIDTH[elemCode];
+          if (width < 0) throw new DecodeError(`invalid format code 0x${elemCode.toString(16)} as an array element constructor at offset ${this.off - 1}`);
+          if (width === 0) {
+            if (count > this.zeroWidthBudget) {
+              throw new DecodeError(`array of ${count} zero-width elements (0x${elemCode.toString(16)}) in a ${this.end - this.off}-byte region is over the decoder's bound`);
+            }
+            this.zeroWidthBudget -= count;
+          } else if (count > (this.end - this.off) / width) {
+            throw new DecodeError(`array claims ${count} elements of at least ${width} bytes in ${this.end - this.off} bytes`);
+          }
           const out = new Array(count);
           for (let i = 0; i < count; i++) {
             const val = this.readBody(elemCode);
@@ -291,6 +393,7 @@ export class Reader {
           return out;
         } finally {
           this.end = savedEnd;
+          this.depth--;
         }
       }
       default:

@@ -4,7 +4,7 @@
  * {@link scanPerformative}, which records field spans in a reused scratch array instead of
  * building objects.
  */
-import { DecodeError, Described, Reader, Writer, skipValue } from './codec';
+import { DecodeError, Described, InvalidStringError, Reader, Writer, skipValue } from './codec';
 
 /** Descriptor codes (numeric form; the symbolic form maps to these). */
 export const enum D {
@@ -122,11 +122,13 @@ export function scanPerformative(buf: Buffer, off: number, end: number): number 
     p += 1;
   } else if (lc === 0xc0) {
     if (p + 3 > end) throw new DecodeError('truncated list');
+    if (buf[p + 1] < 1) throw new DecodeError('list8 size smaller than its count');
     listEnd = p + 2 + buf[p + 1];
     count = buf[p + 2];
     p += 3;
   } else if (lc === 0xd0) {
     if (p + 9 > end) throw new DecodeError('truncated list');
+    if (buf.readUInt32BE(p + 1) < 4) throw new DecodeError('list32 size smaller than its count');
     listEnd = p + 5 + buf.readUInt32BE(p + 1);
     count = buf.readUInt32BE(p + 5);
     p += 9;
@@ -239,6 +241,11 @@ export interface Terminus {
 
 export interface AttachFrame {
   name: string;
+  /**
+   * Why a terminus is unusable (an address that is not a valid UTF-8 string...), or null. The
+   * engine refuses such an attach with amqp:invalid-field (source and target are then null).
+   */
+  invalid: string | null;
   handle: number;
   /** false: the peer is the sender; true: the peer is the receiver. */
   role: boolean;
@@ -286,8 +293,12 @@ function asSymbols(v: unknown): string[] {
 function asFields(v: unknown): Record<string, unknown> | null {
   if (v === null || v === undefined) return null;
   if (v instanceof Map) {
+    // Fields are keyed by symbols; other keys are not fields. (String() of a decoded map could
+    // throw, and assigning "__proto__" would set the prototype.)
     const o: Record<string, unknown> = {};
-    for (const [k, e] of v) o[String(k)] = e;
+    for (const [k, e] of v) {
+      if (typeof k === 'string') Object.defineProperty(o, k, { value: e, enumerable: true, writable: true, configurable: true });
+    }
     return o;
   }
   if (typeof v === 'object' && !Array.isArray(v) && !Buffer.isBuffer(v)) return v as Record<string, unknown>;
@@ -298,6 +309,7 @@ function asFields(v: unknown): Record<string, unknown> | null {
 export function decodeError(v: unknown): AmqpError | null {
   if (!(v instanceof Described)) return null;
   if (descriptorCode(v.descriptor) !== D.Error) throw new DecodeError('error field is not an amqp:error');
+  if (!Array.isArray(v.value)) throw new DecodeError('amqp:error is not a list');
   const f = v.value as unknown[];
   return {
     condition: typeof f[0] === 'string' ? f[0] : 'amqp:internal-error',
@@ -331,16 +343,41 @@ export function decodeBegin(): BeginFrame {
   };
 }
 
+/** A terminus the engine refuses with amqp:invalid-field (the frame itself is well formed). */
+class InvalidTerminusError extends DecodeError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'InvalidTerminusError';
+  }
+}
+
+/**
+ * A terminus address: a string (a symbol decodes to one), or null. Anything else (a binary, a
+ * number...) is refused rather than converted: String() of a binary would replace bad UTF-8 with
+ * U+FFFD and let different addresses alias.
+ */
+function terminusAddress(v: unknown): string | null {
+  if (typeof v === 'string') return v;
+  if (v === null || v === undefined) return null;
+  throw new InvalidTerminusError(`terminus address must be a string, not ${Buffer.isBuffer(v) ? 'binary' : typeof v}`);
+}
+
 function decodeTerminus(raw: Buffer | null): Terminus | null {
   if (raw === null) return null;
-  const v = new Reader(raw).read();
+  let v: unknown;
+  try {
+    v = new Reader(raw).read();
+  } catch (e) {
+    if (e instanceof InvalidStringError) throw new InvalidTerminusError(`terminus: ${e.message}`, { cause: e });
+    throw e;
+  }
   if (!(v instanceof Described)) throw new DecodeError('terminus is not a described type');
   const code = descriptorCode(v.descriptor);
   const f = (Array.isArray(v.value) ? v.value : []) as unknown[];
   if (code === D.Source) {
     return {
       type: 'source',
-      address: typeof f[0] === 'string' ? f[0] : f[0] == null ? null : String(f[0]),
+      address: terminusAddress(f[0]),
       durable: typeof f[1] === 'number' ? f[1] : 0,
       expiryPolicy: typeof f[2] === 'string' ? f[2] : null,
       timeout: typeof f[3] === 'number' ? f[3] : 0,
@@ -356,7 +393,7 @@ function decodeTerminus(raw: Buffer | null): Terminus | null {
     }
     return {
       type: 'target',
-      address: typeof f[0] === 'string' ? f[0] : f[0] == null ? null : String(f[0]),
+      address: terminusAddress(f[0]),
       durable: typeof f[1] === 'number' ? f[1] : 0,
       expiryPolicy: typeof f[2] === 'string' ? f[2] : null,
       timeout: typeof f[3] === 'number' ? f[3] : 0,
@@ -371,14 +408,24 @@ function decodeTerminus(raw: Buffer | null): Terminus | null {
 
 export function decodeAttach(): AttachFrame {
   if (fieldIsNull(0) || fieldIsNull(1) || fieldIsNull(2)) throw new DecodeError('attach: name, handle and role are mandatory');
+  let source: Terminus | null = null, target: Terminus | null = null, invalid: string | null = null;
+  try {
+    source = decodeTerminus(fieldRaw(5));
+    target = decodeTerminus(fieldRaw(6));
+  } catch (e) {
+    if (!(e instanceof InvalidTerminusError)) throw e;
+    source = target = null;
+    invalid = e.message;
+  }
   return {
     name: asString(fieldValue(0), 'attach name'),
+    invalid,
     handle: fieldUint(1, 0),
     role: fieldBool(2, false),
     sndSettleMode: fieldUint(3, 2),
     rcvSettleMode: fieldUint(4, 0),
-    source: decodeTerminus(fieldRaw(5)),
-    target: decodeTerminus(fieldRaw(6)),
+    source,
+    target,
     initialDeliveryCount: fieldUint(9, 0),
     maxMessageSize: fieldUint(10, 0),
     offeredCapabilities: asSymbols(fieldValue(11)),
@@ -788,8 +835,9 @@ export function decodeSaslInit(): SaslInit {
   const mech = fieldValue(0);
   const resp = fieldValue(1);
   const host = fieldValue(2);
+  if (typeof mech !== 'string') throw new DecodeError('sasl-init: mechanism must be a symbol');
   return {
-    mechanism: String(mech),
+    mechanism: mech,
     initialResponse: Buffer.isBuffer(resp) ? resp : null,
     hostname: typeof host === 'string' ? host : null,
   };

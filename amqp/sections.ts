@@ -63,5 +63,8 @@ export function compoundBody(buf: Buffer, off: number, end: number, what: 'list'
     r = { first: off + 9, count: buf.readUInt32BE(off + 5), end: off + 5 + buf.readUInt32BE(off + 1) };
   } else throw new DecodeError(`expected a ${what} at offset ${off} (0x${(c ?? 0).toString(16)})`);
   if (r.end > end) throw new DecodeError(`${what} at offset ${off} runs past its section (${r.end} > ${end})`);
+  // Each element takes at least a byte: a count past the size is a lie (and would loop long).
+  if (r.count > r.end - r.first) throw new DecodeError(`${what} at offset ${off} claims ${r.count} elements in ${r.end - r.first} bytes`);
+  if (what === 'map' && r.count % 2 !== 0) throw new DecodeError(`map at offset ${off} has an odd number of keys and values (${r.count})`);
   return r;
 }

@@ -18,6 +18,33 @@ import {
   writeFlow, writeHeartbeat, writeOpen, writeSaslMechanisms, writeSaslOutcome, beginFrame, fieldValue, writeSaslInit,
 } from '../performatives';
 
+/**
+ * A byte budget several connections draw on together: what they may hold, in total, of
+ * incomplete (multi-frame) deliveries. Counts what is charged now; connections release their
+ * share as deliveries complete, abort or go with their link, session or connection.
+ */
+export class ByteBudget {
+  /** Bytes charged now. */
+  used = 0;
+  constructor(public limit: number) {}
+}
+
+/** Default per connection for {@link ConnectionOptions.maxIncompleteBytes}: 128 MiB. */
+export const DEFAULT_MAX_INCOMPLETE_BYTES = 128 * 1024 * 1024;
+
+/**
+ * The process-wide budget for incomplete deliveries (512 MiB), shared by every connection that
+ * does not name its own: the router's or broker's listeners and connectors alike. Per-connection
+ * caps alone would let enough connections together exhaust the heap.
+ */
+export const PROCESS_INCOMPLETE_BUDGET = new ByteBudget(512 * 1024 * 1024);
+
+/**
+ * What an incomplete delivery is charged per frame it took, beyond its bytes: each piece is a
+ * Buffer view (an object on the heap) kept until the delivery completes.
+ */
+const PIECE_OVERHEAD = 128;
+
 /** Limits and identity of the local end. */
 export interface ConnectionOptions {
   containerId: string;
@@ -50,6 +77,18 @@ export interface ConnectionOptions {
   properties: Record<string, unknown>;
   /** Incoming session window in frames. */
   incomingWindow: number;
+  /**
+   * Bytes of incomplete multi-frame deliveries this connection may hold at once (default
+   * {@link DEFAULT_MAX_INCOMPLETE_BYTES}). Past it the connection is closed with
+   * amqp:resource-limit-exceeded: the peer as a whole holds more than its share.
+   */
+  maxIncompleteBytes?: number;
+  /**
+   * The budget shared with other connections (default {@link PROCESS_INCOMPLETE_BUDGET}). A
+   * delivery that would take it past its limit is dropped and its link detached with
+   * amqp:resource-limit-exceeded: the connection may be within its own share, so it stays.
+   */
+  incompleteBudget?: ByteBudget;
   /**
    * Set for a connection we open (a connector): we send the protocol header and open first and
    * authenticate with SASL `mechanism` (ANONYMOUS, or PLAIN with `user`/`password`), or no SASL.
@@ -153,6 +192,9 @@ export interface OutDelivery {
   id: number;
   settled: boolean;
   ctx: unknown;
+  /** Neighbours in the link's list of unsettled deliveries (engine-internal). */
+  prev: OutDelivery | null;
+  next: OutDelivery | null;
 }
 
 /** One session (a begin/end pair). */
@@ -165,6 +207,12 @@ export class Session {
   nextOutgoingId = 0;
   /** Delivery-ids are their own sequence: a multi-frame delivery takes several transfer-ids. */
   nextDeliveryId = 0;
+  /**
+   * The delivery-id the peer's next new delivery must carry, or -1 before its first one. A
+   * session's deliveries are numbered consecutively (as Proton checks: "sequencing error");
+   * a gap or a repeat would make dispositions name the wrong deliveries.
+   */
+  nextIncomingDeliveryId = -1;
   remoteIncomingWindow = 0;
   remoteOutgoingWindow = 0;
   private nextHandle = 0;
@@ -204,9 +252,19 @@ export class Link {
   detachReceived = false;
   /** The peer's detach had closed=true (the link is ended, not suspended). */
   remoteClosed = false;
-  /** Partial multi-frame delivery being received. */
+  /**
+   * A multi-frame delivery is under way on this link (its last frame had more=true): the next
+   * transfer continues it. Kept while the link is detaching too, so the delivery-id sequence
+   * is followed through transfers that are dropped.
+   */
+  partialActive = false;
+  /** Pieces of the multi-frame delivery being received (views into the frames), or null. */
   partial: Buffer[] | null = null;
   partialSize = 0;
+  /** Bytes charged to the connection and the shared budget for `partial`. */
+  partialCharged = 0;
+  /** The buffer the last piece was a view of: each backing buffer is charged once. */
+  partialBacking: ArrayBufferLike | null = null;
   partialId = 0;
   partialSettled = false;
   partialState: Buffer | null = null;
@@ -221,6 +279,9 @@ export class Link {
    * made against credit we later revoked are still within it and are accepted (AMQP 2.6.7).
    */
   grantedLimit = 0;
+  /** Our unsettled outgoing deliveries on this link, oldest first (also in the session's map). */
+  outHead: OutDelivery | null = null;
+  outTail: OutDelivery | null = null;
 
   constructor(
     readonly session: Session,
@@ -241,6 +302,24 @@ export class Link {
     this.attached = true;
   }
 
+  /**
+   * Removes and returns every unsettled delivery we sent on this link (oldest first), e.g. to
+   * report them lost when the link goes. Linear in their number, whatever the session holds.
+   */
+  takeUnsettledOut(): OutDelivery[] {
+    const out: OutDelivery[] = [];
+    const map = this.session.unsettledOut;
+    for (let d = this.outHead; d !== null; ) {
+      const next = d.next;
+      d.prev = d.next = null;
+      if (map.get(d.id) === d) map.delete(d.id);
+      out.push(d);
+      d = next;
+    }
+    this.outHead = this.outTail = null;
+    return out;
+  }
+
   /** Refuses the attach: attach with a null terminus, then detach with `error` (part 2, 2.6.3). */
   refuse(error: AmqpError, attach: AttachFrame): void {
     this.conn.writeAttachReply(this, attach, { source: this.isSender ? null : undefined, target: this.isSender ? undefined : null });
@@ -248,6 +327,26 @@ export class Link {
   }
 }
 
+/** Appends `d` to its link's list of unsettled outgoing deliveries. */
+function linkOut(d: OutDelivery): void {
+  const link = d.link;
+  d.prev = link.outTail;
+  d.next = null;
+  if (link.outTail !== null) link.outTail.next = d;
+  else link.outHead = d;
+  link.outTail = d;
+}
+
+/** Removes `d` from its link's list (no-op when it is not in it). */
+function unlinkOut(d: OutDelivery): void {
+  const link = d.link;
+  if (d.prev !== null) d.prev.next = d.next;
+  else if (link.outHead === d) link.outHead = d.next;
+  else return;
+  if (d.next !== null) d.next.prev = d.prev;
+  else link.outTail = d.prev;
+  d.prev = d.next = null;
+}
 
 /**
  * The engine. Feed `onBytes`; after each batch call `takeOutput()` and write what it returns.
@@ -275,12 +374,18 @@ export class Connection {
   /** Deliveries in/out, for stats. */
   deliveriesIn = 0;
   deliveriesOut = 0;
+  /** Bytes charged for incomplete deliveries on this connection (see {@link ConnectionOptions.maxIncompleteBytes}). */
+  incompleteBytes = 0;
+  private readonly maxIncomplete: number;
+  private readonly budget: ByteBudget;
 
   private readonly maxPendingOutput: number;
 
   constructor(readonly opts: ConnectionOptions, readonly handler: ConnectionHandler, now: number) {
     this.maxPendingOutput = opts.maxPendingOutput ?? 1 << 20;
     this.parser = new FrameParser(this, Math.max(opts.maxFrameSize, MIN_MAX_FRAME_SIZE));
+    this.maxIncomplete = opts.maxIncompleteBytes ?? DEFAULT_MAX_INCOMPLETE_BYTES;
+    this.budget = opts.incompleteBudget ?? PROCESS_INCOMPLETE_BUDGET;
     // The header and SASL frames are small; the negotiated limit applies from open on.
     this.lastInput = now;
     this.lastOutput = now;
@@ -583,6 +688,7 @@ export class Connection {
     for (const link of s.pendingLinks.values()) this.handler.onLinkGone(link, error, reason);
     s.pendingLinks.clear();
     for (const link of s.links.values()) {
+      this.dropPartial(link);
       if (link.attached || !link.detachSent) this.handler.onLinkGone(link, error, reason);
       link.attached = false;
     }
@@ -611,6 +717,7 @@ export class Connection {
       throw new ConnectionError(`handle ${a.handle} exceeds handle-max ${this.opts.handleMax}`, 'amqp:connection:framing-error', 'protocol-error');
     }
     if (s.links.has(a.handle)) throw new SessionError(`handle ${a.handle} is already in use`, 'amqp:session:handle-in-use');
+    if (a.invalid !== null) return this.refuseInvalidAttach(s, a);
     const mine = s.pendingLinks.get(a.name);
     if (mine !== undefined && mine.isSender === a.role) {
       s.pendingLinks.delete(a.name);
@@ -636,6 +743,29 @@ export class Connection {
     }
     s.links.set(a.handle, link);
     this.handler.onAttach(link, a);
+  }
+
+  /**
+   * An attach whose terminus cannot be used (an address that is not valid UTF-8, or not a
+   * string): refused here, for every handler alike, with amqp:invalid-field. Our answer
+   * carries null termini and the detach follows (AMQP 2.6.3). A link we attached ourselves
+   * is reported gone.
+   */
+  private refuseInvalidAttach(s: Session, a: AttachFrame): void {
+    const error: AmqpError = { condition: 'amqp:invalid-field', description: a.invalid ?? 'invalid terminus' };
+    this.handler.log('warning', `refusing link ${a.name}: ${error.description}`);
+    const mine = s.pendingLinks.get(a.name);
+    if (mine !== undefined && mine.isSender === a.role) {
+      s.pendingLinks.delete(a.name);
+      mine.remoteHandle = a.handle;
+      s.links.set(a.handle, mine);
+      this.detachLink(mine, error);
+      this.handler.onLinkGone(mine, error, 'refused');
+      return;
+    }
+    const link = new Link(s, a.name, a.handle, a.role === true);
+    s.links.set(a.handle, link);
+    link.refuse(error, a);
   }
 
   /** Writes our attach in reply to the peer's. */
@@ -664,6 +794,7 @@ export class Connection {
     link.detachReceived = true;
     link.remoteClosed = d.closed;
     s.links.delete(d.handle);
+    this.dropPartial(link);
     const wasOurs = link.detachSent;
     if (!link.detachSent) {
       link.detachSent = true;
@@ -678,6 +809,8 @@ export class Connection {
   detachLink(link: Link, error: AmqpError | null, closed = true): void {
     if (link.detachSent || this.closed) return;
     link.detachSent = true;
+    // A delivery half received on a link we detach is never completed: free what it holds.
+    this.dropPartial(link);
     const wasAttached = link.attached;
     link.attached = false;
     writeDetach(this.w, link.session.channel, link.handle, closed, error);
@@ -689,9 +822,13 @@ export class Connection {
     const f = decodeFlow();
     // Session window (part 2, 2.5.6): the peer's incoming window relative to our next-outgoing-id.
     const nii = f.nextIncomingId ?? 0;
+    // Only a window that reopens unblocks anything. Telling the handler on every flow made each
+    // flow cost O(links of the session) (the handlers look at every link): a client granting
+    // credit link by link on N links cost N^2.
+    const wasBlocked = s.remoteIncomingWindow <= 0 || s.stalled !== null;
     s.remoteIncomingWindow = (nii + f.incomingWindow - s.nextOutgoingId) >>> 0;
     s.remoteOutgoingWindow = f.outgoingWindow;
-    if (s.remoteIncomingWindow > 0) {
+    if (s.remoteIncomingWindow > 0 && wasBlocked) {
       const st = s.stalled;
       if (st !== null) this.writeTransfers(s, st.link, st.id, st.payload, st.off, st.settled);
       if (s.stalled === null) this.handler.onSessionWritable(s);
@@ -699,6 +836,8 @@ export class Connection {
     if (f.handle === null) return;
     const link = s.links.get(f.handle);
     if (link === undefined) throw new SessionError(`flow on unattached handle ${f.handle}`, 'amqp:session:unattached-handle');
+    // A link we detached is only waiting for the peer's detach: nothing more is said on it.
+    if (link.detachSent) return;
     if (link.isSender) {
       // RabbitMQ-like peers may omit delivery-count in the first flow: treat as ours.
       const dc = f.deliveryCount ?? link.deliveryCount;
@@ -730,10 +869,27 @@ export class Connection {
     s.incomingWindow--;
     const more = fieldBool(5, false);
     const aborted = fieldBool(9, false);
+    const idPresent = !fieldIsNull(1);
+    const id = idPresent ? fieldUint(1, 0) : 0;
     const payloadStart = scan.next;
-    if (link.partial === null) {
-      if (fieldIsNull(1)) throw new LinkError('first transfer of a delivery without delivery-id', 'amqp:decode-error', link);
-      link.partialId = fieldUint(1, 0);
+    if (!link.partialActive) {
+      // The first frame of a new delivery.
+      link.partialActive = more && !aborted;
+      if (!idPresent) {
+        // Proton gives such a delivery the next id implicitly; follow it so the sequence holds.
+        if (s.nextIncomingDeliveryId >= 0) s.nextIncomingDeliveryId = (s.nextIncomingDeliveryId + 1) >>> 0;
+        throw new LinkError('first transfer of a delivery without delivery-id', 'amqp:decode-error', link);
+      }
+      // AMQP 2.6.12: delivery-ids follow each other per session. A gap or a repeat is refused
+      // as Proton refuses it (amqp:session:invalid-field, "sequencing error"); the session ends.
+      const expected = s.nextIncomingDeliveryId;
+      if (expected >= 0 && id !== expected) {
+        throw new SessionError(`sequencing error, expected delivery-id ${expected}, got ${id}`, 'amqp:session:invalid-field');
+      }
+      s.nextIncomingDeliveryId = (id + 1) >>> 0;
+      link.partialId = id;
+      // Transfers the peer sent before it saw our detach are dropped (they still count above).
+      if (link.detachSent) return this.maybeRefreshWindow(s);
       link.partialSettled = fieldBool(4, false);
       // Copied: rare (transactional sends), and the frame buffer may be reused.
       link.partialState = fieldIsNull(7) ? null : Buffer.from(fieldRaw(7) as Buffer);
@@ -746,30 +902,79 @@ export class Connection {
         this.maybeRefreshWindow(s);
         return;
       }
+      if (aborted) return this.maybeRefreshWindow(s);
       link.partial = [];
       link.partialSize = 0;
-    } else if (fieldBool(4, false)) {
-      link.partialSettled = true;
-    }
-    if (aborted) {
-      link.partial = null;
-      link.partialSize = 0;
-      this.maybeRefreshWindow(s);
-      return;
+    } else {
+      // A continuation: the delivery-id may be omitted, or repeated (AMQP 2.7.5), never changed.
+      if (idPresent && id !== link.partialId) {
+        throw new SessionError(`sequencing error, continuation of delivery-id ${link.partialId} carries delivery-id ${id}`, 'amqp:session:invalid-field');
+      }
+      if (!more || aborted) link.partialActive = false;
+      if (link.detachSent || link.partial === null) return this.maybeRefreshWindow(s);
+      if (fieldBool(4, false)) link.partialSettled = true;
+      if (aborted) {
+        this.dropPartial(link);
+        return this.maybeRefreshWindow(s);
+      }
     }
     const piece = buf.subarray(payloadStart, end);
     link.partialSize += piece.length;
     if (link.partialSize > this.opts.maxMessageSize) {
-      link.partial = null;
       throw new LinkError(`message exceeds the maximum message size ${this.opts.maxMessageSize}`, 'amqp:link:message-size-exceeded', link);
     }
-    link.partial.push(piece);
+    this.chargePiece(link, piece);
+    (link.partial as Buffer[]).push(piece);
     if (!more) {
-      const payload = link.partial.length === 1 ? link.partial[0] : Buffer.concat(link.partial, link.partialSize);
-      link.partial = null;
+      const parts = link.partial as Buffer[];
+      const payload = parts.length === 1 ? parts[0] : Buffer.concat(parts, link.partialSize);
+      this.dropPartial(link);
       this.completeDelivery(link, payload, link.partialId, link.partialSettled);
     }
     this.maybeRefreshWindow(s);
+  }
+
+  /**
+   * Charges one more piece of an incomplete delivery to this connection and to the shared budget.
+   * A piece is a view: it keeps its whole backing buffer (a socket chunk) alive, so what is
+   * charged is that buffer, once per buffer, plus a per-piece overhead; a peer cannot hold a
+   * 64 KiB chunk for the price of a one-byte piece.
+   */
+  private chargePiece(link: Link, piece: Buffer): void {
+    let cost = PIECE_OVERHEAD;
+    if (piece.buffer !== link.partialBacking) {
+      link.partialBacking = piece.buffer;
+      cost += piece.buffer.byteLength;
+    }
+    if (this.incompleteBytes + cost > this.maxIncomplete) {
+      throw new ConnectionError(
+        `incomplete deliveries on this connection would hold more than ${this.maxIncomplete} bytes`,
+        'amqp:resource-limit-exceeded',
+        'protocol-error',
+      );
+    }
+    if (this.budget.used + cost > this.budget.limit) {
+      throw new LinkError(
+        `incomplete deliveries of all connections would hold more than ${this.budget.limit} bytes; delivery dropped`,
+        'amqp:resource-limit-exceeded',
+        link,
+      );
+    }
+    link.partialCharged += cost;
+    this.incompleteBytes += cost;
+    this.budget.used += cost;
+  }
+
+  /** Forgets the incomplete delivery of `link` (completed, aborted, refused, or the link is gone) and releases its charge. */
+  private dropPartial(link: Link): void {
+    if (link.partialCharged > 0) {
+      this.incompleteBytes -= link.partialCharged;
+      this.budget.used -= link.partialCharged;
+      link.partialCharged = 0;
+    }
+    link.partial = null;
+    link.partialSize = 0;
+    link.partialBacking = null;
   }
 
   private maybeRefreshWindow(s: Session): void {
@@ -806,7 +1011,10 @@ export class Connection {
       for (let id = first; ; id = (id + 1) >>> 0) {
         const d = map.get(id);
         if (d !== undefined) {
-          if (settled) map.delete(id);
+          if (settled) {
+            map.delete(id);
+            unlinkOut(d);
+          }
           this.handler.onOutcome(d, code, raw, settled);
         }
         if (id === last) break;
@@ -952,8 +1160,11 @@ export class Connection {
     const s = link.session;
     const id = s.nextDeliveryId;
     s.nextDeliveryId = (id + 1) >>> 0;
-    const d: OutDelivery = { link, id, settled, ctx };
-    if (!settled) s.unsettledOut.set(id, d);
+    const d: OutDelivery = { link, id, settled, ctx, prev: null, next: null };
+    if (!settled) {
+      s.unsettledOut.set(id, d);
+      linkOut(d);
+    }
     link.credit--;
     link.deliveryCount = (link.deliveryCount + 1) >>> 0;
     this.deliveriesOut++;
@@ -1039,7 +1250,10 @@ export class Connection {
   /** Settles (or updates) a delivery we sent. */
   updateOut(d: OutDelivery, state: Buffer | null, settled: boolean): void {
     const s = d.link.session;
-    if (settled) s.unsettledOut.delete(d.id);
+    if (settled) {
+      if (s.unsettledOut.get(d.id) === d) s.unsettledOut.delete(d.id);
+      unlinkOut(d);
+    }
     this.queueDisposition(s, false, d.id, settled, state);
   }
 

@@ -34,6 +34,8 @@ export class ConnectionPump {
   readonly conns = new Set<Connection>();
   private readonly dirty: Connection[] = [];
   private flushScheduled = false;
+  /** {@link touchAll} was asked for. */
+  private touchAllPending = false;
   private stopping = false;
 
   constructor(private readonly hooks: PumpHooks, private readonly logger: Logger) {}
@@ -82,9 +84,14 @@ export class ConnectionPump {
     }
   }
 
-  /** Touches every connection with output pending (outcomes made elsewhere can touch any). */
+  /**
+   * Touches every connection with output pending (outcomes made elsewhere can touch any); done
+   * once, in the next flush, however often it is asked for (a connection closing with many
+   * links asks once per link).
+   */
   touchAll(): void {
-    for (const c of this.conns) if (c.w.off > 0) this.touch(c);
+    this.touchAllPending = true;
+    this.schedule();
   }
 
   /** Writes every touched connection once. */
@@ -92,6 +99,16 @@ export class ConnectionPump {
     this.flushScheduled = false;
     const now = Date.now();
     this.hooks.beforeWrite(now);
+    if (this.touchAllPending) {
+      this.touchAllPending = false;
+      for (const c of this.conns) {
+        const io = c.ctx as ConnIo;
+        if (c.w.off > 0 && !io.dirty) {
+          io.dirty = true;
+          this.dirty.push(c);
+        }
+      }
+    }
     const list = this.dirty;
     for (let i = 0; i < list.length; i++) {
       const conn = list[i];

@@ -293,7 +293,7 @@ export class BrokerCore {
     }
     const c = new Consumer(this.nextConsumerId++, q, spec.handle, consumerSelector, spec.browse, spec.preSettled);
     if (spec.browse) c.cursor = 0;
-    q.consumers.push(c);
+    q.addConsumer(c);
     return c;
   }
 
@@ -478,7 +478,7 @@ export class BrokerCore {
     q.take(ref, RefState.Delivering);
     ref.consumer = c;
     const g = m.info.groupId;
-    if (g !== null && !q.groups.has(g)) q.groups.set(g, c);
+    if (g !== null && !q.groups.has(g)) q.assignGroup(g, c);
     c.credit--;
     if (c.preSettled) {
       this.effects.deliver(c, ref, payload);

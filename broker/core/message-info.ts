@@ -11,7 +11,7 @@
  * found at recovery ({@link inspectMessage}: `info.malformed`) and dead-lettered; a selector that
  * still meets a decode error ({@link selectorMatches}) does not select the message.
  */
-import { DecodeError, Described, MAX_DEPTH, Reader, Sym, Writer, skipValue } from '../../amqp/codec';
+import { DecodeError, Described, InvalidStringError, MAX_DEPTH, Reader, Sym, Writer, skipValue } from '../../amqp/codec';
 import { D } from '../../amqp/performatives';
 import type { Lookup, Selector, SelectorValue } from './selector';
 import { SectionCursor, compoundBody, readSection } from '../../amqp/sections';
@@ -36,6 +36,8 @@ export class MessageInfo {
   messageId: unknown = null;
   userId: Buffer | null = null;
   to: string | null = null;
+  /** properties.to is a string that is not valid UTF-8 (`to` is then null): an anonymous producer's message is refused. */
+  toInvalid = false;
   subject: string | null = null;
   replyTo: string | null = null;
   correlationId: unknown = null;
@@ -236,7 +238,16 @@ function scanSections(buf: Buffer, out: MessageInfo): MessageInfo {
         const l = listBody(buf, body, next);
         const r = new Reader(buf, l.first, l.end);
         for (let i = 0; i < l.count && i < 13; i++) {
-          const v = r.read();
+          let v: unknown;
+          try {
+            v = r.read();
+          } catch (e) {
+            // A `to` that is not UTF-8 is remembered (an anonymous producer's message is then
+            // refused with amqp:invalid-field); the reader is already past it.
+            if (i !== 2 || !(e instanceof InvalidStringError)) throw e;
+            out.toInvalid = true;
+            continue;
+          }
           switch (i) {
             // Binary values are views of the payload: copied, so an evicted body is really freed.
             case 0: out.messageId = Buffer.isBuffer(v) ? Buffer.from(v) : v; break;

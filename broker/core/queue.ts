@@ -68,6 +68,10 @@ export class Consumer {
   readonly unacked = new Set<Ref>();
   /** Browsers: the last sequence number shown. */
   cursor = 0;
+  /** Where it sits in its queue's `consumers`, or -1 (O(1) removal). */
+  slot = -1;
+  /** Message groups this consumer owns (null until it owns one), so leaving does not scan every group. */
+  groups: Set<string> | null = null;
   constructor(
     readonly id: number,
     readonly queue: Queue,
@@ -263,10 +267,38 @@ export class Queue {
     return null;
   }
 
+  /** Adds a consumer (it joins the round robin). */
+  addConsumer(c: Consumer): void {
+    c.slot = this.consumers.length;
+    this.consumers.push(c);
+  }
+
+  /** Pins message group `g` to consumer `c` (until `c` leaves). */
+  assignGroup(g: string, c: Consumer): void {
+    this.groups.set(g, c);
+    (c.groups ??= new Set()).add(g);
+  }
+
+  /**
+   * Removes a consumer in O(1) (plus the groups it owns): the last consumer takes its slot. The
+   * round robin's order is no promise, and a queue losing many consumers at once (a connection
+   * closing with thousands of links) must not cost consumers squared.
+   */
   removeConsumer(c: Consumer): void {
-    const i = this.consumers.indexOf(c);
-    if (i >= 0) this.consumers.splice(i, 1);
-    for (const [g, owner] of this.groups) if (owner === c) this.groups.delete(g);
+    const cs = this.consumers;
+    const i = c.slot;
+    if (i >= 0 && i < cs.length && cs[i] === c) {
+      const last = cs.pop() as Consumer;
+      if (last !== c) {
+        cs[i] = last;
+        last.slot = i;
+      }
+      c.slot = -1;
+    }
+    if (c.groups !== null) {
+      for (const g of c.groups) if (this.groups.get(g) === c) this.groups.delete(g);
+      c.groups = null;
+    }
   }
 
   /** Ready references in order (management, tests, expiry sweeps). */

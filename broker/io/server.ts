@@ -55,6 +55,8 @@ const SELECTOR_FILTER_CODE = 0x0000468c00000004n;
 
 const REJECT_DECODE = encodeRejected({ condition: 'amqp:decode-error', description: 'malformed message sections' });
 const REJECT_NO_TO = encodeRejected({ condition: 'amqp:invalid-field', description: 'anonymous producer: the message has no "to" address' });
+const REJECT_BAD_TO = encodeRejected({ condition: 'amqp:invalid-field', description: 'anonymous producer: the message\'s "to" address is not valid UTF-8' });
+
 class ConnCtx extends ConnIo {
   readonly consumers = new Set<Consumer>();
   readonly producers = new Set<Link>();
@@ -365,7 +367,7 @@ export class BrokerServer implements ConnectionHandler, BrokerEffects {
       const info = scanBrokerMessage(d.payload);
       if (address === null) {
         if (info.to === null) {
-          if (!d.settled) conn.updateIn(d, REJECT_NO_TO, true);
+          if (!d.settled) conn.updateIn(d, info.toInvalid ? REJECT_BAD_TO : REJECT_NO_TO, true);
           return this.topUp(link);
         }
         address = info.to;

@@ -73,6 +73,11 @@ export class CoreLink {
   drain = false;
   /** out: the consumer wants deliveries settled on send (snd-settle-mode settled). */
   presettled = false;
+  /**
+   * Where the link sits in its address's `consumers` (out) or `senders` (in), or -1: removal is
+   * O(1), so a connection closing with many links on one address costs linear time.
+   */
+  slot = -1;
   gone = false;
   dirty = false;
   constructor(readonly id: number, readonly dir: 'in' | 'out', readonly capacity: number, readonly io: unknown) {}
@@ -246,7 +251,7 @@ export class RouterCore {
     const link = new CoreLink(this.nextLinkId++, 'in', capacity, io);
     if (key !== null) {
       link.address = this.addressFor(key);
-      link.address.senders.push(link);
+      addTo(link.address.senders, link);
     }
     this.markDirty(link);
     return link;
@@ -258,7 +263,7 @@ export class RouterCore {
     link.presettled = presettled;
     const a = this.addressFor(key);
     link.address = a;
-    a.consumers.push(link);
+    addTo(a.consumers, link);
     // Senders on this address may now get credit.
     if (a.consumers.length === 1) {
       for (const s of a.senders) this.markDirty(s);
@@ -311,13 +316,12 @@ export class RouterCore {
     const a = link.address;
     if (link.dir === 'in') {
       if (a) {
-        remove(a.senders, link);
+        removeFrom(a.senders, link);
         this.maybeDropAddress(a);
       }
       return;
     }
-    if (a && link.address === a && a.consumers.includes(link)) {
-      remove(a.consumers, link);
+    if (a && removeFrom(a.consumers, link)) {
       if (a.consumers.length === 0) {
         for (const s of a.senders) this.markDirty(s);
         this.fx.addressPresence?.(a.key, a.distribution, false);
@@ -600,7 +604,25 @@ export class RouterCore {
   }
 }
 
-function remove<T>(arr: T[], x: T): void {
-  const i = arr.indexOf(x);
-  if (i >= 0) arr.splice(i, 1);
+/** Appends `link` to an address's consumers or senders, remembering its slot. */
+function addTo(arr: CoreLink[], link: CoreLink): void {
+  link.slot = arr.length;
+  arr.push(link);
+}
+
+/**
+ * Removes `link` from the list holding it in O(1): the last link takes its slot. The order of
+ * consumers is not a promise (closest and balanced rotate over them). Returns false when the
+ * link was not in `arr`.
+ */
+function removeFrom(arr: CoreLink[], link: CoreLink): boolean {
+  const i = link.slot;
+  if (i < 0 || i >= arr.length || arr[i] !== link) return false;
+  const last = arr.pop() as CoreLink;
+  if (last !== link) {
+    arr[i] = last;
+    last.slot = i;
+  }
+  link.slot = -1;
+  return true;
 }

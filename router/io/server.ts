@@ -105,6 +105,7 @@ class ConnCtx extends ConnIo {
 }
 const REJECT_DECODE = encodeRejected({ condition: 'amqp:decode-error', description: 'malformed message sections' });
 const REJECT_NO_TO = encodeRejected({ condition: 'amqp:invalid-field', description: 'anonymous relay: message has no "to" address' });
+const REJECT_BAD_TO = encodeRejected({ condition: 'amqp:invalid-field', description: 'anonymous relay: the message\'s "to" address is not valid UTF-8' });
 
 /** A running router. */
 export class RouterServer implements ConnectionHandler, CoreEffects, RouteContainerHost {
@@ -146,12 +147,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
             const cl = link.ctx as CoreLink | null;
             if (cl === null) continue;
             this.core.onRouterLinkFailed(cl);
-            const unsettled = link.session.unsettledOut;
-            for (const [id, od] of unsettled) {
-              if (od.link !== link) continue;
-              unsettled.delete(id);
-              this.core.onCopyLost(od.ctx as Copy);
-            }
+            for (const od of link.takeUnsettledOut()) this.core.onCopyLost(od.ctx as Copy);
           }
           this.touchAll();
         },
@@ -328,7 +324,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     }
     const to = rd.routerTo ?? rd.to;
     if (to === null) {
-      if (!d.settled) link.conn.updateIn(d, REJECT_NO_TO, true);
+      if (!d.settled) link.conn.updateIn(d, rd.toInvalid ? REJECT_BAD_TO : REJECT_NO_TO, true);
       return;
     }
     const origin = rd.ingress ? rd.ingress.replace(/^0\//, '') : null;
@@ -556,7 +552,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     let to: string | null = null;
     if (cl.address === null) {
       if (rd.to === null) {
-        if (!d.settled) link.conn.updateIn(d, REJECT_NO_TO, true);
+        if (!d.settled) link.conn.updateIn(d, rd.toInvalid ? REJECT_BAD_TO : REJECT_NO_TO, true);
         return;
       }
       to = normalizeAddress(rd.to);
@@ -594,12 +590,9 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     if (cl === null) return;
     if (link.isSender) {
       ctx.outLinks.delete(link);
-      const unsettled = link.session.unsettledOut;
-      for (const [id, od] of unsettled) {
-        if (od.link !== link) continue;
-        unsettled.delete(id);
-        this.core.onCopyLost(od.ctx as Copy);
-      }
+      // The link's own list, not a scan of the session's: a connection closing with many links
+      // must not cost links x unsettled.
+      for (const od of link.takeUnsettledOut()) this.core.onCopyLost(od.ctx as Copy);
     }
     this.core.onLinkGone(cl);
     this.touchAll();
@@ -617,7 +610,11 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     this.logger.log('PROTOCOL', level, msg);
   }
 
-  /** Outcomes made by a departing link can touch any connection: flush them all. */
+  /**
+   * Outcomes made by a departing link can touch any connection: flush them all. Deferred to the
+   * next flush, which looks at every connection once: a connection closing with N links calls
+   * this N times, and a scan each time would cost links x connections.
+   */
   touchAll(): void {
     this.pump.touchAll();
   }

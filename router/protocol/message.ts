@@ -4,7 +4,7 @@
  * annotations), whether that section already holds router annotations, and the `to` field
  * (for the anonymous relay). Everything else passes through as bytes.
  */
-import { DecodeError, Reader, Writer, skipValue } from '../../amqp/codec';
+import { DecodeError, InvalidStringError, Reader, Writer, skipValue } from '../../amqp/codec';
 import { D } from '../../amqp/performatives';
 import { SectionCursor, compoundBody, readSection } from '../../amqp/sections';
 
@@ -28,6 +28,12 @@ export class MessageScan {
   hasRouterKeys = false;
   /** properties.to, or null. */
   to: string | null = null;
+  /**
+   * properties.to is a string that is not valid UTF-8 (then `to` is null). An anonymous relay
+   * refuses such a message with amqp:invalid-field: decoded leniently it would alias another
+   * address.
+   */
+  toInvalid = false;
   /** Inbound router annotations (meaningful when kept by the listener's stripAnnotations). */
   ingress: string | null = null;
   /** x-opt-qd.to: the destination another router routed on. */
@@ -39,8 +45,11 @@ export class MessageScan {
   phase = 0;
 }
 
-/** Reads the symbol or string at `off` without allocating unless it has the router prefix. */
-function keyHasRouterPrefix(buf: Buffer, off: number): boolean {
+/**
+ * Reads the symbol or string at buf[off..end) (a key skipValue has bounded) without allocating
+ * unless it has the router prefix.
+ */
+function keyHasRouterPrefix(buf: Buffer, off: number, end: number): boolean {
   const c = buf[off];
   let start: number, len: number;
   if (c === 0xa3 || c === 0xa1) {
@@ -50,7 +59,7 @@ function keyHasRouterPrefix(buf: Buffer, off: number): boolean {
     len = buf.readUInt32BE(off + 1);
     start = off + 5;
   } else return false;
-  if (len < 9) return false;
+  if (len < 9 || start + 9 > end) return false;
   // 'x-opt-qd.'
   return (
     buf[start] === 0x78 && buf[start + 1] === 0x2d && buf[start + 2] === 0x6f && buf[start + 3] === 0x70 &&
@@ -69,6 +78,7 @@ export function scanMessage(buf: Buffer, start: number, end: number, out: Messag
   out.maEnd = -1;
   out.hasRouterKeys = false;
   out.to = null;
+  out.toInvalid = false;
   out.ingress = null;
   out.trace = null;
   out.routerTo = null;
@@ -85,16 +95,16 @@ export function scanMessage(buf: Buffer, start: number, end: number, out: Messag
         // header is a list: durable, priority (ubyte), ...
         const c = buf[body];
         let q = -1, count = 0;
-        if (c === 0xc0) {
+        if (c === 0xc0 && body + 3 <= next) {
           q = body + 3;
           count = buf[body + 2];
-        } else if (c === 0xd0) {
+        } else if (c === 0xd0 && body + 9 <= next) {
           q = body + 9;
           count = buf.readUInt32BE(body + 5);
         }
-        if (q > 0 && count > 1) {
+        if (q > 0 && q <= next && count > 1) {
           q = skipValue(buf, q, next);
-          if (buf[q] === 0x50) out.priority = Math.min(buf[q + 1], 9);
+          if (q + 2 <= next && buf[q] === 0x50) out.priority = Math.min(buf[q + 1], 9);
         }
         out.maStart = next;
         break;
@@ -110,7 +120,7 @@ export function scanMessage(buf: Buffer, start: number, end: number, out: Messag
         for (let i = 0; i < m.count; i += 2) {
           const kEnd = skipValue(buf, q, m.end);
           const vEnd = skipValue(buf, kEnd, m.end);
-          if (keyHasRouterPrefix(buf, q)) {
+          if (keyHasRouterPrefix(buf, q, kEnd)) {
             out.hasRouterKeys = true;
             if (readRouterAnnotations) {
               const key = new Reader(buf, q, kEnd).read();
@@ -138,20 +148,27 @@ export function scanMessage(buf: Buffer, start: number, end: number, out: Messag
         const c = buf[body];
         let q: number, count: number, listEnd: number;
         if (c === 0x45) return;
-        if (c === 0xc0) {
+        if (c === 0xc0 && body + 3 <= next) {
           q = body + 3;
           count = buf[body + 2];
           listEnd = body + 2 + buf[body + 1];
-        } else if (c === 0xd0) {
+        } else if (c === 0xd0 && body + 9 <= next) {
           q = body + 9;
           count = buf.readUInt32BE(body + 5);
           listEnd = body + 5 + buf.readUInt32BE(body + 1);
         } else throw new DecodeError('properties section is not a list');
+        if (listEnd < q || listEnd > next) throw new DecodeError('properties list size and section disagree');
         if (count > 2) {
           q = skipValue(buf, q, listEnd);
           q = skipValue(buf, q, listEnd);
           const toEnd = skipValue(buf, q, listEnd);
-          const v = buf[q] === 0x40 ? null : new Reader(buf, q, toEnd).read();
+          let v: unknown = null;
+          try {
+            if (buf[q] !== 0x40) v = new Reader(buf, q, toEnd).read();
+          } catch (e) {
+            if (!(e instanceof InvalidStringError)) throw e;
+            out.toInvalid = true;
+          }
           out.to = typeof v === 'string' ? v : null;
         }
         return;
@@ -195,7 +212,7 @@ export function writeMessageWithAnnotations(
     for (let i = 0; i < m.count; i += 2) {
       const kEnd = skipValue(buf, q, m.end);
       const vEnd = skipValue(buf, kEnd, m.end);
-      if (!keyHasRouterPrefix(buf, q)) {
+      if (!keyHasRouterPrefix(buf, q, kEnd)) {
         kept.push(q, vEnd);
         userCount += 2;
       }

@@ -560,4 +560,62 @@ test('a decode error found only when a selector reads the message: not selected 
   void all;
 });
 
+// Tear-down cost: a connection closing with thousands of consumers on one queue
+
+/** A Map that counts the entries its iterators yield (a scan of every group per consumer shows up). */
+class CountingMap<K, V> extends Map<K, V> {
+  steps = 0;
+  override *entries(): IterableIterator<[K, V]> {
+    for (const e of super.entries()) {
+      this.steps++;
+      yield e;
+    }
+  }
+  override [Symbol.iterator](): IterableIterator<[K, V]> {
+    return this.entries();
+  }
+}
+
+test('tear-down is linear: N consumers owning N message groups leave one queue in O(N)', () => {
+  //  producer --> [broker: queue g] --> C1..CN (each owns one message group), then all leave.
+  const n = 4096;
+  const { core, consumer } = setup();
+  const cs: Consumer[] = [];
+  for (let i = 0; i < n; i++) cs.push(consumer('g', {}, 1));
+  for (let i = 0; i < n; i++) core.send('g', null, msg(`m${i}`, { group: `grp-${i}` }), 0);
+  core.dispatch(0);
+  const q = cs[0].queue as unknown as { consumers: Consumer[]; groups: Map<string, Consumer> };
+  assert.is(q.groups.size, n, 'every consumer owns a group');
+  const moves = { n: 0 };
+  q.consumers = new Proxy(q.consumers, {
+    get(t, k, r) {
+      if (typeof k === 'string' && /^[0-9]/.test(k)) moves.n++;
+      return Reflect.get(t, k, r);
+    },
+    set(t, k, v, r) {
+      if (typeof k === 'string' && /^[0-9]/.test(k)) moves.n++;
+      return Reflect.set(t, k, v, r);
+    },
+  });
+  const groups = new CountingMap<string, Consumer>(q.groups);
+  q.groups = groups;
+  // Detached without acknowledging: their messages go back to the queue; no consumer is left.
+  for (const c of cs) core.detachConsumer(c, false);
+  assert.is(q.consumers.length, 0);
+  assert.is(q.groups.size, 0, 'the groups were released');
+  assert.ok(moves.n <= 20 * n, `${moves.n} consumer-array operations for ${n} consumers`);
+  assert.ok(groups.steps <= 4 * n, `${groups.steps} group-map steps for ${n} consumers`);
+});
+
+test('tear-down: 65,536 consumers on one queue are removed; the remaining ones keep getting messages', () => {
+  const n = 65536;
+  const { core, fx, consumer } = setup();
+  const cs: Consumer[] = [];
+  for (let i = 0; i < n; i++) cs.push(consumer('big', {}, 1));
+  for (let i = 0; i < n - 1; i++) core.detachConsumer(cs[i], false);
+  core.send('big', null, msg('to the last one'), 0);
+  core.dispatch(0);
+  assert.equal(fx.bodiesFor(cs[n - 1]), ['to the last one']);
+});
+
 test.run();

@@ -10,9 +10,10 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
-  DecodeError, Described, Reader, Sym, Typed, Writer, decodeValue, encodeValue, fields, int, long, skipValue, sym,
+  DecodeError, Described, InvalidStringError, MAX_DEPTH, Reader, Sym, Typed, Writer, decodeValue, encodeValue, fields, int, long, skipValue, sym,
   symArray, timestamp, ubyte, uint, ulong, ushort,
 } from '../../amqp/codec';
+import { decodeSaslInit, scanPerformative } from '../../amqp/performatives';
 
 const hex = (b: Buffer): string => b.toString('hex');
 const h = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
@@ -553,6 +554,131 @@ test('Writer.take copies and rewinds to the mark', () => {
   assert.is(hex(w.take()), '0102');
   w.reset();
   assert.is(w.off, 0);
+});
+
+// ------------------------------------------------------------------------------------------
+// Hostile counts and sizes: checked against the bytes left before anything is allocated
+
+/** Runs `fn`, which must throw DecodeError; returns how long it took (ms). */
+function timedDecodeError(fn: () => unknown, what: string): number {
+  const t0 = process.hrtime.bigint();
+  throwsDecode(fn, what);
+  return Number(process.hrtime.bigint() - t0) / 1e6;
+}
+
+test('an array32 of 0xffffffff nulls (10 bytes) is a DecodeError, not a 2^32-element JS array', () => {
+  // The body of a 32-byte SASL connection that used to take a process down (out of heap):
+  // sasl-init whose mechanism is that array.
+  const conn = h('414d5150030100000000001802010000005341c00b01f000000005ffffffff40');
+  const body = conn.subarray(8 + 8);
+  const t = timedDecodeError(() => {
+    scanPerformative(body, 0, body.length);
+    decodeSaslInit();
+  }, 'sasl-init with the hostile array');
+  assert.ok(t < 1000, `refused in ${t} ms`);
+  for (const elem of ['40', '41', '42', '43', '44', '45']) {
+    timedDecodeError(() => decodeValue(h(`f0 00000005 ffffffff ${elem}`)), `zero-width 0x${elem}`);
+    timedDecodeError(() => decodeValue(h(`f0 00000008 ffffffff 00 53 24 ${elem}`)), `described zero-width 0x${elem}`);
+  }
+});
+
+test('zero-width array elements: one per byte of the region (any real use), counted over every array in it', () => {
+  // 10 nulls in a 10-byte encoding: fine.
+  assert.equal(decodeValue(h('f0 00000005 0000000a 40')), new Array(10).fill(null));
+  assert.equal(decodeValue(h('e0 02 03 41')), [true, true, true]);
+  // Two arrays in one list: together they may not exceed the list's bytes.
+  const list = (n1: number, n2: number) => h(`c0 09 02 e0 02 ${n1.toString(16).padStart(2, '0')} 40 e0 02 ${n2.toString(16).padStart(2, '0')} 43`);
+  assert.equal((decodeValue(list(5, 5)) as unknown[][]).map((a) => a.length), [5, 5]);
+  throwsDecode(() => decodeValue(list(6, 6)), '12 zero-width elements in an 11-byte region');
+  // The same bytes inside a bigger region: the budget is the reader's region.
+  const padded = Buffer.concat([h('e0 02 14 40'), Buffer.alloc(30, 0x40)]);
+  assert.is((new Reader(padded).read() as unknown[]).length, 20);
+});
+
+test('list, map and array counts past their size are refused before allocating', () => {
+  for (const [hex, what] of [
+    ['d0 00000004 ffffffff', 'list32: 2^32-1 elements in 0 bytes'],
+    ['d0 00000008 ffffffff 40404040', 'list32: 2^32-1 elements in 4 bytes'],
+    ['c0 02 05 40', 'list8: 5 elements in 1 byte'],
+    ['d1 00000004 fffffffe', 'map32: 2^32-2 entries in 0 bytes'],
+    ['c1 01 02', 'map8: 2 entries in 0 bytes'],
+    ['f0 00000009 ffffffff 70 00000001', 'array32 of uint: 2^32-1 elements in 4 bytes'],
+    ['f0 00000006 ffffffff a1 00', 'array32 of str8: 2^32-1 elements in 1 byte'],
+    ['e0 03 10 83 00', 'array8 of timestamps: 16 in 1 byte'],
+    ['c0 00', 'list8 size 0 (smaller than its count byte)'],
+    ['d0 00000003 00000000', 'list32 size 3 (smaller than its count)'],
+    ['e0 00', 'array8 size 0'],
+    ['f0 00000004 00000000', 'array32 without an element constructor'],
+    ['b1 ffffffff 41', 'str32 claiming 4 GiB'],
+    ['b0 7fffffff', 'vbin32 claiming 2 GiB'],
+  ] as const) {
+    const t = timedDecodeError(() => decodeValue(h(hex)), what);
+    assert.ok(t < 100, `${what}: ${t} ms`);
+  }
+});
+
+test('arrays of arrays count toward the nesting cap (they nest without passing through read())', () => {
+  const nested = (depth: number) => {
+    // array8 of one array8 of one ... of one null
+    let b = h('e0 02 01 40');
+    for (let i = 1; i < depth; i++) b = Buffer.concat([h(`e0 ${(b.length + 1).toString(16).padStart(2, '0')} 01`), b]);
+    return b;
+  };
+  // array8 sizes stop at 255 bytes: array32 for the deep ones.
+  const deep32 = (depth: number) => {
+    let b = h('f0 00000005 00000001 40');
+    for (let i = 1; i < depth; i++) {
+      const hdr = Buffer.alloc(9);
+      hdr[0] = 0xf0;
+      hdr.writeUInt32BE(b.length + 4, 1);
+      hdr.writeUInt32BE(1, 5);
+      b = Buffer.concat([hdr, b]);
+    }
+    return b;
+  };
+  assert.equal(decodeValue(nested(3)), [[[null]]]);
+  let ok = decodeValue(deep32(MAX_DEPTH - 1)) as unknown;
+  for (let i = 0; i < MAX_DEPTH - 1; i++) ok = (ok as unknown[])[0];
+  assert.is(ok, null);
+  throwsDecode(() => decodeValue(deep32(MAX_DEPTH + 1)), 'arrays nested past the cap');
+  throwsDecode(() => decodeValue(deep32(5000)), 'arrays nested 5000 deep: DecodeError, not a stack overflow');
+});
+
+// ------------------------------------------------------------------------------------------
+// Strings are UTF-8 (1.6.20): invalid bytes are refused, never replaced
+
+test('strings that are not valid UTF-8 raise InvalidStringError (a DecodeError), never U+FFFD', () => {
+  for (const [bytes, what] of [
+    ['712efe', '0xfe (never in UTF-8)'],
+    ['712eff', '0xff'],
+    ['c328', 'lead byte without continuation'],
+    ['80', 'lone continuation byte'],
+    ['c0af', 'overlong encoding of "/"'],
+    ['eda080', 'UTF-16 surrogate D800'],
+    ['f4908080', 'beyond U+10FFFF'],
+    ['e282', 'truncated 3-byte sequence'],
+  ] as const) {
+    const n = bytes.length / 2;
+    for (const enc of [`a1 ${n.toString(16).padStart(2, '0')} ${bytes}`, `b1 ${n.toString(16).padStart(8, '0')} ${bytes}`]) {
+      try {
+        decodeValue(h(enc));
+        assert.unreachable(`${what}: decoded`);
+      } catch (e) {
+        assert.instance(e, InvalidStringError, `${what}: ${(e as Error).message}`);
+        assert.instance(e, DecodeError);
+      }
+    }
+  }
+  // Two addresses differing only in invalid bytes can no longer decode to one string.
+  throwsDecode(() => decodeValue(h('a1 03 712efe')), 'q.\\xfe');
+  throwsDecode(() => decodeValue(h('a1 03 712eff')), 'q.\\xff');
+});
+
+test('valid UTF-8 of every length decodes as before; symbols stay latin1 (ASCII by the spec)', () => {
+  for (const s of ['', 'q', 'queue.orders', 'é', '€uro', '😀 ok', 'mixed ascii then ü', 'x'.repeat(300) + '漢字']) {
+    assert.is(decodeValue(encodeValue(s)), s);
+  }
+  assert.is(decodeValue(h('a3 02 41fe')), 'A\u00fe');
 });
 
 test.run();

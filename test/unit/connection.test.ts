@@ -15,7 +15,7 @@ import {
   writeDetach, writeDisposition, writeEnd, writeFlow, writeOpen, writeSaslInit,
 } from '../../amqp/performatives';
 import {
-  CloseReason, Connection, ConnectionHandler, ConnectionOptions, InDelivery, Link, LinkGoneReason, OutDelivery,
+  ByteBudget, CloseReason, Connection, ConnectionHandler, ConnectionOptions, InDelivery, Link, LinkGoneReason, OutDelivery,
 } from '../../amqp/engine/connection';
 import type { AmqpError } from '../../amqp/performatives';
 
@@ -709,6 +709,34 @@ test('frame larger than our max-frame-size closes the connection with framing-er
   assert.equal(t.h.closed.map((c) => c.reason), ['framing-error']);
 });
 
+test('session window: the handler hears "writable" when the peer\'s window reopens, not on every flow', () => {
+  // Telling it on every flow made a client that grants credit link by link on N links cost N^2
+  // (the handlers look at every link of the session).
+  const t = new Harness();
+  t.c.header().open().begin(0, 2);
+  t.c.attachReceiver(0, 0, { type: 'source', address: 'q' });
+  t.c.flow(0, 0, 0, 10, false, 0, 2);
+  t.send();
+  const link = t.h.attaches[0].link;
+  const base = t.h.sessionWritable;
+  for (let i = 0; i < 2; i++) {
+    assert.ok(t.conn.canSend(link));
+    t.conn.send(link, payload(10), true, null);
+  }
+  assert.not.ok(t.conn.canSend(link), 'the peer\'s window is used up');
+  // Flows that leave the window shut, or keep it open, change nothing for the session.
+  for (let i = 0; i < 5; i++) t.c.flow(0, 0, 2, 8, false, 2, 0);
+  t.send();
+  assert.is(t.h.sessionWritable, base);
+  t.c.flow(0, 0, 2, 8, false, 2, 5);
+  t.send();
+  assert.is(t.h.sessionWritable, base + 1, 'reopened: once');
+  assert.ok(t.conn.canSend(link));
+  for (let i = 0; i < 5; i++) t.c.flow(0, 0, 2, 8, false, 2, 5 + i);
+  t.send();
+  assert.is(t.h.sessionWritable, base + 1, 'open all along: not again');
+});
+
 test('session window: a flow refreshes the incoming window before it runs out', () => {
   const t = withSender({ incomingWindow: 4 }, 100);
   const flowsBefore = t.peer.of(FLOW).length;
@@ -951,6 +979,213 @@ test('symbol arrays from the client (offered capabilities) decode in open', () =
   writeOpen(w, { containerId: 'c', maxFrameSize: 1024, channelMax: 1, idleTimeout: 0, offeredCapabilities: ['A', 'B'] });
   t.send();
   assert.equal(t.conn.remoteOpen?.offeredCapabilities, ['A', 'B']);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Delivery-ids: consecutive per session
+
+test('delivery-ids: consecutive per session across links; continuations repeat or omit the id', () => {
+  const t = withSender();
+  t.c.attachSender(0, 1, 'q2');
+  t.send();
+  // Proton and qdrouterd repeat the id on continuation frames; rhea omits it. Both are fine.
+  t.c.transfer(0, 0, 5, payload(10), { more: true }).transfer(0, 1, 6, payload(3)).transfer(0, 0, 5, payload(10), { more: true })
+    .transfer(0, 0, null, payload(10)).transfer(0, 1, 7, payload(3));
+  t.send();
+  assert.equal(t.h.deliveries.map((d) => d.id), [6, 5, 7]);
+  assert.is(t.peer.of(END).length, 0);
+  // The sequence wraps at 2^32.
+  const w = withSender();
+  w.c.transfer(0, 0, 0xffffffff, payload(1)).transfer(0, 0, 0, payload(1));
+  w.send();
+  assert.equal(w.h.deliveries.map((d) => d.id), [0xffffffff, 0]);
+});
+
+test('delivery-ids: a gap or a duplicate ends the session with amqp:session:invalid-field', () => {
+  for (const [what, second] of [['gap', 2], ['duplicate', 0], ['backwards', 0xfffffff0]] as const) {
+    const t = withSender();
+    t.c.transfer(0, 0, 0, payload(2)).transfer(0, 0, second, payload(2));
+    t.send();
+    assert.is(t.h.deliveries.length, 1, `${what}: only the first delivery is taken`);
+    const end = t.last(END);
+    const err = errorOf(end.fields[0]);
+    assert.is(err?.condition, 'amqp:session:invalid-field', what);
+    assert.match(String(err?.description), new RegExp(`expected delivery-id 1, got ${second}`), what);
+    assert.is(t.conn.closed, false, `${what}: only the session ends`);
+  }
+});
+
+test('delivery-ids: a continuation frame carrying another delivery\'s id ends the session', () => {
+  const t = withSender();
+  t.c.transfer(0, 0, 0, payload(10), { more: true }).transfer(0, 0, 1, payload(10));
+  t.send();
+  assert.is(t.h.deliveries.length, 0);
+  assert.is(errorOf(t.last(END).fields[0])?.condition, 'amqp:session:invalid-field');
+  assert.is(t.conn.incompleteBytes, 0, 'the half delivery was freed with its session');
+});
+
+test('delivery-ids: transfers on a link we detached still count (no false gap), and are dropped', () => {
+  const t = withSender({ maxMessageSize: 100 });
+  t.c.attachSender(0, 1, 'q2');
+  t.send();
+  // Link 0 is detached for its oversized message; the peer's in-flight transfers on it are
+  // dropped, and link 1's delivery 3 is no gap.
+  t.c.transfer(0, 0, 0, payload(101)).transfer(0, 0, 1, payload(5)).transfer(0, 0, 2, payload(60), { more: true })
+    .transfer(0, 0, null, payload(60)).transfer(0, 1, 3, payload(5));
+  t.send();
+  assert.equal(t.h.deliveries.map((d) => d.id), [3]);
+  assert.is(t.peer.of(END).length, 0, t.h.logs.join('\n'));
+  assert.is(t.peer.of(DETACH).length, 1);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Strings that are not valid UTF-8
+
+test('an attach whose address is not valid UTF-8 is refused with amqp:invalid-field, whatever the handler', () => {
+  const t = new Harness();
+  t.open();
+  const w = t.c.w;
+  // Hand-encoded target: str8 "q.\xfe" (0xfe never appears in UTF-8).
+  const bad = Buffer.from('005329c00601a103712efe', 'hex');
+  writeAttach(w, 0, { name: 'bad-utf8', handle: 0, role: false, sndSettleMode: 0, rcvSettleMode: 0, source: { type: 'source', address: 'x' }, target: { raw: bad }, initialDeliveryCount: 0 });
+  // A binary address is no address either: String() of it would alias the same way.
+  const bin = Buffer.from('005328c00601a003712eff', 'hex');
+  writeAttach(w, 0, { name: 'binary', handle: 1, role: true, sndSettleMode: 0, rcvSettleMode: 0, source: { raw: bin }, target: null });
+  t.send();
+  assert.is(t.h.attaches.length, 0, 'the handler never sees them');
+  const attaches = t.peer.of(ATTACH);
+  assert.equal(attaches.map((a) => [a.fields[0], a.fields[5], a.fields[6]]), [['bad-utf8', null, null], ['binary', null, null]]);
+  const detaches = t.peer.of(DETACH);
+  assert.equal(detaches.map((d) => errorOf(d.fields[2])?.condition), ['amqp:invalid-field', 'amqp:invalid-field']);
+  assert.match(String(errorOf(detaches[0].fields[2])?.description), /not valid UTF-8/);
+  assert.is(t.conn.closed, false);
+  // The handles are in use until the peer detaches; then the connection carries on.
+  t.c.detach(0, 0).detach(0, 1).attachSender(0, 0, 'fine');
+  t.send();
+  assert.is(t.h.attaches.length, 1);
+});
+
+test('a string that is not valid UTF-8 elsewhere in a frame (the open\'s container-id) closes with amqp:decode-error', () => {
+  const t = new Harness();
+  const w = t.c.w;
+  w.bytes(AMQP_HEADER);
+  const f = beginFrame(w, 0, 0);
+  w.descriptor(OPEN);
+  const m = w.beginList();
+  w.bytes(Buffer.from('a102c328', 'hex')); // "\xc3(" : a lead byte without its continuation
+  w.null();
+  w.uint(1024);
+  w.endList(m, 3);
+  endFrame(w, f);
+  t.send();
+  assert.is(errorOf(t.last(CLOSE).fields[0])?.condition, 'amqp:decode-error');
+});
+
+// ---------------------------------------------------------------------------------------------
+// Incomplete (multi-frame) deliveries: what one connection and the whole process may hold
+
+/** A harness with one attached sending link and a budget of `budget` bytes shared with nobody. */
+function withBudget(maxIncompleteBytes: number, budget: ByteBudget, links = 1): Harness {
+  const t = new Harness({ maxIncompleteBytes, incompleteBudget: budget, maxFrameSize: 1 << 20 });
+  t.h.creditOnAttach = 10;
+  t.open();
+  for (let h = 0; h < links; h++) t.c.attachSender(0, h, `q${h}`);
+  t.send();
+  return t;
+}
+
+test('incomplete deliveries: past the per-connection cap the connection closes with amqp:resource-limit-exceeded', () => {
+  const budget = new ByteBudget(1 << 30);
+  const t = withBudget(100_000, budget, 3);
+  // Two links each hold 40 kB of an unfinished delivery: within the cap.
+  t.c.transfer(0, 0, 0, payload(40_000), { more: true });
+  t.send();
+  t.c.transfer(0, 1, 1, payload(40_000), { more: true });
+  t.send();
+  assert.is(t.conn.closed, false);
+  assert.ok(t.conn.incompleteBytes >= 80_000 && t.conn.incompleteBytes <= 100_000, `charged ${t.conn.incompleteBytes}`);
+  assert.is(budget.used, t.conn.incompleteBytes);
+  // A third pushes the connection past 100 kB.
+  t.c.transfer(0, 2, 2, payload(40_000), { more: true });
+  t.send();
+  const close = errorOf(t.last(CLOSE).fields[0]);
+  assert.is(close?.condition, 'amqp:resource-limit-exceeded');
+  assert.match(String(close?.description), /incomplete deliveries/);
+  assert.is(t.conn.incompleteBytes, 0, 'everything released with the connection');
+  assert.is(budget.used, 0);
+});
+
+test('incomplete deliveries: past the shared budget the link is detached with amqp:resource-limit-exceeded; others go on', () => {
+  const budget = new ByteBudget(100_000);
+  const a = withBudget(1 << 30, budget);
+  const b = withBudget(1 << 30, budget);
+  a.c.transfer(0, 0, 0, payload(70_000), { more: true });
+  a.send();
+  b.c.transfer(0, 0, 0, payload(10_000), { more: true });
+  b.send();
+  b.c.transfer(0, 0, null, payload(40_000), { more: true });
+  b.send();
+  const det = b.last(DETACH);
+  assert.is(errorOf(det.fields[2])?.condition, 'amqp:resource-limit-exceeded');
+  assert.is(b.conn.closed, false, 'the connection is within its own share: it stays');
+  assert.is(b.conn.incompleteBytes, 0, 'the dropped delivery was released');
+  // The rest of b's delivery is dropped quietly; a finishes its delivery, then b can send again.
+  b.c.transfer(0, 0, null, payload(10));
+  b.send();
+  a.c.transfer(0, 0, null, payload(10));
+  a.send();
+  assert.is(a.h.deliveries.length, 1);
+  assert.is(a.h.payloads[0].length, 70_010);
+  assert.is(budget.used, 0, 'a completed delivery no longer counts as incomplete');
+  // A fresh link on b: its multi-frame delivery fits now.
+  b.c.detach(0, 0).attachSender(0, 1, 'again');
+  b.send();
+  b.c.transfer(0, 1, 1, payload(50_000), { more: true }).transfer(0, 1, null, payload(10));
+  b.send();
+  assert.is(b.h.deliveries.length, 1);
+  assert.is(budget.used, 0);
+});
+
+test('incomplete deliveries: a piece is charged for the buffer it keeps alive, not only its bytes', () => {
+  // A peer sending one-byte continuation frames, each in its own large chunk, keeps every chunk
+  // alive through its piece: each chunk is charged.
+  const budget = new ByteBudget(1 << 30);
+  const t = withBudget(1 << 30, budget);
+  t.c.transfer(0, 0, 0, payload(1), { more: true });
+  t.send();
+  for (let i = 0; i < 10; i++) {
+    t.c.transfer(0, 0, null, payload(1), { more: true });
+    const frame = t.c.take();
+    const chunk = Buffer.concat([frame, Buffer.alloc(60_000)]).subarray(0, frame.length); // a view of a 60 kB buffer
+    t.conn.onBytes(chunk, 0);
+  }
+  assert.ok(t.conn.incompleteBytes >= 600_000, `charged ${t.conn.incompleteBytes} for 10 one-byte pieces in 60 kB chunks`);
+  t.c.transfer(0, 0, null, payload(1));
+  t.send();
+  assert.is(t.h.deliveries.length, 1);
+  assert.is(t.h.payloads[0].length, 12);
+  assert.is(budget.used, 0);
+});
+
+test('incomplete deliveries: released when the link detaches, the session ends, or the socket goes', () => {
+  const budget = new ByteBudget(1 << 30);
+  const t = withBudget(1 << 30, budget, 2);
+  t.c.transfer(0, 0, 0, payload(1000), { more: true }).transfer(0, 1, 1, payload(1000), { more: true });
+  t.send();
+  assert.ok(budget.used > 0);
+  t.c.detach(0, 0);
+  t.send();
+  const afterDetach = budget.used;
+  assert.ok(afterDetach > 0 && afterDetach < t.conn.incompleteBytes + 1);
+  t.c.end(0);
+  t.send();
+  assert.is(budget.used, 0, 'session end');
+  const u = withBudget(1 << 30, budget);
+  u.c.transfer(0, 0, 0, payload(1000), { more: true });
+  u.send();
+  assert.ok(budget.used > 0);
+  u.conn.onSocketClosed('socket-closed');
+  assert.is(budget.used, 0, 'socket gone');
 });
 
 test.run();

@@ -646,4 +646,69 @@ test('stats count deliveries in and out (multicast counts each copy)', () => {
   assert.is(q.deliveriesOut, 4);
 });
 
+// ---------------------------------------------------------------------------------------------
+// Tear-down cost: a connection closing with many links on one address
+
+/** Wraps `arr` so that every element read or written through it is counted (a splice counts each element it moves). */
+function counted<T>(arr: T[], counter: { n: number }): T[] {
+  const isIndex = (k: string | symbol) => typeof k === 'string' && k.length > 0 && k.charCodeAt(0) >= 48 && k.charCodeAt(0) <= 57;
+  return new Proxy(arr, {
+    get(t, k, r) {
+      if (isIndex(k)) counter.n++;
+      return Reflect.get(t, k, r);
+    },
+    set(t, k, v, r) {
+      if (isIndex(k)) counter.n++;
+      return Reflect.set(t, k, v, r);
+    },
+    deleteProperty(t, k) {
+      counter.n++;
+      return Reflect.deleteProperty(t, k);
+    },
+  });
+}
+
+test('tear-down is linear: removing N consumers and N senders of one address touches O(N) slots', () => {
+  // S1..SN --> [router: q] --> C1..CN, then every link goes, in attach order (as a connection
+  // closing with all of them does). indexOf + splice from the front cost N^2/2 element moves.
+  for (const n of [1024, 4096]) {
+    const w = new World();
+    const consumers: CoreLink[] = [];
+    const senders: CoreLink[] = [];
+    for (let i = 0; i < n; i++) consumers.push(w.core.onConsumerAttached('q', 10, false, { i }));
+    for (let i = 0; i < n; i++) senders.push(w.core.onSenderAttached('q', 10, { i }));
+    w.core.flush();
+    const a = consumers[0].address as unknown as { consumers: CoreLink[]; senders: CoreLink[] };
+    const ops = { n: 0 };
+    a.consumers = counted(a.consumers, ops);
+    a.senders = counted(a.senders, ops);
+    for (let i = 0; i < n; i++) {
+      w.core.onLinkGone(consumers[i]);
+      w.core.onLinkGone(senders[i]);
+    }
+    w.core.flush();
+    assert.is(w.core.readAddress('q'), null, 'the address went with its last link');
+    assert.ok(ops.n <= 20 * n, `${n} links each way: ${ops.n} element operations (at most ${20 * n})`);
+  }
+});
+
+test('tear-down: 65,536 consumers on one address (a full session of handles) are removed in any order', () => {
+  const w = new World(RR);
+  const n = 65536;
+  const links: CoreLink[] = [];
+  for (let i = 0; i < n; i++) links.push(w.core.onConsumerAttached('rr.big', 1, false, { i }));
+  const s = w.sender('rr.big');
+  // Every other one first, then the rest backwards: the remaining consumers keep routing
+  // (closest: one that can take the message now).
+  for (let i = 0; i < n; i += 2) w.core.onLinkGone(links[i]);
+  assert.is(w.core.readAddress('rr.big')?.consumers, n / 2);
+  w.credit(links[1], 1);
+  w.send(s);
+  assert.is(w.fx.sentOn(links[1]).length, 1, 'a remaining consumer still receives');
+  for (let i = n - 1; i > 0; i -= 2) w.core.onLinkGone(links[i]);
+  w.core.flush();
+  assert.is(w.core.readAddress('rr.big')?.consumers, 0);
+  assert.is(w.fx.lastGrant(s), 0, 'the sender lost its credit with the last consumer');
+});
+
 test.run();

@@ -512,4 +512,36 @@ test('scanMessage reads header.priority, capped at 9, default 4', () => {
   assert.is(s.priority, 4);
 });
 
+test('scan: a "to" that is not valid UTF-8 is flagged (toInvalid), never decoded with U+FFFD', () => {
+  // properties [null, null, str8 "q.\xfe"]: an anonymous relay refuses it with amqp:invalid-field.
+  const bad = Buffer.from('0053' + '73' + 'c00803' + '4040' + 'a103712efe', 'hex');
+  const s = new MessageScan();
+  scanMessage(bad, 0, bad.length, s, false);
+  assert.is(s.to, null);
+  assert.is(s.toInvalid, true);
+  const good = properties([null, null, 'q.þ']);
+  scanMessage(good, 0, good.length, s, false);
+  assert.equal([s.to, s.toInvalid], ['q.þ', false], 'reset and valid again');
+});
+
+test('scan: sizes and counts that disagree with their section are DecodeErrors, not reads past it', () => {
+  const s = new MessageScan();
+  const h = (x: string) => Buffer.from(x.replace(/\s+/g, ''), 'hex');
+  for (const [hexs, what] of [
+    // message-annotations map32 whose count is 2^32 - 2 in a 5-byte section
+    ['0053 72 d1 00000005 fffffffe 40', 'annotations count lies'],
+    // message-annotations map8 whose size runs past the section (skipValue bounds the section: map8 size 1)
+    ['0053 72 c1 01 04', 'annotations count past size'],
+    // properties list32 whose size is smaller than its count field
+    ['0053 73 d0 00000003 00000000', 'properties size under its count'],
+  ] as const) {
+    try {
+      scanMessage(h(hexs), 0, h(hexs).length, s, true);
+      assert.unreachable(`${what}: scanned`);
+    } catch (e) {
+      assert.instance(e, DecodeError, `${what}: ${(e as Error).message}`);
+    }
+  }
+});
+
 test.run();

@@ -1,13 +1,19 @@
 // Bad input to the broker, frame by frame: each refusal names its AMQP condition and the
 // connection (and everyone else) carries on.
 //
-//   raw client --> [broker B1]
+//   raw client ----------\
+//                         >--> [broker B1]
+//   good peer (rx + tx) -/     (the hostile-input tests: a well-behaved client on another
+//                               connection keeps its round trips going)
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { D } from '../../amqp/performatives';
-import { RawClient, codeOf, conditionOf, described, section, terminus, sym } from '../support/raw-client';
+import { Raw, RawClient, codeOf, conditionOf, described, encode, section, terminus, sym } from '../support/raw-client';
 import { RunningBroker, brokerConfig, startBroker, tempDir } from '../support/broker';
-import { attachReply, dispositionFor, openSender, textMessage, waitCredit } from './helpers';
+import { waitFor } from '../support/wait';
+import {
+  GoodPeer, attachReply, dispositionFor, openReceiver, openSender, sendIncomplete, sendWithCredit, textMessage, waitCredit,
+} from './helpers';
 
 let b: RunningBroker;
 const clients: RawClient[] = [];
@@ -16,8 +22,11 @@ test.before(async () => {
   b = await startBroker(brokerConfig(tempDir()));
 });
 
+const peers: GoodPeer[] = [];
+
 test.after.each(() => {
   for (const c of clients.splice(0)) c.destroy();
+  for (const p of peers.splice(0)) p.close();
 });
 
 test.after(async () => {
@@ -79,6 +88,118 @@ test('a too-long address and a bad selector are refused at attach with amqp:inva
   await waitCredit(c, 0, h);
   const id = c.transfer(0, { handle: 2, payload: textMessage('x') }) as number;
   assert.is(codeOf((await dispositionFor(c, 0, id)).fields[4]), D.Accepted);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Hostile input: the broker shares the router's codec and engine
+
+const hex = (x: string): Buffer => Buffer.from(x.replace(/\s+/g, ''), 'hex');
+const MiB = 1024 * 1024;
+
+async function good(address: string): Promise<GoodPeer> {
+  const g = await GoodPeer.start(b.port, address);
+  peers.push(g);
+  return g;
+}
+
+/** The broker is alive; `g` (connected before the trouble) and a new client both round-trip. */
+async function everyoneElseWorks(g: GoodPeer): Promise<void> {
+  assert.is(b.exitCode, undefined, `broker exited:\n${b.log.join('\n')}`);
+  await g.roundTrip();
+  const fresh = await good(`${g.address}.fresh`);
+  await fresh.roundTrip();
+}
+
+function closeCondition(c: RawClient): string | null {
+  const close = c.frames.find((f) => f.name === 'close');
+  return close ? conditionOf(close.fields[0]) : null;
+}
+
+test('decoder bomb: a 32-byte SASL connection with an array of 0xffffffff nulls is refused; the broker lives', async () => {
+  const g = await good('bomb.good');
+  const c = await RawClient.connect(b.port);
+  clients.push(c);
+  c.send(hex('414d5150030100000000001802010000005341c00b01f000000005ffffffff40'));
+  await c.waitClosed(5000);
+  assert.not.ok(c.frames.some((f) => f.name === 'sasl-outcome' && f.fields[0] === 0), 'no SASL success');
+  await waitFor(() => b.log.some((l) => /bad sasl-init: .*zero-width/.test(l)), 5000, 'the broker to log the refusal');
+  await everyoneElseWorks(g);
+});
+
+test('strings that are not UTF-8: an address is refused with amqp:invalid-field, a "to" rejected with it', async () => {
+  const g = await good('utf8.good');
+  const c = await client();
+  c.attach(0, { name: 'rx-bad', handle: 0, role: true, source: described(D.Source, [new Raw(hex('a1 03 712eff'))]), target: terminus('target', null) });
+  const a = await attachReply(c, 'rx-bad');
+  assert.is(a.fields[5], null);
+  const det = await c.waitForFrame((f) => f.name === 'detach' && f.fields[0] === a.fields[1]);
+  assert.is(conditionOf(det.fields[2]), 'amqp:invalid-field');
+  c.detach(0, 0);
+  // An anonymous producer: the message's "to" decides the queue, so it must be a real string.
+  const since = c.mark;
+  const h = await openSender(c, 0, 1, 'anon', null);
+  await waitCredit(c, 0, h, since);
+  const id = c.transfer(0, { handle: 1, payload: Buffer.concat([encode(described(D.Properties, [null, null, new Raw(hex('a1 03 712efe'))])), textMessage('x')]) }) as number;
+  const d = await dispositionFor(c, 0, id, since);
+  assert.is(rejectedCondition(d.fields[4]), 'amqp:invalid-field');
+  await everyoneElseWorks(g);
+});
+
+test('delivery-ids: a gap ends the session with amqp:session:invalid-field', async () => {
+  const g = await good('seq.good');
+  const c = await client();
+  const h = await openSender(c, 0, 0, 'tx', 'seq.q');
+  await waitCredit(c, 0, h);
+  const first = c.transfer(0, { handle: 0, deliveryId: 0, payload: textMessage('0') }) as number;
+  assert.is(codeOf((await dispositionFor(c, 0, first)).fields[4]), D.Accepted);
+  const since = c.mark;
+  c.transfer(0, { handle: 0, deliveryId: 2, payload: textMessage('gap') });
+  const end = await c.waitForFrame((f) => f.name === 'end', 3000, since);
+  assert.is(conditionOf(end.fields[0]), 'amqp:session:invalid-field');
+  assert.not.ok(c.frames.some((f) => f.name === 'close'));
+  await everyoneElseWorks(g);
+});
+
+test('unfinished deliveries: one connection holding more than 128 MiB is closed with amqp:resource-limit-exceeded', async () => {
+  const g = await good('hoard.good');
+  const c = await RawClient.open(b.port, { session: true, maxFrameSize: 65536 });
+  clients.push(c);
+  for (let h = 0; h < 3; h++) {
+    const since = c.mark;
+    const rh = await openSender(c, 0, h, `hoard-${h}`, 'hoard.q');
+    await waitCredit(c, 0, rh, since);
+  }
+  for (let h = 0; h < 3 && !c.closed; h++) await sendIncomplete(c, 0, h, h, 40 * MiB);
+  const close = await c.waitForFrame((f) => f.name === 'close', 30_000);
+  assert.is(conditionOf(close.fields[0]), 'amqp:resource-limit-exceeded', c.describe());
+  await everyoneElseWorks(g);
+});
+
+test('tear-down: a connection closing with 20,000 consumers of one queue (each holding a message) does not stall the broker', async () => {
+  //   producer --> [broker: many.q] --> 20,000 receivers (credit 1 each, one connection)
+  const g = await good('many.good');
+  const n = 20_000;
+  const tx = await client();
+  const h = await openSender(tx, 0, 0, 'many-tx', 'many.q');
+  await sendWithCredit(tx, 0, 0, h, n, (i) => textMessage(`m${i}`));
+  const many = await RawClient.open(b.port, { session: true });
+  clients.push(many);
+  many.batch(() => {
+    for (let k = 0; k < n; k++) {
+      many.attachReceiver(0, k, `many-${k}`, 'many.q');
+      many.flow(0, { handle: k, deliveryCount: 0, linkCredit: 1 });
+    }
+  });
+  await waitFor(() => many.frames.filter((f) => f.name === 'transfer').length >= n, 60_000, 'every consumer holding one message');
+  const mark = many.mark;
+  many.close();
+  await many.waitForFrame((f) => f.name === 'close', 30_000, mark);
+  await g.roundTrip();
+  // The messages went back to the queue: a new consumer gets them.
+  const again = await client();
+  await openReceiver(again, 0, 0, 'again', 'many.q', 10);
+  await again.waitForFrames((f) => f.name === 'transfer', 10, 10_000);
+  await everyoneElseWorks(g);
 });
 
 test.run();

@@ -6,6 +6,7 @@ import * as assert from 'uvu/assert';
 import { D } from '../../amqp/performatives';
 import { Frame, RawClient, section } from '../support/raw-client';
 import { RunningRouter } from '../support/router';
+import { waitFor } from '../support/wait';
 
 /** Encoded delivery states as the tests send them. */
 export const ACCEPTED = Buffer.from([0x00, 0x53, 0x24, 0x45]);
@@ -113,4 +114,68 @@ export async function everyoneElseWorks(r: RunningRouter, good: GoodPeer, port =
   } finally {
     fresh.close();
   }
+}
+
+/** Waits for the client's socket to drain its write buffer (or to close). */
+export function drained(c: RawClient): Promise<void> {
+  if (c.socket.writableLength === 0 || c.closed) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      c.socket.off('drain', done);
+      c.socket.off('close', done);
+      resolve();
+    };
+    c.socket.on('drain', done);
+    c.socket.on('close', done);
+  });
+}
+
+/**
+ * Sends an empty frame (a heartbeat) on each client every `ms` until the returned function is
+ * called: a client that holds resources while staying within the idle timeout, as a hostile one would.
+ */
+export function keepAlive(clients: RawClient[], ms = 1000): () => void {
+  const t = setInterval(() => {
+    for (const c of clients) if (!c.closed) c.send(RawClient.frameBytes(0, 0, Buffer.alloc(0)));
+  }, ms);
+  return () => clearInterval(t);
+}
+
+/**
+ * Sends `bytes` of one delivery on link `handle` and never its last frame: every frame has
+ * more=true, so the router must hold it all as an incomplete delivery. 16,000-byte pieces (under
+ * the default max-frame-size), sent as the socket drains.
+ */
+export async function sendIncomplete(c: RawClient, ch: number, handle: number, deliveryId: number, bytes: number): Promise<void> {
+  const piece = Buffer.alloc(16_000, 0x61);
+  for (let sent = 0; sent < bytes && !c.closed; sent += piece.length) {
+    const first = sent === 0;
+    c.transfer(ch, { handle, deliveryId: first ? deliveryId : null, deliveryTag: first ? undefined : null, more: true, payload: piece });
+    if (c.socket.writableLength > 1 << 20) await drained(c);
+  }
+}
+
+/**
+ * Sends `n` unsettled messages on link `handle` as the router's credit allows (it tops credit up
+ * as messages leave). Returns the delivery-ids used.
+ */
+export async function sendWithCredit(c: RawClient, ch: number, handle: number, routerHandle: number, n: number, body: (i: number) => Buffer, timeoutMs = 30_000): Promise<number[]> {
+  const ids: number[] = [];
+  const limit = () => {
+    for (let i = c.frames.length - 1; i >= 0; i--) {
+      const f = c.frames[i];
+      if (isLinkFlow(f, ch, routerHandle)) return (f.fields[5] as number) + (f.fields[6] as number);
+    }
+    return 0;
+  };
+  while (ids.length < n) {
+    await waitFor(() => limit() > ids.length || c.closed, timeoutMs, `credit for message ${ids.length}`);
+    assert.not.ok(c.closed, 'the sender was disconnected');
+    c.batch(() => {
+      const to = Math.min(n, limit());
+      while (ids.length < to) ids.push(c.sendMessage(ch, handle, body(ids.length)));
+    });
+    await drained(c);
+  }
+  return ids;
 }
