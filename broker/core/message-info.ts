@@ -11,6 +11,7 @@
  * found at recovery ({@link inspectMessage}: `info.malformed`) and dead-lettered; a selector that
  * still meets a decode error ({@link selectorMatches}) does not select the message.
  */
+import { isUtf8 } from 'node:buffer';
 import { DecodeError, Described, InvalidStringError, MAX_DEPTH, Reader, Sym, Writer, skipValue } from '../../amqp/codec';
 import { D } from '../../amqp/performatives';
 import type { Lookup, Selector, SelectorValue } from './selector';
@@ -96,6 +97,11 @@ function need(off: number, n: number, end: number): void {
   if (off + n > end) throw new DecodeError(`truncated value at offset ${off}`);
 }
 
+/** Strings are UTF-8 (the codec's Reader refuses them otherwise). */
+function checkUtf8(buf: Buffer, start: number, end: number): void {
+  if (!isUtf8(buf.subarray(start, end))) throw new InvalidStringError(`string at offset ${start} is not valid UTF-8`);
+}
+
 /** A value of type `code` whose constructor is already read; its bytes start at `off`. */
 function checkBody(buf: Buffer, code: number, off: number, end: number, depth: number): number {
   const w = FIXED[code];
@@ -115,11 +121,13 @@ function checkBody(buf: Buffer, code: number, off: number, end: number, depth: n
     case 0xa0: case 0xa1: case 0xa3:
       need(off, 1, end);
       need(off + 1, buf[off], end);
+      if (code === 0xa1) checkUtf8(buf, off + 1, off + 1 + buf[off]);
       return off + 1 + buf[off];
     case 0xb0: case 0xb1: case 0xb3: {
       need(off, 4, end);
       const n = buf.readUInt32BE(off);
       need(off + 4, n, end);
+      if (code === 0xb1) checkUtf8(buf, off + 4, off + 4 + n);
       return off + 4 + n;
     }
     case 0xc0: case 0xc1: case 0xd0: case 0xd1: case 0xe0: case 0xf0: {
