@@ -16,7 +16,7 @@ import { execFile, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Certs, ClientCert } from '../certs';
-import { JsonChild, JsonChildRun, startJsonChild } from '../uamqp';
+import { JsonChild, JsonChildRun, startJsonChild } from '../json-child';
 
 export interface JmsOptions {
   /** qpid-jms connection URI, with transport.* / jms.* query options (see jmsUrl). */

@@ -11,7 +11,8 @@
  *
  * See README.md in this folder for every script's options and JSON output.
  */
-import { spawn, spawnSync } from 'child_process';
+import { spawnSync } from 'child_process';
+import { startJsonChild } from '../json-child';
 import * as fs from 'fs';
 import * as path from 'path';
 
@@ -69,66 +70,7 @@ export function protonAvailable(): boolean {
 
 /** Start a script; `killAfterMs` is a safety net on top of the script's own --timeout. */
 export function startProton(script: ProtonScript, args: string[], killAfterMs = 60000): ProtonProcess {
-  const child = spawn(PYTHON, [path.join(protonDir(), script), ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  let errLine = '';
-  let readyResolve: (v: Json) => void = () => undefined;
-  let readyReject: (e: Error) => void = () => undefined;
-  let isReady = false;
-  const ready = new Promise<Json>((res, rej) => {
-    readyResolve = res;
-    readyReject = rej;
-  });
-  ready.catch(() => undefined); // callers that don't await ready must not see an unhandled rejection
-  child.stdout.setEncoding('utf8');
-  child.stderr.setEncoding('utf8');
-  child.stdout.on('data', (d: string) => (out += d));
-  child.stderr.on('data', (d: string) => {
-    err += d;
-    errLine += d;
-    let nl: number;
-    while ((nl = errLine.indexOf('\n')) >= 0) {
-      const line = errLine.slice(0, nl).trim();
-      errLine = errLine.slice(nl + 1);
-      if (!isReady && line.startsWith('{')) {
-        try {
-          const ev = JSON.parse(line) as Json;
-          if (ev && ev.event === 'ready') {
-            isReady = true;
-            readyResolve(ev);
-          }
-        } catch {
-          /* not ours */
-        }
-      }
-    }
-  });
-  const timer = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
-  const done = new Promise<ProtonRun>((resolve, reject) => {
-    child.on('error', (e) => {
-      clearTimeout(timer);
-      readyReject(e);
-      reject(e);
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      const line = out.trim().split('\n').filter((l) => l.startsWith('{')).pop();
-      let result: Json = undefined;
-      if (line) {
-        try {
-          result = JSON.parse(line);
-        } catch {
-          result = undefined;
-        }
-      }
-      if (!isReady) readyReject(new Error(`${script} exited (${code}) before ready: ${line ?? err.trim()}`));
-      resolve({ code, result, stderr: err });
-    });
-  });
-  return { ready, done, kill: () => child.kill('SIGKILL') };
+  return startJsonChild<Json>(PYTHON, [path.join(protonDir(), script), ...args], killAfterMs);
 }
 
 /** Run a script to completion. */
