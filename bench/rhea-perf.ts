@@ -1,9 +1,13 @@
 /**
  * rhea load generator: one sender and one receiver (separate connections) through a router,
  * unsettled, measuring msgs/s and send-to-receive latency (timestamp carried in the body).
+ * Over plain TCP (default), TLS (`transport: 'tls'`, server verified against `ca`) or WebSocket
+ * (`transport: 'ws'`, rhea's websocket_connect with the `ws` package, subprotocol amqp).
  */
+import * as fs from 'node:fs';
 import rhea from 'rhea';
-import type { EventContext, Message } from 'rhea';
+import type { ConnectionOptions, EventContext, Message } from 'rhea';
+import WebSocket from 'ws';
 
 import type { MeshPerfResult } from './tools';
 
@@ -17,13 +21,53 @@ export function percentile(sorted: Float64Array | number[], p: number): number {
   return sorted[i];
 }
 
-export function runRheaPerf(opts: { port: number; address: string; messages: number; bodySize?: number; credit?: number }): Promise<PerfResult> {
+/** How a bench client reaches the router: plain AMQP, AMQP over TLS, AMQP over WebSocket (ws://). */
+export type BenchTransport = 'tcp' | 'tls' | 'ws';
+
+export interface RheaPerfOptions {
+  port: number;
+  host?: string;
+  address: string;
+  messages: number;
+  bodySize?: number;
+  /** Receiver credit window (default 1000). */
+  credit?: number;
+  /** Max unsettled deliveries in flight at the sender (default: credit only, no limit of its own). */
+  window?: number;
+  /** Default 'tcp'. */
+  transport?: BenchTransport;
+  /** TLS: PEM file of the CA the server's certificate must chain to. */
+  ca?: string;
+  /** TLS: SNI and the name the server's certificate must carry (default localhost). */
+  servername?: string;
+}
+
+/** rhea connection options for one of the bench transports. */
+export function rheaConnectOptions(o: { host?: string; port: number; transport?: BenchTransport; ca?: string; servername?: string }): ConnectionOptions {
+  const host = o.host ?? '127.0.0.1';
+  switch (o.transport ?? 'tcp') {
+    case 'tcp':
+      return { host, port: o.port, reconnect: false };
+    case 'tls':
+      // SNI and the name checked: the test server certificate's DNS name (an IP is no SNI name).
+      return { host, port: o.port, reconnect: false, transport: 'tls', servername: o.servername ?? 'localhost', ca: o.ca ? [fs.readFileSync(o.ca)] : undefined, rejectUnauthorized: true } as ConnectionOptions;
+    case 'ws': {
+      const ws = (rhea as unknown as {
+        websocket_connect(impl: unknown): (url: string, protocols: string[], options: unknown) => (counter: number) => unknown;
+      }).websocket_connect(WebSocket);
+      return { host, hostname: host, reconnect: false, connection_details: ws(`ws://${host}:${o.port}/`, ['amqp'], { perMessageDeflate: false }) } as unknown as ConnectionOptions;
+    }
+  }
+}
+
+export function runRheaPerf(opts: RheaPerfOptions): Promise<PerfResult> {
   const n = opts.messages;
   const bodySize = opts.bodySize ?? 100;
+  const window = opts.window ?? 0;
   const lat = new Float64Array(n);
   return new Promise((resolve, reject) => {
-    const rc = rhea.create_container().connect({ host: '127.0.0.1', port: opts.port, reconnect: false });
-    const sc = rhea.create_container().connect({ host: '127.0.0.1', port: opts.port, reconnect: false });
+    const rc = rhea.create_container().connect(rheaConnectOptions(opts));
+    const sc = rhea.create_container().connect(rheaConnectOptions(opts));
     let received = 0, accepted = 0, sent = 0;
     let start = 0;
     const filler = Buffer.alloc(bodySize);
@@ -49,7 +93,7 @@ export function runRheaPerf(opts: { port: number; address: string; messages: num
       const sender = sc.open_sender({ target: opts.address });
       const pump = () => {
         if (start === 0) start = Number(process.hrtime.bigint());
-        while (sender.sendable() && sent < n) {
+        while (sender.sendable() && sent < n && (window <= 0 || sent - accepted < window)) {
           const body = Buffer.from(filler);
           body.writeBigUInt64BE(process.hrtime.bigint(), 0);
           sender.send({ body: rhea.message.data_section(body) });
@@ -60,8 +104,10 @@ export function runRheaPerf(opts: { port: number; address: string; messages: num
       sender.on('accepted', () => {
         accepted++;
         finish();
+        if (window > 0 && sent < n) pump();
       });
     });
     rc.on('disconnected', (ctx: EventContext) => ctx.error && reject(ctx.error));
+    sc.on('disconnected', (ctx: EventContext) => ctx.error && reject(ctx.error));
   });
 }

@@ -4,13 +4,15 @@
  *
  *   C mesh_perf --> [router] --> C mesh_perf      100-byte bodies, unsettled, 1 sender 1 receiver
  *   rhea        --> [router] --> rhea
+ *   C / engine / rhea --> [router: plain | TLS | WebSocket] --> same   (bench/transport.ts)
  *   10,000 idle connections --> [router]           RSS per connection
  *   C mesh_perf --> [R2] --> [R1] --> C mesh_perf   two routers in a chain
  *   5-router ring, one link cut                    convergence time
  *   C mesh_perf --> [broker | rabbitmq-server] --> C mesh_perf   1 KB, persistent and not
  *
  * Env: BENCH_MESSAGES (default 500000), BENCH_RUNS (default 3), BENCH_IDLE (default 10000),
- * BENCH_BROKER_MESSAGES (default 100000), BENCH_ONLY=broker (only the broker figures).
+ * BENCH_BROKER_MESSAGES (default 100000), BENCH_ONLY=broker (only the broker figures),
+ * BENCH_ONLY=transport (only plain vs TLS vs WebSocket; its own BENCH_TRANSPORT_* in transport.ts).
  */
 import { spawn } from 'node:child_process';
 import * as net from 'node:net';
@@ -20,6 +22,7 @@ import * as path from 'node:path';
 import { buildCClients, runMeshPerf } from './tools';
 import { runRheaPerf } from './rhea-perf';
 import { benchBroker } from './broker';
+import { benchTransport } from './transport';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const BIN = path.join(ROOT, 'bin', 'amqp-mesh.js');
@@ -241,8 +244,13 @@ async function main(): Promise<void> {
     await benchBroker(Number(process.env.BENCH_BROKER_MESSAGES ?? 100_000), runs);
     return;
   }
+  if (process.env.BENCH_ONLY === 'transport') {
+    await benchTransport({ runs, messages });
+    return;
+  }
   await benchC(messages, runs);
   await benchRhea(Math.min(messages, 200_000));
+  await benchTransport({ runs, messages });
   await benchIdle(idle);
   await benchChain(Math.min(messages, 300_000));
   await benchConvergence();

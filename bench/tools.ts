@@ -13,7 +13,10 @@ import * as os from 'os';
 import * as path from 'path';
 
 export interface MeshPerfOptions {
-  /** amqp://HOST:PORT of the sending connection (and of the receiving one unless receiveUrl). */
+  /**
+   * amqp://HOST:PORT of the sending connection (and of the receiving one unless receiveUrl);
+   * amqps://HOST:PORT for TLS.
+   */
   url: string;
   address: string;
   messages: number;
@@ -31,6 +34,13 @@ export interface MeshPerfOptions {
   threads?: number;
   /** Use a SASL ANONYMOUS layer (default: plain AMQP). */
   sasl?: boolean;
+  /** amqps: CA file the server's certificate must chain to (default: not verified). */
+  sslCa?: string;
+  /**
+   * amqps: `name` (certificate and host name, the default with sslCa; Proton-C matches DNS names
+   * only, so dial a host name), `peer` (certificate only) or `none`.
+   */
+  sslVerify?: 'name' | 'peer' | 'none';
   /** Durable messages and termini (a broker persists them). */
   durable?: boolean;
   /** Seconds before mesh_perf gives up (default 60). */
@@ -109,6 +119,8 @@ export function runMeshPerf(opts: MeshPerfOptions): Promise<MeshPerfResult> {
   if (opts.timeoutSec !== undefined) args.push('--timeout', String(opts.timeoutSec));
   if (opts.presettled) args.push('--presettled');
   if (opts.sasl) args.push('--sasl');
+  if (opts.sslCa !== undefined) args.push('--ssl-ca', opts.sslCa);
+  if (opts.sslVerify !== undefined) args.push('--ssl-verify', opts.sslVerify);
   if (opts.durable) args.push('--durable');
 
   return new Promise<MeshPerfResult>((resolve, reject) => {

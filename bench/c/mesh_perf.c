@@ -19,6 +19,12 @@
  * for the rates a 2-core machine reaches; the split mode exists to put the two
  * sides on separate cores (or hosts' namespaces) when needed.
  *
+ * TLS: an amqps:// URL (for either connection) puts that connection over TLS
+ * (pn_ssl_domain in client mode); --ssl-ca FILE verifies the server's
+ * certificate against FILE, and its name too (--ssl-verify name, the default
+ * with a CA; "peer": the certificate only; "none": any server). Without
+ * --ssl-ca nothing is checked.
+ *
  * Output: one JSON line on stdout (see bench/c/README or --help). Exit 0 when
  * all N messages were received (and, when sending unsettled, all outcomes were
  * counted), 1 on error or timeout (the JSON then has "error"), 2 on bad usage.
@@ -32,6 +38,7 @@
 #include <proton/proactor.h>
 #include <proton/sasl.h>
 #include <proton/session.h>
+#include <proton/ssl.h>
 #include <proton/terminus.h>
 #include <proton/transport.h>
 
@@ -55,6 +62,11 @@ typedef struct {
   /* configuration */
   char send_host[256], send_port[32];
   char recv_host[256], recv_port[32];
+  bool send_tls, recv_tls;  /* amqps:// URLs */
+  const char *ssl_ca;       /* --ssl-ca: CA file verifying the server */
+  pn_ssl_verify_mode_t ssl_verify;
+  pn_ssl_domain_t *ssl_domain;
+  char tls_protocol[64], tls_cipher[128]; /* of the sending connection, once open */
   const char *address;
   uint64_t messages;
   size_t body_size;
@@ -141,8 +153,9 @@ static void side_done(app_t *app, bool sender_side) {
 }
 
 /* ---- URL parsing: [amqp://][user@]host[:port][/...] , host may be [v6] ---- */
-static int parse_url(const char *url, char *host, size_t hlen, char *port, size_t plen) {
+static int parse_url(const char *url, char *host, size_t hlen, char *port, size_t plen, bool *tls) {
   const char *p = strstr(url, "://");
+  *tls = p && (size_t)(p - url) == 5 && !strncmp(url, "amqps", 5);
   p = p ? p + 3 : url;
   const char *at = strchr(p, '@');
   const char *slash = strchr(p, '/');
@@ -170,7 +183,7 @@ static int parse_url(const char *url, char *host, size_t hlen, char *port, size_
     memcpy(port, colon + 1, m);
     port[m] = 0;
   } else {
-    snprintf(port, plen, "5672");
+    snprintf(port, plen, "%s", *tls ? "5671" : "5672");
   }
   return 0;
 }
@@ -265,7 +278,7 @@ static const uint8_t *find_body(const uint8_t *p, size_t len, size_t *blen) {
 }
 
 /* ---- connections ---- */
-static void open_connection(app_t *app, const char *host, const char *port, const char *suffix) {
+static void open_connection(app_t *app, const char *host, const char *port, bool tls, const char *suffix) {
   char addr[PN_MAX_ADDR];
   char cid[128];
   pn_connection_t *c = pn_connection();
@@ -274,9 +287,18 @@ static void open_connection(app_t *app, const char *host, const char *port, cons
   pn_connection_set_hostname(c, host);
   pn_connection_set_context(c, (void *)suffix); /* "send" or "recv" */
   pn_transport_t *t = NULL;
-  if (app->sasl) {
-    t = pn_transport();
-    pn_sasl_allowed_mechs(pn_sasl(t), "ANONYMOUS");
+  if (app->sasl || tls) t = pn_transport();
+  if (app->sasl) pn_sasl_allowed_mechs(pn_sasl(t), "ANONYMOUS");
+  if (tls) {
+    pn_ssl_t *ssl = pn_ssl(t);
+    if (!ssl || pn_ssl_init(ssl, app->ssl_domain, NULL) != 0) {
+      pn_transport_free(t);
+      pn_connection_free(c);
+      set_error(app, "TLS: cannot set up the client transport");
+      shutdown_all(app);
+      return;
+    }
+    pn_ssl_set_peer_hostname(ssl, host);
   }
   pn_proactor_addr(addr, sizeof(addr), host, port);
   pn_proactor_connect2(app->proactor, c, t, addr);
@@ -290,7 +312,7 @@ static bool is_send_conn(pn_connection_t *c) {
 static void start_sender(app_t *app) {
   if (app->sender_started) return;
   app->sender_started = true;
-  open_connection(app, app->send_host, app->send_port, "send");
+  open_connection(app, app->send_host, app->send_port, app->send_tls, "send");
 }
 
 static void try_send(app_t *app) {
@@ -391,6 +413,18 @@ static bool handle(app_t *app, pn_event_t *e) {
           fflush(stderr);
         } else {
           start_sender(app); /* receiver attached: now the sender */
+        }
+      }
+      break;
+    }
+    case PN_CONNECTION_REMOTE_OPEN: {
+      pn_connection_t *c = pn_event_connection(e);
+      pn_transport_t *t = pn_event_transport(e);
+      if (is_send_conn(c) && app->send_tls && t) {
+        pn_ssl_t *ssl = pn_ssl(t);
+        if (ssl) {
+          pn_ssl_get_protocol_name(ssl, app->tls_protocol, sizeof(app->tls_protocol));
+          pn_ssl_get_cipher_name(ssl, app->tls_cipher, sizeof(app->tls_cipher));
         }
       }
       break;
@@ -530,7 +564,8 @@ static double pct_us(const uint64_t *v, uint64_t n, double p) {
 static void usage(FILE *f) {
   fprintf(f,
     "usage: mesh_perf [options]\n"
-    "  --url URL            amqp://HOST:PORT (default amqp://127.0.0.1:5672)\n"
+    "  --url URL            amqp://HOST:PORT or amqps://HOST:PORT (TLS; default port 5671)\n"
+    "                       (default amqp://127.0.0.1:5672)\n"
     "  --receive-url URL    URL of the receiving connection (default: --url)\n"
     "  --address ADDR       AMQP address (default mesh-perf)\n"
     "  --messages N         messages to send/receive (default 100000)\n"
@@ -543,7 +578,13 @@ static void usage(FILE *f) {
     "  --mode both|send|receive   (default both)\n"
     "  --threads T          proactor threads (default 1)\n"
     "  --timeout S          seconds before giving up (default 60)\n"
-    "  --sasl               use a SASL ANONYMOUS layer (default: plain AMQP)\n",
+    "  --sasl               use a SASL ANONYMOUS layer (default: plain AMQP)\n"
+    "  --ssl-ca FILE        amqps: verify the server certificate against the CA(s) in FILE\n"
+    "                       (default: no verification)\n"
+    "  --ssl-verify name|peer|none  amqps: check certificate and host name (default with\n"
+    "                       --ssl-ca), the certificate only, or nothing (default without);\n"
+    "                       Proton-C matches host names, not IP addresses: for \"name\"\n"
+    "                       dial amqps://localhost:PORT, not 127.0.0.1\n",
     MIN_BODY);
 }
 
@@ -558,6 +599,7 @@ int main(int argc, char **argv) {
   app.threads = 1;
   app.timeout_s = 60;
   app.mode = MODE_BOTH;
+  int ssl_verify = -1;
 
   for (int i = 1; i < argc; ++i) {
     const char *a = argv[i];
@@ -573,6 +615,14 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--threads")) { NEEDV(); app.threads = atoi(v); }
     else if (!strcmp(a, "--timeout")) { NEEDV(); app.timeout_s = atof(v); }
     else if (!strcmp(a, "--sasl")) { app.sasl = true; }
+    else if (!strcmp(a, "--ssl-ca")) { NEEDV(); app.ssl_ca = v; }
+    else if (!strcmp(a, "--ssl-verify")) {
+      NEEDV();
+      if (!strcmp(v, "name")) ssl_verify = PN_SSL_VERIFY_PEER_NAME;
+      else if (!strcmp(v, "peer")) ssl_verify = PN_SSL_VERIFY_PEER;
+      else if (!strcmp(v, "none")) ssl_verify = PN_SSL_ANONYMOUS_PEER;
+      else { fprintf(stderr, "bad --ssl-verify %s\n", v); return 2; }
+    }
     else if (!strcmp(a, "--presettled")) { app.presettled = true; }
     else if (!strcmp(a, "--durable")) { app.durable = true; }
     else if (!strcmp(a, "--mode")) {
@@ -591,11 +641,31 @@ int main(int argc, char **argv) {
   }
   if (app.body_size < MIN_BODY) app.body_size = MIN_BODY;
   if (app.window < 0) app.window = app.credit;
-  if (parse_url(url, app.send_host, sizeof(app.send_host), app.send_port, sizeof(app.send_port)) ||
+  if (parse_url(url, app.send_host, sizeof(app.send_host), app.send_port, sizeof(app.send_port),
+                &app.send_tls) ||
       parse_url(rurl ? rurl : url, app.recv_host, sizeof(app.recv_host), app.recv_port,
-                sizeof(app.recv_port))) {
+                sizeof(app.recv_port), &app.recv_tls)) {
     fprintf(stderr, "bad URL\n");
     return 2;
+  }
+  if (app.send_tls || app.recv_tls) {
+    if (!pn_ssl_present()) { fprintf(stderr, "amqps: this Proton-C has no TLS support\n"); return 2; }
+    app.ssl_verify = ssl_verify >= 0 ? (pn_ssl_verify_mode_t)ssl_verify
+                                     : app.ssl_ca ? PN_SSL_VERIFY_PEER_NAME : PN_SSL_ANONYMOUS_PEER;
+    if (app.ssl_verify != PN_SSL_ANONYMOUS_PEER && !app.ssl_ca) {
+      fprintf(stderr, "--ssl-verify %s needs --ssl-ca\n", app.ssl_verify == PN_SSL_VERIFY_PEER ? "peer" : "name");
+      return 2;
+    }
+    app.ssl_domain = pn_ssl_domain(PN_SSL_MODE_CLIENT);
+    if (!app.ssl_domain) { fprintf(stderr, "amqps: cannot create a TLS client domain\n"); return 2; }
+    if (app.ssl_ca && pn_ssl_domain_set_trusted_ca_db(app.ssl_domain, app.ssl_ca) != 0) {
+      fprintf(stderr, "--ssl-ca %s: cannot load the CA file\n", app.ssl_ca);
+      return 2;
+    }
+    if (pn_ssl_domain_set_peer_authentication(app.ssl_domain, app.ssl_verify, NULL) != 0) {
+      fprintf(stderr, "amqps: cannot set the peer verification mode\n");
+      return 2;
+    }
   }
 
   pthread_mutex_init(&app.lock, NULL);
@@ -611,7 +681,7 @@ int main(int argc, char **argv) {
   app.proactor = pn_proactor();
   pn_proactor_set_timeout(app.proactor, (pn_millis_t)(app.timeout_s * 1000));
   if (app.mode == MODE_SEND) start_sender(&app);
-  else open_connection(&app, app.recv_host, app.recv_port, "recv");
+  else open_connection(&app, app.recv_host, app.recv_port, app.recv_tls, "recv");
 
   pthread_t *th = calloc((size_t)app.threads, sizeof(pthread_t));
   for (int i = 1; i < app.threads; ++i) pthread_create(&th[i], NULL, run, &app);
@@ -619,6 +689,7 @@ int main(int argc, char **argv) {
   for (int i = 1; i < app.threads; ++i) pthread_join(th[i], NULL);
   free(th);
   pn_proactor_free(app.proactor);
+  if (app.ssl_domain) pn_ssl_domain_free(app.ssl_domain);
 
   /* ---- report ---- */
   uint64_t t0, t1, done;
@@ -657,6 +728,12 @@ int main(int argc, char **argv) {
          "\"bad_messages\":%" PRIu64 ",\"timed_out\":%s",
          app.body_size, app.credit, app.window, app.threads, app.presettled ? "true" : "false",
          app.bad_messages, app.timed_out ? "true" : "false");
+  if (app.send_tls || app.recv_tls) {
+    const char *vm = app.ssl_verify == PN_SSL_VERIFY_PEER_NAME ? "name" : app.ssl_verify == PN_SSL_VERIFY_PEER ? "peer" : "none";
+    printf(",\"tls\":{\"send\":%s,\"receive\":%s,\"verify\":\"%s\",\"protocol\":\"%s\",\"cipher\":\"%s\"}",
+           app.send_tls ? "true" : "false", app.recv_tls ? "true" : "false", vm,
+           app.tls_protocol, app.tls_cipher);
+  }
   bool ok = !app.failed;
   if (app.mode != MODE_SEND && app.received < app.messages) ok = false;
   if (app.mode != MODE_RECEIVE && !app.presettled && app.outcomes < app.messages) ok = false;
