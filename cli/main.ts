@@ -2,7 +2,7 @@
  * `amqp-mesh` command line: parses the command and its arguments and hands over to the router,
  * the broker or the topology tools. Nothing else lives here.
  */
-import { VERSION } from '../router/io/server';
+import { VERSION } from '../lib/version';
 import { runRouter } from '../router/main';
 import { runBrokerFile } from '../broker/io/main';
 import { runUp } from '../topology/up';

@@ -3,6 +3,7 @@
  * broker: limits from the listener, identity and SASL from the application and the transport.
  */
 import type { ConnectionOptions } from '../engine/connection';
+import type { ListenerTransport } from './settings';
 import type { Transport } from './transport';
 
 /** What an accepted connection takes from its listener (qdrouterd `listener` attributes). */
@@ -12,6 +13,15 @@ export interface AcceptingListener {
   idleTimeoutSeconds: number;
   saslMechanisms: string[];
   authenticatePeer: boolean;
+}
+
+/** A listener of the router or the broker: where it listens, its limits and SASL, how it takes sockets. */
+export interface ServerListenerSettings extends AcceptingListener {
+  name: string;
+  host: string;
+  port: number;
+  /** TLS, WebSocket, handshake deadline (plain TCP when absent). */
+  transport?: ListenerTransport;
 }
 
 /** What the application adds: who we are, what we offer, how PLAIN users are checked. */

@@ -13,6 +13,7 @@ import { loggerFromConfig } from '../../config/logger';
 import { plainUsersFor } from '../../config/plain-users';
 import { EXIT_FENCED, exitIfCannotListen, exitOnConfigError, stopOnSignals } from '../../lib/lifecycle';
 import { Logger } from '../../lib/log';
+import { VERSION } from '../../lib/version';
 import { normalizeAddress } from '../../amqp/address';
 import { BrokerCore, AddressSettings } from '../core/broker';
 import { BrokerServer, BrokerServerSettings, type BrokerListenerSettings } from './server';
@@ -164,7 +165,7 @@ export async function runBroker(cfg: BrokerConfig, logger: Logger, plainUsers?: 
     const bound = server.bound[0];
     writeMember(dataDir, { id: b.id, host: announceHost(first.host), port: bound.port });
   }
-  logger.log('BROKER', 'notice', `Broker ${b.id} ready, amqp-mesh broker ${'0.1.0'}`);
+  logger.log('BROKER', 'notice', `Broker ${b.id} ready, amqp-mesh broker ${VERSION}`);
 
   stopOnSignals(logger, 'BROKER', () => server
     .stop()

@@ -6,9 +6,9 @@
  * messages become durable, so unsynced messages per link are bounded by the link's window.
  */
 import { Listener, openListeners } from '../../amqp/transport/listener';
+import { VERSION } from '../../lib/version';
 import { ConnIo, ConnectionPump } from '../../amqp/transport/pump';
-import { acceptedConnectionOptions } from '../../amqp/transport/accept';
-import type { ListenerTransport } from '../../amqp/transport/settings';
+import { acceptedConnectionOptions, type ServerListenerSettings } from '../../amqp/transport/accept';
 import type { Transport } from '../../amqp/transport/transport';
 import { randomBytes } from 'node:crypto';
 import { Connection, ConnectionHandler, CloseReason, InDelivery, Link, OutDelivery, LinkGoneReason, Session } from '../../amqp/engine/connection';
@@ -20,21 +20,10 @@ import { BrokerCore, BrokerEffects, BrokerError } from '../core/broker';
 import { Consumer, Ref } from '../core/queue';
 import { scanBrokerMessage } from '../core/message-info';
 
-export const VERSION = '0.1.0';
+export { VERSION };
 
-/** A listener's settings. */
-export interface BrokerListenerSettings {
-  name: string;
-  host: string;
-  port: number;
-  maxFrameSize: number;
-  maxSessions: number;
-  idleTimeoutSeconds: number;
-  saslMechanisms: string[];
-  authenticatePeer: boolean;
-  /** TLS, WebSocket, handshake deadline (plain TCP when absent). */
-  transport?: ListenerTransport;
-}
+/** A broker listener's settings: those every listener has. */
+export type BrokerListenerSettings = ServerListenerSettings;
 
 /** What the server needs besides the core. */
 export interface BrokerServerSettings {

@@ -8,10 +8,11 @@
  * drains (backpressure reaches senders through credit).
  */
 import { Listener, openListeners } from '../../amqp/transport/listener';
+import { VERSION } from '../../lib/version';
 import { BACKOFF, Connector } from '../../amqp/transport/connector';
 import { ConnIo, ConnectionPump } from '../../amqp/transport/pump';
-import { acceptedConnectionOptions } from '../../amqp/transport/accept';
-import { PLAIN_CONNECTOR, type ConnectorTransport, type ListenerTransport } from '../../amqp/transport/settings';
+import { acceptedConnectionOptions, type ServerListenerSettings } from '../../amqp/transport/accept';
+import { PLAIN_CONNECTOR, type ConnectorTransport } from '../../amqp/transport/settings';
 import type { Transport } from '../../amqp/transport/transport';
 import { randomBytes } from 'node:crypto';
 import { Connection, ConnectionHandler, CloseReason, InDelivery, Link, OutDelivery, LinkGoneReason, Session } from '../../amqp/engine/connection';
@@ -36,26 +37,16 @@ import { ManagementError, decodeRequest, encodeReply } from '../../amqp/manageme
 /** Marks a link attached to `$management` (requests in). */
 const MANAGEMENT = { management: true };
 
-export const VERSION = '0.1.0';
+export { VERSION };
 
 /** A listener's settings (qdrouterd `listener` attribute names). */
-export interface ListenerSettings {
-  name: string;
-  host: string;
-  port: number;
-  maxFrameSize: number;
-  maxSessions: number;
-  idleTimeoutSeconds: number;
+export interface ListenerSettings extends ServerListenerSettings {
   linkCapacity: number;
-  saslMechanisms: string[];
-  authenticatePeer: boolean;
   stripAnnotations: 'in' | 'out' | 'both' | 'no';
   /** `inter-router`: peers are routers of the mesh. */
   role?: 'normal' | 'inter-router';
   /** Inter-router cost (listener `cost`). */
   cost?: number;
-  /** TLS, WebSocket, handshake deadline (plain TCP when absent). */
-  transport?: ListenerTransport;
 }
 
 /** An outgoing inter-router connection (qdrouterd `connector`). */
