@@ -59,7 +59,14 @@ export type ConfigWarningCode =
    */
   | 'WARN_CONFIG_NO_EFFECT'
   /** A setting that works but is unsafe, as qdrouterd also warns: a password written in clear text in the file. */
-  | 'WARN_CONFIG_INSECURE';
+  | 'WARN_CONFIG_INSECURE'
+  /**
+   * Not a warning but an info (logged at info, see {@link configWarningLevel}): a linkRoute or
+   * autoLink names a connection no connector or listener of this file has. Accepted, as
+   * qdrouterd does: it stays inactive until a connection of that name exists (a template shared
+   * by the routers of a mesh, a connector added later).
+   */
+  | 'INFO_CONFIG_CONNECTION_NOT_DEFINED';
 
 /** Largest configuration file accepted, in bytes (4 MiB). */
 export const MAX_CONFIG_FILE_BYTES = 4 * 1024 * 1024;
@@ -109,6 +116,11 @@ export interface ConfigWarning {
 /** `file:line`, or just `file` when there is no line (0 or undefined). */
 export function formatLocation(file: string, line: number | undefined): string {
   return line === undefined || line <= 0 ? file : `${file}:${line}`;
+}
+
+/** The log level a remark is logged at: `info` for the INFO_ codes, else `warning`. */
+export function configWarningLevel(w: Pick<ConfigWarning, 'code'>): 'info' | 'warning' {
+  return w.code.startsWith('INFO_') ? 'info' : 'warning';
 }
 
 /** Builds a {@link ConfigWarning} with the same message layout as {@link ConfigError}. */

@@ -1,7 +1,7 @@
 /**
  * The router process: loads its configuration, listens, and applies a reloaded file on SIGHUP.
  */
-import { loadConfigFile, RouterConfig } from './config';
+import { configWarningLevel, loadConfigFile, RouterConfig } from './config';
 import { loggerFromConfig } from '../config/logger';
 import { exitIfCannotListen, exitOnConfigError, stopOnSignals } from '../lib/lifecycle';
 import { RouterServer, RouterSettings, VERSION } from './io/server';
@@ -11,7 +11,7 @@ import { settingsFromConfig } from './settings';
 export async function runRouter(file: string): Promise<void> {
   const cfg: RouterConfig = exitOnConfigError(() => loadConfigFile(file));
   const logger = loggerFromConfig(cfg.logs);
-  for (const w of cfg.warnings) logger.log('ROUTER', 'warning', w.message);
+  for (const w of cfg.warnings) logger.log('ROUTER', configWarningLevel(w), w.message);
   const settings: RouterSettings = exitOnConfigError(() => settingsFromConfig(cfg));
   const server = new RouterServer(settings, logger);
   await exitIfCannotListen(() => server.start());
@@ -22,7 +22,9 @@ export async function runRouter(file: string): Promise<void> {
   process.on('SIGHUP', () => {
     let next: RouterSettings;
     try {
-      next = settingsFromConfig(loadConfigFile(file));
+      const nextCfg = loadConfigFile(file);
+      next = settingsFromConfig(nextCfg);
+      for (const w of nextCfg.warnings) logger.log('ROUTER', configWarningLevel(w), `SIGHUP: ${w.message}`);
     } catch (e) {
       logger.log('ROUTER', 'error', `SIGHUP: configuration not reloaded: ${(e as Error).message}`);
       return;

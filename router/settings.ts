@@ -6,7 +6,7 @@ import { ConfigError, RouterConfig } from './config';
 import { listenerSocketSettings } from '../config/listener';
 import { plainUsersFor } from '../config/plain-users';
 import type { RouterSettings, ListenerSettings, ConnectorSettings } from './io/server';
-import type { RouteContainerSettings } from './io/route-container';
+import type { RouteContainerSettings, UnboundAutoLink } from './io/route-container';
 import type { LinkRouteSettings } from './io/link-route';
 import type { AddressRule } from './core/addresses';
 
@@ -36,6 +36,8 @@ export function settingsFromConfig(cfg: RouterConfig): RouterSettings {
       autoLinks: [],
       transport: c.transport,
     }));
+  // A route-container listener's connections are served like a client's for now: routes naming one are refused.
+  const routeContainerListeners = new Set(cfg.listeners.filter((l) => l.role === 'route-container' && l.name !== undefined).map((l) => l.name as string));
   const linkRoutes: LinkRouteSettings[] = [];
   cfg.linkRoutes.forEach((l, i) => {
     if (l.addExternalPrefix !== undefined || l.delExternalPrefix !== undefined) {
@@ -48,12 +50,15 @@ export function settingsFromConfig(cfg: RouterConfig): RouterSettings {
     }
     // Without a connection the route only passes attaches on: every router learns routes from the mesh.
     if (l.connection === undefined) return;
-    if (!routeContainers.some((r) => r.name === l.connection)) {
-      throw new ConfigError('ERR_CONFIG_CONFLICT', l.source.file, l.source.line,
-        `linkRoute connection ${l.connection} is not a route-container connector (known: ${routeContainers.map((r) => r.name).join(', ') || 'none'}); link routes over route-container listeners are not supported yet`);
+    if (routeContainerListeners.has(l.connection)) {
+      throw new ConfigError('ERR_CONFIG_NOT_SUPPORTED', l.source.file, l.source.line,
+        `linkRoute connection ${l.connection} is a route-container listener; link routes over route-container listeners are not supported yet (use a route-container connector)`);
     }
+    // Bound by name (LinkRouter): active while a route-container connection of that name is up,
+    // which may be none yet (a template shared by the mesh, a connector a reload adds).
     linkRoutes.push({ name: l.name ?? `linkRoute${i}`, prefix: l.prefix, pattern: l.pattern, direction: l.direction, connection: l.connection });
   });
+  const unboundAutoLinks: UnboundAutoLink[] = [];
   cfg.autoLinks.forEach((a, i) => {
     const settings = { name: a.name ?? `${a.address}.${a.direction}.${i}`, address: a.address, direction: a.direction, phase: a.phase, externalAddress: a.externalAddress };
     if (a.containerId !== undefined) {
@@ -61,12 +66,16 @@ export function settingsFromConfig(cfg: RouterConfig): RouterSettings {
       for (const rc of routeContainers) rc.autoLinks.push({ ...settings, containerId: a.containerId });
       return;
     }
-    const rc = routeContainers.find((r) => r.name === a.connection);
-    if (rc === undefined) {
-      throw new ConfigError('ERR_CONFIG_CONFLICT', a.source.file, a.source.line,
-        `autoLink connection ${a.connection ?? '(none)'} is not a route-container connector (known: ${routeContainers.map((r) => r.name).join(', ') || 'none'}); auto-links over route-container listeners are not supported yet`);
+    // Neither connection nor containerId: never attached (the loader warned).
+    if (a.connection === undefined) return;
+    if (routeContainerListeners.has(a.connection)) {
+      throw new ConfigError('ERR_CONFIG_NOT_SUPPORTED', a.source.file, a.source.line,
+        `autoLink connection ${a.connection} is a route-container listener; auto-links over route-container listeners are not supported yet (use a route-container connector)`);
     }
-    rc.autoLinks.push(settings);
+    const rc = routeContainers.find((r) => r.name === a.connection);
+    // No route-container connector of that name (yet): kept, inactive, until a reload adds one.
+    if (rc === undefined) unboundAutoLinks.push({ ...settings, connection: a.connection });
+    else rc.autoLinks.push(settings);
   });
   const connectors: ConnectorSettings[] = cfg.connectors
     .filter((c) => c.role === 'inter-router')
@@ -93,6 +102,7 @@ export function settingsFromConfig(cfg: RouterConfig): RouterSettings {
   return {
     connectors,
     routeContainers,
+    unboundAutoLinks,
     linkRoutes,
     mesh: {
       helloIntervalMs: r.helloIntervalSeconds * 1000,

@@ -13,13 +13,14 @@
  *
  * ```ts
  * const config = loadConfigFile('/etc/amqp-mesh/router.conf');
- * for (const warning of config.warnings) log.warning(warning.message);
+ * for (const warning of config.warnings) log.log(configWarningLevel(warning), warning.message);
  * ```
  */
 
 export { parseConfSyntax } from '../../config/conf-syntax';
 export {
   ConfigError,
+  configWarningLevel,
   formatLocation,
   MAX_ATTRIBUTE_VALUE_BYTES,
   MAX_CONFIG_ENTITIES,

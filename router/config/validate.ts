@@ -493,10 +493,15 @@ function buildAutoLink(entity: ValidatedEntity, context: RouterBuildContext): Au
 }
 
 /**
- * A linkRoute's or autoLink's `connection` must be the name of a listener or connector of this
- * configuration (qdrouterd would wait for one forever); one whose role is not route-container is
- * accepted with a warning, since qdrouterd only activates link routes and auto-links on
- * route-container connections. Checked once every entity is read: the connector may come later.
+ * A linkRoute's or autoLink's `connection` names a listener or connector, as in qdrouterd, which
+ * binds it when a connection from a listener or connector of that name opens. One that no
+ * listener or connector of this file has is accepted (an info, `INFO_CONFIG_CONNECTION_NOT_DEFINED`):
+ * the same file serves every router of a mesh, and only the router with the connector activates
+ * the route; a connector of that name added later by a reload activates it there. Checked once
+ * every entity is read, so entities may come in any order. Refused: an empty name, and the name
+ * of another entity (an address, an sslProfile...), which no connection can ever have. One whose
+ * role is not route-container is accepted with a warning (qdrouterd only activates link routes
+ * and auto-links on route-container connections).
  * @throws ConfigError ERR_CONFIG_INVALID_VALUE at the connection line, listing the names that exist.
  */
 function checkConnectionReferences(
@@ -509,6 +514,8 @@ function checkConnectionReferences(
   for (const connection of connections) if (connection.name !== undefined) byName.set(connection.name, connection);
   const describe = (connection: ListenerEntity | ConnectorEntity) =>
     `${quote(connection.name)} (${connection.type}, role ${connection.role}, line ${connection.source.line})`;
+  const routeContainers = [...byName.values()].filter((connection) => connection.role === 'route-container');
+  const named = [...routeContainers, ...[...byName.values()].filter((connection) => connection.role !== 'route-container')];
   const referrers = [...draft.linkRoutes, ...draft.autoLinks].sort((a, b) => a.source.line - b.source.line);
   for (const referrer of referrers) {
     const name = referrer.connection;
@@ -517,14 +524,23 @@ function checkConnectionReferences(
     const target = byName.get(name);
     if (target === undefined) {
       const owner = nameOwners.get(name);
-      const what = owner !== undefined ? `is the name of the ${owner.type} on line ${owner.line}, not of a connector or listener` : 'names no connector or listener';
-      const routeContainers = [...byName.values()].filter((connection) => connection.role === 'route-container');
-      const named = [...routeContainers, ...[...byName.values()].filter((connection) => connection.role !== 'route-container')];
-      const known =
-        named.length > 0
-          ? `valid names: ${named.map(describe).join(', ')}`
-          : 'this configuration has no named connector or listener: give the route-container connector or listener a name (name: broker) and use it here';
-      throw new ConfigError('ERR_CONFIG_INVALID_VALUE', context.file, line, `${referrer.type} connection ${quote(name)} ${what}; ${known}`);
+      if (name === '' || owner !== undefined) {
+        const what = owner !== undefined ? `is the name of the ${owner.type} on line ${owner.line}, not of a connector or listener` : 'names no connector or listener';
+        const known =
+          named.length > 0
+            ? `valid names: ${named.map(describe).join(', ')}`
+            : 'this configuration has no named connector or listener: give the route-container connector or listener a name (name: broker) and use it here';
+        throw new ConfigError('ERR_CONFIG_INVALID_VALUE', context.file, line, `${referrer.type} connection ${quote(name)} ${what}; ${known}`);
+      }
+      const known = named.length > 0 ? `this file names ${named.map(describe).join(', ')}` : 'this file names no connector or listener';
+      warn(
+        context,
+        'INFO_CONFIG_CONNECTION_NOT_DEFINED',
+        line,
+        `${referrer.type} connection ${quote(name)} names no connector or listener of this router (${known}); ` +
+          `it stays inactive until a route-container connection named ${quote(name)} opens (a connector added by a reload), as in qdrouterd`,
+      );
+      continue;
     }
     if (target.role !== 'route-container') {
       warn(

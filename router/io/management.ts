@@ -68,7 +68,7 @@ export function routerEntities(type: string, v: RouterView): EntityRecord[] | nu
   const s = v.settings;
   switch (type) {
     case ENTITY_TYPES.router:
-      return [{ name: s.id, identity: s.id, id: s.id, mode: s.mode, linkRouteCount: (s.linkRoutes ?? []).length, autoLinkCount: v.routeContainers.reduce((n, r) => n + r.autoLinks.length, 0) }];
+      return [{ name: s.id, identity: s.id, id: s.id, mode: s.mode, linkRouteCount: (s.linkRoutes ?? []).length, autoLinkCount: v.routeContainers.reduce((n, r) => n + r.autoLinks.length, 0) + (s.unboundAutoLinks ?? []).length }];
     case ENTITY_TYPES.connector:
       return [
         ...(s.connectors ?? []).map((c) => ({ name: c.name, identity: c.name, host: c.host, port: String(c.port), role: 'inter-router', cost: c.cost, connectionStatus: v.connectorUp(c) ? 'SUCCESS' : 'CONNECTING' })),
@@ -83,10 +83,17 @@ export function routerEntities(type: string, v: RouterView): EntityRecord[] | nu
         }),
       ];
     case ENTITY_TYPES.autoLink:
-      return v.routeContainers.flatMap((rc) => rc.autoLinks.map((a) => ({
-        name: a.settings.name, identity: a.settings.name, address: a.settings.address, direction: a.settings.direction, phase: a.settings.phase,
-        connection: rc.settings.name, externalAddress: a.settings.externalAddress ?? null, operStatus: a.state, lastError: a.lastError,
-      })));
+      return [
+        ...v.routeContainers.flatMap((rc) => rc.autoLinks.map((a) => ({
+          name: a.settings.name, identity: a.settings.name, address: a.settings.address, direction: a.settings.direction, phase: a.settings.phase,
+          connection: rc.settings.name, externalAddress: a.settings.externalAddress ?? null, operStatus: a.state, lastError: a.lastError,
+        }))),
+        // No route-container connector of that name (yet): inactive, as qdrouterd reports them.
+        ...(s.unboundAutoLinks ?? []).map((a) => ({
+          name: a.name, identity: a.name, address: a.address, direction: a.direction, phase: a.phase,
+          connection: a.connection, externalAddress: a.externalAddress ?? null, operStatus: 'inactive', lastError: null,
+        })),
+      ];
     case ENTITY_TYPES.linkRoute:
       return (s.linkRoutes ?? []).map((l) => ({
         name: l.name, identity: l.name, prefix: l.prefix ?? null, pattern: l.pattern ?? null, direction: l.direction, connection: l.connection,

@@ -27,6 +27,15 @@ export interface AutoLinkSettings {
   containerId?: string;
 }
 
+/**
+ * An `autoLink` naming a `connection` no route-container connector of this router has (yet):
+ * accepted, as qdrouterd does, and reported `inactive`; a reload that adds the connector
+ * attaches it.
+ */
+export interface UnboundAutoLink extends AutoLinkSettings {
+  connection: string;
+}
+
 /** A `connector` with role route-container. */
 export interface RouteContainerSettings {
   name: string;

@@ -26,7 +26,7 @@ import { Copy, CoreEffects, CoreLink, Delivery, Made, RouterCore } from '../core
 import { Logger } from '../../lib/log';
 import { DATA_LINK_CREDIT, InterRouter } from './inter-router';
 import { MESH_DEFAULTS, MeshSettings } from '../core/mesh';
-import { AutoLinkSettings, RouteContainer, RouteContainerHost, RouteContainerSettings } from './route-container';
+import { AutoLinkSettings, RouteContainer, RouteContainerHost, RouteContainerSettings, UnboundAutoLink } from './route-container';
 import { parsePhaseKey, phaseKey } from '../core/addresses';
 import { LinkRouteSettings, LinkRouter, RouteEnd } from './link-route';
 import { RoutedDelivery } from './routed-delivery';
@@ -79,6 +79,8 @@ export interface RouterSettings {
   mesh?: Omit<MeshSettings, 'id' | 'instance'>;
   /** Connections to brokers (connector role route-container) with their auto-links. */
   routeContainers?: RouteContainerSettings[];
+  /** Auto-links naming a connection no route-container connector has: inactive until one is added. */
+  unboundAutoLinks?: UnboundAutoLink[];
   /** Link routes (linkRoute entities) bound to route-container connectors. */
   linkRoutes?: LinkRouteSettings[];
 }

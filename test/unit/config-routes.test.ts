@@ -527,8 +527,7 @@ test('linkRoute: refusals name the file, the line and the valid choices', () => 
     [['    prefix: a', '    direction: in', '    distribution: balanced'], 4, 'ERR_CONFIG_INVALID_VALUE', ['linkRoute distribution "balanced" is not one of linkBalanced']],
     [['    prefix: a', '    direction: in', '    connection: pair1', '    containerId: broker'], 5, 'ERR_CONFIG_CONFLICT', ['at most one of "connection" or "containerId"', 'connection on line 4, containerId on line 5', 'keep one']],
     [['    prefix: a', '    direction: in', '    containerId: ""'], 4, 'ERR_CONFIG_INVALID_VALUE', ['linkRoute containerId is empty']],
-    [['    prefix: a', '    direction: in', '    connection: pair2'], 4, 'ERR_CONFIG_INVALID_VALUE', ['linkRoute connection "pair2" names no connector or listener', 'valid names: "pair1" (connector, role route-container, line 6)']],
-    [['    prefix: a', '    direction: in', '    connection: ""'], 4, 'ERR_CONFIG_INVALID_VALUE', ['linkRoute connection "" names no connector or listener', '"pair1"']],
+    [['    prefix: a', '    direction: in', '    connection: ""'], 4, 'ERR_CONFIG_INVALID_VALUE', ['linkRoute connection "" names no connector or listener', 'valid names: "pair1" (connector, role route-container, line 6)']],
     [['    prefix: a', '    direction: in', '    operStatus: active', '    prot: 1'], 5, 'ERR_CONFIG_UNKNOWN_ATTRIBUTE', ['linkRoute has no attribute "prot"', 'valid attributes: prefix, pattern, addExternalPrefix, delExternalPrefix, containerId, connection, distribution, direction, name']],
   ];
   for (const [attributes, line, code, mentions] of cases) {
@@ -563,14 +562,14 @@ test('linkRoute: refusals name the file, the line and the valid choices', () => 
       ],
     },
   );
-  // No named listener or connector at all.
-  assertRefused(conf('connector {', '    role: route-container', '}', 'linkRoute {', '    prefix: a', '    direction: in', '    connection: broker', '}'), {
+  // An empty name, and no named listener or connector at all.
+  assertRefused(conf('connector {', '    role: route-container', '}', 'linkRoute {', '    prefix: a', '    direction: in', '    connection: ""', '}'), {
     line: 7,
     code: 'ERR_CONFIG_INVALID_VALUE',
     mentions: ['names no connector or listener', 'this configuration has no named connector or listener', 'name: broker'],
   });
   // YAML and JSON, at their lines.
-  assertRefused('linkRoute:\n  prefix: a\n  direction: in\n  connection: nope\n', { file: 'r.yaml', line: 4, code: 'ERR_CONFIG_INVALID_VALUE', mentions: ['"nope" names no connector or listener'] });
+  assertRefused('linkRoute:\n  prefix: a\n  direction: in\n  connection: ""\n', { file: 'r.yaml', line: 4, code: 'ERR_CONFIG_INVALID_VALUE', mentions: ['"" names no connector or listener'] });
   assertRefused('[\n  ["linkRoute", {"prefix": "a", "direction": "in",\n                 "pattern": "b"}]\n]', { file: 'r.json', line: 3, code: 'ERR_CONFIG_CONFLICT', mentions: ['it has both'] });
   assertRefused('- linkRoute:\n    prefix: a\n    direction: in\n    connection: c\n    containerId: d\n', { file: 'r.yaml', line: 5, code: 'ERR_CONFIG_CONFLICT', mentions: ['at most one of "connection" or "containerId"'] });
 });
@@ -678,14 +677,14 @@ test('autoLink: refusals name the file, the line and the valid choices', () => {
     [['    address: ""', '    direction: in'], 2, 'ERR_CONFIG_INVALID_VALUE', ['autoLink address "" is empty']],
     [['    address: q', '    direction: in', '    externalAddress: ""'], 4, 'ERR_CONFIG_INVALID_VALUE', ['autoLink externalAddress "" is empty', 'remove it']],
     [['    address: q', '    direction: in', '    containerId: b', '    connection: pair1'], 5, 'ERR_CONFIG_CONFLICT', ['autoLink needs at most one of "connection" or "containerId"', 'containerId on line 4']],
-    [['    address: q', '    direction: in', '    connection: pair'], 4, 'ERR_CONFIG_INVALID_VALUE', ['autoLink connection "pair" names no connector or listener', 'valid names: "pair1" (connector, role route-container, line 6)']],
+    [['    address: q', '    direction: in', '    connection: ""'], 4, 'ERR_CONFIG_INVALID_VALUE', ['autoLink connection "" names no connector or listener', 'valid names: "pair1" (connector, role route-container, line 6)']],
     [['    address: q', '    direction: in', '    lastError: x', '    linkref: 1'], 5, 'ERR_CONFIG_UNKNOWN_ATTRIBUTE', ['autoLink has no attribute "linkref"', 'valid attributes: address, direction, phase, containerId, connection, externalAddress, fallback, name']],
   ];
   for (const [attributes, line, code, mentions] of cases) {
     assertRefused(conf('autoLink {', ...attributes, '}', ...connector), { line, code, mentions });
   }
   assertRefused('- autoLink:\n    address: q\n    direction: out\n    phase: 12\n', { file: 'r.yaml', line: 4, code: 'ERR_CONFIG_INVALID_VALUE', mentions: ['from 0 to 9'] });
-  assertRefused('{"autoLink": {\n  "address": "q",\n  "direction": "out",\n  "connection": "x"\n}}', { file: 'r.json', line: 4, code: 'ERR_CONFIG_INVALID_VALUE', mentions: ['this configuration has no named connector or listener'] });
+  assertRefused('{"autoLink": {\n  "address": "q",\n  "direction": "out",\n  "connection": ""\n}}', { file: 'r.json', line: 4, code: 'ERR_CONFIG_INVALID_VALUE', mentions: ['this configuration has no named connector or listener'] });
 });
 
 // ---------------------------------------------------------------------------------------------
