@@ -9,7 +9,7 @@
  * refused with "not supported yet". sslProfiles are read at load time; every listener and
  * connector carries its transport settings (TLS, WebSocket, handshake deadline).
  * Brokers attach through route-container listeners and connectors (with `failoverUrls`), which
- * the typed `linkRoutes` and `autoLinks` name by `connection` (checked) or `containerId`.
+ * the typed `linkRoutes` and `autoLinks` name by `connection` (a connector this file may not have: inactive until one exists) or `containerId`.
  *
  * ```ts
  * const config = loadConfigFile('/etc/amqp-mesh/router.conf');

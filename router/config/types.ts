@@ -258,9 +258,12 @@ export interface RouterConfig {
   /** In file order, whatever their role. */
   connectors: ConnectorEntity[];
   addresses: AddressEntity[];
-  /** In file order. Each `connection`, if set, names a listener or connector of this configuration. */
+  /**
+   * In file order. Each `connection`, if set, is non-empty and not another entity's name; it may
+   * name no listener or connector of this configuration (an info: inactive until one exists).
+   */
   linkRoutes: LinkRouteEntity[];
-  /** In file order. Each `connection`, if set, names a listener or connector of this configuration. */
+  /** In file order. `connection` as for {@link linkRoutes}. */
   autoLinks: AutoLinkEntity[];
   logs: LogEntity[];
   /** In file order; listeners and connectors carry theirs in `transport`. */

@@ -10,7 +10,7 @@
  * Extending: to type a new entity (say exchange), mark it and its attributes implemented in
  * schema.ts, add its interface in types.ts and a list to {@link RouterConfig}, and add a builder
  * to {@link ENTITY_BUILDERS}. Checks between entities of different types (an inter-router
- * listener needs an interior router; a linkRoute's connection names a listener or connector) run
+ * listener needs an interior router; a linkRoute's connection is not another entity's name) run
  * once all entities are built: see {@link checkRouterMode} and {@link checkConnectionReferences}.
  */
 
