@@ -15,6 +15,7 @@ import { Connection, ConnectionHandler, CloseReason, InDelivery, Link, OutDelive
 import { AmqpError, AttachFrame, D, STATE, Terminus, decodeModified, descriptorCode, encodeRejected } from '../../amqp/performatives';
 import { DecodeError, Described, Reader, Sym, Writer } from '../../amqp/codec';
 import { checkAddress } from '../../amqp/address';
+import { FAILOVER_SERVER_LIST, failoverServerList } from '../../amqp/failover';
 import { Logger } from '../../lib/log';
 import { BrokerCore, BrokerEffects, BrokerError } from '../core/broker';
 import { Consumer, Ref } from '../core/queue';
@@ -101,14 +102,15 @@ export class BrokerServer implements ConnectionHandler, BrokerEffects {
     }
     // A pair's members share their listener settings: the scheme is this listener's.
     const scheme = l.transport?.tls && l.transport.requireSsl ? 'amqps' : 'amqp';
-    const failover = this.settings.failoverServers().map((s) => ({ 'network-host': s.host, port: s.port, scheme, hostname: s.host }));
+    // Artemis's exact form (symbol keys, int port): qdrouterd 1.19 crashes on string keys.
+    const failover = failoverServerList(this.settings.failoverServers(), scheme);
     const conn = new Connection(
       acceptedConnectionOptions(l, t, {
         containerId: this.settings.id,
         maxMessageSize: this.settings.maxMessageSize,
         plainUsers: this.settings.plainUsers,
         offeredCapabilities: ['ANONYMOUS-RELAY', 'SHARED-SUBS', 'DELAYED_DELIVERY'],
-        properties: { product: 'amqp-mesh-broker', version: VERSION, 'failover-server-list': failover },
+        properties: { product: 'amqp-mesh-broker', version: VERSION, [FAILOVER_SERVER_LIST]: failover },
       }),
       this,
       Date.now(),

@@ -13,6 +13,7 @@ import { Connector, FAILOVER_EVERY_SECOND, type Endpoint } from '../../amqp/tran
 import { PLAIN_CONNECTOR, type ConnectorTransport } from '../../amqp/transport/settings';
 import type { Transport } from '../../amqp/transport/transport';
 import type { AttachFrame } from '../../amqp/performatives';
+import { FAILOVER_SERVER_LIST, parseFailoverServerList } from '../../amqp/failover';
 import { Logger } from '../../lib/log';
 
 /** One `autoLink` entity. */
@@ -315,14 +316,8 @@ export class RouteContainer {
 
   /** Adds the servers a broker announces (Artemis `failover-server-list`) to the candidates. */
   learnFailover(props: Record<string, unknown> | null): void {
-    const list = props?.['failover-server-list'];
-    if (!Array.isArray(list)) return;
-    for (const e of list) {
-      if (e === null || typeof e !== 'object') continue;
-      const o = e instanceof Map ? Object.fromEntries(e) : (e as Record<string, unknown>);
-      const host = typeof o['network-host'] === 'string' ? o['network-host'] : typeof o.hostname === 'string' ? o.hostname : null;
-      const port = Number(o.port);
-      if (host === null || !Number.isInteger(port) || port <= 0 || port > 65535) continue;
+    // Artemis's form (symbol keys, int port) or older amqp-mesh brokers' (string keys).
+    for (const { host, port } of parseFailoverServerList(props?.[FAILOVER_SERVER_LIST])) {
       if (!this.connector.addCandidate({ host, port })) continue;
       this.logger.log('SERVER', 'info', `connector ${this.settings.name}: learnt failover server ${host}:${port} from the broker`);
     }
