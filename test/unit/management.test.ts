@@ -1,7 +1,7 @@
 // AMQP Management requests and replies without sockets.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Described, Reader, Writer } from '../../amqp/codec';
+import { Described, Reader, Writer, long } from '../../amqp/codec';
 import { D } from '../../amqp/performatives';
 import { ENTITY_TYPES, answer } from '../../router/io/management';
 import { ManagementError, decodeRequest, encodeReply } from '../../amqp/management';
@@ -37,6 +37,28 @@ test('QUERY: attribute names (all, or the ones asked) and one row per entity; th
   assert.is((props.value as unknown[])[5], 'id-1', 'correlation-id');
   const ap = r.read() as Described;
   assert.is((ap.value as Record<string, unknown>).statusCode, 200);
+});
+
+test('the reply correlates by the request\'s correlation-id when it has no message-id (qdstat, qdmanage); paging is read', () => {
+  const w = new Writer(256);
+  w.descriptor(D.Properties);
+  const p = w.beginList();
+  for (let i = 0; i < 4; i++) w.null();
+  w.string('amqp:/_topo/0/R/temp.x');
+  w.string('1');
+  w.endList(p, 6);
+  w.descriptor(D.ApplicationProperties);
+  w.value({ name: 'self', type: 'org.amqp.management', operation: 'QUERY', entityType: ENTITY_TYPES.autoLink, offset: long(0), count: long(500) });
+  w.descriptor(D.AmqpValue);
+  w.value({ attributeNames: [] });
+  const req = decodeRequest(w.take());
+  assert.is(req.messageId, null);
+  assert.is(req.correlationId, '1');
+  assert.is(req.offset, 0);
+  assert.is(req.count, 500);
+  const props = new Reader(encodeReply(req, { statusCode: 200, statusDescription: 'OK', body: null })).read() as Described;
+  assert.is((props.value as unknown[])[2], 'amqp:/_topo/0/R/temp.x', 'to = reply-to');
+  assert.is((props.value as unknown[])[5], '1', 'correlation-id');
 });
 
 test('refusals: unknown entity type 404, unknown operation 400, CREATE 501, READ of a missing name 404; a non-message is a ManagementError', () => {
