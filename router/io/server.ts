@@ -297,6 +297,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     let cl = link.ctx as CoreLink | null;
     if (cl === null) {
       cl = this.core.onSenderAttached(null, DATA_LINK_CREDIT, link);
+      cl.interRouter = true;
       link.ctx = cl;
     }
     this.core.onCreditConsumed(cl, link.credit);
