@@ -115,6 +115,12 @@ export class InterRouter implements RemoteView {
     return p;
   }
 
+  /** A control link (`qd.router`) of an inter-router connection (management's linkType router-control). */
+  isControlLink(link: Link): boolean {
+    const irc = this.byConnection.get(link.conn);
+    return irc !== undefined && (link === irc.controlIn || link === irc.controlOut);
+  }
+
   isInterRouter(conn: Connection): boolean {
     return this.byConnection.has(conn);
   }

@@ -349,7 +349,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     for (const conn of this.pump.conns) {
       const ctx = conn.ctx as ConnCtx | null;
       if (ctx === null) continue;
-      const interRouterConn = ctx.connector !== null || (ctx.routeContainer === null && ctx.listener.role === 'inter-router');
+      const interRouterConn = this.interRouter?.isInterRouter(conn) ?? false;
       for (const link of conn.allLinks()) {
         let id = this.linkIds.get(link);
         if (id === undefined) this.linkIds.set(link, (id = this.nextLinkIdentity++));
@@ -357,7 +357,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
         const out1 = link.isSender;
         out.push({
           identity: String(id), linkName: link.name,
-          linkType: cl?.interRouter ? 'inter-router' : interRouterConn ? 'router-control' : 'endpoint',
+          linkType: !interRouterConn ? 'endpoint' : this.interRouter?.isControlLink(link) ? 'router-control' : 'inter-router',
           linkDir: out1 ? 'out' : 'in', connectionId: String(ctx.id),
           owningAddr: cl?.address?.key ?? (link.ctx === MANAGEMENT ? '$management' : link.address),
           capacity: cl?.capacity ?? 250,

@@ -1,10 +1,14 @@
-/** Management entity `connector`: Outgoing connections: inter-router connectors and route-container connectors (to brokers) with their live state. */
+/**
+ * Management entity `connector`: Outgoing connections: inter-router connectors and route-container
+ * connectors (to brokers) with their live state. `activeUrl` (the broker of a pair in use) is
+ * amqp-mesh's own attribute, after qdrouterd's.
+ */
 import type { EntityModule } from './view';
 
 export const connectorEntity: EntityModule = {
   name: 'connector',
   bases: ['configurationEntity','entity'],
-  attributes: ['host', 'port', 'protocolFamily', 'role', 'cost', 'sslProfile', 'saslMechanisms', 'allowRedirect', 'maxFrameSize', 'maxSessions', 'maxSessionFrames', 'idleTimeoutSeconds', 'stripAnnotations', 'linkCapacity', 'verifyHostname', 'saslUsername', 'saslPassword', 'messageLoggingComponents', 'failoverUrls', 'connectionStatus', 'connectionMsg', 'policyVhost', 'openProperties', 'name', 'identity', 'type'],
+  attributes: ['host', 'port', 'protocolFamily', 'role', 'cost', 'sslProfile', 'saslMechanisms', 'allowRedirect', 'maxFrameSize', 'maxSessions', 'maxSessionFrames', 'idleTimeoutSeconds', 'stripAnnotations', 'linkCapacity', 'verifyHostname', 'saslUsername', 'saslPassword', 'messageLoggingComponents', 'failoverUrls', 'connectionStatus', 'connectionMsg', 'policyVhost', 'openProperties', 'activeUrl', 'name', 'identity', 'type'],
   operations: ['CREATE', 'DELETE', 'READ'],
   read(v) {
     const s = v.settings;
@@ -24,7 +28,7 @@ export const connectorEntity: EntityModule = {
           name: st.name, identity: `connector/${st.name}`, type: 'org.apache.qpid.dispatch.connector', host: rc.settings.host, port: String(rc.settings.port), role: 'route-container',
           connectionStatus: st.state === 'active' ? 'SUCCESS' : st.state === 'failing-over' ? 'FAILED' : 'CONNECTING',
           connectionMsg: st.state === 'active' ? `Connection Opened: ${st.url}` : `${st.state}: next ${st.url}`,
-          failoverUrls: st.candidates.join(', '), activeUrl: st.url, state: st.state,
+          failoverUrls: st.candidates.join(', '), activeUrl: st.url,
         };
       }),
     ];
