@@ -272,6 +272,14 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     return notes;
   }
 
+  /**
+   * This router's management node: `$management`, `_local/$management`, or its own topological
+   * `_topo/0/<id>/$management` (`qdstat -r <id>`, `qdmanage -r <id>` on the router itself).
+   */
+  private isOwnManagementAddress(key: string): boolean {
+    return key === '$management' || key === '_local/$management' || key === `_topo/0/${this.settings.id}/$management`;
+  }
+
   /** A `$management` request: answered on the requester's reply link on this connection. */
   private onManagementRequest(link: Link, d: InDelivery): void {
     const conn = link.conn;
@@ -570,7 +578,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     if (tgt !== null && tgt.dynamic) {
       return this.refuse(link, a, { condition: 'amqp:not-implemented', description: 'dynamic targets are not supported' });
     }
-    if (tgt !== null && tgt.address !== null && normalizeAddress(tgt.address) === '$management') {
+    if (tgt !== null && tgt.address !== null && this.isOwnManagementAddress(normalizeAddress(tgt.address))) {
       link.address = '$management';
       link.accept({}, a);
       link.ctx = MANAGEMENT;

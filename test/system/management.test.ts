@@ -20,8 +20,8 @@ const QDSTAT_L = ['linkType', 'linkDir', 'connectionId', 'identity', 'peer', 'ow
 const QDSTAT_A = ['distribution', 'inProcess', 'subscriberCount', 'remoteCount', 'containerCount', 'deliveriesIngress', 'deliveriesEgress',
   'deliveriesRedirectedToFallback', 'deliveriesTransit', 'deliveriesToContainer', 'deliveriesFromContainer', 'name', 'priority'];
 
-async function ask(u: string, requests: unknown[]): Promise<Json> {
-  const r = await runProton('mgmt_request.py', ['--url', u, '--requests', JSON.stringify(requests), '--timeout', '8']);
+async function ask(u: string, requests: unknown[], address = '$management'): Promise<Json> {
+  const r = await runProton('mgmt_request.py', ['--url', u, '--address', address, '--requests', JSON.stringify(requests), '--timeout', '8']);
   assert.is(r.code, 0, r.stderr + JSON.stringify(r.result));
   assert.is(r.result.timed_out, false);
   assert.is(r.result.replies.length, requests.length);
@@ -107,7 +107,7 @@ function interior(id: string, connectTo: number | null): string {
   ].join('\n') + '\n';
 }
 
-test('interior: GET-MGMT-NODES names the other routers\' $management; router.node shows the mesh', async () => {
+test('interior: GET-MGMT-NODES names the other routers\' $management; router.node shows the mesh; _topo/0/<self>/$management is the agent too', async () => {
   if (!protonAvailable()) return;
   const rs: RunningRouter[] = [];
   try {
@@ -123,6 +123,9 @@ test('interior: GET-MGMT-NODES names the other routers\' $management; router.nod
     assert.equal(res.replies[0].body, ['amqp:/_topo/0/A/$management']);
     assert.equal(rows(res.replies[1]).map((n) => [n.id, n.nextHop, n.cost, n.address]), [['A', null, 1, 'amqp:/_topo/0/A']]);
     assert.ok(rows(res.replies[2]).some((c) => c.role === 'inter-router' && c.dir === 'out'));
+    // qdstat -r B / qdmanage -r B on B itself: the router's own topological management address.
+    const own = await ask(url(rs[1]), [query(T('router'), ['id', 'mode', 'nodeCount'])], 'amqp:/_topo/0/B/$management');
+    assert.equal(own.replies[0].body.results, [['B', 'interior', 1]]);
   } finally {
     for (const r of rs) await r.stop();
   }
