@@ -454,6 +454,11 @@ export class MeshEngine {
     }));
   }
 
+  /** This router's neighbours (its own link state). */
+  ownNeighbours(): string[] {
+    return [...this.ownPeers.keys()];
+  }
+
   /** The connection a neighbour is on, or null. */
   connectionOf(routerId: string): number | null {
     return this.nodes.get(routerId)?.connId ?? null;

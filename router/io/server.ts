@@ -359,8 +359,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
       if (ctx === null) continue;
       const interRouterConn = this.interRouter?.isInterRouter(conn) ?? false;
       for (const link of conn.allLinks()) {
-        let id = this.linkIds.get(link);
-        if (id === undefined) this.linkIds.set(link, (id = this.nextLinkIdentity++));
+        const id = this.linkIdentity(link);
         const cl = link.ctx instanceof CoreLink ? link.ctx : null;
         const out1 = link.isSender;
         out.push({
@@ -380,12 +379,27 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     return out;
   }
 
+  private linkIdentity(link: Link): number {
+    let id = this.linkIds.get(link);
+    if (id === undefined) this.linkIds.set(link, (id = this.nextLinkIdentity++));
+    return id;
+  }
+
   private nodeInfos(): NodeInfo[] {
     const ir = this.interRouter;
     if (ir === null) return [];
-    return ir.mesh.queryNodes().filter((n) => n.id !== this.settings.id).map((n) => ({
-      id: n.id, instance: n.instance, linkState: n.linkState, nextHop: n.nextHop, cost: n.cost, validOrigins: n.validOrigins, neighbour: n.neighbour,
-    }));
+    // This router first, as qdrouterd lists it (nextHop "(self)").
+    const self: NodeInfo = {
+      id: this.settings.id, self: true, instance: ir.mesh.settings.instance, linkState: ir.mesh.ownNeighbours(), nextHop: null, cost: null, validOrigins: [],
+      neighbour: false, routerLink: null,
+    };
+    return [self, ...ir.mesh.queryNodes().filter((n) => n.id !== this.settings.id).map((n) => {
+      const control = n.neighbour ? ir.controlLinkTo(n.id) : null;
+      return {
+        id: n.id, self: false, instance: n.instance, linkState: n.linkState, nextHop: n.nextHop, cost: n.cost, validOrigins: n.validOrigins, neighbour: n.neighbour,
+        routerLink: control === null ? null : String(this.linkIdentity(control)),
+      };
+    })];
   }
 
   /** Connectors' and auto-links' states (management, logs). */

@@ -23,6 +23,7 @@ import { logEntity } from './log';
 import { configAddressEntity } from './config-address';
 import { linkRouteEntity } from './link-route';
 import { autoLinkEntity } from './auto-link';
+import { allocatorEntity } from './allocator';
 
 /** A reply: status code, description and body. */
 export interface ManagementReply {
@@ -40,7 +41,7 @@ export const STATUS_TEXT: Record<number, string> = {
 /** Every entity type the agent serves. */
 export const ENTITY_MODULES: readonly EntityModule[] = [
   routerEntity, connectionEntity, linkEntity, addressEntity, nodeEntity, listenerEntity, connectorEntity, sslProfileEntity, logEntity,
-  configAddressEntity, linkRouteEntity, autoLinkEntity,
+  configAddressEntity, linkRouteEntity, autoLinkEntity, allocatorEntity,
 ];
 
 /** The management node's own types (GET-TYPES lists them, as qdrouterd does). */

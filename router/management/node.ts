@@ -1,4 +1,4 @@
-/** Management entity `router.node`: The other routers of the mesh: next hop, cost, valid origins, advertised neighbours. */
+/** Management entity `router.node`: The routers of the mesh (this one first, nextHop "(self)", as qdrouterd): next hop, cost, valid origins, advertised neighbours. */
 import type { EntityModule } from './view';
 
 export const nodeEntity: EntityModule = {
@@ -9,8 +9,8 @@ export const nodeEntity: EntityModule = {
   read(v) {
     return v.nodes().map((n, i) => ({
       name: `router.node/${n.id}`, identity: `router.node/${n.id}`, type: 'org.apache.qpid.dispatch.router.node',
-      id: n.id, protocolVersion: 1, instance: n.instance, linkState: n.linkState, nextHop: n.neighbour ? null : n.nextHop,
-      validOrigins: n.validOrigins, address: `amqp:/_topo/0/${n.id}`, routerLink: null, cost: n.cost, lastTopoChange: null, index: i + 1,
+      id: n.id, protocolVersion: 1, instance: n.instance, linkState: n.linkState, nextHop: n.self ? '(self)' : n.neighbour ? null : n.nextHop,
+      validOrigins: n.validOrigins, address: `amqp:/_topo/0/${n.id}`, routerLink: n.routerLink, cost: n.cost, lastTopoChange: null, index: n.self ? 0 : i,
     }));
   },
 };

@@ -12,7 +12,7 @@ export const routerEntity: EntityModule = {
     return [{
       name: s.id, identity: s.id, type: 'org.apache.qpid.dispatch.router', id: s.id, mode: s.mode, area: '0', version: v.version,
       workerThreads: 1, allowUnsettledMulticast: false, defaultDistribution: 'balanced', timestampsInUTC: false, metadata: null,
-      addrCount: v.addresses().length, linkCount: v.links().length, blockedLinkCount: 0, nodeCount: v.nodes().length,
+      addrCount: v.addresses().length, linkCount: v.links().length, blockedLinkCount: 0, nodeCount: v.nodes().filter((n) => !n.self).length,
       linkRouteCount: (s.linkRoutes ?? []).length, autoLinkCount: v.routeContainers.reduce((n, r) => n + r.autoLinks.length, 0),
       connectionCount: v.connections().length,
       presettledDeliveries: st.presettledDeliveries, droppedPresettledDeliveries: st.droppedPresettled,

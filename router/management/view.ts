@@ -56,6 +56,8 @@ export interface LinkInfo {
 /** A router of the mesh as this one knows it (qdrouterd's `router.node`). */
 export interface NodeInfo {
   id: string;
+  /** This router (listed first on an interior router, as qdrouterd does). */
+  self: boolean;
   instance: number;
   /** The neighbours it advertises. */
   linkState: string[];
@@ -64,6 +66,8 @@ export interface NodeInfo {
   cost: number | null;
   validOrigins: string[];
   neighbour: boolean;
+  /** A neighbour's: the identity of our control link to it (router.link), else null. */
+  routerLink: string | null;
 }
 
 /** Everything the agent can see. */
@@ -83,7 +87,7 @@ export interface ManagementView {
   connections(): ConnectionInfo[];
   links(): LinkInfo[];
   addresses(): AddressSnapshot[];
-  /** The other routers of the mesh (empty when standalone). */
+  /** The routers of the mesh, this one first (empty when standalone). */
   nodes(): NodeInfo[];
 }
 

@@ -169,12 +169,16 @@ test('GET-TYPES, GET-ATTRIBUTES, GET-OPERATIONS (all, or one type), GET-MGMT-NOD
   assert.equal(attrs[T('router.node')].slice(0, 3), ['id', 'protocolVersion', 'instance']);
   assert.equal(a.handle(req({ operation: 'GET-MGMT-NODES' })), { statusCode: 200, statusDescription: 'OK', body: [] });
   const interior = new ManagementAgent(fakeView([
-    { id: 'R2', instance: 1, linkState: ['R1', 'R3'], nextHop: null, cost: 1, validOrigins: [], neighbour: true },
-    { id: 'R3', instance: 1, linkState: ['R2'], nextHop: 'R2', cost: 2, validOrigins: ['R2'], neighbour: false },
+    { id: 'R1', self: true, instance: 1, linkState: ['R2'], nextHop: null, cost: null, validOrigins: [], neighbour: false, routerLink: null },
+    { id: 'R2', self: false, instance: 1, linkState: ['R1', 'R3'], nextHop: null, cost: 1, validOrigins: [], neighbour: true, routerLink: '1' },
+    { id: 'R3', self: false, instance: 1, linkState: ['R2'], nextHop: 'R2', cost: 2, validOrigins: ['R2'], neighbour: false, routerLink: null },
   ]));
-  assert.equal(interior.handle(req({ operation: 'GET-MGMT-NODES' })).body, ['amqp:/_topo/0/R2/$management', 'amqp:/_topo/0/R3/$management']);
-  const nodes = interior.handle(req({ operation: 'QUERY', entityType: T('router.node') }, ['id', 'nextHop', 'cost', 'linkState'])).body as { results: unknown[][] };
-  assert.equal(nodes.results, [['R2', null, 1, ['R1', 'R3']], ['R3', 'R2', 2, ['R2']]]);
+  // As qdrouterd 1.19: every router of the mesh, this one included (nextHop "(self)", index 0).
+  assert.equal(interior.handle(req({ operation: 'GET-MGMT-NODES' })).body, ['amqp:/_topo/0/R1/$management', 'amqp:/_topo/0/R2/$management', 'amqp:/_topo/0/R3/$management']);
+  const nodes = interior.handle(req({ operation: 'QUERY', entityType: T('router.node') }, ['id', 'nextHop', 'cost', 'linkState', 'routerLink', 'index'])).body as { results: unknown[][] };
+  assert.equal(nodes.results, [['R1', '(self)', null, ['R2'], null, 0], ['R2', null, 1, ['R1', 'R3'], '1', 1], ['R3', 'R2', 2, ['R2'], null, 2]]);
+  const g = interior.handle(req({ operation: 'QUERY', entityType: T('router') }, ['nodeCount'])).body as { results: unknown[][] };
+  assert.equal(g.results, [[2]], 'nodeCount: the other routers');
 });
 
 test("every module's attributes and operations are qdrouterd 1.19's (qdrouter.json, when present)", () => {
