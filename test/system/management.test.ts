@@ -117,7 +117,9 @@ test('interior: GET-MGMT-NODES names every router\'s $management (itself too, as
     let res: Json;
     for (;;) {
       res = await ask(url(rs[1]), [GET_MGMT_NODES, query(T('router.node'), ['id', 'nextHop', 'cost', 'linkState', 'address']), query(T('connection'), ['role', 'dir'])]);
-      if (res.replies[0].body.length === 2 || Date.now() > deadline) break;
+      // Converged: B knows A and has A's link state (which names B).
+      const known = res.replies[1].body.results as unknown[][];
+      if ((known.length === 2 && (known[1][3] as string[]).length > 0) || Date.now() > deadline) break;
       await new Promise((ok) => setTimeout(ok, 200));
     }
     // As qdrouterd 1.19 (checked against it): every router of the mesh, this one first.
