@@ -102,6 +102,27 @@ test("the reply correlates by the request's correlation-id when it has no messag
   assert.is(((reply.read() as Described).value as Record<string, unknown>).statusCode, 200);
 });
 
+// qdstat -g's two requests, byte for byte as qdstat 1.19 sent them to qdrouterd 1.19 (PN_TRACE_FRM=1):
+// a header, properties with reply-to and correlation-id "1"/"2" (no message-id), then
+// GET-MGMT-NODES, and QUERY of the router entity with offset 0 and count 500 as smalllong/long.
+const QDSTAT_G = [
+  '00537045005373c02f0640404040a125616d71703a2f5f746f706f2f302f51442f74656d702e4a51516a4d4f626d776f36616c4b42a10131005374d10000004600000006a1046e616d65a10473656c66a10474797065a1136f72672e616d71702e6d616e6167656d656e74a1096f7065726174696f6ea10e4745542d4d474d542d4e4f444553005377d10000000400000000',
+  '00537045005373c02f0640404040a125616d71703a2f5f746f706f2f302f51442f74656d702e4a51516a4d4f626d776f36616c4b42a10132005374d1000000840000000ca1046e616d65a10473656c66a10474797065a1136f72672e616d71702e6d616e6167656d656e74a1096f7065726174696f6ea1055155455259a10a656e7469747954797065a11f6f72672e6170616368652e717069642e64697370617463682e726f75746572a1066f66667365745500a105636f756e748100000000000001f4005377d10000001500000002a10e6174747269627574654e616d657345',
+];
+
+test('qdstat -g, byte for byte: decoded, answered, and the replies correlate', () => {
+  const a = new ManagementAgent(fakeView());
+  const [nodes, query] = QDSTAT_G.map((h) => decodeRequest(Buffer.from(h, 'hex')));
+  assert.equal([nodes.messageId, nodes.correlationId, nodes.replyTo, nodes.operation], [null, '1', 'amqp:/_topo/0/QD/temp.JQQjMObmwo6alKB', 'GET-MGMT-NODES']);
+  assert.equal([query.correlationId, query.operation, query.entityType, query.offset, query.count, query.attributeNames], ['2', 'QUERY', T('router'), 0, 500, []]);
+  for (const [r, corr] of [[nodes, '1'], [query, '2']] as const) {
+    const reply = new Reader(encodeReply(r, a.handle(r)));
+    const props = (reply.read() as Described).value as unknown[];
+    assert.equal([props[0], props[2], props[5]], [null, 'amqp:/_topo/0/QD/temp.JQQjMObmwo6alKB', corr]);
+    assert.equal((reply.read() as Described).value, { statusCode: 200, statusDescription: 'OK' });
+  }
+});
+
 test('QUERY router: every qdrouterd attribute, live counts and counters (qdstat -g)', () => {
   const res = new ManagementAgent(fakeView()).handle(req({ operation: 'QUERY', entityType: T('router') }));
   assert.is(res.statusCode, 200);
