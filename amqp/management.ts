@@ -21,6 +21,8 @@ export interface ManagementRequest {
   /** QUERY paging (application properties `offset` and `count`); null when absent. */
   offset: number | null;
   count: number | null;
+  /** Every application property of the request (e.g. GET-LOG's `limit`). */
+  properties: Record<string, unknown>;
   /** The request body (READ/CREATE/UPDATE: a map of attributes), as decoded. */
   body: unknown;
 }
@@ -38,7 +40,7 @@ export function decodeRequest(payload: Buffer): ManagementRequest {
   const r = new Reader(payload);
   const req: ManagementRequest = {
     messageId: null, correlationId: null, replyTo: null, operation: '', type: null, entityType: null, name: null, identity: null, attributeNames: [],
-    offset: null, count: null, body: null,
+    offset: null, count: null, properties: {}, body: null,
   };
   while (r.off < payload.length) {
     const s = r.read();
@@ -50,6 +52,7 @@ export function decodeRequest(payload: Buffer): ManagementRequest {
       req.correlationId = s.value[5] ?? null;
     } else if (code === D.ApplicationProperties && s.value && typeof s.value === 'object') {
       const ap = s.value instanceof Map ? Object.fromEntries(s.value) : (s.value as Record<string, unknown>);
+      req.properties = ap;
       req.operation = typeof ap.operation === 'string' ? ap.operation : '';
       req.type = typeof ap.type === 'string' ? ap.type : null;
       req.entityType = typeof ap.entityType === 'string' ? ap.entityType : null;

@@ -326,6 +326,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
       addresses: () => this.core.queryAddresses(),
       nodes: () => this.nodeInfos(),
       logModules: () => LOG_MODULES.map((module) => ({ module, enable: null })),
+      recentLogs: (limit) => this.logger.recent(limit),
     };
   }
 

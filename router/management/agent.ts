@@ -3,7 +3,7 @@
  * can gate it here later). It dispatches qdrouterd 1.19's management-node operations (QUERY,
  * GET-TYPES, GET-ATTRIBUTES, GET-OPERATIONS, GET-ANNOTATIONS, GET-MGMT-NODES) and entity
  * operations (READ) to one module per entity type, each reading live state through a
- * {@link ManagementView}. Status codes and descriptions are qdrouterd's: 200 OK, 400 Bad Request,
+ * {@link ManagementView}, and GET-LOG (the router's recent log lines). Status codes and descriptions are qdrouterd's: 200 OK, 400 Bad Request,
  * 404 Not Found, 405 Method Not Allowed, 501 Not Implemented.
  *
  * CREATE, UPDATE and DELETE are not implemented yet (501): configuration changes go through the
@@ -114,6 +114,12 @@ export class ManagementAgent {
         return this.perType(req.entityType, (m) => [...m.operations]);
       case 'GET-ANNOTATIONS':
         return {};
+      case 'GET-LOG': {
+        // As qdrouterd: [module, level, text, source file, source line, time] per line, oldest first.
+        const limit = req.properties.limit;
+        const n = typeof limit === 'number' && Number.isInteger(limit) ? limit : typeof limit === 'bigint' ? Number(limit) : -1;
+        return this.view.recentLogs(n).map((l) => [l.module, l.level, l.text, null, null, l.time]);
+      }
       case 'GET-MGMT-NODES':
         return this.view.nodes().map((n) => `amqp:/_topo/0/${n.id}/$management`);
       case 'CREATE':

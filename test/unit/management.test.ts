@@ -65,7 +65,7 @@ function fakeView(nodes: NodeInfo[] = [], conns = [conn(1), conn(2), conn(3)]): 
   } as unknown as RouterSettings;
   return {
     settings, version: '0.1.0', uptimeSeconds: 42, memoryUsage: 1 << 20, stats, bound: [{ name: 'amqp', host: '127.0.0.1', port: 5999 }],
-    logModules: () => [{ module: 'DEFAULT', enable: null }], routeContainers: [], connectorUp: () => false,
+    logModules: () => [{ module: 'DEFAULT', enable: null }], recentLogs: (n) => [{ module: 'SERVER', level: 'info', text: 'hello', time: 1 }].slice(0, n < 0 ? 1 : n), routeContainers: [], connectorUp: () => false,
     connections: () => conns, links: () => [link], addresses: () => addresses, nodes: () => nodes,
   };
 }
@@ -176,6 +176,7 @@ test('READ by name or identity; refusals with qdrouterd status codes and descrip
   assert.is(a.handle(req({ operation: 'CREATE', type: T('listener'), name: 'x' })).statusCode, 501);
   assert.is(a.handle(req({ operation: 'CREATE', type: T('router.link'), name: 'x' })).statusCode, 405);
   assert.is(a.handle(req({ operation: 'FROB' })).statusCode, 501);
+  assert.equal(a.handle(req({ operation: 'GET-LOG', limit: long(5) })).body, [['SERVER', 'info', 'hello', null, null, 1]]);
   assert.is(a.handle(req({})).statusCode, 400);
   assert.throws(() => decodeRequest(Buffer.from([0x40])), (e: unknown) => e instanceof ManagementError);
 });
