@@ -9,6 +9,8 @@ import { D } from './performatives';
 /** A decoded management request. */
 export interface ManagementRequest {
   messageId: unknown;
+  /** properties.correlation-id (qdstat and qdmanage send only this, no message-id). */
+  correlationId: unknown;
   replyTo: string | null;
   operation: string;
   type: string | null;
@@ -16,6 +18,13 @@ export interface ManagementRequest {
   name: string | null;
   identity: string | null;
   attributeNames: string[];
+  /** QUERY paging (application properties `offset` and `count`); null when absent. */
+  offset: number | null;
+  count: number | null;
+  /** Every application property of the request (e.g. GET-LOG's `limit`). */
+  properties: Record<string, unknown>;
+  /** The request body (READ/CREATE/UPDATE: a map of attributes), as decoded. */
+  body: unknown;
 }
 
 /** Thrown for a request that is not a management request (bad sections). */
@@ -29,7 +38,10 @@ export class ManagementError extends Error {
 /** Reads the properties, application-properties and body of a request message. */
 export function decodeRequest(payload: Buffer): ManagementRequest {
   const r = new Reader(payload);
-  const req: ManagementRequest = { messageId: null, replyTo: null, operation: '', type: null, entityType: null, name: null, identity: null, attributeNames: [] };
+  const req: ManagementRequest = {
+    messageId: null, correlationId: null, replyTo: null, operation: '', type: null, entityType: null, name: null, identity: null, attributeNames: [],
+    offset: null, count: null, properties: {}, body: null,
+  };
   while (r.off < payload.length) {
     const s = r.read();
     if (!(s instanceof Described)) throw new ManagementError('message section expected', 400);
@@ -37,14 +49,20 @@ export function decodeRequest(payload: Buffer): ManagementRequest {
     if (code === D.Properties && Array.isArray(s.value)) {
       req.messageId = s.value[0] ?? null;
       req.replyTo = typeof s.value[4] === 'string' ? s.value[4] : null;
+      req.correlationId = s.value[5] ?? null;
     } else if (code === D.ApplicationProperties && s.value && typeof s.value === 'object') {
       const ap = s.value instanceof Map ? Object.fromEntries(s.value) : (s.value as Record<string, unknown>);
+      req.properties = ap;
       req.operation = typeof ap.operation === 'string' ? ap.operation : '';
       req.type = typeof ap.type === 'string' ? ap.type : null;
       req.entityType = typeof ap.entityType === 'string' ? ap.entityType : null;
       req.name = typeof ap.name === 'string' ? ap.name : null;
       req.identity = typeof ap.identity === 'string' ? ap.identity : null;
-    } else if (code === D.AmqpValue && s.value && typeof s.value === 'object' && !Array.isArray(s.value)) {
+      req.offset = paging(ap.offset);
+      req.count = paging(ap.count);
+    } else if (code === D.AmqpValue) {
+      req.body = s.value;
+      if (!s.value || typeof s.value !== 'object' || Array.isArray(s.value)) continue;
       const body = s.value instanceof Map ? Object.fromEntries(s.value) : (s.value as Record<string, unknown>);
       if (Array.isArray(body.attributeNames)) req.attributeNames = (body.attributeNames as unknown[]).filter((x): x is string => typeof x === "string");
     }
@@ -52,7 +70,19 @@ export function decodeRequest(payload: Buffer): ManagementRequest {
   return req;
 }
 
-/** Encodes the reply message (properties.correlation-id = the request's message-id). */
+/** A paging number (offset, count): any integer type; anything else counts as absent. */
+function paging(v: unknown): number | null {
+  if (typeof v === 'number' && Number.isInteger(v) && v >= 0) return v;
+  if (typeof v === 'bigint' && v >= 0n) return Number(v);
+  return null;
+}
+
+/** The reply's correlation-id: the request's message-id when set, else its correlation-id (as qdrouterd). */
+export function replyCorrelation(req: ManagementRequest): unknown {
+  return req.messageId ?? req.correlationId;
+}
+
+/** Encodes the reply message (properties: to = the request's reply-to, correlation-id = {@link replyCorrelation}). */
 export function encodeReply(req: ManagementRequest, res: { statusCode: number; statusDescription: string; body: unknown }): Buffer {
   const w = new Writer(1024);
   w.descriptor(D.Properties);
@@ -63,7 +93,7 @@ export function encodeReply(req: ManagementRequest, res: { statusCode: number; s
   else w.null();
   w.null(); // subject
   w.null(); // reply-to
-  w.value(req.messageId);
+  w.value(replyCorrelation(req));
   w.endList(p, 6);
   w.descriptor(D.ApplicationProperties);
   w.value({ statusCode: res.statusCode, statusDescription: res.statusDescription });

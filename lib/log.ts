@@ -40,6 +40,18 @@ export function openLogOutput(outputFile: string | undefined): (line: string) =>
 }
 
 /** A process-wide logger with per-module levels and outputs. */
+/** One logged line as management's GET-LOG shows it. */
+export interface LogEntry {
+  module: string;
+  level: Level;
+  text: string;
+  /** Seconds since the epoch. */
+  time: number;
+}
+
+/** How many recent lines a logger keeps. */
+export const RECENT_LINES = 100;
+
 export class Logger {
   private readonly modules = new Map<string, Set<Level>>();
   private defaults: Set<Level> = parseEnable('info+');
@@ -70,8 +82,18 @@ export class Logger {
     return (this.modules.get(module) ?? this.defaults).has(level);
   }
 
+  /** The most recent lines logged (management's GET-LOG), oldest first, at most {@link RECENT_LINES}. */
+  private readonly recentLines: LogEntry[] = [];
+
+  /** The last `limit` lines logged (all kept when `limit` is negative), oldest first. */
+  recent(limit = -1): LogEntry[] {
+    return limit < 0 ? this.recentLines.slice() : this.recentLines.slice(Math.max(0, this.recentLines.length - limit));
+  }
+
   log(module: string, level: Level, text: string): void {
     if (!this.enabled(module, level)) return;
+    if (this.recentLines.length >= RECENT_LINES) this.recentLines.shift();
+    this.recentLines.push({ module, level, text, time: Date.now() / 1000 });
     const out = this.outputs.get(module) ?? this.defaultOutput;
     if (out.includeTimestamp) {
       const ts = new Date().toISOString().replace('T', ' ').replace('Z', '');

@@ -367,6 +367,8 @@ export class Connection {
   closeReason: CloseReason | null = null;
   /** SASL identity (ANONYMOUS or the PLAIN user). */
   user: string | null = null;
+  /** The SASL mechanism the peer authenticated with (server side), or null. */
+  saslMechanism: string | null = null;
   /** Set by the I/O layer while the socket's write buffer is over its high-water mark. */
   writeBlocked = false;
   /** Router-side per-connection state. */
@@ -380,6 +382,12 @@ export class Connection {
   private readonly budget: ByteBudget;
 
   private readonly maxPendingOutput: number;
+
+
+  /** Every link of every session (management reads these). */
+  *allLinks(): IterableIterator<Link> {
+    for (const s of this.sessions.values()) yield* s.links.values();
+  }
 
   constructor(readonly opts: ConnectionOptions, readonly handler: ConnectionHandler, now: number) {
     this.maxPendingOutput = opts.maxPendingOutput ?? 1 << 20;
@@ -557,6 +565,7 @@ export class Connection {
     }
     const mech = init.mechanism;
     let ok = false;
+    this.saslMechanism = mech;
     if (!this.opts.saslMechanisms.includes(mech)) {
       this.handler.log('warning', `SASL mechanism ${mech} not offered (offered: ${this.opts.saslMechanisms.join(' ')})`);
     } else if (mech === 'ANONYMOUS') {

@@ -52,6 +52,11 @@ export class Address {
   rr = 0;
   deliveriesIn = 0;
   deliveriesOut = 0;
+  /** Routed in from a client link (management: deliveriesIngress). */
+  deliveriesIngress = 0;
+  /** Sent to a client link (deliveriesEgress) and to another router (deliveriesTransit). */
+  deliveriesEgress = 0;
+  deliveriesTransit = 0;
   /** A `_topo/0/<router>/...` address of another router: reached through that router, never advertised. */
   topo = false;
   constructor(readonly key: string, readonly distribution: Distribution) {}
@@ -80,6 +85,15 @@ export class CoreLink {
   slot = -1;
   gone = false;
   dirty = false;
+  /** A link to or from another router of the mesh (management's linkType inter-router). */
+  interRouter = false;
+  /** Management counters: deliveries on the link, pre-settled ones, and outcomes by kind. */
+  deliveryCount = 0;
+  presettledCount = 0;
+  acceptedCount = 0;
+  rejectedCount = 0;
+  releasedCount = 0;
+  modifiedCount = 0;
   constructor(readonly id: number, readonly dir: 'in' | 'out', readonly capacity: number, readonly io: unknown) {}
 
   get undeliveredCount(): number {
@@ -150,8 +164,32 @@ export interface RemoteView {
   multicastLinks(origin: string, trace: readonly string[], routers: Iterable<string>, priority: number): CoreLink[];
 }
 
+/** One address as {@link RouterCore.queryAddresses} shows it. */
+export interface AddressSnapshot {
+  key: string;
+  distribution: Distribution;
+  consumers: number;
+  senders: number;
+  deliveriesIn: number;
+  deliveriesOut: number;
+  /** Routers advertising consumers (or, for a topological address, the router it names). */
+  remotes: string[];
+  topo: boolean;
+  deliveriesIngress: number;
+  deliveriesEgress: number;
+  deliveriesTransit: number;
+}
+
 /** Counters the core keeps (management and tests read them). */
 export interface CoreStats {
+  acceptedDeliveries: number;
+  rejectedDeliveries: number;
+  releasedDeliveries: number;
+  modifiedDeliveries: number;
+  presettledDeliveries: number;
+  deliveriesIngress: number;
+  deliveriesEgress: number;
+  deliveriesTransit: number;
   deliveriesIn: number;
   deliveriesOut: number;
   releasedNoRoute: number;
@@ -163,7 +201,9 @@ export class RouterCore {
   private readonly addresses = new Map<string, Address>();
   private nextLinkId = 1;
   private readonly dirty: CoreLink[] = [];
-  readonly stats: CoreStats = { deliveriesIn: 0, deliveriesOut: 0, releasedNoRoute: 0, droppedPresettled: 0 };
+  readonly stats: CoreStats = {
+    acceptedDeliveries: 0, rejectedDeliveries: 0, releasedDeliveries: 0, modifiedDeliveries: 0, presettledDeliveries: 0,
+    deliveriesIngress: 0, deliveriesEgress: 0, deliveriesTransit: 0, deliveriesIn: 0, deliveriesOut: 0, releasedNoRoute: 0, droppedPresettled: 0 };
 
   private remote: RemoteView | null = null;
 
@@ -236,9 +276,12 @@ export class RouterCore {
     return a ? { key, distribution: a.distribution, consumers: a.consumers.length, senders: a.senders.length } : null;
   }
 
-  /** Every address with its link counts. */
-  queryAddresses(): { key: string; distribution: Distribution; consumers: number; senders: number; deliveriesIn: number; deliveriesOut: number }[] {
-    return [...this.addresses.values()].map((a) => ({ key: a.key, distribution: a.distribution, consumers: a.consumers.length, senders: a.senders.length, deliveriesIn: a.deliveriesIn, deliveriesOut: a.deliveriesOut }));
+  /** Every address with its link counts and delivery counters. */
+  queryAddresses(): AddressSnapshot[] {
+    return [...this.addresses.values()].map((a) => ({
+      key: a.key, distribution: a.distribution, consumers: a.consumers.length, senders: a.senders.length, deliveriesIn: a.deliveriesIn, deliveriesOut: a.deliveriesOut,
+      remotes: [...a.remotes], topo: a.topo, deliveriesIngress: a.deliveriesIngress, deliveriesEgress: a.deliveriesEgress, deliveriesTransit: a.deliveriesTransit,
+    }));
   }
 
   // ------------------------------------------------------------------ actions: links
@@ -294,7 +337,9 @@ export class RouterCore {
 
   /** An inter-router data link towards a neighbour: an outgoing link bound to no address. */
   onRouterLinkAttached(capacity: number, io: unknown): CoreLink {
-    return new CoreLink(this.nextLinkId++, 'out', capacity, io);
+    const link = new CoreLink(this.nextLinkId++, 'out', capacity, io);
+    link.interRouter = true;
+    return link;
   }
 
   /** The consumer granted credit (or asked to drain). */
@@ -350,6 +395,12 @@ export class RouterCore {
    */
   onDelivery(link: CoreLink, settled: boolean, to: string | null, io: unknown, origin: string | null = null, trace: readonly string[] | null = null, priority = 4): Delivery | null {
     this.stats.deliveriesIn++;
+    link.deliveryCount++;
+    if (settled) {
+      link.presettledCount++;
+      this.stats.presettledDeliveries++;
+    }
+    if (!link.interRouter) this.stats.deliveriesIngress++;
     let a = link.address;
     if (a === null) {
       // An anonymous message to another router's _topo address is routed without keeping a record.
@@ -361,6 +412,7 @@ export class RouterCore {
       return d;
     }
     a.deliveriesIn++;
+    if (!link.interRouter) a.deliveriesIngress++;
     d.address = a;
     link.held++;
     if (a.distribution === 'multicast') {
@@ -436,6 +488,8 @@ export class RouterCore {
       return;
     }
     this.stats.releasedNoRoute++;
+    this.stats.releasedDeliveries++;
+    d.link.releasedCount++;
     d.done = true;
     this.fx.settleIn(d, null, Made.Released);
   }
@@ -485,8 +539,17 @@ export class RouterCore {
     const settled = c.delivery.settled || out.presettled;
     c.io = this.fx.transmit(c, settled);
     this.stats.deliveriesOut++;
+    out.deliveryCount++;
+    if (out.interRouter) this.stats.deliveriesTransit++;
+    else this.stats.deliveriesEgress++;
+    const a = c.delivery.address;
+    if (a !== null) {
+      if (out.interRouter) a.deliveriesTransit++;
+      else a.deliveriesEgress++;
+    }
     if (out.address) out.address.deliveriesOut++;
     if (settled) {
+      out.presettledCount++;
       c.settled = true;
       if (!c.delivery.settled) {
         // A consumer that wants pre-settled deliveries gives no outcome: settle upstream
@@ -536,6 +599,7 @@ export class RouterCore {
     if (!terminal && !settled) return;
     c.settled = true;
     c.out.unsettled--;
+    countOutcome(c.out, code);
     if (!settled) this.fx.settleOut(c);
     this.copyOutcome(c, code, state, 0);
     // A settled copy frees room for balanced and may unblock the queue.
@@ -554,6 +618,12 @@ export class RouterCore {
     }
     if (--d.outstanding === 0) {
       d.done = true;
+      countOutcome(d.link, d.best);
+      const st = this.stats;
+      if (d.best === State.Accepted) st.acceptedDeliveries++;
+      else if (d.best === State.Rejected) st.rejectedDeliveries++;
+      else if (d.best === State.Released) st.releasedDeliveries++;
+      else if (d.best === State.Modified) st.modifiedDeliveries++;
       this.fx.settleIn(d, d.bestState, d.bestMade as Made | 0);
     }
   }
@@ -625,4 +695,12 @@ function removeFrom(arr: CoreLink[], link: CoreLink): boolean {
   }
   link.slot = -1;
   return true;
+}
+
+/** Counts a terminal outcome on a link (management's acceptedCount...). */
+function countOutcome(l: CoreLink, code: number): void {
+  if (code === State.Accepted) l.acceptedCount++;
+  else if (code === State.Rejected) l.rejectedCount++;
+  else if (code === State.Released) l.releasedCount++;
+  else if (code === State.Modified) l.modifiedCount++;
 }

@@ -439,9 +439,12 @@ export class MeshEngine {
   // ------------------------------------------------------------------ reads (management, tests)
 
   /** Known routers with their state. */
-  queryNodes(): { id: string; neighbour: boolean; nextHop: string | null; cost: number | null; lsSeq: number; mobileSeq: number; addresses: string[] }[] {
+  queryNodes(): { id: string; neighbour: boolean; nextHop: string | null; cost: number | null; lsSeq: number; mobileSeq: number; addresses: string[]; instance: number; linkState: string[]; validOrigins: string[] }[] {
     return [...this.nodes.values()].map((n) => ({
       id: n.id,
+      instance: n.instance,
+      linkState: [...n.peers.keys()],
+      validOrigins: [...(this.routes.validOrigins.get(n.id) ?? [])],
       neighbour: n.connId !== null,
       nextHop: this.routes.nextHops.get(n.id) ?? null,
       cost: this.routes.costs.get(n.id) ?? null,
@@ -449,6 +452,11 @@ export class MeshEngine {
       mobileSeq: n.mobileSeq,
       addresses: [...n.addresses.keys()],
     }));
+  }
+
+  /** This router's neighbours (its own link state). */
+  ownNeighbours(): string[] {
+    return [...this.ownPeers.keys()];
   }
 
   /** The connection a neighbour is on, or null. */

@@ -115,6 +115,18 @@ export class InterRouter implements RemoteView {
     return p;
   }
 
+  /** The outgoing control link towards a neighbour (management's router.node routerLink), or null. */
+  controlLinkTo(routerId: string): Link | null {
+    const connId = this.mesh.connectionOf(routerId);
+    return connId === null ? null : this.conns.get(connId)?.controlOut ?? null;
+  }
+
+  /** A control link (`qd.router`) of an inter-router connection (management's linkType router-control). */
+  isControlLink(link: Link): boolean {
+    const irc = this.byConnection.get(link.conn);
+    return irc !== undefined && (link === irc.controlIn || link === irc.controlOut);
+  }
+
   isInterRouter(conn: Connection): boolean {
     return this.byConnection.has(conn);
   }

@@ -31,8 +31,13 @@ import { parsePhaseKey, phaseKey } from '../core/addresses';
 import { LinkRouteSettings, LinkRouter, RouteEnd } from './link-route';
 import { RoutedDelivery } from './routed-delivery';
 import { computeReloadDiff } from '../reload';
-import { EntityRecord, answer, routerEntities } from './management';
+import { ManagementAgent } from '../management/agent';
+import type { ConnectionInfo, LinkInfo, ManagementView, NodeInfo } from '../management/view';
+import type { TLSSocket } from 'node:tls';
 import { ManagementError, decodeRequest, encodeReply } from '../../amqp/management';
+
+/** qdrouterd's log modules (management's `log` entities). */
+const LOG_MODULES = ['DEFAULT', 'ROUTER', 'ROUTER_CORE', 'ROUTER_HELLO', 'ROUTER_LS', 'ROUTER_MA', 'MESSAGE', 'SERVER', 'AGENT', 'CONTAINER', 'CONN_MGR', 'PROTOCOL', 'POLICY', 'ERROR'];
 
 /** Marks a link attached to `$management` (requests in). */
 const MANAGEMENT = { management: true };
@@ -88,6 +93,8 @@ export interface RouterSettings {
 /** Per-connection router state. */
 class ConnCtx extends ConnIo {
   readonly outLinks = new Set<Link>();
+  /** When the transport was made (management's uptimeSeconds). */
+  readonly createdAt = Date.now();
   /** Set on a route-container connection (to a broker). */
   routeContainer: RouteContainer | null = null;
   /** Set on an inter-router connection we dialled. */
@@ -120,11 +127,18 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
   private meshTimer: NodeJS.Timeout | null = null;
   /** Inter-router connectors, by their settings. */
   private readonly connectors = new Map<ConnectorSettings, Connector>();
+  /** The management agent: every `$management` request is answered there. */
+  readonly agent: ManagementAgent;
+  private readonly startedAt = Date.now();
+  /** Management identities of links (engine links carry none of their own). */
+  private readonly linkIds = new WeakMap<Link, number>();
+  private nextLinkIdentity = 1;
 
   constructor(public settings: RouterSettings, readonly logger: Logger) {
     this.pump = new ConnectionPump({ beforeWrite: () => this.core.flush(), onWritable: (c) => this.onWritable(c) }, logger);
     this.addressTable = new AddressTable(settings.addresses);
     this.core = new RouterCore(this.addressTable, this);
+    this.agent = new ManagementAgent(this.managementView());
     for (const rc of settings.routeContainers ?? []) this.routeContainers.push(new RouteContainer(rc, this, logger));
     this.interRouter = settings.mode === 'interior'
       ? new InterRouter({ id: settings.id, instance: Math.floor(Date.now() / 1000), ...MESH_DEFAULTS, ...settings.mesh }, {
@@ -260,6 +274,14 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     return notes;
   }
 
+  /**
+   * This router's management node: `$management`, `_local/$management`, or its own topological
+   * `_topo/0/<id>/$management` (`qdstat -r <id>`, `qdmanage -r <id>` on the router itself).
+   */
+  private isOwnManagementAddress(key: string): boolean {
+    return key === '$management' || key === '_local/$management' || key === `_topo/0/${this.settings.id}/$management`;
+  }
+
   /** A `$management` request: answered on the requester's reply link on this connection. */
   private onManagementRequest(link: Link, d: InDelivery): void {
     const conn = link.conn;
@@ -269,7 +291,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
       const replyKey = req.replyTo === null ? null : normalizeAddress(req.replyTo);
       const out = [...ctx.outLinks].find((l) => l.address === replyKey);
       if (out === undefined) throw new ManagementError('reply-to must name a receiving link of this connection (e.g. a dynamic source)', 400);
-      const reply = encodeReply(req, answer(req, { entities: (t) => this.managementEntities(t) }));
+      const reply = encodeReply(req, this.agent.handle(req));
       if (conn.canSend(out)) conn.send(out, reply, true, null);
       if (!d.settled) conn.updateIn(d, STATE.accepted, true);
     } catch (e) {
@@ -280,13 +302,107 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     this.touch(conn);
   }
 
-  /** The router's entities as management shows them (qdrouterd attribute names). */
-  managementEntities(type: string): EntityRecord[] | null {
-    return routerEntities(type, {
-      settings: this.settings,
+  /** What the management agent sees of this router: snapshots made on request, never kept. */
+  private managementView(): ManagementView {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const self = this;
+    return {
+      get settings() {
+        return self.settings;
+      },
+      version: VERSION,
+      get uptimeSeconds() {
+        return Math.floor((Date.now() - self.startedAt) / 1000);
+      },
+      get memoryUsage() {
+        return process.memoryUsage().rss;
+      },
+      get stats() {
+        return self.core.stats;
+      },
+      bound: this.bound,
       routeContainers: this.routeContainers,
       connectorUp: (c) => this.connectors.get(c)?.isUp ?? false,
-    });
+      connections: () => this.connectionInfos(),
+      links: () => this.linkInfos(),
+      addresses: () => this.core.queryAddresses(),
+      nodes: () => this.nodeInfos(),
+      logModules: () => LOG_MODULES.map((module) => ({ module, enable: null })),
+      recentLogs: (limit) => this.logger.recent(limit),
+    };
+  }
+
+  private connectionInfos(): ConnectionInfo[] {
+    const now = Date.now();
+    const out: ConnectionInfo[] = [];
+    for (const conn of this.pump.conns) {
+      const ctx = conn.ctx as ConnCtx | null;
+      if (ctx === null) continue;
+      const t = ctx.transport;
+      const tls = t.kind === 'tls' || t.kind === 'wss' ? (t.stream as Partial<TLSSocket>) : null;
+      const dialled = ctx.connector !== null || ctx.routeContainer !== null;
+      const interRouter = ctx.connector !== null || (!dialled && ctx.listener.role === 'inter-router');
+      const mech = conn.saslMechanism;
+      out.push({
+        identity: String(ctx.id), host: t.peer, container: conn.remoteOpen?.containerId ?? null,
+        role: ctx.routeContainer !== null ? 'route-container' : interRouter ? 'inter-router' : 'normal', dir: dialled ? 'out' : 'in',
+        sasl: mech, user: conn.user, isAuthenticated: mech !== null && mech !== 'ANONYMOUS' && conn.user !== null,
+        isEncrypted: tls !== null, sslProto: tls?.getProtocol?.() ?? null, sslCipher: tls?.getCipher?.()?.name ?? null,
+        opened: conn.remoteOpen !== null, uptimeSeconds: Math.floor((now - ctx.createdAt) / 1000), lastDlvSeconds: null,
+        properties: (conn.remoteOpen?.properties as Record<string, unknown> | undefined) ?? {},
+      });
+    }
+    return out;
+  }
+
+  private linkInfos(): LinkInfo[] {
+    const out: LinkInfo[] = [];
+    for (const conn of this.pump.conns) {
+      const ctx = conn.ctx as ConnCtx | null;
+      if (ctx === null) continue;
+      const interRouterConn = this.interRouter?.isInterRouter(conn) ?? false;
+      for (const link of conn.allLinks()) {
+        const id = this.linkIdentity(link);
+        const cl = link.ctx instanceof CoreLink ? link.ctx : null;
+        const out1 = link.isSender;
+        out.push({
+          identity: String(id), linkName: link.name,
+          linkType: !interRouterConn ? 'endpoint' : this.interRouter?.isControlLink(link) ? 'router-control' : 'inter-router',
+          linkDir: out1 ? 'out' : 'in', connectionId: String(ctx.id),
+          owningAddr: cl?.address?.key ?? (link.ctx === MANAGEMENT ? '$management' : link.address),
+          capacity: cl?.capacity ?? 250,
+          undeliveredCount: cl === null ? 0 : out1 ? cl.undeliveredCount : cl.held,
+          unsettledCount: cl === null ? 0 : out1 ? cl.unsettled : 0,
+          deliveryCount: cl?.deliveryCount ?? link.deliveryCount, presettledCount: cl?.presettledCount ?? 0,
+          acceptedCount: cl?.acceptedCount ?? 0, rejectedCount: cl?.rejectedCount ?? 0, releasedCount: cl?.releasedCount ?? 0, modifiedCount: cl?.modifiedCount ?? 0,
+          creditAvailable: link.credit,
+        });
+      }
+    }
+    return out;
+  }
+
+  private linkIdentity(link: Link): number {
+    let id = this.linkIds.get(link);
+    if (id === undefined) this.linkIds.set(link, (id = this.nextLinkIdentity++));
+    return id;
+  }
+
+  private nodeInfos(): NodeInfo[] {
+    const ir = this.interRouter;
+    if (ir === null) return [];
+    // This router first, as qdrouterd lists it (nextHop "(self)").
+    const self: NodeInfo = {
+      id: this.settings.id, self: true, instance: ir.mesh.settings.instance, linkState: ir.mesh.ownNeighbours(), nextHop: null, cost: null, validOrigins: [],
+      neighbour: false, routerLink: null,
+    };
+    return [self, ...ir.mesh.queryNodes().filter((n) => n.id !== this.settings.id).map((n) => {
+      const control = n.neighbour ? ir.controlLinkTo(n.id) : null;
+      return {
+        id: n.id, self: false, instance: n.instance, linkState: n.linkState, nextHop: n.nextHop, cost: n.cost, validOrigins: n.validOrigins, neighbour: n.neighbour,
+        routerLink: control === null ? null : String(this.linkIdentity(control)),
+      };
+    })];
   }
 
   /** Connectors' and auto-links' states (management, logs). */
@@ -299,6 +415,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     let cl = link.ctx as CoreLink | null;
     if (cl === null) {
       cl = this.core.onSenderAttached(null, DATA_LINK_CREDIT, link);
+      cl.interRouter = true;
       link.ctx = cl;
     }
     this.core.onCreditConsumed(cl, link.credit);
@@ -478,7 +595,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     if (tgt !== null && tgt.dynamic) {
       return this.refuse(link, a, { condition: 'amqp:not-implemented', description: 'dynamic targets are not supported' });
     }
-    if (tgt !== null && tgt.address !== null && normalizeAddress(tgt.address) === '$management') {
+    if (tgt !== null && tgt.address !== null && this.isOwnManagementAddress(normalizeAddress(tgt.address))) {
       link.address = '$management';
       link.accept({}, a);
       link.ctx = MANAGEMENT;

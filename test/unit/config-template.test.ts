@@ -7,7 +7,10 @@ import * as assert from 'uvu/assert';
 import { ConfigError, configWarningLevel, parseConfig, type RouterConfig } from '../../router/config';
 import { settingsFromConfig } from '../../router/settings';
 import { computeReloadDiff } from '../../router/reload';
-import { ENTITY_TYPES, routerEntities } from '../../router/io/management';
+import { autoLinkEntity } from '../../router/management/auto-link';
+import { linkRouteEntity } from '../../router/management/link-route';
+import { routerEntity } from '../../router/management/router';
+import type { ManagementView } from '../../router/management/view';
 
 const load = (text: string, file = 'router.conf'): RouterConfig => parseConfig(text, file, { generateRouterId: (mode) => `generated-${mode}` });
 const conf = (...lines: string[]): string => lines.join('\n') + '\n';
@@ -65,12 +68,15 @@ test('a template naming connection "broker" loads on a router without that conne
   assert.equal(s.routeContainers, []);
   assert.equal(s.unboundAutoLinks!.map((a) => [a.address, a.direction, a.phase, a.connection]), [['queue.q', 'in', 1, 'broker'], ['queue.q', 'out', 0, 'broker']]);
   // Management: all four present and inactive.
-  const view = { settings: s, routeContainers: [], connectorUp: () => false };
-  const autoLinks = routerEntities(ENTITY_TYPES.autoLink, view)!;
+  const view = {
+    settings: s, routeContainers: [], connectorUp: () => false, version: 'test', uptimeSeconds: 0, memoryUsage: 0, stats: {},
+    addresses: () => [], links: () => [], nodes: () => [], connections: () => [],
+  } as unknown as ManagementView;
+  const autoLinks = autoLinkEntity.read(view);
   assert.equal(autoLinks.map((a) => [a.address, a.direction, a.connection, a.operStatus]), [['queue.q', 'in', 'broker', 'inactive'], ['queue.q', 'out', 'broker', 'inactive']]);
-  const linkRoutes = routerEntities(ENTITY_TYPES.linkRoute, view)!;
+  const linkRoutes = linkRouteEntity.read(view);
   assert.equal(linkRoutes.map((l) => [l.prefix, l.connection, l.operStatus]), [['orders', 'broker', 'inactive'], ['orders', 'broker', 'inactive']]);
-  assert.is(routerEntities(ENTITY_TYPES.router, view)![0]!.autoLinkCount, 2);
+  assert.is(routerEntity.read(view)[0]!.autoLinkCount, 2);
 });
 
 test('the same template on the router that has the connector (defined after the references): bound, no remark', () => {

@@ -25,7 +25,8 @@ export type ProtonScript =
   | 'request_reply.py'
   | 'responder.py'
   | 'raw_roundtrip.py'
-  | 'tx.py';
+  | 'tx.py'
+  | 'mgmt_request.py';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type Json = any;

@@ -1,0 +1,39 @@
+/** Management entity `router.address`: Live addresses of the routing core, named as qdrouterd names them (M0queue, L..., with their class letter and phase). */
+import { parsePhaseKey } from '../core/addresses';
+
+/**
+ * qdrouterd's name of a routing key: a class letter, then for mobile addresses the phase digit.
+ * `_topo/0/<self>/x` is this router's local address `Lx`; another router's is topological (`T`).
+ */
+export function addressName(key: string, self: string): string {
+  if (key.startsWith('_topo/0/')) {
+    const rest = key.slice(8);
+    const end = rest.indexOf('/');
+    const id = end < 0 ? rest : rest.slice(0, end);
+    return id === self && end >= 0 ? `L${rest.slice(end + 1)}` : `T${key}`;
+  }
+  if (key.startsWith('$')) return `L${key}`;
+  const { address, phase } = parsePhaseKey(key);
+  return `M${phase}${address}`;
+}
+import type { EntityModule } from './view';
+
+export const addressEntity: EntityModule = {
+  name: 'router.address',
+  bases: ['operationalEntity','entity'],
+  attributes: ['distribution', 'inProcess', 'subscriberCount', 'remoteCount', 'containerCount', 'deliveriesIngress', 'deliveriesEgress', 'deliveriesTransit', 'deliveriesToContainer', 'deliveriesFromContainer', 'deliveriesIngressRouteContainer', 'deliveriesEgressRouteContainer', 'deliveriesRedirectedToFallback', 'key', 'remoteHostRouters', 'transitOutstanding', 'trackedDeliveries', 'priority', 'name', 'identity', 'type'],
+  operations: ['READ'],
+  read(v) {
+    const self = v.settings.id;
+    return v.addresses().map((a) => {
+      const name = addressName(a.key, self);
+      return {
+        name, identity: name, type: 'org.apache.qpid.dispatch.router.address', key: name,
+        distribution: a.distribution, inProcess: 0, subscriberCount: a.consumers, remoteCount: a.topo ? 0 : a.remotes.length, containerCount: 0,
+        deliveriesIngress: a.deliveriesIngress, deliveriesEgress: a.deliveriesEgress, deliveriesTransit: a.deliveriesTransit,
+        deliveriesToContainer: 0, deliveriesFromContainer: 0, deliveriesIngressRouteContainer: 0, deliveriesEgressRouteContainer: 0,
+        deliveriesRedirectedToFallback: 0, remoteHostRouters: a.topo ? [] : a.remotes, transitOutstanding: null, trackedDeliveries: 0, priority: -1,
+      };
+    });
+  },
+};

@@ -1,0 +1,27 @@
+/** Management entity `router`: The router itself: its identity, mode and the counts and delivery counters of the running core. */
+import type { EntityModule } from './view';
+
+export const routerEntity: EntityModule = {
+  name: 'router',
+  bases: ['configurationEntity','entity'],
+  attributes: ['id', 'mode', 'area', 'version', 'hostName', 'helloIntervalSeconds', 'helloMaxAgeSeconds', 'raIntervalSeconds', 'raIntervalFluxSeconds', 'remoteLsMaxAgeSeconds', 'workerThreads', 'debugDumpFile', 'saslConfigDir', 'saslConfigName', 'allowResumableLinkRoute', 'timestampsInUTC', 'timestampFormat', 'allowUnsettledMulticast', 'defaultDistribution', 'metadata', 'addrCount', 'linkCount', 'blockedLinkCount', 'nodeCount', 'linkRouteCount', 'autoLinkCount', 'connectionCount', 'presettledDeliveries', 'droppedPresettledDeliveries', 'acceptedDeliveries', 'rejectedDeliveries', 'releasedDeliveries', 'modifiedDeliveries', 'deliveriesDelayed1Sec', 'deliveriesDelayed10Sec', 'deliveriesStuck', 'deliveriesIngress', 'deliveriesEgress', 'deliveriesTransit', 'deliveriesIngressRouteContainer', 'deliveriesEgressRouteContainer', 'deliveriesRedirectedToFallback', 'uptimeSeconds', 'memoryUsage', 'name', 'identity', 'type'],
+  operations: ['READ'],
+  read(v) {
+    const s = v.settings;
+    const st = v.stats;
+    return [{
+      name: s.id, identity: s.id, type: 'org.apache.qpid.dispatch.router', id: s.id, mode: s.mode, area: '0', version: v.version,
+      workerThreads: 1, allowUnsettledMulticast: false, defaultDistribution: 'balanced', timestampsInUTC: false, metadata: null,
+      addrCount: v.addresses().length, linkCount: v.links().length, blockedLinkCount: 0, nodeCount: v.nodes().filter((n) => !n.self).length,
+      linkRouteCount: (s.linkRoutes ?? []).length, autoLinkCount: v.routeContainers.reduce((n, r) => n + r.autoLinks.length, 0) + (s.unboundAutoLinks ?? []).length,
+      connectionCount: v.connections().length,
+      presettledDeliveries: st.presettledDeliveries, droppedPresettledDeliveries: st.droppedPresettled,
+      acceptedDeliveries: st.acceptedDeliveries, rejectedDeliveries: st.rejectedDeliveries,
+      releasedDeliveries: st.releasedDeliveries, modifiedDeliveries: st.modifiedDeliveries,
+      deliveriesDelayed1Sec: 0, deliveriesDelayed10Sec: 0, deliveriesStuck: 0,
+      deliveriesIngress: st.deliveriesIngress, deliveriesEgress: st.deliveriesEgress, deliveriesTransit: st.deliveriesTransit,
+      deliveriesIngressRouteContainer: 0, deliveriesEgressRouteContainer: 0, deliveriesRedirectedToFallback: 0,
+      uptimeSeconds: v.uptimeSeconds, memoryUsage: v.memoryUsage,
+    }];
+  },
+};

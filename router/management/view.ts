@@ -1,0 +1,119 @@
+/**
+ * What the management agent reads: plain snapshots of the running router, made by the I/O layer
+ * (router/io/server.ts) from the routing core, the mesh engine and the connection objects. Tests
+ * give the agent a fake one; the agent never sees sockets, engines or the core itself.
+ */
+import type { AddressSnapshot, CoreStats } from '../core/core';
+import type { RouterSettings } from '../io/server';
+import type { RouteContainer } from '../io/route-container';
+import type { ConnectorSettings } from '../io/server';
+
+/** One attribute name → value map, as management shows an entity. */
+export type EntityRecord = Record<string, unknown>;
+
+/** A live connection (qdrouterd's `connection` entity). */
+export interface ConnectionInfo {
+  identity: string;
+  /** `host:port` of the peer. */
+  host: string;
+  container: string | null;
+  role: 'normal' | 'inter-router' | 'route-container';
+  dir: 'in' | 'out';
+  /** SASL mechanism the peer used, or null without SASL. */
+  sasl: string | null;
+  user: string | null;
+  isAuthenticated: boolean;
+  isEncrypted: boolean;
+  sslProto: string | null;
+  sslCipher: string | null;
+  opened: boolean;
+  uptimeSeconds: number;
+  lastDlvSeconds: number | null;
+  properties: Record<string, unknown>;
+}
+
+/** A live link (qdrouterd's `router.link` entity). */
+export interface LinkInfo {
+  identity: string;
+  linkName: string;
+  linkType: 'endpoint' | 'inter-router' | 'router-control';
+  linkDir: 'in' | 'out';
+  connectionId: string;
+  /** The routing key of the address the link is bound to (null: anonymous, link-routed). */
+  owningAddr: string | null;
+  capacity: number;
+  undeliveredCount: number;
+  unsettledCount: number;
+  deliveryCount: number;
+  presettledCount: number;
+  acceptedCount: number;
+  rejectedCount: number;
+  releasedCount: number;
+  modifiedCount: number;
+  creditAvailable: number;
+}
+
+/** A router of the mesh as this one knows it (qdrouterd's `router.node`). */
+export interface NodeInfo {
+  id: string;
+  /** This router (listed first on an interior router, as qdrouterd does). */
+  self: boolean;
+  instance: number;
+  /** The neighbours it advertises. */
+  linkState: string[];
+  /** Null when it is our neighbour (or unreachable). */
+  nextHop: string | null;
+  cost: number | null;
+  validOrigins: string[];
+  neighbour: boolean;
+  /** A neighbour's: the identity of our control link to it (router.link), else null. */
+  routerLink: string | null;
+}
+
+/** Everything the agent can see. */
+export interface ManagementView {
+  settings: RouterSettings;
+  version: string;
+  uptimeSeconds: number;
+  /** Resident memory, bytes. */
+  memoryUsage: number;
+  /** Where each listener ended up (port 0 resolved). */
+  bound: readonly { name: string; host: string; port: number }[];
+  /** The last `limit` log lines (all kept when negative), oldest first (GET-LOG). */
+  recentLogs(limit: number): { module: string; level: string; text: string; time: number }[];
+  /** Log modules and their `enable` setting (null: the default). */
+  logModules(): { module: string; enable: string | null }[];
+  stats: CoreStats;
+  routeContainers: readonly RouteContainer[];
+  connectorUp(c: ConnectorSettings): boolean;
+  connections(): ConnectionInfo[];
+  links(): LinkInfo[];
+  addresses(): AddressSnapshot[];
+  /** The routers of the mesh, this one first (empty when standalone). */
+  nodes(): NodeInfo[];
+}
+
+/** One entity type: its name, qdrouterd's attribute names and operations, and a reader of live state. */
+export interface EntityModule {
+  /** The short name qdrouter.json uses (`router.link`); the full type is PREFIX + '.' + name. */
+  readonly name: string;
+  /** Base types (short names), nearest first. */
+  readonly bases: readonly string[];
+  /** qdrouterd's attribute names, own first, then `name`, `identity`, `type` (as qdrouterd lists them). */
+  readonly attributes: readonly string[];
+  /** Operations qdrouterd lists for the type (GET-OPERATIONS). */
+  readonly operations: readonly string[];
+  /** Every entity of the type, now. */
+  read(v: ManagementView): EntityRecord[];
+}
+
+/** qdrouterd's entity type prefix. */
+export const PREFIX = 'org.apache.qpid.dispatch';
+
+/** The full type name of a module. */
+export function fullType(m: { name: string }): string {
+  return `${PREFIX}.${m.name}`;
+}
+
+/** The base entity attributes every type ends with. */
+export const ENTITY_ATTRIBUTES = ['name', 'identity', 'type'] as const;

@@ -1,0 +1,137 @@
+// AMQP management as qdrouterd 1.19's qdstat and qdmanage use it: the exact requests they send
+// (recorded with PN_TRACE_FRM=1: correlation-id only, no message-id; offset/count as longs;
+// name "self", type org.amqp.management), sent by a Proton client; the replies' status,
+// correlation-id, address and columns are checked.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { Json, protonAvailable, runProton, startProton } from '../support/proton';
+import { RunningRouter, startRouter } from '../support/router';
+import { url, withRouter } from './helpers';
+
+const T = (s: string) => `org.apache.qpid.dispatch.${s}`;
+const NODE = { name: 'self', type: 'org.amqp.management' };
+const GET_MGMT_NODES = { properties: { ...NODE, operation: 'GET-MGMT-NODES' }, body: {} };
+const query = (entityType: string, attributeNames: string[] = []) => ({ properties: { ...NODE, operation: 'QUERY', entityType, offset: 0, count: 500 }, body: { attributeNames } });
+
+// The columns qdstat 1.19 asks for (tools/qdstat: displayRouterLinks, displayAddresses).
+const QDSTAT_L = ['linkType', 'linkDir', 'connectionId', 'identity', 'peer', 'owningAddr', 'capacity', 'undeliveredCount', 'unsettledCount', 'deliveryCount',
+  'presettledCount', 'droppedPresettledCount', 'acceptedCount', 'rejectedCount', 'releasedCount', 'modifiedCount', 'deliveriesDelayed1Sec', 'deliveriesDelayed10Sec',
+  'deliveriesStuck', 'creditAvailable', 'zeroCreditSeconds', 'adminStatus', 'operStatus', 'linkName', 'priority', 'settleRate'];
+const QDSTAT_A = ['distribution', 'inProcess', 'subscriberCount', 'remoteCount', 'containerCount', 'deliveriesIngress', 'deliveriesEgress',
+  'deliveriesRedirectedToFallback', 'deliveriesTransit', 'deliveriesToContainer', 'deliveriesFromContainer', 'name', 'priority'];
+
+async function ask(u: string, requests: unknown[], address = '$management'): Promise<Json> {
+  const r = await runProton('mgmt_request.py', ['--url', u, '--address', address, '--requests', JSON.stringify(requests), '--timeout', '8']);
+  assert.is(r.code, 0, r.stderr + JSON.stringify(r.result));
+  assert.is(r.result.timed_out, false);
+  assert.is(r.result.replies.length, requests.length);
+  r.result.replies.forEach((x: Json, i: number) => {
+    assert.is(x.correlation_id, String(i + 1), 'correlation-id = the request\'s');
+    assert.is(x.to, r.result.reply_to, 'to = the request\'s reply-to');
+  });
+  return r.result;
+}
+
+/** One QUERY reply as records. */
+function rows(reply: Json): Record<string, unknown>[] {
+  assert.is(reply.statusCode, 200, reply.statusDescription);
+  return reply.body.results.map((row: unknown[]) => Object.fromEntries(reply.body.attributeNames.map((n: string, i: number) => [n, row[i]])));
+}
+
+test('qdstat -g, -c, -l, -a and qdmanage query --type=address / get-mgmt-nodes, as the tools send them, on a standalone router', async () => {
+  if (!protonAvailable()) return;
+  await withRouter(async (r) => {
+    // A consumer on q1 (staying for a second message) and one message to it, so addresses, links
+    // and counters have something to show.
+    const held = startProton('receive.py', ['--url', url(r), '--address', 'q1', '--count', '2', '--timeout', '8']);
+    await held.ready;
+    const tx = await runProton('send.py', ['--url', url(r), '--address', 'q1', '--count', '1', '--timeout', '8']);
+    assert.is(tx.result.accepted, 1);
+
+    const res = await ask(url(r), [
+      GET_MGMT_NODES,
+      query(T('router')),
+      query(T('connection')),
+      query(T('router.link'), QDSTAT_L),
+      query(T('router.address'), QDSTAT_A),
+      query(T('router.config.address')),
+      { properties: { ...NODE, operation: 'QUERY', entityType: T('nope'), offset: 0, count: 500 }, body: { attributeNames: [] } },
+      { properties: { ...NODE, operation: 'READ', name: 'nope' }, body: {} },
+    ]);
+    const [nodes, router, conns, links, addrs, cfg, badType, missing] = res.replies;
+    assert.equal([nodes.statusCode, nodes.statusDescription, nodes.body], [200, 'OK', []], 'GET-MGMT-NODES: [] on a standalone router');
+
+    const [g] = rows(router);
+    assert.is(g.id, 'R1');
+    assert.is(g.mode, 'standalone');
+    assert.is(g.connectionCount, 2, 'the held receiver and this client');
+    assert.is(g.acceptedDeliveries, 1);
+    assert.is(g.deliveriesIngress, 1);
+    assert.is(g.deliveriesEgress, 1);
+    for (const k of ['version', 'area', 'linkCount', 'nodeCount', 'addrCount', 'linkRouteCount', 'autoLinkCount', 'uptimeSeconds']) assert.ok(k in g, k);
+
+    const c = rows(conns);
+    assert.is(c.length, 2);
+    for (const x of c) {
+      assert.equal([x.role, x.dir, x.protocol, x.opened, x.isEncrypted, x.sasl], ['normal', 'in', 'amqp', true, false, 'ANONYMOUS']);
+      assert.match(String(x.host), /^127\.0\.0\.1:\d+$/);
+      assert.ok(x.container);
+    }
+
+    assert.equal(links.body.attributeNames, QDSTAT_L, 'the columns asked, in order');
+    const l = rows(links);
+    const mgmtIn = l.find((x) => x.owningAddr === 'L$management');
+    assert.ok(mgmtIn, 'the $management request link');
+    assert.equal([mgmtIn?.linkType, mgmtIn?.linkDir], ['endpoint', 'in']);
+    const consumer = l.find((x) => x.owningAddr === 'M0q1');
+    assert.equal([consumer?.linkType, consumer?.linkDir, consumer?.capacity], ['endpoint', 'out', 250]);
+
+    assert.equal(addrs.body.attributeNames, QDSTAT_A);
+    const q1 = rows(addrs).find((x) => x.name === 'M0q1');
+    assert.equal([q1?.distribution, q1?.subscriberCount, q1?.remoteCount, q1?.deliveriesIngress, q1?.deliveriesEgress], ['balanced', 1, 0, 1, 1]);
+    assert.ok(rows(addrs).some((x) => String(x.name).startsWith('Ltemp.')), 'the dynamic reply address is local');
+
+    assert.equal(cfg.body.attributeNames.slice(0, 3), ['prefix', 'pattern', 'distribution']);
+    assert.equal([badType.statusCode, badType.statusDescription], [400, `No such entity type '${T('nope')}'`]);
+    assert.equal([missing.statusCode, missing.statusDescription], [404, 'No entity with name=nope']);
+    held.kill();
+  });
+});
+
+function interior(id: string, connectTo: number | null): string {
+  return [
+    `router {\n    mode: interior\n    id: ${id}\n}`,
+    'listener {\n    host: 127.0.0.1\n    port: 0\n}',
+    'listener {\n    host: 127.0.0.1\n    port: 0\n    role: inter-router\n}',
+    connectTo === null ? '' : `connector {\n    name: to-${id}\n    host: 127.0.0.1\n    port: ${connectTo}\n    role: inter-router\n}`,
+  ].join('\n') + '\n';
+}
+
+test('interior: GET-MGMT-NODES names every router\'s $management (itself too, as qdrouterd); router.node shows the mesh; _topo/0/<self>/$management is the agent too', async () => {
+  if (!protonAvailable()) return;
+  const rs: RunningRouter[] = [];
+  try {
+    rs.push(await startRouter(interior('A', null), { listeners: 2 }));
+    rs.push(await startRouter(interior('B', rs[0].ports[1]), { listeners: 2 }));
+    const deadline = Date.now() + 15_000;
+    let res: Json;
+    for (;;) {
+      res = await ask(url(rs[1]), [GET_MGMT_NODES, query(T('router.node'), ['id', 'nextHop', 'cost', 'linkState', 'address']), query(T('connection'), ['role', 'dir'])]);
+      // Converged: B knows A and has A's link state (which names B).
+      const known = res.replies[1].body.results as unknown[][];
+      if ((known.length === 2 && (known[1][3] as string[]).length > 0) || Date.now() > deadline) break;
+      await new Promise((ok) => setTimeout(ok, 200));
+    }
+    // As qdrouterd 1.19 (checked against it): every router of the mesh, this one first.
+    assert.equal(res.replies[0].body, ['amqp:/_topo/0/B/$management', 'amqp:/_topo/0/A/$management']);
+    assert.equal(rows(res.replies[1]).map((n) => [n.id, n.nextHop, n.cost, n.address, n.linkState]), [['B', '(self)', null, 'amqp:/_topo/0/B', ['A']], ['A', null, 1, 'amqp:/_topo/0/A', ['B']]]);
+    assert.ok(rows(res.replies[2]).some((c) => c.role === 'inter-router' && c.dir === 'out'));
+    // qdstat -r B / qdmanage -r B on B itself: the router's own topological management address.
+    const own = await ask(url(rs[1]), [query(T('router'), ['id', 'mode', 'nodeCount'])], 'amqp:/_topo/0/B/$management');
+    assert.equal(own.replies[0].body.results, [['B', 'interior', 1]]);
+  } finally {
+    for (const r of rs) await r.stop();
+  }
+});
+
+test.run();
