@@ -41,6 +41,13 @@ const LOG_MODULES = ['DEFAULT', 'ROUTER', 'ROUTER_CORE', 'ROUTER_HELLO', 'ROUTER
 
 /** Marks a link attached to `$management` (requests in). */
 const MANAGEMENT = { management: true };
+/**
+ * The agent's own ends in the core (their `CoreLink.io`): a consumer of this router's
+ * `_topo/0/<id>/$management` (requests routed from anywhere in the mesh) and an anonymous sender
+ * its replies enter the core through, routed by their `to` (the request's reply-to).
+ */
+const AGENT_IN = { agent: 'in' };
+const AGENT_OUT = { agent: 'out' };
 
 export { VERSION };
 
@@ -130,6 +137,10 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
   /** The management agent: every `$management` request is answered there. */
   readonly agent: ManagementAgent;
   private readonly startedAt = Date.now();
+  /** The agent's anonymous sender in the core (replies to requests that came through the core). */
+  private readonly agentIn: CoreLink;
+  /** Requests the core handed the agent, answered on the next turn (never inside the core's pump). */
+  private agentQueue: Copy[] = [];
   /** Management identities of links (engine links carry none of their own). */
   private readonly linkIds = new WeakMap<Link, number>();
   private nextLinkIdentity = 1;
@@ -163,6 +174,8 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
       }, logger)
       : null;
     if (this.interRouter) this.core.setRemoteView(this.interRouter);
+    this.agentIn = this.core.onSenderAttached(null, 250, AGENT_IN);
+    this.core.onConsumerAttached(`_topo/0/${settings.id}/$management`, 250, false, AGENT_OUT);
     this.linkRouter = new LinkRouter(settings.linkRoutes ?? [], {
       touch: (c) => this.touch(c),
       interRouter: this.interRouter,
@@ -300,6 +313,43 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     }
     if (link.credit < 50) conn.setCredit(link, 100);
     this.touch(conn);
+  }
+
+  /**
+   * Requests routed to this router's `_topo/0/<id>/$management` through the core (from a client
+   * here or from another router): answered, and the reply routed through the core to the
+   * request's reply-to, wherever in the mesh it lives (qdrouterd's dynamic `_topo/0/<router>/temp.*`).
+   */
+  private answerRouted(): void {
+    const q = this.agentQueue;
+    this.agentQueue = [];
+    for (const copy of q) {
+      const payload = (copy.delivery.io as RoutedDelivery).d.payload;
+      let outcome: Buffer = STATE.accepted;
+      let code = 0x24;
+      try {
+        const req = decodeRequest(payload);
+        if (req.replyTo === null) throw new ManagementError('a request needs a reply-to', 400);
+        this.routeReply(req.replyTo, encodeReply(req, this.agent.handle(req)));
+      } catch (e) {
+        if (!(e instanceof ManagementError) && !(e instanceof DecodeError)) throw e;
+        this.logger.log('AGENT', 'warning', `management request refused: ${(e as Error).message}`);
+        outcome = encodeRejected({ condition: 'amqp:invalid-field', description: `management: ${(e as Error).message}` });
+        code = 0x25;
+      }
+      this.core.onCopyOutcome(copy, code, outcome, true);
+    }
+    this.touchAll();
+    this.pump.schedule();
+  }
+
+  /** Sends a reply into the core, pre-settled, to `replyTo`. */
+  private routeReply(replyTo: string, reply: Buffer): void {
+    const rd = new RoutedDelivery({ payload: reply, settled: true, link: null } as unknown as InDelivery);
+    scanMessage(reply, 0, reply.length, rd, false);
+    let to = normalizeAddress(replyTo);
+    to = phaseKey(to, this.addressTable.computePhases(to).ingress);
+    this.core.onDelivery(this.agentIn, true, to, rd, null, null, 4);
   }
 
   /** What the management agent sees of this router: snapshots made on request, never kept. */
@@ -732,17 +782,24 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
   // ------------------------------------------------------------------ CoreEffects
 
   grantCredit(cl: CoreLink, credit: number): void {
+    if (cl.io === AGENT_IN) return;
     const link = cl.io as Link;
     link.conn.setCredit(link, credit);
     this.touch(link.conn);
   }
 
   canSend(cl: CoreLink): boolean {
+    if (cl.io === AGENT_OUT) return true;
     const link = cl.io as Link;
     return link.conn.canSend(link);
   }
 
   transmit(copy: Copy, settled: boolean): unknown {
+    if (copy.out.io === AGENT_OUT) {
+      if (this.agentQueue.length === 0) setImmediate(() => this.answerRouted());
+      this.agentQueue.push(copy);
+      return AGENT_OUT;
+    }
     const link = copy.out.io as Link;
     const conn = link.conn;
     const d = copy.delivery.io as RoutedDelivery;
@@ -794,13 +851,14 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
   settleIn(del: Delivery, state: Buffer | null, made: Made | 0): void {
     const d = (del.io as RoutedDelivery).d;
     const link = d.link;
-    if (!link.attached || d.settled) return;
+    if (link === null || !link.attached || d.settled) return;
     const s = made === Made.Released ? STATE.released : made === Made.ModifiedFailed ? STATE.modifiedFailed : state;
     link.conn.updateIn(d, s, true);
     this.touch(link.conn);
   }
 
   settleOut(copy: Copy): void {
+    if (copy.out.io === AGENT_OUT) return;
     const od = copy.io as OutDelivery;
     if (!od.link.attached) return;
     od.link.conn.updateOut(od, null, true);
@@ -815,6 +873,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
   }
 
   drainComplete(cl: CoreLink): void {
+    if (cl.io === AGENT_OUT) return;
     const link = cl.io as Link;
     link.conn.drainComplete(link);
     this.touch(link.conn);

@@ -27,9 +27,11 @@ export const addressEntity: EntityModule = {
     const self = v.settings.id;
     return v.addresses().map((a) => {
       const name = addressName(a.key, self);
+      // The agent consumes this router's own `_topo/0/<id>/$management` in process (qdrouterd's L$management).
+      const agent = a.key === `_topo/0/${self}/$management` ? 1 : 0;
       return {
         name, identity: name, type: 'org.apache.qpid.dispatch.router.address', key: name,
-        distribution: a.distribution, inProcess: 0, subscriberCount: a.consumers, remoteCount: a.topo ? 0 : a.remotes.length, containerCount: 0,
+        distribution: a.distribution, inProcess: agent, subscriberCount: a.consumers - agent, remoteCount: a.topo ? 0 : a.remotes.length, containerCount: 0,
         deliveriesIngress: a.deliveriesIngress, deliveriesEgress: a.deliveriesEgress, deliveriesTransit: a.deliveriesTransit,
         deliveriesToContainer: 0, deliveriesFromContainer: 0, deliveriesIngressRouteContainer: 0, deliveriesEgressRouteContainer: 0,
         deliveriesRedirectedToFallback: 0, remoteHostRouters: a.topo ? [] : a.remotes, transitOutstanding: null, trackedDeliveries: 0, priority: -1,

@@ -6,7 +6,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Json, protonAvailable, runProton, startProton } from '../support/proton';
 import { RunningRouter, startRouter } from '../support/router';
-import { url, withRouter } from './helpers';
+import { sorted, url, withRouter } from './helpers';
 
 const T = (s: string) => `org.apache.qpid.dispatch.${s}`;
 const NODE = { name: 'self', type: 'org.amqp.management' };
@@ -20,8 +20,9 @@ const QDSTAT_L = ['linkType', 'linkDir', 'connectionId', 'identity', 'peer', 'ow
 const QDSTAT_A = ['distribution', 'inProcess', 'subscriberCount', 'remoteCount', 'containerCount', 'deliveriesIngress', 'deliveriesEgress',
   'deliveriesRedirectedToFallback', 'deliveriesTransit', 'deliveriesToContainer', 'deliveriesFromContainer', 'name', 'priority'];
 
-async function ask(u: string, requests: unknown[], address = '$management'): Promise<Json> {
-  const r = await runProton('mgmt_request.py', ['--url', u, '--address', address, '--requests', JSON.stringify(requests), '--timeout', '8']);
+async function ask(u: string, requests: unknown[], address = '$management', anonymous = false): Promise<Json> {
+  const args = ['--url', u, '--address', address, '--requests', JSON.stringify(requests), '--timeout', '8'];
+  const r = await runProton('mgmt_request.py', anonymous ? [...args, '--anonymous'] : args);
   assert.is(r.code, 0, r.stderr + JSON.stringify(r.result));
   assert.is(r.result.timed_out, false);
   assert.is(r.result.replies.length, requests.length);
@@ -129,6 +130,49 @@ test('interior: GET-MGMT-NODES names every router\'s $management (itself too, as
     // qdstat -r B / qdmanage -r B on B itself: the router's own topological management address.
     const own = await ask(url(rs[1]), [query(T('router'), ['id', 'mode', 'nodeCount'])], 'amqp:/_topo/0/B/$management');
     assert.equal(own.replies[0].body.results, [['B', 'interior', 1]]);
+  } finally {
+    for (const r of rs) await r.stop();
+  }
+});
+
+test('across the mesh: _topo/0/<router>/$management on any router reaches that router\'s agent (qdstat -r, --all-routers, qdmanage -r); the reply comes back to the dynamic reply-to', async () => {
+  if (!protonAvailable()) return;
+  const rs: RunningRouter[] = [];
+  try {
+    // A line: C - B - A (C is two hops from A).
+    rs.push(await startRouter(interior('A', null), { listeners: 2 }));
+    rs.push(await startRouter(interior('B', rs[0].ports[1]), { listeners: 2 }));
+    rs.push(await startRouter(interior('C', rs[1].ports[1]), { listeners: 2 }));
+    const deadline = Date.now() + 15_000;
+    let nodes: Json;
+    for (;;) {
+      nodes = await ask(url(rs[0]), [GET_MGMT_NODES]);
+      if (nodes.replies[0].body.length === 3 || Date.now() > deadline) break;
+      await new Promise((ok) => setTimeout(ok, 200));
+    }
+    assert.equal(sorted(nodes.replies[0].body), ['amqp:/_topo/0/A/$management', 'amqp:/_topo/0/B/$management', 'amqp:/_topo/0/C/$management']);
+    for (const [id, anonymous] of [['B', false], ['C', false], ['B', true], ['C', true]] as const) {
+      const res = await ask(url(rs[0]), [
+        query(T('router')),
+        query(T('router'), ['id', 'mode', 'nodeCount']),
+        query(T('router.address'), QDSTAT_A),
+        GET_MGMT_NODES,
+      ], `amqp:/_topo/0/${id}/$management`, anonymous);
+      assert.ok(res.reply_to.startsWith('amqp:/_topo/0/A/temp.'), res.reply_to);
+      assert.is(res.accepted, 4);
+      assert.is(rows(res.replies[0])[0].id, id, 'answered by the router named');
+      assert.equal(res.replies[1].body.results, [[id, 'interior', 2]]);
+      const mgmt = rows(res.replies[2]).find((a) => a.name === 'L$management');
+      assert.equal([mgmt?.inProcess, mgmt?.subscriberCount], [1, 0], 'the agent: in process, as qdrouterd');
+      assert.is(res.replies[3].body[0], `amqp:/_topo/0/${id}/$management`, 'GET-MGMT-NODES from the remote router: itself first');
+    }
+    // A's own, through the core (an anonymous sender): still A's agent.
+    const own = await ask(url(rs[0]), [query(T('router'), ['id'])], 'amqp:/_topo/0/A/$management', true);
+    assert.equal(own.replies[0].body.results, [['A']]);
+    // A router that is not in the mesh: released, no reply.
+    const r = await runProton('mgmt_request.py', ['--url', url(rs[0]), '--address', 'amqp:/_topo/0/Z/$management', '--anonymous',
+      '--requests', JSON.stringify([GET_MGMT_NODES]), '--timeout', '2']);
+    assert.is(r.result.replies.length, 0);
   } finally {
     for (const r of rs) await r.stop();
   }

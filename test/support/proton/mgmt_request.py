@@ -2,7 +2,8 @@
 """AMQP management requests as qdstat and qdmanage (qdrouterd 1.19) send them.
 
 Attaches a receiver with a dynamic source and a sender to --address (default
-"$management"), then sends each request of --requests, a JSON list of
+"$management"; with --anonymous, an anonymous sender and each request's `to` =
+--address), then sends each request of --requests, a JSON list of
 {"properties": {application properties}, "body": <amqp-value>}, in order, with
 reply_to = the dynamic address and correlation_id = "1", "2", ... and NO
 message-id (the tools set only a correlation-id). Integers in the application
@@ -57,7 +58,8 @@ class Requester(ac.ClientBase):
             if not self.reply_to:
                 self.fail("peer attached the dynamic receiver without an address")
                 return
-            self.sender = self.container.create_sender(self.conn, self.opts.address)
+            target = None if self.opts.anonymous else self.opts.address
+            self.sender = self.container.create_sender(self.conn, target)
 
     def on_link_flow(self, event):
         link = event.link
@@ -68,6 +70,8 @@ class Requester(ac.ClientBase):
             m = Message(body=r.get("body", {}))
             m.properties = r.get("properties", {})
             m.reply_to = self.reply_to
+            if self.opts.anonymous:
+                m.address = self.opts.address
             m.correlation_id = str(self.sent + 1)
             link.delivery(str(self.sent + 1))
             link.send(m.encode())
@@ -111,6 +115,8 @@ class Requester(ac.ClientBase):
 def main():
     p = ac.base_parser("Send AMQP management requests as qdstat/qdmanage do")
     p.add_argument("--address", default="$management", help="management node address")
+    p.add_argument("--anonymous", action="store_true",
+                   help="send on an anonymous sender, each request's 'to' = --address")
     p.add_argument("--requests", required=True, help="JSON list of {properties, body}")
     opts = p.parse_args()
     ac.run(Requester(opts))
