@@ -6,7 +6,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Json, protonAvailable, runProton, startProton } from '../support/proton';
 import { RunningRouter, startRouter } from '../support/router';
-import { sorted, url, withRouter } from './helpers';
+import { sorted, url, waitFor, withRouter } from './helpers';
 
 const T = (s: string) => `org.apache.qpid.dispatch.${s}`;
 const NODE = { name: 'self', type: 'org.amqp.management' };
@@ -143,14 +143,19 @@ test('across the mesh: _topo/0/<router>/$management on any router reaches that r
     rs.push(await startRouter(interior('A', null), { listeners: 2 }));
     rs.push(await startRouter(interior('B', rs[0].ports[1]), { listeners: 2 }));
     rs.push(await startRouter(interior('C', rs[1].ports[1]), { listeners: 2 }));
-    const deadline = Date.now() + 15_000;
     let nodes: Json;
-    for (;;) {
+    await waitFor(async () => {
       nodes = await ask(url(rs[0]), [GET_MGMT_NODES]);
-      if (nodes.replies[0].body.length === 3 || Date.now() > deadline) break;
-      await new Promise((ok) => setTimeout(ok, 200));
-    }
+      return nodes.replies[0].body.length === 3;
+    }, 15_000, 'A to know B and C');
     assert.equal(sorted(nodes.replies[0].body), ['amqp:/_topo/0/A/$management', 'amqp:/_topo/0/B/$management', 'amqp:/_topo/0/C/$management']);
+    // Converged everywhere: B and C each know the two others (A may learn of C before C learns of A).
+    for (const id of ['B', 'C']) {
+      await waitFor(async () => {
+        const r = await ask(url(rs[0]), [query(T('router'), ['nodeCount'])], `amqp:/_topo/0/${id}/$management`);
+        return r.replies[0]?.body?.results?.[0]?.[0] === 2;
+      }, 15_000, `router ${id} to know the other two`);
+    }
     for (const [id, anonymous] of [['B', false], ['C', false], ['B', true], ['C', true]] as const) {
       const res = await ask(url(rs[0]), [
         query(T('router')),
