@@ -105,6 +105,10 @@ class ConnCtx extends ConnIo {
 }
 const REJECT_DECODE = encodeRejected({ condition: 'amqp:decode-error', description: 'malformed message sections' });
 const REJECT_NO_TO = encodeRejected({ condition: 'amqp:invalid-field', description: 'anonymous relay: message has no "to" address' });
+/** qdrouterd 1.19's outcome for an anonymous delivery to an `unavailable` address (transfer.c). */
+const REJECT_UNAVAILABLE = encodeRejected({ condition: 'amqp:not-found', description: 'Deliveries cannot be sent to an unavailable address' });
+/** qdrouterd 1.19's detach for an attach to an `unavailable` address (address_lookup_client.c). */
+const NODE_NOT_FOUND: AmqpError = { condition: 'amqp:not-found', description: 'Node not found' };
 const REJECT_BAD_TO = encodeRejected({ condition: 'amqp:invalid-field', description: 'anonymous relay: the message\'s "to" address is not valid UTF-8' });
 
 /** A running router. */
@@ -576,6 +580,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
         const problem = checkAddress(src.address, this.settings.maxAddressLength);
         if (problem) return this.refuse(link, a, { condition: 'amqp:invalid-field', description: `invalid source address: ${problem}` });
         key = normalizeAddress(src.address);
+        if (this.addressTable.isUnavailable(key)) return this.refuse(link, a, NODE_NOT_FOUND);
         // A waypoint's consumers receive what comes back from the broker (the egress phase).
         key = phaseKey(key, this.addressTable.computePhases(key).egress);
       }
@@ -606,6 +611,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
       const problem = checkAddress(tgt.address, this.settings.maxAddressLength);
       if (problem) return this.refuse(link, a, { condition: 'amqp:invalid-field', description: `invalid target address: ${problem}` });
       key = normalizeAddress(tgt.address);
+      if (this.addressTable.isUnavailable(key)) return this.refuse(link, a, NODE_NOT_FOUND);
       key = phaseKey(key, this.addressTable.computePhases(key).ingress);
     }
     link.address = key;
@@ -795,7 +801,10 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     const d = (del.io as RoutedDelivery).d;
     const link = d.link;
     if (!link.attached || d.settled) return;
-    const s = made === Made.Released ? STATE.released : made === Made.ModifiedFailed ? STATE.modifiedFailed : state;
+    const s = made === Made.Released ? STATE.released
+      : made === Made.ModifiedFailed ? STATE.modifiedFailed
+      : made === Made.RejectedUnavailable ? REJECT_UNAVAILABLE
+      : state;
     link.conn.updateIn(d, s, true);
     this.touch(link.conn);
   }
