@@ -594,7 +594,8 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     // The peer sends.
     const tgt = a.target;
     if (tgt !== null && tgt.type === 'coordinator') {
-      return this.refuse(link, a, { condition: 'amqp:not-implemented', description: 'transactions are not supported by the router; attach to a broker' });
+      // qdrouterd 1.19's words (QDR_CONDITION_COORDINATOR_PRECONDITION_FAILED), which clients match.
+      return this.refuse(link, a, { condition: 'amqp:precondition-failed', description: "The router can't coordinate transactions by itself, a linkRoute to a coordinator must be configured to use transactions." });
     }
     let key: string | null = null;
     if (tgt !== null && tgt.dynamic) {
