@@ -171,7 +171,7 @@ export const ENTITY_SCHEMAS: { readonly [type: string]: EntitySchema } = {
   address: entity('address', 'org.apache.qpid.dispatch.router.config.address', { implemented: true }, {
     prefix: implemented(string()),
     pattern: implemented(string()),
-    distribution: implemented(enumOf(DISTRIBUTIONS, { default: 'balanced', unsupportedValues: ['unavailable'] })),
+    distribution: implemented(enumOf(DISTRIBUTIONS, { default: 'balanced' })),
     waypoint: implemented(boolean({ default: false })),
     // No schema default: without both phases qdrouterd uses ingress 0 and egress 1 (waypoint) or 0.
     ingressPhase: implemented(integer({ max: MAX_PHASE })),

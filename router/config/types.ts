@@ -161,8 +161,12 @@ export interface ConnectorEntity extends EntityCommon {
   transport: ConnectorTransport;
 }
 
-/** Address distributions amqp-mesh supports (qdrouterd's `unavailable` is not supported yet). */
-export type AddressDistribution = 'multicast' | 'closest' | 'balanced';
+/**
+ * Address distributions. `unavailable` (qdrouterd 1.19): attaches to matching addresses are
+ * refused (detach with amqp:not-found "Node not found") and anonymous deliveries to them are
+ * rejected (amqp:not-found).
+ */
+export type AddressDistribution = 'multicast' | 'closest' | 'balanced' | 'unavailable';
 
 /** An `address` entity: how messages to matching addresses are distributed. Exactly one of prefix and pattern is set. */
 export interface AddressEntity extends EntityCommon {

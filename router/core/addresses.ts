@@ -16,7 +16,11 @@ export type { Distribution };
 export interface AddressRule {
   prefix?: string;
   pattern?: string;
-  distribution: Distribution;
+  /**
+   * `unavailable` (qdrouterd): matching addresses cannot be attached to, and anonymous
+   * deliveries to them are rejected; such addresses never exist in the core.
+   */
+  distribution: Distribution | 'unavailable';
   /** A waypoint (qdrouterd): producers send on `ingressPhase`, consumers receive on `egressPhase`. */
   waypoint?: boolean;
   ingressPhase?: number;
@@ -33,6 +37,7 @@ const NO_PHASES: AddressPhases = { ingress: 0, egress: 0 };
 
 interface CompiledRule extends AddressMatcher {
   distribution: Distribution;
+  unavailable: boolean;
   phases: AddressPhases;
 }
 
@@ -42,6 +47,8 @@ export { matchesAddressRule };
 /** Resolves addresses to distributions; results are cached (bounded). */
 export class AddressTable {
   private rules: CompiledRule[] = [];
+  /** Some rule is `unavailable` (else {@link isUnavailable} need not look). */
+  private anyUnavailable = false;
   private readonly cache = new LRUCache<string, CompiledRule | 0>({ max: 10_000 });
 
   constructor(rules: AddressRule[], readonly defaultDistribution: Distribution = 'balanced') {
@@ -53,8 +60,11 @@ export class AddressTable {
       const phases = r.waypoint || r.ingressPhase !== undefined || r.egressPhase !== undefined
         ? { ingress: r.ingressPhase ?? 0, egress: r.egressPhase ?? (r.waypoint ? 1 : 0) }
         : NO_PHASES;
-      return { ...compileAddressMatcher(r), distribution: r.distribution, phases };
+      const unavailable = r.distribution === 'unavailable';
+      const distribution = r.distribution === 'unavailable' ? this.defaultDistribution : r.distribution;
+      return { ...compileAddressMatcher(r), distribution, unavailable, phases };
     });
+    this.anyUnavailable = this.rules.some((r) => r.unavailable);
     this.cache.clear();
   }
 
@@ -62,6 +72,16 @@ export class AddressTable {
   computeDistribution(address: string): Distribution {
     const r = this.match(address);
     return r === 0 ? this.defaultDistribution : r.distribution;
+  }
+
+  /**
+   * True when the most specific rule for `address` (without phase prefix) has distribution
+   * `unavailable` (qdrouterd 1.19's QD_TREATMENT_UNAVAILABLE).
+   */
+  isUnavailable(address: string): boolean {
+    if (!this.anyUnavailable) return false;
+    const r = this.match(address);
+    return r !== 0 && r.unavailable;
   }
 
   /** The phases producers and consumers of `address` use (0/0 unless it is a waypoint). */

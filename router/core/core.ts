@@ -14,7 +14,7 @@
  * - outcomes pass through as the consumer gave them; a consumer that leaves turns its unsettled
  *   deliveries into modified(delivery-failed) and its undelivered ones into released.
  */
-import { AddressTable, Distribution } from './addresses';
+import { AddressTable, Distribution, parsePhaseKey } from './addresses';
 
 /** Delivery-state codes the core compares (AMQP descriptor codes). */
 export const enum State {
@@ -41,6 +41,8 @@ function rank(code: number): number {
 export const enum Made {
   Released = 1,
   ModifiedFailed = 2,
+  /** rejected(amqp:not-found): an anonymous client delivery to an `unavailable` address. */
+  RejectedUnavailable = 3,
 }
 
 /** A routable address and its attached links. */
@@ -402,6 +404,13 @@ export class RouterCore {
     }
     if (!link.interRouter) this.stats.deliveriesIngress++;
     let a = link.address;
+    if (a === null && to !== null && !link.interRouter && this.table.isUnavailable(parsePhaseKey(to).address)) {
+      // qdrouterd 1.19 (transfer.c): a client's delivery to an unavailable address is rejected;
+      // one from another router is released (no consumer can attach to it: noRoute below).
+      const d = new Delivery(link, settled, io);
+      this.rejectUnavailable(d);
+      return d;
+    }
     if (a === null) {
       // An anonymous message to another router's _topo address is routed without keeping a record.
       a = to === null ? null : this.addresses.get(to) ?? this.topoAddress(to);
@@ -480,6 +489,17 @@ export class RouterCore {
       }
     }
     return best;
+  }
+
+  private rejectUnavailable(d: Delivery): void {
+    if (d.settled) {
+      this.stats.droppedPresettled++;
+      return;
+    }
+    this.stats.rejectedDeliveries++;
+    d.link.rejectedCount++;
+    d.done = true;
+    this.fx.settleIn(d, null, Made.RejectedUnavailable);
   }
 
   private noRoute(d: Delivery): void {

@@ -112,6 +112,10 @@ class ConnCtx extends ConnIo {
 }
 const REJECT_DECODE = encodeRejected({ condition: 'amqp:decode-error', description: 'malformed message sections' });
 const REJECT_NO_TO = encodeRejected({ condition: 'amqp:invalid-field', description: 'anonymous relay: message has no "to" address' });
+/** qdrouterd 1.19's outcome for an anonymous delivery to an `unavailable` address (transfer.c). */
+const REJECT_UNAVAILABLE = encodeRejected({ condition: 'amqp:not-found', description: 'Deliveries cannot be sent to an unavailable address' });
+/** qdrouterd 1.19's detach for an attach to an `unavailable` address (address_lookup_client.c). */
+const NODE_NOT_FOUND: AmqpError = { condition: 'amqp:not-found', description: 'Node not found' };
 const REJECT_BAD_TO = encodeRejected({ condition: 'amqp:invalid-field', description: 'anonymous relay: the message\'s "to" address is not valid UTF-8' });
 
 /** A running router. */
@@ -626,6 +630,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
         const problem = checkAddress(src.address, this.settings.maxAddressLength);
         if (problem) return this.refuse(link, a, { condition: 'amqp:invalid-field', description: `invalid source address: ${problem}` });
         key = normalizeAddress(src.address);
+        if (this.addressTable.isUnavailable(key)) return this.refuse(link, a, NODE_NOT_FOUND);
         // A waypoint's consumers receive what comes back from the broker (the egress phase).
         key = phaseKey(key, this.addressTable.computePhases(key).egress);
       }
@@ -639,7 +644,8 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     // The peer sends.
     const tgt = a.target;
     if (tgt !== null && tgt.type === 'coordinator') {
-      return this.refuse(link, a, { condition: 'amqp:not-implemented', description: 'transactions are not supported by the router; attach to a broker' });
+      // qdrouterd 1.19's words (QDR_CONDITION_COORDINATOR_PRECONDITION_FAILED), which clients match.
+      return this.refuse(link, a, { condition: 'amqp:precondition-failed', description: "The router can't coordinate transactions by itself, a linkRoute to a coordinator must be configured to use transactions." });
     }
     let key: string | null = null;
     if (tgt !== null && tgt.dynamic) {
@@ -656,6 +662,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
       const problem = checkAddress(tgt.address, this.settings.maxAddressLength);
       if (problem) return this.refuse(link, a, { condition: 'amqp:invalid-field', description: `invalid target address: ${problem}` });
       key = normalizeAddress(tgt.address);
+      if (this.addressTable.isUnavailable(key)) return this.refuse(link, a, NODE_NOT_FOUND);
       key = phaseKey(key, this.addressTable.computePhases(key).ingress);
     }
     link.address = key;
@@ -852,7 +859,10 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     const d = (del.io as RoutedDelivery).d;
     const link = d.link;
     if (link === null || !link.attached || d.settled) return;
-    const s = made === Made.Released ? STATE.released : made === Made.ModifiedFailed ? STATE.modifiedFailed : state;
+    const s = made === Made.Released ? STATE.released
+      : made === Made.ModifiedFailed ? STATE.modifiedFailed
+      : made === Made.RejectedUnavailable ? REJECT_UNAVAILABLE
+      : state;
     link.conn.updateIn(d, s, true);
     this.touch(link.conn);
   }

@@ -25,6 +25,23 @@ test('prefix matches on token boundaries: itself, ".", "/" children; not a longe
   assert.is(t.computeDistribution('Queue'), 'balanced', 'matching is case-sensitive');
 });
 
+test('unavailable (qdrouterd): the most specific rule decides; the distribution falls back to the default', () => {
+  const t = table([
+    { prefix: 'closed', distribution: 'unavailable' },
+    { prefix: 'closed.open', distribution: 'multicast' },
+    { pattern: 'x.*.gone', distribution: 'unavailable' },
+  ], 'closest');
+  assert.ok(t.isUnavailable('closed'));
+  assert.ok(t.isUnavailable('closed/a'));
+  assert.not.ok(t.isUnavailable('closed.open.a'), 'a longer prefix wins');
+  assert.is(t.computeDistribution('closed.open.a'), 'multicast');
+  assert.ok(t.isUnavailable('x.y.gone'));
+  assert.not.ok(t.isUnavailable('x.y.z'));
+  assert.not.ok(t.isUnavailable('closedx'));
+  assert.is(t.computeDistribution('closed.a'), 'closest');
+  assert.not.ok(table([{ prefix: 'q', distribution: 'closest' }]).isUnavailable('q'));
+});
+
 test('multi-token prefixes; "." and "/" are interchangeable separators', () => {
   const t = table([{ prefix: 'a.b', distribution: 'closest' }]);
   assert.is(t.computeDistribution('a.b'), 'closest');

@@ -541,6 +541,25 @@ test('no route: unsettled -> released (settleIn with Made.Released), settled -> 
   assert.is(s.held, 0);
 });
 
+test('unavailable address: an anonymous client delivery is rejected (Made.RejectedUnavailable); settled -> dropped', () => {
+  // S1(anonymous, to=closed.q) --> [router] -x (address unavailable)
+  const w = new World([{ prefix: 'closed', distribution: 'unavailable' }]);
+  const s = w.sender(null);
+  const d = w.send(s, false, 'closed.q');
+  assert.equal(w.fx.settlesOf(d).map((x) => [x.state, x.made]), [[null, Made.RejectedUnavailable]]);
+  assert.is(w.core.stats.rejectedDeliveries, 1);
+  assert.is(w.core.stats.releasedNoRoute, 0);
+  assert.is(s.rejectedCount, 1);
+  const d2 = w.send(s, true, 'closed.q');
+  assert.is(w.fx.settlesOf(d2).length, 0);
+  assert.is(w.core.stats.droppedPresettled, 1);
+  assert.is(s.held, 0);
+  // Other addresses still route, and the sender keeps its credit.
+  const c = w.consumer('open', 5);
+  const d3 = w.send(s, false, 'open');
+  assert.is(w.fx.sentOn(c)[0].delivery, d3);
+});
+
 test('anonymous sender routes by `to` to an existing consumer', () => {
   // S1(anonymous, to=q) --> [router] --> C1(q)
   const w = new World();

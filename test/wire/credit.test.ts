@@ -3,6 +3,7 @@
 //   raw sender --> [router R1] --> raw receiver
 //                  listener 0: defaults (linkCapacity 250)
 //                  listener 1: linkCapacity 10
+//                  address closed: distribution unavailable
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { D } from '../../amqp/performatives';
@@ -15,7 +16,7 @@ let port: number, smallCapacityPort: number;
 const clients: RawClient[] = [];
 
 test.before(async () => {
-  r = await startRouter(standaloneConfig('listener {\n    host: 127.0.0.1\n    port: 0\n    linkCapacity: 10\n}\n'), { listeners: 2 });
+  r = await startRouter(standaloneConfig('listener {\n    host: 127.0.0.1\n    port: 0\n    linkCapacity: 10\n}\naddress {\n    prefix: closed\n    distribution: unavailable\n}\n'), { listeners: 2 });
   [port, smallCapacityPort] = r.ports;
 });
 
@@ -216,6 +217,44 @@ test('anonymous relay: credit at once; no route -> released; no "to" -> rejected
   const msg = Buffer.concat([to('closest/credit.anon-target'), textMessage('found')]);
   tx.sendMessage(0, 1, msg, { settled: true });
   const t = await rx.waitForFrame((f) => f.name === 'transfer' && f.fields[0] === rxHandle);
+  assert.equal(t.payload, msg);
+});
+
+test('unavailable address (qdrouterd 1.19): attaches refused with amqp:not-found "Node not found"; anonymous deliveries rejected', async () => {
+  const c = await client();
+  const cases: { name: string; receiver: boolean }[] = [
+    { name: 'rx-closed', receiver: true },
+    { name: 'tx-closed', receiver: false },
+  ];
+  let handle = 0;
+  for (const k of cases) {
+    const since = c.mark;
+    const h = handle++;
+    if (k.receiver) c.attachReceiver(0, h, k.name, 'closed/q');
+    else c.attachSender(0, h, k.name, 'closed.q');
+    const a = await attachReply(c, k.name);
+    const d = await c.waitForFrame((f) => f.name === 'detach' && f.fields[0] === a.fields[1], 3000, since);
+    assert.is(d.fields[1], true, `${k.name}: detach closed`);
+    assert.is(conditionOf(d.fields[2]), 'amqp:not-found', `${k.name}: ${c.describe(since)}`);
+    assert.is(((d.fields[2] as { value: unknown[] }).value)[1], 'Node not found');
+    c.detach(0, h, true);
+  }
+  // An anonymous sender keeps its credit; its delivery to the unavailable address is rejected.
+  const anon = await openSender(c, 0, 5, 'anon-closed', terminus('target', null));
+  await waitCredit(c, 0, anon);
+  const since = c.mark;
+  const id = c.sendMessage(0, 5, Buffer.concat([section(D.Properties, [null, null, 'closed.q']), textMessage('nope')]));
+  const d = await dispositionFor(c, 0, id, since);
+  assert.is(codeOf(d.fields[4]), D.Rejected, c.describe(since));
+  const err = ((d.fields[4] as { value: unknown[] }).value)[0];
+  assert.is(conditionOf(err), 'amqp:not-found');
+  assert.is((err as { value: unknown[] }).value[1], 'Deliveries cannot be sent to an unavailable address');
+  assert.is(d.fields[3], true, 'settled');
+  // The rest of the router is unaffected.
+  const rxHandle = await openReceiver(c, 0, 6, 'rx-open', 'closest/credit.after-closed', 10);
+  const msg = Buffer.concat([section(D.Properties, [null, null, 'closest/credit.after-closed']), textMessage('found')]);
+  c.sendMessage(0, 5, msg, { settled: true });
+  const t = await c.waitForFrame((f) => f.name === 'transfer' && f.fields[0] === rxHandle);
   assert.equal(t.payload, msg);
 });
 
