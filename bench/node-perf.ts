@@ -11,7 +11,7 @@
  *
  * From TypeScript: runNodePerf(opts) spawns it and parses that line.
  */
-import { spawn } from 'node:child_process';
+import { runJsonLineTool } from './tools';
 import { runEnginePerf } from './engine-perf';
 import { runRheaPerf, type BenchTransport, type PerfResult } from './rhea-perf';
 
@@ -42,34 +42,12 @@ export function runNodePerf(o: NodePerfOptions): Promise<PerfResult> {
   if (o.credit !== undefined) args.push('--credit', String(o.credit));
   if (o.window !== undefined) args.push('--window', String(o.window));
   if (o.timeoutSec !== undefined) args.push('--timeout', String(o.timeoutSec));
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.setEncoding('utf8');
-    child.stderr.setEncoding('utf8');
-    child.stdout.on('data', (d: string) => (out += d));
-    child.stderr.on('data', (d: string) => (err += d));
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      const line = out.trim().split('\n').filter((l) => l.startsWith('{')).pop();
-      let raw: Record<string, unknown> | undefined;
-      try {
-        raw = line ? (JSON.parse(line) as Record<string, unknown>) : undefined;
-      } catch {
-        raw = undefined;
-      }
-      if (code !== 0 || !raw || typeof raw.error === 'string') {
-        const why = raw && typeof raw.error === 'string' ? raw.error : err.trim() || `exit ${code ?? signal}`;
-        reject(new Error(`${o.client} over ${o.transport} failed: ${why}`));
-        return;
-      }
-      const lat = (raw.latency_us ?? {}) as Record<string, number>;
-      resolve({
-        messages: Number(raw.messages), seconds: Number(raw.seconds), msgsPerSec: Number(raw.msgs_per_sec),
-        p50Us: Number(lat.p50), p99Us: Number(lat.p99), maxUs: Number(lat.max), accepted: Number(raw.accepted),
-      });
-    });
+  return runJsonLineTool(process.execPath, args, `${o.client} over ${o.transport}`).then((raw) => {
+    const lat = (raw.latency_us ?? {}) as Record<string, number>;
+    return {
+      messages: Number(raw.messages), seconds: Number(raw.seconds), msgsPerSec: Number(raw.msgs_per_sec),
+      p50Us: Number(lat.p50), p99Us: Number(lat.p99), maxUs: Number(lat.max), accepted: Number(raw.accepted),
+    };
   });
 }
 

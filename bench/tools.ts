@@ -123,7 +123,28 @@ export function runMeshPerf(opts: MeshPerfOptions): Promise<MeshPerfResult> {
   if (opts.sslVerify !== undefined) args.push('--ssl-verify', opts.sslVerify);
   if (opts.durable) args.push('--durable');
 
-  return new Promise<MeshPerfResult>((resolve, reject) => {
+  return runJsonLineTool(bin, args, 'mesh_perf').then((raw) => {
+    const lat = (raw.latency_us ?? {}) as Record<string, unknown>;
+    return {
+      messages: num(raw.messages),
+      seconds: num(raw.seconds),
+      msgsPerSec: num(raw.msgs_per_sec),
+      p50Us: num(lat.p50),
+      p99Us: num(lat.p99),
+      maxUs: num(lat.max),
+      accepted: num(raw.accepted),
+      received: num(raw.received),
+      raw,
+    };
+  });
+}
+
+/**
+ * Runs a load generator that prints one JSON line at the end (mesh_perf, bench/node-perf.js) and
+ * resolves with it; a non-zero exit or an `error` field rejects, naming `what` and the reason.
+ */
+export function runJsonLineTool(bin: string, args: string[], what: string): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
     const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
@@ -135,32 +156,19 @@ export function runMeshPerf(opts: MeshPerfOptions): Promise<MeshPerfResult> {
     child.on('close', (code, signal) => {
       const line = out.trim().split('\n').filter((l) => l.startsWith('{')).pop();
       let raw: Record<string, unknown> | undefined;
-      if (line) {
-        try {
-          raw = JSON.parse(line) as Record<string, unknown>;
-        } catch {
-          raw = undefined;
-        }
+      try {
+        raw = line ? (JSON.parse(line) as Record<string, unknown>) : undefined;
+      } catch {
+        raw = undefined;
       }
-      if (code !== 0 || !raw) {
+      if (code !== 0 || !raw || typeof raw.error === 'string') {
         const why = raw && typeof raw.error === 'string' ? raw.error : err.trim() || `exit ${code ?? signal}`;
-        const e = new Error(`mesh_perf failed: ${why}`) as Error & { result?: Record<string, unknown> };
+        const e = new Error(`${what} failed: ${why}`) as Error & { result?: Record<string, unknown> };
         e.result = raw;
         reject(e);
         return;
       }
-      const lat = (raw.latency_us ?? {}) as Record<string, unknown>;
-      resolve({
-        messages: num(raw.messages),
-        seconds: num(raw.seconds),
-        msgsPerSec: num(raw.msgs_per_sec),
-        p50Us: num(lat.p50),
-        p99Us: num(lat.p99),
-        maxUs: num(lat.max),
-        accepted: num(raw.accepted),
-        received: num(raw.received),
-        raw,
-      });
+      resolve(raw);
     });
   });
 }
