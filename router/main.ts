@@ -1,35 +1,37 @@
 /**
  * The router process: loads its configuration, listens, and applies a reloaded file on SIGHUP.
  */
-import { configWarningLevel, loadConfigFile, RouterConfig } from './config';
+import { configWarningLevel } from './config';
+import { loadConfigState, type ConfigState } from './config-store';
 import { loggerFromConfig } from '../config/logger';
 import { exitIfCannotListen, exitOnConfigError, stopOnSignals } from '../lib/lifecycle';
-import { RouterServer, RouterSettings, VERSION } from './io/server';
-import { settingsFromConfig } from './settings';
+import { RouterServer, VERSION } from './io/server';
 
-/** Runs a router from its configuration file until SIGTERM/SIGINT; SIGHUP reloads the file. */
+/**
+ * Runs a router from its configuration file until SIGTERM/SIGINT; SIGHUP reloads the file
+ * (replacing what management created or deleted since).
+ */
 export async function runRouter(file: string): Promise<void> {
-  const cfg: RouterConfig = exitOnConfigError(() => loadConfigFile(file));
+  const state: ConfigState = exitOnConfigError(() => loadConfigState(file));
+  const cfg = state.config;
   const logger = loggerFromConfig(cfg.logs);
   for (const w of cfg.warnings) logger.log('ROUTER', configWarningLevel(w), w.message);
-  const settings: RouterSettings = exitOnConfigError(() => settingsFromConfig(cfg));
-  const server = new RouterServer(settings, logger);
+  const server = new RouterServer(state, logger);
   await exitIfCannotListen(() => server.start());
   logger.log('ROUTER', 'notice', `Router ${cfg.router.id} (${cfg.router.mode}) ready, amqp-mesh ${VERSION}`);
   stopOnSignals(logger, 'ROUTER', () => server.stop());
   // SIGHUP: re-read the file and apply what can change live (connectors, auto-links, link routes,
   // address rules). A bad file is refused with FILE:LINE and the running configuration is kept.
   process.on('SIGHUP', () => {
-    let next: RouterSettings;
+    let next: ConfigState;
     try {
-      const nextCfg = loadConfigFile(file);
-      next = settingsFromConfig(nextCfg);
-      for (const w of nextCfg.warnings) logger.log('ROUTER', configWarningLevel(w), `SIGHUP: ${w.message}`);
+      next = loadConfigState(file);
+      for (const w of next.config.warnings) logger.log('ROUTER', configWarningLevel(w), `SIGHUP: ${w.message}`);
     } catch (e) {
       logger.log('ROUTER', 'error', `SIGHUP: configuration not reloaded: ${(e as Error).message}`);
       return;
     }
-    const notes = server.reconfigure(next);
+    const notes = server.applyConfigState(next);
     logger.log('ROUTER', 'notice', `SIGHUP: configuration reloaded from ${file}${notes.length ? `: ${notes.join('; ')}` : ' (no change)'}`);
   });
 }

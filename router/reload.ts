@@ -1,14 +1,18 @@
 /**
- * What a reloaded configuration changes in a running router (SIGHUP): a typed diff computed
- * from the old and new settings, pure, applied by the server (router/io/server.ts reconfigure).
+ * What a new configuration changes in a running router (a SIGHUP reload or a management CREATE,
+ * UPDATE or DELETE): a typed diff computed from the old and new settings, pure, applied by the
+ * server (router/io/server.ts reconfigure).
  */
 import type { ConnectorSettings, ListenerSettings, RouterSettings } from './io/server';
 import type { RouteContainerSettings } from './io/route-container';
 
 /** The changes a reload makes. */
 export interface RouterReloadDiff {
-  /** Changes ignored until a restart (listeners, router id or mode). */
+  /** Changes ignored until a restart (router id or mode). */
   needRestart: string[];
+  /** Listeners: removed (stop listening; their connections stay), added (listen). A changed one is both. */
+  listenersRemoved: ListenerSettings[];
+  listenersAdded: ListenerSettings[];
   /** Inter-router connectors: removed (closed), added (dialled), kept (untouched). */
   connectorsRemoved: ConnectorSettings[];
   connectorsAdded: ConnectorSettings[];
@@ -19,7 +23,8 @@ export interface RouterReloadDiff {
   routeContainersAdded: RouteContainerSettings[];
 }
 
-const listenerKey = (l: ListenerSettings): string => `${l.name}|${l.host}|${l.port}|${l.role}|${l.cost}`;
+/** Everything that defines a listener: any change re-opens it. */
+const listenerKey = (l: ListenerSettings): string => JSON.stringify(l);
 /** Everything that defines an inter-router connector (a cost change reconnects). */
 const connectorKey = (c: ConnectorSettings): string => `${c.name}|${c.host}|${c.port}|${c.cost}`;
 const routeContainerKey = (r: RouteContainerSettings): string => `${r.name}|${r.host}|${r.port}|${r.failoverUrls.map((u) => `${u.host}:${u.port}`).join(',')}`;
@@ -31,7 +36,8 @@ const routeContainerKey = (r: RouteContainerSettings): string => `${r.name}|${r.
 export function computeReloadDiff(cur: RouterSettings, next: RouterSettings, running: readonly RouteContainerSettings[]): RouterReloadDiff {
   const needRestart: string[] = [];
   if (next.id !== cur.id || next.mode !== cur.mode) needRestart.push('router id/mode changes need a restart (ignored)');
-  if (next.listeners.map(listenerKey).join() !== cur.listeners.map(listenerKey).join()) needRestart.push('listener changes need a restart (ignored)');
+  const oldL = new Set(cur.listeners.map(listenerKey));
+  const newL = new Set(next.listeners.map(listenerKey));
   const oldC = cur.connectors ?? [];
   const newC = next.connectors ?? [];
   const newKeys = new Set(newC.map(connectorKey));
@@ -46,6 +52,8 @@ export function computeReloadDiff(cur: RouterSettings, next: RouterSettings, run
   }
   return {
     needRestart,
+    listenersRemoved: cur.listeners.filter((l) => !newL.has(listenerKey(l))),
+    listenersAdded: next.listeners.filter((l) => !oldL.has(listenerKey(l))),
     connectorsRemoved: oldC.filter((c) => !newKeys.has(connectorKey(c))),
     connectorsAdded: newC.filter((n) => !oldKeys.has(connectorKey(n))),
     connectorsKept: oldC.filter((c) => newKeys.has(connectorKey(c))),

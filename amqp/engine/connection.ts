@@ -137,7 +137,9 @@ export type CloseReason =
   | 'idle-timeout'
   | 'handshake-timeout'
   | 'socket-error'
-  | 'socket-closed';
+  | 'socket-closed'
+  /** Closed by an operator (management `connection` adminStatus=deleted). */
+  | 'admin-closed';
 
 /** Rejection raised inside frame handling; closes the connection with `condition`. */
 export class ConnectionError extends AmqpConditionError {

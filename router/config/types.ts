@@ -9,6 +9,7 @@
 
 import type { ConnectorTransport, ListenerTransport } from '../../amqp/transport/settings';
 import type { ConfigWarning } from '../../config/errors';
+import type { ValidatedEntity } from '../../config/validate';
 import type { SaslMechanism } from '../../config/listener';
 import type { LogEntity } from '../../config/log';
 import type { SslProfileEntity } from '../../config/ssl-profile';
@@ -276,4 +277,6 @@ export interface RouterConfig {
   other: GenericEntity[];
   /** Everything accepted with a remark, in file order; the router should log these at startup. */
   warnings: ConfigWarning[];
+  /** Every entity of the file as validated (all attributes with defaults), in file order: what management shows. */
+  entities: ValidatedEntity[];
 }

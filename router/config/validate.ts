@@ -87,7 +87,9 @@ export function generateRouterId(mode: RouterMode): string {
 export function validateEntities(entities: readonly RawEntity[], file: string, options: ValidationOptions = {}): RouterConfig {
   const context: RouterBuildContext = { ...buildContext(file), generateRouterId: options.generateRouterId ?? generateRouterId };
   const draft: ConfigDraft = { listeners: [], connectors: [], addresses: [], linkRoutes: [], autoLinks: [], logs: [], other: [] };
+  const validated: ValidatedEntity[] = [];
   const nameOwners = validateEntityList(entities, file, ROUTER_TABLE, context.warnings, (entity) => {
+    validated.push(entity);
     const type = entity.schema.type;
     const builder = Object.prototype.hasOwnProperty.call(ENTITY_BUILDERS, type) ? ENTITY_BUILDERS[type] : undefined;
     if (builder !== undefined) builder(entity, draft, context);
@@ -110,6 +112,7 @@ export function validateEntities(entities: readonly RawEntity[], file: string, o
     sslProfiles: context.transports.sslProfiles,
     other: draft.other,
     warnings: context.warnings,
+    entities: validated,
   };
 }
 
@@ -433,7 +436,7 @@ function readConnectionTarget(entity: ValidatedEntity): { connection?: string; c
       'connection',
       'containerId',
       (connectionLine, containerLine) =>
-        `${type} needs at most one of "connection" or "containerId"; it has both (connection on line ${connectionLine}, containerId on line ${containerLine}), which qdrouterd refuses too: keep one`,
+        `Both connection and containerId cannot be specified: ${type} needs at most one of "connection" or "containerId"; it has both (connection on line ${connectionLine}, containerId on line ${containerLine}), which qdrouterd refuses too: keep one`,
     );
   }
   if (containerId === '') {

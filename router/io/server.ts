@@ -31,8 +31,9 @@ import { parsePhaseKey, phaseKey } from '../core/addresses';
 import { LinkRouteSettings, LinkRouter, RouteEnd } from './link-route';
 import { RoutedDelivery } from './routed-delivery';
 import { computeReloadDiff } from '../reload';
+import { computeConfigChange, configuredRecords, type ConfigChange, type ConfigState } from '../config-store';
 import { ManagementAgent } from '../management/agent';
-import type { ConnectionInfo, LinkInfo, ManagementView, NodeInfo } from '../management/view';
+import type { ConnectionInfo, LinkInfo, ManagementControl, ManagementView, NodeInfo } from '../management/view';
 import type { TLSSocket } from 'node:tls';
 import { ManagementError, decodeRequest, encodeReply } from '../../amqp/management';
 
@@ -119,13 +120,14 @@ const NODE_NOT_FOUND: AmqpError = { condition: 'amqp:not-found', description: 'N
 const REJECT_BAD_TO = encodeRejected({ condition: 'amqp:invalid-field', description: 'anonymous relay: the message\'s "to" address is not valid UTF-8' });
 
 /** A running router. */
-export class RouterServer implements ConnectionHandler, CoreEffects, RouteContainerHost {
+export class RouterServer implements ConnectionHandler, CoreEffects, RouteContainerHost, ManagementControl {
   readonly core: RouterCore;
   private readonly addressTable: AddressTable;
   /** Route-container connectors (to brokers). */
   readonly routeContainers: RouteContainer[] = [];
   readonly linkRouter: LinkRouter;
-  private readonly listeners: Listener[] = [];
+  /** Listening sockets, by their settings (a reload or management adds and removes them). */
+  private readonly listeners = new Map<ListenerSettings, Listener>();
   private readonly pump: ConnectionPump;
   private tickTimer: NodeJS.Timeout | null = null;
   private nextConnId = 1;
@@ -138,6 +140,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
   private meshTimer: NodeJS.Timeout | null = null;
   /** Inter-router connectors, by their settings. */
   private readonly connectors = new Map<ConnectorSettings, Connector>();
+  settings: RouterSettings;
   /** The management agent: every `$management` request is answered there. */
   readonly agent: ManagementAgent;
   private readonly startedAt = Date.now();
@@ -149,11 +152,17 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
   private readonly linkIds = new WeakMap<Link, number>();
   private nextLinkIdentity = 1;
 
-  constructor(public settings: RouterSettings, readonly logger: Logger) {
+  /** The configuration entities behind {@link settings} (management's CREATE/UPDATE/DELETE change it). */
+  configState: ConfigState;
+
+  constructor(state: ConfigState, readonly logger: Logger) {
+    this.configState = state;
+    this.settings = state.settings;
+    const settings = state.settings;
     this.pump = new ConnectionPump({ beforeWrite: () => this.core.flush(), onWritable: (c) => this.onWritable(c) }, logger);
     this.addressTable = new AddressTable(settings.addresses);
     this.core = new RouterCore(this.addressTable, this);
-    this.agent = new ManagementAgent(this.managementView());
+    this.agent = new ManagementAgent(this.managementView(), this);
     for (const rc of settings.routeContainers ?? []) this.routeContainers.push(new RouteContainer(rc, this, logger));
     this.interRouter = settings.mode === 'interior'
       ? new InterRouter({ id: settings.id, instance: Math.floor(Date.now() / 1000), ...MESH_DEFAULTS, ...settings.mesh }, {
@@ -189,8 +198,11 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
 
   /** Opens every listener; resolves when all listen. */
   async start(): Promise<void> {
-    this.listeners.push(...await openListeners(this.settings.listeners, (t, deadline, l) => this.accept(t, deadline, l), this.logger));
-    this.settings.listeners.forEach((l, i) => this.bound.push({ name: l.name, host: this.listeners[i].host, port: this.listeners[i].port }));
+    const opened = await openListeners(this.settings.listeners, (t, deadline, l) => this.accept(t, deadline, l), this.logger);
+    this.settings.listeners.forEach((l, i) => {
+      this.listeners.set(l, opened[i]);
+      this.bound.push({ name: l.name, host: opened[i].host, port: opened[i].port });
+    });
     this.tickTimer = setInterval(() => this.pump.tick(Date.now()), 1000);
     if (this.interRouter) {
       const ir = this.interRouter;
@@ -251,15 +263,65 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
   }
 
   /**
-   * Applies a new configuration to the running router (SIGHUP): inter-router connectors and
-   * route-container connectors are added and removed (a changed one is replaced), auto-links
-   * and link routes follow, address rules apply to addresses first used from now on. Listeners
-   * and the router's identity need a restart. Returns what it did, for the log.
+   * Applies a new configuration to the running router (SIGHUP, management): listeners,
+   * inter-router connectors and route-container connectors are added and removed (a changed one
+   * is replaced), auto-links and link routes follow, address rules apply to addresses first used
+   * from now on. The router's identity needs a restart. Returns what it did, for the log.
    */
-  reconfigure(next: RouterSettings): string[] {
+  applyConfigState(next: ConfigState): string[] {
+    this.configState = next;
+    return this.reconfigure(next.settings);
+  }
+
+  /**
+   * A management CREATE, UPDATE or DELETE of a configuration entity: the new configuration is
+   * validated as a whole, as a file is, then applied as a reload is.
+   * @throws ConfigChangeError refused, nothing changed.
+   */
+  changeConfig(change: ConfigChange): string {
+    const { state, identity } = computeConfigChange(this.configState, change);
+    const notes = this.applyConfigState(state);
+    this.logger.log('AGENT', 'info', `${change.op} ${identity}${notes.length ? `: ${notes.join('; ')}` : ''}`);
+    return identity;
+  }
+
+  /** Closes a connection by its management identity (`connection` UPDATE adminStatus=deleted). */
+  closeConnection(identity: string): boolean {
+    for (const conn of this.pump.conns) {
+      const ctx = conn.ctx as ConnCtx | null;
+      if (ctx === null || String(ctx.id) !== identity) continue;
+      conn.close({ condition: 'amqp:connection:forced', description: 'Connection closed by management' }, 'admin-closed');
+      this.touch(conn);
+      return true;
+    }
+    return false;
+  }
+
+  /** Removes and adds listeners; a new one listens asynchronously (a failure is logged). */
+  private reconfigureListeners(removed: readonly ListenerSettings[], added: readonly ListenerSettings[], notes: string[]): void {
+    for (const l of removed) {
+      this.listeners.get(l)?.close();
+      this.listeners.delete(l);
+      const i = this.bound.findIndex((b) => b.name === l.name);
+      if (i >= 0) this.bound.splice(i, 1);
+      notes.push(`listener ${l.name} removed`);
+    }
+    for (const l of added) {
+      notes.push(`listener ${l.name} added (${l.host}:${l.port})`);
+      openListeners([l], (t, deadline, s) => this.accept(t, deadline, s), this.logger).then(([opened]) => {
+        if (this.stopping || !this.settings.listeners.includes(l)) return opened.close();
+        this.listeners.set(l, opened);
+        this.bound.push({ name: l.name, host: opened.host, port: opened.port });
+      }, (e: Error) => this.logger.log('SERVER', 'error', `listener ${l.name}: cannot listen on ${l.host}:${l.port}: ${e.message}`));
+    }
+  }
+
+  /** Applies new settings (see {@link applyConfigState}). */
+  private reconfigure(next: RouterSettings): string[] {
     const running = this.routeContainers.filter((rc) => !rc.retiring);
     const diff = computeReloadDiff(this.settings, next, running.map((rc) => rc.settings));
     const notes = [...diff.needRestart];
+    this.reconfigureListeners(diff.listenersRemoved, diff.listenersAdded, notes);
     for (const c of diff.connectorsRemoved) {
       this.connectors.get(c)?.stop();
       this.connectors.delete(c);
@@ -383,6 +445,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
       nodes: () => this.nodeInfos(),
       logModules: () => LOG_MODULES.map((module) => ({ module, enable: null })),
       recentLogs: (limit) => this.logger.recent(limit),
+      configured: (schemaType) => configuredRecords(this.configState, schemaType),
     };
   }
 
@@ -536,7 +599,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     if (this.meshTimer) clearInterval(this.meshTimer);
     for (const c of this.connectors.values()) c.stopRetrying();
     for (const rc of this.routeContainers) rc.stopReconnecting();
-    for (const l of this.listeners) l.close();
+    for (const l of this.listeners.values()) l.close();
     await this.pump.stop({ condition: 'amqp:connection:forced', description: 'router shutting down' });
   }
 

@@ -10,7 +10,9 @@
  * file and SIGHUP.
  */
 import type { ManagementRequest } from '../../amqp/management';
-import { EntityModule, EntityRecord, ManagementView, PREFIX, fullType } from './view';
+import { EntityModule, EntityRecord, ManagementControl, ManagementView, PREFIX, fullType } from './view';
+import { ConfigChangeError } from '../config-store';
+import { computeManagementSchema } from './schema';
 import { routerEntity } from './router';
 import { connectionEntity } from './connection';
 import { linkEntity } from './link';
@@ -24,6 +26,7 @@ import { configAddressEntity } from './config-address';
 import { linkRouteEntity } from './link-route';
 import { autoLinkEntity } from './auto-link';
 import { allocatorEntity } from './allocator';
+import { dummyEntity } from './dummy';
 
 /** A reply: status code, description and body. */
 export interface ManagementReply {
@@ -41,7 +44,7 @@ export const STATUS_TEXT: Record<number, string> = {
 /** Every entity type the agent serves. */
 export const ENTITY_MODULES: readonly EntityModule[] = [
   routerEntity, connectionEntity, linkEntity, addressEntity, nodeEntity, listenerEntity, connectorEntity, sslProfileEntity, logEntity,
-  configAddressEntity, linkRouteEntity, autoLinkEntity, allocatorEntity,
+  configAddressEntity, linkRouteEntity, autoLinkEntity, allocatorEntity, dummyEntity,
 ];
 
 /** The management node's own types (GET-TYPES lists them, as qdrouterd does). */
@@ -85,55 +88,53 @@ function isModule(m: (typeof ALL_TYPES)[number]): m is EntityModule {
   return 'read' in m;
 }
 
-/** The agent: answers requests against one view of the router. */
+/** The agent: answers requests against one view of the router, changes it through its control. */
 export class ManagementAgent {
-  constructor(private readonly view: ManagementView) {}
+  constructor(private readonly view: ManagementView, private readonly control: ManagementControl | null = null) {}
 
   /** Answers one request; never throws for a bad request (the router keeps serving). */
   handle(req: ManagementRequest): ManagementReply {
     try {
-      const body = this.dispatch(req);
-      return { statusCode: 200, statusDescription: STATUS_TEXT[200], body };
+      const [statusCode, body] = this.dispatch(req);
+      return { statusCode, statusDescription: STATUS_TEXT[statusCode] ?? 'OK', body };
     } catch (e) {
-      if (e instanceof Status) return { statusCode: e.statusCode, statusDescription: e.message, body: {} };
+      if (e instanceof Status || e instanceof ConfigChangeError) return { statusCode: e.statusCode, statusDescription: e.message, body: {} };
       return { statusCode: 500, statusDescription: `${(e as Error).name}: ${(e as Error).message}`, body: {} };
     }
   }
 
-  private dispatch(req: ManagementRequest): unknown {
-    switch (req.operation) {
+  private dispatch(req: ManagementRequest): [number, unknown] {
+    // qdrouterd matches operations ignoring case (`callme` is CALLME).
+    const op = req.operation.toUpperCase();
+    switch (op) {
       case 'QUERY':
-        return this.query(req);
-      case 'READ':
-        return this.read(req);
+        return [200, this.query(req)];
       case 'GET-TYPES':
-        return this.perType(req.entityType, (m) => m.bases.map((b) => longName(b)));
+        return [200, this.perType(req.entityType, (m) => m.bases.map((b) => longName(b)))];
       case 'GET-ATTRIBUTES':
-        return this.perType(req.entityType, (m) => [...m.attributes]);
+        return [200, this.perType(req.entityType, (m) => [...m.attributes])];
       case 'GET-OPERATIONS':
-        return this.perType(req.entityType, (m) => [...m.operations]);
+        return [200, this.perType(req.entityType, (m) => [...m.operations])];
       case 'GET-ANNOTATIONS':
-        return {};
+        return [200, {}];
+      case 'GET-SCHEMA':
+        return [200, computeManagementSchema()];
+      case 'GET-JSON-SCHEMA':
+        return [200, JSON.stringify(computeManagementSchema())];
       case 'GET-LOG': {
         // As qdrouterd: [module, level, text, source file, source line, time] per line, oldest first.
         const limit = req.properties.limit;
         const n = typeof limit === 'number' && Number.isInteger(limit) ? limit : typeof limit === 'bigint' ? Number(limit) : -1;
-        return this.view.recentLogs(n).map((l) => [l.module, l.level, l.text, null, null, l.time]);
+        return [200, this.view.recentLogs(n).map((l) => [l.module, l.level, l.text, null, null, l.time])];
       }
       case 'GET-MGMT-NODES':
-        return this.view.nodes().map((n) => `amqp:/_topo/0/${n.id}/$management`);
+        return [200, this.view.nodes().map((n) => `amqp:/_topo/0/${n.id}/$management`)];
       case 'CREATE':
-      case 'UPDATE':
-      case 'DELETE': {
-        const t = findType(req.type);
-        const name = t ? fullType(t) : longName(req.type ?? 'entity');
-        if (t && !t.operations.includes(req.operation)) throw new Status(405, `Method Not Allowed: operation '${req.operation}' on ${name}`);
-        throw new Status(501, `Operation '${req.operation}' not implemented on ${name}: edit the configuration file and send SIGHUP`);
-      }
+        return [201, this.create(req)];
       case '':
         throw new Status(400, `No 'operation' property`);
       default:
-        throw new Status(501, `Operation '${req.operation}' not implemented on org.amqp.management`);
+        return this.onEntity(op, req);
     }
   }
 
@@ -159,20 +160,87 @@ export class ManagementAgent {
     return { attributeNames: names, results: rows.slice(offset, end) };
   }
 
-  /** READ by name or identity (name first, as qdrouterd), optionally checked against `type`. */
-  private read(req: ManagementRequest): EntityRecord {
+  /**
+   * The entity a request names, by name or identity (name first, as qdrouterd), among every
+   * type; one of another type than the request's `type` is a bad request. No name or identity:
+   * the management node itself.
+   */
+  private find(req: ManagementRequest): { module: EntityModule | null; record: EntityRecord } {
     const t = findType(req.type);
     const [key, want] = req.name !== null ? ['name', req.name] : req.identity !== null ? ['identity', req.identity] : [null, null];
     if (key === null) {
-      if (t === null || t.name === 'management' || t.name === 'org.amqp.management') return { name: 'self', identity: 'self', type: `${PREFIX}.management` };
+      if (t === null || t.name === 'management' || t.name === 'org.amqp.management') return { module: null, record: { name: 'self', identity: 'self', type: `${PREFIX}.management` } };
       throw new Status(400, `${fullType(t)}: No name or identity provided`);
     }
-    for (const m of t !== null && isModule(t) ? [t] : ENTITY_MODULES) {
+    for (const m of ENTITY_MODULES) {
       const e = m.read(this.view).find((x) => x[key] === want);
       if (e === undefined) continue;
-      if (req.identity !== null && key === 'name' && e.identity !== req.identity) throw new Status(400, `Conflicting name=${req.name} identity=${req.identity}`);
-      return { ...e, type: fullType(m) };
+      if (req.name !== null && req.identity !== null && (e.name !== req.name || e.identity !== req.identity)) throw new Status(400, `Conflicting name=${req.name} identity=${req.identity}`);
+      if (t !== null && t !== m && !m.bases.includes(t.name)) throw new Status(400, `Entity type '${fullType(m)}' does not extend requested type '${fullType(t)}'`);
+      return { module: m, record: { ...e, type: fullType(m) } };
     }
-    throw new Status(404, `No entity with ${key}=${want}`);
+    throw new Status(404, `No entity with ${req.name !== null ? `name=${req.name}` : ''}${req.name !== null && req.identity !== null ? ' ' : ''}${req.identity !== null ? `identity=${req.identity}` : ''}`);
   }
+
+  /** READ, UPDATE, DELETE and the entity's own operations (the test entity's CALLME). */
+  private onEntity(op: string, req: ManagementRequest): [number, unknown] {
+    const { module, record } = this.find(req);
+    const typeName = module ? fullType(module) : `${PREFIX}.management`;
+    const ops = module ? module.operations : ['GET-SCHEMA', 'GET-JSON-SCHEMA', 'GET-LOG', 'QUERY', 'GET-TYPES', 'GET-ANNOTATIONS', 'GET-OPERATIONS', 'GET-ATTRIBUTES', 'GET-MGMT-NODES', 'READ'];
+    if (!ops.includes(op)) {
+      // qdrouterd's core agent forbids deleting a connection (close it with UPDATE adminStatus=deleted).
+      if (module?.name === 'connection' && op === 'DELETE') throw new Status(403, 'Forbidden');
+      throw new Status(501, `Operation '${op}' not implemented for '${typeName}' [${ops.map((o) => `'${o}'`).join(', ')}]`);
+    }
+    if (op === 'READ') return [200, record];
+    if (op === 'CALLME') return [200, { ...req.properties }];
+    const control = this.control;
+    if (control === null || module === null) throw new Status(501, `Operation '${op}' not implemented for '${typeName}'`);
+    const identity = String(record.identity);
+    if (module.name === 'connection') {
+      // UPDATE adminStatus=deleted closes it; nothing else of a connection can change.
+      const body = attributesOf(req);
+      if (body.adminStatus !== 'deleted') throw new Status(400, `Only adminStatus=deleted can be updated on a connection`);
+      if (!control.closeConnection(identity)) throw new Status(404, `No entity with identity=${identity}`);
+      return [200, { ...record, adminStatus: 'deleted', operStatus: 'closing' }];
+    }
+    if (op === 'DELETE') {
+      control.changeConfig({ op: 'DELETE', identity });
+      return [204, {}];
+    }
+    control.changeConfig({ op: 'UPDATE', identity, attributes: attributesOf(req) });
+    return [200, this.byIdentity(module, identity)];
+  }
+
+  /** CREATE: type and name from the properties or the body (the same if both); the new entity's attributes. */
+  private create(req: ManagementRequest): EntityRecord {
+    const attributes = { ...attributesOf(req) };
+    for (const [k, prop] of [['type', req.type], ['name', req.name]] as const) {
+      if (prop === null || prop === '') continue;
+      if (attributes[k] !== undefined && attributes[k] !== null && attributes[k] !== prop) throw new Status(400, `Conflicting values for '${k}'`);
+      attributes[k] = prop;
+    }
+    const type = attributes.type;
+    if (typeof type !== 'string' || type === '') throw new Status(400, `No 'type' attribute in ${JSON.stringify(attributes)}`);
+    const t = findType(type);
+    if (t === null || !isModule(t)) throw new Status(400, `No such entity type '${longName(type)}'`);
+    if (!t.operations.includes('CREATE')) throw new Status(501, `Operation 'CREATE' not implemented for '${fullType(t)}' [${t.operations.map((o) => `'${o}'`).join(', ')}]`);
+    if (this.control === null) throw new Status(501, `Operation 'CREATE' not implemented for '${fullType(t)}'`);
+    const identity = this.control.changeConfig({ op: 'CREATE', type: t.name, attributes });
+    return this.byIdentity(t, identity);
+  }
+
+  private byIdentity(m: EntityModule, identity: string): EntityRecord {
+    const e = m.read(this.view).find((x) => x.identity === identity);
+    return e === undefined ? { identity, type: fullType(m) } : { ...e, type: fullType(m) };
+  }
+}
+
+/** The attribute map of a CREATE or UPDATE body (an empty map when there is none). */
+function attributesOf(req: ManagementRequest): Record<string, unknown> {
+  const b = req.body;
+  if (b === null || b === undefined) return {};
+  if (b instanceof Map) return Object.fromEntries([...b].map(([k, v]) => [String(k), v]));
+  if (typeof b === 'object' && !Array.isArray(b) && !Buffer.isBuffer(b)) return b as Record<string, unknown>;
+  throw new Status(400, `Request body must be a map of attributes`);
 }

@@ -1,4 +1,4 @@
-/** Management entity `router.config.autoLink`: Auto-links to brokers with their live state. */
+/** Management entity `router.config.autoLink`: the auto-links to brokers with their live state. */
 import type { EntityModule } from './view';
 
 export const autoLinkEntity: EntityModule = {
@@ -7,18 +7,11 @@ export const autoLinkEntity: EntityModule = {
   attributes: ['address', 'direction', 'phase', 'containerId', 'connection', 'externalAddress', 'fallback', 'linkRef', 'operStatus', 'lastError', 'name', 'identity', 'type'],
   operations: ['CREATE', 'DELETE', 'READ'],
   read(v) {
-    return [
-      ...v.routeContainers.flatMap((rc) => rc.autoLinks.map((a) => ({
-        name: a.settings.name, identity: `autoLink/${a.settings.name}`, type: 'org.apache.qpid.dispatch.router.config.autoLink', address: a.settings.address,
-        direction: a.settings.direction, phase: a.settings.phase, connection: rc.settings.name, externalAddress: a.settings.externalAddress ?? null,
-        operStatus: a.state, lastError: a.lastError,
-      }))),
-      // No route-container connector of that name (yet): inactive, as qdrouterd reports them.
-      ...(v.settings.unboundAutoLinks ?? []).map((a) => ({
-        name: a.name, identity: `autoLink/${a.name}`, type: 'org.apache.qpid.dispatch.router.config.autoLink', address: a.address,
-        direction: a.direction, phase: a.phase, connection: a.connection, externalAddress: a.externalAddress ?? null,
-        operStatus: 'inactive', lastError: null,
-      })),
-    ];
+    return v.configured('autoLink').map((a) => {
+      // Live where a route-container connection carries it (the first active one for a containerId).
+      const live = v.routeContainers.filter((rc) => !rc.retiring).flatMap((rc) => rc.autoLinks).filter((x) => x.settings.name === a.name);
+      const best = live.find((x) => x.state === 'active') ?? live[0];
+      return { ...a, type: 'org.apache.qpid.dispatch.router.config.autoLink', operStatus: best?.state ?? 'inactive', lastError: best?.lastError ?? null };
+    });
   },
 };

@@ -5,7 +5,7 @@ export const connectionEntity: EntityModule = {
   name: 'connection',
   bases: ['operationalEntity','entity'],
   attributes: ['adminStatus', 'operStatus', 'protocol', 'container', 'opened', 'host', 'dir', 'role', 'isAuthenticated', 'isEncrypted', 'enableProtocolTrace', 'sasl', 'user', 'ssl', 'sslProto', 'sslCipher', 'sslSsf', 'tenant', 'uptimeSeconds', 'properties', 'lastDlvSeconds', 'name', 'identity', 'type'],
-  operations: ['READ'],
+  operations: ['UPDATE', 'READ'],
   read(v) {
     return v.connections().map((c) => ({
       name: `connection/${c.host}`, identity: c.identity, type: 'org.apache.qpid.dispatch.connection',

@@ -1,7 +1,7 @@
 /**
- * Management entity `connector`: Outgoing connections: inter-router connectors and route-container
- * connectors (to brokers) with their live state. `activeUrl` (the broker of a pair in use) is
- * amqp-mesh's own attribute, after qdrouterd's.
+ * Management entity `connector`: the configured connectors with their live state: inter-router
+ * connectors and route-container connectors (to brokers; `activeUrl`, the broker of a pair in
+ * use, is amqp-mesh's own attribute). amqp-mesh does not dial `normal` connectors; they say so.
  */
 import type { EntityModule } from './view';
 
@@ -12,25 +12,24 @@ export const connectorEntity: EntityModule = {
   operations: ['CREATE', 'DELETE', 'READ'],
   read(v) {
     const s = v.settings;
-    return [
-      ...(s.connectors ?? []).map((c) => {
-        const up = v.connectorUp(c);
-        return {
-          name: c.name, identity: `connector/${c.name}`, type: 'org.apache.qpid.dispatch.connector', host: c.host, port: String(c.port), role: 'inter-router', cost: c.cost,
-          sslProfile: c.transport?.tls?.name ?? null, maxFrameSize: c.maxFrameSize, idleTimeoutSeconds: c.idleTimeoutSeconds,
-          saslMechanisms: c.sasl.mechanism, saslUsername: c.sasl.user ?? null,
-          connectionStatus: up ? 'SUCCESS' : 'CONNECTING', connectionMsg: up ? `Connection Opened: dir=out host=${c.host}:${c.port}` : null,
-        };
-      }),
-      ...v.routeContainers.map((rc) => {
+    return v.configured('connector').map((c) => {
+      const base = { ...c, type: 'org.apache.qpid.dispatch.connector', port: String(c.port) };
+      const ir = (s.connectors ?? []).find((x) => x.name === c.name);
+      if (ir !== undefined) {
+        const up = v.connectorUp(ir);
+        return { ...base, connectionStatus: up ? 'SUCCESS' : 'CONNECTING', connectionMsg: up ? `Connection Opened: dir=out host=${ir.host}:${ir.port}` : null };
+      }
+      const rc = v.routeContainers.find((r) => r.settings.name === c.name && !r.retiring);
+      if (rc !== undefined) {
         const st = rc.status();
         return {
-          name: st.name, identity: `connector/${st.name}`, type: 'org.apache.qpid.dispatch.connector', host: rc.settings.host, port: String(rc.settings.port), role: 'route-container',
+          ...base,
           connectionStatus: st.state === 'active' ? 'SUCCESS' : st.state === 'failing-over' ? 'FAILED' : 'CONNECTING',
           connectionMsg: st.state === 'active' ? `Connection Opened: ${st.url}` : `${st.state}: next ${st.url}`,
           failoverUrls: st.candidates.join(', '), activeUrl: st.url,
         };
-      }),
-    ];
+      }
+      return { ...base, connectionStatus: 'FAILED', connectionMsg: `not connecting: amqp-mesh does not dial ${String(c.role)} connectors yet` };
+    });
   },
 };

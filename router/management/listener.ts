@@ -1,4 +1,7 @@
-/** Management entity `listener`: The listeners the router runs (where they ended up when port 0 was asked). */
+/**
+ * Management entity `listener`: the configured listeners, each with every attribute (set or
+ * defaulted) and the port it listens on (port 0 resolved once it listens).
+ */
 import type { EntityModule } from './view';
 
 export const listenerEntity: EntityModule = {
@@ -7,16 +10,9 @@ export const listenerEntity: EntityModule = {
   attributes: ['host', 'port', 'socketAddressFamily', 'role', 'cost', 'sslProfile', 'saslMechanisms', 'authenticatePeer', 'saslPlugin', 'requireEncryption', 'requireSsl', 'trustedCertsFile', 'maxFrameSize', 'maxSessions', 'maxSessionFrames', 'idleTimeoutSeconds', 'initialHandshakeTimeoutSeconds', 'stripAnnotations', 'linkCapacity', 'multiTenant', 'failoverUrls', 'healthz', 'metrics', 'websockets', 'http', 'httpRootDir', 'messageLoggingComponents', 'policyVhost', 'openProperties', 'name', 'identity', 'type'],
   operations: ['CREATE', 'DELETE', 'READ'],
   read(v) {
-    return v.settings.listeners.map((l) => {
+    return v.configured('listener').map((l) => {
       const bound = v.bound.find((b) => b.name === l.name);
-      return {
-        name: l.name, identity: `listener/${l.name}`, type: 'org.apache.qpid.dispatch.listener',
-        host: l.host, port: String(bound?.port ?? l.port), role: l.role ?? 'normal', cost: l.cost ?? 1, sslProfile: l.transport?.tls?.name ?? null,
-        saslMechanisms: l.saslMechanisms.join(' '), authenticatePeer: l.authenticatePeer, requireSsl: l.transport?.requireSsl ?? false,
-        maxFrameSize: l.maxFrameSize, maxSessions: l.maxSessions, idleTimeoutSeconds: l.idleTimeoutSeconds,
-        initialHandshakeTimeoutSeconds: l.transport?.initialHandshakeTimeoutSeconds ?? 0, stripAnnotations: l.stripAnnotations,
-        linkCapacity: l.linkCapacity, websockets: l.transport?.websockets ?? false, http: l.transport?.websockets ?? false,
-      };
+      return { ...l, type: 'org.apache.qpid.dispatch.listener', port: String(bound?.port ?? l.port) };
     });
   },
 };

@@ -7,6 +7,7 @@ import type { AddressSnapshot, CoreStats } from '../core/core';
 import type { RouterSettings } from '../io/server';
 import type { RouteContainer } from '../io/route-container';
 import type { ConnectorSettings } from '../io/server';
+import type { ConfigChange } from '../config-store';
 
 /** One attribute name → value map, as management shows an entity. */
 export type EntityRecord = Record<string, unknown>;
@@ -91,6 +92,22 @@ export interface ManagementView {
   addresses(): AddressSnapshot[];
   /** The routers of the mesh, this one first (empty when standalone). */
   nodes(): NodeInfo[];
+  /**
+   * The configured entities of a config-file type (`listener`, `address`, ...): every attribute
+   * set or defaulted, with `name` and `identity`; secrets left out.
+   */
+  configured(schemaType: string): EntityRecord[];
+}
+
+/** What the agent may change: the configuration (through the reload path) and connections. */
+export interface ManagementControl {
+  /**
+   * Applies a CREATE, UPDATE or DELETE of a configuration entity; returns its identity.
+   * @throws ConfigChangeError (router/config-store.ts) refused, nothing changed.
+   */
+  changeConfig(change: ConfigChange): string;
+  /** Closes the connection with this management identity; false when there is none. */
+  closeConnection(identity: string): boolean;
 }
 
 /** One entity type: its name, qdrouterd's attribute names and operations, and a reader of live state. */

@@ -5,6 +5,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Json, protonAvailable, runProton, startProton } from '../support/proton';
+import { ask, rows } from '../support/management';
 import { RunningRouter, startRouter } from '../support/router';
 import { sorted, url, waitFor, withRouter } from './helpers';
 
@@ -19,25 +20,6 @@ const QDSTAT_L = ['linkType', 'linkDir', 'connectionId', 'identity', 'peer', 'ow
   'deliveriesStuck', 'creditAvailable', 'zeroCreditSeconds', 'adminStatus', 'operStatus', 'linkName', 'priority', 'settleRate'];
 const QDSTAT_A = ['distribution', 'inProcess', 'subscriberCount', 'remoteCount', 'containerCount', 'deliveriesIngress', 'deliveriesEgress',
   'deliveriesRedirectedToFallback', 'deliveriesTransit', 'deliveriesToContainer', 'deliveriesFromContainer', 'name', 'priority'];
-
-async function ask(u: string, requests: unknown[], address = '$management', anonymous = false): Promise<Json> {
-  const args = ['--url', u, '--address', address, '--requests', JSON.stringify(requests), '--timeout', '8'];
-  const r = await runProton('mgmt_request.py', anonymous ? [...args, '--anonymous'] : args);
-  assert.is(r.code, 0, r.stderr + JSON.stringify(r.result));
-  assert.is(r.result.timed_out, false);
-  assert.is(r.result.replies.length, requests.length);
-  r.result.replies.forEach((x: Json, i: number) => {
-    assert.is(x.correlation_id, String(i + 1), 'correlation-id = the request\'s');
-    assert.is(x.to, r.result.reply_to, 'to = the request\'s reply-to');
-  });
-  return r.result;
-}
-
-/** One QUERY reply as records. */
-function rows(reply: Json): Record<string, unknown>[] {
-  assert.is(reply.statusCode, 200, reply.statusDescription);
-  return reply.body.results.map((row: unknown[]) => Object.fromEntries(reply.body.attributeNames.map((n: string, i: number) => [n, row[i]])));
-}
 
 test('qdstat -g, -c, -l, -a and qdmanage query --type=address / get-mgmt-nodes, as the tools send them, on a standalone router', async () => {
   if (!protonAvailable()) return;

@@ -58,7 +58,7 @@ test('moving queue.orders from broker B1 to B2 under load: nothing accepted is l
     await drained;
     assert.is(leftCount, 0, 'B1 holds nothing');
     await d1.close();
-    assert.is(r.log.filter((l) => /auto-link queue\.orders\.(in|out)\.\d+: active/.test(l)).length, 4, 'auto-links attached on B1, then on B2');
+    assert.is(r.log.filter((l) => /auto-link .*: active/.test(l)).length, 4, 'auto-links attached on B1, then on B2');
     await pc.close();
     await cc.close();
   } finally {

@@ -58,7 +58,7 @@ function warningsOf(config: RouterConfig): Array<[number, ConfigWarningCode]> {
 /** A config without where-it-came-from, to compare the same config written in different syntaxes. */
 function withoutSources(config: RouterConfig): unknown {
   return JSON.parse(
-    JSON.stringify(config, (key, value: unknown) => (key === 'source' || key === 'line' || key === 'message' || key === 'file' ? undefined : value)),
+    JSON.stringify(config, (key, value: unknown) => (key === 'source' || key === 'entities' || key === 'line' || key === 'message' || key === 'file' ? undefined : value)),
   );
 }
 

@@ -11,6 +11,8 @@ import { autoLinkEntity } from '../../router/management/auto-link';
 import { linkRouteEntity } from '../../router/management/link-route';
 import { routerEntity } from '../../router/management/router';
 import type { ManagementView } from '../../router/management/view';
+import { computeConfigState, configuredRecords } from '../../router/config-store';
+import { parseConfigEntities } from '../../config/load';
 
 const load = (text: string, file = 'router.conf'): RouterConfig => parseConfig(text, file, { generateRouterId: (mode) => `generated-${mode}` });
 const conf = (...lines: string[]): string => lines.join('\n') + '\n';
@@ -68,9 +70,10 @@ test('a template naming connection "broker" loads on a router without that conne
   assert.equal(s.routeContainers, []);
   assert.equal(s.unboundAutoLinks!.map((a) => [a.address, a.direction, a.phase, a.connection]), [['queue.q', 'in', 1, 'broker'], ['queue.q', 'out', 0, 'broker']]);
   // Management: all four present and inactive.
+  const state = computeConfigState(parseConfigEntities(TEMPLATE + ROUTER('B'), 'router.conf'), 'router.conf');
   const view = {
     settings: s, routeContainers: [], connectorUp: () => false, version: 'test', uptimeSeconds: 0, memoryUsage: 0, stats: {},
-    addresses: () => [], links: () => [], nodes: () => [], connections: () => [],
+    addresses: () => [], links: () => [], nodes: () => [], connections: () => [], configured: (t: string) => configuredRecords(state, t),
   } as unknown as ManagementView;
   const autoLinks = autoLinkEntity.read(view);
   assert.equal(autoLinks.map((a) => [a.address, a.direction, a.connection, a.operStatus]), [['queue.q', 'in', 'broker', 'inactive'], ['queue.q', 'out', 'broker', 'inactive']]);

@@ -53,7 +53,7 @@ function warnings(config: { warnings: readonly { line: number; code: ConfigWarni
 
 /** A configuration without where-it-came-from, to compare syntaxes. */
 function withoutSources(config: unknown): unknown {
-  return JSON.parse(JSON.stringify(config, (key, value: unknown) => (['source', 'line', 'message', 'file'].includes(key) ? undefined : value)));
+  return JSON.parse(JSON.stringify(config, (key, value: unknown) => (['source', 'entities', 'line', 'message', 'file'].includes(key) ? undefined : value)));
 }
 
 const pem = (file: string) => fs.readFileSync(file);

@@ -72,7 +72,7 @@ function warningCodes(config: RouterConfig): ConfigWarningCode[] {
 /** A config without where-it-came-from, to compare the same config written in different syntaxes. */
 function withoutSources(config: RouterConfig): unknown {
   return JSON.parse(
-    JSON.stringify(config, (key, value: unknown) => (key === 'source' || key === 'line' || key === 'message' || key === 'file' ? undefined : value)),
+    JSON.stringify(config, (key, value: unknown) => (key === 'source' || key === 'entities' || key === 'line' || key === 'message' || key === 'file' ? undefined : value)),
   );
 }
 

@@ -10,6 +10,11 @@ import { addressName } from '../../router/management/address';
 import type { ConnectionInfo, LinkInfo, ManagementView, NodeInfo } from '../../router/management/view';
 import type { AddressSnapshot, CoreStats } from '../../router/core/core';
 import type { RouterSettings } from '../../router/io/server';
+import { computeConfigState, configuredRecords } from '../../router/config-store';
+import { parseConfigEntities } from '../../config/load';
+
+const CONF = 'router {\n  id: R1\n}\nlistener {\n  name: amqp\n  host: 127.0.0.1\n  port: 0\n}\naddress {\n  prefix: mc\n  distribution: multicast\n}\n';
+const STATE = computeConfigState(parseConfigEntities(CONF, 'r1.conf'), 'r1.conf');
 
 const T = (s: string) => `org.apache.qpid.dispatch.${s}`;
 
@@ -67,6 +72,7 @@ function fakeView(nodes: NodeInfo[] = [], conns = [conn(1), conn(2), conn(3)]): 
     settings, version: '0.1.0', uptimeSeconds: 42, memoryUsage: 1 << 20, stats, bound: [{ name: 'amqp', host: '127.0.0.1', port: 5999 }],
     logModules: () => [{ module: 'DEFAULT', enable: null }], recentLogs: (n) => [{ module: 'SERVER', level: 'info', text: 'hello', time: 1 }].slice(0, n < 0 ? 1 : n), routeContainers: [], connectorUp: () => false,
     connections: () => conns, links: () => [link], addresses: () => addresses, nodes: () => nodes,
+    configured: (t) => configuredRecords(STATE, t),
   };
 }
 
@@ -174,7 +180,7 @@ test('READ by name or identity; refusals with qdrouterd status codes and descrip
   assert.equal(a.handle(req({ operation: 'QUERY', entityType: 'nope' })), { statusCode: 400, statusDescription: "No such entity type 'org.apache.qpid.dispatch.nope'", body: {} });
   assert.is(a.handle(req({ operation: 'QUERY', entityType: T('router') }, ['id', 'bogus'])).statusCode, 404);
   assert.is(a.handle(req({ operation: 'CREATE', type: T('listener'), name: 'x' })).statusCode, 501);
-  assert.is(a.handle(req({ operation: 'CREATE', type: T('router.link'), name: 'x' })).statusCode, 405);
+  assert.is(a.handle(req({ operation: 'CREATE', type: T('router.link'), name: 'x' })).statusCode, 501);
   assert.is(a.handle(req({ operation: 'FROB' })).statusCode, 501);
   assert.equal(a.handle(req({ operation: 'GET-LOG', limit: long(5) })).body, [['SERVER', 'info', 'hello', null, null, 1]]);
   assert.is(a.handle(req({})).statusCode, 400);
@@ -212,7 +218,10 @@ test("every module's attributes and operations are qdrouterd 1.19's (qdrouter.js
     assert.ok(t, m.name);
     // connectionId: not in the schema, but qdrouterd's link agent has it and qdstat -l asks for it;
     // a connector's activeUrl is ours.
-    const extra: Record<string, string[]> = { 'router.link': ['connectionId'], connector: ['activeUrl'] };
+    // qdrouterd's core agent shows a link route's and an auto-link's deprecated names too.
+    const extra: Record<string, string[]> = {
+      'router.link': ['connectionId'], connector: ['activeUrl'], 'router.config.linkRoute': ['dir'], 'router.config.autoLink': ['addr', 'dir', 'externalAddr'],
+    };
     const known = new Set([...Object.keys(t.attributes ?? {}), 'name', 'identity', 'type', ...(extra[m.name] ?? [])]);
     for (const n of m.attributes) assert.ok(known.has(n), `${m.name}.${n}`);
     for (const e of m.read(fakeView())) for (const k of Object.keys(e)) assert.ok(known.has(k), `${m.name} reads ${k}`);

@@ -34,10 +34,14 @@ test('route-container connectors: same endpoint keeps the connection and takes t
   assert.equal(diff.routeContainersAdded, [next3]);
 });
 
-test('listener, id and mode changes are reported as needing a restart', () => {
+test('id and mode changes are reported as needing a restart; a changed listener is removed and added', () => {
   const l = { name: 'l', host: '0.0.0.0', port: 5672, maxFrameSize: 16384, maxSessions: 32768, idleTimeoutSeconds: 16, linkCapacity: 250, saslMechanisms: [], authenticatePeer: false, stripAnnotations: 'both' as const };
-  const diff = computeReloadDiff(settings({ listeners: [l] }), settings({ id: 'B', listeners: [{ ...l, port: 5673 }] }), []);
-  assert.equal(diff.needRestart.length, 2);
+  const kept = { ...l, name: 'k', port: 5674 };
+  const moved = { ...l, port: 5673 };
+  const diff = computeReloadDiff(settings({ listeners: [l, kept] }), settings({ id: 'B', listeners: [kept, moved] }), []);
+  assert.equal(diff.needRestart.length, 1);
+  assert.equal(diff.listenersRemoved, [l]);
+  assert.equal(diff.listenersAdded, [moved]);
 });
 
 test.run();

@@ -1,0 +1,172 @@
+/**
+ * The running configuration as management changes it (router/config-store.ts), and the agent's
+ * CREATE/UPDATE/DELETE answers over it: pure, no sockets. The agent's control here applies
+ * changes to a state the way the router does (computeConfigChange), without the I/O.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { Writer } from '../../amqp/codec';
+import { D } from '../../amqp/performatives';
+import { decodeRequest, type ManagementRequest } from '../../amqp/management';
+import { parseConfigEntities } from '../../config/load';
+import {
+  computeConfigChange, computeConfigState, configuredRecords, ConfigChangeError, MAX_MANAGED_ENTITIES, type ConfigChange, type ConfigState,
+} from '../../router/config-store';
+import { ManagementAgent } from '../../router/management/agent';
+import type { ManagementView } from '../../router/management/view';
+
+const T = (s: string) => `org.apache.qpid.dispatch.${s}`;
+const CONF = [
+  'router {', '  id: R1', '}',
+  'listener {', '  name: l0', '  host: 127.0.0.1', '  port: 5672', '}',
+  'listener {', '  port: 5673', '}',
+  'address {', '  prefix: abcd', '  distribution: multicast', '}',
+  'sslProfile {', '  name: tls', '  protocols: TLSv1.2', '}',
+  'linkRoute {', '  prefix: xyz', '  dir: in', '  connection: broker', '}',
+  '',
+].join('\n');
+
+const initial = (): ConfigState => computeConfigState(parseConfigEntities(CONF, 'r.conf'), 'r.conf');
+
+function refusal(f: () => unknown): ConfigChangeError {
+  try {
+    f();
+  } catch (e) {
+    if (e instanceof ConfigChangeError) return e;
+    throw e;
+  }
+  throw new Error('not refused');
+}
+
+test("identities and default names are qdrouterd's", () => {
+  const s = initial();
+  assert.equal(s.entries.map((e) => e.identity), [
+    'router/1', 'listener/127.0.0.1:5672:l0', 'listener/:5673', 'router.config.address/4', 'sslProfile/tls', 'router.config.linkRoute/6',
+  ]);
+  const listeners = configuredRecords(s, 'listener');
+  assert.equal(listeners.map((l) => l.name), ['l0', 'listener/:5673'], 'an unnamed entity is named by its identity');
+  assert.equal(s.settings.listeners.map((l) => l.name), ['l0', 'listener/:5673']);
+  const [lr] = configuredRecords(s, 'linkRoute');
+  assert.is(lr.direction, 'in');
+  assert.is(lr.dir, 'in', "qdrouterd's core agent shows the deprecated name too");
+  assert.is(configuredRecords(s, 'address')[0].distribution, 'multicast');
+});
+
+test('CREATE validates the whole configuration and changes the settings; DELETE undoes it', () => {
+  const s0 = initial();
+  const { state: s1, identity } = computeConfigChange(s0, { op: 'CREATE', type: 'router.config.address', attributes: { name: 'p', pattern: 'a.b.#', ingressPhase: 5n, egressPhase: 6 } });
+  assert.is(identity, 'router.config.address/7');
+  const rec = configuredRecords(s1, 'address').find((a) => a.name === 'p')!;
+  assert.is(rec.ingressPhase, 5);
+  assert.is(rec.egressPhase, 6);
+  assert.is(s1.settings.addresses.length, 2);
+  assert.is(s0.settings.addresses.length, 1, 'the old state is untouched');
+  const { state: s2 } = computeConfigChange(s1, { op: 'DELETE', identity });
+  assert.is(s2.settings.addresses.length, 1);
+
+  const { state: s3, identity: lid } = computeConfigChange(s0, { op: 'CREATE', type: T('listener'), attributes: { name: 'foo', port: '5999' } });
+  assert.is(lid, 'listener/:5999:foo');
+  assert.ok(s3.settings.listeners.some((l) => l.name === 'foo' && l.port === 5999));
+  assert.is(configuredRecords(s3, 'listener').find((l) => l.name === 'foo')!.host, '');
+});
+
+test('refusals: qdrouterd status codes, the reason without a file line', () => {
+  const s = initial();
+  const both = refusal(() => computeConfigChange(s, { op: 'CREATE', type: 'router.config.linkRoute', attributes: { prefix: 'abc', containerId: 'id1', connection: 'conn1', direction: 'out' } }));
+  assert.is(both.statusCode, 400);
+  assert.ok(both.message.startsWith('Both connection and containerId cannot be specified'), both.message);
+  assert.is(refusal(() => computeConfigChange(s, { op: 'CREATE', type: 'listener', attributes: { name: 'l0', port: '1' } })).statusCode, 400, 'duplicate name');
+  assert.is(refusal(() => computeConfigChange(s, { op: 'CREATE', type: 'listener', attributes: { port: 'not a port' } })).statusCode, 400);
+  assert.is(refusal(() => computeConfigChange(s, { op: 'CREATE', type: 'address', attributes: { prefix: 'x', distribution: 7 } })).statusCode, 400, 'wrong value type');
+  assert.is(refusal(() => computeConfigChange(s, { op: 'CREATE', type: 'address', attributes: { prefix: Buffer.from('x') } })).statusCode, 400, 'binary value');
+  assert.is(refusal(() => computeConfigChange(s, { op: 'CREATE', type: 'listener', attributes: { identity: 'x' } })).statusCode, 400);
+  assert.is(refusal(() => computeConfigChange(s, { op: 'CREATE', type: 'router', attributes: {} })).statusCode, 400, 'singleton');
+  assert.is(refusal(() => computeConfigChange(s, { op: 'DELETE', identity: 'nope' })).statusCode, 404);
+  const used = refusal(() => computeConfigChange(
+    computeConfigChange(s, { op: 'CREATE', type: 'listener', attributes: { name: 'sec', port: '5671', sslProfile: 'tls' } }).state,
+    { op: 'DELETE', identity: 'sslProfile/tls' },
+  ));
+  assert.is(used.statusCode, 400, 'a profile a listener uses cannot go');
+  const crowded: ConfigState = { ...s, entries: Array(MAX_MANAGED_ENTITIES).fill(s.entries[1]) };
+  assert.match(refusal(() => computeConfigChange(crowded, { op: 'CREATE', type: 'dummy', attributes: {} })).message, /Too many entities/);
+});
+
+// ---------------------------------------------------------------- the agent over a store
+
+function request(appProps: Record<string, unknown>, body: unknown): ManagementRequest {
+  const w = new Writer(256);
+  w.descriptor(D.Properties);
+  const p = w.beginList();
+  w.string('id-1');
+  w.null();
+  w.null();
+  w.null();
+  w.string('reply.here');
+  w.endList(p, 5);
+  w.descriptor(D.ApplicationProperties);
+  w.value(appProps);
+  w.descriptor(D.AmqpValue);
+  w.value(body);
+  return decodeRequest(w.take());
+}
+
+function agentOverStore(): { agent: ManagementAgent; state: () => ConfigState; closed: string[] } {
+  let state = initial();
+  const closed: string[] = [];
+  const view = {
+    settings: state.settings, bound: [], routeContainers: [], connectorUp: () => false, version: '0', uptimeSeconds: 1, memoryUsage: 1,
+    stats: {
+      acceptedDeliveries: 0, rejectedDeliveries: 0, releasedDeliveries: 0, modifiedDeliveries: 0, presettledDeliveries: 0, deliveriesIngress: 0,
+      deliveriesEgress: 0, deliveriesTransit: 0, deliveriesIn: 0, deliveriesOut: 0, releasedNoRoute: 0, droppedPresettled: 0,
+    },
+    connections: () => [{ identity: '9', host: '127.0.0.1:1', container: 'c', role: 'normal', dir: 'in', sasl: null, user: null, isAuthenticated: false, isEncrypted: false, sslProto: null, sslCipher: null, opened: true, uptimeSeconds: 0, lastDlvSeconds: null, properties: {} }],
+    links: () => [], addresses: () => [], nodes: () => [], logModules: () => [], recentLogs: () => [],
+    configured: (t: string) => configuredRecords(state, t),
+  } as unknown as ManagementView;
+  const control = {
+    changeConfig(change: ConfigChange): string {
+      const r = computeConfigChange(state, change);
+      state = r.state;
+      return r.identity;
+    },
+    closeConnection: (id: string) => (id === '9' ? (closed.push(id), true) : false),
+  };
+  return { agent: new ManagementAgent(view, control), state: () => state, closed };
+}
+
+test('agent CREATE (201, the new entity), READ, UPDATE, CALLME and DELETE (204) of the test entity', () => {
+  const { agent } = agentOverStore();
+  const created = agent.handle(request({ operation: 'CREATE', type: 'dummy', name: 'MyDummy' }, { arg1: 'START' }));
+  assert.is(created.statusCode, 201);
+  const body = created.body as Record<string, unknown>;
+  assert.equal({ ...body, identity: 'x' }, { name: 'MyDummy', arg1: 'START', identity: 'x', type: T('dummy') });
+  const identity = body.identity as string;
+  const updated = agent.handle(request({ operation: 'UPDATE', identity }, { type: T('dummy'), identity, name: 'MyDummy', arg1: 'one', num1: 42 }));
+  assert.equal(updated.body, { name: 'MyDummy', arg1: 'one', num1: 42, identity, type: T('dummy') });
+  assert.is(agent.handle(request({ operation: 'UPDATE', identity }, { badattribute: 'Bad' })).statusCode, 400);
+  const call = agent.handle(request({ operation: 'callme', type: T('dummy'), identity, data: 42 }, {}));
+  assert.equal(call.body, { operation: 'callme', type: T('dummy'), identity, data: 42 });
+  assert.is(agent.handle(request({ operation: 'DELETE', type: T('dummy'), name: 'MyDummy' }, {})).statusCode, 204);
+  assert.is(agent.handle(request({ operation: 'READ', type: T('dummy'), name: 'MyDummy' }, {})).statusCode, 404);
+});
+
+test('agent: conflicting type, type mismatch, operations a type does not have, connections', () => {
+  const { agent, state, closed } = agentOverStore();
+  assert.is(agent.handle(request({ operation: 'CREATE', type: T('listener'), name: 'a' }, { name: 'b', port: '1' })).statusCode, 400, 'conflicting name');
+  assert.is(agent.handle(request({ operation: 'CREATE', name: 'a' }, { port: '1' })).statusCode, 400, 'no type');
+  assert.is(agent.handle(request({ operation: 'CREATE', type: T('listener') }, 'not a map')).statusCode, 400);
+  assert.is(agent.handle(request({ operation: 'READ', type: T('connector'), name: 'l0' }, {})).statusCode, 400, 'l0 is a listener');
+  const upd = agent.handle(request({ operation: 'UPDATE', type: T('listener'), name: 'l0' }, { port: '1' }));
+  assert.is(upd.statusCode, 501);
+  assert.is(agent.handle(request({ operation: 'DELETE', type: T('connection'), identity: '9' }, {})).statusCode, 403);
+  assert.is(agent.handle(request({ operation: 'UPDATE', type: T('connection'), identity: '9' }, { adminStatus: 'deleted' })).statusCode, 200);
+  assert.equal(closed, ['9']);
+  const ok = agent.handle(request({ operation: 'CREATE', type: T('router.config.address') }, { pattern: 'a.*.b', distribution: 'closest' }));
+  assert.is(ok.statusCode, 201);
+  assert.is((ok.body as Record<string, unknown>).pattern, 'a.*.b');
+  assert.is(state().settings.addresses.length, 2);
+  assert.is(agent.handle(request({ operation: 'DELETE', type: T('listener'), name: 'l0' }, {})).statusCode, 204);
+  assert.equal(state().settings.listeners.map((l) => l.name), ['listener/:5673']);
+});
+
+test.run();
