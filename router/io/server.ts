@@ -188,7 +188,9 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
       : null;
     if (this.interRouter) this.core.setRemoteView(this.interRouter);
     this.agentIn = this.core.onSenderAttached(null, 250, AGENT_IN);
-    this.core.onConsumerAttached(`_topo/0/${settings.id}/$management`, 250, false, AGENT_OUT);
+    // Anonymous senders reach the agent too (qdrouterd's `$management` and `_local/$management`
+    // are router-local addresses; the _topo one is how other routers reach it).
+    for (const key of [`_topo/0/${settings.id}/$management`, '$management', '_local/$management']) this.core.onConsumerAttached(key, 250, false, AGENT_OUT);
     this.linkRouter = new LinkRouter(settings.linkRoutes ?? [], {
       touch: (c) => this.touch(c),
       interRouter: this.interRouter,
@@ -939,8 +941,8 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
   }
 
   addressPresence(key: string, distribution: Distribution, present: boolean): void {
-    // Dynamic (router-local) addresses are not advertised: they are reached through _topo.
-    if (!this.interRouter || key.startsWith('_topo/')) return;
+    // Dynamic addresses are reached through _topo; `$management` and `_local/...` are this router's own.
+    if (!this.interRouter || key.startsWith('_topo/') || key.startsWith('_local/') || key === '$management') return;
     const k = parsePhaseKey(key);
     this.interRouter.mesh.onLocalAddress(mobileKey(k.address, k.phase), hintForDistribution(distribution), present);
   }

@@ -165,4 +165,18 @@ test('across the mesh: _topo/0/<router>/$management on any router reaches that r
   }
 });
 
+test('an anonymous sender reaches the agent at $management and _local/$management, which are never advertised to the mesh', async () => {
+  if (!protonAvailable()) return;
+  //   Proton (anonymous sender, to = $management | _local/$management) ──> R1
+  await withRouter(async (r) => {
+    for (const address of ['$management', '_local/$management', 'amqp:/_local/$management']) {
+      const res = await ask(url(r), [query(T('router'), ['id'])], address, true);
+      assert.is(res.accepted, 1, address);
+      assert.equal(res.replies[0].body.results, [['R1']], address);
+    }
+    const addrs = rows((await ask(url(r), [query(T('router.address'), ['name'])])).replies[0]).map((a) => a.name);
+    assert.ok(addrs.includes('L$management'), JSON.stringify(addrs));
+  });
+});
+
 test.run();
