@@ -35,12 +35,15 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import rhea = require('rhea');
+import { queryEntities } from './management-client';
 import { ConfigError } from '../config/errors';
 import { type Topology, type TopologyAddress, type TopologyBrokerPair, type TopologyLink, type TopologyRouter } from './model';
 import { brokerConfig, brokersOf, routerConfig, type PortPlan } from './generate';
 import { pickFreePorts, probeMesh, type Component, type RunningTopology } from './running';
 
 const POLL_MS = 50;
+/** How often a management query is repeated while waiting on a router's live state. */
+const MANAGEMENT_POLL_MS = 200;
 
 /** Options of {@link applyTopology}. */
 export interface ApplyOptions {
@@ -490,37 +493,46 @@ export async function applyTopology(running: RunningTopology, nextModel: Topolog
       if (/need a restart/.test(text)) result.warnings.push(`router ${name}: ${text}`);
       say(`router ${name}: SIGHUP (${stage}): ${text.replace(/^configuration reloaded from \S+: ?/, '')}`);
     }
-    await waitAdded(textFor, names, before, cursors, deadline);
+    await waitAdded(textFor, names, before, deadline);
     return cursors;
   };
 
-  /** Waits for the inter-router connections and auto-links that `model` adds on `names` to be up. */
-  const waitAdded = async (textFor: (name: string) => string, names: string[], before: Map<string, string>, cursors: Map<string, LogCursor>, deadline: number): Promise<void> => {
+  /** As {@link until}, for a condition read over the network (management), polled less often. */
+  const untilRead = async (what: string, deadline: number, pred: () => Promise<boolean>): Promise<void> => {
+    for (;;) {
+      ctl.poll();
+      check();
+      if (await pred().catch(() => false)) return;
+      if (Date.now() > deadline) throw new ApplyError(`timed out waiting for ${what}`);
+      await sleep(MANAGEMENT_POLL_MS);
+    }
+  };
+
+  /**
+   * Waits for the inter-router connectors and auto-links that `model` adds on `names` to be up,
+   * as each router's management shows them (connector connectionStatus, autoLink operStatus).
+   */
+  const waitAdded = async (textFor: (name: string) => string, names: string[], before: Map<string, string>, deadline: number): Promise<void> => {
     for (const name of names) {
       const text = textFor(name);
       const was = before.get(name) ?? '';
-      const cursor = cursors.get(name) as LogCursor;
+      const c = byName(name);
       const oldConns = interRouterConnectors(was);
-      const peers = [...interRouterConnectors(text)].filter(([k]) => !oldConns.has(k)).map(([, n]) => n.replace(/^to-/, ''));
+      const connectors = [...interRouterConnectors(text)].filter(([k]) => !oldConns.has(k)).map(([, n]) => n);
+      const peers = connectors.map((n) => n.replace(/^to-/, ''));
       const oldLinks = autoLinkKeys(was);
       const links = [...autoLinkKeys(text)].filter((k) => !oldLinks.has(k));
-      if (peers.length) {
-        await until(`router ${name}'s links to ${peers.join(', ')}`, deadline, () =>
-          peers.every((p) => cursor.read().some((l) => l.includes(`to ${p} up,`))));
+      if (connectors.length) {
+        await untilRead(`router ${name}'s links to ${peers.join(', ')}`, deadline, async () => {
+          const up = new Set((await queryEntities('127.0.0.1', c.port, 'connector', ['name', 'connectionStatus'])).filter((x) => x.connectionStatus === 'SUCCESS').map((x) => x.name));
+          return connectors.every((n) => up.has(n));
+        });
         say(`router ${name}: inter-router link${peers.length > 1 ? 's' : ''} to ${peers.join(', ')} up`);
       }
       if (links.length) {
-        await until(`router ${name}'s auto-links ${links.map((k) => k.replace(/\|/g, ' ')).join(', ')} to be active`, deadline, () => {
-          // `auto-link NAME (DIR ADDRESS phase N): attaching on CONNECTOR`, then `auto-link NAME: active`.
-          const attaching = new Map<string, string>();
-          const active = new Set<string>();
-          for (const l of cursor.read()) {
-            const a = /auto-link (\S+) \((in|out) (\S+) phase \d+\): attaching on (\S+)/.exec(l);
-            if (a) attaching.set(a[1], `${a[4]}|${a[3]}|${a[2]}`);
-            const b = /auto-link (\S+): active$/.exec(l);
-            const key = b ? attaching.get(b[1]) : undefined;
-            if (key) active.add(key);
-          }
+        await untilRead(`router ${name}'s auto-links ${links.map((k) => k.replace(/\|/g, ' ')).join(', ')} to be active`, deadline, async () => {
+          const rows = await queryEntities('127.0.0.1', c.port, 'router.config.autoLink', ['connection', 'address', 'direction', 'operStatus']);
+          const active = new Set(rows.filter((x) => x.operStatus === 'active').map((x) => `${x.connection}|${x.address}|${x.direction}`));
           return links.every((k) => active.has(k));
         });
         say(`router ${name}: auto-links active: ${links.map((k) => k.split('|')).map(([conn, addr, dir]) => `${conn} ${addr} ${dir}`).join(', ')}`);
@@ -585,7 +597,7 @@ export async function applyTopology(running: RunningTopology, nextModel: Topolog
     hupped.push(...growChanged);
     result.reloaded.grow = [...growChanged];
     await reload('stage 1, add', (n) => textOf(stages.grow, n), growChanged, growBefore, deadline);
-    await waitAdded((n) => textOf(stages.grow, n), newRouters, new Map(), routerCursors, deadline);
+    await waitAdded((n) => textOf(stages.grow, n), newRouters, new Map(), deadline);
     deadline = Date.now() + timeoutMs;
     await converge(stages.grow, deadline);
   } catch (e) {

@@ -89,6 +89,8 @@ export class CoreLink {
   dirty = false;
   /** A link to or from another router of the mesh (management's linkType inter-router). */
   interRouter = false;
+  /** The router's own in-process sender (the management agent's replies): not client ingress. */
+  inProcess = false;
   /** Management counters: deliveries on the link, pre-settled ones, and outcomes by kind. */
   deliveryCount = 0;
   presettledCount = 0;
@@ -402,7 +404,7 @@ export class RouterCore {
       link.presettledCount++;
       this.stats.presettledDeliveries++;
     }
-    if (!link.interRouter) this.stats.deliveriesIngress++;
+    if (!link.interRouter && !link.inProcess) this.stats.deliveriesIngress++;
     let a = link.address;
     if (a === null && to !== null && !link.interRouter && this.table.isUnavailable(parsePhaseKey(to).address)) {
       // qdrouterd 1.19 (transfer.c): a client's delivery to an unavailable address is rejected;
@@ -421,7 +423,7 @@ export class RouterCore {
       return d;
     }
     a.deliveriesIn++;
-    if (!link.interRouter) a.deliveriesIngress++;
+    if (!link.interRouter && !link.inProcess) a.deliveriesIngress++;
     d.address = a;
     link.held++;
     if (a.distribution === 'multicast') {

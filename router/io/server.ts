@@ -188,6 +188,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
       : null;
     if (this.interRouter) this.core.setRemoteView(this.interRouter);
     this.agentIn = this.core.onSenderAttached(null, 250, AGENT_IN);
+    this.agentIn.inProcess = true;
     // Anonymous senders reach the agent too (qdrouterd's `$management` and `_local/$management`
     // are router-local addresses; the _topo one is how other routers reach it).
     for (const key of [`_topo/0/${settings.id}/$management`, '$management', '_local/$management']) this.core.onConsumerAttached(key, 250, false, AGENT_OUT);
@@ -366,14 +367,11 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
   /** A `$management` request: answered on the requester's reply link on this connection. */
   private onManagementRequest(link: Link, d: InDelivery): void {
     const conn = link.conn;
-    const ctx = conn.ctx as ConnCtx;
     try {
       const req = decodeRequest(d.payload);
-      const replyKey = req.replyTo === null ? null : normalizeAddress(req.replyTo);
-      const out = [...ctx.outLinks].find((l) => l.address === replyKey);
-      if (out === undefined) throw new ManagementError('reply-to must name a receiving link of this connection (e.g. a dynamic source)', 400);
-      const reply = encodeReply(req, this.agent.handle(req));
-      if (conn.canSend(out)) conn.send(out, reply, true, null);
+      if (req.replyTo === null) throw new ManagementError('a request needs a reply-to', 400);
+      // Routed like any message (the core holds it until the reply link has credit).
+      this.routeReply(req.replyTo, encodeReply(req, this.agent.handle(req)));
       if (!d.settled) conn.updateIn(d, STATE.accepted, true);
     } catch (e) {
       if (!(e instanceof ManagementError) && !(e instanceof DecodeError)) throw e;
