@@ -1,13 +1,12 @@
 /**
  * The router's AMQP management agent: the one place management requests are answered (policy
  * can gate it here later). It dispatches qdrouterd 1.19's management-node operations (QUERY,
- * GET-TYPES, GET-ATTRIBUTES, GET-OPERATIONS, GET-ANNOTATIONS, GET-MGMT-NODES) and entity
- * operations (READ) to one module per entity type, each reading live state through a
- * {@link ManagementView}, and GET-LOG (the router's recent log lines). Status codes and descriptions are qdrouterd's: 200 OK, 400 Bad Request,
- * 404 Not Found, 405 Method Not Allowed, 501 Not Implemented.
- *
- * CREATE, UPDATE and DELETE are not implemented yet (501): configuration changes go through the
- * file and SIGHUP.
+ * GET-TYPES, GET-ATTRIBUTES, GET-OPERATIONS, GET-ANNOTATIONS, GET-MGMT-NODES, GET-SCHEMA,
+ * GET-JSON-SCHEMA, GET-LOG) and entity operations (READ, and CREATE, UPDATE, DELETE through its
+ * {@link ManagementControl}, which validates and applies them as a reload) to one module per
+ * entity type, each reading live state through a {@link ManagementView}. Status codes and
+ * descriptions are qdrouterd's: 200 OK, 201 Created, 204 No Content, 400 Bad Request,
+ * 403 Forbidden, 404 Not Found, 501 Not Implemented.
  */
 import type { ManagementRequest } from '../../amqp/management';
 import { EntityModule, EntityRecord, ManagementControl, ManagementView, PREFIX, fullType } from './view';
