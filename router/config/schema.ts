@@ -56,8 +56,8 @@ const MAX_PHASE = 9;
 const MAX_PRIORITY = 9;
 
 const CONNECTION_ROLES = ['normal', 'inter-router', 'route-container', 'edge'] as const;
-/** Listener and connector roles qdrouterd accepts and amqp-mesh refuses with "not supported yet". */
-const UNSUPPORTED_CONNECTION_ROLES = ['edge'] as const;
+/** Listener and connector roles qdrouterd accepts and amqp-mesh refuses with "not supported yet" (`edge`: validate.ts checkRouterMode, after the mode rule). */
+const UNSUPPORTED_CONNECTION_ROLES = [] as const;
 const LINK_DIRECTIONS = ['in', 'out'] as const;
 const STRIP_ANNOTATIONS = ['in', 'out', 'both', 'no'] as const;
 const DISTRIBUTIONS = ['multicast', 'closest', 'balanced', 'unavailable'] as const;

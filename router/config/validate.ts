@@ -217,32 +217,40 @@ const ROUTER_PROTOCOL_INTERVALS = [
 ] as const;
 
 /**
- * qdrouterd's rule: only an interior router may accept or make inter-router connections; a
- * standalone router does not connect to other routers. Checked once every entity is read,
- * because the router section may come after the listeners and connectors.
- * @throws ConfigError ERR_CONFIG_CONFLICT at the role line of the first inter-router listener or connector.
+ * qdrouterd's rule: only an interior router may accept or make inter-router (or edge)
+ * connections; a standalone router does not connect to other routers. Then amqp-mesh's: the edge
+ * role is not supported yet. Checked once every entity is read, because the router section may
+ * come after the listeners and connectors.
+ * @throws ConfigError ERR_CONFIG_CONFLICT at the role line of the first inter-router or edge
+ *   listener or connector of a standalone router; ERR_CONFIG_NOT_SUPPORTED at an edge role.
  */
 function checkRouterMode(router: RouterEntity, connections: ReadonlyArray<ListenerEntity | ConnectorEntity>, file: string): void {
-  if (router.mode === 'interior') return;
-  let first: ListenerEntity | ConnectorEntity | undefined;
-  for (const connection of connections) {
-    if (connection.role === 'inter-router' && (first === undefined || connection.source.line < first.source.line)) first = connection;
+  const byLine = [...connections].sort((a, b) => a.source.line - b.source.line);
+  const routerRole = (c: ListenerEntity | ConnectorEntity) => c.role === 'inter-router' || (c.role as string) === 'edge';
+  const first = router.mode === 'interior' ? undefined : byLine.find(routerRole);
+  if (first !== undefined) {
+    const modeLine = router.source.attributeLines['mode'];
+    const modeSource =
+      modeLine !== undefined
+        ? `set on line ${modeLine}`
+        : router.source.line > 0
+          ? `the default; the router section on line ${router.source.line} sets no mode`
+          : 'the default; there is no router section';
+    throw new ConfigError(
+      'ERR_CONFIG_CONFLICT',
+      file,
+      first.source.attributeLines['role'] ?? first.source.line,
+      // qdrouterd's own words first (management clients and scripts match them), then ours.
+      `role='standalone' not allowed to connect to or accept connections from other routers. ` +
+        `${first.type} role "${first.role}" needs router mode "interior", but the router's mode is "${router.mode}" (${modeSource}): ` +
+        `a standalone router does not connect to or accept connections from other routers; set mode: interior in the router section, or use role: normal`,
+    );
   }
-  if (first === undefined) return;
-  const modeLine = router.source.attributeLines['mode'];
-  const modeSource =
-    modeLine !== undefined
-      ? `set on line ${modeLine}`
-      : router.source.line > 0
-        ? `the default; the router section on line ${router.source.line} sets no mode`
-        : 'the default; there is no router section';
-  throw new ConfigError(
-    'ERR_CONFIG_CONFLICT',
-    file,
-    first.source.attributeLines['role'] ?? first.source.line,
-    `${first.type} role "inter-router" needs router mode "interior", but the router's mode is "${router.mode}" (${modeSource}): ` +
-      `a standalone router does not connect to or accept connections from other routers; set mode: interior in the router section, or use role: normal`,
-  );
+  const edge = byLine.find((c) => (c.role as string) === 'edge');
+  if (edge !== undefined) {
+    throw new ConfigError('ERR_CONFIG_NOT_SUPPORTED', file, edge.source.attributeLines['role'] ?? edge.source.line,
+      `${edge.type} role "edge" is not supported yet by amqp-mesh; supported: normal, inter-router, route-container`);
+  }
 }
 
 function buildListener(entity: ValidatedEntity, context: RouterBuildContext): ListenerEntity {

@@ -347,7 +347,8 @@ test('roles: route-container is accepted on listeners and connectors in every sy
       code: 'ERR_CONFIG_NOT_SUPPORTED',
       mentions: [`${type} role "edge" is not supported yet`, 'supported: normal, inter-router, route-container'],
     });
-    assertRefused(`- ${type}:\n    role: edge\n`, { file: 'r.yaml', line: 2, code: 'ERR_CONFIG_NOT_SUPPORTED', mentions: ['supported: normal, inter-router, route-container'] });
+    // On a standalone router (the default) qdrouterd's mode rule comes first, in its words.
+    assertRefused(`- ${type}:\n    role: edge\n`, { file: 'r.yaml', line: 2, code: 'ERR_CONFIG_CONFLICT', mentions: ["role='standalone' not allowed to connect to or accept connections from other routers."] });
     assertRefused(`[["${type}", {\n  "role": "broker"\n}]]`, {
       file: 'r.json',
       line: 2,
