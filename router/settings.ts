@@ -6,7 +6,7 @@ import { ConfigError, RouterConfig } from './config';
 import { listenerSocketSettings } from '../config/listener';
 import { plainUsersFor } from '../config/plain-users';
 import type { RouterSettings, ListenerSettings, ConnectorSettings } from './io/server';
-import type { RouteContainerSettings, UnboundAutoLink } from './io/route-container';
+import type { AutoLinkSettings, RouteContainerSettings, UnboundAutoLink } from './io/route-container';
 import type { LinkRouteSettings } from './io/link-route';
 import type { AddressRule } from './core/addresses';
 
@@ -17,9 +17,9 @@ export function settingsFromConfig(cfg: RouterConfig): RouterSettings {
     ...listenerSocketSettings(l, i),
     linkCapacity: l.linkCapacity,
     stripAnnotations: l.stripAnnotations,
-    // A broker connecting in on a route-container listener is served like a client for now
-    // (auto-links and link routes need a route-container connector; see below).
-    role: l.role === 'route-container' ? 'normal' : l.role,
+    // Connections on a route-container listener are brokers or services connecting in: link
+    // routes and auto-links naming the listener (or their container-id) use them.
+    role: l.role,
     cost: l.cost,
   }));
   const routeContainers: RouteContainerSettings[] = cfg.connectors
@@ -36,8 +36,7 @@ export function settingsFromConfig(cfg: RouterConfig): RouterSettings {
       autoLinks: [],
       transport: c.transport,
     }));
-  // A route-container listener's connections are served like a client's for now: routes naming one are refused.
-  const routeContainerListeners = new Set(cfg.listeners.filter((l) => l.role === 'route-container' && l.name !== undefined).map((l) => l.name as string));
+  const routeContainerListeners = listeners.filter((l) => l.role === 'route-container').map((l) => ({ name: l.name, autoLinks: [] as AutoLinkSettings[] }));
   const linkRoutes: LinkRouteSettings[] = [];
   cfg.linkRoutes.forEach((l, i) => {
     if (l.addExternalPrefix !== undefined || l.delExternalPrefix !== undefined) {
@@ -50,10 +49,6 @@ export function settingsFromConfig(cfg: RouterConfig): RouterSettings {
     }
     // Without a connection the route only passes attaches on: every router learns routes from the mesh.
     if (l.connection === undefined) return;
-    if (routeContainerListeners.has(l.connection)) {
-      throw new ConfigError('ERR_CONFIG_NOT_SUPPORTED', l.source.file, l.source.line,
-        `linkRoute connection ${l.connection} is a route-container listener; link routes over route-container listeners are not supported yet (use a route-container connector)`);
-    }
     // Bound by name (LinkRouter): active while a route-container connection of that name is up,
     // which may be none yet (a template shared by the mesh, a connector a reload adds).
     linkRoutes.push({ name: l.name ?? `linkRoute${i}`, prefix: l.prefix, pattern: l.pattern, direction: l.direction, connection: l.connection });
@@ -63,14 +58,15 @@ export function settingsFromConfig(cfg: RouterConfig): RouterSettings {
     const settings = { name: a.name ?? `${a.address}.${a.direction}.${i}`, address: a.address, direction: a.direction, phase: a.phase, externalAddress: a.externalAddress };
     if (a.containerId !== undefined) {
       // Attached on whichever route-container connection's peer announces this container-id.
-      for (const rc of routeContainers) rc.autoLinks.push({ ...settings, containerId: a.containerId });
+      for (const rc of [...routeContainers, ...routeContainerListeners]) rc.autoLinks.push({ ...settings, containerId: a.containerId });
       return;
     }
     // Neither connection nor containerId: never attached (the loader warned).
     if (a.connection === undefined) return;
-    if (routeContainerListeners.has(a.connection)) {
-      throw new ConfigError('ERR_CONFIG_NOT_SUPPORTED', a.source.file, a.source.line,
-        `autoLink connection ${a.connection} is a route-container listener; auto-links over route-container listeners are not supported yet (use a route-container connector)`);
+    const rl = routeContainerListeners.find((r) => r.name === a.connection);
+    if (rl !== undefined) {
+      rl.autoLinks.push(settings);
+      return;
     }
     const rc = routeContainers.find((r) => r.name === a.connection);
     // No route-container connector of that name (yet): kept, inactive, until a reload adds one.
@@ -102,6 +98,7 @@ export function settingsFromConfig(cfg: RouterConfig): RouterSettings {
   return {
     connectors,
     routeContainers,
+    routeContainerListeners,
     unboundAutoLinks,
     linkRoutes,
     mesh: {

@@ -46,9 +46,12 @@ const ROUTED_LINK_LOST: AmqpError = { condition: 'qd:routed-link-lost', descript
 /** True when `address` is under the route's prefix (token boundaries) or matches its pattern. */
 export const matchesRoute = matchesAddressRule;
 
-/** The mesh key a route is advertised under (qdrouterd's classes). */
+/**
+ * The mesh key a route is advertised under (qdrouterd's classes). A prefix's trailing `.` or `/`
+ * does not count (qdrouterd hashes `org.apache.` as `org.apache`).
+ */
 export function linkRouteKey(route: { prefix?: string; pattern?: string; direction: 'in' | 'out' }): string {
-  if (route.prefix !== undefined) return (route.direction === 'in' ? 'C' : 'D') + route.prefix;
+  if (route.prefix !== undefined) return (route.direction === 'in' ? 'C' : 'D') + route.prefix.replace(/[./]+$/, '');
   return (route.direction === 'in' ? 'E' : 'F') + (route.pattern ?? '');
 }
 
@@ -94,8 +97,8 @@ export class LinkRouter {
     this.local = routes;
   }
 
-  /** Active route-container connections: connector name → the peer's container-id. */
-  private readonly active = new Map<string, string | null>();
+  /** Active route-container connections (connectors' and those accepted on route-container listeners) → the peer's container-id. */
+  private readonly active = new Map<RouteContainer, string | null>();
 
   /** Replaces the local routes (reconfiguration): advertised as their connections allow. */
   setRoutes(routes: LinkRouteSettings[]): void {
@@ -113,7 +116,7 @@ export class LinkRouter {
     const mesh = this.host.interRouter?.mesh;
     const want = new Set<string>();
     for (const r of this.local) {
-      for (const [name, cid] of this.active) if (this.serves(r, name, cid)) want.add(linkRouteKey(r));
+      for (const [rc, cid] of this.active) if (this.serves(r, rc.settings.name, cid)) want.add(linkRouteKey(r));
     }
     for (const key of this.advertised) {
       if (want.has(key)) continue;
@@ -132,10 +135,33 @@ export class LinkRouter {
   }
 
   /** A route-container connection came up (its peer's container-id) or went: advertise or withdraw. */
-  onContainer(name: string, active: boolean, containerId: string | null = null): void {
-    if (active) this.active.set(name, containerId);
-    else this.active.delete(name);
+  onContainer(rc: RouteContainer, active: boolean, containerId: string | null = null): void {
+    if (active) this.active.set(rc, containerId);
+    else this.active.delete(rc);
     this.advertise();
+  }
+
+  /** Every link-route key configured here or advertised by another router, with who serves it. */
+  addressRows(): { key: string; containerCount: number; remoteRouters: string[] }[] {
+    const rows = new Map<string, { key: string; containerCount: number; remoteRouters: string[] }>();
+    for (const r of this.local) {
+      const key = linkRouteKey(r);
+      const row = rows.get(key) ?? { key, containerCount: 0, remoteRouters: [] };
+      for (const [rc, cid] of this.active) if (this.serves(r, rc.settings.name, cid)) row.containerCount++;
+      rows.set(key, row);
+    }
+    for (const [key, routers] of this.remote) {
+      const row = rows.get(key) ?? { key, containerCount: 0, remoteRouters: [] };
+      row.remoteRouters = [...routers];
+      rows.set(key, row);
+    }
+    return [...rows.values()];
+  }
+
+  /** Whether some active route-container connection serves route `r` (management's operStatus). */
+  isServed(r: LinkRouteSettings): boolean {
+    for (const [rc, cid] of this.active) if (this.serves(r, rc.settings.name, cid)) return true;
+    return false;
   }
 
   onRemoteKey(routerId: string, key: string, present: boolean): void {
@@ -163,10 +189,9 @@ export class LinkRouter {
   private downstream(address: string, direction: 'in' | 'out'): Connection | null {
     for (const r of this.local) {
       if (r.direction !== direction || !matchesRoute(r, address)) continue;
-      for (const [name, cid] of this.active) {
-        if (!this.serves(r, name, cid)) continue;
-        const rc = this.host.routeContainer(name);
-        if (rc?.conn && rc.state === 'active' && rc.conn.isOpen) return rc.conn;
+      for (const [rc, cid] of this.active) {
+        if (!this.serves(r, rc.settings.name, cid)) continue;
+        if (rc.conn && rc.state === 'active' && rc.conn.isOpen) return rc.conn;
       }
     }
     const ir = this.host.interRouter;

@@ -7,6 +7,10 @@
  * refused connection moves to the next candidate, round robin, every second, as qdrouterd does
  * with Artemis pairs. Auto-links are re-attached on every new connection, so client links bound
  * to a waypoint stay attached while the broker pair fails over.
+ *
+ * A connection accepted on a route-container *listener* (a broker or service that connects in) is
+ * served the same way, without a connector: its auto-links (the listener's, and those naming its
+ * container-id) attach when it opens, and it goes when the connection does.
  */
 import { Connection, Link } from '../../amqp/engine/connection';
 import { Connector, FAILOVER_EVERY_SECOND, type Endpoint } from '../../amqp/transport/connector';
@@ -68,8 +72,8 @@ export interface RouteContainerHost {
   autoLinkOpened(link: Link, a: AutoLinkSettings, capacity: number): void;
   /** The transport of a route-container connection closed (its links are gone). */
   connectionLost(conn: Connection): void;
-  /** The connector became active (broker open received) or stopped being so. */
-  containerState?(name: string, active: boolean, containerId: string | null): void;
+  /** The connection became active (broker open received) or stopped being so. */
+  containerState?(rc: RouteContainer, active: boolean, containerId: string | null): void;
 }
 
 class AutoLinkRuntime {
@@ -92,8 +96,8 @@ function sameAutoLink(a: AutoLinkSettings, b: AutoLinkSettings): boolean {
 /** One route-container connector and its failover state. */
 export class RouteContainer {
   state: ConnectorState = 'connecting';
-  /** Dials the candidates in order: configured, failoverUrls, then learned from the broker. */
-  private readonly connector: Connector;
+  /** Dials the candidates in order: configured, failoverUrls, then learned from the broker. Null: accepted on a listener. */
+  private readonly connector: Connector | null;
   conn: Connection | null = null;
   autoLinks: AutoLinkRuntime[];
   /** The whole connector was removed: it goes once its `in` auto-links have drained. */
@@ -103,9 +107,24 @@ export class RouteContainer {
   onRetired: () => void = () => {};
   connects = 0;
 
-  constructor(readonly settings: RouteContainerSettings, private readonly host: RouteContainerHost, private readonly logger: Logger) {
+  /**
+   * A connection accepted on a route-container listener, served as a route container until it
+   * closes ({@link onAcceptedClosed}); `settings.name` is the listener's.
+   */
+  static accepted(settings: RouteContainerSettings, host: RouteContainerHost, logger: Logger, conn: Connection): RouteContainer {
+    const rc = new RouteContainer(settings, host, logger, false);
+    rc.conn = conn;
+    return rc;
+  }
+
+  /** True for a connection accepted on a route-container listener (no connector, no failover). */
+  get accepted(): boolean {
+    return this.connector === null;
+  }
+
+  constructor(readonly settings: RouteContainerSettings, private readonly host: RouteContainerHost, private readonly logger: Logger, dials = true) {
     this.autoLinks = settings.autoLinks.map((a) => new AutoLinkRuntime(a));
-    this.connector = new Connector(settings.name, [{ host: settings.host, port: settings.port }, ...settings.failoverUrls], settings.transport ?? PLAIN_CONNECTOR, FAILOVER_EVERY_SECOND, {
+    this.connector = !dials ? null : new Connector(settings.name, [{ host: settings.host, port: settings.port }, ...settings.failoverUrls], settings.transport ?? PLAIN_CONNECTOR, FAILOVER_EVERY_SECOND, {
       onDial: (t, target) => {
         this.conn = this.host.newConnection(this.settings, t, target.host);
       },
@@ -122,27 +141,39 @@ export class RouteContainer {
 
   /** host:port candidates, in order. */
   get candidates(): readonly Endpoint[] {
-    return this.connector.candidates;
+    return this.connector?.candidates ?? [{ host: this.settings.host, port: this.settings.port }];
   }
 
-  /** The candidate connected or dialled now. */
+  /** The candidate connected or dialled now (an accepted connection: its peer). */
   get current(): Endpoint {
-    return this.connector.current;
+    return this.connector?.current ?? { host: this.settings.host, port: this.settings.port };
   }
 
   start(): void {
-    this.connector.start();
+    this.connector?.start();
   }
 
   /** No more reconnects; the connection itself is closed with the router's others (close frame). */
   stopReconnecting(): void {
-    this.connector.stopRetrying();
+    this.connector?.stopRetrying();
     if (this.drainTimer) clearInterval(this.drainTimer);
   }
 
   stop(): void {
-    this.connector.stop();
+    this.connector?.stop();
     if (this.drainTimer) clearInterval(this.drainTimer);
+  }
+
+  /** An accepted connection closed: its auto-links are gone with it, and so is this. */
+  onAcceptedClosed(): void {
+    if (this.state === 'active') this.host.containerState?.(this, false, null);
+    this.state = 'connecting';
+    for (const a of this.autoLinks) {
+      a.link = null;
+      if (a.state !== 'failed') a.state = 'inactive';
+    }
+    if (this.drainTimer) clearInterval(this.drainTimer);
+    this.conn = null;
   }
 
   /**
@@ -252,7 +283,7 @@ export class RouteContainer {
   /** The connection ended: its links are gone; the connector dials `next` unless this one retired. */
   private onDown(target: Endpoint, wasUp: boolean, next: Endpoint, delay: number): void {
     const conn = this.conn;
-    if (this.state === 'active') this.host.containerState?.(this.settings.name, false, null);
+    if (this.state === 'active') this.host.containerState?.(this, false, null);
     if (conn) this.host.connectionLost(conn);
     // A retired link cannot drain without its broker: whatever is left stays with the broker.
     this.autoLinks = this.autoLinks.filter((a) => !a.retiring);
@@ -274,13 +305,13 @@ export class RouteContainer {
 
   /** The broker's open arrived: learn its pair, attach the auto-links. */
   onOpen(conn: Connection): void {
-    this.connector.onOpened();
+    this.connector?.onOpened();
     this.state = 'active';
     this.connects++;
     const t = this.current;
-    this.logger.log('SERVER', 'notice', `connector ${this.settings.name}: active on ${t.host}:${t.port} (container ${conn.remoteOpen?.containerId ?? '?'})`);
-    this.learnFailover(conn.remoteOpen?.properties ?? null);
-    this.host.containerState?.(this.settings.name, true, conn.remoteOpen?.containerId ?? null);
+    this.logger.log('SERVER', 'notice', `${this.accepted ? 'route-container listener' : 'connector'} ${this.settings.name}: active on ${t.host}:${t.port} (container ${conn.remoteOpen?.containerId ?? '?'})`);
+    if (!this.accepted) this.learnFailover(conn.remoteOpen?.properties ?? null);
+    this.host.containerState?.(this, true, conn.remoteOpen?.containerId ?? null);
     if (this.autoLinks.length === 0) return;
     this.session = conn.beginSession();
     const peer = conn.remoteOpen?.containerId ?? null;
@@ -318,7 +349,7 @@ export class RouteContainer {
   learnFailover(props: Record<string, unknown> | null): void {
     // Artemis's form (symbol keys, int port) or older amqp-mesh brokers' (string keys).
     for (const { host, port } of parseFailoverServerList(props?.[FAILOVER_SERVER_LIST])) {
-      if (!this.connector.addCandidate({ host, port })) continue;
+      if (this.connector === null || !this.connector.addCandidate({ host, port })) continue;
       this.logger.log('SERVER', 'info', `connector ${this.settings.name}: learnt failover server ${host}:${port} from the broker`);
     }
   }

@@ -56,8 +56,8 @@ export { VERSION };
 export interface ListenerSettings extends ServerListenerSettings {
   linkCapacity: number;
   stripAnnotations: 'in' | 'out' | 'both' | 'no';
-  /** `inter-router`: peers are routers of the mesh. */
-  role?: 'normal' | 'inter-router';
+  /** `inter-router`: peers are routers of the mesh; `route-container`: brokers or services connecting in. */
+  role?: 'normal' | 'inter-router' | 'route-container';
   /** Inter-router cost (listener `cost`). */
   cost?: number;
 }
@@ -92,6 +92,8 @@ export interface RouterSettings {
   mesh?: Omit<MeshSettings, 'id' | 'instance'>;
   /** Connections to brokers (connector role route-container) with their auto-links. */
   routeContainers?: RouteContainerSettings[];
+  /** Route-container listeners and the auto-links their connections get (theirs, and those naming a container-id). */
+  routeContainerListeners?: { name: string; autoLinks: AutoLinkSettings[] }[];
   /** Auto-links naming a connection no route-container connector has: inactive until one is added. */
   unboundAutoLinks?: UnboundAutoLink[];
   /** Link routes (linkRoute entities) bound to route-container connectors. */
@@ -321,7 +323,11 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
 
   /** Applies new settings (see {@link applyConfigState}). */
   private reconfigure(next: RouterSettings): string[] {
-    const running = this.routeContainers.filter((rc) => !rc.retiring);
+    const running = this.routeContainers.filter((rc) => !rc.retiring && !rc.accepted);
+    // Connections accepted on route-container listeners keep going; their auto-links follow the listener's.
+    for (const rc of this.routeContainers) {
+      if (rc.accepted) rc.setAutoLinks(next.routeContainerListeners?.find((r) => r.name === rc.settings.name)?.autoLinks ?? []);
+    }
     const diff = computeReloadDiff(this.settings, next, running.map((rc) => rc.settings));
     const notes = [...diff.needRestart];
     this.reconfigureListeners(diff.listenersRemoved, diff.listenersAdded, notes);
@@ -446,6 +452,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
       logModules: () => LOG_MODULES.map((module) => ({ module, enable: null })),
       recentLogs: (limit) => this.logger.recent(limit),
       configured: (schemaType) => configuredRecords(this.configState, schemaType),
+      linkRouteAddresses: () => this.linkRouter.addressRows(),
     };
   }
 
@@ -457,7 +464,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
       if (ctx === null) continue;
       const t = ctx.transport;
       const tls = t.kind === 'tls' || t.kind === 'wss' ? (t.stream as Partial<TLSSocket>) : null;
-      const dialled = ctx.connector !== null || ctx.routeContainer !== null;
+      const dialled = ctx.connector !== null || (ctx.routeContainer !== null && !ctx.routeContainer.accepted);
       const interRouter = ctx.connector !== null || (!dialled && ctx.listener.role === 'inter-router');
       const mech = conn.saslMechanism;
       out.push({
@@ -603,11 +610,29 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     await this.pump.stop({ condition: 'amqp:connection:forced', description: 'router shutting down' });
   }
 
+  /**
+   * A connection on a route-container listener opened: a broker or service connecting in, served
+   * as a route container (link routes naming the listener or its container-id; the listener's
+   * auto-links and those naming its container-id) until it closes.
+   */
+  private acceptRouteContainer(conn: Connection, ctx: ConnCtx): void {
+    const l = ctx.listener;
+    const autoLinks = this.settings.routeContainerListeners?.find((r) => r.name === l.name)?.autoLinks ?? [];
+    const [host, port] = splitHostPort(ctx.transport.peer);
+    const rc = RouteContainer.accepted({
+      name: l.name, host, port, failoverUrls: [], maxFrameSize: l.maxFrameSize, idleTimeoutSeconds: l.idleTimeoutSeconds,
+      linkCapacity: l.linkCapacity, sasl: { mechanism: null }, autoLinks,
+    }, this, this.logger, conn);
+    ctx.routeContainer = rc;
+    this.routeContainers.push(rc);
+  }
+
   // ------------------------------------------------------------------ ConnectionHandler
 
   onOpen(conn: Connection): void {
     this.interRouter?.onOpen(conn);
     const ctx = conn.ctx as ConnCtx;
+    if (ctx.routeContainer === null && ctx.connector === null && ctx.listener.role === 'route-container') this.acceptRouteContainer(conn, ctx);
     ctx.routeContainer?.onOpen(conn);
     ctx.connector?.onOpened();
     this.logger.log('SERVER', 'info', `[C${ctx.id}] Connection open: container-id ${conn.remoteOpen?.containerId}, user ${conn.user}`);
@@ -643,8 +668,8 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     return conn;
   }
 
-  containerState(name: string, active: boolean, containerId: string | null): void {
-    this.linkRouter.onContainer(name, active, containerId);
+  containerState(rc: RouteContainer, active: boolean, containerId: string | null): void {
+    this.linkRouter.onContainer(rc, active, containerId);
   }
 
   autoLinkOpened(link: Link, a: AutoLinkSettings, capacity: number): void {
@@ -831,6 +856,12 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
   onClosed(conn: Connection, reason: CloseReason, error: AmqpError | null): void {
     this.interRouter?.onClosed(conn);
     const ctx = conn.ctx as ConnCtx;
+    const rc = ctx.routeContainer;
+    if (rc !== null && rc.accepted) {
+      rc.onAcceptedClosed();
+      const i = this.routeContainers.indexOf(rc);
+      if (i >= 0) this.routeContainers.splice(i, 1);
+    }
     const lvl = reason === 'client-closed' || reason === 'router-shutdown' ? 'info' : 'warning';
     this.logger.log('SERVER', lvl, `[C${ctx.id}] Connection closed (${reason})${error ? `: ${error.condition} ${error.description ?? ''}` : ''}`);
     this.touch(conn);
@@ -951,4 +982,11 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     link.conn.drainComplete(link);
     this.touch(link.conn);
   }
+}
+
+/** `host:port` (or `[v6]:port`) split; port 0 when there is none. */
+function splitHostPort(peer: string): [string, number] {
+  const i = peer.lastIndexOf(':');
+  if (i < 0) return [peer, 0];
+  return [peer.slice(0, i).replace(/^\[|\]$/g, ''), Number(peer.slice(i + 1)) || 0];
 }

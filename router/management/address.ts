@@ -13,6 +13,7 @@ export function addressName(key: string, self: string): string {
     return id === self && end >= 0 ? `L${rest.slice(end + 1)}` : `T${key}`;
   }
   if (key.startsWith('$')) return `L${key}`;
+  if (key.startsWith('_local/')) return `L${key.slice(7)}`;
   const { address, phase } = parsePhaseKey(key);
   return `M${phase}${address}`;
 }
@@ -25,7 +26,8 @@ export const addressEntity: EntityModule = {
   operations: ['READ'],
   read(v) {
     const self = v.settings.id;
-    return v.addresses().map((a) => {
+    // `$management` and `_local/$management` are the agent's aliases of its L$management: one row.
+    const rows: Record<string, unknown>[] = v.addresses().filter((a) => a.key !== '$management' && a.key !== '_local/$management').map((a) => {
       const name = addressName(a.key, self);
       // The agent consumes this router's own `_topo/0/<id>/$management` in process (qdrouterd's L$management).
       const agent = a.key === `_topo/0/${self}/$management` ? 1 : 0;
@@ -37,5 +39,16 @@ export const addressEntity: EntityModule = {
         deliveriesRedirectedToFallback: 0, remoteHostRouters: a.topo ? [] : a.remotes, transitOutstanding: null, trackedDeliveries: 0, priority: -1,
       };
     });
+    // Link routes, as qdrouterd lists them: C/D (prefix in/out), E/F (pattern in/out), with the
+    // route-container connections serving them here and the routers advertising them.
+    for (const r of v.linkRouteAddresses()) {
+      rows.push({
+        name: r.key, identity: r.key, type: 'org.apache.qpid.dispatch.router.address', key: r.key, distribution: 'linkBalanced', inProcess: 0,
+        subscriberCount: 0, remoteCount: r.remoteRouters.length, containerCount: r.containerCount, deliveriesIngress: 0, deliveriesEgress: 0,
+        deliveriesTransit: 0, deliveriesToContainer: 0, deliveriesFromContainer: 0, deliveriesIngressRouteContainer: 0, deliveriesEgressRouteContainer: 0,
+        deliveriesRedirectedToFallback: 0, remoteHostRouters: r.remoteRouters, transitOutstanding: null, trackedDeliveries: 0, priority: -1,
+      });
+    }
+    return rows;
   },
 };

@@ -92,6 +92,8 @@ export interface ManagementView {
   addresses(): AddressSnapshot[];
   /** The routers of the mesh, this one first (empty when standalone). */
   nodes(): NodeInfo[];
+  /** Link-route addresses (qdrouterd's C/D/E/F keys): configured here or advertised by other routers. */
+  linkRouteAddresses(): { key: string; containerCount: number; remoteRouters: string[] }[];
   /**
    * The configured entities of a config-file type (`listener`, `address`, ...): every attribute
    * set or defaulted, with `name` and `identity`; secrets left out.

@@ -121,7 +121,7 @@ function agentOverStore(): { agent: ManagementAgent; state: () => ConfigState; c
     },
     connections: () => [{ identity: '9', host: '127.0.0.1:1', container: 'c', role: 'normal', dir: 'in', sasl: null, user: null, isAuthenticated: false, isEncrypted: false, sslProto: null, sslCipher: null, opened: true, uptimeSeconds: 0, lastDlvSeconds: null, properties: {} }],
     links: () => [], addresses: () => [], nodes: () => [], logModules: () => [], recentLogs: () => [],
-    configured: (t: string) => configuredRecords(state, t),
+    configured: (t: string) => configuredRecords(state, t), linkRouteAddresses: () => [],
   } as unknown as ManagementView;
   const control = {
     changeConfig(change: ConfigChange): string {

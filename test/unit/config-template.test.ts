@@ -110,7 +110,7 @@ test('a reload adding the "broker" connector binds the waiting auto-links; remov
   assert.equal(without.unboundAutoLinks!.length, 2);
 });
 
-test('still refused: an empty connection, another entity\'s name, a route-container listener (not supported yet), unknown attributes', () => {
+test('still refused: an empty connection, another entity\'s name, unknown attributes; a route-container listener is a connection', () => {
   const refused = (text: string, line: number, code: string, mention: string) => {
     try {
       settingsFromConfig(load(text));
@@ -126,7 +126,11 @@ test('still refused: an empty connection, another entity\'s name, a route-contai
   };
   refused(conf('autoLink {', '    address: q', '    direction: in', '    connection: ""', '}'), 4, 'ERR_CONFIG_INVALID_VALUE', 'autoLink connection "" names no connector or listener');
   refused(conf('linkRoute {', '    prefix: a', '    direction: in', '    connection: orders', '}', 'address {', '    name: orders', '    prefix: orders', '}'), 4, 'ERR_CONFIG_INVALID_VALUE', 'is the name of the address on line 6');
-  refused(conf('linkRoute {', '    prefix: a', '    direction: in', '    connection: brokers', '}', 'listener {', '    name: brokers', '    role: route-container', '}'), 1, 'ERR_CONFIG_NOT_SUPPORTED', 'route-container listeners are not supported yet');
+  // Link routes and auto-links over a route-container listener: served on the connections it accepts.
+  const overListener = settingsFromConfig(load(conf('linkRoute {', '    prefix: a', '    direction: in', '    connection: brokers', '}', 'autoLink {', '    address: q',
+    '    direction: out', '    connection: brokers', '}', 'autoLink {', '    address: q', '    direction: in', '    containerId: svc', '}', 'listener {', '    name: brokers', '    role: route-container', '}')));
+  assert.equal(overListener.linkRoutes!.map((l) => l.connection), ['brokers']);
+  assert.equal(overListener.routeContainerListeners!.map((r) => [r.name, r.autoLinks.map((a) => `${a.direction}:${a.containerId ?? '-'}`)]), [['brokers', ['out:-', 'in:svc']]]);
   refused(conf('autoLink {', '    address: q', '    direction: in', '    connection: broker', '    conection: broker', '}'), 5, 'ERR_CONFIG_UNKNOWN_ATTRIBUTE', 'autoLink has no attribute "conection"');
 });
 
