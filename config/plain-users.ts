@@ -6,12 +6,17 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ConfigError } from './errors';
 
-/** Reads `user:password` lines; refuses a malformed line naming file and line. */
+/**
+ * Reads `user:password` lines; refuses a malformed line naming file and line. No such file: no
+ * PLAIN users (qdrouterd's saslConfigDir usually holds a Cyrus `.conf` for other mechanisms,
+ * such as EXTERNAL only); any other read error is refused.
+ */
 export function loadPlainUsers(file: string): Record<string, string> {
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return Object.create(null) as Record<string, string>;
     throw new ConfigError('ERR_CONFIG_READ', file, undefined, `cannot read SASL users file: ${(e as Error).message}`, { cause: e });
   }
   const users: Record<string, string> = Object.create(null);
