@@ -127,6 +127,14 @@ export class InterRouter implements RemoteView {
     return irc !== undefined && (link === irc.controlIn || link === irc.controlOut);
   }
 
+  /** An inter-router data link's priority (0..9: its place in qdrouterd's attach order), else null. */
+  dataLinkPriority(link: Link): number | null {
+    const irc = this.byConnection.get(link.conn);
+    if (irc === undefined) return null;
+    const i = (link.isSender ? irc.dataOut : irc.dataIn).indexOf(link);
+    return i < 0 ? null : i;
+  }
+
   isInterRouter(conn: Connection): boolean {
     return this.byConnection.has(conn);
   }

@@ -32,10 +32,10 @@ import { LinkRouteSettings, LinkRouter, RouteEnd } from './link-route';
 import { RoutedDelivery } from './routed-delivery';
 import { computeReloadDiff } from '../reload';
 import { computeConfigChange, configuredRecords, type ConfigChange, type ConfigState } from '../config-store';
-import { ManagementAgent } from '../management/agent';
+import { ManagementAgent, type ManagementReply } from '../management/agent';
 import type { ConnectionInfo, LinkInfo, ManagementControl, ManagementView, NodeInfo } from '../management/view';
 import type { TLSSocket } from 'node:tls';
-import { ManagementError, decodeRequest, encodeReply } from '../../amqp/management';
+import { ManagementError, decodeRequest, encodeReply, type ManagementRequest } from '../../amqp/management';
 
 /** qdrouterd's log modules (management's `log` entities). */
 const LOG_MODULES = ['DEFAULT', 'ROUTER', 'ROUTER_CORE', 'ROUTER_HELLO', 'ROUTER_LS', 'ROUTER_MA', 'MESSAGE', 'SERVER', 'AGENT', 'CONTAINER', 'CONN_MGR', 'PROTOCOL', 'POLICY', 'ERROR'];
@@ -377,7 +377,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
       const req = decodeRequest(d.payload);
       if (req.replyTo === null) throw new ManagementError('a request needs a reply-to', 400);
       // Routed like any message (the core holds it until the reply link has credit).
-      this.routeReply(req.replyTo, encodeReply(req, this.agent.handle(req)));
+      this.routeReply(req.replyTo, encodeReply(req, this.answer(req)));
       if (!d.settled) conn.updateIn(d, STATE.accepted, true);
     } catch (e) {
       if (!(e instanceof ManagementError) && !(e instanceof DecodeError)) throw e;
@@ -402,7 +402,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
       try {
         const req = decodeRequest(payload);
         if (req.replyTo === null) throw new ManagementError('a request needs a reply-to', 400);
-        this.routeReply(req.replyTo, encodeReply(req, this.agent.handle(req)));
+        this.routeReply(req.replyTo, encodeReply(req, this.answer(req)));
       } catch (e) {
         if (!(e instanceof ManagementError) && !(e instanceof DecodeError)) throw e;
         this.logger.log('AGENT', 'warning', `management request refused: ${(e as Error).message}`);
@@ -413,6 +413,16 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     }
     this.touchAll();
     this.pump.schedule();
+  }
+
+  /** The agent's answer, logged as qdrouterd's agent logs (each request at debug, a refusal as an error). */
+  private answer(req: ManagementRequest): ManagementReply {
+    if (this.logger.enabled('AGENT', 'debug')) {
+      this.logger.log('AGENT', 'debug', `Agent request: operation=${req.operation} type=${req.type ?? ''} name=${req.name ?? ''} identity=${req.identity ?? ''} entityType=${req.entityType ?? ''} reply-to=${req.replyTo}`);
+    }
+    const reply = this.agent.handle(req);
+    if (reply.statusCode >= 400) this.logger.log('AGENT', 'error', `Error performing ${req.operation}: ${reply.statusDescription}`);
+    return reply;
   }
 
   /** Sends a reply into the core, pre-settled, to `replyTo`. */
@@ -500,6 +510,8 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
           deliveryCount: cl?.deliveryCount ?? link.deliveryCount, presettledCount: cl?.presettledCount ?? 0,
           acceptedCount: cl?.acceptedCount ?? 0, rejectedCount: cl?.rejectedCount ?? 0, releasedCount: cl?.releasedCount ?? 0, modifiedCount: cl?.modifiedCount ?? 0,
           creditAvailable: link.credit,
+          // Inter-router data links carry one priority each (0..9); others the default, 4.
+          priority: interRouterConn ? this.interRouter?.dataLinkPriority(link) ?? 4 : 4,
         });
       }
     }

@@ -15,7 +15,7 @@ export const linkEntity: EntityModule = {
       undeliveredCount: l.undeliveredCount, unsettledCount: l.unsettledCount, deliveryCount: l.deliveryCount, presettledCount: l.presettledCount,
       droppedPresettledCount: 0, acceptedCount: l.acceptedCount, rejectedCount: l.rejectedCount, releasedCount: l.releasedCount, modifiedCount: l.modifiedCount,
       deliveriesDelayed1Sec: 0, deliveriesDelayed10Sec: 0, deliveriesStuck: 0, creditAvailable: l.creditAvailable, zeroCreditSeconds: 0,
-      settleRate: 0, ingressHistogram: null, priority: 4, connectionId: l.connectionId,
+      settleRate: 0, ingressHistogram: null, priority: l.priority, connectionId: l.connectionId,
     }));
   },
 };

@@ -52,6 +52,8 @@ export interface LinkInfo {
   releasedCount: number;
   modifiedCount: number;
   creditAvailable: number;
+  /** qdrouterd's link priority: an inter-router data link's 0..9, else 4. */
+  priority: number;
 }
 
 /** A router of the mesh as this one knows it (qdrouterd's `router.node`). */

@@ -53,7 +53,7 @@ function conn(id: number): ConnectionInfo {
 
 const link: LinkInfo = {
   identity: '7', linkName: 'l1', linkType: 'endpoint', linkDir: 'out', connectionId: '1', owningAddr: 'q1', capacity: 250, undeliveredCount: 2,
-  unsettledCount: 1, deliveryCount: 9, presettledCount: 0, acceptedCount: 6, rejectedCount: 0, releasedCount: 1, modifiedCount: 1, creditAvailable: 10,
+  unsettledCount: 1, deliveryCount: 9, presettledCount: 0, acceptedCount: 6, rejectedCount: 0, releasedCount: 1, modifiedCount: 1, creditAvailable: 10, priority: 4,
 };
 
 const addresses: AddressSnapshot[] = [
