@@ -109,6 +109,8 @@ class ConnCtx extends ConnIo {
   routeContainer: RouteContainer | null = null;
   /** Set on an inter-router connection we dialled. */
   connector: Connector | null = null;
+  /** The router's clock (whole seconds) at the last delivery in or out (management's lastDlvSeconds); 0: none. */
+  lastDeliveryAt = 0;
   constructor(transport: Transport, readonly listener: ListenerSettings, id: number) {
     super(transport, id);
   }
@@ -146,6 +148,8 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
   /** The management agent: every `$management` request is answered there. */
   readonly agent: ManagementAgent;
   private readonly startedAt = Date.now();
+  /** Whole seconds, updated by the 1 s tick: deliveries note it without reading the clock each time. */
+  private clockSeconds = Math.floor(Date.now() / 1000);
   /** The agent's anonymous sender in the core (replies to requests that came through the core). */
   private readonly agentIn: CoreLink;
   /** Requests the core handed the agent, answered on the next turn (never inside the core's pump). */
@@ -208,7 +212,11 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
       this.listeners.set(l, opened[i]);
       this.bound.push({ name: l.name, host: opened[i].host, port: opened[i].port });
     });
-    this.tickTimer = setInterval(() => this.pump.tick(Date.now()), 1000);
+    this.tickTimer = setInterval(() => {
+      const now = Date.now();
+      this.clockSeconds = Math.floor(now / 1000);
+      this.pump.tick(now);
+    }, 1000);
     if (this.interRouter) {
       const ir = this.interRouter;
       // The control plane ticks often so a lost neighbour is routed around quickly.
@@ -482,7 +490,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
         role: ctx.routeContainer !== null ? 'route-container' : interRouter ? 'inter-router' : 'normal', dir: dialled ? 'out' : 'in',
         sasl: mech, user: conn.user, isAuthenticated: mech !== null && mech !== 'ANONYMOUS' && conn.user !== null,
         isEncrypted: tls !== null, sslProto: tls?.getProtocol?.() ?? null, sslCipher: tls?.getCipher?.()?.name ?? null,
-        opened: conn.remoteOpen !== null, uptimeSeconds: Math.floor((now - ctx.createdAt) / 1000), lastDlvSeconds: null,
+        opened: conn.remoteOpen !== null, uptimeSeconds: Math.floor((now - ctx.createdAt) / 1000), lastDlvSeconds: ctx.lastDeliveryAt === 0 ? null : Math.max(0, Math.floor(now / 1000) - ctx.lastDeliveryAt),
         properties: (conn.remoteOpen?.properties as Record<string, unknown> | undefined) ?? {},
       });
     }
@@ -797,6 +805,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
   }
 
   onDelivery(link: Link, d: InDelivery): void {
+    (link.conn.ctx as ConnCtx).lastDeliveryAt = this.clockSeconds;
     if (link.ctx instanceof RouteEnd) return this.linkRouter.onDelivery(link, d);
     if (link.ctx === MANAGEMENT) return this.onManagementRequest(link, d);
     if (this.interRouter?.onDelivery(link, d)) return;
@@ -939,6 +948,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
       payload = d.stripped;
     } else payload = d.d.payload;
     const od = conn.send(link, payload, settled, copy);
+    (conn.ctx as ConnCtx).lastDeliveryAt = this.clockSeconds;
     this.touch(conn);
     return od;
   }

@@ -61,6 +61,8 @@ test('qdstat -g, -c, -l, -a and qdmanage query --type=address / get-mgmt-nodes, 
       assert.equal([x.role, x.dir, x.protocol, x.opened, x.isEncrypted, x.sasl], ['normal', 'in', 'amqp', true, false, 'ANONYMOUS']);
       assert.match(String(x.host), /^127\.0\.0\.1:\d+$/);
       assert.ok(x.container);
+      // Both have had deliveries (the message to q1; the requests): seconds since the last one.
+      assert.ok(typeof x.lastDlvSeconds === 'number' && x.lastDlvSeconds >= 0 && x.lastDlvSeconds < 10, String(x.lastDlvSeconds));
     }
 
     assert.equal(links.body.attributeNames, QDSTAT_L, 'the columns asked, in order');
