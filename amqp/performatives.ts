@@ -544,6 +544,7 @@ export interface OpenFields {
   channelMax: number;
   idleTimeout: number;
   offeredCapabilities?: string[];
+  desiredCapabilities?: string[];
   properties?: Record<string, unknown> | null;
 }
 
@@ -557,16 +558,18 @@ export function writeOpen(w: Writer, o: OpenFields): void {
   w.uint(o.maxFrameSize);
   w.ushort(o.channelMax);
   let n = 4;
-  if (o.idleTimeout > 0 || o.offeredCapabilities?.length || o.properties) {
+  const caps = !!(o.offeredCapabilities?.length || o.desiredCapabilities?.length);
+  if (o.idleTimeout > 0 || caps || o.properties) {
     w.uint(o.idleTimeout);
     n = 5;
   }
-  if (o.offeredCapabilities?.length || o.properties) {
+  if (caps || o.properties) {
     w.null();
     w.null();
     if (o.offeredCapabilities?.length) w.symbolArray(o.offeredCapabilities);
     else w.null();
-    w.null();
+    if (o.desiredCapabilities?.length) w.symbolArray(o.desiredCapabilities);
+    else w.null();
     n = 9;
     if (o.properties) {
       const mm = w.beginMap();

@@ -74,6 +74,8 @@ export interface ConnectionOptions {
    */
   maxPendingOutput?: number;
   offeredCapabilities: string[];
+  /** Capabilities asked of the peer in our open (none by default). */
+  desiredCapabilities?: string[];
   properties: Record<string, unknown>;
   /** Incoming session window in frames. */
   incomingWindow: number;
@@ -433,6 +435,7 @@ export class Connection {
       channelMax: this.opts.channelMax,
       idleTimeout: this.opts.idleTimeoutMs,
       offeredCapabilities: this.opts.offeredCapabilities,
+      desiredCapabilities: this.opts.desiredCapabilities,
       properties: this.opts.properties,
     });
     if (this.early !== null) {

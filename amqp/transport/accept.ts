@@ -31,6 +31,7 @@ export interface AcceptingApplication {
   /** SASL PLAIN users (user -> password), when the application has any. */
   plainUsers?: Record<string, string>;
   offeredCapabilities: string[];
+  desiredCapabilities?: string[];
   properties: Record<string, unknown>;
 }
 
@@ -56,6 +57,7 @@ export function acceptedConnectionOptions(l: AcceptingListener, t: Transport, ap
     },
     externalId: t.externalId,
     offeredCapabilities: app.offeredCapabilities,
+    desiredCapabilities: app.desiredCapabilities,
     properties: app.properties,
     incomingWindow: 65536,
   };

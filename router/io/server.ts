@@ -49,6 +49,8 @@ const MANAGEMENT = { management: true };
  */
 const AGENT_IN = { agent: 'in' };
 const AGENT_OUT = { agent: 'out' };
+/** The capabilities qdrouterd 1.19 offers and desires in its open to clients. */
+const CLIENT_CAPABILITIES = ['ANONYMOUS-RELAY', 'qd.streaming-links'];
 
 export { VERSION };
 
@@ -595,7 +597,10 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
         containerId: this.settings.id,
         maxMessageSize: this.settings.maxMessageSize,
         plainUsers: this.settings.plainUsers,
-        offeredCapabilities: ['ANONYMOUS-RELAY'],
+        // As qdrouterd 1.19 opens towards clients (offered and desired alike); inter-router
+        // connections keep to ANONYMOUS-RELAY, so a qdrouterd peer opens no streaming links to us.
+        offeredCapabilities: l.role === 'inter-router' ? ['ANONYMOUS-RELAY'] : CLIENT_CAPABILITIES,
+        desiredCapabilities: l.role === 'inter-router' ? undefined : CLIENT_CAPABILITIES,
         properties: l.role === 'inter-router' ? InterRouter.openProperties(l.cost ?? 1, VERSION) : { product: 'amqp-mesh', version: VERSION },
       }),
       this,

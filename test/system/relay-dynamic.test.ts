@@ -47,6 +47,9 @@ test('one anonymous rhea sender, interleaved destinations', async () => {
     try {
       const caps = ([] as string[]).concat((c.conn as any).remote.open.offered_capabilities ?? []).map(String);
       assert.ok(caps.includes('ANONYMOUS-RELAY'), `the router offers ANONYMOUS-RELAY: ${caps}`);
+      // As qdrouterd 1.19: offered and desired alike, streaming links included.
+      const desired = ([] as string[]).concat((c.conn as any).remote.open.desired_capabilities ?? []).map(String);
+      assert.equal([caps, desired], [['ANONYMOUS-RELAY', 'qd.streaming-links'], ['ANONYMOUS-RELAY', 'qd.streaming-links']]);
       const s = c.conn.open_sender({ target: {} } as any);
       const seen = outcomes(s);
       await waitFor(() => s.sendable(), 3000, 'credit for the anonymous sender');

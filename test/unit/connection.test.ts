@@ -976,9 +976,10 @@ test('symbol arrays from the client (offered capabilities) decode in open', () =
   const t = new Harness();
   const w = t.c.w;
   w.bytes(AMQP_HEADER);
-  writeOpen(w, { containerId: 'c', maxFrameSize: 1024, channelMax: 1, idleTimeout: 0, offeredCapabilities: ['A', 'B'] });
+  writeOpen(w, { containerId: 'c', maxFrameSize: 1024, channelMax: 1, idleTimeout: 0, offeredCapabilities: ['A', 'B'], desiredCapabilities: ['D'] });
   t.send();
   assert.equal(t.conn.remoteOpen?.offeredCapabilities, ['A', 'B']);
+  assert.equal(t.conn.remoteOpen?.desiredCapabilities, ['D']);
 });
 
 // ---------------------------------------------------------------------------------------------
