@@ -17,6 +17,21 @@ export interface LogSettings {
 /** A logger set up from `log` entities; an unwritable outputFile ends the process (exit 2, FILE:LINE). */
 export function loggerFromConfig(entities: readonly LogSettings[]): Logger {
   const logger = new Logger();
+  const failed = configureLogger(logger, entities)[0];
+  if (failed !== undefined) {
+    process.stderr.write(`amqp-mesh: ${failed.log.source.file}:${failed.log.source.line}: log outputFile ${failed.log.outputFile}: ${failed.error.message}\n`);
+    process.exit(EXIT_CONFIG);
+  }
+  return logger;
+}
+
+/**
+ * Applies `log` entities to a logger from scratch (at start, on reload, on a management UPDATE).
+ * Returns the entities whose outputFile could not be opened (those keep the default output).
+ */
+export function configureLogger(logger: Logger, entities: readonly LogSettings[]): { log: LogSettings; error: Error }[] {
+  logger.reset();
+  const failed: { log: LogSettings; error: Error }[] = [];
   // DEFAULT first: other modules inherit its output settings.
   const logs = [...entities].sort((a, b) => (a.module === 'DEFAULT' ? -1 : b.module === 'DEFAULT' ? 1 : 0));
   for (const l of logs) {
@@ -24,10 +39,9 @@ export function loggerFromConfig(entities: readonly LogSettings[]): Logger {
     try {
       write = l.outputFile === undefined ? undefined : openLogOutput(l.outputFile);
     } catch (e) {
-      process.stderr.write(`amqp-mesh: ${l.source.file}:${l.source.line}: log outputFile ${l.outputFile}: ${(e as Error).message}\n`);
-      process.exit(EXIT_CONFIG);
+      failed.push({ log: l, error: e as Error });
     }
     logger.configure(l.module, l.enabledLevels === 'default' ? null : l.enabledLevels.length ? l.enabledLevels.join(',') : 'none', { write, includeTimestamp: l.includeTimestamp });
   }
-  return logger;
+  return failed;
 }

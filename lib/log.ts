@@ -29,14 +29,21 @@ export interface LogOutput {
   includeTimestamp: boolean;
 }
 
+/** Files opened for logging, by path: a reconfiguration naming the same file reuses its descriptor. */
+const openLogFiles = new Map<string, (line: string) => void>();
+
 /** Opens a qdrouterd `outputFile`: stderr, stdout, or a file appended to. */
 export function openLogOutput(outputFile: string | undefined): (line: string) => void {
   if (outputFile === undefined || outputFile === 'stderr') return (l) => process.stderr.write(l + '\n');
   if (outputFile === 'stdout') return (l) => process.stdout.write(l + '\n');
   if (outputFile === 'syslog') return (l) => process.stderr.write(l + '\n');
+  const open = openLogFiles.get(outputFile);
+  if (open !== undefined) return open;
   // Synchronous appends: log lines are rare on the data path and must survive a crash.
   const fd = fs.openSync(outputFile, 'a');
-  return (l) => fs.writeSync(fd, l + '\n');
+  const write = (l: string): void => void fs.writeSync(fd, l + '\n');
+  openLogFiles.set(outputFile, write);
+  return write;
 }
 
 /** A process-wide logger with per-module levels and outputs. */
@@ -58,8 +65,16 @@ export class Logger {
   private readonly outputs = new Map<string, LogOutput>();
   private defaultOutput: LogOutput;
 
-  constructor(write: (line: string) => void = (l) => process.stderr.write(l + '\n')) {
-    this.defaultOutput = { write, includeTimestamp: true };
+  constructor(private readonly baseWrite: (line: string) => void = (l) => process.stderr.write(l + '\n')) {
+    this.defaultOutput = { write: baseWrite, includeTimestamp: true };
+  }
+
+  /** Back to the defaults (info+ everywhere, one output): before a new configuration is applied. */
+  reset(): void {
+    this.modules.clear();
+    this.outputs.clear();
+    this.defaults = parseEnable('info+');
+    this.defaultOutput = { write: this.baseWrite, includeTimestamp: true };
   }
 
   configure(module: string, enable: string | null, output?: Partial<LogOutput>): void {

@@ -11,6 +11,7 @@ import type { EntitySchema } from '../config/schema';
 import type { ConfigValue } from '../config/types';
 import { settingsFromConfig } from './settings';
 import { parseConfigEntities, readConfigText } from '../config/load';
+import { LOG_MODULES } from '../config/log';
 import type { RouterSettings } from './io/server';
 
 /** qdrouterd's type prefix. */
@@ -238,21 +239,31 @@ export function computeConfigChange(state: ConfigState, change: ConfigChange): {
     const next = { identity: dummy.identity, attributes: dummyAttributes(change.attributes, dummy.attributes) };
     return { state: { ...state, dummies: dummies.map((d) => (d === dummy ? next : d)) }, identity: dummy.identity };
   }
-  const entry = entries.find((e) => e.identity === change.identity);
+  let entry = entries.find((e) => e.identity === change.identity);
+  let all = entries;
+  // Every log module is an entity (qdrouterd's `log/MODULE`), configured or not: an UPDATE of one
+  // the file does not configure adds its section.
+  const logModule = /^log\/(.+)$/.exec(change.identity)?.[1];
+  if (entry === undefined && change.op === 'UPDATE' && logModule !== undefined && (LOG_MODULES as readonly string[]).includes(logModule)) {
+    const line = MANAGEMENT_LINE_BASE + serial;
+    entry = { identity: change.identity, schemaType: 'log', raw: { type: 'log', line, attributes: [{ name: 'module', value: logModule, line }, { name: 'name', value: change.identity, line }] } };
+    all = [...entries, entry];
+  }
   if (entry === undefined) throw new ConfigChangeError(404, `No entity with identity=${change.identity}`);
+  const target = entry;
   let next: ConfigEntry[];
-  if (change.op === 'DELETE') next = entries.filter((e) => e !== entry);
+  if (change.op === 'DELETE') next = all.filter((e) => e !== target);
   else {
-    const changed = rawAttributes(change.attributes, entry.raw.line);
+    const changed = rawAttributes(change.attributes, target.raw.line);
     const names = new Set(changed.map((a) => qdrouterdCamelCase(a.name)));
-    const kept = entry.raw.attributes.filter((a) => !names.has(qdrouterdCamelCase(a.name)));
+    const kept = target.raw.attributes.filter((a) => !names.has(qdrouterdCamelCase(a.name)));
     // An attribute set to null in an UPDATE goes back to its default.
     const unset = new Set(Object.entries(change.attributes).filter(([, v]) => v === null).map(([k]) => qdrouterdCamelCase(k)));
-    const raw = { ...entry.raw, attributes: [...kept.filter((a) => !unset.has(qdrouterdCamelCase(a.name))), ...changed] };
-    next = entries.map((e) => (e === entry ? { ...entry, raw } : e));
+    const raw = { ...target.raw, attributes: [...kept.filter((a) => !unset.has(qdrouterdCamelCase(a.name))), ...changed] };
+    next = all.map((e) => (e === target ? { ...target, raw } : e));
   }
   try {
-    return { state: validated(file, next, dummies, serial), identity: entry.identity };
+    return { state: validated(file, next, dummies, serial + 1), identity: target.identity };
   } catch (e) {
     return refused(e);
   }

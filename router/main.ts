@@ -31,7 +31,13 @@ export async function runRouter(file: string): Promise<void> {
       logger.log('ROUTER', 'error', `SIGHUP: configuration not reloaded: ${(e as Error).message}`);
       return;
     }
-    const notes = server.applyConfigState(next);
+    let notes: string[];
+    try {
+      notes = server.applyConfigState(next);
+    } catch (e) {
+      logger.log('ROUTER', 'error', `SIGHUP: configuration not reloaded: ${(e as Error).message}`);
+      return;
+    }
     logger.log('ROUTER', 'notice', `SIGHUP: configuration reloaded from ${file}${notes.length ? `: ${notes.join('; ')}` : ' (no change)'}`);
   });
 }

@@ -31,14 +31,13 @@ import { parsePhaseKey, phaseKey } from '../core/addresses';
 import { LinkRouteSettings, LinkRouter, RouteEnd } from './link-route';
 import { RoutedDelivery } from './routed-delivery';
 import { computeReloadDiff } from '../reload';
-import { computeConfigChange, configuredRecords, type ConfigChange, type ConfigState } from '../config-store';
+import { computeConfigChange, ConfigChangeError, configuredRecords, type ConfigChange, type ConfigState } from '../config-store';
+import { configureLogger } from '../../config/logger';
 import { ManagementAgent, type ManagementReply } from '../management/agent';
 import type { ConnectionInfo, LinkInfo, ManagementControl, ManagementView, NodeInfo } from '../management/view';
 import type { TLSSocket } from 'node:tls';
 import { ManagementError, decodeRequest, encodeReply, type ManagementRequest } from '../../amqp/management';
 
-/** qdrouterd's log modules (management's `log` entities). */
-const LOG_MODULES = ['DEFAULT', 'ROUTER', 'ROUTER_CORE', 'ROUTER_HELLO', 'ROUTER_LS', 'ROUTER_MA', 'MESSAGE', 'SERVER', 'AGENT', 'CONTAINER', 'CONN_MGR', 'PROTOCOL', 'POLICY', 'ERROR'];
 
 /** Marks a link attached to `$management` (requests in). */
 const MANAGEMENT = { management: true };
@@ -284,6 +283,12 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
    * from now on. The router's identity needs a restart. Returns what it did, for the log.
    */
   applyConfigState(next: ConfigState): string[] {
+    const failed = configureLogger(this.logger, next.config.logs);
+    if (failed.length > 0) {
+      // As qdrouterd: the change is refused and the old log settings stay.
+      configureLogger(this.logger, this.configState.config.logs);
+      throw new ConfigChangeError(500, `CError: Configuration: Failed to open log file '${failed[0].log.outputFile}': ${failed[0].error.message}`);
+    }
     this.configState = next;
     return this.reconfigure(next.settings);
   }
@@ -469,7 +474,6 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
       links: () => this.linkInfos(),
       addresses: () => this.core.queryAddresses(),
       nodes: () => this.nodeInfos(),
-      logModules: () => LOG_MODULES.map((module) => ({ module, enable: null })),
       recentLogs: (limit) => this.logger.recent(limit),
       configured: (schemaType) => configuredRecords(this.configState, schemaType),
       linkRouteAddresses: () => this.linkRouter.addressRows(),

@@ -1,5 +1,12 @@
-/** Management entity `log`: The log modules (qdrouterd's names) and how each is enabled. */
+/**
+ * Management entity `log`: every log module (qdrouterd's names), configured or not, with how it
+ * is enabled and where it writes. UPDATE changes it live (an unconfigured module gains a section).
+ */
+import { LOG_MODULES } from '../../config/log';
 import type { EntityModule } from './view';
+
+/** What the DEFAULT module is when nothing sets it (qdrouterd's defaults). */
+const DEFAULT_MODULE = { enable: 'info+', includeTimestamp: true, includeSource: false, outputFile: 'stderr' };
 
 export const logEntity: EntityModule = {
   name: 'log',
@@ -7,9 +14,12 @@ export const logEntity: EntityModule = {
   attributes: ['module', 'enable', 'includeTimestamp', 'includeSource', 'outputFile', 'name', 'identity', 'type'],
   operations: ['UPDATE', 'READ'],
   read(v) {
-    return v.logModules().map((m) => ({
-      name: `log/${m.module}`, identity: `log/${m.module}`, type: 'org.apache.qpid.dispatch.log', module: m.module, enable: m.enable,
-      includeTimestamp: true, includeSource: false, outputFile: null,
-    }));
+    const configured = new Map(v.configured('log').map((r) => [r.module, r]));
+    return LOG_MODULES.map((module) => {
+      const identity = `log/${module}`;
+      // Other modules follow DEFAULT for whatever they do not set.
+      const base = module === 'DEFAULT' ? DEFAULT_MODULE : { enable: 'default' };
+      return { ...base, ...configured.get(module), module, name: identity, identity, type: 'org.apache.qpid.dispatch.log' };
+    });
   },
 };

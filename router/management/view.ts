@@ -84,8 +84,6 @@ export interface ManagementView {
   bound: readonly { name: string; host: string; port: number }[];
   /** The last `limit` log lines (all kept when negative), oldest first (GET-LOG). */
   recentLogs(limit: number): { module: string; level: string; text: string; time: number }[];
-  /** Log modules and their `enable` setting (null: the default). */
-  logModules(): { module: string; enable: string | null }[];
   stats: CoreStats;
   routeContainers: readonly RouteContainer[];
   connectorUp(c: ConnectorSettings): boolean;

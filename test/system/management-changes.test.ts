@@ -4,7 +4,10 @@
 // connection with adminStatus=deleted.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import * as fs from 'node:fs';
 import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { protonAvailable, runProton, startProton } from '../support/proton';
 import { ask, rows } from '../support/management';
 import { freePort } from '../support/broker';
@@ -123,6 +126,35 @@ test('CREATE an inter-router connector: the mesh forms; DELETE it: the other rou
   } finally {
     for (const r of rs) await r.stop();
   }
+});
+
+test('UPDATE a log module live: its lines go to the new file at the new level; an unopenable file is refused (500) and nothing changes', async () => {
+  if (!protonAvailable()) return;
+  //   management client ──> R1 (log/AGENT updated to a file in a temp dir)
+  await withRouter(async (r) => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'amqp-mesh-log-'));
+    const file = path.join(dir, 'agent.log');
+    const [upd] = (await ask(url(r), [op('UPDATE', { identity: 'log/AGENT' }, { identity: 'log/AGENT', enable: 'trace+', outputFile: file })])).replies;
+    assert.is(upd.statusCode, 200, upd.statusDescription);
+    assert.equal([upd.body.module, upd.body.enable, upd.body.outputFile], ['AGENT', 'trace+', file]);
+    const [bad] = (await ask(url(r), [op('CREATE', { type: 'nosuch', name: 'nosuch' })])).replies;
+    assert.is(bad.statusCode, 400);
+    const text = fs.readFileSync(file, 'utf8');
+    assert.match(text, /AGENT \(debug\) Agent request: operation=CREATE/);
+    assert.match(text, /AGENT \(error\) Error performing CREATE: .*nosuch/);
+    const [unopenable, read] = (await ask(url(r), [
+      op('UPDATE', { identity: 'log/AGENT' }, { outputFile: path.join(dir, 'no', 'such', 'dir.log') }),
+      op('READ', { identity: 'log/AGENT' }),
+    ])).replies;
+    assert.is(unopenable.statusCode, 500);
+    assert.match(unopenable.statusDescription, /Failed to open log file/);
+    assert.is(read.body.outputFile, file, 'the old setting stays');
+    const [errorsOnly] = (await ask(url(r), [op('UPDATE', { identity: 'log/AGENT' }, { enable: 'error+' })])).replies;
+    assert.is(errorsOnly.statusCode, 200);
+    const before = fs.readFileSync(file, 'utf8').length;
+    await ask(url(r), [query(T('router'), ['id'])]);
+    assert.is(fs.readFileSync(file, 'utf8').length, before, 'no debug lines at error+');
+  });
 });
 
 test.run();

@@ -91,6 +91,18 @@ test('refusals: qdrouterd status codes, the reason without a file line', () => {
   assert.match(refusal(() => computeConfigChange(crowded, { op: 'CREATE', type: 'dummy', attributes: {} })).message, /Too many entities/);
 });
 
+test('log modules: UPDATE of one the file does not configure adds its section; bad values are 400', () => {
+  const s = initial();
+  const { state, identity } = computeConfigChange(s, { op: 'UPDATE', identity: 'log/AGENT', attributes: { identity: 'log/AGENT', enable: 'debug+', includeTimestamp: false } });
+  assert.is(identity, 'log/AGENT');
+  assert.equal(state.config.logs.map((l) => [l.module, l.enable, l.includeTimestamp]), [['AGENT', 'debug+', false]]);
+  const again = computeConfigChange(state, { op: 'UPDATE', identity: 'log/AGENT', attributes: { enable: 'error' } }).state;
+  assert.equal(again.config.logs.map((l) => [l.module, l.enable]), [['AGENT', 'error']], 'the same section, changed');
+  assert.is(refusal(() => computeConfigChange(s, { op: 'UPDATE', identity: 'log/AGENT', attributes: { enable: 'foo' } })).statusCode, 400);
+  assert.is(refusal(() => computeConfigChange(s, { op: 'UPDATE', identity: 'log/AGENT', attributes: { includeTimestamp: 'blahblah' } })).statusCode, 400);
+  assert.is(refusal(() => computeConfigChange(s, { op: 'UPDATE', identity: 'log/NOSUCH', attributes: { enable: 'info' } })).statusCode, 404);
+});
+
 // ---------------------------------------------------------------- the agent over a store
 
 function request(appProps: Record<string, unknown>, body: unknown): ManagementRequest {
@@ -120,7 +132,7 @@ function agentOverStore(): { agent: ManagementAgent; state: () => ConfigState; c
       deliveriesEgress: 0, deliveriesTransit: 0, deliveriesIn: 0, deliveriesOut: 0, releasedNoRoute: 0, droppedPresettled: 0,
     },
     connections: () => [{ identity: '9', host: '127.0.0.1:1', container: 'c', role: 'normal', dir: 'in', sasl: null, user: null, isAuthenticated: false, isEncrypted: false, sslProto: null, sslCipher: null, opened: true, uptimeSeconds: 0, lastDlvSeconds: null, properties: {} }],
-    links: () => [], addresses: () => [], nodes: () => [], logModules: () => [], recentLogs: () => [],
+    links: () => [], addresses: () => [], nodes: () => [], recentLogs: () => [],
     configured: (t: string) => configuredRecords(state, t), linkRouteAddresses: () => [],
   } as unknown as ManagementView;
   const control = {

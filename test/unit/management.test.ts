@@ -70,7 +70,7 @@ function fakeView(nodes: NodeInfo[] = [], conns = [conn(1), conn(2), conn(3)]): 
   } as unknown as RouterSettings;
   return {
     settings, version: '0.1.0', uptimeSeconds: 42, memoryUsage: 1 << 20, stats, bound: [{ name: 'amqp', host: '127.0.0.1', port: 5999 }],
-    logModules: () => [{ module: 'DEFAULT', enable: null }], recentLogs: (n) => [{ module: 'SERVER', level: 'info', text: 'hello', time: 1 }].slice(0, n < 0 ? 1 : n), routeContainers: [], connectorUp: () => false,
+    recentLogs: (n) => [{ module: 'SERVER', level: 'info', text: 'hello', time: 1 }].slice(0, n < 0 ? 1 : n), routeContainers: [], connectorUp: () => false,
     connections: () => conns, links: () => [link], addresses: () => addresses, nodes: () => nodes,
     configured: (t) => configuredRecords(STATE, t), linkRouteAddresses: () => [],
   };
