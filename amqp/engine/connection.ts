@@ -1170,7 +1170,11 @@ export class Connection {
    * (so an annotated message can be written without joining buffers). Splits across frames
    * when over the peer's max-frame-size.
    */
-  send(link: Link, payload: Buffer, settled: boolean, ctx: unknown): OutDelivery {
+  /**
+   * Sends a delivery on `link`. `state`: an encoded delivery-state for the first transfer frame
+   * (a link-routed transactional send carries its transactional-state on), else none.
+   */
+  send(link: Link, payload: Buffer, settled: boolean, ctx: unknown, state: Buffer | null = null): OutDelivery {
     const s = link.session;
     const id = s.nextDeliveryId;
     s.nextDeliveryId = (id + 1) >>> 0;
@@ -1182,7 +1186,7 @@ export class Connection {
     link.credit--;
     link.deliveryCount = (link.deliveryCount + 1) >>> 0;
     this.deliveriesOut++;
-    this.writeTransfers(s, link, id, payload, 0, settled);
+    this.writeTransfers(s, link, id, payload, 0, settled, state);
     return d;
   }
 
@@ -1190,7 +1194,7 @@ export class Connection {
    * Writes transfer frames for `payload` from `off`, as many as the peer's session window
    * allows (AMQP 2.5.6); what does not fit waits in `s.stalled` until the window reopens.
    */
-  private writeTransfers(s: Session, link: Link, id: number, payload: Buffer, off: number, settled: boolean): void {
+  private writeTransfers(s: Session, link: Link, id: number, payload: Buffer, off: number, settled: boolean, state: Buffer | null = null): void {
     const w = this.w;
     const max = this.peerMaxFrameSize;
     const total = payload.length;
@@ -1220,11 +1224,18 @@ export class Connection {
       }
       w.boolean(settled);
       let n = 5;
-      const room = max - (w.off - f) - 16;
+      const withState = first && state !== null;
+      const room = max - (w.off - f) - 16 - (withState ? (state as Buffer).length + 2 : 0);
       const more = total - off > room;
-      if (more) {
-        w.boolean(true);
+      if (more || withState) {
+        w.boolean(more);
         n = 6;
+      }
+      if (withState) {
+        // rcv-settle-mode (unset), then the state (transfer field 7).
+        w.null();
+        w.bytes(state as Buffer, 0, (state as Buffer).length);
+        n = 8;
       }
       w.endList(m, n);
       const take = more ? room : total - off;

@@ -217,11 +217,13 @@ export class LinkRouter {
     // The client receives (we send) on `out` routes, sends on `in` routes.
     const direction: 'in' | 'out' = link.isSender ? 'out' : 'in';
     const t = link.isSender ? a.source : a.target;
-    if (t === null || t.type === 'coordinator' || t.address === null || t.dynamic) {
+    // A transaction coordinator has no address: qdrouterd routes it as `$coordinator`.
+    const coordinator = t !== null && t.type === 'coordinator';
+    if (t === null || (!coordinator && (t.address === null || t.dynamic))) {
       if (fromRouter) link.refuse(NO_ROUTE, a);
       return fromRouter;
     }
-    const address = normalizeAddress(t.address);
+    const address = coordinator ? '$coordinator' : normalizeAddress(t.address as string);
     if (!fromRouter && !this.isRouted(address, direction)) return false;
     const conn = this.downstream(address, direction);
     if (conn === null) {
@@ -304,7 +306,8 @@ export class LinkRouter {
     if (out === null) return;
     while (route.pending.length > 0 && out.conn.canSend(out)) {
       const d = route.pending.shift() as InDelivery;
-      const od = out.conn.send(out, d.payload, d.settled, d);
+      // The transfer's state travels too (a transactional send's transactional-state).
+      const od = out.conn.send(out, d.payload, d.settled, d, d.state);
       if (!d.settled) d.ctx = od;
       this.host.touch(out.conn);
     }

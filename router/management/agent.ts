@@ -167,10 +167,14 @@ export class ManagementAgent {
   private find(req: ManagementRequest): { module: EntityModule | null; record: EntityRecord } {
     const t = findType(req.type);
     const [key, want] = req.name !== null ? ['name', req.name] : req.identity !== null ? ['identity', req.identity] : [null, null];
+    const nodeType = t === null || t.name === 'management' || t.name === 'org.amqp.management';
+    const self = { module: null, record: { name: 'self', identity: 'self', type: `${PREFIX}.management` } };
     if (key === null) {
-      if (t === null || t.name === 'management' || t.name === 'org.amqp.management') return { module: null, record: { name: 'self', identity: 'self', type: `${PREFIX}.management` } };
+      if (nodeType) return self;
       throw new Status(400, `${fullType(t)}: No name or identity provided`);
     }
+    // The management node itself is the entity named "self".
+    if (want === 'self' && nodeType) return self;
     for (const m of ENTITY_MODULES) {
       const e = m.read(this.view).find((x) => x[key] === want);
       if (e === undefined) continue;

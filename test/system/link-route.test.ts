@@ -141,4 +141,28 @@ test('no broker connected: qd:no-route-to-dest; broker lost: qd:routed-link-lost
   }
 });
 
+test('transactions through the router: a $coordinator link route carries the coordinator link to the broker (as qdrouterd)', async () => {
+  //   proton tx.py --> [R1: linkRoute $coordinator in, txq in/out, connection b] --> [broker B]
+  const dataDir = tempDir();
+  const port = await freePort();
+  const b = await startBroker(brokerConfig(dataDir, { id: 'B', port }), { name: 'B' });
+  const routes = ['$coordinator|in', 'txq|in', 'txq|out'].map((x) => x.split('|'))
+    .map(([prefix, direction]) => `linkRoute {\n    prefix: ${prefix}\n    direction: ${direction}\n    connection: b\n}\n`).join('');
+  const r = await startRouter(`router {\n    mode: standalone\n    id: R1\n}\nlistener {\n    host: 127.0.0.1\n    port: 0\n}\n` +
+    `connector {\n    name: b\n    host: 127.0.0.1\n    port: ${port}\n    role: route-container\n}\n${routes}`);
+  try {
+    const u = `amqp://127.0.0.1:${r.port}`;
+    await waitFor(() => r.log.some((l) => /connector b: active/.test(l)), 10_000, 'the route-container connector up');
+    const committed = await runProton('tx.py', ['--url', u, '--address', 'txq', '--mode', 'send', '--count', '3']);
+    assert.is(committed.result.outcome, 'committed', JSON.stringify(committed.result));
+    const rolled = await runProton('tx.py', ['--url', u, '--address', 'txq', '--mode', 'send', '--count', '2', '--rollback']);
+    assert.is(rolled.result.outcome, 'aborted', JSON.stringify(rolled.result));
+    const rx = await runProton('receive.py', ['--url', `amqp://127.0.0.1:${port}`, '--address', 'txq', '--count', '4', '--timeout', '2']);
+    assert.equal(rx.result.messages, ['tx-0', 'tx-1', 'tx-2'], 'the broker holds the committed sends only');
+  } finally {
+    await r.stop();
+    await b.stop();
+  }
+});
+
 test.run();

@@ -847,6 +847,20 @@ test('send(): a small payload goes in one transfer frame with id, tag and settle
   assert.is(od.ctx, 'ctx-1');
 });
 
+test('send() with a delivery-state (a link-routed transactional send): field 7 of the first transfer, bytes as given', () => {
+  const { t, link } = withConsumer();
+  const p = payload(50);
+  // transactional-state (0x34) with txn-id binary "tx1": as a client's transfer carries it.
+  const state = Buffer.from([0x00, 0x53, 0x34, 0xc0, 0x06, 0x01, 0xa0, 0x03, 0x74, 0x78, 0x31]);
+  t.conn.send(link, p, false, null, state);
+  t.pump();
+  const [tr] = t.peer.of(TRANSFER);
+  assert.is(tr.fields[5], false, 'more');
+  assert.is(tr.fields[6], null, 'rcv-settle-mode unset');
+  assert.ok(tr.fields[7] !== null && tr.fields[7] !== undefined, 'state present');
+  assert.is(tr.payload.toString('hex'), p.toString('hex'), 'the message is unchanged');
+});
+
 test('send() splits a payload larger than the peer\'s max-frame-size; frames fit, bytes join', () => {
   for (const size of [513, 2000, 10000]) {
     const { t, link } = withConsumer(512);

@@ -182,6 +182,9 @@ test('READ by name or identity; refusals with qdrouterd status codes and descrip
   assert.is(a.handle(req({ operation: 'CREATE', type: T('listener'), name: 'x' })).statusCode, 501);
   assert.is(a.handle(req({ operation: 'CREATE', type: T('router.link'), name: 'x' })).statusCode, 501);
   assert.is(a.handle(req({ operation: 'FROB' })).statusCode, 501);
+  // What qdrouterd's own tests send: an unknown operation on the node named "self" is 501.
+  assert.is(a.handle(req({ operation: 'NOT-IMPL', type: 'org.amqp.management', name: 'self' })).statusCode, 501);
+  assert.is((a.handle(req({ operation: 'READ', type: 'org.amqp.management', name: 'self' })).body as Record<string, unknown>).identity, 'self');
   assert.equal(a.handle(req({ operation: 'GET-LOG', limit: long(5) })).body, [['SERVER', 'info', 'hello', null, null, 1]]);
   assert.is(a.handle(req({})).statusCode, 400);
   assert.throws(() => decodeRequest(Buffer.from([0x40])), (e: unknown) => e instanceof ManagementError);
