@@ -765,17 +765,22 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
       return this.refuse(link, a, { condition: 'amqp:precondition-failed', description: "The router can't coordinate transactions by itself, a linkRoute to a coordinator must be configured to use transactions." });
     }
     let key: string | null = null;
+    let replyTarget: Parameters<Link['accept']>[0]['target'];
     if (tgt !== null && tgt.dynamic) {
-      return this.refuse(link, a, { condition: 'amqp:not-implemented', description: 'dynamic targets are not supported' });
+      // As qdrouterd: a dynamic target gets a new mobile address (`_$temp.*`), reachable from
+      // anywhere in the mesh once someone consumes it.
+      const addr = `amqp:/_$temp.${randomBytes(9).toString('base64url')}`;
+      key = normalizeAddress(addr);
+      replyTarget = { type: 'target', address: addr, dynamic: true };
     }
-    if (tgt !== null && tgt.address !== null && this.isOwnManagementAddress(normalizeAddress(tgt.address))) {
+    if (replyTarget === undefined && tgt !== null && tgt.address !== null && this.isOwnManagementAddress(normalizeAddress(tgt.address))) {
       link.address = '$management';
       link.accept({}, a);
       link.ctx = MANAGEMENT;
       link.conn.setCredit(link, 100);
       return;
     }
-    if (tgt !== null && tgt.address !== null) {
+    if (replyTarget === undefined && tgt !== null && tgt.address !== null) {
       const problem = checkAddress(tgt.address, this.settings.maxAddressLength);
       if (problem) return this.refuse(link, a, { condition: 'amqp:invalid-field', description: `invalid target address: ${problem}` });
       key = normalizeAddress(tgt.address);
@@ -785,7 +790,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     link.address = key;
     // Our outcomes are settled (rcv-settle-mode first), whatever the sender asked: as qdrouterd,
     // and clients that ask for second but never settle (uAMQP) complete their sends.
-    link.accept({ rcvSettleMode: 0 }, a);
+    link.accept(replyTarget === undefined ? { rcvSettleMode: 0 } : { rcvSettleMode: 0, target: replyTarget }, a);
     link.ctx = this.core.onSenderAttached(key, capacity, link);
     this.logger.log('ROUTER', 'debug', `[C${ctx.id}] sender link ${link.name} on ${key ?? '(anonymous)'}`);
   }

@@ -198,4 +198,26 @@ test('a sender can attach to a dynamic address as its target', async () => {
   });
 });
 
+test('a sender with a dynamic target gets a new mobile address (amqp:/_$temp.*, as qdrouterd); a consumer of it gets what it sends', async () => {
+  // rhea sender (target dynamic) --> [R1] --> rhea receiver on the address the router chose
+  await withRouter(async (r) => {
+    const c = await rheaConnect(r);
+    try {
+      const s = c.conn.open_sender({ target: { dynamic: true } } as any);
+      const address = await new Promise<string>((resolve) => s.on('sender_open', () => resolve((s as any).remote.attach.target.address)));
+      assert.match(address, /^amqp:\/_\$temp\.[A-Za-z0-9_-]+$/);
+      const rx = c.conn.open_receiver(address);
+      const got = collect(rx);
+      await waitFor(() => rx.is_open(), 3000, 'the receiver attached');
+      const seen = outcomes(s);
+      await waitFor(() => s.sendable(), 3000, 'credit once a consumer exists');
+      s.send({ body: 'to-temp' });
+      await waitFor(() => got.messages.length === 1 && seen.accepted === 1, 3000, 'the message delivered and accepted');
+      assert.is(got.messages[0].body, 'to-temp');
+    } finally {
+      await c.close();
+    }
+  });
+});
+
 test.run();
