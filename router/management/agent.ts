@@ -204,6 +204,8 @@ export class ManagementAgent {
       // UPDATE adminStatus=deleted closes it; nothing else of a connection can change.
       const body = attributesOf(req);
       if (body.adminStatus !== 'deleted') throw new Status(400, `Only adminStatus=deleted can be updated on a connection`);
+      // As qdrouterd: the mesh's own connections cannot be closed this way.
+      if (record.role === 'inter-router') throw new Status(403, 'Forbidden');
       if (!control.closeConnection(identity)) throw new Status(404, `No entity with identity=${identity}`);
       return [200, { ...record, adminStatus: 'deleted', operStatus: 'closing' }];
     }

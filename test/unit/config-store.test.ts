@@ -131,7 +131,10 @@ function agentOverStore(): { agent: ManagementAgent; state: () => ConfigState; c
       acceptedDeliveries: 0, rejectedDeliveries: 0, releasedDeliveries: 0, modifiedDeliveries: 0, presettledDeliveries: 0, deliveriesIngress: 0,
       deliveriesEgress: 0, deliveriesTransit: 0, deliveriesIn: 0, deliveriesOut: 0, releasedNoRoute: 0, droppedPresettled: 0,
     },
-    connections: () => [{ identity: '9', host: '127.0.0.1:1', container: 'c', role: 'normal', dir: 'in', sasl: null, user: null, isAuthenticated: false, isEncrypted: false, sslProto: null, sslCipher: null, opened: true, uptimeSeconds: 0, lastDlvSeconds: null, properties: {} }],
+    connections: () => [
+      { identity: '9', host: '127.0.0.1:1', container: 'c', role: 'normal', dir: 'in', sasl: null, user: null, isAuthenticated: false, isEncrypted: false, sslProto: null, sslCipher: null, opened: true, uptimeSeconds: 0, lastDlvSeconds: null, properties: {} },
+      { identity: '10', host: '127.0.0.1:2', container: 'R2', role: 'inter-router', dir: 'in', sasl: null, user: null, isAuthenticated: false, isEncrypted: false, sslProto: null, sslCipher: null, opened: true, uptimeSeconds: 0, lastDlvSeconds: null, properties: {} },
+    ],
     links: () => [], addresses: () => [], nodes: () => [], recentLogs: () => [],
     configured: (t: string) => configuredRecords(state, t), linkRouteAddresses: () => [],
   } as unknown as ManagementView;
@@ -172,6 +175,8 @@ test('agent: conflicting type, type mismatch, operations a type does not have, c
   assert.is(upd.statusCode, 501);
   assert.is(agent.handle(request({ operation: 'DELETE', type: T('connection'), identity: '9' }, {})).statusCode, 403);
   assert.is(agent.handle(request({ operation: 'UPDATE', type: T('connection'), identity: '9' }, { adminStatus: 'deleted' })).statusCode, 200);
+  assert.equal(closed, ['9']);
+  assert.is(agent.handle(request({ operation: 'UPDATE', type: T('connection'), identity: '10' }, { adminStatus: 'deleted' })).statusCode, 403, 'not an inter-router connection');
   assert.equal(closed, ['9']);
   const ok = agent.handle(request({ operation: 'CREATE', type: T('router.config.address') }, { pattern: 'a.*.b', distribution: 'closest' }));
   assert.is(ok.statusCode, 201);
