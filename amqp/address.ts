@@ -36,8 +36,9 @@ export function checkAddress(address: string, maxLength: number): string | null 
  * An `address` entity's prefix or pattern compiled for matching, as qdrouterd's parse tree does:
  * names are tokens split on '.' or '/' (separators at either end do not count: "queue." and
  * "queue" are one prefix); a prefix matches the name itself and anything below it at token
- * boundaries; in a pattern `*` is one token and `#` zero or more. `weight` orders matches: each
- * literal token counts 2, a prefix 1 more than a pattern of the same literal tokens.
+ * boundaries; in a pattern `*` is one token and `#` zero or more. The router orders matches as
+ * qdrouterd's parse tree does ({@link compareMatchers}); `weight` (each literal token counts 2, a
+ * prefix 1 more than a pattern of the same literal tokens) orders the broker's address settings.
  */
 export interface AddressMatcher {
   readonly tokens: readonly string[];
@@ -57,6 +58,29 @@ export function compileAddressMatcher(rule: { prefix?: string; pattern?: string 
   const tokens = addressTokens(rule.prefix ?? rule.pattern ?? '');
   const literal = isPrefix ? tokens.length : tokens.filter((t) => t !== '*' && t !== '#').length;
   return { tokens, isPrefix, weight: literal * 2 + (isPrefix ? 1 : 0) };
+}
+
+/** How a pattern token ranks in qdrouterd's parse-tree search: a literal first, then `*`, then `#`. */
+function tokenRank(t: string): number {
+  return t === '#' ? 2 : t === '*' ? 1 : 0;
+}
+
+/**
+ * Which of two rules that both match a name qdrouterd's parse tree picks: its search tries, token
+ * by token, a literal before `*` before `#`, so the first token where the rules differ decides
+ * (a prefix counts as its tokens then `#`). Negative when `a` wins; on a tie a prefix wins, then
+ * the earlier rule (0).
+ */
+export function compareMatchers(a: AddressMatcher, b: AddressMatcher): number {
+  const ta = a.isPrefix ? [...a.tokens, '#'] : a.tokens;
+  const tb = b.isPrefix ? [...b.tokens, '#'] : b.tokens;
+  for (let i = 0; i < Math.min(ta.length, tb.length); i++) {
+    const d = tokenRank(ta[i]) - tokenRank(tb[i]);
+    if (d !== 0) return d;
+  }
+  // One is the other plus more tokens: the search reaches the shorter one's end first.
+  if (ta.length !== tb.length) return ta.length - tb.length;
+  return (b.isPrefix ? 1 : 0) - (a.isPrefix ? 1 : 0);
 }
 
 /** True when the name's tokens are matched by `m`. */

@@ -2,13 +2,13 @@
  * Address configuration lookup: qdrouterd's `address` entities (prefix or pattern) decide an
  * address's distribution. Matching follows qdrouterd's parse tree: addresses are tokens split on
  * '.' or '/'; a prefix matches the address itself and anything below it; in a pattern `*` is one
- * token and `#` zero or more. The most specific match wins (longest prefix; a prefix beats a
- * pattern of the same length, as qdrouterd prefers exact tokens over wildcards).
+ * token and `#` zero or more. The match qdrouterd's parse-tree search finds first wins: token by
+ * token a literal before `*` before `#` (so the longest prefix; a prefix beats an equal pattern).
  */
 import { LRUCache } from 'lru-cache';
 
 import type { Distribution } from '../distribution';
-import { addressTokens, compileAddressMatcher, matchesAddressRule, matchesTokens, type AddressMatcher } from '../../amqp/address';
+import { addressTokens, compareMatchers, compileAddressMatcher, matchesAddressRule, matchesTokens, type AddressMatcher } from '../../amqp/address';
 
 export type { Distribution };
 
@@ -96,7 +96,7 @@ export class AddressTable {
     const a = addressTokens(address);
     let best: CompiledRule | null = null;
     for (const r of this.rules) {
-      if ((best === null || r.weight > best.weight) && matchesTokens(r, a)) best = r;
+      if ((best === null || compareMatchers(r, best) < 0) && matchesTokens(r, a)) best = r;
     }
     const m = best ?? 0;
     this.cache.set(address, m);

@@ -113,7 +113,7 @@ test('most specific wins: longer prefix beats shorter, whatever the rule order',
   }
 });
 
-test('most specific wins: literal tokens outweigh wildcards; prefix beats a pattern of the same length', () => {
+test('the match qdrouterd\'s parse tree finds first wins: token by token, a literal before * before # (a prefix is its tokens then #)', () => {
   const rules: AddressRule[] = [
     { pattern: 'a.*.*', distribution: 'closest' },
     { pattern: 'a.b.*', distribution: 'multicast' },
@@ -121,21 +121,34 @@ test('most specific wins: literal tokens outweigh wildcards; prefix beats a patt
   ];
   for (const rs of [rules, [...rules].reverse()]) {
     const t = table(rs, 'closest');
-    assert.is(t.computeDistribution('a.b.c'), 'multicast', 'two literal tokens beat one');
+    assert.is(t.computeDistribution('a.b.c'), 'multicast', 'a literal b before *');
     assert.is(t.computeDistribution('a.x'), 'balanced', 'only a.# matches two tokens');
   }
-  // prefix 'a.b' vs pattern 'a.b.*' for 'a.b.c': same literal count, the prefix wins
+  // prefix 'a.b' is qdrouterd's pattern 'a.b.#': 'a.b.*' goes first for 'a.b.c', the prefix for 'a.b.c.d'
   for (const rs of [
     [{ prefix: 'a.b', distribution: 'multicast' as const }, { pattern: 'a.b.*', distribution: 'closest' as const }],
     [{ pattern: 'a.b.*', distribution: 'closest' as const }, { prefix: 'a.b', distribution: 'multicast' as const }],
   ]) {
     const t = table(rs, 'balanced');
-    assert.is(t.computeDistribution('a.b.c'), 'multicast');
+    assert.is(t.computeDistribution('a.b.c'), 'closest');
+    assert.is(t.computeDistribution('a.b.c.d'), 'multicast');
+    assert.is(t.computeDistribution('a.b'), 'multicast');
   }
-  // but a pattern with more literal tokens beats a shorter prefix
+  // a pattern with a literal where a shorter prefix has its # wins
   const t = table([{ prefix: 'a', distribution: 'multicast' }, { pattern: 'a.b.*', distribution: 'closest' }]);
   assert.is(t.computeDistribution('a.b.c'), 'closest');
   assert.is(t.computeDistribution('a.x.c'), 'multicast');
+  // qdrouterd's own wildcard test (system_tests_two_routers test_17), in either rule order
+  const wild: AddressRule[] = [
+    { pattern: 'a.b.c.d', distribution: 'closest' }, { pattern: '#.b.c.d', distribution: 'multicast' }, { pattern: 'a/*/#/d', distribution: 'closest' },
+    { pattern: '*/b/c/d', distribution: 'multicast' }, { pattern: 'a.x.d', distribution: 'closest' }, { pattern: 'a.*.d', distribution: 'multicast' },
+  ];
+  const expect: [string, string][] = [['a.b.c.d', 'closest'], ['b.c.d', 'multicast'], ['f.a.b.c.d', 'multicast'], ['a.c.d', 'multicast'],
+    ['a/c/c/d', 'closest'], ['a/x/z/z/d', 'closest'], ['a/x/d', 'closest'], ['a.x.e', 'balanced'], ['m.b.c.d', 'multicast']];
+  for (const rs of [wild, [...wild].reverse()]) {
+    const w = table(rs, 'balanced');
+    for (const [address, d] of expect) assert.is(w.computeDistribution(address), d, address);
+  }
 });
 
 test('default distribution is balanced; configurable', () => {
