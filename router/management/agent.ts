@@ -145,8 +145,9 @@ export class ManagementAgent {
   /** QUERY: the asked attributes (all of the type's when none) of every entity of the type, paged. */
   private query(req: ManagementRequest): { attributeNames: string[]; results: unknown[][] } {
     const t = findType(req.entityType);
-    const modules = t === null ? ENTITY_MODULES : isModule(t) ? [t] : [];
-    const all = t === null ? [...new Set(ENTITY_MODULES.flatMap((m) => m.attributes))] : [...t.attributes];
+    // Without a type, as qdrouterd's agent: the configuration entities, the router and the management node itself.
+    const modules = t === null ? ENTITY_MODULES.filter((m) => m.bases.includes('configurationEntity') || m === routerEntity) : isModule(t) ? [t] : [];
+    const all = t === null ? [...new Set(modules.flatMap((m) => m.attributes))] : [...t.attributes];
     let names = req.attributeNames;
     if (names.length > 0) {
       const unknown = names.filter((n) => !all.includes(n));
@@ -154,6 +155,10 @@ export class ManagementAgent {
     } else names = all;
     const rows: unknown[][] = [];
     for (const m of modules) for (const e of m.read(this.view)) rows.push(names.map((n) => (n === 'type' ? fullType(m) : e[n] ?? null)));
+    if (t === null || t.name === 'management') {
+      const self: EntityRecord = { name: 'self', identity: 'self', type: `${PREFIX}.management` };
+      rows.push(names.map((n) => self[n] ?? null));
+    }
     const offset = req.offset ?? 0;
     const end = req.count === null ? rows.length : offset + req.count;
     return { attributeNames: names, results: rows.slice(offset, end) };

@@ -1,5 +1,5 @@
 /** Management entity `router.config.autoLink`: the auto-links to brokers with their live state. */
-import type { EntityModule } from './view';
+import { withAllAttributes, type EntityModule } from './view';
 
 export const autoLinkEntity: EntityModule = {
   name: 'router.config.autoLink',
@@ -11,7 +11,7 @@ export const autoLinkEntity: EntityModule = {
       // Live where a route-container connection carries it (the first active one for a containerId).
       const live = v.routeContainers.filter((rc) => !rc.retiring).flatMap((rc) => rc.autoLinks).filter((x) => x.settings.name === a.name);
       const best = live.find((x) => x.state === 'active') ?? live[0];
-      return { ...a, type: 'org.apache.qpid.dispatch.router.config.autoLink', operStatus: best?.state ?? 'inactive', lastError: best?.lastError ?? null };
+      return withAllAttributes(autoLinkEntity.attributes, { ...a, type: 'org.apache.qpid.dispatch.router.config.autoLink', operStatus: best?.state ?? 'inactive', lastError: best?.lastError ?? null });
     });
   },
 };

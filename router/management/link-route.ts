@@ -1,5 +1,5 @@
 /** Management entity `router.config.linkRoute`: the link routes and whether their connection is up. */
-import type { EntityModule } from './view';
+import { withAllAttributes, type EntityModule } from './view';
 
 export const linkRouteEntity: EntityModule = {
   name: 'router.config.linkRoute',
@@ -10,7 +10,7 @@ export const linkRouteEntity: EntityModule = {
     return v.configured('linkRoute').map((l) => {
       const up = v.routeContainers.some((rc) => rc.state === 'active' && !rc.retiring
         && (rc.settings.name === l.connection || (l.containerId !== undefined && rc.conn?.remoteOpen?.containerId === l.containerId)));
-      return { ...l, type: 'org.apache.qpid.dispatch.router.config.linkRoute', operStatus: up ? 'active' : 'inactive' };
+      return withAllAttributes(linkRouteEntity.attributes, { ...l, type: 'org.apache.qpid.dispatch.router.config.linkRoute', operStatus: up ? 'active' : 'inactive' });
     });
   },
 };

@@ -9,9 +9,12 @@ export const routerEntity: EntityModule = {
   read(v) {
     const s = v.settings;
     const st = v.stats;
+    // Configured attributes (metadata, intervals, ...) as set or defaulted, then the live ones.
+    const configured = v.configured('router')[0] ?? {};
     return [{
-      name: s.id, identity: s.id, type: 'org.apache.qpid.dispatch.router', id: s.id, mode: s.mode, area: '0', version: v.version,
-      workerThreads: 1, allowUnsettledMulticast: false, defaultDistribution: 'balanced', timestampsInUTC: false, metadata: null,
+      defaultDistribution: 'balanced', timestampsInUTC: false, allowUnsettledMulticast: false, metadata: null, ...configured,
+      name: `router/${s.id}`, identity: `router/${s.id}`, type: 'org.apache.qpid.dispatch.router', id: s.id, mode: s.mode, area: '0', version: v.version,
+      workerThreads: 1,
       addrCount: v.addresses().length, linkCount: v.links().length, blockedLinkCount: 0, nodeCount: v.nodes().filter((n) => !n.self).length,
       linkRouteCount: (s.linkRoutes ?? []).length, autoLinkCount: v.routeContainers.reduce((n, r) => n + r.autoLinks.length, 0) + (s.unboundAutoLinks ?? []).length,
       connectionCount: v.connections().length,

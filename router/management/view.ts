@@ -134,5 +134,15 @@ export function fullType(m: { name: string }): string {
   return `${PREFIX}.${m.name}`;
 }
 
+/**
+ * A record with every attribute of `attributes` present (null when unset), as qdrouterd's core
+ * agent answers for the entities it owns (addresses, link routes, auto-links).
+ */
+export function withAllAttributes(attributes: readonly string[], record: EntityRecord): EntityRecord {
+  const out: EntityRecord = {};
+  for (const a of attributes) out[a] = null;
+  return Object.assign(out, record);
+}
+
 /** The base entity attributes every type ends with. */
 export const ENTITY_ATTRIBUTES = ['name', 'identity', 'type'] as const;

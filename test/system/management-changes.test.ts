@@ -65,7 +65,7 @@ test('CREATE an address pattern (multicast): both receivers get the message; DEL
       op('CREATE', { type: T('nosuch'), name: 'nosuch' }),
     ])).replies;
     assert.is(created.statusCode, 201, created.statusDescription);
-    assert.equal([created.body.pattern, created.body.distribution, created.body.prefix], ['fan.*.out', 'multicast', undefined]);
+    assert.equal([created.body.pattern, created.body.distribution, created.body.prefix], ['fan.*.out', 'multicast', null], 'every attribute, null when unset (as qdrouterd)');
     assert.is(bad.statusCode, 400);
     assert.match(bad.statusDescription, /sideways/);
     assert.is(both.statusCode, 400);
