@@ -105,8 +105,19 @@ export class Logger {
     return limit < 0 ? this.recentLines.slice() : this.recentLines.slice(Math.max(0, this.recentLines.length - limit));
   }
 
+  /** Lines logged so far by module and level (management's logStats). */
+  private readonly counts = new Map<string, Record<string, number>>();
+
+  /** How many lines `module` has logged, by level. */
+  countsOf(module: string): Readonly<Record<string, number>> {
+    return this.counts.get(module) ?? {};
+  }
+
   log(module: string, level: Level, text: string): void {
     if (!this.enabled(module, level)) return;
+    let c = this.counts.get(module);
+    if (c === undefined) this.counts.set(module, (c = {}));
+    c[level] = (c[level] ?? 0) + 1;
     if (this.recentLines.length >= RECENT_LINES) this.recentLines.shift();
     this.recentLines.push({ module, level, text, time: Date.now() / 1000 });
     const out = this.outputs.get(module) ?? this.defaultOutput;

@@ -476,6 +476,10 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
       nodes: () => this.nodeInfos(),
       recentLogs: (limit) => this.logger.recent(limit),
       configured: (schemaType) => configuredRecords(this.configState, schemaType),
+      get connectionsAccepted() {
+        return self.nextConnId - 1;
+      },
+      logCounts: (module) => this.logger.countsOf(module),
       linkRouteAddresses: () => this.linkRouter.addressRows(),
     };
   }

@@ -26,6 +26,9 @@ import { linkRouteEntity } from './link-route';
 import { autoLinkEntity } from './auto-link';
 import { allocatorEntity } from './allocator';
 import { dummyEntity } from './dummy';
+import { policyEntity, vhostStatsEntity } from './policy';
+import { logStatsEntity } from './log-stats';
+import { authServicePluginEntity, bindingEntity, connectionLinkRouteEntity, consoleEntity, exchangeEntity, vhostEntity, vhostUserGroupSettingsEntity } from './accepted-only';
 
 /** A reply: status code, description and body. */
 export interface ManagementReply {
@@ -43,7 +46,8 @@ export const STATUS_TEXT: Record<number, string> = {
 /** Every entity type the agent serves. */
 export const ENTITY_MODULES: readonly EntityModule[] = [
   routerEntity, connectionEntity, linkEntity, addressEntity, nodeEntity, listenerEntity, connectorEntity, sslProfileEntity, logEntity,
-  configAddressEntity, linkRouteEntity, autoLinkEntity, allocatorEntity, dummyEntity,
+  configAddressEntity, linkRouteEntity, autoLinkEntity, allocatorEntity, dummyEntity, logStatsEntity, policyEntity, vhostEntity, vhostStatsEntity,
+  vhostUserGroupSettingsEntity, exchangeEntity, bindingEntity, authServicePluginEntity, consoleEntity, connectionLinkRouteEntity,
 ];
 
 /** The management node's own types (GET-TYPES lists them, as qdrouterd does). */

@@ -92,6 +92,10 @@ export interface ManagementView {
   addresses(): AddressSnapshot[];
   /** The routers of the mesh, this one first (empty when standalone). */
   nodes(): NodeInfo[];
+  /** Connections accepted or made since the router started. */
+  readonly connectionsAccepted: number;
+  /** Lines a log module has logged, by level. */
+  logCounts(module: string): Readonly<Record<string, number>>;
   /** Link-route addresses (qdrouterd's C/D/E/F keys): configured here or advertised by other routers. */
   linkRouteAddresses(): { key: string; containerCount: number; remoteRouters: string[] }[];
   /**

@@ -136,7 +136,7 @@ function agentOverStore(): { agent: ManagementAgent; state: () => ConfigState; c
       { identity: '10', host: '127.0.0.1:2', container: 'R2', role: 'inter-router', dir: 'in', sasl: null, user: null, isAuthenticated: false, isEncrypted: false, sslProto: null, sslCipher: null, opened: true, uptimeSeconds: 0, lastDlvSeconds: null, properties: {} },
     ],
     links: () => [], addresses: () => [], nodes: () => [], recentLogs: () => [],
-    configured: (t: string) => configuredRecords(state, t), linkRouteAddresses: () => [],
+    configured: (t: string) => configuredRecords(state, t), linkRouteAddresses: () => [], connectionsAccepted: 2, logCounts: () => ({}),
   } as unknown as ManagementView;
   const control = {
     changeConfig(change: ConfigChange): string {

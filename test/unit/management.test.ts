@@ -72,7 +72,7 @@ function fakeView(nodes: NodeInfo[] = [], conns = [conn(1), conn(2), conn(3)]): 
     settings, version: '0.1.0', uptimeSeconds: 42, memoryUsage: 1 << 20, stats, bound: [{ name: 'amqp', host: '127.0.0.1', port: 5999 }],
     recentLogs: (n) => [{ module: 'SERVER', level: 'info', text: 'hello', time: 1 }].slice(0, n < 0 ? 1 : n), routeContainers: [], connectorUp: () => false,
     connections: () => conns, links: () => [link], addresses: () => addresses, nodes: () => nodes,
-    configured: (t) => configuredRecords(STATE, t), linkRouteAddresses: () => [],
+    configured: (t) => configuredRecords(STATE, t), linkRouteAddresses: () => [], connectionsAccepted: 3, logCounts: () => ({ info: 2 }),
   };
 }
 
@@ -195,6 +195,11 @@ test('GET-TYPES, GET-ATTRIBUTES, GET-OPERATIONS (all, or one type), GET-MGMT-NOD
   const types = a.handle(req({ operation: 'GET-TYPES' })).body as Record<string, string[]>;
   assert.equal(types[T('router.link')], [T('operationalEntity'), T('entity')]);
   assert.ok(types[T('router.config.autoLink')]);
+  assert.is(Object.keys(types).length, 29, "every type qdrouterd 1.19's schema has");
+  const stats = a.handle(req({ operation: 'QUERY', entityType: T('logStats') }, ['name', 'infoCount', 'traceCount'])).body as { results: unknown[][] };
+  assert.equal(stats.results.find((r) => r[0] === 'ROUTER'), ['ROUTER', 2, 0]);
+  const policy = a.handle(req({ operation: 'QUERY', entityType: T('policy') }, ['maxConnections', 'connectionsProcessed', 'totalDenials'])).body as { results: unknown[][] };
+  assert.equal(policy.results, [[65535, 3, 0]], 'defaults, with real counters (amqp-mesh denies nothing yet)');
   assert.equal(a.handle(req({ operation: 'GET-OPERATIONS', entityType: 'router.link' })).body, { [T('router.link')]: ['UPDATE', 'READ'] });
   const attrs = a.handle(req({ operation: 'GET-ATTRIBUTES', entityType: T('router.node') })).body as Record<string, string[]>;
   assert.equal(attrs[T('router.node')].slice(0, 3), ['id', 'protocolVersion', 'instance']);

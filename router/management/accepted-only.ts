@@ -1,0 +1,37 @@
+/**
+ * Management entity types amqp-mesh accepts in configuration but does not act on yet (exchange,
+ * binding, authServicePlugin, vhost, console, and the vhost settings and connection-scoped link
+ * routes that live inside other entities): listed by GET-TYPES as qdrouterd lists them, and
+ * readable (what the configuration holds). Read only: creating one through management would
+ * promise behaviour the router does not have.
+ */
+import { withAllAttributes, type EntityModule } from './view';
+
+function acceptedOnly(name: string, schemaType: string | null, own: readonly string[]): EntityModule {
+  const m: EntityModule = {
+    name,
+    bases: ['configurationEntity', 'entity'],
+    attributes: [...own, 'name', 'identity', 'type'],
+    operations: ['READ'],
+    read(v) {
+      if (schemaType === null) return [];
+      return v.configured(schemaType).map((r) => withAllAttributes(m.attributes, { ...r, type: `org.apache.qpid.dispatch.${name}` }));
+    },
+  };
+  return m;
+}
+
+export const exchangeEntity = acceptedOnly('router.config.exchange', 'exchange',
+  ['address', 'phase', 'alternateAddress', 'alternatePhase', 'matchMethod', 'bindingCount', 'receivedCount', 'droppedCount', 'forwardedCount', 'divertedCount']);
+export const bindingEntity = acceptedOnly('router.config.binding', 'binding', ['exchangeName', 'bindingKey', 'nextHopAddress', 'nextHopPhase', 'matchedCount']);
+export const authServicePluginEntity = acceptedOnly('authServicePlugin', 'authServicePlugin', ['authService', 'host', 'port', 'realm', 'sslProfile']);
+export const vhostEntity = acceptedOnly('vhost', 'vhost',
+  ['hostname', 'aliases', 'maxConnections', 'maxMessageSize', 'maxConnectionsPerUser', 'maxConnectionsPerHost', 'allowUnknownUser', 'groups']);
+export const consoleEntity = acceptedOnly('console', 'console', ['listener', 'wsport', 'proxy', 'home', 'args']);
+/** A vhost's groups are inside its `groups` attribute: none stand alone. */
+export const vhostUserGroupSettingsEntity = acceptedOnly('vhostUserGroupSettings', null,
+  ['users', 'remoteHosts', 'maxConnectionsPerUser', 'maxConnectionsPerHost', 'maxMessageSize', 'maxFrameSize', 'maxSessionWindow', 'maxSessions', 'maxSenders',
+    'maxReceivers', 'allowDynamicSource', 'allowAnonymousSender', 'allowUserIdProxy', 'allowWaypointLinks', 'allowDynamicLinkRoutes', 'allowAdminStatusUpdate',
+    'allowFallbackLinks', 'sources', 'targets', 'sourcePattern', 'targetPattern']);
+/** Link routes a connection creates for itself (qdrouterd's connection-scoped routes): amqp-mesh has none. */
+export const connectionLinkRouteEntity = acceptedOnly('router.connection.linkRoute', null, ['pattern', 'direction', 'containerId']);
