@@ -21,10 +21,12 @@ const ENABLE_WORDS = ['default', 'none', ...LOG_LEVELS] as const;
  * Parses an enable string. Words are case-insensitive and, as in qdrouterd, may be abbreviated
  * ("warn+" is "warning+"); qdrouterd resolves an ambiguous abbreviation ("d": default or debug?)
  * by taking the first word in its list, this parser refuses it. "default" and "none" must stand
- * alone: qdrouterd's result for them inside a list is not meaningful.
+ * alone: qdrouterd's result for them inside a list is not meaningful. An empty string enables
+ * nothing, as in qdrouterd (its own management tests set `enable: ""` to silence a module).
  * @returns the enabled levels (least severe first), `'default'`, or undefined if the string is invalid.
  */
 export function parseLogEnable(enable: string): LogLevel[] | 'default' | undefined {
+  if (enable.trim() === '') return [];
   const tokens = enable.split(/[,;: \t]+/).filter((token) => token !== '');
   if (tokens.length === 0) return undefined;
   const words: Array<{ word: (typeof ENABLE_WORDS)[number]; andAbove: boolean }> = [];

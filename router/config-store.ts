@@ -181,7 +181,8 @@ function dummyAttributes(attributes: Record<string, unknown>, base: Readonly<Rec
     if (k === 'type' || k === 'identity') continue;
     const want = DUMMY_ATTRIBUTES[k];
     if (want === undefined) throw new ConfigChangeError(400, `Unknown attribute '${k}' for 'org.apache.qpid.dispatch.dummy'`);
-    const v = typeof v0 === 'bigint' ? Number(v0) : v0;
+    // qdmanage sends `num1=555` as the string "555": integers are read from strings as qdrouterd's schema does.
+    const v = typeof v0 === 'bigint' ? Number(v0) : want === 'integer' && typeof v0 === 'string' && /^-?\d+$/.test(v0) ? Number(v0) : v0;
     if (v === null) { delete out[k]; continue; }
     if (want === 'string' ? typeof v !== 'string' : !(typeof v === 'number' && Number.isInteger(v))) {
       throw new ConfigChangeError(400, `Attribute '${k}' of 'org.apache.qpid.dispatch.dummy': expected ${want}, got ${JSON.stringify(v)}`);

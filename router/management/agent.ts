@@ -149,8 +149,7 @@ export class ManagementAgent {
   /** QUERY: the asked attributes (all of the type's when none) of every entity of the type, paged. */
   private query(req: ManagementRequest): { attributeNames: string[]; results: unknown[][] } {
     const t = findType(req.entityType);
-    // Without a type, as qdrouterd's agent: the configuration entities, the router and the management node itself.
-    const modules = t === null ? ENTITY_MODULES.filter((m) => m.bases.includes('configurationEntity') || m === routerEntity) : isModule(t) ? [t] : [];
+    const modules = t === null ? ENTITY_MODULES : isModule(t) ? [t] : [];
     const all = t === null ? [...new Set(modules.flatMap((m) => m.attributes))] : [...t.attributes];
     let names = req.attributeNames;
     if (names.length > 0) {
@@ -158,7 +157,13 @@ export class ManagementAgent {
       if (unknown.length > 0) throw new Status(404, `Unknown attributes ${JSON.stringify(unknown)}${t ? ` for type ${fullType(t)}` : ''}.`);
     } else names = all;
     const rows: unknown[][] = [];
-    for (const m of modules) for (const e of m.read(this.view)) rows.push(names.map((n) => (n === 'type' ? fullType(m) : e[n] ?? null)));
+    for (const m of modules) {
+      for (const e of m.read(this.view)) {
+        // Without a type qdrouterd's agent names every entity TYPE/ID (connections keep their number).
+        const identity = t === null && m.name !== 'connection' && !String(e.identity).startsWith(`${m.name}/`) ? `${m.name}/${e.identity}` : e.identity;
+        rows.push(names.map((n) => (n === 'type' ? fullType(m) : n === 'identity' ? identity : e[n] ?? null)));
+      }
+    }
     if (t === null || t.name === 'management') {
       const self: EntityRecord = { name: 'self', identity: 'self', type: `${PREFIX}.management` };
       rows.push(names.map((n) => self[n] ?? null));

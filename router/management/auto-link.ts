@@ -4,7 +4,7 @@ import { withAllAttributes, type EntityModule } from './view';
 export const autoLinkEntity: EntityModule = {
   name: 'router.config.autoLink',
   bases: ['configurationEntity','entity'],
-  attributes: ['address', 'direction', 'phase', 'containerId', 'connection', 'externalAddress', 'fallback', 'linkRef', 'operStatus', 'lastError', 'name', 'identity', 'type'],
+  attributes: ['address', 'direction', 'phase', 'containerId', 'connection', 'externalAddress', 'fallback', 'linkRef', 'operStatus', 'lastError', 'addr', 'dir', 'externalAddr', 'name', 'identity', 'type'],
   operations: ['CREATE', 'DELETE', 'READ'],
   read(v) {
     return v.configured('autoLink').map((a) => {

@@ -4,7 +4,7 @@ import { withAllAttributes, type EntityModule } from './view';
 export const linkRouteEntity: EntityModule = {
   name: 'router.config.linkRoute',
   bases: ['configurationEntity','entity'],
-  attributes: ['prefix', 'pattern', 'addExternalPrefix', 'delExternalPrefix', 'containerId', 'connection', 'distribution', 'direction', 'operStatus', 'name', 'identity', 'type'],
+  attributes: ['prefix', 'pattern', 'addExternalPrefix', 'delExternalPrefix', 'containerId', 'connection', 'distribution', 'direction', 'operStatus', 'dir', 'name', 'identity', 'type'],
   operations: ['CREATE', 'DELETE', 'READ'],
   read(v) {
     return v.configured('linkRoute').map((l) => {

@@ -1,5 +1,6 @@
 /** Management entity `router`: The router itself: its identity, mode and the counts and delivery counters of the running core. */
 import type { EntityModule } from './view';
+import { addressEntity } from './address';
 
 export const routerEntity: EntityModule = {
   name: 'router',
@@ -14,8 +15,8 @@ export const routerEntity: EntityModule = {
     return [{
       defaultDistribution: 'balanced', timestampsInUTC: false, allowUnsettledMulticast: false, metadata: null, ...configured,
       name: `router/${s.id}`, identity: `router/${s.id}`, type: 'org.apache.qpid.dispatch.router', id: s.id, mode: s.mode, area: '0', version: v.version,
-      workerThreads: 1,
-      addrCount: v.addresses().length, linkCount: v.links().length, blockedLinkCount: 0, nodeCount: v.nodes().filter((n) => !n.self).length,
+      workerThreads: configured.workerThreads ?? 4,
+      addrCount: addressEntity.read(v).length, linkCount: v.links().length, blockedLinkCount: 0, nodeCount: v.nodes().filter((n) => !n.self).length,
       linkRouteCount: (s.linkRoutes ?? []).length, autoLinkCount: v.routeContainers.reduce((n, r) => n + r.autoLinks.length, 0) + (s.unboundAutoLinks ?? []).length,
       connectionCount: v.connections().length,
       presettledDeliveries: st.presettledDeliveries, droppedPresettledDeliveries: st.droppedPresettled,

@@ -73,7 +73,7 @@ test('a template naming connection "broker" loads on a router without that conne
   const state = computeConfigState(parseConfigEntities(TEMPLATE + ROUTER('B'), 'router.conf'), 'router.conf');
   const view = {
     settings: s, routeContainers: [], connectorUp: () => false, version: 'test', uptimeSeconds: 0, memoryUsage: 0, stats: {},
-    addresses: () => [], links: () => [], nodes: () => [], connections: () => [], configured: (t: string) => configuredRecords(state, t),
+    addresses: () => [], links: () => [], nodes: () => [], connections: () => [], configured: (t: string) => configuredRecords(state, t), linkRouteAddresses: () => [],
   } as unknown as ManagementView;
   const autoLinks = autoLinkEntity.read(view);
   assert.equal(autoLinks.map((a) => [a.address, a.direction, a.connection, a.operStatus]), [['queue.q', 'in', 'broker', 'inactive'], ['queue.q', 'out', 'broker', 'inactive']]);

@@ -1055,7 +1055,7 @@ test('parseLogEnable reads qdrouterd enable strings', () => {
   assert.equal(parseLogEnable('Error+ ; Debug'), ['debug', 'error', 'critical']);
   assert.equal(parseLogEnable('none'), []);
   assert.is(parseLogEnable('default'), 'default');
-  assert.is(parseLogEnable(''), undefined);
+  assert.equal(parseLogEnable(''), [], 'an empty string enables nothing, as in qdrouterd');
   assert.is(parseLogEnable(','), undefined);
   // qdrouterd accepts abbreviations (its own test configs use "warn+"); ambiguous ones are refused.
   assert.equal(parseLogEnable('warn+'), ['warning', 'error', 'critical']);
