@@ -232,7 +232,23 @@ export class Session {
   dispState: Buffer | null = null;
 
   /** Links we attached and the peer has not answered yet, by name. */
-  readonly pendingLinks = new Map<string, Link>();
+  /**
+   * Links we attached that the peer has not answered, by name, oldest first: a router relaying
+   * two clients' same-named links (link routes) attaches both on one session, and the peer's
+   * answers come in order.
+   */
+  readonly pendingLinks = new Map<string, Link[]>();
+
+  /** Our oldest unanswered link named `name` whose peer end has role `peerRole` (removed), if any. */
+  takePending(name: string, peerRole: boolean): Link | undefined {
+    const list = this.pendingLinks.get(name);
+    if (list === undefined) return undefined;
+    const i = list.findIndex((l) => l.isSender === peerRole);
+    if (i < 0) return undefined;
+    const [link] = list.splice(i, 1);
+    if (list.length === 0) this.pendingLinks.delete(name);
+    return link;
+  }
 
   constructor(readonly conn: Connection, readonly channel: number, public remoteChannel: number, incomingWindow: number) {
     this.incomingWindow = incomingWindow;
@@ -699,7 +715,7 @@ export class Connection {
 
   private dropSession(s: Session, reason: LinkGoneReason, error: AmqpError | null = null): void {
     // Links we attached that were never answered go too (a peer may refuse by ending the session).
-    for (const link of s.pendingLinks.values()) this.handler.onLinkGone(link, error, reason);
+    for (const list of s.pendingLinks.values()) for (const link of list) this.handler.onLinkGone(link, error, reason);
     s.pendingLinks.clear();
     for (const link of s.links.values()) {
       this.dropPartial(link);
@@ -732,9 +748,8 @@ export class Connection {
     }
     if (s.links.has(a.handle)) throw new SessionError(`handle ${a.handle} is already in use`, 'amqp:session:handle-in-use');
     if (a.invalid !== null) return this.refuseInvalidAttach(s, a);
-    const mine = s.pendingLinks.get(a.name);
-    if (mine !== undefined && mine.isSender === a.role) {
-      s.pendingLinks.delete(a.name);
+    const mine = s.takePending(a.name, a.role);
+    if (mine !== undefined) {
       mine.remoteHandle = a.handle;
       s.links.set(a.handle, mine);
       if (!mine.isSender) {
@@ -768,9 +783,8 @@ export class Connection {
   private refuseInvalidAttach(s: Session, a: AttachFrame): void {
     const error: AmqpError = { condition: 'amqp:invalid-field', description: a.invalid ?? 'invalid terminus' };
     this.handler.log('warning', `refusing link ${a.name}: ${error.description}`);
-    const mine = s.pendingLinks.get(a.name);
-    if (mine !== undefined && mine.isSender === a.role) {
-      s.pendingLinks.delete(a.name);
+    const mine = s.takePending(a.name, a.role);
+    if (mine !== undefined) {
       mine.remoteHandle = a.handle;
       s.links.set(a.handle, mine);
       this.detachLink(mine, error);
@@ -1124,7 +1138,9 @@ export class Connection {
     const link = new Link(s, name, -1, isSender);
     link.sndSettleMode = opts.sndSettleMode ?? 2;
     link.rcvSettleMode = opts.rcvSettleMode ?? 0;
-    s.pendingLinks.set(name, link);
+    const pending = s.pendingLinks.get(name);
+    if (pending === undefined) s.pendingLinks.set(name, [link]);
+    else pending.push(link);
     writeAttach(this.frameWriter(), s.channel, {
       name,
       handle: link.handle,

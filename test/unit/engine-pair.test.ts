@@ -104,6 +104,26 @@ test('client receiver: credit from our side, deliveries from the peer', () => {
   assert.is(link.credit, 4);
 });
 
+test('two of our links with one name on one session (a router relaying two clients\' same-named links): each answer pairs with its own link', () => {
+  const ch = new Recorder(), sh = new Recorder();
+  const client = new Connection(opts({ mechanism: 'ANONYMOUS' }), ch, 0);
+  const server = new Connection(opts(), sh, 0);
+  client.start();
+  const s = client.beginSession();
+  const first = client.attach(s, 'same', false, { type: 'source', address: 'q1' }, { type: 'target', address: null });
+  const second = client.attach(s, 'same', false, { type: 'source', address: 'q2' }, { type: 'target', address: null });
+  pump(client, server);
+  assert.equal(ch.linksOpened, [first, second], 'answered in order, each to its own link');
+  assert.is(sh.attaches.length, 2);
+  client.setCredit(first, 1);
+  client.setCredit(second, 1);
+  pump(client, server);
+  server.send(sh.attaches[1], Buffer.from([0x00, 0x53, 0x77, 0x40]), true, null);
+  pump(client, server);
+  assert.is(ch.deliveries.length, 1);
+  assert.is(ch.deliveries[0].link, second, 'the delivery arrives on the link the server attached second');
+});
+
 test('refused attach: not opened, no onLinkOpened', () => {
   const ch = new Recorder(), sh = new Recorder(false);
   const client = new Connection(opts({ mechanism: 'ANONYMOUS' }), ch, 0);
