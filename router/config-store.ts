@@ -214,7 +214,8 @@ export function computeConfigChange(state: ConfigState, change: ConfigChange): {
     }
     const name = change.attributes.name;
     if (typeof name === 'string' && (entries.some((e) => attr(e.raw, 'name') === name) || dummies.some((d) => d.attributes.name === name))) {
-      throw new ConfigChangeError(400, `Duplicate value '${name}' for unique attribute 'name'`);
+      // qdrouterd's core agent's words (scripts match them).
+      throw new ConfigChangeError(400, `Name conflicts with an existing entity: '${name}' (duplicate value for unique attribute 'name')`);
     }
     if (change.type === 'dummy' || change.type === `${PREFIX}dummy`) {
       const identity = `dummy/${serial}`;

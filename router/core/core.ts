@@ -91,6 +91,8 @@ export class CoreLink {
   interRouter = false;
   /** The router's own in-process sender (the management agent's replies): not client ingress. */
   inProcess = false;
+  /** On a route-container connection (a broker's): counted apart too (deliveries*RouteContainer). */
+  routeContainer = false;
   /** Management counters: deliveries on the link, pre-settled ones, and outcomes by kind. */
   deliveryCount = 0;
   presettledCount = 0;
@@ -194,6 +196,9 @@ export interface CoreStats {
   deliveriesIngress: number;
   deliveriesEgress: number;
   deliveriesTransit: number;
+  /** Of deliveriesIngress and deliveriesEgress: from and to route-container connections. */
+  deliveriesIngressRouteContainer: number;
+  deliveriesEgressRouteContainer: number;
   deliveriesIn: number;
   deliveriesOut: number;
   releasedNoRoute: number;
@@ -207,7 +212,8 @@ export class RouterCore {
   private readonly dirty: CoreLink[] = [];
   readonly stats: CoreStats = {
     acceptedDeliveries: 0, rejectedDeliveries: 0, releasedDeliveries: 0, modifiedDeliveries: 0, presettledDeliveries: 0,
-    deliveriesIngress: 0, deliveriesEgress: 0, deliveriesTransit: 0, deliveriesIn: 0, deliveriesOut: 0, releasedNoRoute: 0, droppedPresettled: 0 };
+    deliveriesIngress: 0, deliveriesEgress: 0, deliveriesTransit: 0, deliveriesIngressRouteContainer: 0, deliveriesEgressRouteContainer: 0,
+    deliveriesIn: 0, deliveriesOut: 0, releasedNoRoute: 0, droppedPresettled: 0 };
 
   private remote: RemoteView | null = null;
 
@@ -404,7 +410,10 @@ export class RouterCore {
       link.presettledCount++;
       this.stats.presettledDeliveries++;
     }
-    if (!link.interRouter && !link.inProcess) this.stats.deliveriesIngress++;
+    if (!link.interRouter && !link.inProcess) {
+      this.stats.deliveriesIngress++;
+      if (link.routeContainer) this.stats.deliveriesIngressRouteContainer++;
+    }
     let a = link.address;
     if (a === null && to !== null && !link.interRouter && this.table.isUnavailable(parsePhaseKey(to).address)) {
       // qdrouterd 1.19 (transfer.c): a client's delivery to an unavailable address is rejected;
@@ -563,7 +572,10 @@ export class RouterCore {
     this.stats.deliveriesOut++;
     out.deliveryCount++;
     if (out.interRouter) this.stats.deliveriesTransit++;
-    else this.stats.deliveriesEgress++;
+    else {
+      this.stats.deliveriesEgress++;
+      if (out.routeContainer) this.stats.deliveriesEgressRouteContainer++;
+    }
     const a = c.delivery.address;
     if (a !== null) {
       if (out.interRouter) a.deliveriesTransit++;

@@ -717,6 +717,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
       // The broker is a producer into the egress phase: credit follows the consumers.
       link.ctx = this.core.onSenderAttached(key, capacity, link);
     }
+    (link.ctx as CoreLink).routeContainer = true;
     this.touch(link.conn);
   }
 
@@ -758,6 +759,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
       link.address = key;
       link.accept({ source: replySource }, a);
       link.ctx = this.core.onConsumerAttached(key, capacity, a.sndSettleMode === 1, link);
+      (link.ctx as CoreLink).routeContainer = ctx.routeContainer !== null;
       ctx.outLinks.add(link);
       this.logger.log('ROUTER', 'debug', `[C${ctx.id}] consumer link ${link.name} on ${key}`);
       return;
@@ -796,6 +798,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     // and clients that ask for second but never settle (uAMQP) complete their sends.
     link.accept(replyTarget === undefined ? { rcvSettleMode: 0 } : { rcvSettleMode: 0, target: replyTarget }, a);
     link.ctx = this.core.onSenderAttached(key, capacity, link);
+    (link.ctx as CoreLink).routeContainer = ctx.routeContainer !== null;
     this.logger.log('ROUTER', 'debug', `[C${ctx.id}] sender link ${link.name} on ${key ?? '(anonymous)'}`);
   }
 
@@ -880,7 +883,8 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     const cl = link.ctx as CoreLink | null;
     const ctx = link.conn.ctx as ConnCtx;
     if (error) this.logger.log('ROUTER', 'info', `[C${ctx.id}] link ${link.name} gone (${reason}): ${error.condition} ${error.description ?? ''}`);
-    ctx.routeContainer?.onLinkGone(link, error ? `${error.condition}${error.description ? `: ${error.description}` : ''}` : null);
+    // The auto-link's lastError, as qdrouterd reports it: the peer's description (else its condition).
+    ctx.routeContainer?.onLinkGone(link, error ? error.description ?? error.condition : null);
     if (cl === null) return;
     if (link.isSender) {
       ctx.outLinks.delete(link);

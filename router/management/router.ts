@@ -24,7 +24,7 @@ export const routerEntity: EntityModule = {
       releasedDeliveries: st.releasedDeliveries, modifiedDeliveries: st.modifiedDeliveries,
       deliveriesDelayed1Sec: 0, deliveriesDelayed10Sec: 0, deliveriesStuck: 0,
       deliveriesIngress: st.deliveriesIngress, deliveriesEgress: st.deliveriesEgress, deliveriesTransit: st.deliveriesTransit,
-      deliveriesIngressRouteContainer: 0, deliveriesEgressRouteContainer: 0, deliveriesRedirectedToFallback: 0,
+      deliveriesIngressRouteContainer: st.deliveriesIngressRouteContainer, deliveriesEgressRouteContainer: st.deliveriesEgressRouteContainer, deliveriesRedirectedToFallback: 0,
       uptimeSeconds: v.uptimeSeconds, memoryUsage: v.memoryUsage,
     }];
   },

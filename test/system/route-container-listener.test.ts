@@ -53,12 +53,14 @@ test('link routes and auto-links over a route-container listener: served while t
       assert.ok(received.some((m) => m.body === 'auto-1'));
 
       if (protonAvailable()) {
-        const [lr, al, addr, conns] = (await ask(url(r), [
+        const [lr, al, addr, conns, router] = (await ask(url(r), [
           query(T('router.config.linkRoute'), ['prefix', 'connection', 'operStatus']),
           query(T('router.config.autoLink'), ['name', 'operStatus']),
           query(T('router.address'), ['name', 'containerCount', 'distribution']),
           query(T('connection'), ['container', 'role', 'dir']),
+          query(T('router'), ['deliveriesEgressRouteContainer', 'deliveriesIngressRouteContainer']),
         ])).replies;
+        assert.equal(rows(router), [{ deliveriesEgressRouteContainer: 1, deliveriesIngressRouteContainer: 0 }], 'auto-1 went to the service through the auto-link');
         assert.equal(rows(lr), [{ prefix: 'svc', connection: 'services', operStatus: 'active' }]);
         assert.equal(rows(al), [{ name: 'auto-out', operStatus: 'active' }]);
         assert.equal(rows(addr).find((a) => a.name === 'Csvc'), { name: 'Csvc', containerCount: 1, distribution: 'linkBalanced' });

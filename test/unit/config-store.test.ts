@@ -129,7 +129,7 @@ function agentOverStore(): { agent: ManagementAgent; state: () => ConfigState; c
     settings: state.settings, bound: [], routeContainers: [], connectorUp: () => false, version: '0', uptimeSeconds: 1, memoryUsage: 1,
     stats: {
       acceptedDeliveries: 0, rejectedDeliveries: 0, releasedDeliveries: 0, modifiedDeliveries: 0, presettledDeliveries: 0, deliveriesIngress: 0,
-      deliveriesEgress: 0, deliveriesTransit: 0, deliveriesIn: 0, deliveriesOut: 0, releasedNoRoute: 0, droppedPresettled: 0,
+      deliveriesEgress: 0, deliveriesTransit: 0, deliveriesIngressRouteContainer: 0, deliveriesEgressRouteContainer: 0, deliveriesIn: 0, deliveriesOut: 0, releasedNoRoute: 0, droppedPresettled: 0,
     },
     connections: () => [
       { identity: '9', host: '127.0.0.1:1', container: 'c', role: 'normal', dir: 'in', sasl: null, user: null, isAuthenticated: false, isEncrypted: false, sslProto: null, sslCipher: null, opened: true, uptimeSeconds: 0, lastDlvSeconds: null, properties: {} },

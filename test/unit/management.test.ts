@@ -41,7 +41,7 @@ function req(appProps: Record<string, unknown>, attributeNames: string[] = []): 
 
 const stats: CoreStats = {
   acceptedDeliveries: 5, rejectedDeliveries: 1, releasedDeliveries: 2, modifiedDeliveries: 0, presettledDeliveries: 3,
-  deliveriesIngress: 8, deliveriesEgress: 7, deliveriesTransit: 0, deliveriesIn: 8, deliveriesOut: 7, releasedNoRoute: 2, droppedPresettled: 0,
+  deliveriesIngress: 8, deliveriesEgress: 7, deliveriesTransit: 0, deliveriesIngressRouteContainer: 0, deliveriesEgressRouteContainer: 0, deliveriesIn: 8, deliveriesOut: 7, releasedNoRoute: 2, droppedPresettled: 0,
 };
 
 function conn(id: number): ConnectionInfo {
