@@ -47,6 +47,19 @@ export function failoverServerList(servers: readonly { host: string; port: numbe
   ]));
 }
 
+/**
+ * The `failover-server-list` a qdrouterd listener announces from its `failoverUrls`: per entry a
+ * map of symbol keys to strings, `network-host` and `port`, then `scheme` when the entry wrote one
+ * (qdrouterd's server.c order and types).
+ */
+export function listenerFailoverServerList(urls: readonly { host: string; port: number; scheme: string; schemeWritten?: boolean }[]): Map<Sym, string>[] {
+  return urls.map((u) => {
+    const m = new Map<Sym, string>([[NETWORK_HOST, u.host], [PORT, String(u.port)]]);
+    if (u.schemeWritten) m.set(SCHEME, u.scheme);
+    return m;
+  });
+}
+
 function text(v: unknown): string | null {
   if (typeof v === 'string') return v;
   if (v instanceof Sym) return v.name;

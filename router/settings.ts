@@ -5,6 +5,7 @@
 import { ConfigError, RouterConfig } from './config';
 import { listenerSocketSettings } from '../config/listener';
 import { plainUsersFor } from '../config/plain-users';
+import { listenerFailoverServerList } from '../amqp/failover';
 import type { RouterSettings, ListenerSettings, ConnectorSettings } from './io/server';
 import type { AutoLinkSettings, RouteContainerSettings, UnboundAutoLink } from './io/route-container';
 import type { LinkRouteSettings } from './io/link-route';
@@ -21,6 +22,7 @@ export function settingsFromConfig(cfg: RouterConfig): RouterSettings {
     // routes and auto-links naming the listener (or their container-id) use them.
     role: l.role,
     cost: l.cost,
+    ...(l.failoverUrls !== undefined && l.role !== 'inter-router' ? { failoverServerList: listenerFailoverServerList(l.failoverUrls) } : {}),
   }));
   const routeContainers: RouteContainerSettings[] = cfg.connectors
     .filter((c) => c.role === 'route-container')

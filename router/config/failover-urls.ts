@@ -88,14 +88,15 @@ function parseEntry(entry: string): FailoverUrl | { kind: FailoverUrlProblem['ki
   if (!HOST.test(host)) {
     return malformed(`${shown} has host ${JSON.stringify(host)}, which is not a host name or IPv4 address (IPv6 literals cannot be written in a failover list)`);
   }
-  if (colon < 0) return { scheme, host, port: DEFAULT_PORT };
+  const written = schemeEnd >= 0 ? { schemeWritten: true } : {};
+  if (colon < 0) return { scheme, host, port: DEFAULT_PORT, ...written };
 
   const portText = rest.slice(colon + 1);
   const service = portText.toLowerCase();
-  if (Object.prototype.hasOwnProperty.call(SERVICE_PORTS, service)) return { scheme, host, port: SERVICE_PORTS[service]! };
+  if (Object.prototype.hasOwnProperty.call(SERVICE_PORTS, service)) return { scheme, host, port: SERVICE_PORTS[service]!, ...written };
   const port = /^\d{1,5}$/.test(portText) ? Number(portText) : NaN;
   if (!(port >= 1 && port <= 65535)) {
     return malformed(`${shown} has port ${JSON.stringify(portText)}; expected a number from 1 to 65535, "amqp" (5672) or "amqps" (5671)`);
   }
-  return { scheme, host, port };
+  return { scheme, host, port, ...written };
 }

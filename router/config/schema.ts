@@ -130,7 +130,7 @@ export const ENTITY_SCHEMAS: { readonly [type: string]: EntitySchema } = {
     // qdrouterd has no schema default but uses 250 (and 0 means 250); so does amqp-mesh.
     linkCapacity: implemented(integer({ default: 250, max: INT32_MAX })),
     multiTenant: boolean({ default: false }),
-    failoverUrls: string({ deprecationName: 'failoverList' }),
+    failoverUrls: implemented(string({ deprecationName: 'failoverList' })),
     // Served by qdrouterd on http listeners; amqp-mesh's serve AMQP over WebSocket only.
     healthz: boolean({ default: true }),
     metrics: boolean({ default: true }),

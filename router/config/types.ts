@@ -97,6 +97,8 @@ export interface ListenerEntity extends EntityCommon {
   stripAnnotations: StripAnnotations;
   /** TLS (sslProfile, requireSsl), WebSocket (http, websockets) and the handshake deadline: see config/transport.ts. */
   transport: ListenerTransport;
+  /** Announced to clients in the open frame's `failover-server-list`, as qdrouterd does (not inter-router). */
+  failoverUrls?: FailoverUrl[];
 }
 
 /** URL schemes of a failover list entry, as qdrouterd documents them. */
@@ -113,6 +115,8 @@ export interface FailoverUrl {
   host: string;
   /** 1-65535; `amqp` and `amqps` are resolved to 5672 and 5671. */
   port: number;
+  /** The entry named its scheme (`amqps://...`): a listener announces it, as qdrouterd does. */
+  schemeWritten?: boolean;
 }
 
 /**

@@ -265,8 +265,13 @@ function buildListener(entity: ValidatedEntity, context: RouterBuildContext): Li
     ...sasl,
     ...connectionLimits(entity),
     transport: PLAIN_LISTENER,
+    ...withFailoverUrls(readFailoverUrls(entity)),
     ...common(entity),
   });
+}
+
+function withFailoverUrls(urls: FailoverUrl[] | undefined): { failoverUrls?: FailoverUrl[] } {
+  return urls === undefined ? {} : { failoverUrls: urls };
 }
 
 function buildConnector(entity: ValidatedEntity, context: RouterBuildContext): ConnectorEntity {
@@ -353,7 +358,7 @@ function buildConnector(entity: ValidatedEntity, context: RouterBuildContext): C
   });
 }
 
-/** A connector's failoverUrls, parsed as qdrouterd parses failover lists; undefined when not set. */
+/** A listener's or connector's failoverUrls, parsed as qdrouterd parses failover lists; undefined when not set. */
 function readFailoverUrls(entity: ValidatedEntity): FailoverUrl[] | undefined {
   const written = optionalStringValue(entity, 'failoverUrls');
   if (written === undefined) return undefined;

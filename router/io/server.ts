@@ -37,6 +37,7 @@ import { ManagementAgent, type ManagementReply } from '../management/agent';
 import type { ConnectionInfo, LinkInfo, ManagementControl, ManagementView, NodeInfo } from '../management/view';
 import type { TLSSocket } from 'node:tls';
 import { ManagementError, decodeRequest, encodeReply, type ManagementRequest } from '../../amqp/management';
+import { FAILOVER_SERVER_LIST } from '../../amqp/failover';
 
 
 /** Marks a link attached to `$management` (requests in). */
@@ -61,6 +62,8 @@ export interface ListenerSettings extends ServerListenerSettings {
   role?: 'normal' | 'inter-router' | 'route-container';
   /** Inter-router cost (listener `cost`). */
   cost?: number;
+  /** Announced to clients in the open frame (`failover-server-list`, qdrouterd's form), if any. */
+  failoverServerList?: Map<unknown, string>[];
 }
 
 /** An outgoing inter-router connection (qdrouterd `connector`). */
@@ -609,7 +612,9 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
         // connections keep to ANONYMOUS-RELAY, so a qdrouterd peer opens no streaming links to us.
         offeredCapabilities: l.role === 'inter-router' ? ['ANONYMOUS-RELAY'] : CLIENT_CAPABILITIES,
         desiredCapabilities: l.role === 'inter-router' ? undefined : CLIENT_CAPABILITIES,
-        properties: l.role === 'inter-router' ? InterRouter.openProperties(l.cost ?? 1, VERSION) : { product: 'amqp-mesh', version: VERSION },
+        properties: l.role === 'inter-router'
+          ? InterRouter.openProperties(l.cost ?? 1, VERSION)
+          : { product: 'amqp-mesh', version: VERSION, ...(l.failoverServerList ? { [FAILOVER_SERVER_LIST]: l.failoverServerList } : {}) },
       }),
       this,
       Date.now(),

@@ -228,7 +228,7 @@ test('broker pair: route-container listener and connector, waypoint, autoLinks a
       linkCapacity: 100,
       stripAnnotations: 'both',
       failoverUrls: [
-        { scheme: 'amqp', host: 'broker-b', port: 5674 },
+        { scheme: 'amqp', host: 'broker-b', port: 5674, schemeWritten: true },
         { scheme: 'amqp', host: 'broker-c', port: 5672 },
       ],
       name: 'pair1',
@@ -400,16 +400,17 @@ test('failoverUrls: qdrouterd\'s list form, with the scheme and port defaults', 
   for (const [written, expected] of cases) {
     const config = load(conf('connector {', '    role: route-container', `    failoverUrls: "${written}"`, '}'));
     assert.equal(
-      config.connectors[0]!.failoverUrls,
+      config.connectors[0]!.failoverUrls?.map(({ scheme, host, port }) => ({ scheme, host, port })),
       expected.map(([host, port]) => ({ scheme: 'amqp', host, port })),
       written,
     );
     assert.equal(config.warnings, [], written);
   }
   // The parser alone, as exported.
-  assert.equal(parseFailoverUrls('amqp://x:1'), { urls: [{ scheme: 'amqp', host: 'x', port: 1 }] });
+  assert.equal(parseFailoverUrls('amqp://x:1'), { urls: [{ scheme: 'amqp', host: 'x', port: 1, schemeWritten: true }] });
+  assert.equal(parseFailoverUrls('x:1'), { urls: [{ scheme: 'amqp', host: 'x', port: 1 }] }, 'a listener announces a scheme only when written');
   // amqps: the connector's sslProfile dials it (as every candidate).
-  assert.equal(parseFailoverUrls('amqps://b:5671, c'), { urls: [{ scheme: 'amqps', host: 'b', port: 5671 }, { scheme: 'amqp', host: 'c', port: 5672 }] });
+  assert.equal(parseFailoverUrls('amqps://b:5671, c'), { urls: [{ scheme: 'amqps', host: 'b', port: 5671, schemeWritten: true }, { scheme: 'amqp', host: 'c', port: 5672 }] });
   assert.equal(parseFailoverUrls('x,,y'), { problem: { index: 2, kind: 'malformed', reason: 'entry 2 is empty' } });
 });
 

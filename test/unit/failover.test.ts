@@ -8,7 +8,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Sym, Writer, decodeValue, encodeValue, sym, int } from '../../amqp/codec';
 import { decodeOpen, fieldValue, scan, scanPerformative, writeOpen } from '../../amqp/performatives';
-import { FAILOVER_SERVER_LIST, failoverServerList, parseFailoverServerList } from '../../amqp/failover';
+import { FAILOVER_SERVER_LIST, failoverServerList, listenerFailoverServerList, parseFailoverServerList } from '../../amqp/failover';
 import { RouteContainer, type RouteContainerHost } from '../../router/io/route-container';
 import { Logger } from '../../lib/log';
 
@@ -132,6 +132,21 @@ test('learnFailover skips unusable entries and duplicates, and ignores a missing
     { 'network-host': 'ok', port: 5000 },
   ] }));
   assert.equal(cands(rc), ['127.0.0.1:5672', 'ok:5000']);
+});
+
+
+
+test("a listener's failover-server-list, qdrouterd's form: symbol keys, string values, scheme only when written", () => {
+  const list = listenerFailoverServerList([{ scheme: 'amqp', host: 'h', port: 25000 }, { scheme: 'amqps', host: 't', port: 5671, schemeWritten: true }]);
+  const w = new Writer(64);
+  w.value(list);
+  const bytes = w.take();
+  // list8 of two map8s: sym8 "network-host", str8 "h", sym8 "port", str8 "25000"; then the same with sym8 "scheme" str8 "amqps".
+  assert.ok(bytes.includes(Buffer.concat([Buffer.from([0xa3, 12]), Buffer.from('network-host'), Buffer.from([0xa1, 1]), Buffer.from('h')])), bytes.toString('hex'));
+  assert.ok(bytes.includes(Buffer.concat([Buffer.from([0xa3, 4]), Buffer.from('port'), Buffer.from([0xa1, 5]), Buffer.from('25000')])), 'port as a string');
+  assert.ok(bytes.includes(Buffer.concat([Buffer.from([0xa3, 6]), Buffer.from('scheme'), Buffer.from([0xa1, 5]), Buffer.from('amqps')])));
+  assert.is(bytes.indexOf(Buffer.from('scheme')), bytes.lastIndexOf(Buffer.from('scheme')), 'only the second entry names a scheme');
+  assert.is(bytes[0], 0xc0, 'a list8');
 });
 
 test.run();
