@@ -226,6 +226,11 @@ export function computeConfigChange(state: ConfigState, change: ConfigChange): {
     const schema = schemaOfManagementType(change.type);
     if (schema === undefined) throw new ConfigChangeError(400, `No such entity type '${change.type}'`);
     if (schema.singleton) throw new ConfigChangeError(400, `Only one ${managementTypeOf(schema.type)} entity is allowed`);
+    // qdrouterd checks the router's mode before the other attributes (its agent's words, which scripts match).
+    const role = change.attributes.role;
+    if ((schema.type === 'listener' || schema.type === 'connector') && (role === 'inter-router' || role === 'edge') && state.config.router.mode === 'standalone') {
+      throw new ConfigChangeError(400, `role='standalone' not allowed to connect to or accept connections from other routers.`);
+    }
     const line = MANAGEMENT_LINE_BASE + serial;
     const entry = entryOf({ type: schema.type, line, attributes: rawAttributes(change.attributes, line) }, schema, serial, new Set(entries.map((e) => e.identity)));
     try {

@@ -82,6 +82,9 @@ test('refusals: qdrouterd status codes, the reason without a file line', () => {
   assert.is(refusal(() => computeConfigChange(s, { op: 'CREATE', type: 'listener', attributes: { identity: 'x' } })).statusCode, 400);
   assert.is(refusal(() => computeConfigChange(s, { op: 'CREATE', type: 'router', attributes: {} })).statusCode, 400, 'singleton');
   assert.is(refusal(() => computeConfigChange(s, { op: 'DELETE', identity: 'nope' })).statusCode, 404);
+  // A standalone router (the default) refuses routers' roles first, whatever else is wrong (port 77777).
+  const standalone = refusal(() => computeConfigChange(s, { op: 'CREATE', type: 'connector', attributes: { host: '0.0.0.0', port: '77777', role: 'inter-router' } }));
+  assert.is(standalone.message, "role='standalone' not allowed to connect to or accept connections from other routers.");
   const used = refusal(() => computeConfigChange(
     computeConfigChange(s, { op: 'CREATE', type: 'listener', attributes: { name: 'sec', port: '5671', sslProfile: 'tls' } }).state,
     { op: 'DELETE', identity: 'sslProfile/tls' },
