@@ -49,8 +49,13 @@ export function settingsFromConfig(cfg: RouterConfig): RouterSettings {
       linkRoutes.push({ name: l.name ?? `linkRoute${i}`, prefix: l.prefix, pattern: l.pattern, direction: l.direction, containerId: l.containerId });
       return;
     }
-    // Without a connection the route only passes attaches on: every router learns routes from the mesh.
-    if (l.connection === undefined) return;
+    // Without a connection the route only passes attaches on (towards the router that has the
+    // container, learnt from the mesh); kept so that its attaches are link-routed (or refused
+    // qd:no-route-to-dest) and management lists its address, as qdrouterd does.
+    if (l.connection === undefined) {
+      linkRoutes.push({ name: l.name ?? `linkRoute${i}`, prefix: l.prefix, pattern: l.pattern, direction: l.direction });
+      return;
+    }
     // Bound by name (LinkRouter): active while a route-container connection of that name is up,
     // which may be none yet (a template shared by the mesh, a connector a reload adds).
     linkRoutes.push({ name: l.name ?? `linkRoute${i}`, prefix: l.prefix, pattern: l.pattern, direction: l.direction, connection: l.connection });
