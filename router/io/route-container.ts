@@ -88,9 +88,10 @@ class AutoLinkRuntime {
   constructor(readonly settings: AutoLinkSettings) {}
 }
 
-/** Same auto-link (by what it does, not its name). */
+/** Same auto-link (by what it does, not its name): the same address, direction, phase, external address and container. */
 function sameAutoLink(a: AutoLinkSettings, b: AutoLinkSettings): boolean {
-  return a.address === b.address && a.direction === b.direction && a.phase === b.phase && (a.externalAddress ?? a.address) === (b.externalAddress ?? b.address);
+  return a.address === b.address && a.direction === b.direction && a.phase === b.phase && (a.externalAddress ?? a.address) === (b.externalAddress ?? b.address)
+    && a.containerId === b.containerId;
 }
 
 /** One route-container connector and its failover state. */

@@ -149,4 +149,12 @@ test("a listener's failover-server-list, qdrouterd's form: symbol keys, string v
   assert.is(bytes[0], 0xc0, 'a list8');
 });
 
+test('auto-links for the same address but different container-ids are different auto-links (management can add one beside the other)', () => {
+  const rc = container();
+  const base = { address: 'node.1', direction: 'out' as const, phase: 0 };
+  rc.setAutoLinks([{ ...base, name: 'a', containerId: 'container.1' }]);
+  rc.setAutoLinks([{ ...base, name: 'a', containerId: 'container.1' }, { ...base, name: 'b', containerId: 'container.new' }]);
+  assert.equal(rc.autoLinks.map((x) => x.settings.name), ['a', 'b']);
+});
+
 test.run();
