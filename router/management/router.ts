@@ -17,7 +17,8 @@ export const routerEntity: EntityModule = {
       name: `router/${s.id}`, identity: `router/${s.id}`, type: 'org.apache.qpid.dispatch.router', id: s.id, mode: s.mode, area: '0', version: v.version,
       workerThreads: configured.workerThreads ?? 4,
       addrCount: addressEntity.read(v).length, linkCount: v.links().length, blockedLinkCount: 0, nodeCount: v.nodes().filter((n) => !n.self).length,
-      linkRouteCount: (s.linkRoutes ?? []).length, autoLinkCount: v.routeContainers.reduce((n, r) => n + r.autoLinks.length, 0) + (s.unboundAutoLinks ?? []).length,
+      // Configured entities, as qdrouterd counts them (an auto-link naming a container-id is one, however many connections may carry it).
+      linkRouteCount: v.configured('linkRoute').length, autoLinkCount: v.configured('autoLink').length,
       connectionCount: v.connections().length,
       presettledDeliveries: st.presettledDeliveries, droppedPresettledDeliveries: st.droppedPresettled,
       acceptedDeliveries: st.acceptedDeliveries, rejectedDeliveries: st.rejectedDeliveries,
