@@ -100,6 +100,7 @@ export function settingsFromConfig(cfg: RouterConfig): RouterSettings {
     waypoint: a.waypoint,
     ingressPhase: a.ingressPhase,
     egressPhase: a.egressPhase,
+    ...(a.priority >= 0 ? { priority: a.priority } : {}),
   }));
   const plainUsers = plainUsersFor(cfg.router, cfg.listeners, 'router');
   return {

@@ -176,7 +176,8 @@ export const ENTITY_SCHEMAS: { readonly [type: string]: EntitySchema } = {
     // No schema default: without both phases qdrouterd uses ingress 0 and egress 1 (waypoint) or 0.
     ingressPhase: implemented(integer({ max: MAX_PHASE })),
     egressPhase: implemented(integer({ max: MAX_PHASE })),
-    priority: integer({ max: MAX_PRIORITY }),
+    // The priority messages to these addresses cross the mesh with, whatever their header says; -1: theirs.
+    priority: implemented(integer({ max: MAX_PRIORITY, default: -1, minusOne: 'the message\'s own priority' })),
     enableFallback: implemented(boolean({ default: false })),
   }),
 

@@ -196,6 +196,8 @@ export interface AddressEntity extends EntityCommon {
    * name; refused together with waypoint or a non-zero phase, as qdrouterd does.
    */
   enableFallback: boolean;
+  /** Priority (0-9) messages to these addresses travel the mesh with; -1 (default): the message's own. */
+  priority: number;
 }
 
 /** Directions of link routes and auto-links. */

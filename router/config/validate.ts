@@ -434,6 +434,7 @@ function buildAddress(entity: ValidatedEntity, context: RouterBuildContext): Add
     ingressPhase,
     egressPhase,
     enableFallback,
+    priority: integerValue(entity, 'priority'),
     ...common(entity),
   };
 }

@@ -25,6 +25,8 @@ export interface AddressRule {
   waypoint?: boolean;
   ingressPhase?: number;
   egressPhase?: number;
+  /** Priority (0-9) matching messages travel the mesh with, whatever their header says; absent or -1: theirs. */
+  priority?: number;
 }
 
 /** Phases of an address: what a producer's messages enter as, what consumers receive. */
@@ -39,6 +41,8 @@ interface CompiledRule extends AddressMatcher {
   distribution: Distribution;
   unavailable: boolean;
   phases: AddressPhases;
+  /** -1: the message's own. */
+  priority: number;
 }
 
 /** True when `address` is under `rule.prefix` or matches `rule.pattern` (amqp/address.ts). */
@@ -49,6 +53,8 @@ export class AddressTable {
   private rules: CompiledRule[] = [];
   /** Some rule is `unavailable` (else {@link isUnavailable} need not look). */
   private anyUnavailable = false;
+  /** Some rule sets a priority (else {@link computePriority} need not look). */
+  anyPriority = false;
   private readonly cache = new LRUCache<string, CompiledRule | 0>({ max: 10_000 });
 
   constructor(rules: AddressRule[], readonly defaultDistribution: Distribution = 'balanced') {
@@ -62,9 +68,10 @@ export class AddressTable {
         : NO_PHASES;
       const unavailable = r.distribution === 'unavailable';
       const distribution = r.distribution === 'unavailable' ? this.defaultDistribution : r.distribution;
-      return { ...compileAddressMatcher(r), distribution, unavailable, phases };
+      return { ...compileAddressMatcher(r), distribution, unavailable, phases, priority: r.priority ?? -1 };
     });
     this.anyUnavailable = this.rules.some((r) => r.unavailable);
+    this.anyPriority = this.rules.some((r) => r.priority >= 0);
     this.cache.clear();
   }
 
@@ -82,6 +89,13 @@ export class AddressTable {
     if (!this.anyUnavailable) return false;
     const r = this.match(address);
     return r !== 0 && r.unavailable;
+  }
+
+  /** The priority `address`'s messages cross the mesh with: its rule's, else `own` (the message's). */
+  computePriority(address: string, own: number): number {
+    if (!this.anyPriority) return own;
+    const r = this.match(address);
+    return r === 0 || r.priority < 0 ? own : r.priority;
   }
 
   /** The phases producers and consumers of `address` use (0/0 unless it is a waypoint). */

@@ -860,7 +860,9 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
       to = normalizeAddress(rd.to);
       to = phaseKey(to, this.addressTable.computePhases(to).ingress);
     }
-    d.ctx = this.core.onDelivery(cl, d.settled, to, rd, null, null, rd.priority);
+    // An address rule's priority overrides the message's (qdrouterd's address `priority`).
+    const priority = this.addressTable.anyPriority ? this.addressTable.computePriority(parsePhaseKey(to ?? cl.address?.key ?? '').address, rd.priority) : rd.priority;
+    d.ctx = this.core.onDelivery(cl, d.settled, to, rd, null, null, priority);
   }
 
   onOutcome(od: OutDelivery, code: number, state: Buffer | null, settled: boolean): void {

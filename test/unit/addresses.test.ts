@@ -212,4 +212,12 @@ test('checkAddress: empty, over the limit, control characters; fine at the limit
   assert.is(checkAddress(' ', 100), null);
 });
 
+test('an address rule\'s priority overrides the message\'s; without one (or -1) the message\'s stays', () => {
+  const t = table([{ prefix: 'prio', distribution: 'balanced', priority: 7 }, { prefix: 'own', distribution: 'balanced', priority: -1 }]);
+  assert.is(t.computePriority('prio.x', 2), 7);
+  assert.is(t.computePriority('own.x', 2), 2);
+  assert.is(t.computePriority('other', 9), 9);
+  assert.is(table([{ prefix: 'a', distribution: 'closest' }]).anyPriority, false);
+});
+
 test.run();

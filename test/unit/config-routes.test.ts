@@ -249,6 +249,7 @@ test('broker pair: route-container listener and connector, waypoint, autoLinks a
       ingressPhase: 0,
       egressPhase: 1,
       enableFallback: false,
+      priority: -1,
       unimplemented: {},
       source: undefined,
     },
@@ -716,7 +717,7 @@ test('address: waypoint, phases and fallback read the same from every syntax', (
   const expected = load(conf('address {', '    pattern: "queue/#"', '    waypoint: yes', '    ingressPhase: 0', '    egressPhase: 2', '    distribution: closest', '}'));
   assert.equal(
     { ...expected.addresses[0]!, source: undefined },
-    { type: 'address', pattern: 'queue/#', distribution: 'closest', waypoint: true, ingressPhase: 0, egressPhase: 2, enableFallback: false, unimplemented: {}, source: undefined },
+    { type: 'address', pattern: 'queue/#', distribution: 'closest', waypoint: true, ingressPhase: 0, egressPhase: 2, enableFallback: false, priority: -1, unimplemented: {}, source: undefined },
   );
   assertSameInEverySyntax(expected, [
     ['- address: {pattern: "queue/#", waypoint: yes, ingressPhase: 0, egressPhase: 2, distribution: closest}\n', 'r.yaml'],
@@ -724,10 +725,10 @@ test('address: waypoint, phases and fallback read the same from every syntax', (
     ['[["address", {"pattern": "queue/#", "waypoint": true, "ingressPhase": 0, "egressPhase": 2, "distribution": "closest"}]]', 'r.json'],
     ['{"address": [{"pattern": "queue/#", "waypoint": true, "ingressPhase": 0, "egressPhase": 2, "distribution": "closest"}]}', 'r.json'],
   ]);
-  // priority is still accepted with a warning.
+  // priority: the priority the addresses' messages cross the mesh with.
   const withPriority = load(conf('address {', '    prefix: q', '    priority: 4', '    waypoint: true', '}'));
-  assert.equal(withPriority.addresses[0]!.unimplemented, { priority: 4 });
-  assert.equal(warningsOf(withPriority), [[3, 'WARN_CONFIG_ATTRIBUTE_NOT_IMPLEMENTED']]);
+  assert.equal([withPriority.addresses[0]!.priority, withPriority.addresses[0]!.unimplemented], [4, {}]);
+  assert.equal(warningsOf(withPriority), []);
 });
 
 test('address: refusals of phases and fallback name the file, the line and the valid choices', () => {
