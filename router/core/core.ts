@@ -310,6 +310,15 @@ export class RouterCore {
     return link;
   }
 
+  /**
+   * A delivery a client sent to something the router answers in process (a management request
+   * on a link attached to `$management`): ingress, as qdrouterd counts it.
+   */
+  onInProcessDelivery(): void {
+    this.stats.deliveriesIn++;
+    this.stats.deliveriesIngress++;
+  }
+
   /** A client attached a receiving link (a consumer). */
   onConsumerAttached(key: string, capacity: number, presettled: boolean, io: unknown): CoreLink {
     const link = new CoreLink(this.nextLinkId++, 'out', capacity, io);

@@ -391,6 +391,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
   /** A `$management` request: answered on the requester's reply link on this connection. */
   private onManagementRequest(link: Link, d: InDelivery): void {
     const conn = link.conn;
+    this.core.onInProcessDelivery();
     try {
       const req = decodeRequest(d.payload);
       if (req.replyTo === null) throw new ManagementError('a request needs a reply-to', 400);
