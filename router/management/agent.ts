@@ -12,6 +12,7 @@ import type { ManagementRequest } from '../../amqp/management';
 import { EntityModule, EntityRecord, ManagementControl, ManagementView, PREFIX, fullType } from './view';
 import { ConfigChangeError } from '../config-store';
 import { computeManagementSchema } from './schema';
+import { MANAGEMENT_NODE_TYPES } from './node-types';
 import { routerEntity } from './router';
 import { connectionEntity } from './connection';
 import { linkEntity } from './link';
@@ -51,21 +52,11 @@ export const ENTITY_MODULES: readonly EntityModule[] = [
 ];
 
 /** The management node's own types (GET-TYPES lists them, as qdrouterd does). */
-const NODE_TYPES: readonly { name: string; bases: readonly string[]; attributes: readonly string[]; operations: readonly string[] }[] = [
-  { name: 'entity', bases: [], attributes: ['name', 'identity', 'type'], operations: [] },
-  { name: 'configurationEntity', bases: ['entity'], attributes: ['name', 'identity', 'type'], operations: ['READ'] },
-  { name: 'operationalEntity', bases: ['entity'], attributes: ['name', 'identity', 'type'], operations: ['READ'] },
-  {
-    name: 'org.amqp.management', bases: ['operationalEntity', 'entity'], attributes: ['name', 'identity', 'type'],
-    operations: ['QUERY', 'GET-TYPES', 'GET-ANNOTATIONS', 'GET-OPERATIONS', 'GET-ATTRIBUTES', 'GET-MGMT-NODES', 'READ'],
-  },
-  {
-    name: 'management', bases: ['org.amqp.management', 'operationalEntity', 'entity'], attributes: ['name', 'identity', 'type'],
-    operations: ['GET-SCHEMA', 'GET-JSON-SCHEMA', 'GET-LOG', 'PROFILE', 'QUERY', 'GET-TYPES', 'GET-ANNOTATIONS', 'GET-OPERATIONS', 'GET-ATTRIBUTES', 'GET-MGMT-NODES', 'READ'],
-  },
-];
+const NODE_TYPES = MANAGEMENT_NODE_TYPES;
 
 const ALL_TYPES = [...NODE_TYPES, ...ENTITY_MODULES];
+/** The management node itself (the entity named `self`). */
+const MANAGEMENT_NODE = NODE_TYPES.find((t) => t.name === 'management')!;
 
 /** A refusal with qdrouterd's status code. */
 class Status extends Error {
@@ -203,7 +194,7 @@ export class ManagementAgent {
   private onEntity(op: string, req: ManagementRequest): [number, unknown] {
     const { module, record } = this.find(req);
     const typeName = module ? fullType(module) : `${PREFIX}.management`;
-    const ops = module ? module.operations : ['GET-SCHEMA', 'GET-JSON-SCHEMA', 'GET-LOG', 'QUERY', 'GET-TYPES', 'GET-ANNOTATIONS', 'GET-OPERATIONS', 'GET-ATTRIBUTES', 'GET-MGMT-NODES', 'READ'];
+    const ops = module ? module.operations : MANAGEMENT_NODE.operations;
     if (!ops.includes(op)) {
       // qdrouterd's core agent forbids deleting a connection (close it with UPDATE adminStatus=deleted).
       if (module?.name === 'connection' && op === 'DELETE') throw new Status(403, 'Forbidden');

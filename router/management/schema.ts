@@ -18,32 +18,11 @@
 import type { AttributeSchema, EntitySchema } from '../../config/schema';
 import { ENTITY_SCHEMAS } from '../config/schema';
 import { ENTITY_MODULES } from './agent';
+import { BASE_TYPES, baseOperations } from './node-types';
 import { ENTITY_ATTRIBUTES, PREFIX } from './view';
 
 /** A type as qdrouterd dumps it: a built-in type name or, for an enumeration, its values. */
 type DumpedType = string | readonly string[];
-
-interface BaseType {
-  readonly name: string;
-  /** Nearest base only: inheritance is resolved by walking the chain. */
-  readonly extends?: string;
-  /** Own operations only (qdrouterd appends the bases' after them). */
-  readonly operations: readonly string[];
-  readonly singleton?: boolean;
-}
-
-// The content of agent.ts's NODE_TYPES (not exported), stated here as qdrouterd's own-plus-base
-// chain so operations come out in qdrouterd's order.
-const BASE_TYPES: readonly BaseType[] = [
-  { name: 'entity', operations: [] },
-  { name: 'configurationEntity', extends: 'entity', operations: ['READ'] },
-  { name: 'operationalEntity', extends: 'entity', operations: ['READ'] },
-  {
-    name: 'org.amqp.management', extends: 'operationalEntity',
-    operations: ['QUERY', 'GET-TYPES', 'GET-ANNOTATIONS', 'GET-OPERATIONS', 'GET-ATTRIBUTES', 'GET-MGMT-NODES'],
-  },
-  { name: 'management', extends: 'org.amqp.management', singleton: true, operations: ['GET-SCHEMA', 'GET-JSON-SCHEMA', 'GET-LOG', 'PROFILE'] },
-];
 
 // The attributes every type inherits from `entity`; `type` is never dumped (qdrouterd reports
 // the type through fullyQualifiedType instead).
@@ -127,12 +106,6 @@ function dumpEntityType(
     ['deprecated', flags.deprecated],
     ['singleton', flags.singleton],
   ]);
-}
-
-function baseOperations(name: string): string[] {
-  const base = BASE_TYPES.find((b) => b.name === name);
-  if (base === undefined) return [];
-  return [...base.operations, ...(base.extends !== undefined ? baseOperations(base.extends) : [])];
 }
 
 // Types the config table knows but no entity module serves: qdrouterd still lists them, as
