@@ -71,3 +71,17 @@ export function plainUsersDir(users: Record<string, string>): string {
 export function standaloneConfig(extra = '', listener = '', routerAttrs = ''): string {
   return `router {\n    mode: standalone\n    id: R1\n${routerAttrs}}\nlistener {\n    host: 127.0.0.1\n    port: 0\n    saslMechanisms: ANONYMOUS PLAIN\n${listener}}\naddress {\n    prefix: closest\n    distribution: closest\n}\naddress {\n    prefix: multicast\n    distribution: multicast\n}\naddress {\n    prefix: balanced\n    distribution: balanced\n}\n${extra}`;
 }
+
+/**
+ * An interior router with a client listener and an inter-router listener (both port 0, in that
+ * order), a connector to `connectTo` (an inter-router port) unless null, and `extra` sections.
+ */
+export function interiorConfig(id: string, connectTo: number | null, extra = ''): string {
+  return [
+    `router {\n    mode: interior\n    id: ${id}\n}`,
+    'listener {\n    host: 127.0.0.1\n    port: 0\n}',
+    'listener {\n    host: 127.0.0.1\n    port: 0\n    role: inter-router\n}',
+    connectTo === null ? '' : `connector {\n    name: to-${id}\n    host: 127.0.0.1\n    port: ${connectTo}\n    role: inter-router\n}`,
+    extra,
+  ].join('\n') + '\n';
+}

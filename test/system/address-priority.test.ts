@@ -7,17 +7,11 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { protonAvailable } from '../support/proton';
 import { ask, rows } from '../support/management';
-import { RunningRouter, startRouter } from '../support/router';
+import { RunningRouter, interiorConfig, startRouter } from '../support/router';
 import { collect, rheaConnect, url, waitFor } from './helpers';
 
 const T = (s: string) => `org.apache.qpid.dispatch.${s}`;
-const router = (id: string, connectTo: number | null) => [
-  `router {\n    mode: interior\n    id: ${id}\n}`,
-  'listener {\n    host: 127.0.0.1\n    port: 0\n}',
-  'listener {\n    host: 127.0.0.1\n    port: 0\n    role: inter-router\n}',
-  'address {\n    prefix: prio\n    priority: 7\n}',
-  connectTo === null ? '' : `connector {\n    name: to-A\n    host: 127.0.0.1\n    port: ${connectTo}\n    role: inter-router\n}`,
-].join('\n') + '\n';
+const router = (id: string, connectTo: number | null) => interiorConfig(id, connectTo, 'address {\n    prefix: prio\n    priority: 7\n}');
 
 test('messages to a priority-7 address cross on the priority-7 data link; others on their own priority (4)', async () => {
   if (!protonAvailable()) return;

@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { protonAvailable, runProton, startProton } from '../support/proton';
 import { ask, rows } from '../support/management';
 import { freePort } from '../support/broker';
-import { RunningRouter, startRouter } from '../support/router';
+import { RunningRouter, interiorConfig, startRouter } from '../support/router';
 import { url, waitFor, withRouter } from './helpers';
 
 const T = (s: string) => `org.apache.qpid.dispatch.${s}`;
@@ -85,8 +85,7 @@ test('CREATE an address pattern (multicast): both receivers get the message; DEL
 test('CREATE an inter-router connector: the mesh forms; DELETE it: the other router is gone; adminStatus=deleted closes a connection', async () => {
   if (!protonAvailable()) return;
   //   A (no connector) ──(connector created by management)──> B:inter-router listener
-  const interior = (id: string) =>
-    `router {\n    mode: interior\n    id: ${id}\n}\nlistener {\n    host: 127.0.0.1\n    port: 0\n}\nlistener {\n    name: ir\n    host: 127.0.0.1\n    port: 0\n    role: inter-router\n}\n`;
+  const interior = (id: string) => interiorConfig(id, null);
   const rs: RunningRouter[] = [];
   try {
     rs.push(await startRouter(interior('A'), { listeners: 2 }));

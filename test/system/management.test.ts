@@ -6,7 +6,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Json, protonAvailable, runProton, startProton } from '../support/proton';
 import { ask, rows } from '../support/management';
-import { RunningRouter, startRouter } from '../support/router';
+import { RunningRouter, interiorConfig as interior, startRouter } from '../support/router';
 import { sorted, url, waitFor, withRouter } from './helpers';
 
 const T = (s: string) => `org.apache.qpid.dispatch.${s}`;
@@ -87,14 +87,6 @@ test('qdstat -g, -c, -l, -a and qdmanage query --type=address / get-mgmt-nodes, 
   });
 });
 
-function interior(id: string, connectTo: number | null): string {
-  return [
-    `router {\n    mode: interior\n    id: ${id}\n}`,
-    'listener {\n    host: 127.0.0.1\n    port: 0\n}',
-    'listener {\n    host: 127.0.0.1\n    port: 0\n    role: inter-router\n}',
-    connectTo === null ? '' : `connector {\n    name: to-${id}\n    host: 127.0.0.1\n    port: ${connectTo}\n    role: inter-router\n}`,
-  ].join('\n') + '\n';
-}
 
 test('interior: GET-MGMT-NODES names every router\'s $management (itself too, as qdrouterd); router.node shows the mesh; _topo/0/<self>/$management is the agent too', async () => {
   if (!protonAvailable()) return;

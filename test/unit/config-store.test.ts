@@ -5,14 +5,13 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Writer } from '../../amqp/codec';
-import { D } from '../../amqp/performatives';
 import { decodeRequest, type ManagementRequest } from '../../amqp/management';
 import { parseConfigEntities } from '../../config/load';
 import {
   computeConfigChange, computeConfigState, configuredRecords, ConfigChangeError, MAX_MANAGED_ENTITIES, type ConfigChange, type ConfigState,
 } from '../../router/config-store';
 import { ManagementAgent } from '../../router/management/agent';
+import { managementRequestBytes } from '../support/management-request';
 import type { ManagementView } from '../../router/management/view';
 
 const T = (s: string) => `org.apache.qpid.dispatch.${s}`;
@@ -109,20 +108,7 @@ test('log modules: UPDATE of one the file does not configure adds its section; b
 // ---------------------------------------------------------------- the agent over a store
 
 function request(appProps: Record<string, unknown>, body: unknown): ManagementRequest {
-  const w = new Writer(256);
-  w.descriptor(D.Properties);
-  const p = w.beginList();
-  w.string('id-1');
-  w.null();
-  w.null();
-  w.null();
-  w.string('reply.here');
-  w.endList(p, 5);
-  w.descriptor(D.ApplicationProperties);
-  w.value(appProps);
-  w.descriptor(D.AmqpValue);
-  w.value(body);
-  return decodeRequest(w.take());
+  return decodeRequest(managementRequestBytes(appProps, body));
 }
 
 function agentOverStore(): { agent: ManagementAgent; state: () => ConfigState; closed: string[] } {

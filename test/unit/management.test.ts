@@ -10,6 +10,7 @@ import { addressName } from '../../router/management/address';
 import type { ConnectionInfo, LinkInfo, ManagementView, NodeInfo } from '../../router/management/view';
 import type { AddressSnapshot, CoreStats } from '../../router/core/core';
 import type { RouterSettings } from '../../router/io/server';
+import { managementRequestBytes } from '../support/management-request';
 import { computeConfigState, configuredRecords } from '../../router/config-store';
 import { parseConfigEntities } from '../../config/load';
 
@@ -18,22 +19,7 @@ const STATE = computeConfigState(parseConfigEntities(CONF, 'r1.conf'), 'r1.conf'
 
 const T = (s: string) => `org.apache.qpid.dispatch.${s}`;
 
-function request(appProps: Record<string, unknown>, body: unknown = { attributeNames: [] }): Buffer {
-  const w = new Writer(256);
-  w.descriptor(D.Properties);
-  const p = w.beginList();
-  w.string('id-1');
-  w.null();
-  w.null();
-  w.null();
-  w.string('reply.here');
-  w.endList(p, 5);
-  w.descriptor(D.ApplicationProperties);
-  w.value(appProps);
-  w.descriptor(D.AmqpValue);
-  w.value(body);
-  return w.take();
-}
+const request = managementRequestBytes;
 
 function req(appProps: Record<string, unknown>, attributeNames: string[] = []): ManagementRequest {
   return decodeRequest(request(appProps, { attributeNames }));
