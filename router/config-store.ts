@@ -7,6 +7,7 @@
  */
 import { ConfigError, findEntitySchema, qdrouterdCamelCase, validateEntities, type RawAttribute, type RawEntity, type RawValue, type RouterConfig } from './config';
 import { ENTITY_SCHEMAS } from './config/schema';
+import { STANDALONE_REFUSAL } from './config/validate';
 import type { EntitySchema } from '../config/schema';
 import type { ConfigValue } from '../config/types';
 import { settingsFromConfig } from './settings';
@@ -229,7 +230,7 @@ export function computeConfigChange(state: ConfigState, change: ConfigChange): {
     // qdrouterd checks the router's mode before the other attributes (its agent's words, which scripts match).
     const role = change.attributes.role;
     if ((schema.type === 'listener' || schema.type === 'connector') && (role === 'inter-router' || role === 'edge') && state.config.router.mode === 'standalone') {
-      throw new ConfigChangeError(400, `role='standalone' not allowed to connect to or accept connections from other routers.`);
+      throw new ConfigChangeError(400, STANDALONE_REFUSAL);
     }
     const line = MANAGEMENT_LINE_BASE + serial;
     const entry = entryOf({ type: schema.type, line, attributes: rawAttributes(change.attributes, line) }, schema, serial, new Set(entries.map((e) => e.identity)));

@@ -216,6 +216,9 @@ const ROUTER_PROTOCOL_INTERVALS = [
   'remoteLsMaxAgeSeconds',
 ] as const;
 
+/** qdrouterd's words refusing a router's role on a standalone router (scripts match them). */
+export const STANDALONE_REFUSAL = "role='standalone' not allowed to connect to or accept connections from other routers.";
+
 /**
  * qdrouterd's rule: only an interior router may accept or make inter-router (or edge)
  * connections; a standalone router does not connect to other routers. Then amqp-mesh's: the edge
@@ -241,7 +244,7 @@ function checkRouterMode(router: RouterEntity, connections: ReadonlyArray<Listen
       file,
       first.source.attributeLines['role'] ?? first.source.line,
       // qdrouterd's own words first (management clients and scripts match them), then ours.
-      `role='standalone' not allowed to connect to or accept connections from other routers. ` +
+      `${STANDALONE_REFUSAL} ` +
         `${first.type} role "${first.role}" needs router mode "interior", but the router's mode is "${router.mode}" (${modeSource}): ` +
         `a standalone router does not connect to or accept connections from other routers; set mode: interior in the router section, or use role: normal`,
     );
