@@ -235,6 +235,11 @@ export interface Terminus {
   dynamic: boolean;
   distributionMode: string | null;
   capabilities: string[];
+  /**
+   * A dynamic terminus's `x-opt-qd.address` dynamic-node-property (a string), or null:
+   * qdrouterd link-routes a dynamic terminus by it.
+   */
+  dynamicAddress: string | null;
   /** The terminus exactly as encoded by the peer, so replies and routed attaches can echo it. */
   raw: Buffer;
 }
@@ -288,6 +293,11 @@ function asSymbols(v: unknown): string[] {
   if (typeof v === 'string') return [v];
   if (Array.isArray(v)) return v.filter((x): x is string => typeof x === 'string');
   return [];
+}
+
+function dynamicAddressOf(v: unknown): string | null {
+  const a = asFields(v)?.['x-opt-qd.address'];
+  return typeof a === 'string' ? a : null;
 }
 
 function asFields(v: unknown): Record<string, unknown> | null {
@@ -384,12 +394,13 @@ function decodeTerminus(raw: Buffer | null): Terminus | null {
       dynamic: f[4] === true,
       distributionMode: typeof f[6] === 'string' ? f[6] : null,
       capabilities: asSymbols(f[10]),
+      dynamicAddress: f[4] === true ? dynamicAddressOf(f[5]) : null,
       raw,
     };
   }
   if (code === D.Target || code === D.Coordinator) {
     if (code === D.Coordinator) {
-      return { type: 'coordinator', address: null, durable: 0, expiryPolicy: null, timeout: 0, dynamic: false, distributionMode: null, capabilities: asSymbols(f[0]), raw };
+      return { type: 'coordinator', address: null, durable: 0, expiryPolicy: null, timeout: 0, dynamic: false, distributionMode: null, capabilities: asSymbols(f[0]), dynamicAddress: null, raw };
     }
     return {
       type: 'target',
@@ -400,6 +411,7 @@ function decodeTerminus(raw: Buffer | null): Terminus | null {
       dynamic: f[4] === true,
       distributionMode: null,
       capabilities: asSymbols(f[6]),
+      dynamicAddress: f[4] === true ? dynamicAddressOf(f[5]) : null,
       raw,
     };
   }

@@ -68,7 +68,11 @@ class RoutedLink {
   opened = false;
   /** Deliveries from `in` waiting for credit on `out`. */
   readonly pending: InDelivery[] = [];
-  constructor(readonly up: Link, readonly upAttach: AttachFrame) {}
+  /**
+   * @param address the routed terminus address (normalized): management shows it as both ends'
+   *   owning address, `M0` + address, as qdrouterd does for link-routed links.
+   */
+  constructor(readonly up: Link, readonly upAttach: AttachFrame, readonly address: string) {}
   /** The link we receive on and the one we send on. */
   get inLink(): Link | null {
     return this.up.isSender ? this.down : this.up;
@@ -90,6 +94,8 @@ export class LinkRouter {
   private readonly remote = new Map<string, Set<string>>();
   private readonly sessions = new Map<Connection, Session>();
   private readonly routes = new Set<RoutedLink>();
+  /** Per local route, how many attaches it has placed: the next container takes the next turn. */
+  private readonly turns = new Map<LinkRouteSettings, number>();
   /** Local routes currently advertised (their connector is active). */
   private readonly advertised = new Set<string>();
 
@@ -103,6 +109,7 @@ export class LinkRouter {
   /** Replaces the local routes (reconfiguration): advertised as their connections allow. */
   setRoutes(routes: LinkRouteSettings[]): void {
     this.local = routes;
+    this.turns.clear();
     this.advertise();
   }
 
@@ -189,10 +196,16 @@ export class LinkRouter {
   private downstream(address: string, direction: 'in' | 'out'): Connection | null {
     for (const r of this.local) {
       if (r.direction !== direction || !matchesRoute(r, address)) continue;
+      const candidates: Connection[] = [];
       for (const [rc, cid] of this.active) {
         if (!this.serves(r, rc.settings.name, cid)) continue;
-        if (rc.conn && rc.state === 'active' && rc.conn.isOpen) return rc.conn;
+        if (rc.conn && rc.state === 'active' && rc.conn.isOpen) candidates.push(rc.conn);
       }
+      if (candidates.length === 0) continue;
+      // Several containers serve the route: attaches take turns among them (qdrouterd's balance).
+      const turn = this.turns.get(r) ?? 0;
+      this.turns.set(r, turn + 1);
+      return candidates[turn % candidates.length];
     }
     const ir = this.host.interRouter;
     if (!ir) return null;
@@ -219,11 +232,13 @@ export class LinkRouter {
     const t = link.isSender ? a.source : a.target;
     // A transaction coordinator has no address: qdrouterd routes it as `$coordinator`.
     const coordinator = t !== null && t.type === 'coordinator';
-    if (t === null || (!coordinator && (t.address === null || t.dynamic))) {
+    // A dynamic terminus is link-routed by its `x-opt-qd.address` dynamic-node-property (qdrouterd's).
+    const raw = t === null ? null : coordinator ? '$coordinator' : t.dynamic ? t.dynamicAddress : t.address;
+    if (raw === null) {
       if (fromRouter) link.refuse(NO_ROUTE, a);
       return fromRouter;
     }
-    const address = coordinator ? '$coordinator' : normalizeAddress(t.address as string);
+    const address = normalizeAddress(raw);
     if (!fromRouter && !this.isRouted(address, direction)) return false;
     const conn = this.downstream(address, direction);
     if (conn === null) {
@@ -231,7 +246,7 @@ export class LinkRouter {
       link.refuse(NO_ROUTE, a);
       return true;
     }
-    const route = new RoutedLink(link, a);
+    const route = new RoutedLink(link, a, address);
     link.ctx = new RouteEnd(route, true);
     let session = this.sessions.get(conn);
     if (session === undefined || session.ended || conn.closed) {
@@ -248,6 +263,11 @@ export class LinkRouter {
     this.host.touch(conn);
     this.logger.log('ROUTER', 'debug', `link route: ${direction} link ${link.name} on ${address} relayed`);
     return true;
+  }
+
+  /** The routed address of a link-routed link (either end), or null for any other link. */
+  routedAddress(link: Link): string | null {
+    return link.ctx instanceof RouteEnd ? link.ctx.route.address : null;
   }
 
   /** The downstream end answered our attach: complete the upstream one. */

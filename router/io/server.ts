@@ -525,7 +525,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
           identity: String(id), linkName: link.name,
           linkType: !interRouterConn ? 'endpoint' : this.interRouter?.isControlLink(link) ? 'router-control' : 'inter-router',
           linkDir: out1 ? 'out' : 'in', connectionId: String(ctx.id),
-          owningAddr: cl?.address?.key ?? (link.ctx === MANAGEMENT ? '$management' : link.address),
+          owningAddr: cl?.address?.key ?? (link.ctx === MANAGEMENT ? '$management' : this.linkRouter.routedAddress(link) ?? link.address),
           capacity: cl?.capacity ?? 250,
           undeliveredCount: cl === null ? 0 : out1 ? cl.undeliveredCount : cl.held,
           unsettledCount: cl === null ? 0 : out1 ? cl.unsettled : 0,
@@ -741,7 +741,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     if (this.interRouter?.onAttach(link, a)) return;
     const conn = link.conn;
     const ctx = conn.ctx as ConnCtx;
-    if (ctx.routeContainer === null && this.linkRouter.onAttach(link, a, false)) return;
+    if (this.linkRouter.onAttach(link, a, false)) return;
     const capacity = ctx.listener.linkCapacity;
     if (link.isSender) {
       // The peer receives: a consumer.
