@@ -194,6 +194,18 @@ export function fieldValue(i: number): unknown {
   return new Reader(scan.buf, scan.starts[i], scan.ends[i]).read();
 }
 
+/** Field i as binary (vbin8/vbin32), a view into the frame, or null when absent/null. */
+export function fieldBinary(i: number): Buffer | null {
+  if (fieldIsNull(i)) return null;
+  const buf = scan.buf;
+  const s = scan.starts[i];
+  switch (buf[s]) {
+    case 0xa0: return buf.subarray(s + 2, s + 2 + buf[s + 1]);
+    case 0xb0: return buf.subarray(s + 5, s + 5 + buf.readUInt32BE(s + 1));
+  }
+  throw new DecodeError(`field ${i} of performative 0x${scan.code.toString(16)} is not binary`);
+}
+
 /** Field i's encoded bytes as a view, or null when absent/null. */
 export function fieldRaw(i: number): Buffer | null {
   if (fieldIsNull(i)) return null;

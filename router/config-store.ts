@@ -32,7 +32,7 @@ const SECRET_ATTRIBUTES = ['password', 'saslPassword'];
 
 /** One configuration entity of the running router. */
 export interface ConfigEntry {
-  /** qdrouterd's identity: `listener/host:port[:name]`, `sslProfile/NAME`, `log/MODULE`, else `TYPE/N`. */
+  /** qdrouterd's identity: `listener/host:port[:name]`, `sslProfile/NAME`, `log/MODULE`, a number for the core agent's address/linkRoute/autoLink/exchange/binding, else `TYPE/N`. */
   readonly identity: string;
   /** The config-file type (`address`, `linkRoute`, `listener`, ... or `dummy`). */
   readonly schemaType: string;
@@ -103,6 +103,13 @@ function identityOf(raw: RawEntity, schema: EntitySchema, serial: number): strin
       return `${short}/${name}`;
     case 'log':
       return `${short}/${attr(raw, 'module')}`;
+    // qdrouterd's core agent keeps these and numbers them; tools and scripts read the number.
+    case 'address':
+    case 'linkRoute':
+    case 'autoLink':
+    case 'exchange':
+    case 'binding':
+      return String(serial);
     default:
       return `${short}/${serial}`;
   }
@@ -195,8 +202,25 @@ function dummyAttributes(attributes: Record<string, unknown>, base: Readonly<Rec
 
 /** Refusal of the new configuration: the validator's reason without the FILE:LINE prefix (there is no file line). */
 function refused(e: unknown): never {
-  if (e instanceof ConfigError) throw new ConfigChangeError(400, e.reason, { cause: e });
+  if (e instanceof ConfigError) {
+    // Entities made through management have no file line: their made-up line numbers go.
+    const reason = e.reason.replace(/ on line (\d+)/g, (all, n: string) => (Number(n) >= MANAGEMENT_LINE_BASE ? '' : all));
+    throw new ConfigChangeError(400, reason, { cause: e });
+  }
   throw e;
+}
+
+/** qdrouterd's core agent (unlike its Python agent) takes only strings for its string attributes. */
+const STRICT_STRING_TYPES = new Set(['address', 'linkRoute', 'autoLink', 'exchange', 'binding']);
+
+function checkStrictStrings(schema: EntitySchema, attributes: Record<string, unknown>): void {
+  if (!STRICT_STRING_TYPES.has(schema.type)) return;
+  for (const [k, v] of Object.entries(attributes)) {
+    if (v === null || v === undefined || typeof v === 'string') continue;
+    if (schema.attributes[qdrouterdCamelCase(k)]?.type === 'string') {
+      throw new ConfigChangeError(400, `Attribute '${k}' of '${managementTypeOf(schema.type)}' must be a string, got ${typeof v === 'bigint' ? String(v) : JSON.stringify(v)}`);
+    }
+  }
 }
 
 /**
@@ -232,6 +256,7 @@ export function computeConfigChange(state: ConfigState, change: ConfigChange): {
     if ((schema.type === 'listener' || schema.type === 'connector') && (role === 'inter-router' || role === 'edge') && state.config.router.mode === 'standalone') {
       throw new ConfigChangeError(400, STANDALONE_REFUSAL);
     }
+    checkStrictStrings(schema, change.attributes);
     const line = MANAGEMENT_LINE_BASE + serial;
     const entry = entryOf({ type: schema.type, line, attributes: rawAttributes(change.attributes, line) }, schema, serial, new Set(entries.map((e) => e.identity)));
     try {
@@ -262,6 +287,8 @@ export function computeConfigChange(state: ConfigState, change: ConfigChange): {
   let next: ConfigEntry[];
   if (change.op === 'DELETE') next = all.filter((e) => e !== target);
   else {
+    const schema = findEntitySchema(target.schemaType);
+    if (schema !== undefined) checkStrictStrings(schema, change.attributes);
     const changed = rawAttributes(change.attributes, target.raw.line);
     const names = new Set(changed.map((a) => qdrouterdCamelCase(a.name)));
     const kept = target.raw.attributes.filter((a) => !names.has(qdrouterdCamelCase(a.name)));

@@ -13,7 +13,7 @@ import { DecodeError, Writer } from '../codec';
 import { FRAME_AMQP, FRAME_SASL, FrameParser, FramingError, MIN_MAX_FRAME_SIZE, SASL_HEADER, AMQP_HEADER } from '../frames';
 import {
   AmqpError, AttachFrame, D, SaslCode, TerminusOut, decodeAttach, decodeBegin, decodeDetach, decodeEndOrClose,
-  decodeFlow, decodeOpen, decodeSaslInit, endFrame, fieldBool, fieldIsNull, fieldRaw, fieldUint, OpenFrame,
+  decodeFlow, decodeOpen, decodeSaslInit, endFrame, fieldBinary, fieldBool, fieldIsNull, fieldRaw, fieldUint, OpenFrame,
   scan, scanPerformative, stateCode, writeAttach, writeBegin, writeClose, writeDetach, writeDisposition, writeEnd,
   writeFlow, writeHeartbeat, writeOpen, writeSaslMechanisms, writeSaslOutcome, beginFrame, fieldValue, writeSaslInit,
 } from '../performatives';
@@ -127,7 +127,11 @@ export interface ConnectionHandler {
   log(level: 'error' | 'warning' | 'info' | 'debug' | 'trace', msg: string): void;
 }
 
-export type LinkGoneReason = 'detached' | 'refused' | 'session-ended' | 'connection-closed';
+/**
+ * `detach-answered`: only for links with {@link Link.answerDetachLater}, the peer's answer to our
+ * detach came (or its session or connection went before answering).
+ */
+export type LinkGoneReason = 'detached' | 'refused' | 'session-ended' | 'connection-closed' | 'detach-answered';
 
 /** Why a connection ended: stable, typed (nats-server style). */
 export type CloseReason =
@@ -188,6 +192,8 @@ export interface InDelivery {
   ctx: unknown;
   /** The transfer's delivery-state as encoded (a transactional-state for a transactional send), or null. */
   state: Buffer | null;
+  /** The delivery-tag, only on links with {@link Link.keepTags} set (a link route relays it), else null. */
+  tag: Buffer | null;
 }
 
 /** A delivery we sent to the peer. */
@@ -288,6 +294,20 @@ export class Link {
   partialId = 0;
   partialSettled = false;
   partialState: Buffer | null = null;
+  partialTag: Buffer | null = null;
+  /**
+   * Keep each incoming delivery's tag ({@link InDelivery.tag}): set on links whose deliveries
+   * are relayed with their own tag (link routes); other links skip the copy.
+   */
+  keepTags = false;
+  /**
+   * The peer's detach is answered by the application ({@link Connection.answerDetach}), not at
+   * once, and the peer's answer to our detach is reported (`detach-answered`): a link route
+   * answers each end with what the far end answered.
+   */
+  answerDetachLater = false;
+  /** The peer detached and our answer waits (answerDetachLater); our handle stays in use until then. */
+  detachAnswerPending = false;
   /** Router core's per-link state. */
   ctx: unknown = null;
   /** Address the link is bound to (for logs). */
@@ -720,6 +740,7 @@ export class Connection {
     for (const link of s.links.values()) {
       this.dropPartial(link);
       if (link.attached || !link.detachSent) this.handler.onLinkGone(link, error, reason);
+      else if (link.answerDetachLater && !link.detachReceived) this.handler.onLinkGone(link, error, 'detach-answered');
       link.attached = false;
     }
     s.links.clear();
@@ -825,12 +846,26 @@ export class Connection {
     this.dropPartial(link);
     const wasOurs = link.detachSent;
     if (!link.detachSent) {
-      link.detachSent = true;
-      writeDetach(this.w, s.channel, link.handle, d.closed, null);
+      if (link.answerDetachLater) link.detachAnswerPending = true;
+      else {
+        link.detachSent = true;
+        writeDetach(this.w, s.channel, link.handle, d.closed, null);
+      }
     }
-    s.freeHandles.push(link.handle);
+    if (!link.detachAnswerPending) s.freeHandles.push(link.handle);
     if (link.attached || !wasOurs) this.handler.onLinkGone(link, d.error, 'detached');
+    else if (link.answerDetachLater) this.handler.onLinkGone(link, d.error, 'detach-answered');
     link.attached = false;
+  }
+
+  /** Answers the peer's detach of a link with {@link Link.answerDetachLater} (at most once). */
+  answerDetach(link: Link, error: AmqpError | null, closed: boolean): void {
+    if (!link.detachAnswerPending) return;
+    link.detachAnswerPending = false;
+    if (this.closed || link.session.ended) return;
+    link.detachSent = true;
+    writeDetach(this.w, link.session.channel, link.handle, closed, error);
+    link.session.freeHandles.push(link.handle);
   }
 
   /** Detaches a link from our side (closed), e.g. on a violation or when refusing it. */
@@ -921,6 +956,10 @@ export class Connection {
       link.partialSettled = fieldBool(4, false);
       // Copied: rare (transactional sends), and the frame buffer may be reused.
       link.partialState = fieldIsNull(7) ? null : Buffer.from(fieldRaw(7) as Buffer);
+      if (link.keepTags) {
+        const tag = fieldBinary(2);
+        link.partialTag = tag === null ? null : Buffer.from(tag);
+      }
       if (link.credit <= 0) {
         if (((link.grantedLimit - link.deliveryCount) | 0) <= 0) throw new LinkError('transfer without link credit', 'amqp:link:transfer-limit-exceeded', link);
       } else link.credit--;
@@ -1018,7 +1057,9 @@ export class Connection {
     }
     const state = link.partialState;
     link.partialState = null;
-    const d: InDelivery = { link, id, settled, payload, ctx: null, state };
+    const tag = link.partialTag;
+    link.partialTag = null;
+    const d: InDelivery = { link, id, settled, payload, ctx: null, state, tag };
     if (!settled) link.session.unsettledIn.set(id, d);
     this.deliveriesIn++;
     this.handler.onDelivery(link, d);
@@ -1188,9 +1229,10 @@ export class Connection {
    */
   /**
    * Sends a delivery on `link`. `state`: an encoded delivery-state for the first transfer frame
-   * (a link-routed transactional send carries its transactional-state on), else none.
+   * (a link-routed transactional send carries its transactional-state on), else none. `tag`: the
+   * delivery-tag (at most 255 bytes; a link route relays the sender's), else the delivery-id's 4 bytes.
    */
-  send(link: Link, payload: Buffer, settled: boolean, ctx: unknown, state: Buffer | null = null): OutDelivery {
+  send(link: Link, payload: Buffer, settled: boolean, ctx: unknown, state: Buffer | null = null, tag: Buffer | null = null): OutDelivery {
     const s = link.session;
     const id = s.nextDeliveryId;
     s.nextDeliveryId = (id + 1) >>> 0;
@@ -1202,7 +1244,7 @@ export class Connection {
     link.credit--;
     link.deliveryCount = (link.deliveryCount + 1) >>> 0;
     this.deliveriesOut++;
-    this.writeTransfers(s, link, id, payload, 0, settled, state);
+    this.writeTransfers(s, link, id, payload, 0, settled, state, tag);
     return d;
   }
 
@@ -1210,7 +1252,7 @@ export class Connection {
    * Writes transfer frames for `payload` from `off`, as many as the peer's session window
    * allows (AMQP 2.5.6); what does not fit waits in `s.stalled` until the window reopens.
    */
-  private writeTransfers(s: Session, link: Link, id: number, payload: Buffer, off: number, settled: boolean, state: Buffer | null = null): void {
+  private writeTransfers(s: Session, link: Link, id: number, payload: Buffer, off: number, settled: boolean, state: Buffer | null = null, tag: Buffer | null = null): void {
     const w = this.w;
     const max = this.peerMaxFrameSize;
     const total = payload.length;
@@ -1226,12 +1268,19 @@ export class Connection {
       w.uint(link.handle);
       if (first) {
         w.uint(id);
-        // delivery-tag: the delivery-id's 4 bytes are unique among unsettled deliveries.
-        w.ensure(6);
-        w.buf[w.off++] = 0xa0;
-        w.buf[w.off++] = 4;
-        w.buf.writeUInt32BE(id, w.off);
-        w.off += 4;
+        if (tag !== null) {
+          w.ensure(2 + tag.length);
+          w.buf[w.off++] = 0xa0;
+          w.buf[w.off++] = tag.length;
+          w.bytes(tag);
+        } else {
+          // delivery-tag: the delivery-id's 4 bytes are unique among unsettled deliveries.
+          w.ensure(6);
+          w.buf[w.off++] = 0xa0;
+          w.buf[w.off++] = 4;
+          w.buf.writeUInt32BE(id, w.off);
+          w.off += 4;
+        }
         w.uint(0);
       } else {
         w.null();

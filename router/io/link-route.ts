@@ -12,8 +12,8 @@
  * lost: routed links are detached with qd:routed-link-lost (clients re-attach and reach the
  * broker the connector fails over to).
  */
-import { Connection, InDelivery, Link, OutDelivery, Session } from '../../amqp/engine/connection';
-import type { AmqpError, AttachFrame } from '../../amqp/performatives';
+import { Connection, InDelivery, Link, OutDelivery, Session, type LinkGoneReason } from '../../amqp/engine/connection';
+import { encodeRejected, type AmqpError, type AttachFrame } from '../../amqp/performatives';
 import { TREATMENT } from '../protocol/control';
 import { matchesAddressRule } from '../core/addresses';
 import { normalizeAddress } from '../../amqp/address';
@@ -62,6 +62,10 @@ function routeOfKey(key: string): { prefix?: string; pattern?: string; direction
   return { pattern: rest, direction: cls === 'E' ? 'in' : 'out' };
 }
 
+/** AMQP 1.0 (2.8.7) bounds a delivery-tag at 32 bytes; a longer one is not relayed (qdrouterd's refusal). */
+export const MAX_DELIVERY_TAG = 32;
+const REJECT_LONG_TAG = encodeRejected({ condition: 'amqp:invalid-field', description: 'delivery tag length exceeded' });
+
 /** The pairing of an upstream link with its downstream twin. */
 class RoutedLink {
   down: Link | null = null;
@@ -94,6 +98,8 @@ export class LinkRouter {
   private readonly remote = new Map<string, Set<string>>();
   private readonly sessions = new Map<Connection, Session>();
   private readonly routes = new Set<RoutedLink>();
+  /** Links we detached because their twin's peer detached → that twin, whose answer waits for ours. */
+  private readonly awaitingAnswer = new Map<Link, Link>();
   /** Per local route, how many attaches it has placed: the next container takes the next turn. */
   private readonly turns = new Map<LinkRouteSettings, number>();
   /** Local routes currently advertised (their connector is active). */
@@ -248,6 +254,9 @@ export class LinkRouter {
     }
     const route = new RoutedLink(link, a, address);
     link.ctx = new RouteEnd(route, true);
+    // Deliveries pass with the sender's own delivery-tag (qdrouterd's; clients correlate by it).
+    link.keepTags = true;
+    link.answerDetachLater = true;
     let session = this.sessions.get(conn);
     if (session === undefined || session.ended || conn.closed) {
       session = conn.beginSession();
@@ -258,6 +267,8 @@ export class LinkRouter {
       rcvSettleMode: a.rcvSettleMode,
     });
     down.ctx = new RouteEnd(route, false);
+    down.keepTags = true;
+    down.answerDetachLater = true;
     route.down = down;
     this.routes.add(route);
     this.host.touch(conn);
@@ -274,6 +285,8 @@ export class LinkRouter {
   onLinkOpened(link: Link, a: AttachFrame): void {
     const end = link.ctx as RouteEnd;
     const route = end.route;
+    // The upstream end went while this answer travelled: nothing to complete.
+    if (!this.routes.has(route)) return;
     route.opened = true;
     route.up.accept({
       source: a.source ? { raw: a.source.raw } : null,
@@ -316,6 +329,14 @@ export class LinkRouter {
 
   onDelivery(link: Link, d: InDelivery): void {
     const route = (link.ctx as RouteEnd).route;
+    if (d.tag !== null && d.tag.length > MAX_DELIVERY_TAG) {
+      this.logger.log('ROUTER', 'debug', `link route delivery failure: delivery tag of ${d.tag.length} bytes (max ${MAX_DELIVERY_TAG})`);
+      if (!d.settled) link.conn.updateIn(d, REJECT_LONG_TAG, true);
+      // The refused delivery used a credit the consumer never saw: give it back.
+      this.relayCredit(route);
+      this.host.touch(link.conn);
+      return;
+    }
     route.pending.push(d);
     this.pump(route);
   }
@@ -327,7 +348,7 @@ export class LinkRouter {
     while (route.pending.length > 0 && out.conn.canSend(out)) {
       const d = route.pending.shift() as InDelivery;
       // The transfer's state travels too (a transactional send's transactional-state).
-      const od = out.conn.send(out, d.payload, d.settled, d, d.state);
+      const od = out.conn.send(out, d.payload, d.settled, d, d.state, d.tag);
       if (!d.settled) d.ctx = od;
       this.host.touch(out.conn);
     }
@@ -354,22 +375,45 @@ export class LinkRouter {
     this.host.touch(od.link.conn);
   }
 
-  /** Either end went: the other goes the same way (a lost broker connection: qd:routed-link-lost). */
-  onLinkGone(link: Link, error: AmqpError | null, reason: string): void {
+  /**
+   * Either end went: the other goes the same way (a lost broker connection: qd:routed-link-lost).
+   * A peer's detach is answered only with what the far end answers (its closed flag and error),
+   * as qdrouterd does: a client that detaches without closing learns whether the far end closed.
+   */
+  onLinkGone(link: Link, error: AmqpError | null, reason: LinkGoneReason): void {
+    if (reason === 'detach-answered') {
+      // The far end answered the detach we relayed (or went without answering).
+      const waiting = this.awaitingAnswer.get(link);
+      if (waiting === undefined) return;
+      this.awaitingAnswer.delete(link);
+      const answered = link.detachReceived;
+      waiting.conn.answerDetach(waiting, answered ? error : ROUTED_LINK_LOST, answered ? link.remoteClosed : true);
+      this.host.touch(waiting.conn);
+      return;
+    }
     const end = link.ctx as RouteEnd;
     const route = end.route;
     if (!this.routes.delete(route)) return;
     const other = end.isUp ? route.down : route.up;
-    if (other === null) return;
+    if (other === null) return this.answerNow(link, error);
     const lost = reason === 'connection-closed' || reason === 'session-ended';
     const err = lost ? (end.isUp ? null : ROUTED_LINK_LOST) : error;
     if (!end.isUp && !route.opened) {
       // Refused downstream: refuse upstream with the same error.
       route.up.refuse(err ?? NO_ROUTE, route.upAttach);
+      this.answerNow(link, null);
     } else if (!other.detachSent) {
+      if (link.detachAnswerPending) this.awaitingAnswer.set(other, link);
       // closed=false (a suspended link, e.g. a durable subscription) travels as it came.
       other.conn.detachLink(other, err, lost ? true : link.remoteClosed);
-    }
+    } else this.answerNow(link, null);
     this.host.touch(other.conn);
+  }
+
+  /** Answers a peer's detach at once (nothing beyond to wait for), echoing its closed flag. */
+  private answerNow(link: Link, error: AmqpError | null): void {
+    if (!link.detachAnswerPending) return;
+    link.conn.answerDetach(link, error, link.remoteClosed);
+    this.host.touch(link.conn);
   }
 }

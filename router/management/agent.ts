@@ -83,6 +83,12 @@ function isModule(m: (typeof ALL_TYPES)[number]): m is EntityModule {
 }
 
 /** The agent: answers requests against one view of the router, changes it through its control. */
+/** The entity types qdrouterd's router core answers for (management_agent.c), not its Python agent. */
+const CORE_AGENT_TYPES: ReadonlySet<string> = new Set([
+  'router.address', 'router.link', 'router.config.address', 'router.config.linkRoute', 'router.config.autoLink',
+  'router', 'console', 'connection', 'router.config.exchange', 'router.config.binding', 'router.connection.linkRoute',
+]);
+
 export class ManagementAgent {
   constructor(private readonly view: ManagementView, private readonly control: ManagementControl | null = null) {}
 
@@ -165,8 +171,8 @@ export class ManagementAgent {
   }
 
   /**
-   * The entity a request names, by name or identity (name first, as qdrouterd), among every
-   * type; one of another type than the request's `type` is a bad request. No name or identity:
+   * The entity a request names, by name or identity (name first, as qdrouterd), in the
+   * request's type, then among every type; one of another type than the request's `type` is a bad request. No name or identity:
    * the management node itself.
    */
   private find(req: ManagementRequest): { module: EntityModule | null; record: EntityRecord } {
@@ -176,17 +182,23 @@ export class ManagementAgent {
     const self = { module: null, record: { name: 'self', identity: 'self', type: `${PREFIX}.management` } };
     if (key === null) {
       if (nodeType) return self;
-      throw new Status(400, `${fullType(t)}: No name or identity provided`);
+      throw new Status(400, CORE_AGENT_TYPES.has(t.name) ? 'No name or identity provided' : `${fullType(t)}: No name or identity provided`);
     }
     // The management node itself is the entity named "self".
     if (want === 'self' && nodeType) return self;
-    for (const m of ENTITY_MODULES) {
+    // The requested type first: qdrouterd's core agent numbers each of its types apart, so a
+    // link-route's identity may be a link's too.
+    const first = ENTITY_MODULES.find((m) => m === t);
+    const modules = first !== undefined ? [first, ...ENTITY_MODULES.filter((m) => m !== first)] : ENTITY_MODULES;
+    for (const m of modules) {
       const e = m.read(this.view).find((x) => x[key] === want);
       if (e === undefined) continue;
       if (req.name !== null && req.identity !== null && (e.name !== req.name || e.identity !== req.identity)) throw new Status(400, `Conflicting name=${req.name} identity=${req.identity}`);
       if (t !== null && t !== m && !m.bases.includes(t.name)) throw new Status(400, `Entity type '${fullType(m)}' does not extend requested type '${fullType(t)}'`);
       return { module: m, record: { ...e, type: fullType(m) } };
     }
+    // qdrouterd's core agent (its C types) says only "Not Found"; its Python agent says which.
+    if (t !== null && CORE_AGENT_TYPES.has(t.name)) throw new Status(404, 'Not Found');
     throw new Status(404, `No entity with ${req.name !== null ? `name=${req.name}` : ''}${req.name !== null && req.identity !== null ? ' ' : ''}${req.identity !== null ? `identity=${req.identity}` : ''}`);
   }
 

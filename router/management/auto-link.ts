@@ -4,7 +4,8 @@ import { withAllAttributes, type EntityModule } from './view';
 export const autoLinkEntity: EntityModule = {
   name: 'router.config.autoLink',
   bases: ['configurationEntity','entity'],
-  attributes: ['address', 'direction', 'phase', 'containerId', 'connection', 'externalAddress', 'fallback', 'linkRef', 'operStatus', 'lastError', 'addr', 'dir', 'externalAddr', 'name', 'identity', 'type'],
+  // qdrouterd's core agent's column order (a QUERY without attributeNames answers in it; scripts index it).
+  attributes: ['name', 'identity', 'type', 'address', 'addr', 'direction', 'dir', 'phase', 'connection', 'containerId', 'externalAddress', 'externalAddr', 'linkRef', 'operStatus', 'lastError', 'fallback'],
   operations: ['CREATE', 'DELETE', 'READ'],
   read(v) {
     return v.configured('autoLink').map((a) => {

@@ -4,7 +4,8 @@ import { withAllAttributes, type EntityModule } from './view';
 export const configAddressEntity: EntityModule = {
   name: 'router.config.address',
   bases: ['configurationEntity','entity'],
-  attributes: ['prefix', 'pattern', 'distribution', 'waypoint', 'ingressPhase', 'egressPhase', 'priority', 'enableFallback', 'name', 'identity', 'type'],
+  // qdrouterd's core agent's column order (a QUERY without attributeNames answers in it; scripts index it).
+  attributes: ['name', 'identity', 'type', 'prefix', 'distribution', 'waypoint', 'ingressPhase', 'egressPhase', 'pattern', 'priority', 'enableFallback'],
   operations: ['CREATE', 'DELETE', 'READ'],
   read(v) {
     return v.configured('address').map((a) => withAllAttributes(configAddressEntity.attributes, { ...a, type: 'org.apache.qpid.dispatch.router.config.address' }));

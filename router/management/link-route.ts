@@ -4,7 +4,8 @@ import { withAllAttributes, type EntityModule } from './view';
 export const linkRouteEntity: EntityModule = {
   name: 'router.config.linkRoute',
   bases: ['configurationEntity','entity'],
-  attributes: ['prefix', 'pattern', 'addExternalPrefix', 'delExternalPrefix', 'containerId', 'connection', 'distribution', 'direction', 'operStatus', 'dir', 'name', 'identity', 'type'],
+  // qdrouterd's core agent's column order (a QUERY without attributeNames answers in it; scripts index it).
+  attributes: ['name', 'identity', 'type', 'prefix', 'distribution', 'connection', 'containerId', 'direction', 'dir', 'operStatus', 'pattern', 'addExternalPrefix', 'delExternalPrefix'],
   operations: ['CREATE', 'DELETE', 'READ'],
   read(v) {
     return v.configured('linkRoute').map((l) => {

@@ -80,7 +80,8 @@ test('qdstat -g, -c, -l, -a and qdmanage query --type=address / get-mgmt-nodes, 
     assert.equal([q1?.distribution, q1?.subscriberCount, q1?.remoteCount, q1?.deliveriesIngress, q1?.deliveriesEgress], ['balanced', 1, 0, 1, 1]);
     assert.ok(rows(addrs).some((x) => String(x.name).startsWith('Ltemp.')), 'the dynamic reply address is local');
 
-    assert.equal(cfg.body.attributeNames.slice(0, 3), ['prefix', 'pattern', 'distribution']);
+    // qdrouterd's core agent's column order, which scripts index (name, identity, type first).
+    assert.equal(cfg.body.attributeNames.slice(0, 5), ['name', 'identity', 'type', 'prefix', 'distribution']);
     assert.equal([badType.statusCode, badType.statusDescription], [400, `No such entity type '${T('nope')}'`]);
     assert.equal([missing.statusCode, missing.statusDescription], [404, 'No entity with name=nope']);
     held.kill();
