@@ -728,6 +728,8 @@ export class Connection {
     if (!s.ended) {
       this.flushDisposition(s);
       writeEnd(this.w, s.channel, null);
+      // Ended both ways: whoever holds it (a link route's session per connection) begins a new one.
+      s.ended = true;
     }
     this.sessions.delete(channel);
     this.localChannels[s.channel] = undefined;

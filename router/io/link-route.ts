@@ -262,7 +262,10 @@ export class LinkRouter {
       session = conn.beginSession();
       this.sessions.set(conn, session);
     }
-    const down = conn.attach(session, a.name, !link.isSender, a.source ? { raw: a.source.raw } : null, a.target ? { raw: a.target.raw } : null, {
+    // qdrouterd's disambiguation: a link entering the mesh here goes on as NAME@CONTAINER-ID, so
+    // two clients' same-named links can share the session toward one container.
+    const name = fromRouter ? a.name : `${a.name}@${link.conn.remoteOpen?.containerId ?? ''}`;
+    const down = conn.attach(session, name, !link.isSender, a.source ? { raw: a.source.raw } : null, a.target ? { raw: a.target.raw } : null, {
       sndSettleMode: a.sndSettleMode,
       rcvSettleMode: a.rcvSettleMode,
     });

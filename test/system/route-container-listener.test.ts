@@ -49,7 +49,9 @@ test('link routes and auto-links over a route-container listener: served while t
       await waitFor(() => viaAuto.sendable(), 5000, 'credit on q.auto (the auto-link is the consumer)');
       viaAuto.send({ body: 'auto-1' });
       await waitFor(() => received.length === 2, 5000, 'both messages at the service');
-      assert.equal(received.find((m) => m.body === 'routed-1')?.link, 'orders-link', 'the routed link keeps its name end to end');
+      // qdrouterd's disambiguation: the service sees NAME@CLIENT-CONTAINER-ID.
+      const clientContainer = client.container.id;
+      assert.equal(received.find((m) => m.body === 'routed-1')?.link, `orders-link@${clientContainer}`, 'the routed link is named after its client');
       assert.ok(received.some((m) => m.body === 'auto-1'));
 
       if (protonAvailable()) {
