@@ -65,6 +65,8 @@ function routeOfKey(key: string): { prefix?: string; pattern?: string; direction
 /** AMQP 1.0 (2.8.7) bounds a delivery-tag at 32 bytes; a longer one is not relayed (qdrouterd's refusal). */
 export const MAX_DELIVERY_TAG = 32;
 const REJECT_LONG_TAG = encodeRejected({ condition: 'amqp:invalid-field', description: 'delivery tag length exceeded' });
+/** A transfer with no message at all (qdrouterd's DISPATCH-1988 refusal, its words). */
+const REJECT_EMPTY = encodeRejected({ condition: 'amqp:decode-error', description: 'invalid message format' });
 
 /** The pairing of an upstream link with its downstream twin. */
 class RoutedLink {
@@ -332,9 +334,10 @@ export class LinkRouter {
 
   onDelivery(link: Link, d: InDelivery): void {
     const route = (link.ctx as RouteEnd).route;
-    if (d.tag !== null && d.tag.length > MAX_DELIVERY_TAG) {
-      this.logger.log('ROUTER', 'debug', `link route delivery failure: delivery tag of ${d.tag.length} bytes (max ${MAX_DELIVERY_TAG})`);
-      if (!d.settled) link.conn.updateIn(d, REJECT_LONG_TAG, true);
+    const longTag = d.tag !== null && d.tag.length > MAX_DELIVERY_TAG;
+    if (longTag || d.payload.length === 0) {
+      this.logger.log('ROUTER', 'debug', longTag ? `link route delivery failure: delivery tag of ${d.tag?.length} bytes (max ${MAX_DELIVERY_TAG})` : 'link route delivery failure: empty message');
+      if (!d.settled) link.conn.updateIn(d, longTag ? REJECT_LONG_TAG : REJECT_EMPTY, true);
       // The refused delivery used a credit the consumer never saw: give it back.
       this.relayCredit(route);
       this.host.touch(link.conn);

@@ -356,6 +356,16 @@ export class RawClient implements FrameSink {
     this.performative(D.Begin, channel, [null, uint(o.nextOutgoingId ?? 0), uint(o.incomingWindow ?? 0x7fffffff), uint(o.outgoingWindow ?? 0x7fffffff), uint(o.handleMax ?? 1023)]);
   }
 
+  /**
+   * begin as the answering side, to a session the router began on its channel `remoteChannel`:
+   * frames the router sends on it are then seen as our `channel`'s.
+   */
+  answerBegin(channel: number, remoteChannel: number, o: { nextOutgoingId?: number; incomingWindow?: number } = {}): void {
+    this.nextDeliveryId.set(channel, o.nextOutgoingId ?? 0);
+    this.ourChannel.set(remoteChannel, channel);
+    this.performative(D.Begin, channel, [uint(remoteChannel), uint(o.nextOutgoingId ?? 0), uint(o.incomingWindow ?? 0x7fffffff), uint(0x7fffffff), uint(1023)]);
+  }
+
   /** attach with every field as given (role false = we send). */
   attach(channel: number, a: AttachOptions): void {
     const idc = a.initialDeliveryCount === undefined ? (a.role ? null : 0) : a.initialDeliveryCount;

@@ -163,6 +163,9 @@ test('READ by name or identity; refusals with qdrouterd status codes and descrip
   assert.is((byName.body as Record<string, unknown>).port, '5999', 'the bound port');
   assert.is((a.handle(req({ operation: 'READ', identity: '2' })).body as Record<string, unknown>).type, T('connection'));
   assert.equal(a.handle(req({ operation: 'READ', name: 'nope' })), { statusCode: 404, statusDescription: 'No entity with name=nope', body: {} });
+  // The types qdrouterd's router core answers for say only "Not Found" (qdmanage prints it; scripts match it).
+  assert.equal(a.handle(req({ operation: 'READ', type: T('router.config.linkRoute'), identity: '9999' })), { statusCode: 404, statusDescription: 'Not Found', body: {} });
+  assert.equal(a.handle(req({ operation: 'READ', type: T('router.config.linkRoute') })), { statusCode: 400, statusDescription: 'No name or identity provided', body: {} });
   assert.equal(a.handle(req({ operation: 'QUERY', entityType: 'nope' })), { statusCode: 400, statusDescription: "No such entity type 'org.apache.qpid.dispatch.nope'", body: {} });
   assert.is(a.handle(req({ operation: 'QUERY', entityType: T('router') }, ['id', 'bogus'])).statusCode, 404);
   assert.is(a.handle(req({ operation: 'CREATE', type: T('listener'), name: 'x' })).statusCode, 501);
