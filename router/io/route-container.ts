@@ -85,8 +85,20 @@ class AutoLinkRuntime {
   /** Deliveries received since the last drain request. */
   sinceDrain = 0;
   drainAsked = false;
+  /** A re-attach after the broker detached the link (qdrouterd's: 2 s, then every 5 s). */
+  retryTimer: NodeJS.Timeout | null = null;
+  retries = 0;
   constructor(readonly settings: AutoLinkSettings) {}
+
+  cancelRetry(): void {
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+  }
 }
+
+/** qdrouterd's auto-link re-attach delays after the peer detached it: the first, then each next. */
+export const AUTO_LINK_FIRST_RETRY_MS = 2000;
+export const AUTO_LINK_RETRY_MS = 5000;
 
 /** Same auto-link (by what it does, not its name): the same address, direction, phase, external address and container. */
 function sameAutoLink(a: AutoLinkSettings, b: AutoLinkSettings): boolean {
@@ -163,6 +175,7 @@ export class RouteContainer {
   stop(): void {
     this.connector?.stop();
     if (this.drainTimer) clearInterval(this.drainTimer);
+    for (const a of this.autoLinks) a.cancelRetry();
   }
 
   /** An accepted connection closed: its auto-links are gone with it, and so is this. */
@@ -361,6 +374,7 @@ export class RouteContainer {
     if (!rt) return false;
     rt.state = 'active';
     rt.lastError = null;
+    rt.retries = 0;
     this.logger.log('ROUTER', 'info', `auto-link ${rt.settings.name}: active`);
     this.host.autoLinkOpened(link, rt.settings, this.settings.linkCapacity);
     return true;
@@ -374,6 +388,29 @@ export class RouteContainer {
     rt.state = error !== null ? 'failed' : 'inactive';
     rt.lastError = error;
     this.logger.log('ROUTER', error ? 'warning' : 'info', `auto-link ${rt.settings.name}: ${rt.state}${error ? ` (${error})` : ''}`);
+    this.scheduleRetry(rt);
+  }
+
+  /**
+   * The broker detached (or refused) an auto-link while the connection stays: attach it again
+   * later, as qdrouterd does, so it comes back once the broker can serve it (a queue created, an
+   * address made available).
+   */
+  private scheduleRetry(rt: AutoLinkRuntime): void {
+    if (rt.retiring || this.retiring || this.conn === null || this.state !== 'active') return;
+    rt.cancelRetry();
+    const delay = rt.retries === 0 ? AUTO_LINK_FIRST_RETRY_MS : AUTO_LINK_RETRY_MS;
+    rt.retries++;
+    rt.retryTimer = setTimeout(() => {
+      rt.retryTimer = null;
+      const conn = this.conn;
+      if (conn === null || this.state !== 'active' || rt.link !== null || rt.retiring || !this.autoLinks.includes(rt)) return;
+      const peer = conn.remoteOpen?.containerId ?? null;
+      if (rt.settings.containerId !== undefined && rt.settings.containerId !== peer) return;
+      this.attachAutoLink(conn, rt);
+      this.host.touch(conn);
+    }, delay);
+    rt.retryTimer.unref();
   }
 
   /** For management and logs. */
