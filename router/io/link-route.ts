@@ -33,6 +33,17 @@ export interface LinkRouteSettings {
   containerId?: string;
 }
 
+/**
+ * A connection-scoped link route (qdrouterd's `router.connection.linkRoute`): made through
+ * management over the connection it routes to, gone with that connection.
+ */
+export interface ConnectionLinkRoute {
+  name: string;
+  identity: string;
+  pattern: string;
+  direction: 'in' | 'out';
+}
+
 /** What the link router needs from the router process. */
 export interface LinkRouteHost {
   touch(conn: Connection): void;
@@ -104,6 +115,8 @@ export class LinkRouter {
   private readonly awaitingAnswer = new Map<Link, Link>();
   /** Per local route, how many attaches it has placed: the next container takes the next turn. */
   private readonly turns = new Map<LinkRouteSettings, number>();
+  /** Connection-scoped routes, per connection they route to. */
+  private readonly connRoutes = new Map<Connection, ConnectionLinkRoute[]>();
   /** Local routes currently advertised (their connector is active). */
   private readonly advertised = new Set<string>();
 
@@ -133,6 +146,7 @@ export class LinkRouter {
     for (const r of this.local) {
       for (const [rc, cid] of this.active) if (this.serves(r, rc.settings.name, cid)) want.add(linkRouteKey(r));
     }
+    for (const list of this.connRoutes.values()) for (const r of list) want.add(linkRouteKey(r));
     for (const key of this.advertised) {
       if (want.has(key)) continue;
       this.advertised.delete(key);
@@ -147,6 +161,36 @@ export class LinkRouter {
 
   get count(): number {
     return this.routes.size;
+  }
+
+  /** Adds a connection-scoped route (names are unique per connection; the caller checks). */
+  addConnectionRoute(conn: Connection, r: ConnectionLinkRoute): void {
+    const list = this.connRoutes.get(conn) ?? [];
+    list.push(r);
+    this.connRoutes.set(conn, list);
+    this.advertise();
+  }
+
+  /** Removes connection `conn`'s route named or identified `id`; false when it has none. */
+  removeConnectionRoute(conn: Connection, id: string): boolean {
+    const list = this.connRoutes.get(conn) ?? [];
+    const i = list.findIndex((r) => r.name === id || r.identity === id);
+    if (i < 0) return false;
+    list.splice(i, 1);
+    if (list.length === 0) this.connRoutes.delete(conn);
+    this.advertise();
+    return true;
+  }
+
+  /** The routes scoped to `conn` (what management shows over that connection only). */
+  connectionRoutes(conn: Connection): readonly ConnectionLinkRoute[] {
+    return this.connRoutes.get(conn) ?? [];
+  }
+
+  /** A connection closed: the routes scoped to it go. */
+  onConnectionClosed(conn: Connection): void {
+    this.sessions.delete(conn);
+    if (this.connRoutes.delete(conn)) this.advertise();
   }
 
   /** A route-container connection came up (its peer's container-id) or went: advertise or withdraw. */
@@ -164,6 +208,14 @@ export class LinkRouter {
       const row = rows.get(key) ?? { key, containerCount: 0, remoteRouters: [] };
       for (const [rc, cid] of this.active) if (this.serves(r, rc.settings.name, cid)) row.containerCount++;
       rows.set(key, row);
+    }
+    for (const list of this.connRoutes.values()) {
+      for (const r of list) {
+        const key = linkRouteKey(r);
+        const row = rows.get(key) ?? { key, containerCount: 0, remoteRouters: [] };
+        row.containerCount++;
+        rows.set(key, row);
+      }
     }
     for (const [key, routers] of this.remote) {
       const row = rows.get(key) ?? { key, containerCount: 0, remoteRouters: [] };
@@ -193,6 +245,7 @@ export class LinkRouter {
   /** True when `address` in `direction` is link-routed here or anywhere in the mesh. */
   isRouted(address: string, direction: 'in' | 'out'): boolean {
     if (this.local.some((r) => r.direction === direction && matchesRoute(r, address))) return true;
+    for (const list of this.connRoutes.values()) if (list.some((r) => r.direction === direction && matchesRoute(r, address))) return true;
     for (const key of this.remote.keys()) {
       const r = routeOfKey(key);
       if (r.direction === direction && matchesRoute(r, address)) return true;
@@ -214,6 +267,9 @@ export class LinkRouter {
       const turn = this.turns.get(r) ?? 0;
       this.turns.set(r, turn + 1);
       return candidates[turn % candidates.length];
+    }
+    for (const [conn, list] of this.connRoutes) {
+      if (conn.isOpen && list.some((r) => r.direction === direction && matchesRoute(r, address))) return conn;
     }
     const ir = this.host.interRouter;
     if (!ir) return null;

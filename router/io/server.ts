@@ -31,6 +31,7 @@ import { parsePhaseKey, phaseKey } from '../core/addresses';
 import { LinkRouteSettings, LinkRouter, RouteEnd } from './link-route';
 import { RoutedDelivery } from './routed-delivery';
 import { computeReloadDiff } from '../reload';
+import { computeConnectionLinkRoute } from '../management/connection-link-route';
 import { computeConfigChange, ConfigChangeError, configuredRecords, type ConfigChange, type ConfigState } from '../config-store';
 import { configureLogger } from '../../config/logger';
 import { ManagementAgent, type ManagementReply } from '../management/agent';
@@ -139,6 +140,8 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
   private readonly pump: ConnectionPump;
   private tickTimer: NodeJS.Timeout | null = null;
   private nextConnId = 1;
+  /** Identities of connection-scoped link routes (numbers, as qdrouterd's core agent gives). */
+  private nextConnectionRouteId = 1;
   private readonly annotateWriter = new Writer(64 * 1024);
   /** Where each listener ended up (port 0 resolved). */
   readonly bound: { name: string; host: string; port: number }[] = [];
@@ -309,6 +312,19 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
   }
 
   /** Closes a connection by its management identity (`connection` UPDATE adminStatus=deleted). */
+  createConnectionLinkRoute(requester: unknown, attributes: Record<string, unknown>): string {
+    if (!(requester instanceof Connection)) throw new ConfigChangeError(400, 'A connection link route is created over the connection it routes to (its own management link)');
+    const names = new Set(this.linkRouter.connectionRoutes(requester).map((r) => r.name));
+    const route = computeConnectionLinkRoute(attributes, String(this.nextConnectionRouteId++), names);
+    this.linkRouter.addConnectionRoute(requester, route);
+    this.logger.log('ROUTER', 'info', `[C${(requester.ctx as ConnCtx).id}] connection link route ${route.name}: ${route.direction} ${route.pattern}`);
+    return route.identity;
+  }
+
+  deleteConnectionLinkRoute(requester: unknown, identity: string): boolean {
+    return requester instanceof Connection && this.linkRouter.removeConnectionRoute(requester, identity);
+  }
+
   closeConnection(identity: string): boolean {
     for (const conn of this.pump.conns) {
       const ctx = conn.ctx as ConnCtx | null;
@@ -396,7 +412,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
       const req = decodeRequest(d.payload);
       if (req.replyTo === null) throw new ManagementError('a request needs a reply-to', 400);
       // Routed like any message (the core holds it until the reply link has credit).
-      this.routeReply(req.replyTo, encodeReply(req, this.answer(req)));
+      this.routeReply(req.replyTo, encodeReply(req, this.answer(req, conn)));
       if (!d.settled) conn.updateIn(d, STATE.accepted, true);
     } catch (e) {
       if (!(e instanceof ManagementError) && !(e instanceof DecodeError)) throw e;
@@ -435,11 +451,11 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
   }
 
   /** The agent's answer, logged as qdrouterd's agent logs (each request at debug, a refusal as an error). */
-  private answer(req: ManagementRequest): ManagementReply {
+  private answer(req: ManagementRequest, requester: Connection | null = null): ManagementReply {
     if (this.logger.enabled('AGENT', 'debug')) {
       this.logger.log('AGENT', 'debug', `Agent request: operation=${req.operation} type=${req.type ?? ''} name=${req.name ?? ''} identity=${req.identity ?? ''} entityType=${req.entityType ?? ''} reply-to=${req.replyTo}`);
     }
-    const reply = this.agent.handle(req);
+    const reply = this.agent.handle(req, requester);
     if (reply.statusCode >= 400) this.logger.log('AGENT', 'error', `Error performing ${req.operation}: ${reply.statusDescription}`);
     return reply;
   }
@@ -485,6 +501,9 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
       },
       logCounts: (module) => this.logger.countsOf(module),
       linkRouteAddresses: () => this.linkRouter.addressRows(),
+      requester: null,
+      connectionLinkRoutes: (requester) => !(requester instanceof Connection) ? [] : this.linkRouter.connectionRoutes(requester)
+        .map((r) => ({ ...r, containerId: requester.remoteOpen?.containerId ?? null })),
     };
   }
 
@@ -906,6 +925,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
 
   onClosed(conn: Connection, reason: CloseReason, error: AmqpError | null): void {
     this.interRouter?.onClosed(conn);
+    this.linkRouter.onConnectionClosed(conn);
     const ctx = conn.ctx as ConnCtx;
     const rc = ctx.routeContainer;
     if (rc !== null && rc.accepted) {

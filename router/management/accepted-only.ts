@@ -1,7 +1,7 @@
 /**
  * Management entity types amqp-mesh accepts in configuration but does not act on yet (exchange,
- * binding, authServicePlugin, vhost, console, and the vhost settings and connection-scoped link
- * routes that live inside other entities): listed by GET-TYPES as qdrouterd lists them, and
+ * binding, authServicePlugin, vhost, console, and the vhost settings that live inside other
+ * entities): listed by GET-TYPES as qdrouterd lists them, and
  * readable (what the configuration holds). Read only: creating one through management would
  * promise behaviour the router does not have.
  */
@@ -33,5 +33,4 @@ export const vhostUserGroupSettingsEntity = acceptedOnly('vhostUserGroupSettings
   ['users', 'remoteHosts', 'maxConnectionsPerUser', 'maxConnectionsPerHost', 'maxMessageSize', 'maxFrameSize', 'maxSessionWindow', 'maxSessions', 'maxSenders',
     'maxReceivers', 'allowDynamicSource', 'allowAnonymousSender', 'allowUserIdProxy', 'allowWaypointLinks', 'allowDynamicLinkRoutes', 'allowAdminStatusUpdate',
     'allowFallbackLinks', 'sources', 'targets', 'sourcePattern', 'targetPattern']);
-/** Link routes a connection creates for itself (qdrouterd's connection-scoped routes): amqp-mesh has none. */
-export const connectionLinkRouteEntity = acceptedOnly('router.connection.linkRoute', null, ['pattern', 'direction', 'containerId']);
+

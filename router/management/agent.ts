@@ -8,6 +8,7 @@
  * descriptions are qdrouterd's: 200 OK, 201 Created, 204 No Content, 400 Bad Request,
  * 403 Forbidden, 404 Not Found, 501 Not Implemented.
  */
+import { connectionLinkRouteEntity } from './connection-link-route';
 import type { ManagementRequest } from '../../amqp/management';
 import { EntityModule, EntityRecord, ManagementControl, ManagementView, PREFIX, fullType } from './view';
 import { ConfigChangeError } from '../config-store';
@@ -29,7 +30,7 @@ import { allocatorEntity } from './allocator';
 import { dummyEntity } from './dummy';
 import { policyEntity, vhostStatsEntity } from './policy';
 import { logStatsEntity } from './log-stats';
-import { authServicePluginEntity, bindingEntity, connectionLinkRouteEntity, consoleEntity, exchangeEntity, vhostEntity, vhostUserGroupSettingsEntity } from './accepted-only';
+import { authServicePluginEntity, bindingEntity, consoleEntity, exchangeEntity, vhostEntity, vhostUserGroupSettingsEntity } from './accepted-only';
 
 /** A reply: status code, description and body. */
 export interface ManagementReply {
@@ -90,10 +91,19 @@ const CORE_AGENT_TYPES: ReadonlySet<string> = new Set([
 ]);
 
 export class ManagementAgent {
-  constructor(private readonly view: ManagementView, private readonly control: ManagementControl | null = null) {}
+  private view: ManagementView;
 
-  /** Answers one request; never throws for a bad request (the router keeps serving). */
-  handle(req: ManagementRequest): ManagementReply {
+  constructor(private readonly baseView: ManagementView, private readonly control: ManagementControl | null = null) {
+    this.view = baseView;
+  }
+
+  /**
+   * Answers one request; never throws for a bad request (the router keeps serving). `requester`:
+   * the connection it came in on (connection-scoped entities are that connection's), else null.
+   */
+  handle(req: ManagementRequest, requester: unknown = null): ManagementReply {
+    // The same view, asked on behalf of this requester (its prototype keeps every getter live).
+    this.view = requester === null ? this.baseView : Object.create(this.baseView, { requester: { value: requester } }) as ManagementView;
     try {
       const [statusCode, body] = this.dispatch(req);
       return { statusCode, statusDescription: STATUS_TEXT[statusCode] ?? 'OK', body };
@@ -145,7 +155,9 @@ export class ManagementAgent {
 
   /** QUERY: the asked attributes (all of the type's when none) of every entity of the type, paged. */
   private query(req: ManagementRequest): { attributeNames: string[]; results: unknown[][] } {
-    const t = findType(req.entityType);
+    // qdrouterd's core agent takes `type` when there is no `entityType` (qdrouterd's own tests send it).
+    const asType = req.entityType === null && req.type !== null ? findType(req.type) : null;
+    const t = asType !== null && isModule(asType) ? asType : findType(req.entityType);
     const modules = t === null ? ENTITY_MODULES : isModule(t) ? [t] : [];
     const all = t === null ? [...new Set(modules.flatMap((m) => m.attributes))] : [...t.attributes];
     let names = req.attributeNames;
@@ -217,6 +229,10 @@ export class ManagementAgent {
     const control = this.control;
     if (control === null || module === null) throw new Status(501, `Operation '${op}' not implemented for '${typeName}'`);
     const identity = String(record.identity);
+    if (module === connectionLinkRouteEntity) {
+      if (op !== 'DELETE' || !control.deleteConnectionLinkRoute(this.view.requester, identity)) throw new Status(404, 'Not Found');
+      return [204, {}];
+    }
     if (module.name === 'connection') {
       // UPDATE adminStatus=deleted closes it; nothing else of a connection can change.
       const body = attributesOf(req);
@@ -248,7 +264,9 @@ export class ManagementAgent {
     if (t === null || !isModule(t)) throw new Status(400, `No such entity type '${longName(type)}'`);
     if (!t.operations.includes('CREATE')) throw new Status(501, `Operation 'CREATE' not implemented for '${fullType(t)}' [${t.operations.map((o) => `'${o}'`).join(', ')}]`);
     if (this.control === null) throw new Status(501, `Operation 'CREATE' not implemented for '${fullType(t)}'`);
-    const identity = this.control.changeConfig({ op: 'CREATE', type: t.name, attributes });
+    const identity = t === connectionLinkRouteEntity
+      ? this.control.createConnectionLinkRoute(this.view.requester, attributes)
+      : this.control.changeConfig({ op: 'CREATE', type: t.name, attributes });
     return this.byIdentity(t, identity);
   }
 

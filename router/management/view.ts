@@ -103,6 +103,10 @@ export interface ManagementView {
    * set or defaulted, with `name` and `identity`; secrets left out.
    */
   configured(schemaType: string): EntityRecord[];
+  /** Who asks: the connection a request came in on (opaque), or null (routed from elsewhere). */
+  readonly requester: unknown;
+  /** The connection-scoped link routes of `requester` (none for null): name, identity, pattern, direction, containerId. */
+  connectionLinkRoutes(requester: unknown): EntityRecord[];
 }
 
 /** What the agent may change: the configuration (through the reload path) and connections. */
@@ -114,6 +118,13 @@ export interface ManagementControl {
   changeConfig(change: ConfigChange): string;
   /** Closes the connection with this management identity; false when there is none. */
   closeConnection(identity: string): boolean;
+  /**
+   * Creates a link route scoped to the requesting connection; returns its identity.
+   * @throws ConfigChangeError 400 for a bad pattern or direction, or a name it already uses.
+   */
+  createConnectionLinkRoute(requester: unknown, attributes: Record<string, unknown>): string;
+  /** Deletes the requesting connection's route with that identity; false when it has none. */
+  deleteConnectionLinkRoute(requester: unknown, identity: string): boolean;
 }
 
 /** One entity type: its name, qdrouterd's attribute names and operations, and a reader of live state. */

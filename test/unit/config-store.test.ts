@@ -116,6 +116,7 @@ function agentOverStore(): { agent: ManagementAgent; state: () => ConfigState; c
   const closed: string[] = [];
   const view = {
     settings: state.settings, bound: [], routeContainers: [], connectorUp: () => false, version: '0', uptimeSeconds: 1, memoryUsage: 1,
+    requester: null, connectionLinkRoutes: () => [],
     stats: {
       acceptedDeliveries: 0, rejectedDeliveries: 0, releasedDeliveries: 0, modifiedDeliveries: 0, presettledDeliveries: 0, deliveriesIngress: 0,
       deliveriesEgress: 0, deliveriesTransit: 0, deliveriesIngressRouteContainer: 0, deliveriesEgressRouteContainer: 0, deliveriesIn: 0, deliveriesOut: 0, releasedNoRoute: 0, droppedPresettled: 0,
@@ -134,6 +135,8 @@ function agentOverStore(): { agent: ManagementAgent; state: () => ConfigState; c
       return r.identity;
     },
     closeConnection: (id: string) => (id === '9' ? (closed.push(id), true) : false),
+    createConnectionLinkRoute: (): string => { throw new Error('not in this test'); },
+    deleteConnectionLinkRoute: () => false,
   };
   return { agent: new ManagementAgent(view, control), state: () => state, closed };
 }

@@ -10,6 +10,9 @@ import { addressName } from '../../router/management/address';
 import type { ConnectionInfo, LinkInfo, ManagementView, NodeInfo } from '../../router/management/view';
 import type { AddressSnapshot, CoreStats } from '../../router/core/core';
 import type { RouterSettings } from '../../router/io/server';
+import type { ConnectionLinkRoute } from '../../router/io/link-route';
+import { computeConnectionLinkRoute } from '../../router/management/connection-link-route';
+import { ConfigChangeError } from '../../router/config-store';
 import { managementRequestBytes } from '../support/management-request';
 import { computeConfigState, configuredRecords } from '../../router/config-store';
 import { parseConfigEntities } from '../../config/load';
@@ -23,6 +26,11 @@ const request = managementRequestBytes;
 
 function req(appProps: Record<string, unknown>, attributeNames: string[] = []): ManagementRequest {
   return decodeRequest(request(appProps, { attributeNames }));
+}
+
+/** A request whose body is `body` (a CREATE's attributes). */
+function withBody(appProps: Record<string, unknown>, body: Record<string, unknown>): ManagementRequest {
+  return decodeRequest(request(appProps, body));
 }
 
 const stats: CoreStats = {
@@ -48,6 +56,9 @@ const addresses: AddressSnapshot[] = [
   { key: '_topo/0/R1/temp.abc', distribution: 'closest', consumers: 1, senders: 0, deliveriesIn: 0, deliveriesOut: 0, remotes: [], topo: false, deliveriesIngress: 0, deliveriesEgress: 0, deliveriesTransit: 0 },
 ];
 
+/** Connection-scoped link routes of the fake view, per requester (a connection stand-in). */
+const routesOf = new Map<unknown, ConnectionLinkRoute[]>();
+
 function fakeView(nodes: NodeInfo[] = [], conns = [conn(1), conn(2), conn(3)]): ManagementView {
   const settings = {
     id: 'R1', mode: nodes.length ? 'interior' : 'standalone',
@@ -58,6 +69,7 @@ function fakeView(nodes: NodeInfo[] = [], conns = [conn(1), conn(2), conn(3)]): 
     settings, version: '0.1.0', uptimeSeconds: 42, memoryUsage: 1 << 20, stats, bound: [{ name: 'amqp', host: '127.0.0.1', port: 5999 }],
     recentLogs: (n) => [{ module: 'SERVER', level: 'info', text: 'hello', time: 1 }].slice(0, n < 0 ? 1 : n), routeContainers: [], connectorUp: () => false,
     connections: () => conns, links: () => [link], addresses: () => addresses, nodes: () => nodes,
+    requester: null, connectionLinkRoutes: (who) => (routesOf.get(who) ?? []).map((r) => ({ ...r, containerId: String(who) })),
     configured: (t) => configuredRecords(STATE, t), linkRouteAddresses: () => [], connectionsAccepted: 3, logCounts: () => ({ info: 2 }),
   };
 }
@@ -154,6 +166,43 @@ test('QUERY router.link and router.address: qdstat -l / -a columns, qdrouterd ad
   ]);
   assert.is(addressName('$management', 'R1'), 'L$management');
   assert.is(addressName('_topo/0/R2/temp.x', 'R1'), 'T_topo/0/R2/temp.x');
+});
+
+test('connection link routes: each connection creates, sees and deletes only its own; bad ones are 400', () => {
+  routesOf.clear();
+  let next = 1;
+  const control = {
+    changeConfig: (): string => { throw new Error('not in this test'); },
+    closeConnection: () => false,
+    createConnectionLinkRoute(who: unknown, attributes: Record<string, unknown>): string {
+      const list = routesOf.get(who) ?? [];
+      const r = computeConnectionLinkRoute(attributes, String(next++), new Set(list.map((x) => x.name)));
+      routesOf.set(who, [...list, r]);
+      return r.identity;
+    },
+    deleteConnectionLinkRoute(who: unknown, identity: string): boolean {
+      const list = routesOf.get(who) ?? [];
+      routesOf.set(who, list.filter((r) => r.identity !== identity));
+      return list.some((r) => r.identity === identity);
+    },
+  };
+  const a = new ManagementAgent(fakeView(), control);
+  const LR = T('router.connection.linkRoute');
+  const created = a.handle(withBody({ operation: 'CREATE', type: LR, name: 'lr1' }, { pattern: 'flea.*', direction: 'out' }), 'conn-A');
+  assert.is(created.statusCode, 201);
+  assert.equal([(created.body as Record<string, unknown>).pattern, (created.body as Record<string, unknown>).containerId], ['flea.*', 'conn-A']);
+  const q = (who: unknown) => a.handle(req({ operation: 'QUERY', entityType: LR }, ['name', 'pattern', 'direction']), who).body as { results: unknown[][] };
+  assert.equal(q('conn-A').results, [['lr1', 'flea.*', 'out']]);
+  assert.equal(q('conn-B').results, [], 'another connection sees none');
+  assert.is(a.handle(req({ operation: 'READ', type: LR, name: 'lr1' }), 'conn-B').statusCode, 404);
+  for (const bad of [{ pattern: 'bad', direction: 'bad' }, { direction: 'in' }, {}, { pattern: '' }, { pattern: 7, direction: 'in' }]) {
+    assert.is(a.handle(withBody({ operation: 'CREATE', type: LR, name: 'iamnoone' }, bad), 'conn-A').statusCode, 400, JSON.stringify(bad));
+  }
+  assert.is(a.handle(withBody({ operation: 'CREATE', type: LR, name: 'lr1' }, { pattern: 'x', direction: 'in' }), 'conn-A').statusCode, 400, 'a name used on the connection');
+  assert.is(a.handle(req({ operation: 'DELETE', type: LR, name: 'lr1' }), 'conn-B').statusCode, 404);
+  assert.is(a.handle(req({ operation: 'DELETE', type: LR, name: 'lr1' }), 'conn-A').statusCode, 204);
+  assert.equal(q('conn-A').results, []);
+  assert.throws(() => computeConnectionLinkRoute({ pattern: '///', direction: 'in' }, '1', new Set()), (e: unknown) => e instanceof ConfigChangeError && /no tokens/.test(e.message));
 });
 
 test('READ by name or identity; refusals with qdrouterd status codes and descriptions', () => {
