@@ -2,6 +2,7 @@
  * `amqp-mesh` command line: parses the command and its arguments and hands over to the router,
  * the broker or the topology tools. Nothing else lives here.
  */
+import { EXIT_USAGE } from '../lib/lifecycle';
 import { VERSION } from '../lib/version';
 import { runRouter } from '../router/main';
 import { runBrokerFile } from '../broker/io/main';
@@ -25,12 +26,12 @@ function configArg(cmd: string, rest: string[]): string {
     else if (a.startsWith('--config=')) file = a.slice(9);
     else {
       process.stderr.write(`amqp-mesh ${cmd}: unknown argument "${a}"\n${USAGE}\n`);
-      process.exit(2);
+      process.exit(EXIT_USAGE);
     }
   }
   if (!file) {
     process.stderr.write(`amqp-mesh ${cmd}: -c FILE is required\n${USAGE}\n`);
-    process.exit(2);
+    process.exit(EXIT_USAGE);
   }
   return file;
 }
@@ -44,7 +45,7 @@ export async function main(argv: string[]): Promise<void> {
   }
   if (cmd === undefined || cmd === '--help' || cmd === '-h') {
     process.stdout.write(USAGE + '\n');
-    if (cmd === undefined) process.exitCode = 2;
+    if (cmd === undefined) process.exitCode = EXIT_USAGE;
     return;
   }
   if (cmd === 'router') return runRouter(configArg(cmd, rest));
@@ -52,5 +53,5 @@ export async function main(argv: string[]): Promise<void> {
   if (cmd === 'up') return runUp(rest);
   if (cmd === 'apply') return runApply(rest);
   process.stderr.write(`amqp-mesh: unknown command "${cmd}"\n${USAGE}\n`);
-  process.exit(2);
+  process.exit(EXIT_USAGE);
 }

@@ -14,7 +14,7 @@ export interface LogSettings {
   source: { file: string; line?: number };
 }
 
-/** A logger set up from `log` entities; an unwritable outputFile ends the process (exit 2, FILE:LINE). */
+/** A logger set up from `log` entities; an unwritable outputFile ends the process (exit 1, FILE:LINE). */
 export function loggerFromConfig(entities: readonly LogSettings[]): Logger {
   const logger = new Logger();
   const failed = configureLogger(logger, entities)[0];

@@ -5,12 +5,18 @@
 import { ConfigError } from '../config/errors';
 import type { Logger } from './log';
 
-/** Exit codes (stable: scripts and tests rely on them). */
+/**
+ * Exit codes (stable: scripts and tests rely on them). A process that cannot start exits 1, as
+ * qdrouterd does, whether its configuration was refused or it cannot listen (stderr says which);
+ * a command line the CLI cannot use exits 2 (docs/decisions/0008-exit-codes.md).
+ */
 export const EXIT_OK = 0;
 /** Cannot listen (port taken, address not local). */
 export const EXIT_LISTEN = 1;
 /** The configuration was refused (FILE:LINE on stderr). */
-export const EXIT_CONFIG = 2;
+export const EXIT_CONFIG = 1;
+/** The command line was not usable (unknown command or argument, no -c FILE). */
+export const EXIT_USAGE = 2;
 /** A broker lost its store lock or its store refused a write: it stepped down. */
 export const EXIT_FENCED = 3;
 

@@ -158,25 +158,25 @@ const BAD: BadCase[] = [
   },
 ];
 
-test('bad configurations: exit 2 without listening; stderr names the file, the line and the valid choices', async () => {
+test('bad configurations: exit 1 (qdrouterd\'s) without listening; stderr names the file, the line and the valid choices', async () => {
   // amqp-mesh router -c BAD_FILE   (x8, in parallel)
   const runs = await Promise.all(BAD.map(async (b) => {
     const file = tmpFile(b.file, b.text);
     return { b, file, res: await cli(['router', '-c', file]) };
   }));
   for (const { b, file, res } of runs) {
-    assert.is(res.code, 2, `${b.name}: exit 2 (got ${res.code}/${res.signal}): ${res.stderr}`);
+    assert.is(res.code, 1, `${b.name}: exit 1 (got ${res.code}/${res.signal}): ${res.stderr}`);
     assert.not.match(res.stdout + res.stderr, /Listening on/, `${b.name}: never listened`);
     assert.ok(res.stderr.includes(`${file}:${b.line}:`), `${b.name}: stderr names ${file}:${b.line}: ${res.stderr}`);
     for (const re of b.says) assert.match(res.stderr, re, `${b.name}: ${res.stderr}`);
   }
 });
 
-test('a missing configuration file: exit 2, the file named', async () => {
+test('a missing configuration file: exit 1, the file named', async () => {
   // amqp-mesh router -c /nonexistent
   const file = path.join(os.tmpdir(), `amqp-mesh-no-such-${process.pid}.conf`);
   const res = await cli(['router', '-c', file]);
-  assert.is(res.code, 2);
+  assert.is(res.code, 1);
   assert.ok(res.stderr.includes(file), res.stderr);
   assert.not.match(res.stdout + res.stderr, /Listening on/);
 });

@@ -618,8 +618,8 @@ test('an encrypted private key with password file:, env:, passwordFile and pass:
   }
 });
 
-// [R3 with a wrong password] -> exits 2 at start, naming the attribute
-test('a password that does not decrypt the key: refused at start (exit 2), naming the attribute', async () => {
+// [R3 with a wrong password] -> exits 1 at start, naming the attribute
+test('a password that does not decrypt the key: refused at start (exit 1), naming the attribute', async () => {
   const config =
     'router {\n    mode: standalone\n    id: R3\n}\n' +
     profile('bad', { certFile: certs.server.cert, privateKeyFile: certs.server.keyEncrypted, password: 'env:AMQP_MESH_TLS_TEST_WRONG' }) +
