@@ -991,7 +991,9 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
       }
       payload = d.forMesh;
     } else if (annotate) {
-      if (d.annotated === null) d.annotated = this.annotate(d);
+      // The router annotations the message came with go on too (qdrouterd's: a client-set or
+      // mesh-set x-opt-qd.to and phase stay, ingress and trace gain this router).
+      if (d.annotated === null) d.annotated = this.annotate(d, d.routerTo, d.phase);
       payload = d.annotated;
     } else if (d.hasRouterKeys) {
       if (d.stripped === null) d.stripped = this.strip(d);

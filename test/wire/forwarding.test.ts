@@ -218,6 +218,9 @@ test('stripAnnotations no: x-opt-qd.ingress "0/R1" and x-opt-qd.trace ["0/R1"] a
   // The same with the inbound router keys between user keys.
   got = await forward(p, message([...USER_MA.slice(0, 4), [sym('x-opt-qd.trace'), ['0/R0']], ...USER_MA.slice(4)]));
   assertBytes(got.payload, message([...USER_MA, [sym('x-opt-qd.ingress'), '0/R1'], [sym('x-opt-qd.trace'), ['0/R0', '0/R1']]]), 'inbound trace between user keys');
+  // A client's own x-opt-qd.to stays (qdrouterd's to-override; its one_router test_22), before ingress and trace.
+  got = await forward(p, message([[sym('x-opt-qd.to'), 'toov/1'], ...USER_MA]));
+  assertBytes(got.payload, message([...USER_MA, [sym('x-opt-qd.to'), 'toov/1'], ...added]), 'x-opt-qd.to kept');
 });
 
 test('200 KB message in 16 KB frames arrives intact, re-framed to the receiver\'s max-frame-size', async () => {
