@@ -116,6 +116,8 @@ class ConnCtx extends ConnIo {
   connector: Connector | null = null;
   /** The router's clock (whole seconds) at the last delivery in or out (management's lastDlvSeconds); 0: none. */
   lastDeliveryAt = 0;
+  /** Closed through management (adminStatus deleted): gone from management at once, as in qdrouterd. */
+  adminClosed = false;
   constructor(transport: Transport, readonly listener: ListenerSettings, id: number) {
     super(transport, id);
   }
@@ -328,7 +330,8 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
   closeConnection(identity: string): boolean {
     for (const conn of this.pump.conns) {
       const ctx = conn.ctx as ConnCtx | null;
-      if (ctx === null || String(ctx.id) !== identity) continue;
+      if (ctx === null || ctx.adminClosed || String(ctx.id) !== identity) continue;
+      ctx.adminClosed = true;
       conn.close({ condition: 'amqp:connection:forced', description: 'Connection closed by management' }, 'admin-closed');
       this.touch(conn);
       return true;
@@ -512,7 +515,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     const out: ConnectionInfo[] = [];
     for (const conn of this.pump.conns) {
       const ctx = conn.ctx as ConnCtx | null;
-      if (ctx === null) continue;
+      if (ctx === null || ctx.adminClosed) continue;
       const t = ctx.transport;
       const tls = t.kind === 'tls' || t.kind === 'wss' ? (t.stream as Partial<TLSSocket>) : null;
       const dialled = ctx.connector !== null || (ctx.routeContainer !== null && !ctx.routeContainer.accepted);

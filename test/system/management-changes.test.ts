@@ -112,12 +112,15 @@ test('CREATE an inter-router connector: the mesh forms; DELETE it: the other rou
     const first = await normal();
     const heldId = (await normal()).filter((id) => first.includes(id));
     assert.is(heldId.length, 1);
-    const [forbidden, closed] = (await ask(url(a), [
+    const [forbidden, closed, after] = (await ask(url(a), [
       op('DELETE', { type: T('connection'), identity: heldId[0] }),
       op('UPDATE', { type: T('connection'), identity: heldId[0] }, { adminStatus: 'deleted' }),
+      query(T('connection'), ['identity']),
     ])).replies;
     assert.equal([forbidden.statusCode, forbidden.statusDescription], [403, 'Forbidden']);
     assert.is(closed.statusCode, 200, closed.statusDescription);
+    // Gone from management at once (qdrouterd's), even before the client has answered the close.
+    assert.not.ok(rows(after).some((x) => String(x.identity) === heldId[0]), 'the closed connection is not listed');
     const done = await held.done;
     assert.is(done.result.received, 0);
     assert.is(done.result.timed_out, false);
