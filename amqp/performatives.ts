@@ -801,6 +801,35 @@ export const STATE = {
   modifiedUndeliverable: Buffer.from([0x00, 0x53, D.Modified, 0xc0, 0x03, 0x02, 0x41, 0x41]),
 };
 
+/**
+ * A modified delivery-state with delivery-failed set, everything else (undeliverable-here,
+ * message-annotations) kept byte for byte; any other state as it is. qdrouterd sends every
+ * modified outcome it relays with delivery-failed set.
+ */
+export function withDeliveryFailed(state: Buffer): Buffer {
+  if (state.length < 4 || state[0] !== 0x00 || state[1] !== 0x53 || state[2] !== D.Modified) return state;
+  let count: number, first: number;
+  switch (state[3]) {
+    case 0x45: return STATE.modifiedFailed;
+    case 0xc0: count = state[5]; first = 6; break;
+    case 0xd0: count = state.readUInt32BE(8); first = 12; break;
+    default: return state;
+  }
+  if (count === 0) return STATE.modifiedFailed;
+  const f = state[first];
+  if (f === 0x41 || (f === 0x56 && state[first + 1] === 1)) return state;
+  if (f !== 0x40 && f !== 0x42 && f !== 0x56) return state;
+  const rest = state.subarray(first + (f === 0x56 ? 2 : 1));
+  // list32: size covers the count and the fields.
+  const out = Buffer.alloc(12 + 1 + rest.length);
+  out[0] = 0x00; out[1] = 0x53; out[2] = D.Modified; out[3] = 0xd0;
+  out.writeUInt32BE(4 + 1 + rest.length, 4);
+  out.writeUInt32BE(count, 8);
+  out[12] = 0x41;
+  rest.copy(out, 13);
+  return out;
+}
+
 /** Encodes a rejected state carrying `error`. */
 export function encodeRejected(error: AmqpError): Buffer {
   const w = new Writer(128);

@@ -16,7 +16,7 @@ import { PLAIN_CONNECTOR, type ConnectorTransport } from '../../amqp/transport/s
 import type { Transport } from '../../amqp/transport/transport';
 import { randomBytes } from 'node:crypto';
 import { Connection, ConnectionHandler, CloseReason, InDelivery, Link, OutDelivery, LinkGoneReason, Session } from '../../amqp/engine/connection';
-import { AmqpError, AttachFrame, STATE, encodeRejected } from '../../amqp/performatives';
+import { AmqpError, AttachFrame, STATE, encodeRejected, withDeliveryFailed } from '../../amqp/performatives';
 import { scanMessage, writeMessageWithAnnotations } from '../protocol/message';
 import { DecodeError, Writer } from '../../amqp/codec';
 import { AddressTable, AddressRule, Distribution } from '../core/addresses';
@@ -1033,6 +1033,8 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     const s = made === Made.Released ? STATE.released
       : made === Made.ModifiedFailed ? STATE.modifiedFailed
       : made === Made.RejectedUnavailable ? REJECT_UNAVAILABLE
+      // A consumer's modified reaches the producer with delivery-failed set (qdrouterd's).
+      : state !== null && state[2] === 0x27 ? withDeliveryFailed(state)
       : state;
     link.conn.updateIn(d, s, true);
     this.touch(link.conn);

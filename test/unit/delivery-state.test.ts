@@ -1,0 +1,34 @@
+/** Delivery states the router rewrites when it relays them (amqp/performatives.ts), byte by byte. */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { Reader, Writer } from '../../amqp/codec';
+import { D, STATE, withDeliveryFailed } from '../../amqp/performatives';
+
+/** A modified state with the given list fields, encoded by our writer (list8). */
+function modified(fields: (() => void)[], w = new Writer(64)): Buffer {
+  w.descriptor(D.Modified);
+  const m = w.beginList();
+  for (const f of fields) f.call(null);
+  w.endList(m, fields.length);
+  return w.take();
+}
+
+test('modified without delivery-failed gains it; undeliverable-here and annotations stay byte for byte', () => {
+  assert.equal(withDeliveryFailed(Buffer.from([0x00, 0x53, 0x27, 0x45])), STATE.modifiedFailed, 'list0');
+  const w = new Writer(64);
+  const plain = modified([() => w.boolean(false), () => w.boolean(true), () => { const m = w.beginMap(); w.symbol('k'); w.boolean(true); w.endMap(m, 2); }], w);
+  const out = withDeliveryFailed(plain);
+  const fields = new Reader(out, 0, out.length).read() as { value: unknown[] };
+  assert.equal(fields.value.slice(0, 2), [true, true]);
+  assert.equal(out.subarray(out.length - (plain.length - 7)), plain.subarray(7), 'the rest copied as it was');
+  const nullFirst = Buffer.from([0x00, 0x53, 0x27, 0xc0, 0x03, 0x02, 0x40, 0x41]);
+  assert.equal([...withDeliveryFailed(nullFirst)], [0x00, 0x53, 0x27, 0xd0, 0, 0, 0, 6, 0, 0, 0, 2, 0x41, 0x41]);
+});
+
+test('already failed, or not modified: the same buffer', () => {
+  assert.is(withDeliveryFailed(STATE.modifiedUndeliverable), STATE.modifiedUndeliverable);
+  assert.is(withDeliveryFailed(STATE.accepted), STATE.accepted);
+  assert.is(withDeliveryFailed(STATE.released), STATE.released);
+});
+
+test.run();
