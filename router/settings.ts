@@ -24,9 +24,11 @@ export function settingsFromConfig(cfg: RouterConfig): RouterSettings {
     cost: l.cost,
     ...(l.failoverUrls !== undefined && l.role !== 'inter-router' ? { failoverServerList: listenerFailoverServerList(l.failoverUrls) } : {}),
   }));
+  // Route-container connectors, and normal ones (kept up the same way, used by nothing else).
   const routeContainers: RouteContainerSettings[] = cfg.connectors
-    .filter((c) => c.role === 'route-container')
+    .filter((c) => c.role === 'route-container' || c.role === 'normal')
     .map((c, i) => ({
+      role: c.role === 'normal' ? 'normal' as const : 'route-container' as const,
       name: c.name ?? `connector${i}/${c.host}:${c.port}`,
       host: c.host,
       port: c.port,
@@ -65,7 +67,7 @@ export function settingsFromConfig(cfg: RouterConfig): RouterSettings {
     const settings = { name: a.name ?? `${a.address}.${a.direction}.${i}`, address: a.address, direction: a.direction, phase: a.phase, externalAddress: a.externalAddress };
     if (a.containerId !== undefined) {
       // Attached on whichever route-container connection's peer announces this container-id.
-      for (const rc of [...routeContainers, ...routeContainerListeners]) rc.autoLinks.push({ ...settings, containerId: a.containerId });
+      for (const rc of [...routeContainers.filter((r) => r.role !== 'normal'), ...routeContainerListeners]) rc.autoLinks.push({ ...settings, containerId: a.containerId });
       return;
     }
     // Neither connection nor containerId: never attached (the loader warned).
@@ -75,7 +77,7 @@ export function settingsFromConfig(cfg: RouterConfig): RouterSettings {
       rl.autoLinks.push(settings);
       return;
     }
-    const rc = routeContainers.find((r) => r.name === a.connection);
+    const rc = routeContainers.find((r) => r.name === a.connection && r.role !== 'normal');
     // No route-container connector of that name (yet): kept, inactive, until a reload adds one.
     if (rc === undefined) unboundAutoLinks.push({ ...settings, connection: a.connection });
     else rc.autoLinks.push(settings);

@@ -120,8 +120,8 @@ export interface FailoverUrl {
 }
 
 /**
- * A `connector` entity: an outgoing connection the router makes and keeps up. `inter-router`
- * and `route-container` connectors are acted on; a `normal` one is accepted with a warning.
+ * A `connector` entity: an outgoing connection the router makes and keeps up: to another router
+ * (`inter-router`), to a broker or service (`route-container`), or only kept up (`normal`).
  */
 export interface ConnectorEntity extends EntityCommon {
   type: 'connector';

@@ -327,14 +327,6 @@ function buildConnector(entity: ValidatedEntity, context: RouterBuildContext): C
   }
 
   const role = stringValue(entity, 'role') as ConnectorRole;
-  if (role === 'normal') {
-    warn(
-      context,
-      'WARN_CONFIG_ENTITY_NOT_IMPLEMENTED',
-      lineOf(entity, 'role'),
-      `connector role "normal" is accepted, not implemented yet by amqp-mesh: only inter-router and route-container connectors connect; this one will not`,
-    );
-  }
   warnIfCostIgnored(entity, role, context);
   const failoverUrls = readFailoverUrls(entity);
   if (failoverUrls !== undefined && role === 'inter-router') {

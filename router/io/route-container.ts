@@ -54,6 +54,12 @@ export interface RouteContainerSettings {
   autoLinks: AutoLinkSettings[];
   /** TLS towards the broker (plain TCP when absent). */
   transport?: ConnectorTransport;
+  /**
+   * `normal`: a qdrouterd `connector` of role normal, only a connection the router keeps up (its
+   * peer attaches links as any client does); no link route or auto-link uses it. Default
+   * route-container.
+   */
+  role?: 'normal' | 'route-container';
 }
 
 /** Auto-link states as qdrouterd reports them (`operStatus`), plus `draining` while one is retired. */
@@ -325,6 +331,7 @@ export class RouteContainer {
     const t = this.current;
     this.logger.log('SERVER', 'notice', `${this.accepted ? 'route-container listener' : 'connector'} ${this.settings.name}: active on ${t.host}:${t.port} (container ${conn.remoteOpen?.containerId ?? '?'})`);
     if (!this.accepted) this.learnFailover(conn.remoteOpen?.properties ?? null);
+    if (this.settings.role === 'normal') return;
     this.host.containerState?.(this, true, conn.remoteOpen?.containerId ?? null);
     if (this.autoLinks.length === 0) return;
     this.session = conn.beginSession();

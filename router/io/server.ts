@@ -116,6 +116,10 @@ class ConnCtx extends ConnIo {
   connector: Connector | null = null;
   /** The router's clock (whole seconds) at the last delivery in or out (management's lastDlvSeconds); 0: none. */
   lastDeliveryAt = 0;
+  /** A route container's connection (not a normal connector's, which is only kept up). */
+  get isRouteContainer(): boolean {
+    return this.routeContainer !== null && this.routeContainer.settings.role !== 'normal';
+  }
   /** Closed through management (adminStatus deleted): gone from management at once, as in qdrouterd. */
   adminClosed = false;
   constructor(transport: Transport, readonly listener: ListenerSettings, id: number) {
@@ -523,7 +527,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
       const mech = conn.saslMechanism;
       out.push({
         identity: String(ctx.id), host: t.peer, container: conn.remoteOpen?.containerId ?? null,
-        role: ctx.routeContainer !== null ? 'route-container' : interRouter ? 'inter-router' : 'normal', dir: dialled ? 'out' : 'in',
+        role: ctx.isRouteContainer ? 'route-container' : interRouter ? 'inter-router' : 'normal', dir: dialled ? 'out' : 'in',
         sasl: mech, user: conn.user, isAuthenticated: mech !== null && mech !== 'ANONYMOUS' && conn.user !== null,
         isEncrypted: tls !== null, sslProto: tls?.getProtocol?.() ?? null, sslCipher: tls?.getCipher?.()?.name ?? null,
         opened: conn.remoteOpen !== null, uptimeSeconds: Math.floor((now - ctx.createdAt) / 1000), lastDlvSeconds: ctx.lastDeliveryAt === 0 ? null : Math.max(0, Math.floor(now / 1000) - ctx.lastDeliveryAt),
@@ -787,7 +791,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
       link.address = key;
       link.accept({ source: replySource }, a);
       link.ctx = this.core.onConsumerAttached(key, capacity, a.sndSettleMode === 1, link);
-      (link.ctx as CoreLink).routeContainer = ctx.routeContainer !== null;
+      (link.ctx as CoreLink).routeContainer = ctx.isRouteContainer;
       ctx.outLinks.add(link);
       this.logger.log('ROUTER', 'debug', `[C${ctx.id}] consumer link ${link.name} on ${key}`);
       return;
@@ -826,7 +830,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     // and clients that ask for second but never settle (uAMQP) complete their sends.
     link.accept(replyTarget === undefined ? { rcvSettleMode: 0 } : { rcvSettleMode: 0, target: replyTarget }, a);
     link.ctx = this.core.onSenderAttached(key, capacity, link);
-    (link.ctx as CoreLink).routeContainer = ctx.routeContainer !== null;
+    (link.ctx as CoreLink).routeContainer = ctx.isRouteContainer;
     this.logger.log('ROUTER', 'debug', `[C${ctx.id}] sender link ${link.name} on ${key ?? '(anonymous)'}`);
   }
 

@@ -1,7 +1,7 @@
 /**
  * Management entity `connector`: the configured connectors with their live state: inter-router
- * connectors and route-container connectors (to brokers; `activeUrl`, the broker of a pair in
- * use, is amqp-mesh's own attribute). amqp-mesh does not dial `normal` connectors; they say so.
+ * connectors, route-container connectors (to brokers; `activeUrl`, the broker of a pair in use,
+ * is amqp-mesh's own attribute) and normal ones (kept up the same way).
  */
 import type { EntityModule } from './view';
 
@@ -29,7 +29,7 @@ export const connectorEntity: EntityModule = {
           failoverUrls: st.candidates.join(', '), activeUrl: st.url,
         };
       }
-      return { ...base, connectionStatus: 'FAILED', connectionMsg: `not connecting: amqp-mesh does not dial ${String(c.role)} connectors yet` };
+      return { ...base, connectionStatus: 'FAILED', connectionMsg: 'not connecting' };
     });
   },
 };

@@ -130,6 +130,29 @@ test('CREATE an inter-router connector: the mesh forms; DELETE it: the other rou
   }
 });
 
+test('CREATE a normal connector (qdrouterd\'s default role): the router dials and keeps that connection; DELETE: it goes', async () => {
+  if (!protonAvailable()) return;
+  //   management client ──> A ──connector "plain" (role normal, created)──> B:listener 0
+  const b = await startRouter(interiorConfig('B', null), { listeners: 2 });
+  const a = await startRouter(interiorConfig('A', null), { listeners: 2 });
+  try {
+    const [created] = (await ask(url(a), [op('CREATE', { type: T('connector'), name: 'plain' }, { host: '127.0.0.1', port: String(b.port) })])).replies;
+    assert.is(created.statusCode, 201, created.statusDescription);
+    const outgoing = async () => rows((await ask(url(a), [query(T('connection'), ['role', 'dir', 'container'])])).replies[0]).filter((c) => c.dir === 'out');
+    await waitFor(async () => (await outgoing()).length === 1, 5000, 'A dialled B');
+    assert.equal((await outgoing()).map((c) => [c.role, c.container]), [['normal', 'B']]);
+    const [status] = (await ask(url(a), [op('READ', { type: T('connector'), name: 'plain' })])).replies;
+    assert.is(status.body.connectionStatus, 'SUCCESS');
+    const fromA = async () => rows((await ask(url(b), [query(T('connection'), ['role', 'container'])])).replies[0]).filter((c) => c.container === 'A');
+    assert.equal((await fromA()).map((c) => c.role), ['normal'], 'B sees a plain client connection, not a router');
+    assert.is((await ask(url(a), [op('DELETE', { type: T('connector'), name: 'plain' })])).replies[0].statusCode, 204);
+    await waitFor(async () => (await fromA()).length === 0, 5000, 'the connection gone with its connector');
+  } finally {
+    await a.stop();
+    await b.stop();
+  }
+});
+
 test('UPDATE a log module live: its lines go to the new file at the new level; an unopenable file is refused (500) and nothing changes', async () => {
   if (!protonAvailable()) return;
   //   management client ──> R1 (log/AGENT updated to a file in a temp dir)

@@ -1220,7 +1220,7 @@ test('mesh: every connector attribute amqp-mesh implements, and the ones it acce
   });
 });
 
-test('mesh: a normal connector is accepted with a warning that it does nothing yet', () => {
+test('mesh: a normal connector is a connection the router keeps up (qdrouterd\'s default role); cost has no effect on it', () => {
   const config = load('connector {\n    name: broker\n    port: 5673\n}\nconnector {\n    role: normal\n    cost: 2\n}\n');
   assert.equal(
     config.connectors.map((connector) => [connector.name, connector.role, connector.port, connector.cost]),
@@ -1229,19 +1229,8 @@ test('mesh: a normal connector is accepted with a warning that it does nothing y
       [undefined, 'normal', 5672, 2],
     ],
   );
-  assert.equal(
-    config.warnings.map((warning) => [warning.line, warning.code]),
-    [
-      [1, 'WARN_CONFIG_ENTITY_NOT_IMPLEMENTED'],
-      [6, 'WARN_CONFIG_ENTITY_NOT_IMPLEMENTED'],
-      [7, 'WARN_CONFIG_NO_EFFECT'],
-    ],
-  );
-  assert.is(
-    config.warnings[0]!.message,
-    'router.conf:1: connector role "normal" is accepted, not implemented yet by amqp-mesh: only inter-router and route-container connectors connect; this one will not',
-  );
-  assert.is(config.warnings[2]!.message, 'router.conf:7: connector cost only applies to role "inter-router"; it has no effect with role "normal"');
+  assert.equal(config.warnings.map((warning) => [warning.line, warning.code]), [[7, 'WARN_CONFIG_NO_EFFECT']]);
+  assert.is(config.warnings[0]!.message, 'router.conf:7: connector cost only applies to role "inter-router"; it has no effect with role "normal"');
 });
 
 test('mesh: listener cost is typed, at least 1, and only used by inter-router listeners', () => {
@@ -1520,7 +1509,7 @@ test('mesh: a connector reads the same from conf, YAML and JSON', () => {
     },
   );
   assert.is(broker!.role, 'normal');
-  assert.equal(warningCodes(expected), ['WARN_CONFIG_DEPRECATED', 'WARN_CONFIG_ATTRIBUTE_NOT_IMPLEMENTED', 'WARN_CONFIG_ENTITY_NOT_IMPLEMENTED']);
+  assert.equal(warningCodes(expected), ['WARN_CONFIG_DEPRECATED', 'WARN_CONFIG_ATTRIBUTE_NOT_IMPLEMENTED']);
   for (const [text, file] of [
     [MESH_YAML_LIST, 'mesh.yaml'],
     [MESH_YAML_MAP, 'mesh.yml'],
