@@ -820,7 +820,16 @@ export function withDeliveryFailed(state: Buffer): Buffer {
   if (f === 0x41 || (f === 0x56 && state[first + 1] === 1)) return state;
   if (f !== 0x40 && f !== 0x42 && f !== 0x56) return state;
   const rest = state.subarray(first + (f === 0x56 ? 2 : 1));
-  // list32: size covers the count and the fields.
+  if (state[3] === 0xc0 && 2 + rest.length <= 0xff) {
+    // list8 as it came: size covers the count and the fields.
+    const small = Buffer.alloc(7 + rest.length);
+    small[0] = 0x00; small[1] = 0x53; small[2] = D.Modified; small[3] = 0xc0;
+    small[4] = 2 + rest.length;
+    small[5] = count;
+    small[6] = 0x41;
+    rest.copy(small, 7);
+    return small;
+  }
   const out = Buffer.alloc(12 + 1 + rest.length);
   out[0] = 0x00; out[1] = 0x53; out[2] = D.Modified; out[3] = 0xd0;
   out.writeUInt32BE(4 + 1 + rest.length, 4);

@@ -22,7 +22,9 @@ test('modified without delivery-failed gains it; undeliverable-here and annotati
   assert.equal(fields.value.slice(0, 2), [true, true]);
   assert.equal(out.subarray(out.length - (plain.length - 7)), plain.subarray(7), 'the rest copied as it was');
   const nullFirst = Buffer.from([0x00, 0x53, 0x27, 0xc0, 0x03, 0x02, 0x40, 0x41]);
-  assert.equal([...withDeliveryFailed(nullFirst)], [0x00, 0x53, 0x27, 0xd0, 0, 0, 0, 6, 0, 0, 0, 2, 0x41, 0x41]);
+  assert.equal([...withDeliveryFailed(nullFirst)], [0x00, 0x53, 0x27, 0xc0, 0x03, 0x02, 0x41, 0x41]);
+  const long = Buffer.from([0x00, 0x53, 0x27, 0xd0, 0, 0, 0, 6, 0, 0, 0, 2, 0x42, 0x41]);
+  assert.equal([...withDeliveryFailed(long)], [0x00, 0x53, 0x27, 0xd0, 0, 0, 0, 6, 0, 0, 0, 2, 0x41, 0x41], 'list32 stays list32');
 });
 
 test('already failed, or not modified: the same buffer', () => {
