@@ -55,6 +55,8 @@ export interface EntityTable {
   readonly nameScope: 'global' | 'perType';
   /** Entity types whose builder checks their names itself (a broker queue's name is its identity). */
   readonly ownNames?: readonly string[];
+  /** With `global` names: types whose names are unique only among themselves (qdrouterd's core-agent types). */
+  readonly perTypeNames?: readonly string[];
 }
 
 /** Who owns a name (for messages): the entity's type and line. */
@@ -96,10 +98,11 @@ export function validateEntityList(
     }
     const name = entity.values.get('name');
     if (typeof name === 'string' && !(table.ownNames ?? []).includes(type)) {
-      const key = table.nameScope === 'global' ? name : `${type}\u0000${name}`;
+      const global = table.nameScope === 'global' && !(table.perTypeNames ?? []).includes(type);
+      const key = global ? name : `${type}\u0000${name}`;
       const owner = nameOwners.get(key);
       if (owner !== undefined) {
-        const scope = table.nameScope === 'global' ? 'names' : `${type} names`;
+        const scope = global ? 'names' : `${type} names`;
         invalid(entity, 'name', 'ERR_CONFIG_DUPLICATE', `${type} name ${quote(name)} is already used by the ${owner.type} on line ${owner.line}; ${scope} must be unique`);
       }
       nameOwners.set(key, { type, line: entity.line });

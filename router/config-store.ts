@@ -210,11 +210,14 @@ function refused(e: unknown): never {
   throw e;
 }
 
-/** qdrouterd's core agent (unlike its Python agent) takes only strings for its string attributes. */
-const STRICT_STRING_TYPES = new Set(['address', 'linkRoute', 'autoLink', 'exchange', 'binding']);
+/**
+ * The configuration types qdrouterd's core agent keeps (not its Python agent): it takes only
+ * strings for their string attributes, and their names are unique per type.
+ */
+const CORE_AGENT_TYPES = new Set(['address', 'linkRoute', 'autoLink', 'exchange', 'binding']);
 
 function checkStrictStrings(schema: EntitySchema, attributes: Record<string, unknown>): void {
-  if (!STRICT_STRING_TYPES.has(schema.type)) return;
+  if (!CORE_AGENT_TYPES.has(schema.type)) return;
   for (const [k, v] of Object.entries(attributes)) {
     if (v === null || v === undefined || typeof v === 'string') continue;
     if (schema.attributes[qdrouterdCamelCase(k)]?.type === 'string') {
@@ -238,11 +241,18 @@ export function computeConfigChange(state: ConfigState, change: ConfigChange): {
       throw new ConfigChangeError(400, `Too many entities: the limit is ${MAX_MANAGED_ENTITIES}`);
     }
     const name = change.attributes.name;
-    if (typeof name === 'string' && (entries.some((e) => attr(e.raw, 'name') === name) || dummies.some((d) => d.attributes.name === name))) {
+    const isDummy = change.type === 'dummy' || change.type === `${PREFIX}dummy`;
+    const ownType = isDummy ? undefined : schemaOfManagementType(change.type)?.type;
+    // A core-agent type's names are its own (a linkRoute may share an autoLink's name); the
+    // Python agent's are shared by all of its types.
+    const clash = ownType !== undefined && CORE_AGENT_TYPES.has(ownType)
+      ? entries.some((e) => e.schemaType === ownType && attr(e.raw, 'name') === name)
+      : entries.some((e) => !CORE_AGENT_TYPES.has(e.schemaType) && attr(e.raw, 'name') === name) || dummies.some((d) => d.attributes.name === name);
+    if (typeof name === 'string' && clash) {
       // qdrouterd's core agent's words (scripts match them).
       throw new ConfigChangeError(400, `Name conflicts with an existing entity: '${name}' (duplicate value for unique attribute 'name')`);
     }
-    if (change.type === 'dummy' || change.type === `${PREFIX}dummy`) {
+    if (isDummy) {
       const identity = `dummy/${serial}`;
       const attributes = dummyAttributes(change.attributes, {});
       if (attributes.name === undefined) attributes.name = identity;

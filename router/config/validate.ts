@@ -60,11 +60,15 @@ const DEFAULT_LINK_CAPACITY = 250;
 /** A connector authenticates with a password (PLAIN), its TLS client certificate (EXTERNAL) or not at all. */
 const CONNECTOR_SASL_MECHANISMS: readonly SaslMechanism[] = ['ANONYMOUS', 'PLAIN', 'EXTERNAL'];
 
-/** The router's entities: qdrouterd's, whose names are unique across all types. */
+/**
+ * The router's entities: qdrouterd's, whose names are unique across all types but those its router
+ * core keeps (address, linkRoute, autoLink, exchange, binding), unique within each of those.
+ */
 const ROUTER_TABLE: EntityTable = {
   schemas: ENTITY_SCHEMAS,
   whyNot: (type) => (Object.prototype.hasOwnProperty.call(NON_CONFIGURABLE_ENTITY_TYPES, type) ? NON_CONFIGURABLE_ENTITY_TYPES[type] : undefined),
   nameScope: 'global',
+  perTypeNames: ['address', 'linkRoute', 'autoLink', 'exchange', 'binding'],
 };
 /** qdrouterd's discriminator alphabet (64 characters, so a byte's low 6 bits pick one uniformly). */
 const DISCRIMINATOR_ALPHABET = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+_';
@@ -535,7 +539,8 @@ function checkConnectionReferences(
     const line = referrer.source.attributeLines['connection'] ?? referrer.source.line;
     const target = byName.get(name);
     if (target === undefined) {
-      const owner = nameOwners.get(name);
+      // Another entity's name, shared or of a type whose names are its own (an address's).
+      const owner = nameOwners.get(name) ?? (ROUTER_TABLE.perTypeNames ?? []).map((t) => nameOwners.get(`${t}\u0000${name}`)).find((o) => o !== undefined);
       if (name === '' || owner !== undefined) {
         const what = owner !== undefined ? `is the name of the ${owner.type} on line ${owner.line}, not of a connector or listener` : 'names no connector or listener';
         const known =

@@ -51,6 +51,22 @@ test("identities and default names are qdrouterd's", () => {
   assert.is(configuredRecords(s, 'address')[0].distribution, 'multicast');
 });
 
+test('names: an address, a linkRoute and an autoLink may share one (qdrouterd keeps them apart); two of one type may not', () => {
+  let s = initial();
+  for (const [type, attributes] of [
+    ['router.config.autoLink', { name: 'x', address: 'a1', connection: 'broker', dir: 'in' }],
+    ['router.config.linkRoute', { name: 'x', prefix: 'lr', connection: 'broker', dir: 'in' }],
+    ['router.config.address', { name: 'x', prefix: 'ad.1', waypoint: 'yes' }],
+    ['listener', { name: 'x', port: '0' }],
+  ] as const) s = computeConfigChange(s, { op: 'CREATE', type, attributes: { ...attributes } }).state;
+  assert.is(refusal(() => computeConfigChange(s, { op: 'CREATE', type: 'router.config.autoLink', attributes: { name: 'x', address: 'a2', connection: 'broker', dir: 'out' } })).message,
+    "Name conflicts with an existing entity: 'x' (duplicate value for unique attribute 'name')");
+  assert.match(refusal(() => computeConfigChange(s, { op: 'CREATE', type: 'connector', attributes: { name: 'x', port: '1' } })).message, /Name conflicts with an existing entity: 'x'/, 'a listener and a connector share one namespace');
+  // The same in a file.
+  const file = CONF + 'autoLink {\n  name: y\n  address: q\n  connection: broker\n  dir: in\n}\nlinkRoute {\n  name: y\n  prefix: y\n  connection: broker\n  dir: out\n}\n';
+  assert.is(computeConfigState(parseConfigEntities(file, 'r.conf'), 'r.conf').entries.length, initial().entries.length + 2);
+});
+
 test('CREATE validates the whole configuration and changes the settings; DELETE undoes it', () => {
   const s0 = initial();
   const { state: s1, identity } = computeConfigChange(s0, { op: 'CREATE', type: 'router.config.address', attributes: { name: 'p', pattern: 'a.b.#', ingressPhase: 5n, egressPhase: 6 } });
