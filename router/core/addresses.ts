@@ -81,6 +81,12 @@ export class AddressTable {
     return r === 0 ? this.defaultDistribution : r.distribution;
   }
 
+  /** The distribution an address rule gives `address`, or null when no rule matches it. */
+  computeConfiguredDistribution(address: string): Distribution | null {
+    const r = this.match(address);
+    return r === 0 ? null : r.distribution;
+  }
+
   /**
    * True when the most specific rule for `address` (without phase prefix) has distribution
    * `unavailable` (qdrouterd 1.19's QD_TREATMENT_UNAVAILABLE).

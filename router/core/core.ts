@@ -236,7 +236,9 @@ export class RouterCore {
     let a = this.addresses.get(key);
     if (a === undefined) {
       if (!present) return;
-      a = new Address(key, this.table.computeDistribution(key) ?? distribution);
+      // A rule here wins; an address no rule here covers takes the advertising router's
+      // treatment (its MAU hint), as qdrouterd does.
+      a = new Address(key, this.table.computeConfiguredDistribution(key) ?? distribution);
       this.addresses.set(key, a);
     }
     if (present) a.remotes.add(routerId);

@@ -126,6 +126,19 @@ const MC: AddressRule[] = [{ prefix: 'mc', distribution: 'multicast' }];
 const RR: AddressRule[] = [{ prefix: 'rr', distribution: 'closest' }];
 
 // ---------------------------------------------------------------------------------------------
+// Addresses learnt from the mesh
+
+test('an address no rule here covers takes the treatment another router advertises; a rule here wins', () => {
+  //   R2 advertises mcx (multicast) and rr.x (multicast) --> [this router: rule rr.* closest]
+  const w = new World(RR);
+  w.core.onRemoteAddress('R2', 'mcx', 'multicast', true);
+  w.core.onRemoteAddress('R2', 'rr.x', 'multicast', true);
+  const by = new Map(w.core.queryAddresses().map((a) => [a.key, a.distribution]));
+  assert.is(by.get('mcx'), 'multicast', 'the hint, where this router has no rule');
+  assert.is(by.get('rr.x'), 'closest', 'this router\'s rule');
+});
+
+// ---------------------------------------------------------------------------------------------
 // Credit for senders
 
 test('sender gets no credit without a consumer, capacity once one attaches', () => {
