@@ -779,10 +779,11 @@ export class Connection {
         mine.deliveryCount = a.initialDeliveryCount;
         mine.grantedLimit = a.initialDeliveryCount;
       }
-      // A null terminus on the peer's side means refusal; its detach follows.
+      // A null terminus on the peer's side means refusal; its detach follows. A link we
+      // detached before this answer came stays detached: the peer's detach answers ours.
       const refused = mine.isSender ? a.target === null : a.source === null;
-      mine.attached = !refused;
-      if (!refused) this.handler.onLinkOpened?.(mine, a);
+      mine.attached = !refused && !mine.detachSent;
+      if (mine.attached) this.handler.onLinkOpened?.(mine, a);
       return;
     }
     // The peer's role is a.role; ours is the opposite.

@@ -241,7 +241,9 @@ export class RouteContainer {
       return;
     }
     this.logger.log('ROUTER', 'notice', `auto-link ${s.name}: removed; detaching`);
-    if (rt.link !== null && rt.link.attached) rt.link.conn.detachLink(rt.link, null);
+    rt.cancelRetry();
+    // Attached or still waiting for the container's answer: either way the container is told.
+    if (rt.link !== null && !rt.link.detachSent) rt.link.conn.detachLink(rt.link, null);
   }
 
   private ensureDrainTimer(): void {

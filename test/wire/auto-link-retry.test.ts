@@ -51,4 +51,22 @@ test('refused, the auto-link is failed with the reason, then attached again on t
   await waitFor(async () => rows((await ask(url, [autoLinkQuery])).replies[0]).find((x) => x.name === 'retry-out')?.operStatus === 'active', 3000, 'active after the retry');
 });
 
+test('deleted before the container answered its attach: the container still gets the detach, and a late answer changes nothing', async () => {
+  const svc = await RawClient.open(r.ports[1], { session: true, containerId: 'svc2' });
+  clients.push(svc);
+  const attach = await svc.waitForFrame((f) => f.name === 'attach' && f.fields[0] === 'amqp-mesh.autolink.retry-out', 5000);
+  const mark = svc.mark;
+  const url = `amqp://127.0.0.1:${r.ports[0]}`;
+  const del = { properties: { operation: 'DELETE', type: 'org.apache.qpid.dispatch.router.config.autoLink', name: 'retry-out' }, body: {} };
+  assert.is((await ask(url, [del])).replies[0].statusCode, 204);
+  const detach = await svc.waitForFrame((f) => f.name === 'detach' && f.fields[0] === attach.fields[1], 3000, mark);
+  assert.is(detach.fields[1], true, 'closed');
+  // The answer the container was about to send, then its answer to the detach.
+  svc.answerBegin(1, attach.channel);
+  svc.attach(1, { name: 'amqp-mesh.autolink.retry-out', handle: 0, role: true, source: terminus('source', 'q.retry'), target: terminus('target', 'q.retry') });
+  svc.detach(1, 0, true);
+  assert.equal(rows((await ask(url, [autoLinkQuery])).replies[0]).filter((x) => x.name === 'retry-out'), [], 'gone from management');
+  assert.not.ok(svc.closed, 'the connection lives on');
+});
+
 test.run();
