@@ -9,6 +9,11 @@ import { invalid, optionalString, refuseTogether, type ValidatedEntity } from '.
 /** A prefix or a pattern, and the normalised pattern it matches (a prefix `a.b` matches what `a/b/#` does). */
 export type AddressMatch = { prefix: string; pattern?: undefined; matchKey: string } | { prefix?: undefined; pattern: string; matchKey: string };
 
+/** A prefix or pattern without the separators at either end, which qdrouterd ignores; '' when it has no tokens. */
+export function addressTokens(written: string): string {
+  return written.replace(/^[./]+|[./]+$/g, '');
+}
+
 /** The prefix or pattern of an entity (exactly one, with tokens), and its normalised match. */
 export function readMatch(entity: ValidatedEntity): AddressMatch {
   const type = entity.schema.type;
@@ -27,8 +32,7 @@ export function readMatch(entity: ValidatedEntity): AddressMatch {
   }
   const attribute = prefix !== undefined ? 'prefix' : 'pattern';
   const written = (prefix ?? pattern)!;
-  // Tokens are separated by "." or "/"; qdrouterd ignores separators at either end.
-  const tokens = written.replace(/^[./]+|[./]+$/g, '');
+  const tokens = addressTokens(written);
   if (tokens === '') {
     invalid(entity, attribute, 'ERR_CONFIG_INVALID_VALUE', `${type} ${attribute} ${quote(written)} has no tokens; expected something like "orders" or "orders.*"`);
   }

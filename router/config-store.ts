@@ -7,7 +7,7 @@
  */
 import { ConfigError, findEntitySchema, qdrouterdCamelCase, validateEntities, type RawAttribute, type RawEntity, type RawValue, type RouterConfig } from './config';
 import { ENTITY_SCHEMAS } from './config/schema';
-import { STANDALONE_REFUSAL } from './config/validate';
+import { CORE_AGENT_TYPES, STANDALONE_REFUSAL } from './config/validate';
 import type { EntitySchema } from '../config/schema';
 import type { ConfigValue } from '../config/types';
 import { settingsFromConfig } from './settings';
@@ -103,15 +103,9 @@ function identityOf(raw: RawEntity, schema: EntitySchema, serial: number): strin
       return `${short}/${name}`;
     case 'log':
       return `${short}/${attr(raw, 'module')}`;
-    // qdrouterd's core agent keeps these and numbers them; tools and scripts read the number.
-    case 'address':
-    case 'linkRoute':
-    case 'autoLink':
-    case 'exchange':
-    case 'binding':
-      return String(serial);
     default:
-      return `${short}/${serial}`;
+      // qdrouterd's core agent numbers its entities; tools and scripts read the number.
+      return CORE_TYPES.has(schema.type) ? String(serial) : `${short}/${serial}`;
   }
 }
 
@@ -210,14 +204,11 @@ function refused(e: unknown): never {
   throw e;
 }
 
-/**
- * The configuration types qdrouterd's core agent keeps (not its Python agent): it takes only
- * strings for their string attributes, and their names are unique per type.
- */
-const CORE_AGENT_TYPES = new Set(['address', 'linkRoute', 'autoLink', 'exchange', 'binding']);
+/** {@link CORE_AGENT_TYPES} as a set. */
+const CORE_TYPES: ReadonlySet<string> = new Set(CORE_AGENT_TYPES);
 
 function checkStrictStrings(schema: EntitySchema, attributes: Record<string, unknown>): void {
-  if (!CORE_AGENT_TYPES.has(schema.type)) return;
+  if (!CORE_TYPES.has(schema.type)) return;
   for (const [k, v] of Object.entries(attributes)) {
     if (v === null || v === undefined || typeof v === 'string') continue;
     if (schema.attributes[qdrouterdCamelCase(k)]?.type === 'string') {
@@ -245,9 +236,9 @@ export function computeConfigChange(state: ConfigState, change: ConfigChange): {
     const ownType = isDummy ? undefined : schemaOfManagementType(change.type)?.type;
     // A core-agent type's names are its own (a linkRoute may share an autoLink's name); the
     // Python agent's are shared by all of its types.
-    const clash = ownType !== undefined && CORE_AGENT_TYPES.has(ownType)
+    const clash = ownType !== undefined && CORE_TYPES.has(ownType)
       ? entries.some((e) => e.schemaType === ownType && attr(e.raw, 'name') === name)
-      : entries.some((e) => !CORE_AGENT_TYPES.has(e.schemaType) && attr(e.raw, 'name') === name) || dummies.some((d) => d.attributes.name === name);
+      : entries.some((e) => !CORE_TYPES.has(e.schemaType) && attr(e.raw, 'name') === name) || dummies.some((d) => d.attributes.name === name);
     if (typeof name === 'string' && clash) {
       // qdrouterd's core agent's words (scripts match them).
       throw new ConfigChangeError(400, `Name conflicts with an existing entity: '${name}' (duplicate value for unique attribute 'name')`);

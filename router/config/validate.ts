@@ -61,14 +61,20 @@ const DEFAULT_LINK_CAPACITY = 250;
 const CONNECTOR_SASL_MECHANISMS: readonly SaslMechanism[] = ['ANONYMOUS', 'PLAIN', 'EXTERNAL'];
 
 /**
- * The router's entities: qdrouterd's, whose names are unique across all types but those its router
- * core keeps (address, linkRoute, autoLink, exchange, binding), unique within each of those.
+ * The configuration types qdrouterd's router core keeps (not its Python agent): numbered
+ * identities, names unique within each type, string attributes strictly strings.
+ */
+export const CORE_AGENT_TYPES: readonly string[] = ['address', 'linkRoute', 'autoLink', 'exchange', 'binding'];
+
+/**
+ * The router's entities: qdrouterd's, whose names are unique across all types but the core
+ * agent's ({@link CORE_AGENT_TYPES}), unique within each of those.
  */
 const ROUTER_TABLE: EntityTable = {
   schemas: ENTITY_SCHEMAS,
   whyNot: (type) => (Object.prototype.hasOwnProperty.call(NON_CONFIGURABLE_ENTITY_TYPES, type) ? NON_CONFIGURABLE_ENTITY_TYPES[type] : undefined),
   nameScope: 'global',
-  perTypeNames: ['address', 'linkRoute', 'autoLink', 'exchange', 'binding'],
+  perTypeNames: CORE_AGENT_TYPES,
 };
 /** qdrouterd's discriminator alphabet (64 characters, so a byte's low 6 bits pick one uniformly). */
 const DISCRIMINATOR_ALPHABET = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+_';
@@ -540,7 +546,7 @@ function checkConnectionReferences(
     const target = byName.get(name);
     if (target === undefined) {
       // Another entity's name, shared or of a type whose names are its own (an address's).
-      const owner = nameOwners.get(name) ?? (ROUTER_TABLE.perTypeNames ?? []).map((t) => nameOwners.get(`${t}\u0000${name}`)).find((o) => o !== undefined);
+      const owner = nameOwners.get(name) ?? CORE_AGENT_TYPES.map((t) => nameOwners.get(`${t}\u0000${name}`)).find((o) => o !== undefined);
       if (name === '' || owner !== undefined) {
         const what = owner !== undefined ? `is the name of the ${owner.type} on line ${owner.line}, not of a connector or listener` : 'names no connector or listener';
         const known =

@@ -1038,7 +1038,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
       : made === Made.ModifiedFailed ? STATE.modifiedFailed
       : made === Made.RejectedUnavailable ? REJECT_UNAVAILABLE
       // A consumer's modified reaches the producer with delivery-failed set (qdrouterd's).
-      : state !== null && state[2] === 0x27 ? withDeliveryFailed(state)
+      : state !== null ? withDeliveryFailed(state)
       : state;
     link.conn.updateIn(d, s, true);
     this.touch(link.conn);

@@ -85,7 +85,7 @@ function isModule(m: (typeof ALL_TYPES)[number]): m is EntityModule {
 
 /** The agent: answers requests against one view of the router, changes it through its control. */
 /** The entity types qdrouterd's router core answers for (management_agent.c), not its Python agent. */
-const CORE_AGENT_TYPES: ReadonlySet<string> = new Set([
+const C_AGENT_ENTITY_TYPES: ReadonlySet<string> = new Set([
   'router.address', 'router.link', 'router.config.address', 'router.config.linkRoute', 'router.config.autoLink',
   'router', 'console', 'connection', 'router.config.exchange', 'router.config.binding', 'router.connection.linkRoute',
 ]);
@@ -194,7 +194,7 @@ export class ManagementAgent {
     const self = { module: null, record: { name: 'self', identity: 'self', type: `${PREFIX}.management` } };
     if (key === null) {
       if (nodeType) return self;
-      throw new Status(400, CORE_AGENT_TYPES.has(t.name) ? 'No name or identity provided' : `${fullType(t)}: No name or identity provided`);
+      throw new Status(400, C_AGENT_ENTITY_TYPES.has(t.name) ? 'No name or identity provided' : `${fullType(t)}: No name or identity provided`);
     }
     // The management node itself is the entity named "self".
     if (want === 'self' && nodeType) return self;
@@ -210,7 +210,7 @@ export class ManagementAgent {
       return { module: m, record: { ...e, type: fullType(m) } };
     }
     // qdrouterd's core agent (its C types) says only "Not Found"; its Python agent says which.
-    if (t !== null && CORE_AGENT_TYPES.has(t.name)) throw new Status(404, 'Not Found');
+    if (t !== null && C_AGENT_ENTITY_TYPES.has(t.name)) throw new Status(404, 'Not Found');
     throw new Status(404, `No entity with ${req.name !== null ? `name=${req.name}` : ''}${req.name !== null && req.identity !== null ? ' ' : ''}${req.identity !== null ? `identity=${req.identity}` : ''}`);
   }
 

@@ -5,6 +5,7 @@
  */
 import { withAllAttributes, type EntityModule } from './view';
 import { ConfigChangeError } from '../config-store';
+import { addressTokens } from '../../config/match';
 import type { ConnectionLinkRoute } from '../io/link-route';
 
 export const connectionLinkRouteEntity: EntityModule = {
@@ -26,7 +27,7 @@ export const connectionLinkRouteEntity: EntityModule = {
 export function computeConnectionLinkRoute(attributes: Record<string, unknown>, identity: string, namesInUse: ReadonlySet<string>): ConnectionLinkRoute {
   const { pattern, direction } = attributes;
   if (typeof pattern !== 'string') throw new ConfigChangeError(400, `'pattern' must be a string of tokens, got ${pattern === undefined ? 'none' : JSON.stringify(typeof pattern === 'bigint' ? String(pattern) : pattern)}`);
-  if (pattern.replace(/^[./]+|[./]+$/g, '') === '') throw new ConfigChangeError(400, `pattern "${pattern}" has no tokens; expected something like "orders" or "orders.*"`);
+  if (addressTokens(pattern) === '') throw new ConfigChangeError(400, `pattern "${pattern}" has no tokens; expected something like "orders" or "orders.*"`);
   if (direction !== 'in' && direction !== 'out') throw new ConfigChangeError(400, `'direction' must be in or out, got ${direction === undefined ? 'none' : JSON.stringify(direction)}`);
   const name = attributes.name === undefined || attributes.name === null ? identity : attributes.name;
   if (typeof name !== 'string') throw new ConfigChangeError(400, `'name' must be a string`);
