@@ -7,7 +7,7 @@
  */
 import { ConfigError, findEntitySchema, qdrouterdCamelCase, validateEntities, type RawAttribute, type RawEntity, type RawValue, type RouterConfig } from './config';
 import { ENTITY_SCHEMAS } from './config/schema';
-import { CORE_AGENT_TYPES, STANDALONE_REFUSAL } from './config/validate';
+import { CORE_AGENT_TYPES, computeRoleRefusal } from './config/validate';
 import type { EntitySchema } from '../config/schema';
 import type { ConfigValue } from '../config/types';
 import { settingsFromConfig } from './settings';
@@ -253,9 +253,9 @@ export function computeConfigChange(state: ConfigState, change: ConfigChange): {
     if (schema === undefined) throw new ConfigChangeError(400, `No such entity type '${change.type}'`);
     if (schema.singleton) throw new ConfigChangeError(400, `Only one ${managementTypeOf(schema.type)} entity is allowed`);
     // qdrouterd checks the router's mode before the other attributes (its agent's words, which scripts match).
-    const role = change.attributes.role;
-    if ((schema.type === 'listener' || schema.type === 'connector') && (role === 'inter-router' || role === 'edge') && state.config.router.mode === 'standalone') {
-      throw new ConfigChangeError(400, STANDALONE_REFUSAL);
+    if (schema.type === 'listener' || schema.type === 'connector') {
+      const refusal = computeRoleRefusal(state.config.router.mode, schema.type, change.attributes.role);
+      if (refusal !== null) throw new ConfigChangeError(400, refusal);
     }
     checkStrictStrings(schema, change.attributes);
     const line = MANAGEMENT_LINE_BASE + serial;

@@ -26,7 +26,7 @@ export interface RouterReloadDiff {
 /** Everything that defines a listener: any change re-opens it. */
 const listenerKey = (l: ListenerSettings): string => JSON.stringify(l);
 /** Everything that defines an inter-router connector (a cost change reconnects). */
-const connectorKey = (c: ConnectorSettings): string => `${c.name}|${c.host}|${c.port}|${c.cost}`;
+const connectorKey = (c: ConnectorSettings): string => `${c.role}|${c.name}|${c.host}|${c.port}|${c.cost}`;
 const routeContainerKey = (r: RouteContainerSettings): string => `${r.name}|${r.host}|${r.port}|${r.failoverUrls.map((u) => `${u.host}:${u.port}`).join(',')}`;
 
 /**

@@ -83,8 +83,10 @@ export function settingsFromConfig(cfg: RouterConfig): RouterSettings {
     else rc.autoLinks.push(settings);
   });
   const connectors: ConnectorSettings[] = cfg.connectors
-    .filter((c) => c.role === 'inter-router')
-    .map((c, i) => ({
+    .map((c, i) => ({ c, i }))
+    .filter(({ c }) => c.role === 'inter-router' || (c.role === 'edge' && cfg.router.mode === 'edge'))
+    .map(({ c, i }) => ({
+      role: c.role === 'edge' ? 'edge' as const : 'inter-router' as const,
       name: c.name ?? `connector${i}/${c.host}:${c.port}`,
       host: c.host,
       port: c.port,
@@ -120,7 +122,7 @@ export function settingsFromConfig(cfg: RouterConfig): RouterSettings {
     },
     plainUsers,
     id: cfg.router.id,
-    mode: cfg.router.mode as 'standalone' | 'interior',
+    mode: cfg.router.mode,
     listeners,
     addresses,
     maxMessageSize: 64 * 1024 * 1024,

@@ -852,6 +852,8 @@ export class Connection {
       if (link.answerDetachLater) link.detachAnswerPending = true;
       else {
         link.detachSent = true;
+        // Outcomes already decided on the link go before its detach (after it they would be lost).
+        this.flushDisposition(s);
         writeDetach(this.w, s.channel, link.handle, d.closed, null);
       }
     }
@@ -867,6 +869,8 @@ export class Connection {
     link.detachAnswerPending = false;
     if (this.closed || link.session.ended) return;
     link.detachSent = true;
+    // Outcomes already decided on the link go before its detach (after it they would be lost).
+    this.flushDisposition(link.session);
     writeDetach(this.w, link.session.channel, link.handle, closed, error);
     link.session.freeHandles.push(link.handle);
   }
@@ -879,6 +883,8 @@ export class Connection {
     this.dropPartial(link);
     const wasAttached = link.attached;
     link.attached = false;
+    // Outcomes already decided on the link go before its detach (after it they would be lost).
+    this.flushDisposition(link.session);
     writeDetach(this.w, link.session.channel, link.handle, closed, error);
     if (wasAttached) this.handler.onLinkGone(link, error, error ? 'refused' : 'detached');
   }

@@ -56,7 +56,7 @@ const MAX_PHASE = 9;
 const MAX_PRIORITY = 9;
 
 const CONNECTION_ROLES = ['normal', 'inter-router', 'route-container', 'edge'] as const;
-/** Listener and connector roles qdrouterd accepts and amqp-mesh refuses with "not supported yet" (`edge`: validate.ts checkRouterMode, after the mode rule). */
+/** Listener and connector roles qdrouterd accepts and amqp-mesh refuses with "not supported yet": none (which role suits which mode: validate.ts checkRouterMode). */
 const UNSUPPORTED_CONNECTION_ROLES = [] as const;
 const LINK_DIRECTIONS = ['in', 'out'] as const;
 const STRIP_ANNOTATIONS = ['in', 'out', 'both', 'no'] as const;
@@ -66,7 +66,7 @@ const DISTRIBUTIONS = ['multicast', 'closest', 'balanced', 'unavailable'] as con
 export const ENTITY_SCHEMAS: { readonly [type: string]: EntitySchema } = {
   router: entity('router', 'org.apache.qpid.dispatch.router', { implemented: true, singleton: true }, {
     id: implemented(string()),
-    mode: implemented(enumOf(['standalone', 'interior', 'edge'], { default: 'standalone', unsupportedValues: ['edge'] })),
+    mode: implemented(enumOf(['standalone', 'interior', 'edge'], { default: 'standalone' })),
     area: string({ default: 0 }),
     version: readOnly(string()),
     hostName: readOnly(string()),

@@ -20,8 +20,11 @@ export type { LogEntity, LogLevel, LogModule } from '../../config/log';
 export type { SaslMechanism } from '../../config/listener';
 export type { SslProfileEntity } from '../../config/ssl-profile';
 
-/** Router modes amqp-mesh runs in (qdrouterd's `edge` is not supported yet). */
-export type RouterMode = 'standalone' | 'interior';
+/**
+ * Router modes, qdrouterd's: `standalone` (no other routers), `interior` (a router of the mesh)
+ * and `edge` (one uplink to an interior router, which serves it).
+ */
+export type RouterMode = 'standalone' | 'interior' | 'edge';
 
 /** The `router` entity: exactly one per configuration, created from defaults if the file has none. */
 export interface RouterEntity extends EntityCommon {
@@ -50,12 +53,13 @@ export interface RouterEntity extends EntityCommon {
 }
 
 /**
- * Connection roles amqp-mesh supports on listeners and connectors: `normal` (clients),
- * `inter-router` (another interior router of the mesh; needs router mode `interior`) and
- * `route-container` (a broker or other container that {@link LinkRouteEntity link routes} and
- * {@link AutoLinkEntity auto-links} use; any router mode). qdrouterd's `edge` is not supported yet.
+ * Connection roles on listeners and connectors: `normal` (clients), `inter-router` (another
+ * interior router of the mesh; needs router mode `interior`), `route-container` (a broker or other
+ * container that {@link LinkRouteEntity link routes} and {@link AutoLinkEntity auto-links} use; any
+ * router mode) and `edge` (an edge router's uplink: a listener of an interior router, a connector
+ * of an edge router).
  */
-export type ConnectionRole = 'normal' | 'inter-router' | 'route-container';
+export type ConnectionRole = 'normal' | 'inter-router' | 'route-container' | 'edge';
 
 /** Listener roles amqp-mesh supports. */
 export type ListenerRole = ConnectionRole;

@@ -228,20 +228,35 @@ const ROUTER_PROTOCOL_INTERVALS = [
 
 /** qdrouterd's words refusing a router's role on a standalone router (scripts match them). */
 export const STANDALONE_REFUSAL = "role='standalone' not allowed to connect to or accept connections from other routers.";
+/** qdrouterd's words refusing an inter-router listener or connector on an edge router. */
+export const INTER_ROUTER_NOT_INTERIOR = "role='inter-router' only allowed with router mode='interior'";
+/** qdrouterd's words refusing an edge listener on an edge router (edges do not connect to edges). */
+export const EDGE_LISTENER_ON_EDGE = "role='edge' only allowed with router mode='interior'";
 
 /**
- * qdrouterd's rule: only an interior router may accept or make inter-router (or edge)
- * connections; a standalone router does not connect to other routers. Then amqp-mesh's: the edge
- * role is not supported yet. Checked once every entity is read, because the router section may
- * come after the listeners and connectors.
- * @throws ConfigError ERR_CONFIG_CONFLICT at the role line of the first inter-router or edge
- *   listener or connector of a standalone router; ERR_CONFIG_NOT_SUPPORTED at an edge role.
+ * qdrouterd's refusal of a listener or connector role the router's mode does not allow, or null:
+ * a standalone router neither makes nor accepts router connections; only an interior router has
+ * inter-router ones; an edge router accepts no edge connections (it makes them).
+ */
+export function computeRoleRefusal(mode: string, type: 'listener' | 'connector', role: unknown): string | null {
+  if (mode === 'standalone' && (role === 'inter-router' || role === 'edge')) return STANDALONE_REFUSAL;
+  if (mode !== 'interior' && role === 'inter-router') return INTER_ROUTER_NOT_INTERIOR;
+  if (mode === 'edge' && type === 'listener' && role === 'edge') return EDGE_LISTENER_ON_EDGE;
+  return null;
+}
+
+/**
+ * qdrouterd's rules on which roles a router's mode allows ({@link computeRoleRefusal}), checked
+ * once every entity is read, because the router section may come after the listeners and
+ * connectors.
+ * @throws ConfigError ERR_CONFIG_CONFLICT at the role line of the first listener or connector
+ *   whose role the mode does not allow, in qdrouterd's words first, then ours.
  */
 function checkRouterMode(router: RouterEntity, connections: ReadonlyArray<ListenerEntity | ConnectorEntity>, file: string): void {
   const byLine = [...connections].sort((a, b) => a.source.line - b.source.line);
-  const routerRole = (c: ListenerEntity | ConnectorEntity) => c.role === 'inter-router' || (c.role as string) === 'edge';
-  const first = router.mode === 'interior' ? undefined : byLine.find(routerRole);
-  if (first !== undefined) {
+  for (const c of byLine) {
+    const refusal = computeRoleRefusal(router.mode, c.type, c.role);
+    if (refusal === null) continue;
     const modeLine = router.source.attributeLines['mode'];
     const modeSource =
       modeLine !== undefined
@@ -249,20 +264,13 @@ function checkRouterMode(router: RouterEntity, connections: ReadonlyArray<Listen
         : router.source.line > 0
           ? `the default; the router section on line ${router.source.line} sets no mode`
           : 'the default; there is no router section';
-    throw new ConfigError(
-      'ERR_CONFIG_CONFLICT',
-      file,
-      first.source.attributeLines['role'] ?? first.source.line,
-      // qdrouterd's own words first (management clients and scripts match them), then ours.
-      `${STANDALONE_REFUSAL} ` +
-        `${first.type} role "${first.role}" needs router mode "interior", but the router's mode is "${router.mode}" (${modeSource}): ` +
-        `a standalone router does not connect to or accept connections from other routers; set mode: interior in the router section, or use role: normal`,
-    );
-  }
-  const edge = byLine.find((c) => (c.role as string) === 'edge');
-  if (edge !== undefined) {
-    throw new ConfigError('ERR_CONFIG_NOT_SUPPORTED', file, edge.source.attributeLines['role'] ?? edge.source.line,
-      `${edge.type} role "edge" is not supported yet by amqp-mesh; supported: normal, inter-router, route-container`);
+    const why = router.mode === 'standalone'
+      ? 'a standalone router does not connect to or accept connections from other routers; set mode: interior in the router section, or use role: normal'
+      : c.role === 'inter-router'
+        ? 'an edge router connects to the mesh through a connector with role: edge'
+        : 'an edge router accepts no edge routers; they connect to interior routers';
+    throw new ConfigError('ERR_CONFIG_CONFLICT', file, c.source.attributeLines['role'] ?? c.source.line,
+      `${refusal} ${c.type} role "${c.role}" needs router mode "interior", but the router's mode is "${router.mode}" (${modeSource}): ${why}`);
   }
 }
 

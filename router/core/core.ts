@@ -26,6 +26,9 @@ export const enum State {
   Modified = 0x27,
 }
 
+/** qdrouterd's edge connection address: an edge router's uplink consumes it. */
+export const EDGE_ADDRESS = '_edge';
+
 /** Multicast aggregation rank: higher wins. */
 function rank(code: number): number {
   switch (code) {
@@ -61,6 +64,11 @@ export class Address {
   deliveriesTransit = 0;
   /** A `_topo/0/<router>/...` address of another router: reached through that router, never advertised. */
   topo = false;
+  /** Senders on edge connections (interior: an edge's proxies, told where this address has destinations). */
+  edgeSenders = 0;
+  /** Consumers and senders not on an edge connection (an edge router proxies these to its interior). */
+  localConsumers = 0;
+  localSenders = 0;
   constructor(readonly key: string, readonly distribution: Distribution) {}
 }
 
@@ -93,6 +101,16 @@ export class CoreLink {
   inProcess = false;
   /** On a route-container connection (a broker's): counted apart too (deliveries*RouteContainer). */
   routeContainer = false;
+  /**
+   * The edge connection the link is on, or null: on an interior router, a link an edge router
+   * attached; on an edge router, a link on its uplink. A delivery never goes back out on the edge
+   * connection it came in on (qdrouterd's edge echo rule).
+   */
+  edgeConn: unknown = null;
+  /** in, interior, on an edge connection: what the edge was last told (destinations beyond it?), null: nothing yet. */
+  edgeDest: boolean | null = null;
+  /** in: the key the sender attached to (an edge router's uplink carries it as the message's to). */
+  key: string | null = null;
   /** Management counters: deliveries on the link, pre-settled ones, and outcomes by kind. */
   deliveryCount = 0;
   presettledCount = 0;
@@ -146,6 +164,16 @@ export interface CoreEffects {
   drainComplete(link: CoreLink): void;
   /** An address gained its first local consumer (`present`) or lost its last (mesh advertisement). */
   addressPresence?(key: string, distribution: Distribution, present: boolean): void;
+  /**
+   * Edge router: an address gained its first consumer (`consumer`) or sender not on the uplink, or
+   * lost its last: the uplink proxies it to the interior router.
+   */
+  edgePresence?(key: string, consumer: boolean, present: boolean): void;
+  /**
+   * Interior router: whether an edge router's sender on an address has destinations beyond that
+   * edge changed (qdrouterd's edge address tracking tells the edge).
+   */
+  edgeDestinations?(link: CoreLink, present: boolean): void;
 }
 
 /**
@@ -216,12 +244,100 @@ export class RouterCore {
     deliveriesIn: 0, deliveriesOut: 0, releasedNoRoute: 0, droppedPresettled: 0 };
 
   private remote: RemoteView | null = null;
+  /** Edge mode: `_edge`, the address whose one consumer is the uplink to the interior router. */
+  private edgeAddress: Address | null = null;
+  /** Edge mode: this router's id (`_edge/<id>/...` and `_topo/0/<id>/...` are its own). */
+  private edgeSelf = '';
 
   constructor(readonly table: AddressTable, private readonly fx: CoreEffects) {}
+
+  /**
+   * Edge mode: what no local consumer takes goes up the uplink (once one is attached, see
+   * {@link setEdgeUplink}), as do other routers' `_topo` and `_edge` addresses.
+   */
+  setEdgeMode(selfId: string): void {
+    this.edgeSelf = selfId;
+    this.edgeAddress = new Address(EDGE_ADDRESS, 'closest');
+  }
+
+  /** Edge mode: the uplink (the anonymous link to the interior router) attached, or went (null). */
+  setEdgeUplink(link: CoreLink | null): void {
+    const e = this.edgeAddress;
+    if (e === null) return;
+    for (const c of e.consumers) c.slot = -1;
+    e.consumers.length = 0;
+    if (link !== null) addTo(e.consumers, link);
+    for (const s of e.senders) this.markDirty(s);
+  }
+
+  /**
+   * An edge router's proxy consumer (its link to the interior router for an address its clients
+   * send to): made unbound; {@link bindEdgeProxy} binds it while the interior has destinations.
+   */
+  onEdgeProxyAttached(capacity: number, io: unknown, edgeConn: unknown): CoreLink {
+    const link = new CoreLink(this.nextLinkId++, 'out', capacity, io);
+    link.edgeConn = edgeConn;
+    return link;
+  }
+
+  /** The interior router said whether `key` has destinations beyond this edge: bind or unbind the proxy. */
+  bindEdgeProxy(link: CoreLink, key: string, bound: boolean): void {
+    if (link.gone || (link.address !== null) === bound) return;
+    if (bound) {
+      const a = this.addressFor(key);
+      link.address = a;
+      addTo(a.consumers, link);
+      for (const s of a.senders) this.markDirty(s);
+      this.pump(link);
+      return;
+    }
+    const a = link.address as Address;
+    removeFrom(a.consumers, link);
+    link.address = null;
+    this.releaseUndelivered(link);
+    for (const s of a.senders) this.markDirty(s);
+    this.maybeDropAddress(a);
+  }
+
+  /**
+   * Edge mode: where an address that is not this router's goes: other routers' `_topo/0/...` and
+   * `_edge/...` addresses are reached through the uplink. Interior mode: `_edge/<edge>/...` goes to
+   * that edge's downlink (qdrouterd's edge summary address `_edge/<edge>`). Null otherwise.
+   */
+  private edgeRoute(key: string, create: boolean): Address | null {
+    if (this.edgeAddress !== null) {
+      let id: string;
+      if (key.startsWith('_topo/0/')) {
+        const end = key.indexOf('/', 8);
+        id = end < 0 ? key.slice(8) : key.slice(8, end);
+      } else if (key.startsWith('_edge/')) {
+        const end = key.indexOf('/', 6);
+        id = end < 0 ? key.slice(6) : key.slice(6, end);
+      } else return null;
+      return id === this.edgeSelf ? null : this.edgeAddress;
+    }
+    if (!key.startsWith('_edge/')) return null;
+    const end = key.indexOf('/', 6);
+    if (end < 0) return null;
+    const summary = key.slice(0, end);
+    let a = this.addresses.get(summary);
+    if (a === undefined && !create) return null;
+    if (a === undefined) {
+      a = new Address(summary, 'balanced');
+      this.addresses.set(summary, a);
+    }
+    return a;
+  }
 
   /** Connects the forwarder to the mesh (interior mode). */
   setRemoteView(view: RemoteView): void {
     this.remote = view;
+  }
+
+  /** `a` has a destination other than the edge connection `from` (a consumer elsewhere, or a remote router). */
+  private routableFrom(a: Address, from: unknown): boolean {
+    for (const c of a.consumers) if (c.edgeConn !== from) return true;
+    return this.hasRemote(a);
   }
 
   /** Remote consumers exist for `a` on a reachable router. */
@@ -254,6 +370,10 @@ export class RouterCore {
 
   /** Looks up (or creates) the address record for a normalized key. */
   private addressFor(key: string): Address {
+    if (key.charCodeAt(0) === 95 /* _ */) {
+      const e = this.edgeRoute(key, true);
+      if (e !== null) return e;
+    }
     let a = this.addresses.get(key);
     if (a === undefined) {
       a = this.topoAddress(key) ?? new Address(key, this.table.computeDistribution(key));
@@ -279,6 +399,7 @@ export class RouterCore {
   }
 
   private maybeDropAddress(a: Address): void {
+    if (a === this.edgeAddress) return;
     if (a.consumers.length === 0 && a.senders.length === 0 && (a.remotes.size === 0 || a.topo)) this.addresses.delete(a.key);
   }
 
@@ -302,11 +423,16 @@ export class RouterCore {
    * A client attached a sending link (messages flow into the router). `key` null: anonymous
    * relay (per-message `to`). Credit follows in {@link flush}.
    */
-  onSenderAttached(key: string | null, capacity: number, io: unknown): CoreLink {
+  onSenderAttached(key: string | null, capacity: number, io: unknown, edgeConn: unknown = null): CoreLink {
     const link = new CoreLink(this.nextLinkId++, 'in', capacity, io);
+    link.edgeConn = edgeConn;
+    link.key = key;
     if (key !== null) {
-      link.address = this.addressFor(key);
-      addTo(link.address.senders, link);
+      const a = this.addressFor(key);
+      link.address = a;
+      addTo(a.senders, link);
+      if (edgeConn !== null) a.edgeSenders++;
+      else if (++a.localSenders === 1 && this.edgeAddress !== null && a !== this.edgeAddress) this.fx.edgePresence?.(a.key, false, true);
     }
     this.markDirty(link);
     return link;
@@ -322,17 +448,18 @@ export class RouterCore {
   }
 
   /** A client attached a receiving link (a consumer). */
-  onConsumerAttached(key: string, capacity: number, presettled: boolean, io: unknown): CoreLink {
+  onConsumerAttached(key: string, capacity: number, presettled: boolean, io: unknown, edgeConn: unknown = null): CoreLink {
     const link = new CoreLink(this.nextLinkId++, 'out', capacity, io);
     link.presettled = presettled;
+    link.edgeConn = edgeConn;
     const a = this.addressFor(key);
     link.address = a;
     addTo(a.consumers, link);
-    // Senders on this address may now get credit.
-    if (a.consumers.length === 1) {
-      for (const s of a.senders) this.markDirty(s);
-      this.fx.addressPresence?.(a.key, a.distribution, true);
-    }
+    // Senders on this address may now get credit (an edge's sender: whenever a consumer comes,
+    // since its own proxy consumer does not count for it).
+    if (a.consumers.length === 1 || a.edgeSenders > 0) for (const s of a.senders) this.markDirty(s);
+    if (a.consumers.length === 1) this.fx.addressPresence?.(a.key, a.distribution, true);
+    if (edgeConn === null && ++a.localConsumers === 1 && this.edgeAddress !== null && a !== this.edgeAddress) this.fx.edgePresence?.(a.key, true, true);
     return link;
   }
 
@@ -381,17 +508,17 @@ export class RouterCore {
     link.gone = true;
     const a = link.address;
     if (link.dir === 'in') {
-      if (a) {
-        removeFrom(a.senders, link);
+      if (a && removeFrom(a.senders, link)) {
+        if (link.edgeConn !== null) a.edgeSenders--;
+        else if (--a.localSenders === 0 && this.edgeAddress !== null && a !== this.edgeAddress) this.fx.edgePresence?.(a.key, false, false);
         this.maybeDropAddress(a);
       }
       return;
     }
     if (a && removeFrom(a.consumers, link)) {
-      if (a.consumers.length === 0) {
-        for (const s of a.senders) this.markDirty(s);
-        this.fx.addressPresence?.(a.key, a.distribution, false);
-      }
+      if (a.consumers.length === 0 || a.edgeSenders > 0) for (const s of a.senders) this.markDirty(s);
+      if (a.consumers.length === 0) this.fx.addressPresence?.(a.key, a.distribution, false);
+      if (link.edgeConn === null && --a.localConsumers === 0 && this.edgeAddress !== null && a !== this.edgeAddress) this.fx.edgePresence?.(a.key, true, false);
     }
     this.releaseUndelivered(link);
     if (a) this.maybeDropAddress(a);
@@ -433,21 +560,34 @@ export class RouterCore {
       this.rejectUnavailable(d);
       return d;
     }
-    if (a === null) {
+    if (a === null && to !== null) {
       // An anonymous message to another router's _topo address is routed without keeping a record.
-      a = to === null ? null : this.addresses.get(to) ?? this.topoAddress(to);
+      a = this.addresses.get(to) ?? this.topoAddress(to) ?? (to.charCodeAt(0) === 95 ? this.edgeRoute(to, false) : null);
     }
+    const from = link.edgeConn;
     const d = new Delivery(link, settled, io);
-    if (a === null || (a.consumers.length === 0 && !this.hasRemote(a))) {
-      this.noRoute(d);
-      return d;
+    if (a === null || (a.consumers.length === 0 && !this.hasRemote(a)) || (from !== null && !this.routableFrom(a, from))) {
+      // An edge router sends what its clients send anonymously and no local consumer takes up its
+      // uplink (qdrouterd's `_edge` address).
+      const up = this.edgeAddress;
+      if (up === null || up.consumers.length === 0 || from !== null || link.address !== null || a === up) {
+        this.noRoute(d);
+        return d;
+      }
+      a = up;
     }
     a.deliveriesIn++;
     if (!link.interRouter && !link.inProcess) a.deliveriesIngress++;
     d.address = a;
     link.held++;
     if (a.distribution === 'multicast') {
-      const outs: CoreLink[] = a.consumers.slice();
+      const outs: CoreLink[] = from === null ? a.consumers.slice() : a.consumers.filter((c) => c.edgeConn !== from);
+      const up = this.edgeAddress;
+      if (up !== null && up.consumers.length > 0 && from === null && link.address === null) {
+        // An edge router's anonymous multicast goes up too (qdrouterd's), unless a proxy already takes it there.
+        const uplink = up.consumers[0];
+        if (!outs.some((c) => c.edgeConn === uplink.edgeConn)) outs.push(uplink);
+      }
       if (this.remote !== null && a.remotes.size > 0) {
         // Never back to where it came from: routers in the trace are excluded.
         const hops = trace ? trace.map((t) => t.replace(/^0\//, '')) : [];
@@ -463,7 +603,7 @@ export class RouterCore {
       d.outstanding = settled ? 0 : n;
       for (let i = 0; i < n; i++) this.enqueue(new Copy(d, outs[i]));
     } else {
-      const out = this.pickAnycast(a, origin, trace, priority);
+      const out = this.pickAnycast(a, origin, trace, priority, from);
       if (out === null) {
         link.held--;
         this.noRoute(d);
@@ -481,16 +621,18 @@ export class RouterCore {
    * consumer always wins, as qdrouterd); otherwise the cheapest remote router (closest) or the
    * lowest outstanding + cost among local links and remote routers (balanced).
    */
-  private pickAnycast(a: Address, origin: string | null, trace: readonly string[] | null, priority: number): CoreLink | null {
+  private pickAnycast(a: Address, origin: string | null, trace: readonly string[] | null, priority: number, from: unknown): CoreLink | null {
     const remote = this.remote;
-    if (a.consumers.length > 0 && (a.distribution !== 'balanced' || remote === null || a.remotes.size === 0)) {
-      return a.distribution === 'balanced' ? this.pickBalanced(a) : this.pickClosest(a);
+    // A delivery from an edge connection never goes back to it.
+    const cs = from === null ? a.consumers : a.consumers.filter((c) => c.edgeConn !== from);
+    if (cs.length > 0 && (a.distribution !== 'balanced' || remote === null || a.remotes.size === 0)) {
+      return a.distribution === 'balanced' ? this.pickBalanced(a, cs) : this.pickClosest(a, cs);
     }
     if (remote === null) return null;
     let best: CoreLink | null = null;
     let bestValue = Infinity;
-    if (a.consumers.length > 0) {
-      best = this.pickBalanced(a);
+    if (cs.length > 0) {
+      best = this.pickBalanced(a, cs);
       bestValue = best.undeliveredCount + best.unsettled;
       if (bestValue === 0) return best;
     }
@@ -537,8 +679,7 @@ export class RouterCore {
   }
 
   /** Balanced: fewest outstanding (undelivered + unsettled); ties rotate. */
-  private pickBalanced(a: Address): CoreLink {
-    const cs = a.consumers;
+  private pickBalanced(a: Address, cs: CoreLink[]): CoreLink {
     const n = cs.length;
     const start = a.rr++ % n;
     let best = cs[start];
@@ -555,8 +696,7 @@ export class RouterCore {
   }
 
   /** Closest on a standalone router: every consumer is as close; rotate, preferring one that can take it now. */
-  private pickClosest(a: Address): CoreLink {
-    const cs = a.consumers;
+  private pickClosest(a: Address, cs: CoreLink[]): CoreLink {
     const n = cs.length;
     const start = a.rr++ % n;
     for (let k = 0; k < n; k++) {
@@ -699,7 +839,12 @@ export class RouterCore {
       const link = list[i];
       link.dirty = false;
       if (link.gone) continue;
-      const routable = link.address === null || link.address.consumers.length > 0 || this.hasRemote(link.address);
+      const a = link.address;
+      const routable = a === null || (link.edgeConn === null ? a.consumers.length > 0 || this.hasRemote(a) : this.routableFrom(a, link.edgeConn));
+      if (a !== null && link.edgeConn !== null && this.edgeAddress === null && routable !== link.edgeDest) {
+        link.edgeDest = routable;
+        this.fx.edgeDestinations?.(link, routable);
+      }
       const want = routable ? Math.max(0, link.capacity - link.held) : 0;
       if (want === 0) {
         if (link.granted > 0 && !routable) {

@@ -95,11 +95,14 @@ export class InterRouter implements RemoteView {
         for (const [key, hint] of added) {
           const m = parseMobileKey(key);
           if (m && m.cls === 'M' && m.phase !== null && m.phase <= 9) this.host.remoteAddress(id, phaseKey(m.address, m.phase), distributionForHint(hint) ?? 'balanced', true);
+          // An edge router's summary address (`_edge/<edge id>`): reached through the router it connects to.
+          else if (m && m.cls === 'H') this.host.remoteAddress(id, `_edge/${m.address}`, 'balanced', true);
           else if (m && 'CDEF'.includes(m.cls)) this.host.remoteLinkRoute?.(id, key, true);
         }
         for (const key of removed) {
           const m = parseMobileKey(key);
           if (m && m.cls === 'M' && m.phase !== null && m.phase <= 9) this.host.remoteAddress(id, phaseKey(m.address, m.phase), 'balanced', false);
+          else if (m && m.cls === 'H') this.host.remoteAddress(id, `_edge/${m.address}`, 'balanced', false);
           else if (m && 'CDEF'.includes(m.cls)) this.host.remoteLinkRoute?.(id, key, false);
         }
       },

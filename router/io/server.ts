@@ -21,8 +21,8 @@ import { scanMessage, writeMessageWithAnnotations } from '../protocol/message';
 import { DecodeError, Writer } from '../../amqp/codec';
 import { AddressTable, AddressRule, Distribution } from '../core/addresses';
 import { checkAddress, normalizeAddress } from '../../amqp/address';
-import { hintForDistribution, mobileKey } from '../protocol/control';
-import { Copy, CoreEffects, CoreLink, Delivery, Made, RouterCore } from '../core/core';
+import { TREATMENT, hintForDistribution, mobileKey } from '../protocol/control';
+import { Copy, CoreEffects, CoreLink, Delivery, EDGE_ADDRESS, Made, RouterCore } from '../core/core';
 import { Logger } from '../../lib/log';
 import { DATA_LINK_CREDIT, InterRouter } from './inter-router';
 import { MESH_DEFAULTS, MeshSettings } from '../core/mesh';
@@ -39,6 +39,9 @@ import type { ConnectionInfo, LinkInfo, ManagementControl, ManagementView, NodeI
 import type { TLSSocket } from 'node:tls';
 import { ManagementError, decodeRequest, encodeReply, type ManagementRequest } from '../../amqp/management';
 import { FAILOVER_SERVER_LIST } from '../../amqp/failover';
+import { EDGE_TRACKING_LINK, EdgeUplink } from './edge-uplink';
+import { EdgeTracker } from './edge-tracker';
+import { EDGE_DOWNLINK_CAPABILITY, EDGE_TRACKING_ADDRESS } from '../protocol/edge-tracking';
 
 
 /** Marks a link attached to `$management` (requests in). */
@@ -59,16 +62,20 @@ export { VERSION };
 export interface ListenerSettings extends ServerListenerSettings {
   linkCapacity: number;
   stripAnnotations: 'in' | 'out' | 'both' | 'no';
-  /** `inter-router`: peers are routers of the mesh; `route-container`: brokers or services connecting in. */
-  role?: 'normal' | 'inter-router' | 'route-container';
+  /**
+   * `inter-router`: peers are routers of the mesh; `route-container`: brokers or services
+   * connecting in; `edge`: edge routers (interior mode).
+   */
+  role?: 'normal' | 'inter-router' | 'route-container' | 'edge';
   /** Inter-router cost (listener `cost`). */
   cost?: number;
   /** Announced to clients in the open frame (`failover-server-list`, qdrouterd's form), if any. */
   failoverServerList?: Map<unknown, string>[];
 }
 
-/** An outgoing inter-router connection (qdrouterd `connector`). */
+/** An outgoing router connection (qdrouterd `connector`): inter-router (interior) or an edge router's uplink. */
 export interface ConnectorSettings {
+  role: 'inter-router' | 'edge';
   name: string;
   host: string;
   port: number;
@@ -83,7 +90,7 @@ export interface ConnectorSettings {
 /** Everything the router process needs. */
 export interface RouterSettings {
   id: string;
-  mode: 'standalone' | 'interior';
+  mode: 'standalone' | 'interior' | 'edge';
   listeners: ListenerSettings[];
   addresses: AddressRule[];
   /** Largest message accepted, bytes. */
@@ -112,8 +119,10 @@ class ConnCtx extends ConnIo {
   readonly createdAt = Date.now();
   /** Set on a route-container connection (to a broker). */
   routeContainer: RouteContainer | null = null;
-  /** Set on an inter-router connection we dialled. */
+  /** Set on an inter-router or edge connection we dialled. */
   connector: Connector | null = null;
+  /** An edge connection: an edge router's (interior mode) or this edge router's uplink (edge mode). */
+  edge = false;
   /** The router's clock (whole seconds) at the last delivery in or out (management's lastDlvSeconds); 0: none. */
   lastDeliveryAt = 0;
   /** A route container's connection (not a normal connector's, which is only kept up). */
@@ -154,6 +163,10 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
   private stopping = false;
   /** The mesh glue (interior mode). */
   readonly interRouter: InterRouter | null;
+  /** The uplink to interior routers (edge mode). */
+  readonly edgeUplink: EdgeUplink | null;
+  /** Address tracking for the edge routers connected here (interior mode). */
+  private readonly edgeTracker = new EdgeTracker((c) => this.touch(c));
   private meshTimer: NodeJS.Timeout | null = null;
   /** Inter-router connectors, by their settings. */
   private readonly connectors = new Map<ConnectorSettings, Connector>();
@@ -206,6 +219,13 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
       }, logger)
       : null;
     if (this.interRouter) this.core.setRemoteView(this.interRouter);
+    if (settings.mode === 'edge') {
+      this.core.setEdgeMode(settings.id);
+      this.edgeUplink = new EdgeUplink(settings.id, this.core, {
+        touch: (c) => this.touch(c),
+        outLinkOpened: (link) => (link.conn.ctx as ConnCtx).outLinks.add(link),
+      }, logger);
+    } else this.edgeUplink = null;
     this.agentIn = this.core.onSenderAttached(null, 250, AGENT_IN);
     this.agentIn.inProcess = true;
     // Anonymous senders reach the agent too (qdrouterd's `$management` and `_local/$management`
@@ -237,18 +257,19 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
         ir.onTick(Date.now());
         this.touchAll();
       }, 100);
-      for (const c of this.settings.connectors ?? []) this.connect(c);
     }
+    for (const c of this.settings.connectors ?? []) this.connect(c);
     for (const rc of this.routeContainers) rc.start();
   }
 
-  /** Opens (and keeps re-opening, with backoff) an inter-router connector. */
+  /** Opens (and keeps re-opening, with backoff) an inter-router connector, or an edge router's edge connector. */
   private connect(c: ConnectorSettings): void {
-    if (this.stopping || !this.interRouter) return;
+    const edge = c.role === 'edge';
+    if (this.stopping || (edge ? this.edgeUplink === null : this.interRouter === null)) return;
     const ir = this.interRouter;
     const listener: ListenerSettings = {
       name: c.name, host: c.host, port: c.port, maxFrameSize: c.maxFrameSize, maxSessions: 32768, idleTimeoutSeconds: c.idleTimeoutSeconds,
-      linkCapacity: 250, saslMechanisms: [], authenticatePeer: false, stripAnnotations: 'no', role: 'inter-router', cost: c.cost,
+      linkCapacity: 250, saslMechanisms: [], authenticatePeer: false, stripAnnotations: 'no', role: c.role, cost: c.cost,
     };
     let conn: Connection | null = null;
     const connector = new Connector(c.name, [{ host: c.host, port: c.port }], c.transport ?? PLAIN_CONNECTOR, BACKOFF, {
@@ -257,15 +278,16 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
           {
             containerId: this.settings.id, maxFrameSize: c.maxFrameSize, channelMax: 32767, idleTimeoutMs: c.idleTimeoutSeconds * 1000,
             maxMessageSize: this.settings.maxMessageSize, handleMax: 65535, saslMechanisms: [], requireSasl: false,
-            offeredCapabilities: ['ANONYMOUS-RELAY'], properties: InterRouter.openProperties(c.cost, VERSION), incomingWindow: 65536,
-            client: { ...c.sasl, hostname: c.host },
+            offeredCapabilities: ['ANONYMOUS-RELAY'], incomingWindow: 65536, client: { ...c.sasl, hostname: c.host },
+            properties: edge ? { product: 'amqp-mesh', version: VERSION } : InterRouter.openProperties(c.cost, VERSION),
           },
           this,
           Date.now(),
         );
-        ir.register(conn, c.cost, true);
+        if (!edge) ir?.register(conn, c.cost, true);
         const ctx = new ConnCtx(t, listener, this.nextConnId++);
         ctx.connector = connector;
+        ctx.edge = edge;
         this.pump.attach(conn, ctx);
       },
       onUp: () => {
@@ -277,7 +299,8 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
       onDown: (_target, wasUp, _next, delay) => {
         if (conn) {
           if (!conn.closed) conn.onSocketClosed('socket-closed');
-          ir.onClosed(conn);
+          ir?.onClosed(conn);
+          this.edgeUplink?.onClosed(conn);
         }
         conn = null;
         this.logger.log('SERVER', 'info', `connector ${c.name}: ${wasUp ? 'connection lost' : 'cannot connect'} to ${c.host}:${c.port}; retrying in ${delay} ms`);
@@ -523,11 +546,11 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
       const t = ctx.transport;
       const tls = t.kind === 'tls' || t.kind === 'wss' ? (t.stream as Partial<TLSSocket>) : null;
       const dialled = ctx.connector !== null || (ctx.routeContainer !== null && !ctx.routeContainer.accepted);
-      const interRouter = ctx.connector !== null || (!dialled && ctx.listener.role === 'inter-router');
+      const interRouter = (ctx.connector !== null && !ctx.edge) || (!dialled && ctx.listener.role === 'inter-router');
       const mech = conn.saslMechanism;
       out.push({
         identity: String(ctx.id), host: t.peer, container: conn.remoteOpen?.containerId ?? null,
-        role: ctx.isRouteContainer ? 'route-container' : interRouter ? 'inter-router' : 'normal', dir: dialled ? 'out' : 'in',
+        role: ctx.edge ? 'edge' : ctx.isRouteContainer ? 'route-container' : interRouter ? 'inter-router' : 'normal', dir: dialled ? 'out' : 'in',
         sasl: mech, user: conn.user, isAuthenticated: mech !== null && mech !== 'ANONYMOUS' && conn.user !== null,
         isEncrypted: tls !== null, sslProto: tls?.getProtocol?.() ?? null, sslCipher: tls?.getCipher?.()?.name ?? null,
         opened: conn.remoteOpen !== null, uptimeSeconds: Math.floor((now - ctx.createdAt) / 1000), lastDlvSeconds: ctx.lastDeliveryAt === 0 ? null : Math.max(0, Math.floor(now / 1000) - ctx.lastDeliveryAt),
@@ -647,6 +670,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
       Date.now(),
     );
     const ctx = new ConnCtx(t, l, this.nextConnId++);
+    ctx.edge = l.role === 'edge';
     if (l.role === 'inter-router' && this.interRouter) this.interRouter.register(conn, l.cost ?? 1, false);
     this.pump.attach(conn, ctx, deadline);
     this.logger.log('SERVER', 'info', `[C${ctx.id}] Accepted connection from ${t.peer} on ${l.name}${t.kind === 'tcp' ? '' : ` (${t.kind}${t.externalId ? `, certificate ${t.externalId}` : ''})`}`);
@@ -700,6 +724,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     if (ctx.routeContainer === null && ctx.connector === null && ctx.listener.role === 'route-container') this.acceptRouteContainer(conn, ctx);
     ctx.routeContainer?.onOpen(conn);
     ctx.connector?.onOpened();
+    if (ctx.edge && ctx.connector !== null) this.edgeUplink?.onOpened(conn);
     this.logger.log('SERVER', 'info', `[C${ctx.id}] Connection open: container-id ${conn.remoteOpen?.containerId}, user ${conn.user}`);
   }
 
@@ -707,6 +732,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     if (link.ctx instanceof RouteEnd) return this.linkRouter.onLinkOpened(link, a);
     const rc = (link.conn.ctx as ConnCtx).routeContainer;
     if (rc !== null && rc.onLinkOpened(link, a)) return;
+    if (this.edgeUplink?.onLinkOpened(link)) return;
     this.interRouter?.onLinkOpened(link);
   }
 
@@ -769,6 +795,8 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     const ctx = conn.ctx as ConnCtx;
     if (this.linkRouter.onAttach(link, a, false)) return;
     const capacity = ctx.listener.linkCapacity;
+    const edgeConn = ctx.edge ? conn : null;
+    if (edgeConn !== null && link.isSender && a.source !== null && this.edgeUplink === null && this.onEdgeAttach(link, a, capacity)) return;
     if (link.isSender) {
       // The peer receives: a consumer.
       const src = a.source;
@@ -776,7 +804,10 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
       let key: string;
       let replySource: Parameters<Link['accept']>[0]['source'];
       if (src.dynamic) {
-        const addr = `amqp:/_topo/0/${this.settings.id}/temp.${randomBytes(9).toString('base64url')}`;
+        // An edge router's dynamic addresses are `_edge/<id>/...`: the interior routes them down to it.
+        const addr = this.edgeUplink !== null
+          ? `amqp:/_edge/${this.settings.id}/temp.${randomBytes(9).toString('base64url')}`
+          : `amqp:/_topo/0/${this.settings.id}/temp.${randomBytes(9).toString('base64url')}`;
         key = normalizeAddress(addr);
         replySource = { type: 'source', address: addr, dynamic: true };
       } else {
@@ -790,7 +821,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
       }
       link.address = key;
       link.accept({ source: replySource }, a);
-      link.ctx = this.core.onConsumerAttached(key, capacity, a.sndSettleMode === 1, link);
+      link.ctx = this.core.onConsumerAttached(key, capacity, a.sndSettleMode === 1, link, edgeConn);
       (link.ctx as CoreLink).routeContainer = ctx.isRouteContainer;
       ctx.outLinks.add(link);
       this.logger.log('ROUTER', 'debug', `[C${ctx.id}] consumer link ${link.name} on ${key}`);
@@ -829,9 +860,32 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     // Our outcomes are settled (rcv-settle-mode first), whatever the sender asked: as qdrouterd,
     // and clients that ask for second but never settle (uAMQP) complete their sends.
     link.accept(replyTarget === undefined ? { rcvSettleMode: 0 } : { rcvSettleMode: 0, target: replyTarget }, a);
-    link.ctx = this.core.onSenderAttached(key, capacity, link);
+    link.ctx = this.core.onSenderAttached(key, capacity, link, edgeConn);
     (link.ctx as CoreLink).routeContainer = ctx.isRouteContainer;
     this.logger.log('ROUTER', 'debug', `[C${ctx.id}] sender link ${link.name} on ${key ?? '(anonymous)'}`);
+  }
+
+  /**
+   * Interior mode: an edge router's own links (qdrouterd's): its address-tracking link, and its
+   * downlink, which consumes `_edge/<edge id>`. Returns false for the edge's other links.
+   */
+  private onEdgeAttach(link: Link, a: AttachFrame, capacity: number): boolean {
+    const src = a.source!;
+    if (src.address === EDGE_TRACKING_ADDRESS) {
+      link.address = EDGE_TRACKING_ADDRESS;
+      link.accept({}, a);
+      link.ctx = EDGE_TRACKING_LINK;
+      this.edgeTracker.onAttached(link);
+      return true;
+    }
+    if (!src.capabilities.includes(EDGE_DOWNLINK_CAPABILITY) || src.address === null) return false;
+    const key = `_edge/${src.address}`;
+    link.address = key;
+    link.accept({}, a);
+    link.ctx = this.core.onConsumerAttached(key, capacity, false, link, link.conn);
+    (link.conn.ctx as ConnCtx).outLinks.add(link);
+    this.logger.log('ROUTER', 'info', `[C${(link.conn.ctx as ConnCtx).id}] edge router ${src.address}: downlink attached`);
+    return true;
   }
 
   private refuse(link: Link, a: AttachFrame, error: AmqpError): void {
@@ -842,6 +896,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
 
   onFlow(link: Link, drain: boolean): void {
     if (link.ctx instanceof RouteEnd) return this.linkRouter.onFlow(link);
+    if (link.ctx === EDGE_TRACKING_LINK) return this.edgeTracker.onFlow(link);
     const cl = link.ctx as CoreLink | null;
     if (cl) this.core.onConsumerFlow(cl, drain);
   }
@@ -861,6 +916,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     (link.conn.ctx as ConnCtx).lastDeliveryAt = this.clockSeconds;
     if (link.ctx instanceof RouteEnd) return this.linkRouter.onDelivery(link, d);
     if (link.ctx === MANAGEMENT) return this.onManagementRequest(link, d);
+    if (link.ctx === EDGE_TRACKING_LINK) return this.edgeUplink?.onTracking(link, d);
     if (this.interRouter?.onDelivery(link, d)) return;
     const cl = link.ctx as CoreLink | null;
     if (cl === null) return;
@@ -869,7 +925,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     this.core.onCreditConsumed(cl, link.credit);
     const rd = new RoutedDelivery(d);
     const ctx = link.conn.ctx as ConnCtx;
-    const keepInbound = ctx.listener.stripAnnotations === 'out' || ctx.listener.stripAnnotations === 'no';
+    const keepInbound = ctx.edge || ctx.listener.stripAnnotations === 'out' || ctx.listener.stripAnnotations === 'no';
     try {
       scanMessage(d.payload, 0, d.payload.length, rd, keepInbound);
     } catch (e) {
@@ -880,11 +936,13 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     }
     let to: string | null = null;
     if (cl.address === null) {
-      if (rd.to === null) {
+      // Between an edge and its interior router the router's own to-override wins, as on the mesh.
+      const rto = ctx.edge ? rd.routerTo ?? rd.to : rd.to;
+      if (rto === null) {
         if (!d.settled) link.conn.updateIn(d, rd.toInvalid ? REJECT_BAD_TO : REJECT_NO_TO, true);
         return;
       }
-      to = normalizeAddress(rd.to);
+      to = normalizeAddress(rto);
       to = phaseKey(to, this.addressTable.computePhases(to).ingress);
     }
     // An address rule's priority overrides the message's (qdrouterd's address `priority`).
@@ -914,8 +972,12 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
   onLinkGone(link: Link, error: AmqpError | null, reason: LinkGoneReason): void {
     if (link.ctx instanceof RouteEnd) return this.linkRouter.onLinkGone(link, error, reason);
     if (link.ctx === MANAGEMENT) return;
-    const cl = link.ctx as CoreLink | null;
     const ctx = link.conn.ctx as ConnCtx;
+    if (ctx.edge) {
+      this.edgeUplink?.onLinkGone(link);
+      if (link.ctx === EDGE_TRACKING_LINK) return this.edgeTracker.onLinkGone(link);
+    }
+    const cl = link.ctx as CoreLink | null;
     if (error) this.logger.log('ROUTER', 'info', `[C${ctx.id}] link ${link.name} gone (${reason}): ${error.condition} ${error.description ?? ''}`);
     // The auto-link's lastError, as qdrouterd reports it: the peer's description (else its condition).
     ctx.routeContainer?.onLinkGone(link, error ? error.description ?? error.condition : null);
@@ -932,6 +994,8 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
 
   onClosed(conn: Connection, reason: CloseReason, error: AmqpError | null): void {
     this.interRouter?.onClosed(conn);
+    this.edgeUplink?.onClosed(conn);
+    this.edgeTracker.onClosed(conn);
     this.linkRouter.onConnectionClosed(conn);
     const ctx = conn.ctx as ConnCtx;
     const rc = ctx.routeContainer;
@@ -985,9 +1049,12 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     const strip = (conn.ctx as ConnCtx).listener.stripAnnotations;
     const annotate = strip === 'in' || strip === 'no';
     let payload: Buffer;
-    if (this.interRouter !== null && this.interRouter.isInterRouter(conn)) {
+    if ((this.interRouter !== null && this.interRouter.isInterRouter(conn)) || (conn.ctx as ConnCtx).edge) {
       if (d.forMesh === null) {
-        const key = copy.delivery.address?.key ?? null;
+        let key = copy.delivery.address?.key ?? null;
+        // Up an edge router's uplink, or towards an edge's summary address (`_edge/<id>`): the
+        // address the sender named travels as qdrouterd's to-override.
+        if (key !== null && (key === EDGE_ADDRESS || key.startsWith('_edge/'))) key = copy.delivery.link.key ?? d.routerTo ?? d.to;
         if (key === null) d.forMesh = this.annotate(d, d.to, 0);
         else if (key.charCodeAt(0) !== 1) d.forMesh = this.annotate(d, key, 0);
         else {
@@ -1055,8 +1122,26 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
   addressPresence(key: string, distribution: Distribution, present: boolean): void {
     // Dynamic addresses are reached through _topo; `$management` and `_local/...` are this router's own.
     if (!this.interRouter || key.startsWith('_topo/') || key.startsWith('_local/') || key === '$management') return;
+    if (key.startsWith('_edge/')) {
+      // An edge router's downlink: its summary address goes to the mesh as qdrouterd's H key.
+      this.interRouter.mesh.onLocalAddress(`H${key.slice(6)}`, TREATMENT.ANYCAST_BALANCED, present);
+      return;
+    }
     const k = parsePhaseKey(key);
     this.interRouter.mesh.onLocalAddress(mobileKey(k.address, k.phase), hintForDistribution(distribution), present);
+  }
+
+  edgePresence(key: string, consumer: boolean, present: boolean): void {
+    this.edgeUplink?.onPresence(key, consumer, present);
+  }
+
+  edgeDestinations(cl: CoreLink, present: boolean): void {
+    const link = cl.io as Link;
+    const a = cl.address;
+    if (a === null || !link.attached) return;
+    const k = parsePhaseKey(a.key);
+    if (k.phase > 9) return;
+    this.edgeTracker.send(link.conn, mobileKey(k.address, k.phase), present);
   }
 
   drainComplete(cl: CoreLink): void {

@@ -18,7 +18,7 @@ export interface ConnectionInfo {
   /** `host:port` of the peer. */
   host: string;
   container: string | null;
-  role: 'normal' | 'inter-router' | 'route-container';
+  role: 'normal' | 'inter-router' | 'route-container' | 'edge';
   dir: 'in' | 'out';
   /** SASL mechanism the peer used, or null without SASL. */
   sasl: string | null;

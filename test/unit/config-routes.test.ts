@@ -326,7 +326,7 @@ test('broker pair: standalone routers take route-container connections too', () 
 // ---------------------------------------------------------------------------------------------
 // Roles
 
-test('roles: route-container is accepted on listeners and connectors in every syntax; edge stays refused', () => {
+test('roles: route-container is accepted on listeners and connectors in every syntax', () => {
   for (const type of ['listener', 'connector'] as const) {
     const expected = load(conf(`${type} {`, '    port: 5673', '    role: route-container', '}'));
     const entity = type === 'listener' ? expected.listeners[0]! : expected.connectors[0]!;
@@ -343,11 +343,6 @@ test('roles: route-container is accepted on listeners and connectors in every sy
     assert.is((type === 'listener' ? byIndex.listeners[0]! : byIndex.connectors[0]!).role, 'route-container');
     assert.equal(warningsOf(byIndex), [[2, 'WARN_CONFIG_ENUM_INDEX']]);
 
-    assertRefused(conf('router {', '    mode: interior', '}', `${type} {`, '    role: edge', '}'), {
-      line: 5,
-      code: 'ERR_CONFIG_NOT_SUPPORTED',
-      mentions: [`${type} role "edge" is not supported yet`, 'supported: normal, inter-router, route-container'],
-    });
     // On a standalone router (the default) qdrouterd's mode rule comes first, in its words.
     assertRefused(`- ${type}:\n    role: edge\n`, { file: 'r.yaml', line: 2, code: 'ERR_CONFIG_CONFLICT', mentions: ["role='standalone' not allowed to connect to or accept connections from other routers."] });
     assertRefused(`[["${type}", {\n  "role": "broker"\n}]]`, {
@@ -355,6 +350,24 @@ test('roles: route-container is accepted on listeners and connectors in every sy
       line: 2,
       code: 'ERR_CONFIG_INVALID_VALUE',
       mentions: [`${type} role "broker" is not one of normal, inter-router, route-container`],
+    });
+  }
+});
+
+test('roles by router mode, in qdrouterd\'s words: edge listeners on interior routers, edge connectors on edge routers', () => {
+  // Accepted: an interior router with an edge listener; an edge router with an edge connector.
+  const interior = load(conf('router {', '    mode: interior', '}', 'listener {', '    role: edge', '    port: 5674', '}'));
+  assert.is(interior.listeners[0]!.role, 'edge');
+  const edge = load(conf('router {', '    mode: edge', '    id: E1', '}', 'connector {', '    role: edge', '    port: 5674', '}'));
+  assert.is(edge.router.mode, 'edge');
+  assert.is(edge.connectors[0]!.role, 'edge');
+  // Refused: an edge listener on an edge router; an inter-router listener or connector on one.
+  assertRefused(conf('router {', '    mode: edge', '}', 'listener {', '    role: edge', '}'), {
+    line: 5, code: 'ERR_CONFIG_CONFLICT', mentions: ["role='edge' only allowed with router mode='interior'", 'an edge router accepts no edge routers'],
+  });
+  for (const type of ['listener', 'connector']) {
+    assertRefused(conf('router {', '    mode: edge', '}', `${type} {`, '    role: inter-router', '}'), {
+      line: 5, code: 'ERR_CONFIG_CONFLICT', mentions: ["role='inter-router' only allowed with router mode='interior'", 'through a connector with role: edge'],
     });
   }
 });

@@ -100,6 +100,13 @@ test('refusals: qdrouterd status codes, the reason without a file line', () => {
   // A standalone router (the default) refuses routers' roles first, whatever else is wrong (port 77777).
   const standalone = refusal(() => computeConfigChange(s, { op: 'CREATE', type: 'connector', attributes: { host: '0.0.0.0', port: '77777', role: 'inter-router' } }));
   assert.is(standalone.message, "role='standalone' not allowed to connect to or accept connections from other routers.");
+  // An edge router (qdrouterd's EdgeRouterQdManageTest): no inter-router connector, no edge listener.
+  const edge = computeConfigState(parseConfigEntities('router {\n  mode: edge\n  id: E1\n}\n', 'e.conf'), 'e.conf');
+  const interRouter = refusal(() => computeConfigChange(edge, { op: 'CREATE', type: 'connector', attributes: { host: '0.0.0.0', port: '77777', role: 'inter-router' } }));
+  assert.equal([interRouter.statusCode, interRouter.message], [400, "role='inter-router' only allowed with router mode='interior'"]);
+  const edgeListener = refusal(() => computeConfigChange(edge, { op: 'CREATE', type: 'listener', attributes: { port: '0', role: 'edge' } }));
+  assert.equal([edgeListener.statusCode, edgeListener.message], [400, "role='edge' only allowed with router mode='interior'"]);
+  assert.is(computeConfigChange(edge, { op: 'CREATE', type: 'connector', attributes: { name: 'up', port: '5999', role: 'edge' } }).state.settings.connectors?.[0]?.role, 'edge');
   const used = refusal(() => computeConfigChange(
     computeConfigChange(s, { op: 'CREATE', type: 'listener', attributes: { name: 'sec', port: '5671', sslProfile: 'tls' } }).state,
     { op: 'DELETE', identity: 'sslProfile/tls' },

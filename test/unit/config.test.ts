@@ -666,20 +666,6 @@ test('address distribution unavailable is accepted (qdrouterd 1.19: attaches ref
 });
 
 test('refused: what qdrouterd accepts but amqp-mesh does not support yet', () => {
-  assertRefused('router {\n    mode: edge\n}\n', {
-    line: 2,
-    code: 'ERR_CONFIG_NOT_SUPPORTED',
-    mentions: ['router mode "edge" is not supported yet', 'supported: standalone, interior'],
-  });
-  for (const role of ['edge']) {
-    for (const type of ['listener', 'connector']) {
-      assertRefused(`router {\n    mode: interior\n}\n${type} {\n    port: 1\n    role: ${role}\n}\n`, {
-        line: 6,
-        code: 'ERR_CONFIG_NOT_SUPPORTED',
-        mentions: [`${type} role "${role}" is not supported yet`, 'supported: normal, inter-router, route-container'],
-      });
-    }
-  }
   assertRefused('listener {\n    saslMechanisms: ANONYMOUS GSSAPI\n}\n', {
     line: 2,
     code: 'ERR_CONFIG_NOT_SUPPORTED',
@@ -1315,7 +1301,6 @@ test('mesh: connector refusals name the file, the line and the valid choices', (
     ['    saslPassword: s3cret', 5, 'ERR_CONFIG_CONFLICT', ['saslPassword but no saslUsername', 'set saslUsername, or remove saslPassword']],
     ['    saslMechanisms: ANONYMOUS\n    saslUsername: a\n    saslPassword: p', 5, 'ERR_CONFIG_CONFLICT', ['saslMechanisms "ANONYMOUS" does not include PLAIN', 'add PLAIN, or remove them']],
     ['    saslUsername: ""\n    saslPassword: p', 5, 'ERR_CONFIG_INVALID_VALUE', ['connector saslUsername is empty']],
-    ['    role: edge', 5, 'ERR_CONFIG_NOT_SUPPORTED', ['connector role "edge" is not supported yet', 'supported: normal, inter-router']],
     ['    role: peer', 5, 'ERR_CONFIG_INVALID_VALUE', ['connector role "peer" is not one of normal, inter-router']],
     ['    maxFrameSize: 100', 5, 'ERR_CONFIG_INVALID_VALUE', ['connector maxFrameSize "100" is out of range', 'from 512']],
     ['    linkCapacity: -1', 5, 'ERR_CONFIG_INVALID_VALUE', ['connector linkCapacity "-1" is out of range']],
@@ -1706,14 +1691,14 @@ test('loadConfigFile reads conf, YAML and JSON files and reports read errors wit
     checkRefusal(refusal, directory, { line: undefined, code: 'ERR_CONFIG_READ', mentions: ['EISDIR'] });
 
     const bad = path.join(directory, 'bad.conf');
-    fs.writeFileSync(bad, 'router {\n    mode: edge\n}\n');
+    fs.writeFileSync(bad, 'router {\n    mode: edge\n}\nlistener {\n    role: edge\n}\n');
     refusal = undefined;
     try {
       loadConfigFile(bad);
     } catch (caught) {
       refusal = caught;
     }
-    checkRefusal(refusal, bad, { line: 2, code: 'ERR_CONFIG_NOT_SUPPORTED' });
+    checkRefusal(refusal, bad, { line: 5, code: 'ERR_CONFIG_CONFLICT' });
   });
 });
 

@@ -85,6 +85,35 @@ for (const mechanism of ['ANONYMOUS', 'PLAIN', null] as const) {
   });
 }
 
+test('an outcome decided before our detach goes out before it (the peer would count it lost)', () => {
+  //   [client sender] --msg--> [server receiver]: server accepts, then detaches at once
+  const events: string[] = [];
+  const ch = new (class extends Recorder {
+    override onOutcome(d: OutDelivery, code: number, st: Buffer | null, settled: boolean): void {
+      events.push('outcome');
+      super.onOutcome(d, code, st, settled);
+    }
+    override onLinkGone(): void {
+      events.push('detach');
+    }
+  })();
+  const sh = new Recorder();
+  const client = new Connection(opts({ mechanism: 'ANONYMOUS' }), ch, 0);
+  const server = new Connection(opts(), sh, 0);
+  client.start();
+  const link = client.attach(client.beginSession(), 'l1', true, { type: 'source', address: null }, { type: 'target', address: 'q' });
+  pump(client, server);
+  server.setCredit(sh.attaches[0], 1);
+  pump(client, server);
+  const od = client.send(link, Buffer.from([0x00, 0x53, 0x77, 0x40]), false, null);
+  pump(client, server);
+  server.updateIn(sh.deliveries[0], STATE.accepted, true);
+  server.detachLink(sh.attaches[0], null);
+  pump(client, server);
+  assert.equal(ch.outcomes.map((o) => [o.d, o.code, o.settled]), [[od, 0x24, true]]);
+  assert.equal(events, ['outcome', 'detach'], 'the disposition frame precedes the detach');
+});
+
 test('client receiver: credit from our side, deliveries from the peer', () => {
   const ch = new Recorder(), sh = new Recorder();
   const client = new Connection(opts({ mechanism: 'ANONYMOUS' }), ch, 0);

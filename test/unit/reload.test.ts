@@ -6,7 +6,7 @@ import type { ConnectorSettings, RouterSettings } from '../../router/io/server';
 import type { RouteContainerSettings } from '../../router/io/route-container';
 
 const conn = (name: string, port: number, cost = 1): ConnectorSettings => ({
-  name, host: '127.0.0.1', port, cost, maxFrameSize: 16384, idleTimeoutSeconds: 16, sasl: { mechanism: 'ANONYMOUS' },
+  role: 'inter-router', name, host: '127.0.0.1', port, cost, maxFrameSize: 16384, idleTimeoutSeconds: 16, sasl: { mechanism: 'ANONYMOUS' },
 });
 const rc = (name: string, port: number, autoLinks: RouteContainerSettings['autoLinks'] = []): RouteContainerSettings => ({
   name, host: '127.0.0.1', port, failoverUrls: [], maxFrameSize: 16384, idleTimeoutSeconds: 16, linkCapacity: 250, sasl: { mechanism: 'ANONYMOUS' }, autoLinks,

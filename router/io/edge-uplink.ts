@@ -1,0 +1,232 @@
+/**
+ * An edge router's uplink (qdrouterd 1.19's edge_router module, router mode `edge`): the edge
+ * dials every `connector` of role `edge`; the first that opens is the active edge connection
+ * (another takes over when it goes). On it the edge attaches (names in
+ * router/protocol/edge-tracking.ts):
+ * - the uplink, an anonymous sending link: what no consumer on the edge takes, and other routers'
+ *   `_topo`/`_edge` addresses, go up it;
+ * - the downlink, which brings `_edge/<id>/...` deliveries down;
+ * - the address-tracking link, on which the interior says which addresses have destinations
+ *   beyond this edge;
+ * - a proxy consumer (receiving link) per address with consumers on the edge, so the interior
+ *   routes that address's messages here;
+ * - a proxy sender (sending link) per address with senders on the edge, bound in the core as a
+ *   consumer only while the interior reports destinations for it.
+ *
+ * The routing core says which addresses have local consumers and senders
+ * (`CoreEffects.edgePresence`); this object owns the links and their life, nothing else.
+ */
+import type { Connection, Link, InDelivery, Session } from '../../amqp/engine/connection';
+import { EDGE_ADDRESS, type CoreLink, type RouterCore } from '../core/core';
+import { parsePhaseKey, phaseKey } from '../core/addresses';
+import { parseMobileKey } from '../protocol/control';
+import {
+  EDGE_DOWNLINK_CAPABILITY, EDGE_TRACKING_ADDRESS, EDGE_TRACKING_CREDIT, EdgeTrackingError, decodeEdgeTracking,
+} from '../protocol/edge-tracking';
+import { STATE, encodeRejected } from '../../amqp/performatives';
+import { Logger } from '../../lib/log';
+
+/** What the router server provides. */
+export interface EdgeHost {
+  /** The connection has output. */
+  touch(conn: Connection): void;
+  /** A sending link of ours opened: the server tells the core when it may send again. */
+  outLinkOpened(link: Link): void;
+}
+
+/** The marker a tracking link carries as its `ctx` (the server hands its deliveries here). */
+export const EDGE_TRACKING_LINK = Symbol('edge-tracking');
+
+/** Per-link capacity of the edge's links (qdrouterd's default linkCapacity). */
+const EDGE_LINK_CAPACITY = 250;
+
+/** Keys an edge router proxies: mobile addresses (not this or other routers' own, not `$management`). */
+export function isProxiedKey(key: string): boolean {
+  if (key === EDGE_ADDRESS || key === '$management') return false;
+  if (key.startsWith('_topo/') || key.startsWith('_local/') || key.startsWith('_edge/')) return false;
+  // Waypoint phases stay on the edge (qdrouterd proxies them with waypoint capabilities; not yet here).
+  return key.charCodeAt(0) !== 1;
+}
+
+/** The edge router's uplink to the interior. */
+export class EdgeUplink {
+  /** Edge connections open, in the order they opened; the first is the active one. */
+  private readonly opened: Connection[] = [];
+  private active: Connection | null = null;
+  private session: Session | null = null;
+  private readonly consumerKeys = new Set<string>();
+  private readonly senderKeys = new Set<string>();
+  /** Proxy consumers (receiving) and proxy senders (sending) on the active connection, by key. */
+  private readonly inLinks = new Map<string, Link>();
+  private readonly outLinks = new Map<string, Link>();
+  /** Keys the interior says have destinations beyond this edge. */
+  private readonly destinations = new Set<string>();
+  private uplink: Link | null = null;
+  private downlink: Link | null = null;
+  private tracking: Link | null = null;
+
+  constructor(private readonly id: string, private readonly core: RouterCore, private readonly host: EdgeHost, private readonly logger: Logger) {}
+
+  /** Is `conn` one of this edge's connections to an interior router? */
+  isEdgeConnection(conn: Connection): boolean {
+    return this.opened.includes(conn);
+  }
+
+  /** The active edge connection, if any (management, tests). */
+  get activeConnection(): Connection | null {
+    return this.active;
+  }
+
+  /** The core: `key` gained its first (or lost its last) local consumer or sender. */
+  onPresence(key: string, consumer: boolean, present: boolean): void {
+    if (!isProxiedKey(key)) return;
+    const keys = consumer ? this.consumerKeys : this.senderKeys;
+    if (present) keys.add(key);
+    else keys.delete(key);
+    const conn = this.active;
+    if (conn === null) return;
+    if (consumer) {
+      if (present) this.attachInLink(conn, key);
+      else this.detach(this.inLinks, key);
+    } else if (present) this.attachOutLink(conn, key);
+    else this.detach(this.outLinks, key);
+    this.host.touch(conn);
+  }
+
+  /** An edge connection opened. */
+  onOpened(conn: Connection): void {
+    this.opened.push(conn);
+    if (this.active === null) this.activate(conn);
+  }
+
+  /** An edge connection closed: its links are gone (the server told the core); another takes over. */
+  onClosed(conn: Connection): void {
+    const i = this.opened.indexOf(conn);
+    if (i < 0) return;
+    this.opened.splice(i, 1);
+    if (conn !== this.active) return;
+    this.active = null;
+    this.session = null;
+    this.inLinks.clear();
+    this.outLinks.clear();
+    this.destinations.clear();
+    this.uplink = this.downlink = this.tracking = null;
+    this.core.setEdgeUplink(null);
+    this.logger.log('ROUTER', 'notice', `edge: lost the active edge connection${this.opened.length > 0 ? '; switching to the next' : ''}`);
+    if (this.opened.length > 0) this.activate(this.opened[0]);
+  }
+
+  private activate(conn: Connection): void {
+    this.active = conn;
+    this.session = conn.beginSession();
+    this.uplink = conn.attach(this.session, `${this.id}.edge.uplink`, true, { type: 'source', address: null }, { type: 'target', address: null });
+    this.downlink = conn.attach(this.session, `${this.id}.edge.downlink`, false,
+      { type: 'source', address: this.id, capabilities: [EDGE_DOWNLINK_CAPABILITY] }, { type: 'target', address: null, capabilities: [EDGE_DOWNLINK_CAPABILITY] });
+    this.tracking = conn.attach(this.session, `${this.id}.edge.tracking`, false, { type: 'source', address: EDGE_TRACKING_ADDRESS }, { type: 'target', address: null });
+    for (const l of [this.uplink, this.downlink, this.tracking]) l.ctx = null;
+    for (const key of this.consumerKeys) this.attachInLink(conn, key);
+    for (const key of this.senderKeys) this.attachOutLink(conn, key);
+    this.logger.log('ROUTER', 'notice', `edge: active edge connection to container ${conn.remoteOpen?.containerId ?? '?'}`);
+    this.host.touch(conn);
+  }
+
+  private attachInLink(conn: Connection, key: string): void {
+    if (this.inLinks.has(key) || this.session === null) return;
+    const link = conn.attach(this.session, `${this.id}.edge.in.${key}`, false, { type: 'source', address: parsePhaseKey(key).address }, { type: 'target', address: null });
+    link.ctx = null;
+    this.inLinks.set(key, link);
+  }
+
+  private attachOutLink(conn: Connection, key: string): void {
+    if (this.outLinks.has(key) || this.session === null) return;
+    const link = conn.attach(this.session, `${this.id}.edge.out.${key}`, true, { type: 'source', address: null }, { type: 'target', address: parsePhaseKey(key).address });
+    link.ctx = null;
+    this.outLinks.set(key, link);
+  }
+
+  private detach(map: Map<string, Link>, key: string): void {
+    const link = map.get(key);
+    if (link === undefined) return;
+    map.delete(key);
+    const cl = link.ctx as CoreLink | null;
+    // A proxy sender stops taking deliveries at once; the server hears of the link going from the engine.
+    if (cl !== null && link.isSender) this.core.bindEdgeProxy(cl, key, false);
+    link.conn.detachLink(link, null);
+  }
+
+  /** The interior answered one of our attaches; returns false for links that are not the edge's. */
+  onLinkOpened(link: Link): boolean {
+    const conn = link.conn;
+    if (conn !== this.active) return false;
+    if (link === this.uplink) {
+      const cl = this.core.onEdgeProxyAttached(EDGE_LINK_CAPACITY, link, conn);
+      link.ctx = cl;
+      this.host.outLinkOpened(link);
+      this.core.setEdgeUplink(cl);
+      this.core.onConsumerFlow(cl, link.drain);
+      return true;
+    }
+    if (link === this.downlink) {
+      link.ctx = this.core.onSenderAttached(null, EDGE_LINK_CAPACITY, link, conn);
+      return true;
+    }
+    if (link === this.tracking) {
+      link.ctx = EDGE_TRACKING_LINK;
+      conn.setCredit(link, EDGE_TRACKING_CREDIT);
+      this.host.touch(conn);
+      return true;
+    }
+    for (const [key, l] of this.inLinks) {
+      if (l !== link) continue;
+      link.ctx = this.core.onSenderAttached(key, EDGE_LINK_CAPACITY, link, conn);
+      return true;
+    }
+    for (const [key, l] of this.outLinks) {
+      if (l !== link) continue;
+      const cl = this.core.onEdgeProxyAttached(EDGE_LINK_CAPACITY, link, conn);
+      link.ctx = cl;
+      this.host.outLinkOpened(link);
+      if (this.destinations.has(key)) this.core.bindEdgeProxy(cl, key, true);
+      this.core.onConsumerFlow(cl, link.drain);
+      return true;
+    }
+    return false;
+  }
+
+  /** An address-tracking message from the interior: bind or unbind that address's proxy sender. */
+  onTracking(link: Link, d: InDelivery): void {
+    const conn = link.conn;
+    let outcome: Buffer = STATE.accepted;
+    try {
+      const u = decodeEdgeTracking(d.payload);
+      const m = parseMobileKey(u.key);
+      if (m !== null && m.cls === 'M' && m.phase !== null && m.phase <= 9) {
+        const key = phaseKey(m.address, m.phase);
+        if (u.present) this.destinations.add(key);
+        else this.destinations.delete(key);
+        const out = this.outLinks.get(key);
+        const cl = out?.ctx as CoreLink | null | undefined;
+        if (cl) this.core.bindEdgeProxy(cl, key, u.present);
+      }
+    } catch (e) {
+      if (!(e instanceof EdgeTrackingError)) throw e;
+      this.logger.log('ROUTER', 'error', `edge: ${e.message}; rejected`);
+      outcome = encodeRejected({ condition: 'amqp:decode-error', description: e.message });
+    }
+    if (!d.settled) conn.updateIn(d, outcome, true);
+    conn.setCredit(link, EDGE_TRACKING_CREDIT);
+    this.host.touch(conn);
+  }
+
+  /** One of the edge connection's links went (detached by the interior, or with its connection). */
+  onLinkGone(link: Link): void {
+    if (link === this.uplink) {
+      this.uplink = null;
+      this.core.setEdgeUplink(null);
+    } else if (link === this.downlink) this.downlink = null;
+    else if (link === this.tracking) this.tracking = null;
+    for (const map of [this.inLinks, this.outLinks]) {
+      for (const [key, l] of map) if (l === link) map.delete(key);
+    }
+  }
+}

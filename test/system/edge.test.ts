@@ -1,0 +1,152 @@
+// Edge routers (qdrouterd's router mode `edge`): amqp-mesh router processes on 127.0.0.1, Proton
+// clients. Each edge has one uplink, an edge connector to an interior router's edge listener.
+//
+//   [EA edge] ==edge==> [IA interior] <==inter-router== [IB interior] <==edge== [EB edge]
+//
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { RunningRouter, startRouter } from '../support/router';
+import { runProton, startProton } from '../support/proton';
+import { ask, rows } from '../support/management';
+import { waitFor } from '../support/wait';
+import { range } from './helpers';
+
+const ADDRESSES = ['multicast', 'closest', 'balanced'].map((p) => `address {\n    prefix: ${p}\n    distribution: ${p}\n}`).join('\n');
+
+/** An interior router: client, inter-router and edge listeners (port 0, in that order). */
+function interior(id: string, connectTo: number | null): string {
+  return [
+    `router {\n    mode: interior\n    id: ${id}\n}`,
+    'listener {\n    host: 127.0.0.1\n    port: 0\n}',
+    'listener {\n    host: 127.0.0.1\n    port: 0\n    role: inter-router\n}',
+    'listener {\n    host: 127.0.0.1\n    port: 0\n    role: edge\n}',
+    connectTo === null ? '' : `connector {\n    host: 127.0.0.1\n    port: ${connectTo}\n    role: inter-router\n}`,
+    ADDRESSES,
+  ].join('\n') + '\n';
+}
+
+/** An edge router: a client listener and an edge connector to `uplink`. */
+function edge(id: string, uplink: number): string {
+  return [
+    `router {\n    mode: edge\n    id: ${id}\n}`,
+    'listener {\n    host: 127.0.0.1\n    port: 0\n}',
+    `connector {\n    name: uplink\n    host: 127.0.0.1\n    port: ${uplink}\n    role: edge\n}`,
+    ADDRESSES,
+  ].join('\n') + '\n';
+}
+
+const T = (s: string) => `org.apache.qpid.dispatch.${s}`;
+const query = (entityType: string) => ({ properties: { operation: 'QUERY', entityType, type: 'org.amqp.management', name: 'self' }, body: { attributeNames: [] } });
+const u = (r: RunningRouter) => `amqp://127.0.0.1:${r.port}`;
+
+interface Net {
+  ia: RunningRouter;
+  ib: RunningRouter;
+  ea: RunningRouter;
+  eb: RunningRouter;
+  all: RunningRouter[];
+}
+
+async function withNet(f: (n: Net) => Promise<void>): Promise<void> {
+  const ia = await startRouter(interior('IA', null), { listeners: 3 });
+  const started: RunningRouter[] = [ia];
+  try {
+    const ib = await startRouter(interior('IB', ia.ports[1]), { listeners: 3 });
+    started.push(ib);
+    const ea = await startRouter(edge('EA', ia.ports[2]));
+    started.push(ea);
+    const eb = await startRouter(edge('EB', ib.ports[2]));
+    started.push(eb);
+    await waitFor(() => ea.log.some((l) => l.includes('edge: active edge connection')) && eb.log.some((l) => l.includes('edge: active edge connection')), 10_000, 'edges to connect');
+    await waitFor(() => ia.log.some((l) => l.includes('routes:') && l.includes('IB via')) && ib.log.some((l) => l.includes('routes:') && l.includes('IA via')), 15_000, 'the mesh');
+    await f({ ia, ib, ea, eb, all: started });
+  } finally {
+    for (const r of started.reverse()) await r.stop();
+  }
+}
+
+/** Address `name`'s subscriberCount on router `r` (0 when it has none). */
+async function subscribers(r: RunningRouter, name: string): Promise<number> {
+  const res = await ask(u(r), [query(T('router.address'))]);
+  const row = rows(res.replies[0]).find((x) => x.name === `M0${name}`);
+  return row === undefined ? 0 : Number(row.subscriberCount);
+}
+
+test('anycast from one edge to a consumer on another edge, two interior routers between', async () => {
+  // proton send --> [EA] --> [IA] --> [IB] --> [EB] --> proton receive
+  await withNet(async ({ ea, eb }) => {
+    const rx = startProton('receive.py', ['--url', u(eb), '--address', 'closest.e1', '--count', '5', '--timeout', '15']);
+    await rx.ready;
+    // EA's sender waits for credit: EA's proxy sender gets it once IA learns of EB's consumer.
+    const tx = await runProton('send.py', ['--url', u(ea), '--address', 'closest.e1', '--count', '5', '--timeout', '15']);
+    assert.is(tx.code, 0, tx.stderr);
+    assert.is(tx.result.accepted, 5, 'the consumer\'s outcomes come back through both interior routers');
+    const got = await rx.done;
+    assert.equal(got.result.messages, range(5, (i) => `message-${i}`));
+  });
+});
+
+test('multicast: one copy for every consumer on every router, none echoed back to an edge', async () => {
+  // proton send --> [EA] --> [IA] --> [IB] --> [EB]
+  //                   |        |        |        |
+  //                  rx x2    rx x1    rx x1    rx x2
+  await withNet(async ({ ea, ia, ib, eb }) => {
+    const N = 10;
+    const where = [ea, ea, ia, ib, eb, eb];
+    const rxs = where.map((r) => startProton('receive.py', ['--url', u(r), '--address', 'multicast.e2', '--count', String(N), '--timeout', '15']));
+    await Promise.all(rxs.map((p) => p.ready));
+    // The edges' consumers reach the interiors (a proxy consumer each), and IB's reach IA.
+    await waitFor(async () => (await subscribers(ia, 'multicast.e2')) >= 2 && (await subscribers(ib, 'multicast.e2')) >= 2, 10_000, 'proxies on IA and IB');
+    const tx = await runProton('send.py', ['--url', u(ea), '--address', 'multicast.e2', '--count', String(N), '--timeout', '15']);
+    assert.is(tx.code, 0, tx.stderr);
+    assert.is(tx.result.accepted, N);
+    for (const [i, p] of rxs.entries()) {
+      const d = await p.done;
+      assert.equal(d.result.messages, range(N, (k) => `message-${k}`), `receiver ${i}: each message once, in order`);
+    }
+  });
+});
+
+test('a sender on an edge gets credit only while the address has a consumer somewhere', async () => {
+  // proton send (anonymous) --> [EA] --> (nobody) : released; then proton receive on [EB]
+  await withNet(async ({ ea, eb }) => {
+    const none = await runProton('send.py', ['--url', u(ea), '--address', 'multicast.none', '--anonymous', '--count', '3', '--timeout', '10']);
+    assert.is(none.result.released, 3, 'an anonymous sender is not blocked; no consumer anywhere: released');
+    const rx = startProton('receive.py', ['--url', u(eb), '--address', 'closest.late', '--count', '2', '--timeout', '15']);
+    await rx.ready;
+    const tx = await runProton('send.py', ['--url', u(ea), '--address', 'closest.late', '--count', '2', '--timeout', '15']);
+    assert.is(tx.result.accepted, 2);
+    assert.is((await rx.done).result.received, 2);
+  });
+});
+
+test('request/reply from an edge: the dynamic reply address is _edge/<id>/..., routed back down from any interior', async () => {
+  // proton request_reply --> [EA] --> [IA] --> [IB] --> responder on IB ; replies to _edge/EA/... back the same way
+  await withNet(async ({ ea, ib }) => {
+    const resp = startProton('responder.py', ['--url', u(ib), '--address', 'closest.svc', '--count', '3', '--timeout', '15']);
+    await resp.ready;
+    const rr = await runProton('request_reply.py', ['--url', u(ea), '--address', 'closest.svc', '--count', '3', '--timeout', '15']);
+    assert.is(rr.code, 0, rr.stderr);
+    assert.match(rr.result.reply_to, /^amqp:\/_edge\/EA\/temp\./);
+    assert.is(rr.result.matched, 3);
+  });
+});
+
+test('management: the edge reports mode edge and its uplink; the interior lists the edge connection', async () => {
+  await withNet(async ({ ea, ia }) => {
+    const [router, conns] = (await ask(u(ea), [query(T('router')), query(T('connection'))])).replies;
+    assert.is(rows(router)[0].mode, 'edge');
+    const up = rows(conns).find((c) => c.role === 'edge');
+    assert.ok(up, 'the uplink is listed');
+    assert.is(up!.dir, 'out');
+    assert.is(up!.container, 'IA');
+    const [iconns] = (await ask(u(ia), [query(T('connection'))])).replies;
+    const down = rows(iconns).find((c) => c.role === 'edge');
+    assert.equal([down?.dir, down?.container], ['in', 'EA']);
+    // qdrouterd's refusal, over management: no inter-router connector on an edge router.
+    const [bad] = (await ask(u(ea), [{ properties: { operation: 'CREATE', type: T('connector'), name: 'x' }, body: { host: '127.0.0.1', port: '1', role: 'inter-router' } }])).replies;
+    assert.equal([bad.statusCode, bad.statusDescription], [400, "role='inter-router' only allowed with router mode='interior'"]);
+  });
+});
+
+test.run();
