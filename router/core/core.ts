@@ -88,6 +88,8 @@ export class CoreLink {
   drain = false;
   /** out: the consumer wants deliveries settled on send (snd-settle-mode settled). */
   presettled = false;
+  /** in: deliveries whose outcome went to the sender unsettled (3-ack), settled downstream if the link goes. */
+  awaiting: Set<Delivery> | null = null;
   /**
    * Where the link sits in its address's `consumers` (out) or `senders` (in), or -1: removal is
    * O(1), so a connection closing with many links on one address costs linear time.
@@ -138,13 +140,29 @@ export class Delivery {
   done = false;
   /** Where it is going (set when routed): inter-router copies carry it as x-opt-qd.to. */
   address: Address | null = null;
+  /** Copies made (1 for anycast): only a single copy's non-terminal states reach the sender. */
+  fanout = 0;
+  /**
+   * Its copies (one for anycast), kept while the sender's delivery is unsettled: the sender's
+   * settle settles those their consumers have not (3-ack).
+   */
+  copies: Copy | Copy[] | null = null;
+  /** The outcome went to the sender unsettled: it is settled once every copy is. */
+  reported = false;
+  /** The sender settled (after the outcome, or before it). */
+  senderSettled = false;
   constructor(readonly link: CoreLink, readonly settled: boolean, readonly io: unknown) {}
 }
 
 /** One copy of a delivery bound for one consumer link. */
 export class Copy {
   io: unknown = null;
+  /** Settled towards the consumer (by it, by us, or sent pre-settled). */
   settled = false;
+  /** The consumer gave a terminal outcome (it may not have settled yet). */
+  hasOutcome = false;
+  /** Transmitted (not waiting in its link's queue). */
+  sent = false;
   constructor(readonly delivery: Delivery, readonly out: CoreLink) {}
 }
 
@@ -156,9 +174,14 @@ export interface CoreEffects {
   canSend(link: CoreLink): boolean;
   /** Sends a copy; returns the I/O's delivery handle. `settled` when sent pre-settled. */
   transmit(copy: Copy, settled: boolean): unknown;
-  /** Reports an outcome to the sender. `state` is the consumer's encoded state or one the core made. */
+  /** Reports an outcome to the sender, settled. `state` is the consumer's encoded state or one the core made. */
   settleIn(d: Delivery, state: Buffer | null, made: Made | 0): void;
-  /** Settles a copy towards its consumer (after its outcome arrived unsettled). */
+  /**
+   * Reports a state to the sender without settling: the outcome when a consumer has not settled
+   * yet (the sender settles, 3-ack), or a single consumer's non-terminal state.
+   */
+  updateIn(d: Delivery, state: Buffer | null, made: Made | 0): void;
+  /** Settles a copy towards its consumer (its outcome came unsettled and the sender settled, or the sender left). */
   settleOut(copy: Copy): void;
   /** A drain on an outgoing link finished: consume the rest of its credit. */
   drainComplete(link: CoreLink): void;
@@ -476,6 +499,7 @@ export class RouterCore {
   private releaseUndelivered(link: CoreLink): void {
     for (let i = link.undeliveredHead; i < link.undelivered.length; i++) {
       const c = link.undelivered[i];
+      c.settled = true;
       this.copyTransmittedOrDropped(c);
       this.copyOutcome(c, State.Released, null, Made.Released);
     }
@@ -508,6 +532,8 @@ export class RouterCore {
     link.gone = true;
     const a = link.address;
     if (link.dir === 'in') {
+      // A sender that leaves settles nothing more: its deliveries' open copies are settled for it.
+      if (link.awaiting !== null) for (const d of [...link.awaiting]) this.onDeliverySettled(d);
       if (a && removeFrom(a.senders, link)) {
         if (link.edgeConn !== null) a.edgeSenders--;
         else if (--a.localSenders === 0 && this.edgeAddress !== null && a !== this.edgeAddress) this.fx.edgePresence?.(a.key, false, false);
@@ -530,6 +556,11 @@ export class RouterCore {
    */
   onCopyLost(copy: Copy): void {
     if (copy.settled) return;
+    if (copy.hasOutcome) {
+      // Its outcome already counted; it only settles.
+      this.copySettled(copy);
+      return;
+    }
     copy.settled = true;
     copy.out.unsettled--;
     this.copyOutcome(copy, State.Modified, null, Made.ModifiedFailed);
@@ -600,8 +631,15 @@ export class RouterCore {
         return d;
       }
       d.untransmitted = n;
+      d.fanout = n;
       d.outstanding = settled ? 0 : n;
-      for (let i = 0; i < n; i++) this.enqueue(new Copy(d, outs[i]));
+      if (settled) for (let i = 0; i < n; i++) this.enqueue(new Copy(d, outs[i]));
+      else {
+        const copies: Copy[] = new Array(n);
+        for (let i = 0; i < n; i++) copies[i] = new Copy(d, outs[i]);
+        d.copies = copies;
+        for (let i = 0; i < n; i++) this.enqueue(copies[i]);
+      }
     } else {
       const out = this.pickAnycast(a, origin, trace, priority, from);
       if (out === null) {
@@ -610,8 +648,11 @@ export class RouterCore {
         return d;
       }
       d.untransmitted = 1;
+      d.fanout = 1;
       d.outstanding = settled ? 0 : 1;
-      this.enqueue(new Copy(d, out));
+      const c = new Copy(d, out);
+      if (!settled) d.copies = c;
+      this.enqueue(c);
     }
     return d;
   }
@@ -718,7 +759,8 @@ export class RouterCore {
 
   private transmit(c: Copy): void {
     const out = c.out;
-    const settled = c.delivery.settled || out.presettled;
+    const settled = c.delivery.settled || c.delivery.senderSettled || out.presettled;
+    c.sent = true;
     c.io = this.fx.transmit(c, settled);
     this.stats.deliveriesOut++;
     out.deliveryCount++;
@@ -775,19 +817,77 @@ export class RouterCore {
   }
 
   /**
-   * The consumer updated a copy. Terminal states travel to the sender as given; `received`
-   * is informational. `settled`: the consumer settled its side.
+   * The consumer updated a copy (qdrouterd's settlement rules, both directions kept apart):
+   * - a terminal state counts towards the sender's outcome (multicast: once every copy has one,
+   *   rejected > accepted > modified > released); it reaches the sender settled when every copy
+   *   is settled, else unsettled, and the sender's settle then settles the copies (3-ack);
+   * - a non-terminal state (received, or an extension state) of a single copy reaches the sender
+   *   as given, unsettled; multicast ignores them;
+   * - `settled`: the consumer settled its side.
    */
   onCopyOutcome(c: Copy, code: number, state: Buffer | null, settled: boolean): void {
     if (c.settled) return;
+    const d = c.delivery;
     const terminal = code === State.Accepted || code === State.Rejected || code === State.Released || code === State.Modified;
-    if (!terminal && !settled) return;
+    if (!terminal && !settled) {
+      if (d.fanout === 1 && !d.settled && !d.done && !d.senderSettled && state !== null) this.fx.updateIn(d, state, 0);
+      return;
+    }
+    const first = !c.hasOutcome;
+    if (first) {
+      c.hasOutcome = true;
+      countOutcome(c.out, code);
+    }
+    if (settled || d.senderSettled) {
+      c.settled = true;
+      c.out.unsettled--;
+      // Nobody waits for an outcome the sender settled before: the copy settles now.
+      if (!settled) this.fx.settleOut(c);
+    }
+    if (first) this.copyOutcome(c, code, state, 0);
+    else if (c.settled) this.settleReported(d);
+    // A settled copy frees room for balanced and may unblock the queue.
+    if (c.out.undeliveredCount > 0) this.pump(c.out);
+  }
+
+  /** The sender holds this delivery's outcome unsettled: settle it once every copy is settled. */
+  private settleReported(d: Delivery): void {
+    if (!d.reported || d.senderSettled || !allSettled(d)) return;
+    d.reported = false;
+    d.copies = null;
+    d.link.awaiting?.delete(d);
+    this.fx.settleIn(d, d.bestState, d.bestMade as Made | 0);
+  }
+
+  /** A copy with an outcome is settled towards its consumer (it left): the sender's delivery settles after its last copy. */
+  private copySettled(c: Copy): void {
+    if (c.settled) return;
     c.settled = true;
     c.out.unsettled--;
-    countOutcome(c.out, code);
-    if (!settled) this.fx.settleOut(c);
-    this.copyOutcome(c, code, state, 0);
-    // A settled copy frees room for balanced and may unblock the queue.
+    this.settleReported(c.delivery);
+  }
+
+  /**
+   * The sender settled a delivery (after its outcome: 3-ack; or before it): copies whose consumer
+   * has not settled are settled towards it; copies not yet sent go pre-settled.
+   */
+  onDeliverySettled(d: Delivery): void {
+    if (d.senderSettled || d.settled) return;
+    d.senderSettled = true;
+    d.link.awaiting?.delete(d);
+    const copies = d.copies;
+    if (copies === null) return;
+    d.copies = null;
+    if (copies instanceof Copy) this.settleForSender(copies);
+    else for (const c of copies) this.settleForSender(c);
+  }
+
+  /** The sender settled: a copy its consumer holds unsettled is settled (one not yet sent goes pre-settled). */
+  private settleForSender(c: Copy): void {
+    if (c.settled || !c.sent) return;
+    c.settled = true;
+    c.out.unsettled--;
+    this.fx.settleOut(c);
     if (c.out.undeliveredCount > 0) this.pump(c.out);
   }
 
@@ -809,7 +909,15 @@ export class RouterCore {
       else if (d.best === State.Rejected) st.rejectedDeliveries++;
       else if (d.best === State.Released) st.releasedDeliveries++;
       else if (d.best === State.Modified) st.modifiedDeliveries++;
-      this.fx.settleIn(d, d.bestState, d.bestMade as Made | 0);
+      if (allSettled(d)) {
+        d.copies = null;
+        this.fx.settleIn(d, d.bestState, d.bestMade as Made | 0);
+      } else {
+        // A consumer has not settled: the sender gets the outcome unsettled and settles (3-ack).
+        d.reported = true;
+        (d.link.awaiting ??= new Set()).add(d);
+        this.fx.updateIn(d, d.bestState, d.bestMade as Made | 0);
+      }
     }
   }
 
@@ -862,6 +970,15 @@ export class RouterCore {
     }
     list.length = 0;
   }
+}
+
+/** Every copy of `d` is settled towards its consumer. */
+function allSettled(d: Delivery): boolean {
+  const cs = d.copies;
+  if (cs === null) return true;
+  if (cs instanceof Copy) return cs.settled;
+  for (const c of cs) if (!c.settled) return false;
+  return true;
 }
 
 /** Appends `link` to an address's consumers or senders, remembering its slot. */

@@ -965,8 +965,12 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
   }
 
   onInSettled(d: InDelivery): void {
-    // rcv-settle-mode second: the sender settled after our outcome; a routed link passes it on.
+    // The sender settled after our unsettled outcome (3-ack); a routed link passes it on.
     if (d.link.ctx instanceof RouteEnd) this.linkRouter.onInSettled(d);
+    else if (d.ctx instanceof Delivery) {
+      this.core.onDeliverySettled(d.ctx);
+      this.touchAll();
+    }
   }
 
   onLinkGone(link: Link, error: AmqpError | null, reason: LinkGoneReason): void {
@@ -1073,7 +1077,8 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
       if (d.stripped === null) d.stripped = this.strip(d);
       payload = d.stripped;
     } else payload = d.d.payload;
-    const od = conn.send(link, payload, settled, copy);
+    // The sender's own transfer state (an extension state) travels on with the message (qdrouterd's).
+    const od = conn.send(link, payload, settled, copy, d.d.state);
     (conn.ctx as ConnCtx).lastDeliveryAt = this.clockSeconds;
     this.touch(conn);
     return od;
@@ -1098,6 +1103,14 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
   }
 
   settleIn(del: Delivery, state: Buffer | null, made: Made | 0): void {
+    this.outcomeIn(del, state, made, true);
+  }
+
+  updateIn(del: Delivery, state: Buffer | null, made: Made | 0): void {
+    this.outcomeIn(del, state, made, false);
+  }
+
+  private outcomeIn(del: Delivery, state: Buffer | null, made: Made | 0, settled: boolean): void {
     const d = (del.io as RoutedDelivery).d;
     const link = d.link;
     if (link === null || !link.attached || d.settled) return;
@@ -1107,7 +1120,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
       // A consumer's modified reaches the producer with delivery-failed set (qdrouterd's).
       : state !== null ? withDeliveryFailed(state)
       : state;
-    link.conn.updateIn(d, s, true);
+    link.conn.updateIn(d, s, settled);
     this.touch(link.conn);
   }
 

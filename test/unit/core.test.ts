@@ -35,6 +35,8 @@ class Fx implements CoreEffects {
   readonly transmits: { copy: Copy; settled: boolean }[] = [];
   readonly settles: Settlement[] = [];
   readonly settleOuts: Copy[] = [];
+  /** Unsettled states reported to senders (3-ack outcomes, non-terminal states). */
+  readonly updates: Settlement[] = [];
   readonly drains: CoreLink[] = [];
 
   grantCredit(link: CoreLink, credit: number): void {
@@ -58,6 +60,9 @@ class Fx implements CoreEffects {
   }
   settleOut(copy: Copy): void {
     this.settleOuts.push(copy);
+  }
+  updateIn(d: Delivery, state: Buffer | null, made: Made | 0): void {
+    this.updates.push({ d, state, made });
   }
   drainComplete(link: CoreLink): void {
     this.drains.push(link);
@@ -329,12 +334,75 @@ test('anycast outcome passes through with the consumer\'s exact state bytes', ()
     const cp = w.fx.sentOn(c)[0];
     assert.is(w.fx.transmits[0].settled, false);
     w.outcome(cp, code, state, false);
-    assert.is(w.fx.settles.length, 1);
-    assert.is(w.fx.settles[0].d, d);
-    assert.is(w.fx.settles[0].state, state, 'same bytes, not a re-encoding');
-    assert.is(w.fx.settles[0].made, 0);
-    assert.equal(w.fx.settleOuts, [cp], 'unsettled outcome: the router settles the copy');
+    // The consumer has not settled: the sender gets the outcome unsettled (qdrouterd's 3-ack).
+    assert.is(w.fx.settles.length, 0);
+    assert.is(w.fx.updates.length, 1);
+    assert.is(w.fx.updates[0].d, d);
+    assert.is(w.fx.updates[0].state, state, 'same bytes, not a re-encoding');
+    assert.is(w.fx.updates[0].made, 0);
+    assert.equal(w.fx.settleOuts, [], 'the copy waits for the sender');
+    w.core.onDeliverySettled(d);
+    assert.equal(w.fx.settleOuts, [cp], 'the sender settled: the router settles the copy');
+    assert.is(c.unsettled, 0);
   }
+});
+
+test('3-ack: an unsettled outcome reaches the sender unsettled; whichever side settles first settles the other', () => {
+  // S1 --> [router] --> C1 (outcome unsettled, then C1 settles: the sender's delivery settles)
+  const w = new World();
+  const s = w.sender('q');
+  const c = w.consumer('q', 10);
+  const d1 = w.send(s);
+  const cp1 = w.fx.sentOn(c)[0];
+  w.outcome(cp1, State.Accepted, ACCEPTED, false);
+  assert.equal(w.fx.updates.map((u) => u.d), [d1]);
+  w.outcome(cp1, State.Accepted, ACCEPTED, true);
+  assert.equal(w.fx.settles.map((x) => [x.d, x.state]), [[d1, ACCEPTED]], 'the consumer settled: the sender\'s delivery settles with the same outcome');
+  assert.equal(w.fx.settleOuts, []);
+  // The sender leaves while an outcome waits for its settle: the copy is settled for it.
+  const d2 = w.send(s);
+  const cp2 = w.fx.sentOn(c)[1];
+  w.outcome(cp2, State.Released, RELEASED, false);
+  assert.is(w.fx.updates.at(-1)?.d, d2);
+  w.gone(s);
+  assert.equal(w.fx.settleOuts, [cp2]);
+  assert.is(c.unsettled, 0);
+});
+
+test('3-ack multicast: the sender hears once every copy has an outcome, and its settle settles them all', () => {
+  //   S1 --> [router mc.t] --> C1, C2, C3 (C3 settles its outcome, C1 and C2 do not)
+  const w = new World(MC);
+  const s = w.sender('mc.t');
+  const cs = [w.consumer('mc.t', 10), w.consumer('mc.t', 10), w.consumer('mc.t', 10)];
+  const d = w.send(s);
+  const cps = cs.map((c) => w.fx.sentOn(c)[0]);
+  w.outcome(cps[0], State.Released, RELEASED, false);
+  w.outcome(cps[1], State.Modified, MODIFIED, false);
+  assert.is(w.fx.updates.length + w.fx.settles.length, 0, 'not before the last outcome');
+  w.outcome(cps[2], State.Released, RELEASED, true);
+  assert.equal(w.fx.updates.map((u) => [u.d, u.state]), [[d, MODIFIED]], 'modified over released, unsettled');
+  w.core.onDeliverySettled(d);
+  assert.equal(w.fx.settleOuts, [cps[0], cps[1]]);
+  assert.equal(cs.map((c) => c.unsettled), [0, 0, 0]);
+});
+
+test('non-terminal states of a single copy reach the sender unsettled; multicast ignores them', () => {
+  //   S1 --> [router] --> C1 : C1 says received (non-terminal), then accepts
+  const w = new World(MC);
+  const s = w.sender('q');
+  const c = w.consumer('q', 10);
+  const d = w.send(s);
+  const cp = w.fx.sentOn(c)[0];
+  w.outcome(cp, State.Received, RECEIVED, false);
+  assert.equal(w.fx.updates.map((u) => [u.d, u.state]), [[d, RECEIVED]]);
+  w.outcome(cp, State.Accepted, ACCEPTED, true);
+  assert.equal(w.fx.settles.map((x) => x.d), [d]);
+  const ms = w.sender('mc.u');
+  const m1 = w.consumer('mc.u', 10);
+  w.consumer('mc.u', 10);
+  w.send(ms);
+  w.outcome(w.fx.sentOn(m1)[0], State.Received, RECEIVED, false);
+  assert.is(w.fx.updates.length, 1, 'nothing new for the multicast');
 });
 
 test('consumer settling with its outcome: no settleOut; duplicates ignored', () => {

@@ -75,6 +75,7 @@ class Fx implements CoreEffects {
     this.settles.push({ d, made });
   }
   settleOut(): void {}
+  updateIn(): void {}
   drainComplete(): void {}
   edgePresence(key: string, consumer: boolean, present: boolean): void {
     this.presence.push(`${present ? '+' : '-'}${consumer ? 'consumer' : 'sender'} ${key}`);

@@ -91,7 +91,8 @@ test('one disposition for a range of deliveries settles each of them at the send
   }
 });
 
-test('a terminal state given unsettled: the sender gets it, the router settles with the receiver', async () => {
+test('a terminal state given unsettled (3-ack): the sender gets it unsettled; its settle reaches the receiver', async () => {
+  // raw sender --> [router] --> raw receiver (rejects without settling)
   const { tx, rx, rxHandle } = await pair(10);
   const state = encode(described(D.Rejected, [amqpError('amqp:precondition-failed', 'nope')]));
   const since = tx.mark;
@@ -102,13 +103,17 @@ test('a terminal state given unsettled: the sender gets it, the router settles w
   rx.disposition(0, { role: true, first: rxId, settled: false, state });
   const d = await dispositionFor(tx, 0, id, since);
   assert.equal(d.raw[4], state, 'state passed through');
-  assert.is(d.fields[3], true, 'the sender\'s delivery is settled');
+  assert.is(d.fields[3], false, 'unsettled: the receiver has not settled');
+  await rx.expectNoFrame((f) => f.name === 'disposition', 150, rxSince);
+  tx.disposition(0, { role: false, first: id, settled: true, state: null });
   const settle = await dispositionFor(rx, 0, rxId, rxSince);
   assert.is(settle.fields[0], false, 'from the router as sender');
   assert.is(settle.fields[3], true, 'settled');
+  assert.is(settle.raw[4], undefined, 'no state of its own: the receiver keeps its outcome');
 });
 
-test('a non-terminal received state is not passed on; the terminal one after it is', async () => {
+test('a non-terminal state is passed on unsettled (qdrouterd\'s); the terminal one after it settles', async () => {
+  // raw sender --> [router] --> raw receiver (received, then accepted and settled)
   const { tx, rx, rxHandle } = await pair(10);
   const since = tx.mark;
   const rxSince = rx.mark;
@@ -116,10 +121,12 @@ test('a non-terminal received state is not passed on; the terminal one after it 
   const t = await rx.waitForFrame((f) => f.name === 'transfer' && f.fields[0] === rxHandle, 3000, rxSince);
   const received = encode(described(D.Received, [uint(0), ulong(0)]));
   rx.disposition(0, { role: true, first: t.fields[1] as number, settled: false, state: received });
-  await tx.expectNoFrame((f) => f.name === 'disposition', 150, since);
+  const r = await dispositionFor(tx, 0, id, since);
+  assert.equal([r.raw[4], r.fields[3]], [received, false]);
+  const since2 = tx.mark;
   rx.disposition(0, { role: true, first: t.fields[1] as number, settled: true, state: ACCEPTED });
-  const d = await dispositionFor(tx, 0, id, since);
-  assert.equal(d.raw[4], ACCEPTED);
+  const d = await dispositionFor(tx, 0, id, since2);
+  assert.equal([d.raw[4], d.fields[3]], [ACCEPTED, true]);
 });
 
 /** The sender's outcome for delivery `id`: its descriptor code and decoded fields. */
