@@ -79,6 +79,8 @@ export class CoreLink {
   held = 0;
   /** in: credit currently granted, as the I/O reports it back. */
   granted = 0;
+  /** in: asked to drain (no destination); cleared when credit is granted again. */
+  draining = false;
   /** out: copies waiting for credit. */
   readonly undelivered: Copy[] = [];
   undeliveredHead = 0;
@@ -170,6 +172,12 @@ export class Copy {
 export interface CoreEffects {
   /** Sets an incoming link's credit to `credit` (absolute). */
   grantCredit(link: CoreLink, credit: number): void;
+  /**
+   * Asks a sender to give back its credit (a flow with drain set): a delivery of its found no
+   * destination (qdrouterd's). `credit` is what it holds with every delivery that left the router
+   * counted back, as qdrouterd replenishes each one as it goes.
+   */
+  drainCredit(link: CoreLink, credit: number): void;
   /** May this outgoing link send one delivery now (credit, session window, socket)? */
   canSend(link: CoreLink): boolean;
   /** Sends a copy; returns the I/O's delivery handle. `settled` when sent pre-settled. */
@@ -708,6 +716,16 @@ export class RouterCore {
   }
 
   private noRoute(d: Delivery): void {
+    const l = d.link;
+    // qdrouterd keeps a sender's credit when its address loses its last destination; a delivery
+    // that then finds none makes it drain the rest (an edge router's links excepted: its interior
+    // tells it where destinations are).
+    if (l.address !== null && !l.draining && !l.inProcess && l.edgeConn === null && l.granted > 0) {
+      l.draining = true;
+      l.granted = 0;
+      // This delivery is not counted back (qdrouterd returns credit for deliveries it forwards).
+      this.fx.drainCredit(l, Math.max(0, l.capacity - l.held - 1));
+    }
     if (d.settled) {
       this.stats.droppedPresettled++;
       return;
@@ -955,7 +973,9 @@ export class RouterCore {
       }
       const want = routable ? Math.max(0, link.capacity - link.held) : 0;
       if (want === 0) {
-        if (link.granted > 0 && !routable) {
+        // Credit stays when destinations go (a delivery that finds none drains it: noRoute);
+        // an edge's sender gives it back at once, as its proxy is unbound.
+        if (link.granted > 0 && !routable && link.edgeConn !== null) {
           link.granted = 0;
           this.fx.grantCredit(link, 0);
         }
@@ -964,6 +984,7 @@ export class RouterCore {
       if (link.granted === 0 || link.granted * 2 <= link.capacity || want - link.granted >= (link.capacity >>> 1)) {
         if (want > link.granted) {
           link.granted = want;
+          link.draining = false;
           this.fx.grantCredit(link, want);
         }
       }

@@ -378,9 +378,16 @@ export class RouteContainer {
   }
 
   /** The broker answered one of our attaches; returns true when it was an auto-link. */
-  onLinkOpened(link: Link, _a: AttachFrame): boolean {
+  onLinkOpened(link: Link, a: AttachFrame): boolean {
     const rt = this.autoLinks.find((x) => x.link === link);
     if (!rt) return false;
+    // qdrouterd binds an auto-link only when the container's answer names the node (the target of
+    // an `out` link, the source of an `in` one); an answer without it leaves it attaching, unused.
+    const node = rt.settings.direction === 'out' ? a.target?.address : a.source?.address;
+    if (node === null || node === undefined) {
+      this.logger.log('ROUTER', 'warning', `auto-link ${rt.settings.name}: the container answered without a ${rt.settings.direction === 'out' ? 'target' : 'source'} address; not used`);
+      return true;
+    }
     rt.state = 'active';
     rt.lastError = null;
     rt.retries = 0;

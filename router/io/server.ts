@@ -230,7 +230,11 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     this.agentIn.inProcess = true;
     // Anonymous senders reach the agent too (qdrouterd's `$management` and `_local/$management`
     // are router-local addresses; the _topo one is how other routers reach it).
-    for (const key of [`_topo/0/${settings.id}/$management`, '$management', '_local/$management']) this.core.onConsumerAttached(key, 250, false, AGENT_OUT);
+    // An edge router's agent is also `_edge/<id>/$management`: the mesh reaches it through the
+    // interior router it uplinks to (qdstat --edge-router).
+    const agentKeys = [`_topo/0/${settings.id}/$management`, '$management', '_local/$management'];
+    if (settings.mode === 'edge') agentKeys.push(`_edge/${settings.id}/$management`);
+    for (const key of agentKeys) this.core.onConsumerAttached(key, 250, false, AGENT_OUT);
     this.linkRouter = new LinkRouter(settings.linkRoutes ?? [], {
       touch: (c) => this.touch(c),
       interRouter: this.interRouter,
@@ -1032,6 +1036,13 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     if (cl.io === AGENT_IN) return;
     const link = cl.io as Link;
     link.conn.setCredit(link, credit);
+    this.touch(link.conn);
+  }
+
+  drainCredit(cl: CoreLink, credit: number): void {
+    if (cl.io === AGENT_IN) return;
+    const link = cl.io as Link;
+    link.conn.setCredit(link, credit, true);
     this.touch(link.conn);
   }
 

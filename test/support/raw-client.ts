@@ -147,6 +147,8 @@ export interface TransferOptions {
   settled?: boolean;
   more?: boolean;
   aborted?: boolean;
+  /** An encoded delivery-state for the transfer's state field. */
+  state?: Buffer;
   payload: Buffer;
 }
 
@@ -407,6 +409,7 @@ export class RawClient implements FrameSink {
     const tag = t.deliveryTag === undefined ? (id === null ? null : Buffer.from(`t${id}`)) : t.deliveryTag;
     const f: unknown[] = [uint(t.handle), id === null ? null : uint(id), tag, id === null ? null : uint(0), t.settled ?? false, t.more ?? false];
     if (t.aborted) f.push(null, null, null, true);
+    else if (t.state) f.push(null, new Raw(t.state));
     this.performative(D.Transfer, channel, f, t.payload);
     return id;
   }

@@ -123,8 +123,8 @@ test('credit arrives when a consumer attaches', async () => {
   }, DEBUG_ROUTER_LOG);
 });
 
-test('credit drops to 0 when the last consumer leaves', async () => {
-  // rhea send --> [R1 closest.leave] --> proton receive (takes 2, leaves)
+test('credit stays when the last consumer leaves; a message then is released and drains it (qdrouterd\'s)', async () => {
+  // rhea send --> [R1 closest.leave] --> proton receive (takes 2, leaves); rhea sends 'x': released, drained
   await withRouter(async (r) => {
     const c = await rheaConnect(r);
     try {
@@ -132,13 +132,22 @@ test('credit drops to 0 when the last consumer leaves', async () => {
       await rx.ready;
       const s = c.conn.open_sender({ target: { address: 'closest.leave' } });
       const seen = outcomes(s);
+      // A rhea application answers a drain by saying it has nothing more to send.
+      let drainAsked = 0;
+      s.on('sender_draining', () => {
+        drainAsked++;
+        s.set_drained(true);
+      });
       await waitFor(() => s.sendable(), 3000, 'credit');
       s.send({ body: 'a' });
       s.send({ body: 'b' });
       const done = await rx.done;
       assert.equal(done.result.messages, ['a', 'b']);
       await waitFor(() => seen.accepted === 2, 3000, 'outcomes');
-      await waitFor(() => credit(s) === 0, 3000, 'credit to drop to 0 after the consumer left');
+      assert.ok(credit(s) > 0, 'the sender keeps its credit');
+      s.send({ body: 'x' });
+      await waitFor(() => seen.released === 1, 3000, 'no consumer: released');
+      await waitFor(() => drainAsked === 1 && credit(s) === 0, 3000, 'credit drained after the message that found no consumer');
       // And a new consumer brings it back.
       const rx2 = startProton('receive.py', ['--url', url(r), '--address', 'closest.leave', '--count', '1', '--timeout', '5']);
       await rx2.ready;

@@ -9,7 +9,7 @@ import { RunningRouter, startRouter } from '../support/router';
 import { runProton, startProton } from '../support/proton';
 import { ask, rows } from '../support/management';
 import { waitFor } from '../support/wait';
-import { range } from './helpers';
+import { range, rheaConnect } from './helpers';
 
 const ADDRESSES = ['multicast', 'closest', 'balanced'].map((p) => `address {\n    prefix: ${p}\n    distribution: ${p}\n}`).join('\n');
 
@@ -97,7 +97,18 @@ test('multicast: one copy for every consumer on every router, none echoed back t
     await Promise.all(rxs.map((p) => p.ready));
     // The edges' consumers reach the interiors (a proxy consumer each), and IB's reach IA.
     await waitFor(async () => (await subscribers(ia, 'multicast.e2')) >= 2 && (await subscribers(ib, 'multicast.e2')) >= 2, 10_000, 'proxies on IA and IB');
-    const tx = await runProton('send.py', ['--url', u(ea), '--address', 'multicast.e2', '--count', String(N), '--timeout', '15']);
+    // A sender on EA makes EA proxy it; EA sends upward once IA says there are destinations (the
+    // proxy sender then counts among EA's subscribers). Before that EA's own consumers would get
+    // the messages alone, as on qdrouterd: hold a sender open until the proxy is bound.
+    const primer = await rheaConnect({ port: ea.port });
+    let tx;
+    try {
+      primer.conn.open_sender({ target: { address: 'multicast.e2' } });
+      await waitFor(async () => (await subscribers(ea, 'multicast.e2')) >= 3, 10_000, 'EA\'s proxy sender bound');
+      tx = await runProton('send.py', ['--url', u(ea), '--address', 'multicast.e2', '--count', String(N), '--timeout', '15']);
+    } finally {
+      await primer.close();
+    }
     assert.is(tx.code, 0, tx.stderr);
     assert.is(tx.result.accepted, N);
     for (const [i, p] of rxs.entries()) {
@@ -132,6 +143,32 @@ test('request/reply from an edge: the dynamic reply address is _edge/<id>/..., r
   });
 });
 
+test('3-ack multicast across edges: outcomes reach the sender unsettled, its settle reaches every consumer', async () => {
+  // proton send --> [EA] --> [IA] --> [IB] --> [EB] --> proton receive --rcv-settle-second
+  //                            \--> proton receive --rcv-settle-second --outcome release
+  await withNet(async ({ ea, ia, eb }) => {
+    const N = 6;
+    const rxs = [
+      startProton('receive.py', ['--url', u(eb), '--address', 'multicast.3ack', '--count', String(N), '--rcv-settle-second', '--timeout', '15']),
+      startProton('receive.py', ['--url', u(ia), '--address', 'multicast.3ack', '--count', String(N), '--rcv-settle-second', '--outcome', 'release', '--timeout', '15']),
+    ];
+    await Promise.all(rxs.map((p) => p.ready));
+    await waitFor(async () => (await subscribers(ia, 'multicast.3ack')) >= 1 && (await subscribers(eb, 'multicast.3ack')) >= 1, 10_000, 'consumers known');
+    await waitFor(async () => {
+      const res = await ask(u(ia), [query(T('router.address'))]);
+      const row = rows(res.replies[0]).find((x) => x.name === 'M0multicast.3ack');
+      return row !== undefined && Number(row.remoteCount) >= 1;
+    }, 10_000, 'IA learns of EB\'s consumer through IB');
+    const tx = await runProton('send.py', ['--url', u(ea), '--address', 'multicast.3ack', '--count', String(N), '--timeout', '15']);
+    assert.equal([tx.result.accepted, tx.result.outcome_unsettled_by_peer], [N, N], 'accepted beats released; unsettled until the sender settles');
+    for (const p of rxs) {
+      const d = await p.done;
+      assert.is(d.result.timed_out, false);
+      assert.is(d.result.settled_by_sender, N, 'the sender\'s settle travelled back through every router');
+    }
+  });
+});
+
 test('management: the edge reports mode edge and its uplink; the interior lists the edge connection', async () => {
   await withNet(async ({ ea, ia }) => {
     const [router, conns] = (await ask(u(ea), [query(T('router')), query(T('connection'))])).replies;
@@ -143,6 +180,9 @@ test('management: the edge reports mode edge and its uplink; the interior lists 
     const [iconns] = (await ask(u(ia), [query(T('connection'))])).replies;
     const down = rows(iconns).find((c) => c.role === 'edge');
     assert.equal([down?.dir, down?.container], ['in', 'EA']);
+    // The edge's agent from the interior, through the downlink (qdstat --edge-router's address).
+    const [remote] = (await ask(u(ia), [query(T('router'))], '_edge/EA/$management')).replies;
+    assert.equal([rows(remote)[0].id, rows(remote)[0].mode], ['EA', 'edge']);
     // qdrouterd's refusal, over management: no inter-router connector on an edge router.
     const [bad] = (await ask(u(ea), [{ properties: { operation: 'CREATE', type: T('connector'), name: 'x' }, body: { host: '127.0.0.1', port: '1', role: 'inter-router' } }])).replies;
     assert.equal([bad.statusCode, bad.statusDescription], [400, "role='inter-router' only allowed with router mode='interior'"]);

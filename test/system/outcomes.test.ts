@@ -117,11 +117,10 @@ test('undelivered messages of a consumer that leaves are released', async () => 
 test('messages sent under credit the router just took back are released; the sender keeps its link', async () => {
   // rhea send --> [proxy: router->client bytes held] --> [R1 closest.inflight] --> rhea receive (leaves)
   //   then later                                                                --> proton receive x1
-  // The consumer leaves; the router takes the sender's credit back (flow link-credit 0), but the
-  // proxy holds that flow, so the sender, still holding 250 credits, sends 3 messages: they are
-  // in flight, sent under credit the router had granted. qdrouterd 1.19 routes them like any
-  // message to an address without consumers (released, credit drained: transfer.c,
-  // qdr_link_forward_CT) and keeps the link for when a consumer comes back.
+  // The consumer leaves; the sender keeps its 250 credits (qdrouterd's) and, with the proxy
+  // holding the router's frames, sends 3 messages. qdrouterd 1.19 routes them like any message to
+  // an address without consumers (released, credit drained: transfer.c, qdr_link_forward_CT) and
+  // keeps the link for when a consumer comes back.
   await withRouter(async (r) => {
     const proxy = await startHoldProxy(r.port);
     const prod = await rheaConnect(proxy);
@@ -134,6 +133,8 @@ test('messages sent under credit the router just took back are released; the sen
       const errors: string[] = [];
       s.on('sender_error', (ctx: any) => errors.push(JSON.stringify(ctx.sender.error)));
       s.on('sender_close', () => errors.push('sender_close'));
+      // The router asks for its credit back (drain) once a message finds no consumer.
+      s.on('sender_draining', () => s.set_drained(true));
       await waitFor(() => s.sendable(), 3000, 'credit');
       proxy.holdDown();
       const closed = once(R as any, 'receiver_close');

@@ -47,7 +47,7 @@ test('a sender asking for rcv-settle-mode second is answered first (as qdrouterd
   });
 });
 
-test('receive.py --rcv-settle-second: the router settles after the consumer\'s outcome', async () => {
+test('receive.py --rcv-settle-second: the outcome reaches the sender unsettled; the sender\'s settle reaches the consumer', async () => {
   // proton send x8 --> [R1 closest.rs2] --> proton receive --rcv-settle-second (accepts)
   // proton send x8 --> [R1 multicast.rs2] --> proton receive --rcv-settle-second --outcome release
   //                                       \-> proton receive --rcv-settle-second (accepts)
@@ -64,6 +64,10 @@ test('receive.py --rcv-settle-second: the router settles after the consumer\'s o
     ]);
     assert.equal({ accepted: tx.result.accepted, unsettled: tx.result.unsettled }, { accepted: N, unsettled: 0 }, tx.stderr);
     assert.equal({ accepted: txm.result.accepted, released: txm.result.released }, { accepted: N, released: 0 }, 'multicast: accepted beats released');
+    // The consumers have not settled: the senders see their outcomes unsettled and settle (3-ack),
+    // and that settle is what reaches the consumers.
+    assert.is(tx.result.outcome_unsettled_by_peer, N);
+    assert.is(txm.result.outcome_unsettled_by_peer, N);
     for (const p of [rx, m1, m2]) {
       const d = await p.done;
       assert.is(d.code, 0, d.stderr);

@@ -61,6 +61,12 @@ class Fx implements CoreEffects {
   settleOut(copy: Copy): void {
     this.settleOuts.push(copy);
   }
+  readonly drainAsks: CoreLink[] = [];
+  readonly drainCredits: number[] = [];
+  drainCredit(link: CoreLink, credit: number): void {
+    this.drainAsks.push(link);
+    this.drainCredits.push(credit);
+  }
   updateIn(d: Delivery, state: Buffer | null, made: Made | 0): void {
     this.updates.push({ d, state, made });
   }
@@ -166,20 +172,29 @@ test('sender attaching after the consumer gets capacity at once', () => {
   assert.is(w.fx.lastGrant(s), 7);
 });
 
-test('credit is revoked (grantCredit 0) when the last consumer leaves, and restored on return', () => {
-  // S1 --> [router] --> C1, C2 ; C1 leaves (credit stays) ; C2 leaves (credit 0) ; C3 returns
+test('credit stays when the last consumer leaves; a delivery that finds none drains it; a consumer brings it back', () => {
+  // S1 --> [router] --> C1, C2 ; C1 leaves ; C2 leaves (credit stays) ; S1 sends (released, drain) ; C3 returns
   const w = new World();
   const s = w.sender('q', 10);
   const c1 = w.consumer('q');
   const c2 = w.consumer('q');
   assert.is(w.fx.lastGrant(s), 10);
   w.gone(c1);
-  assert.is(w.fx.lastGrant(s), 10, 'one consumer left: credit stays');
-  assert.is(w.fx.grants.length, 1);
   w.gone(c2);
-  assert.is(w.fx.lastGrant(s), 0, 'last consumer gone: credit revoked');
+  assert.is(w.fx.grants.length, 1, 'no consumer: the credit stays (qdrouterd\'s)');
+  assert.equal(w.fx.drainAsks, []);
+  const d1 = w.send(s);
+  const d2 = w.send(s);
+  assert.equal(w.fx.settles.map((x) => [x.d, x.made]), [[d1, Made.Released], [d2, Made.Released]], 'no consumer: released');
+  assert.equal(w.fx.drainAsks, [s], 'asked once to drain');
+  assert.equal(w.fx.drainCredits, [9], 'the credit it holds, the deliveries that left counted back (qdrouterd\'s)');
+  // The sender drained: its credit is gone.
+  w.fx.inCredit.set(s, 0);
+  w.core.onCreditConsumed(s, 0);
+  w.core.flush();
   w.consumer('q');
   assert.is(w.fx.lastGrant(s), 10, 'a consumer came back');
+  w.gone(w.consumer('q'));
 });
 
 test('senders on other addresses are not affected by a consumer', () => {
@@ -808,7 +823,8 @@ test('tear-down: 65,536 consumers on one address (a full session of handles) are
   for (let i = n - 1; i > 0; i -= 2) w.core.onLinkGone(links[i]);
   w.core.flush();
   assert.is(w.core.readAddress('rr.big')?.consumers, 0);
-  assert.is(w.fx.lastGrant(s), 0, 'the sender lost its credit with the last consumer');
+  const d = w.send(s);
+  assert.equal([w.fx.settlesOf(d)[0]?.made, w.fx.drainAsks], [Made.Released, [s]], 'no consumer left: released, and the sender drained');
 });
 
 test.run();

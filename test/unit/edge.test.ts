@@ -75,6 +75,7 @@ class Fx implements CoreEffects {
     this.settles.push({ d, made });
   }
   settleOut(): void {}
+  drainCredit(): void {}
   updateIn(): void {}
   drainComplete(): void {}
   edgePresence(key: string, consumer: boolean, present: boolean): void {
@@ -204,7 +205,8 @@ test('edge: what no local consumer takes goes up the uplink; a proxy sender bind
   assert.equal(w.fx.settles.at(-1), { d, made: Made.Released });
   w.core.bindEdgeProxy(proxy, 'q', false);
   w.core.flush();
-  assert.is(w.fx.inCredit.get(s), 0, 'destinations gone: credit withdrawn');
+  const lost = w.send(s);
+  assert.equal(w.fx.settles.at(-1), { d: lost, made: Made.Released }, 'destinations gone: released (the client\'s credit drains, as on any router)');
 });
 
 test('edge: an anonymous multicast goes to local consumers and up the uplink once', () => {

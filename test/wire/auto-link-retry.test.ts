@@ -51,6 +51,26 @@ test('refused, the auto-link is failed with the reason, then attached again on t
   await waitFor(async () => rows((await ask(url, [autoLinkQuery])).replies[0]).find((x) => x.name === 'retry-out')?.operStatus === 'active', 3000, 'active after the retry');
 });
 
+test('an answer without the node\'s address (what Proton\'s default handler sends): attaching, never used (qdrouterd\'s)', async () => {
+  //   [R1] --(auto-link out, answered without a target)--> raw service "svc3"
+  for (const c of clients.splice(0)) c.destroy(); // svc1's auto-link is active: only svc3's from here
+  const svc = await RawClient.open(r.ports[1], { session: true, containerId: 'svc3' });
+  clients.push(svc);
+  const first = await svc.waitForFrame((f) => f.name === 'attach' && f.fields[0] === 'amqp-mesh.autolink.retry-out', 5000);
+  svc.answerBegin(1, first.channel);
+  svc.attach(1, { name: 'amqp-mesh.autolink.retry-out', handle: 0, role: true, source: terminus('source', null), target: terminus('target', null) });
+  svc.flow(1, { handle: 0, deliveryCount: 0, linkCredit: 10 });
+  const url = `amqp://127.0.0.1:${r.ports[0]}`;
+  await waitFor(async () => r.log.some((l) => l.includes('answered without a target address')), 3000, 'the router saw the answer');
+  await waitFor(async () => {
+    const st = rows((await ask(url, [autoLinkQuery])).replies[0]).filter((x) => x.name === 'retry-out').map((x) => x.operStatus);
+    return st.length === 1 && st[0] === 'attaching';
+  }, 3000, 'svc3\'s auto-link attaching, and no other');
+  const addr = rows((await ask(url, [{ properties: { operation: 'QUERY', name: 'self', type: 'org.amqp.management', entityType: 'org.apache.qpid.dispatch.router.address', offset: 0, count: 50 }, body: { attributeNames: ['name', 'subscriberCount'] } }])).replies[0]).find((x) => x.name === 'M0q.retry');
+  assert.is(addr?.subscriberCount ?? 0, 0, 'not a consumer of q.retry');
+  svc.detach(1, 0, true);
+});
+
 test('deleted before the container answered its attach: the container still gets the detach, and a late answer changes nothing', async () => {
   const svc = await RawClient.open(r.ports[1], { session: true, containerId: 'svc2' });
   clients.push(svc);

@@ -34,7 +34,7 @@ async function client(p = port): Promise<RawClient> {
   return c;
 }
 
-/** none -> linkCapacity -> revoked, for a sender connected to `txPort`. */
+/** none -> linkCapacity -> kept, then drained by a delivery that finds no consumer, for a sender connected to `txPort`. */
 async function creditFollowsConsumer(txPort: number, capacity: number, address: string): Promise<void> {
   const tx = await client(txPort);
   const txHandle = await openSender(tx, 0, 0, 'tx', address);
@@ -49,11 +49,17 @@ async function creditFollowsConsumer(txPort: number, capacity: number, address: 
   assert.is(credit.fields[6], capacity, `link-credit = linkCapacity: ${tx.describe(since)}`);
   assert.is(credit.fields[5], 0, 'delivery-count is still the initial one');
 
-  // The receiver detaches: credit is revoked with a flow carrying link-credit 0.
+  // The receiver detaches: the sender keeps its credit (qdrouterd's) ...
   const before = tx.mark;
   rx.detach(0, 0, true);
-  const revoked = await tx.waitForFrame((f) => isLinkFlow(f, 0, txHandle) && f.fields[6] === 0, 3000, before);
-  assert.is(revoked.fields[5], 0, 'delivery-count unchanged');
+  await rx.waitForFrame((f) => f.name === 'detach');
+  await tx.expectNoFrame((f) => isLinkFlow(f, 0, txHandle), 200, before);
+  // ... until a message finds no consumer: released, and a flow asks the sender to drain the rest.
+  const id = tx.sendMessage(0, 0, textMessage('nobody home'));
+  const released = await tx.waitForFrame((f) => f.name === 'disposition' && f.fields[1] === id, 3000, before);
+  assert.equal(released.raw[4], RELEASED);
+  const drain = await tx.waitForFrame((f) => isLinkFlow(f, 0, txHandle) && f.fields[8] === true, 3000, before);
+  assert.equal([drain.fields[5], drain.fields[6]], [1, capacity - 1], 'drain=true, the credit it holds');
 
   // A consumer again: credit again.
   const again = tx.mark;
@@ -62,7 +68,7 @@ async function creditFollowsConsumer(txPort: number, capacity: number, address: 
   assert.is(renewed.fields[6], capacity);
 }
 
-test('a sender gets no credit without a consumer, linkCapacity (250) with one, and 0 when it leaves', async () => {
+test('a sender gets no credit without a consumer, linkCapacity (250) with one; a delivery that finds none drains it', async () => {
   await creditFollowsConsumer(port, 250, 'closest/credit.default');
 });
 
@@ -83,13 +89,9 @@ test('credit comes back as deliveries leave the router', async () => {
   await tx.waitForFrame((f) => isLinkFlow(f, 0, txHandle) && (f.fields[5] as number) + (f.fields[6] as number) > 10);
 });
 
-test('a transfer in flight when the router revokes credit is released; the sender\'s link survives', async () => {
-  // The router cannot tell a transfer sent before the sender saw "link-credit 0" from one sent
-  // after. AMQP 1.0 2.6.7 lets a receiver that lowers credit under transfers in flight either
-  // handle them normally or detach with transfer-limit-exceeded; a router that revokes credit
-  // itself whenever the last consumer leaves should do the former (release them, as it does
-  // any delivery that finds no consumer), or every producer streaming at that moment loses its
-  // link.
+test('a transfer after the last consumer left is released; the sender\'s link survives', async () => {
+  // qdrouterd keeps the sender's credit when the consumer goes: the transfer is routed like any
+  // to an address without consumers (released, then drain), never a reason to detach the link.
   const address = 'closest/credit.inflight';
   const rx = await client();
   await openReceiver(rx, 0, 0, 'rx', address, 10);

@@ -129,6 +129,16 @@ test('a non-terminal state is passed on unsettled (qdrouterd\'s); the terminal o
   assert.equal([d.raw[4], d.fields[3]], [ACCEPTED, true]);
 });
 
+test('the sender\'s transfer state (an extension state) reaches the consumer as sent', async () => {
+  // raw sender (transfer state 999:[1,2,3]) --> [router] --> raw receiver
+  const { tx, rx, rxHandle } = await pair(10);
+  const state = hex('00 80 00000000000003e7 c0 07 03 54 01 54 02 54 03');
+  const rxSince = rx.mark;
+  tx.transfer(0, { handle: 0, settled: false, state, payload: textMessage('with state') });
+  const t = await rx.waitForFrame((f) => f.name === 'transfer' && f.fields[0] === rxHandle, 3000, rxSince);
+  assert.equal(t.raw[7], state);
+});
+
 /** The sender's outcome for delivery `id`: its descriptor code and decoded fields. */
 async function outcome(tx: RawClient, id: number, since: number): Promise<{ code: number; fields: unknown[]; settled: unknown }> {
   const d = await dispositionFor(tx, 0, id, since);
