@@ -6,13 +6,17 @@
  * effect objects.
  *
  * Semantics follow qdrouterd 1.19 (see docs/invariants.md):
- * - a sending client's link gets credit (its link capacity) only while its address has a
- *   consumer; credit is returned as deliveries leave the router, so it follows consumers' credit;
+ * - a sending client's link gets credit (its link capacity) once its address has a consumer;
+ *   credit is returned as deliveries leave the router, so it follows consumers' credit; it stays
+ *   when the consumers go, until a delivery finds none (released, and the sender drains);
  * - anycast: closest (round robin over consumers) and balanced (fewest outstanding =
- *   undelivered + unsettled); multicast: one copy per consumer, the sender's delivery settles
- *   when every copy has, with rejected > accepted > modified > released;
- * - outcomes pass through as the consumer gave them; a consumer that leaves turns its unsettled
- *   deliveries into modified(delivery-failed) and its undelivered ones into released.
+ *   undelivered + unsettled); multicast: one copy per consumer, the sender's outcome once every
+ *   copy has one, with rejected > accepted > modified > released;
+ * - outcomes pass through as the consumer gave them, and settlement travels apart (3-ack); a
+ *   consumer that leaves turns its unsettled deliveries into modified(delivery-failed) and its
+ *   undelivered ones into released;
+ * - edge mode: what no local consumer takes goes up the uplink; nothing goes back out on the
+ *   edge connection it came in on.
  */
 import { AddressTable, Distribution, parsePhaseKey } from './addresses';
 

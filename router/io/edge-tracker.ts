@@ -6,7 +6,7 @@
  * credit, in order; they go pre-settled, as qdrouterd's do.
  */
 import type { Connection, Link } from '../../amqp/engine/connection';
-import { encodeEdgeTracking } from '../protocol/edge-tracking';
+import { encodeEdgeTracking } from '../protocol/edge-protocol';
 
 /** Most updates held for one edge that gives no credit; past it the oldest go (the edge re-learns on reconnect). */
 const MAX_PENDING = 100_000;

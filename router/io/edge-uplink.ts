@@ -2,7 +2,7 @@
  * An edge router's uplink (qdrouterd 1.19's edge_router module, router mode `edge`): the edge
  * dials every `connector` of role `edge`; the first that opens is the active edge connection
  * (another takes over when it goes). On it the edge attaches (names in
- * router/protocol/edge-tracking.ts):
+ * router/protocol/edge-protocol.ts):
  * - the uplink, an anonymous sending link: what no consumer on the edge takes, and other routers'
  *   `_topo`/`_edge` addresses, go up it;
  * - the downlink, which brings `_edge/<id>/...` deliveries down;
@@ -21,8 +21,8 @@ import { EDGE_ADDRESS, type CoreLink, type RouterCore } from '../core/core';
 import { parsePhaseKey, phaseKey } from '../core/addresses';
 import { parseMobileKey } from '../protocol/control';
 import {
-  EDGE_DOWNLINK_CAPABILITY, EDGE_TRACKING_ADDRESS, EDGE_TRACKING_CREDIT, EdgeTrackingError, decodeEdgeTracking,
-} from '../protocol/edge-tracking';
+  EDGE_DOWNLINK_CAPABILITY, EDGE_TRACKING_ADDRESS, EDGE_TRACKING_CREDIT, EdgeProtocolError, decodeEdgeTracking,
+} from '../protocol/edge-protocol';
 import { STATE, encodeRejected } from '../../amqp/performatives';
 import { Logger } from '../../lib/log';
 
@@ -209,7 +209,7 @@ export class EdgeUplink {
         if (cl) this.core.bindEdgeProxy(cl, key, u.present);
       }
     } catch (e) {
-      if (!(e instanceof EdgeTrackingError)) throw e;
+      if (!(e instanceof EdgeProtocolError)) throw e;
       this.logger.log('ROUTER', 'error', `edge: ${e.message}; rejected`);
       outcome = encodeRejected({ condition: 'amqp:decode-error', description: e.message });
     }

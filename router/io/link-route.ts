@@ -253,8 +253,20 @@ export class LinkRouter {
     return false;
   }
 
-  /** Where an attach for `address` goes next: the broker connection here, or the next hop. */
-  private downstream(address: string, direction: 'in' | 'out'): Connection | null {
+  /**
+   * A qdrouterd edge's lookup before it serves an attach (its address_lookup_client): is
+   * `address` link-routed in `direction`, and could an attach reach a container now?
+   */
+  lookup(address: string, direction: 'in' | 'out'): { routed: boolean; reachable: boolean } {
+    if (!this.isRouted(address, direction)) return { routed: false, reachable: false };
+    return { routed: true, reachable: this.downstream(address, direction, false) !== null };
+  }
+
+  /**
+   * Where an attach for `address` goes next: the broker connection here, or the next hop.
+   * `take`: the attach goes there (containers serving one route take turns); false only looks.
+   */
+  private downstream(address: string, direction: 'in' | 'out', take = true): Connection | null {
     for (const r of this.local) {
       if (r.direction !== direction || !matchesRoute(r, address)) continue;
       const candidates: Connection[] = [];
@@ -265,7 +277,7 @@ export class LinkRouter {
       if (candidates.length === 0) continue;
       // Several containers serve the route: attaches take turns among them (qdrouterd's balance).
       const turn = this.turns.get(r) ?? 0;
-      this.turns.set(r, turn + 1);
+      if (take) this.turns.set(r, turn + 1);
       return candidates[turn % candidates.length];
     }
     for (const [conn, list] of this.connRoutes) {

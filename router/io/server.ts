@@ -41,11 +41,16 @@ import { ManagementError, decodeRequest, encodeReply, type ManagementRequest } f
 import { FAILOVER_SERVER_LIST } from '../../amqp/failover';
 import { EDGE_TRACKING_LINK, EdgeUplink } from './edge-uplink';
 import { EdgeTracker } from './edge-tracker';
-import { EDGE_DOWNLINK_CAPABILITY, EDGE_TRACKING_ADDRESS } from '../protocol/edge-tracking';
+import {
+  ADDRESS_LOOKUP_ADDRESS, ADDRESS_LOOKUP_CREDIT, EDGE_DOWNLINK_CAPABILITY, EDGE_TRACKING_ADDRESS, EdgeProtocolError, LookupStatus,
+  decodeLookupRequest, encodeLookupReply,
+} from '../protocol/edge-protocol';
 
 
 /** Marks a link attached to `$management` (requests in). */
 const MANAGEMENT = { management: true };
+/** The ctx of a qdrouterd edge's link to the address lookup service. */
+const ADDRESS_LOOKUP = { addressLookup: true };
 /**
  * The agent's own ends in the core (their `CoreLink.io`): a consumer of this router's
  * `_topo/0/<id>/$management` (requests routed from anywhere in the mesh) and an anonymous sender
@@ -801,6 +806,14 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     const capacity = ctx.listener.linkCapacity;
     const edgeConn = ctx.edge ? conn : null;
     if (edgeConn !== null && link.isSender && a.source !== null && this.edgeUplink === null && this.onEdgeAttach(link, a, capacity)) return;
+    if (edgeConn !== null && !link.isSender && this.edgeUplink === null && a.target?.address === ADDRESS_LOOKUP_ADDRESS) {
+      // A qdrouterd edge asks whether its clients' addresses are link-routed before serving them.
+      link.address = ADDRESS_LOOKUP_ADDRESS;
+      link.accept({}, a);
+      link.ctx = ADDRESS_LOOKUP;
+      conn.setCredit(link, ADDRESS_LOOKUP_CREDIT);
+      return;
+    }
     if (link.isSender) {
       // The peer receives: a consumer.
       const src = a.source;
@@ -892,6 +905,27 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     return true;
   }
 
+  /**
+   * A qdrouterd edge's link-route lookup (its interior's address_lookup_server): answered through
+   * the core to the request's reply-to, as management replies are; a malformed one is rejected.
+   */
+  private onAddressLookup(link: Link, d: InDelivery): void {
+    const conn = link.conn;
+    let outcome: Buffer = STATE.accepted;
+    try {
+      const req = decodeLookupRequest(d.payload);
+      const r = this.linkRouter.lookup(req.address, req.receiver ? 'in' : 'out');
+      this.routeReply(req.replyTo, encodeLookupReply(req, r.routed ? LookupStatus.Ok : LookupStatus.NotFound, r.routed, r.reachable));
+    } catch (e) {
+      if (!(e instanceof EdgeProtocolError)) throw e;
+      this.logger.log('ROUTER', 'warning', `[C${(conn.ctx as ConnCtx).id}] ${e.message}; rejected`);
+      outcome = encodeRejected({ condition: 'amqp:decode-error', description: e.message });
+    }
+    if (!d.settled) conn.updateIn(d, outcome, true);
+    conn.setCredit(link, ADDRESS_LOOKUP_CREDIT);
+    this.touch(conn);
+  }
+
   private refuse(link: Link, a: AttachFrame, error: AmqpError): void {
     const ctx = link.conn.ctx as ConnCtx;
     this.logger.log('ROUTER', 'warning', `[C${ctx.id}] refused link ${link.name}: ${error.condition}: ${error.description}`);
@@ -908,7 +942,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
   onSenderFlow(link: Link, deliveryCount: number | null, credit: number | null, drain: boolean): void {
     if (link.ctx instanceof RouteEnd) return this.linkRouter.onSenderFlow(link, deliveryCount, credit, drain);
     // After a drain the link's credit is what the sender says: the core tops it up from there.
-    if (drain && link.ctx !== null && link.ctx !== MANAGEMENT) {
+    if (drain && link.ctx !== null && link.ctx !== MANAGEMENT && link.ctx !== ADDRESS_LOOKUP) {
       this.core.onCreditConsumed(link.ctx as CoreLink, link.credit);
       this.touch(link.conn);
     }
@@ -921,6 +955,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     if (link.ctx instanceof RouteEnd) return this.linkRouter.onDelivery(link, d);
     if (link.ctx === MANAGEMENT) return this.onManagementRequest(link, d);
     if (link.ctx === EDGE_TRACKING_LINK) return this.edgeUplink?.onTracking(link, d);
+    if (link.ctx === ADDRESS_LOOKUP) return this.onAddressLookup(link, d);
     if (this.interRouter?.onDelivery(link, d)) return;
     const cl = link.ctx as CoreLink | null;
     if (cl === null) return;
@@ -979,7 +1014,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
 
   onLinkGone(link: Link, error: AmqpError | null, reason: LinkGoneReason): void {
     if (link.ctx instanceof RouteEnd) return this.linkRouter.onLinkGone(link, error, reason);
-    if (link.ctx === MANAGEMENT) return;
+    if (link.ctx === MANAGEMENT || link.ctx === ADDRESS_LOOKUP) return;
     const ctx = link.conn.ctx as ConnCtx;
     if (ctx.edge) {
       this.edgeUplink?.onLinkGone(link);

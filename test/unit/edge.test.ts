@@ -1,5 +1,5 @@
 /**
- * Edge mode without sockets: the address-tracking message (router/protocol/edge-tracking.ts), byte
+ * Edge mode without sockets: the address-tracking message (router/protocol/edge-protocol.ts), byte
  * for byte, and the routing core's edge rules (router/core/core.ts) driven through its actions
  * with a recording CoreEffects fake. E = the edge connection (an opaque object, as the I/O passes
  * its Connection); S = a sending client, C = a consumer.
@@ -8,7 +8,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { AddressTable } from '../../router/core/addresses';
 import { Copy, CoreEffects, CoreLink, Delivery, Made, RouterCore } from '../../router/core/core';
-import { EdgeTrackingError, decodeEdgeTracking, encodeEdgeTracking } from '../../router/protocol/edge-tracking';
+import { EdgeProtocolError, LookupStatus, decodeEdgeTracking, decodeLookupRequest, encodeEdgeTracking, encodeLookupReply } from '../../router/protocol/edge-protocol';
 import { Writer, sym } from '../../amqp/codec';
 import { isProxiedKey } from '../../router/io/edge-uplink';
 
@@ -40,9 +40,38 @@ test('tracking message: a symbol key and list32 are read too; anything else is r
     return b.take();
   };
   for (const v of [['M0a'], ['M0a', 1], [7, true], 'M0a', ['M0a', true, false]]) {
-    assert.throws(() => decodeEdgeTracking(bad(v)), (e: unknown) => e instanceof EdgeTrackingError && /list of an address and a boolean/.test((e as Error).message), JSON.stringify(v));
+    assert.throws(() => decodeEdgeTracking(bad(v)), (e: unknown) => e instanceof EdgeProtocolError && /list of an address and a boolean/.test((e as Error).message), JSON.stringify(v));
   }
-  assert.throws(() => decodeEdgeTracking(Buffer.from([0x00, 0x53, 0x77, 0xc0, 0x09])), (e: unknown) => e instanceof EdgeTrackingError && (e as Error).cause !== undefined, 'truncated');
+  assert.throws(() => decodeEdgeTracking(Buffer.from([0x00, 0x53, 0x77, 0xc0, 0x09])), (e: unknown) => e instanceof EdgeProtocolError && (e as Error).cause !== undefined, 'truncated');
+});
+
+test('link-route lookup: qdrouterd\'s request is read; every malformed one is refused with its reason', () => {
+  const req = (props: unknown[], app: Map<string, unknown>, body: unknown): Buffer => {
+    const w = new Writer(128);
+    w.descriptor(0x73);
+    w.value(props);
+    w.descriptor(0x74);
+    w.value(app);
+    w.descriptor(0x77);
+    w.value(body);
+    return w.take();
+  };
+  const props = [null, null, null, null, '_edge/E1/temp.r', 'c1'];
+  const ok = new Map<string, unknown>([['version', 1], ['opcode', 1]]);
+  assert.equal(decodeLookupRequest(req(props, ok, ['lr.a', true])), { replyTo: '_edge/E1/temp.r', correlationId: 'c1', address: 'lr.a', receiver: true });
+  const bad: [Buffer, RegExp][] = [
+    [req(props, new Map<string, unknown>([['version', 2], ['opcode', 1]]), ['a', true]), /version/],
+    [req(props, new Map<string, unknown>([['version', 1], ['opcode', 9]]), ['a', true]), /opcode/],
+    [req([null, null, null, null, null, 'c1'], ok, ['a', true]), /reply-to/],
+    [req(props, ok, ['a']), /list of an address and a boolean/],
+    [req(props, ok, [1, true]), /list of an address and a boolean/],
+    [Buffer.from([0x00, 0x53, 0x77, 0xd0, 0xff]), /malformed/],
+  ];
+  for (const [bytes, why] of bad) assert.throws(() => decodeLookupRequest(bytes), (e: unknown) => e instanceof EdgeProtocolError && why.test((e as Error).message), String(why));
+  // The reply: to, correlation-id, version/opcode/status as uint, [is-link-route, has-destinations].
+  const reply = encodeLookupReply({ replyTo: 'r', correlationId: 'c1' }, LookupStatus.Ok, true, false);
+  assert.ok(reply.includes(Buffer.from([0xa1, 0x07, ...Buffer.from('version'), 0x52, 0x01])), 'version: uint 1 (smalluint)');
+  assert.equal(reply.subarray(reply.length - 8).toString('hex'), '005377c003024142', 'amqp-value [true, false]');
 });
 
 test('an edge proxies mobile addresses only', () => {
