@@ -169,6 +169,35 @@ test('3-ack multicast across edges: outcomes reach the sender unsettled, its set
   });
 });
 
+test('an edge with two uplinks: when the active interior goes, the other takes over', async () => {
+  //   [EC edge] ==edge==> [IA]   (active, then stopped)
+  //             ==edge==> [IB]   (takes over) <-- proton receive
+  await withNet(async ({ ia, ib }) => {
+    const ec = await startRouter([
+      'router {\n    mode: edge\n    id: EC\n}',
+      'listener {\n    host: 127.0.0.1\n    port: 0\n}',
+      `connector {\n    name: up-a\n    host: 127.0.0.1\n    port: ${ia.ports[2]}\n    role: edge\n}`,
+      `connector {\n    name: up-b\n    host: 127.0.0.1\n    port: ${ib.ports[2]}\n    role: edge\n}`,
+      ADDRESSES,
+    ].join('\n') + '\n');
+    try {
+      await waitFor(() => ec.log.some((l) => l.includes('edge: active edge connection')), 10_000, 'an active uplink');
+      const first = ec.log.find((l) => l.includes('edge: active edge connection')) ?? '';
+      const other = first.includes('container IA') ? ib : ia;
+      const gone = other === ib ? ia : ib;
+      await gone.stop();
+      await waitFor(() => ec.log.filter((l) => l.includes('edge: active edge connection')).length >= 2, 10_000, 'the other uplink to take over');
+      const rx = startProton('receive.py', ['--url', u(other), '--address', 'closest.failover', '--count', '3', '--timeout', '15']);
+      await rx.ready;
+      const tx = await runProton('send.py', ['--url', u(ec), '--address', 'closest.failover', '--count', '3', '--timeout', '15']);
+      assert.is(tx.result.accepted, 3, 'through the remaining uplink');
+      assert.is((await rx.done).result.received, 3);
+    } finally {
+      await ec.stop();
+    }
+  });
+});
+
 test('management: the edge reports mode edge and its uplink; the interior lists the edge connection', async () => {
   await withNet(async ({ ea, ia }) => {
     const [router, conns] = (await ask(u(ea), [query(T('router')), query(T('connection'))])).replies;
