@@ -101,3 +101,62 @@ export function encodeReply(req: ManagementRequest, res: { statusCode: number; s
   w.value(res.body);
   return w.take();
 }
+
+/** A request to another node's management agent (a client's side: an edge router asks its interior). */
+export interface ManagementClientRequest {
+  operation: string;
+  type: string;
+  name?: string;
+  identity?: string;
+  replyTo: string;
+  correlationId: string;
+  body: Record<string, unknown>;
+}
+
+/** Encodes a request as qdmanage sends one: properties (correlation-id, reply-to), application-properties, amqp-value body. */
+export function encodeRequest(req: ManagementClientRequest): Buffer {
+  const w = new Writer(512);
+  w.descriptor(D.Properties);
+  const p = w.beginList();
+  w.null(); // message-id
+  w.null(); // user-id
+  w.null(); // to
+  w.null(); // subject
+  w.string(req.replyTo);
+  w.string(req.correlationId);
+  w.endList(p, 6);
+  const app: Record<string, unknown> = { operation: req.operation, type: req.type };
+  if (req.name !== undefined) app.name = req.name;
+  if (req.identity !== undefined) app.identity = req.identity;
+  w.descriptor(D.ApplicationProperties);
+  w.value(app);
+  w.descriptor(D.AmqpValue);
+  w.value(req.body);
+  return w.take();
+}
+
+/** A decoded reply: its status, its correlation-id and its body. */
+export interface ManagementReplyMessage {
+  statusCode: number;
+  statusDescription: string;
+  correlationId: unknown;
+  body: unknown;
+}
+
+/** Reads a management reply (statusCode and statusDescription in its application-properties). */
+export function decodeReply(payload: Buffer): ManagementReplyMessage {
+  const r = new Reader(payload);
+  const out: ManagementReplyMessage = { statusCode: 0, statusDescription: '', correlationId: null, body: null };
+  while (r.off < payload.length) {
+    const s = r.read();
+    if (!(s instanceof Described)) throw new ManagementError('message section expected', 400);
+    const code = Number(s.descriptor);
+    if (code === D.Properties && Array.isArray(s.value)) out.correlationId = s.value[5] ?? null;
+    else if (code === D.ApplicationProperties && s.value !== null && typeof s.value === 'object') {
+      const ap = s.value instanceof Map ? Object.fromEntries(s.value) : (s.value as Record<string, unknown>);
+      out.statusCode = Number(ap.statusCode ?? 0);
+      out.statusDescription = typeof ap.statusDescription === 'string' ? ap.statusDescription : '';
+    } else if (code === D.AmqpValue) out.body = s.value;
+  }
+  return out;
+}

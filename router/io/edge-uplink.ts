@@ -11,7 +11,11 @@
  * - a proxy consumer (receiving link) per address with consumers on the edge, so the interior
  *   routes that address's messages here;
  * - a proxy sender (sending link) per address with senders on the edge, bound in the core as a
- *   consumer only while the interior reports destinations for it.
+ *   consumer only while the interior reports destinations for it;
+ * - a management client (a sender to `$management`, a dynamic receiver for replies): each link
+ *   route served on the edge (its container connected here) becomes a connection-scoped link route
+ *   on the interior (qdrouterd's link route proxy, `<id>/proxyLinkRoute/<key>`), so the mesh
+ *   routes its attaches down to the edge.
  *
  * The routing core says which addresses have local consumers and senders
  * (`CoreEffects.edgePresence`); this object owns the links and their life, nothing else.
@@ -23,7 +27,10 @@ import { parseMobileKey } from '../protocol/control';
 import {
   EDGE_DOWNLINK_CAPABILITY, EDGE_TRACKING_ADDRESS, EDGE_TRACKING_CREDIT, EdgeProtocolError, decodeEdgeTracking,
 } from '../protocol/edge-protocol';
-import { STATE, encodeRejected } from '../../amqp/performatives';
+import { STATE, encodeRejected, type AttachFrame } from '../../amqp/performatives';
+import { ManagementError, decodeReply, encodeRequest } from '../../amqp/management';
+import { DecodeError } from '../../amqp/codec';
+import { routeOfKey } from './link-route';
 import { Logger } from '../../lib/log';
 
 /** What the router server provides. */
@@ -36,6 +43,11 @@ export interface EdgeHost {
 
 /** The marker a tracking link carries as its `ctx` (the server hands its deliveries here). */
 export const EDGE_TRACKING_LINK = Symbol('edge-tracking');
+/** The marker the management client's two links carry as their `ctx`. */
+export const EDGE_MGMT_LINK = Symbol('edge-management');
+
+/** qdrouterd's management type of a connection-scoped link route. */
+const CONNECTION_LINK_ROUTE = 'org.apache.qpid.dispatch.router.connection.linkRoute';
 
 /** Per-link capacity of the edge's links (qdrouterd's default linkCapacity). */
 const EDGE_LINK_CAPACITY = 250;
@@ -64,6 +76,17 @@ export class EdgeUplink {
   private uplink: Link | null = null;
   private downlink: Link | null = null;
   private tracking: Link | null = null;
+  /** Link routes served on this edge (their mesh keys), and the proxies asked of the interior. */
+  private readonly routeKeys = new Set<string>();
+  private readonly proxies = new Map<string, 'creating' | 'created'>();
+  private mgmtOut: Link | null = null;
+  private mgmtIn: Link | null = null;
+  /** The interior's address for our management replies (the dynamic source it gave). */
+  private replyTo: string | null = null;
+  /** Requests waiting for the reply address or credit; answers expected by correlation-id. */
+  private readonly outbox: { op: 'CREATE' | 'DELETE'; name: string; correlationId: string; body: Record<string, unknown> }[] = [];
+  private readonly pending = new Map<string, { key: string; op: 'CREATE' | 'DELETE' }>();
+  private nextCorrelation = 1;
 
   constructor(private readonly id: string, private readonly core: RouterCore, private readonly host: EdgeHost, private readonly logger: Logger) {}
 
@@ -110,7 +133,12 @@ export class EdgeUplink {
     this.inLinks.clear();
     this.outLinks.clear();
     this.destinations.clear();
-    this.uplink = this.downlink = this.tracking = null;
+    this.uplink = this.downlink = this.tracking = this.mgmtOut = this.mgmtIn = null;
+    this.replyTo = null;
+    this.outbox.length = 0;
+    this.pending.clear();
+    // The interior drops connection-scoped routes with their connection: made again on the next.
+    this.proxies.clear();
     this.core.setEdgeUplink(null);
     this.logger.log('ROUTER', 'notice', `edge: lost the active edge connection${this.opened.length > 0 ? '; switching to the next' : ''}`);
     if (this.opened.length > 0) this.activate(this.opened[0]);
@@ -123,7 +151,10 @@ export class EdgeUplink {
     this.downlink = conn.attach(this.session, `${this.id}.edge.downlink`, false,
       { type: 'source', address: this.id, capabilities: [EDGE_DOWNLINK_CAPABILITY] }, { type: 'target', address: null, capabilities: [EDGE_DOWNLINK_CAPABILITY] });
     this.tracking = conn.attach(this.session, `${this.id}.edge.tracking`, false, { type: 'source', address: EDGE_TRACKING_ADDRESS }, { type: 'target', address: null });
+    this.mgmtOut = conn.attach(this.session, `${this.id}.edge.mgmt`, true, { type: 'source', address: null }, { type: 'target', address: '$management' });
+    this.mgmtIn = conn.attach(this.session, `${this.id}.edge.mgmt-replies`, false, { type: 'source', address: null, dynamic: true }, { type: 'target', address: null });
     for (const l of [this.uplink, this.downlink, this.tracking]) l.ctx = null;
+    this.mgmtOut.ctx = this.mgmtIn.ctx = EDGE_MGMT_LINK;
     for (const key of this.consumerKeys) this.attachInLink(conn, key);
     for (const key of this.senderKeys) this.attachOutLink(conn, key);
     this.logger.log('ROUTER', 'notice', `edge: active edge connection to container ${conn.remoteOpen?.containerId ?? '?'}`);
@@ -154,10 +185,103 @@ export class EdgeUplink {
     link.conn.detachLink(link, null);
   }
 
+  /** The link router: a route became served on this edge (its container is here), or stopped. */
+  onRoutePresence(key: string, present: boolean): void {
+    if (present) this.routeKeys.add(key);
+    else this.routeKeys.delete(key);
+    this.syncProxies();
+  }
+
+  /** Asks the interior for the proxies it lacks and to drop those no longer served. */
+  private syncProxies(): void {
+    if (this.active === null) return;
+    for (const key of this.routeKeys) {
+      if (this.proxies.has(key)) continue;
+      this.proxies.set(key, 'creating');
+      const r = routeOfKey(key);
+      // qdrouterd's form: a prefix becomes the pattern `<prefix>/#`.
+      const pattern = r.prefix !== undefined ? `${r.prefix}/#` : (r.pattern as string);
+      this.request(key, 'CREATE', { type: CONNECTION_LINK_ROUTE, pattern, direction: r.direction, name: this.proxyName(key) });
+    }
+    for (const [key, st] of this.proxies) {
+      if (this.routeKeys.has(key) || st !== 'created') continue;
+      this.proxies.delete(key);
+      this.request(key, 'DELETE', {});
+    }
+    this.sendRequests();
+  }
+
+  private proxyName(key: string): string {
+    return `${this.id}/proxyLinkRoute/${key}`;
+  }
+
+  private request(key: string, op: 'CREATE' | 'DELETE', body: Record<string, unknown>): void {
+    const correlationId = `${this.id}.lrp.${this.nextCorrelation++}`;
+    this.pending.set(correlationId, { key, op });
+    // Encoded when it goes: the reply address may not be known yet.
+    this.outbox.push({ op, name: this.proxyName(key), correlationId, body });
+  }
+
+  /** Sends what waits, once the reply address is known and the interior gives credit. */
+  private sendRequests(): void {
+    const out = this.mgmtOut;
+    if (out === null || !out.attached || this.replyTo === null) return;
+    let sent = 0;
+    while (sent < this.outbox.length && out.conn.canSend(out)) {
+      const r = this.outbox[sent++];
+      out.conn.send(out, encodeRequest({ operation: r.op, type: CONNECTION_LINK_ROUTE, name: r.name, replyTo: this.replyTo, correlationId: r.correlationId, body: r.body }), true, null);
+    }
+    if (sent === 0) return;
+    this.outbox.splice(0, sent);
+    this.host.touch(out.conn);
+  }
+
+  /** The interior gave the management sender credit. */
+  onManagementFlow(link: Link): void {
+    if (link === this.mgmtOut) this.sendRequests();
+  }
+
+  /** A reply from the interior's agent: a proxy made (or refused), or dropped. */
+  onManagementReply(link: Link, d: InDelivery): void {
+    const conn = link.conn;
+    try {
+      const reply = decodeReply(d.payload);
+      const req = this.pending.get(String(reply.correlationId));
+      if (req !== undefined) {
+        this.pending.delete(String(reply.correlationId));
+        const ok = reply.statusCode >= 200 && reply.statusCode < 300;
+        if (req.op === 'CREATE') {
+          if (ok && this.proxies.get(req.key) === 'creating') this.proxies.set(req.key, 'created');
+          else if (!ok) this.proxies.delete(req.key);
+          // Withdrawn while it was being made: drop it now.
+          if (ok && !this.routeKeys.has(req.key)) this.syncProxies();
+        }
+        this.logger.log('ROUTER', ok ? 'info' : 'warning',
+          `edge: link route proxy ${req.op} ${this.proxyName(req.key)}: ${reply.statusCode} ${reply.statusDescription}`);
+      }
+    } catch (e) {
+      if (!(e instanceof ManagementError) && !(e instanceof DecodeError)) throw e;
+      this.logger.log('ROUTER', 'warning', `edge: unreadable management reply: ${e.message}`);
+    }
+    if (!d.settled) conn.updateIn(d, STATE.accepted, true);
+    conn.setCredit(link, 10);
+    this.host.touch(conn);
+  }
+
   /** The interior answered one of our attaches; returns false for links that are not the edge's. */
-  onLinkOpened(link: Link): boolean {
+  onLinkOpened(link: Link, a: AttachFrame): boolean {
     const conn = link.conn;
     if (conn !== this.active) return false;
+    if (link === this.mgmtIn) {
+      this.replyTo = a.source?.address ?? null;
+      conn.setCredit(link, 10);
+      this.syncProxies();
+      return true;
+    }
+    if (link === this.mgmtOut) {
+      this.sendRequests();
+      return true;
+    }
     if (link === this.uplink) {
       const cl = this.core.onEdgeProxyAttached(EDGE_LINK_CAPACITY, link, conn);
       link.ctx = cl;
@@ -225,6 +349,11 @@ export class EdgeUplink {
       this.core.setEdgeUplink(null);
     } else if (link === this.downlink) this.downlink = null;
     else if (link === this.tracking) this.tracking = null;
+    else if (link === this.mgmtOut) this.mgmtOut = null;
+    else if (link === this.mgmtIn) {
+      this.mgmtIn = null;
+      this.replyTo = null;
+    }
     for (const map of [this.inLinks, this.outLinks]) {
       for (const [key, l] of map) if (l === link) map.delete(key);
     }

@@ -49,6 +49,8 @@ export interface LinkRouteHost {
   touch(conn: Connection): void;
   interRouter: InterRouter | null;
   routeContainer(name: string): RouteContainer | undefined;
+  /** A route (its mesh key) became served here, or stopped being (an edge router proxies it to its interior). */
+  routePresence?(key: string, present: boolean): void;
 }
 
 const NO_ROUTE: AmqpError = { condition: 'qd:no-route-to-dest', description: 'No route to the destination node' };
@@ -66,7 +68,8 @@ export function linkRouteKey(route: { prefix?: string; pattern?: string; directi
   return (route.direction === 'in' ? 'E' : 'F') + (route.pattern ?? '');
 }
 
-function routeOfKey(key: string): { prefix?: string; pattern?: string; direction: 'in' | 'out' } {
+/** The route a mesh key ({@link linkRouteKey}) stands for. */
+export function routeOfKey(key: string): { prefix?: string; pattern?: string; direction: 'in' | 'out' } {
   const cls = key[0];
   const rest = key.slice(1);
   if (cls === 'C' || cls === 'D') return { prefix: rest, direction: cls === 'C' ? 'in' : 'out' };
@@ -151,11 +154,13 @@ export class LinkRouter {
       if (want.has(key)) continue;
       this.advertised.delete(key);
       mesh?.onLocalAddress(key, TREATMENT.LINK_BALANCED, false);
+      this.host.routePresence?.(key, false);
     }
     for (const key of want) {
       if (this.advertised.has(key)) continue;
       this.advertised.add(key);
       mesh?.onLocalAddress(key, TREATMENT.LINK_BALANCED, true);
+      this.host.routePresence?.(key, true);
     }
   }
 

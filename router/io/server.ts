@@ -39,7 +39,7 @@ import type { ConnectionInfo, LinkInfo, ManagementControl, ManagementView, NodeI
 import type { TLSSocket } from 'node:tls';
 import { ManagementError, decodeRequest, encodeReply, type ManagementRequest } from '../../amqp/management';
 import { FAILOVER_SERVER_LIST } from '../../amqp/failover';
-import { EDGE_TRACKING_LINK, EdgeUplink } from './edge-uplink';
+import { EDGE_MGMT_LINK, EDGE_TRACKING_LINK, EdgeUplink } from './edge-uplink';
 import { EdgeTracker } from './edge-tracker';
 import {
   ADDRESS_LOOKUP_ADDRESS, ADDRESS_LOOKUP_CREDIT, EDGE_DOWNLINK_CAPABILITY, EDGE_TRACKING_ADDRESS, EdgeProtocolError, LookupStatus,
@@ -244,6 +244,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
       touch: (c) => this.touch(c),
       interRouter: this.interRouter,
       routeContainer: (name) => this.routeContainers.find((r) => r.settings.name === name),
+      routePresence: (key, present) => this.edgeUplink?.onRoutePresence(key, present),
     }, logger);
   }
 
@@ -741,7 +742,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     if (link.ctx instanceof RouteEnd) return this.linkRouter.onLinkOpened(link, a);
     const rc = (link.conn.ctx as ConnCtx).routeContainer;
     if (rc !== null && rc.onLinkOpened(link, a)) return;
-    if (this.edgeUplink?.onLinkOpened(link)) return;
+    if (this.edgeUplink?.onLinkOpened(link, a)) return;
     this.interRouter?.onLinkOpened(link);
   }
 
@@ -935,14 +936,14 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
   onFlow(link: Link, drain: boolean): void {
     if (link.ctx instanceof RouteEnd) return this.linkRouter.onFlow(link);
     if (link.ctx === EDGE_TRACKING_LINK) return this.edgeTracker.onFlow(link);
-    const cl = link.ctx as CoreLink | null;
-    if (cl) this.core.onConsumerFlow(cl, drain);
+    if (link.ctx === EDGE_MGMT_LINK) return this.edgeUplink?.onManagementFlow(link);
+    if (link.ctx instanceof CoreLink) this.core.onConsumerFlow(link.ctx, drain);
   }
 
   onSenderFlow(link: Link, deliveryCount: number | null, credit: number | null, drain: boolean): void {
     if (link.ctx instanceof RouteEnd) return this.linkRouter.onSenderFlow(link, deliveryCount, credit, drain);
     // After a drain the link's credit is what the sender says: the core tops it up from there.
-    if (drain && link.ctx !== null && link.ctx !== MANAGEMENT && link.ctx !== ADDRESS_LOOKUP) {
+    if (drain && link.ctx instanceof CoreLink) {
       this.core.onCreditConsumed(link.ctx as CoreLink, link.credit);
       this.touch(link.conn);
     }
@@ -955,6 +956,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     if (link.ctx instanceof RouteEnd) return this.linkRouter.onDelivery(link, d);
     if (link.ctx === MANAGEMENT) return this.onManagementRequest(link, d);
     if (link.ctx === EDGE_TRACKING_LINK) return this.edgeUplink?.onTracking(link, d);
+    if (link.ctx === EDGE_MGMT_LINK) return this.edgeUplink?.onManagementReply(link, d);
     if (link.ctx === ADDRESS_LOOKUP) return this.onAddressLookup(link, d);
     if (this.interRouter?.onDelivery(link, d)) return;
     const cl = link.ctx as CoreLink | null;
@@ -1019,6 +1021,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     if (ctx.edge) {
       this.edgeUplink?.onLinkGone(link);
       if (link.ctx === EDGE_TRACKING_LINK) return this.edgeTracker.onLinkGone(link);
+      if (link.ctx === EDGE_MGMT_LINK) return;
     }
     const cl = link.ctx as CoreLink | null;
     if (error) this.logger.log('ROUTER', 'info', `[C${ctx.id}] link ${link.name} gone (${reason}): ${error.condition} ${error.description ?? ''}`);

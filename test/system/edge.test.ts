@@ -10,6 +10,8 @@ import { runProton, startProton } from '../support/proton';
 import { ask, rows } from '../support/management';
 import { waitFor } from '../support/wait';
 import { range, rheaConnect } from './helpers';
+import { brokerConfig, startBroker, tempDir } from '../support/broker';
+import { bodies, connect, numbered, receiver, sendAll } from './broker-helpers';
 
 const ADDRESSES = ['multicast', 'closest', 'balanced'].map((p) => `address {\n    prefix: ${p}\n    distribution: ${p}\n}`).join('\n');
 
@@ -194,6 +196,41 @@ test('an edge with two uplinks: when the active interior goes, the other takes o
       assert.is((await rx.done).result.received, 3);
     } finally {
       await ec.stop();
+    }
+  });
+});
+
+test('a broker behind an edge: its link routes are proxied to the interior and reach it from across the mesh', async () => {
+  //   rhea on IB --> [IB] --> [IA] --(proxy: connection-scoped link route)--> [ED edge] --route-container--> broker "stock"
+  await withNet(async ({ ia, ib }) => {
+    const b = await startBroker(brokerConfig(tempDir(), { id: 'stock' }), { name: 'stock' });
+    const ed = await startRouter([
+      'router {\n    mode: edge\n    id: ED\n}',
+      'listener {\n    host: 127.0.0.1\n    port: 0\n}',
+      `connector {\n    name: up\n    host: 127.0.0.1\n    port: ${ia.ports[2]}\n    role: edge\n}`,
+      `connector {\n    name: broker\n    host: 127.0.0.1\n    port: ${b.port}\n    role: route-container\n}`,
+      'linkRoute {\n    prefix: stock\n    direction: in\n    connection: broker\n}',
+      'linkRoute {\n    prefix: stock\n    direction: out\n    connection: broker\n}',
+    ].join('\n') + '\n');
+    try {
+      await waitFor(() => ed.log.filter((l) => /link route proxy CREATE .*: 201/.test(l)).length === 2, 10_000, 'both proxies made on IA');
+      // IA shows them as its edge connection's routes; IB learns them from IA.
+      const c = await connect({ port: ib.port });
+      try {
+        await waitFor(async () => (await sendAll(c, 'stock.probe', [{ body: 'p' }], 2000).catch(() => ['none']))[0] === 'accepted', 15_000, 'the route known on IB');
+        assert.equal(await sendAll(c, 'stock.items', numbered(3, 's')), ['accepted', 'accepted', 'accepted']);
+        const rx = await receiver(c, 'stock.items');
+        await waitFor(() => rx.messages.length === 3, 5000, 'the broker\'s messages back through the edge');
+        assert.equal(bodies(rx), ['s0', 's1', 's2']);
+      } finally {
+        await c.close();
+      }
+      // The broker goes: the edge withdraws the proxies.
+      await b.stop();
+      await waitFor(() => ed.log.filter((l) => /link route proxy DELETE .*: 204/.test(l)).length === 2, 10_000, 'both proxies dropped');
+    } finally {
+      await ed.stop();
+      await b.stop();
     }
   });
 });
