@@ -582,7 +582,9 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
         const out1 = link.isSender;
         out.push({
           identity: String(id), linkName: link.name,
-          linkType: !interRouterConn ? 'endpoint' : this.interRouter?.isControlLink(link) ? 'router-control' : 'inter-router',
+          linkType: interRouterConn ? (this.interRouter?.isControlLink(link) ? 'router-control' : 'inter-router')
+            // An edge router's downlink, as qdrouterd names it.
+            : ctx.edge && out1 && this.edgeUplink === null && cl?.address?.key.startsWith('_edge/') ? 'edge-downlink' : 'endpoint',
           linkDir: out1 ? 'out' : 'in', connectionId: String(ctx.id),
           owningAddr: cl?.address?.key ?? (link.ctx === MANAGEMENT ? '$management' : this.linkRouter.routedAddress(link) ?? link.address),
           capacity: cl?.capacity ?? 250,

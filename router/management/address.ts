@@ -3,7 +3,8 @@ import { parsePhaseKey } from '../core/addresses';
 
 /**
  * qdrouterd's name of a routing key: a class letter, then for mobile addresses the phase digit.
- * `_topo/0/<self>/x` is this router's local address `Lx`; another router's is topological (`T`).
+ * `_topo/0/<self>/x` is this router's local address `Lx`; another router's is topological (`T`);
+ * an edge router's summary address `_edge/<id>` is `H<id>`.
  */
 export function addressName(key: string, self: string): string {
   if (key.startsWith('_topo/0/')) {
@@ -12,6 +13,15 @@ export function addressName(key: string, self: string): string {
     const id = end < 0 ? rest : rest.slice(0, end);
     return id === self && end >= 0 ? `L${rest.slice(end + 1)}` : `T${key}`;
   }
+  if (key.startsWith('_edge/')) {
+    // An edge's summary address on its interior is qdrouterd's `H<edge id>`; an edge's own
+    // `_edge/<self>/x` is local (`Lx`).
+    const rest = key.slice(6);
+    const end = rest.indexOf('/');
+    if (end < 0) return `H${rest}`;
+    return rest.slice(0, end) === self ? `L${rest.slice(end + 1)}` : `H${rest.slice(0, end)}`;
+  }
+  if (key === '_edge') return 'L_edge';
   if (key.startsWith('$')) return `L${key}`;
   if (key.startsWith('_local/')) return `L${key.slice(7)}`;
   const { address, phase } = parsePhaseKey(key);

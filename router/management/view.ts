@@ -37,7 +37,7 @@ export interface ConnectionInfo {
 export interface LinkInfo {
   identity: string;
   linkName: string;
-  linkType: 'endpoint' | 'inter-router' | 'router-control';
+  linkType: 'endpoint' | 'inter-router' | 'router-control' | 'edge-downlink';
   linkDir: 'in' | 'out';
   connectionId: string;
   /** The routing key of the address the link is bound to (null: anonymous, link-routed). */

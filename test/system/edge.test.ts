@@ -246,6 +246,9 @@ test('management: the edge reports mode edge and its uplink; the interior lists 
     const [iconns] = (await ask(u(ia), [query(T('connection'))])).replies;
     const down = rows(iconns).find((c) => c.role === 'edge');
     assert.equal([down?.dir, down?.container], ['in', 'EA']);
+    const [ilinks] = (await ask(u(ia), [query(T('router.link'))])).replies;
+    const downlink = rows(ilinks).find((l) => l.linkType === 'edge-downlink');
+    assert.equal([downlink?.linkDir, downlink?.owningAddr], ['out', 'HEA'], 'qdrouterd\'s linkType and address name for the downlink');
     // The edge's agent from the interior, through the downlink (qdstat --edge-router's address).
     const [remote] = (await ask(u(ia), [query(T('router'))], '_edge/EA/$management')).replies;
     assert.equal([rows(remote)[0].id, rows(remote)[0].mode], ['EA', 'edge']);

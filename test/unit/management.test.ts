@@ -166,6 +166,10 @@ test('QUERY router.link and router.address: qdstat -l / -a columns, qdrouterd ad
   ]);
   assert.is(addressName('$management', 'R1'), 'L$management');
   assert.is(addressName('_topo/0/R2/temp.x', 'R1'), 'T_topo/0/R2/temp.x');
+  // Edge routers (qdrouterd's names): the interior's summary address of an edge, an edge's own.
+  assert.is(addressName('_edge/E1', 'R1'), 'HE1');
+  assert.is(addressName('_edge/E1/temp.y', 'E1'), 'Ltemp.y');
+  assert.is(addressName('_edge', 'E1'), 'L_edge');
 });
 
 test('connection link routes: each connection creates, sees and deletes only its own; bad ones are 400', () => {
