@@ -25,6 +25,8 @@ export interface RawEntity {
   /** 1-based line where the entity starts. */
   readonly line: number;
   readonly attributes: readonly RawAttribute[];
+  /** The file it was read from, when not the configuration's own (a vhost of qdrouterd's policyDir). */
+  readonly file?: string;
 }
 
 /**

@@ -87,7 +87,8 @@ export function validateEntityList(
   const singletonLines = new Map<string, number>();
   const nameOwners = new Map<string, { type: string; line: number }>();
   for (const raw of entities) {
-    const entity = validateEntity(raw, entitySchemaOf(raw, file, table), file, warnings);
+    const from = raw.file ?? file;
+    const entity = validateEntity(raw, entitySchemaOf(raw, from, table), from, warnings);
     const { type, singleton } = entity.schema;
     if (singleton) {
       const firstLine = singletonLines.get(type);

@@ -13,6 +13,7 @@ import type { ConfigValue } from '../config/types';
 import { settingsFromConfig } from './settings';
 import { parseConfigEntities, readConfigText } from '../config/load';
 import { LOG_MODULES } from '../config/log';
+import { readPolicyDir } from '../policy/config';
 import type { RouterSettings } from './io/server';
 
 /** qdrouterd's type prefix. */
@@ -101,6 +102,9 @@ function identityOf(raw: RawEntity, schema: EntitySchema, serial: number): strin
     }
     case 'sslProfile':
       return `${short}/${name}`;
+    case 'vhost':
+      // qdrouterd's agent names a vhost by its hostname.
+      return `${short}/${attr(raw, 'hostname') ?? attr(raw, 'id') ?? ''}`;
     case 'log':
       return `${short}/${attr(raw, 'module')}`;
     default:
@@ -152,7 +156,9 @@ export function computeConfigState(raw: readonly RawEntity[], file: string): Con
  * @throws ConfigError as loading the file does.
  */
 export function loadConfigState(file: string): ConfigState {
-  return computeConfigState(parseConfigEntities(readConfigText(file), file), file);
+  const raw = parseConfigEntities(readConfigText(file), file);
+  // qdrouterd loads the policyDir's vhosts after the file's entities.
+  return computeConfigState([...raw, ...readPolicyDir(raw, file)], file);
 }
 
 /** Attribute values from a request: AMQP integers may be bigints; binary and other types are refused. */

@@ -22,6 +22,7 @@ export function settingsFromConfig(cfg: RouterConfig): RouterSettings {
     // routes and auto-links naming the listener (or their container-id) use them.
     role: l.role,
     cost: l.cost,
+    ...(l.policyVhost !== undefined ? { policyVhost: l.policyVhost } : {}),
     ...(l.failoverUrls !== undefined && l.role !== 'inter-router' ? { failoverServerList: listenerFailoverServerList(l.failoverUrls) } : {}),
   }));
   // Route-container connectors, and normal ones (kept up the same way, used by nothing else).
@@ -121,6 +122,7 @@ export function settingsFromConfig(cfg: RouterConfig): RouterSettings {
       remoteLsMaxAgeMs: r.remoteLsMaxAgeSeconds * 1000,
     },
     plainUsers,
+    policy: cfg.policy,
     id: cfg.router.id,
     mode: cfg.router.mode,
     listeners,

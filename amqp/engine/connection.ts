@@ -14,7 +14,7 @@ import { FRAME_AMQP, FRAME_SASL, FrameParser, FramingError, MIN_MAX_FRAME_SIZE, 
 import {
   AmqpError, AttachFrame, D, SaslCode, TerminusOut, decodeAttach, decodeBegin, decodeDetach, decodeEndOrClose,
   decodeFlow, decodeOpen, decodeSaslInit, endFrame, fieldBinary, fieldBool, fieldIsNull, fieldRaw, fieldUint, OpenFrame,
-  scan, scanPerformative, stateCode, writeAttach, writeBegin, writeClose, writeDetach, writeDisposition, writeEnd,
+  encodeRejected, scan, scanPerformative, stateCode, writeAttach, writeBegin, writeClose, writeDetach, writeDisposition, writeEnd,
   writeFlow, writeHeartbeat, writeOpen, writeSaslMechanisms, writeSaslOutcome, beginFrame, fieldValue, writeSaslInit,
 } from '../performatives';
 
@@ -96,10 +96,25 @@ export interface ConnectionOptions {
    * authenticate with SASL `mechanism` (ANONYMOUS, or PLAIN with `user`/`password`), or no SASL.
    */
   client?: { mechanism: 'ANONYMOUS' | 'PLAIN' | 'EXTERNAL' | null; user?: string; password?: string; hostname?: string };
+  /**
+   * An oversize message is rejected and the connection closed (amqp:connection:forced, "Message
+   * size exceeded"), as qdrouterd does under a policy maxMessageSize; otherwise only its link is
+   * detached (amqp:link:message-size-exceeded).
+   */
+  oversizeClosesConnection?: boolean;
 }
 
 /** Events the engine raises; the router implements them. */
 export interface ConnectionHandler {
+  /**
+   * The peer's open arrived (accepted connections), before ours is written: refuse (our open then
+   * a close with the error follow) or lower our max-frame-size and channel-max (policy).
+   */
+  decideOpen?(conn: Connection): { refuse: AmqpError } | { maxFrameSize?: number; channelMax?: number } | null;
+  /** The peer begins a session; `open` counts its sessions already open. An error refuses it (our begin, then an end with it). */
+  decideBegin?(conn: Connection, open: number): AmqpError | null;
+  /** An oversize message was refused on `link` (see {@link ConnectionOptions.oversizeClosesConnection}). */
+  onOversize?(link: Link): void;
   onOpen(conn: Connection): void;
   /** The peer attached a link; call link.accept() or link.refuse(). */
   onAttach(link: Link, attach: AttachFrame): void;
@@ -145,7 +160,19 @@ export type CloseReason =
   | 'socket-error'
   | 'socket-closed'
   /** Closed by an operator (management `connection` adminStatus=deleted). */
-  | 'admin-closed';
+  | 'admin-closed'
+  /** Refused by policy (qdrouterd's connection limits and vhost rules). */
+  | 'policy-denied'
+  /** A message over the policy's maxMessageSize. */
+  | 'message-size-exceeded';
+
+/** A message over maxMessageSize, with the delivery it belongs to. */
+class OversizeError extends Error {
+  constructor(message: string, readonly link: Link, readonly deliveryId: number) {
+    super(message);
+    this.name = 'OversizeError';
+  }
+}
 
 /** Rejection raised inside frame handling; closes the connection with `condition`. */
 export class ConnectionError extends AmqpConditionError {
@@ -230,6 +257,10 @@ export class Session {
   ended = false;
   /** A multi-frame delivery waiting for the peer's session window. */
   stalled: { link: Link; id: number; payload: Buffer; off: number; settled: boolean } | null = null;
+  /** Begun by the peer (not by us). */
+  peerBegun = false;
+  /** Refused when the peer began it (policy): ended at once, not counted as open. */
+  refused = false;
   // pending coalesced disposition (ours to the peer)
   dispRole = false;
   dispFirst = -1;
@@ -584,9 +615,26 @@ export class Connection {
         this.handler.log('warning', `link ${e.link.name}: ${e.message}`);
         return this.detachLink(e.link, { condition: e.condition, description: e.message });
       }
+      if (e instanceof OversizeError) return this.refuseOversize(e);
       if (e instanceof DecodeError) throw new ConnectionError(e.message, 'amqp:decode-error', 'protocol-error', { cause: e });
       throw e;
     }
+  }
+
+  /** An oversize message: its link detached, or (policy) the delivery rejected and the connection closed. */
+  private refuseOversize(e: OversizeError): void {
+    const link = e.link;
+    this.handler.log('warning', `link ${link.name}: ${e.message}`);
+    this.handler.onOversize?.(link);
+    if (!this.opts.oversizeClosesConnection) {
+      return this.detachLink(link, { condition: 'amqp:link:message-size-exceeded', description: e.message });
+    }
+    const s = link.session;
+    this.dropPartial(link);
+    this.flushDisposition(s);
+    writeDisposition(this.w, s.channel, true, e.deliveryId, e.deliveryId, true, encodeRejected({ condition: 'amqp:link:message-size-exceeded', description: 'Message size exceeded' }));
+    this.detachLink(link, null);
+    this.close({ condition: 'amqp:connection:forced', description: 'Message size exceeded' }, 'message-size-exceeded');
   }
 
   private onSaslFrame(buf: Buffer, start: number, end: number): void {
@@ -678,6 +726,17 @@ export class Connection {
     this.remoteOpen = open;
     this.peerMaxFrameSize = Math.max(MIN_MAX_FRAME_SIZE, Math.min(open.maxFrameSize, 1 << 30));
     this.peerIdleTimeoutMs = open.idleTimeout;
+    if (!this.opts.client) {
+      const decision = this.handler.decideOpen?.(this) ?? null;
+      if (decision !== null && 'refuse' in decision) {
+        this.writeOurOpen();
+        this.state = ConnState.Open;
+        this.close(decision.refuse, 'policy-denied');
+        return;
+      }
+      if (decision?.maxFrameSize !== undefined) this.opts.maxFrameSize = decision.maxFrameSize;
+      if (decision?.channelMax !== undefined) this.opts.channelMax = decision.channelMax;
+    }
     this.parser.maxFrameSize = this.opts.maxFrameSize;
     if (!this.opts.client) this.writeOurOpen();
     this.state = ConnState.Open;
@@ -715,9 +774,19 @@ export class Connection {
     s.nextIncomingId = b.nextOutgoingId;
     s.remoteIncomingWindow = b.incomingWindow;
     s.remoteOutgoingWindow = b.outgoingWindow;
+    let open = 0;
+    for (const o of this.sessions.values()) if (!o.ended && o.peerBegun) open++;
+    s.peerBegun = true;
     this.sessions.set(channel, s);
     this.localChannels[local] = s;
     writeBegin(this.w, local, channel, s.nextOutgoingId, s.incomingWindow, 0x7fffffff, this.opts.handleMax);
+    const refused = this.handler.decideBegin?.(this, open) ?? null;
+    if (refused !== null) {
+      s.ended = true;
+      s.refused = true;
+      this.flushDisposition(s);
+      writeEnd(this.w, s.channel, refused);
+    }
   }
 
   private onEndFrame(channel: number): void {
@@ -997,7 +1066,7 @@ export class Connection {
     const piece = buf.subarray(payloadStart, end);
     link.partialSize += piece.length;
     if (link.partialSize > this.opts.maxMessageSize) {
-      throw new LinkError(`message exceeds the maximum message size ${this.opts.maxMessageSize}`, 'amqp:link:message-size-exceeded', link);
+      throw new OversizeError(`message exceeds the maximum message size ${this.opts.maxMessageSize}`, link, link.partialId);
     }
     this.chargePiece(link, piece);
     (link.partial as Buffer[]).push(piece);
@@ -1062,7 +1131,7 @@ export class Connection {
 
   private completeDelivery(link: Link, payload: Buffer, id: number, settled: boolean): void {
     if (payload.length > this.opts.maxMessageSize) {
-      throw new LinkError(`message of ${payload.length} bytes exceeds the maximum message size ${this.opts.maxMessageSize}`, 'amqp:link:message-size-exceeded', link);
+      throw new OversizeError(`message of ${payload.length} bytes exceeds the maximum message size ${this.opts.maxMessageSize}`, link, id);
     }
     const state = link.partialState;
     link.partialState = null;

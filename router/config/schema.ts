@@ -135,7 +135,7 @@ export const ENTITY_SCHEMAS: { readonly [type: string]: EntitySchema } = {
     healthz: boolean({ default: true }),
     metrics: boolean({ default: true }),
     messageLoggingComponents: string({ default: 'none', deprecationName: 'logMessage' }),
-    policyVhost: string(),
+    policyVhost: implemented(string()),
     openProperties: properties(),
   }),
 
@@ -236,13 +236,13 @@ export const ENTITY_SCHEMAS: { readonly [type: string]: EntitySchema } = {
 
   log: LOG_ENTITY_SCHEMA,
 
-  policy: entity('policy', 'org.apache.qpid.dispatch.policy', { singleton: true }, {
-    maxConnections: integer({ default: 65535 }),
-    maxMessageSize: integer({ default: 0 }),
-    enableVhostPolicy: boolean({ default: false }),
-    enableVhostNamePatterns: boolean({ default: false }),
-    policyDir: path({ default: '' }),
-    defaultVhost: string({ default: '$default' }),
+  policy: entity('policy', 'org.apache.qpid.dispatch.policy', { implemented: true, singleton: true }, {
+    maxConnections: implemented(integer({ default: 65535, min: 0 })),
+    maxMessageSize: implemented(integer({ default: 0, min: 0 })),
+    enableVhostPolicy: implemented(boolean({ default: false })),
+    enableVhostNamePatterns: implemented(boolean({ default: false })),
+    policyDir: implemented(path({ default: '' })),
+    defaultVhost: implemented(string({ default: '$default' })),
     ...readOnlyCounters([
       'connectionsProcessed',
       'connectionsDenied',
@@ -253,15 +253,15 @@ export const ENTITY_SCHEMAS: { readonly [type: string]: EntitySchema } = {
     ]),
   }),
 
-  vhost: entity('vhost', 'org.apache.qpid.dispatch.vhost', {}, {
-    hostname: string({ required: true, deprecationName: 'id' }),
-    aliases: string(),
-    maxConnections: integer({ default: 65535 }),
-    maxMessageSize: integer(),
-    maxConnectionsPerUser: integer({ default: 65535 }),
-    maxConnectionsPerHost: integer({ default: 65535 }),
-    allowUnknownUser: boolean({ default: false }),
-    groups: map(),
+  vhost: entity('vhost', 'org.apache.qpid.dispatch.vhost', { implemented: true }, {
+    hostname: implemented(string({ required: true, deprecationName: 'id' })),
+    aliases: implemented(string()),
+    maxConnections: implemented(integer({ default: 65535 })),
+    maxMessageSize: implemented(integer()),
+    maxConnectionsPerUser: implemented(integer({ default: 65535 })),
+    maxConnectionsPerHost: implemented(integer({ default: 65535 })),
+    allowUnknownUser: implemented(boolean({ default: false })),
+    groups: implemented(map()),
   }),
 
   console: entity('console', 'org.apache.qpid.dispatch.console', { singleton: true, deprecated: true }, {

@@ -1,3 +1,4 @@
+import type { PolicySettings } from '../../policy/engine';
 /**
  * The validated, typed configuration the router runs from.
  *
@@ -103,6 +104,8 @@ export interface ListenerEntity extends EntityCommon {
   transport: ListenerTransport;
   /** Announced to clients in the open frame's `failover-server-list`, as qdrouterd does (not inter-router). */
   failoverUrls?: FailoverUrl[];
+  /** The vhost whose policy applies to this listener's connections, whatever their open's hostname. */
+  policyVhost?: string;
 }
 
 /** URL schemes of a failover list entry, as qdrouterd documents them. */
@@ -269,6 +272,8 @@ export interface GenericEntity {
 /** A whole validated configuration. */
 export interface RouterConfig {
   router: RouterEntity;
+  /** The `policy` entity (or its defaults) and every vhost, compiled. */
+  policy: PolicySettings;
   listeners: ListenerEntity[];
   /** In file order, whatever their role. */
   connectors: ConnectorEntity[];

@@ -15,7 +15,8 @@
  */
 
 import { randomBytes } from 'node:crypto';
-import { ConfigError, quote, type ConfigWarning } from '../../config/errors';
+import { ConfigError, configWarning, quote, type ConfigWarning } from '../../config/errors';
+import { buildPolicySettings } from '../../policy/config';
 import { parseSaslMechanisms, readConnectionLimits, readListenerAddress, readListenerSasl, type SaslMechanism } from '../../config/listener';
 import { buildContext, warn, type BuildContext } from '../../config/context';
 import { buildLog } from '../../config/log';
@@ -111,8 +112,11 @@ export function validateEntities(entities: readonly RawEntity[], file: string, o
   context.transports.link();
   checkRouterMode(router, [...draft.listeners, ...draft.connectors], file);
   checkConnectionReferences(draft, nameOwners, context);
+  const { warnings: policyWarnings, ...policy } = buildPolicySettings(validated);
+  for (const w of policyWarnings) context.warnings.push(configWarning('WARN_CONFIG_NO_EFFECT', w.file, w.line, w.reason));
   return {
     router,
+    policy,
     listeners: draft.listeners,
     connectors: draft.connectors,
     addresses: draft.addresses,
@@ -287,6 +291,7 @@ function buildListener(entity: ValidatedEntity, context: RouterBuildContext): Li
     ...connectionLimits(entity),
     transport: PLAIN_LISTENER,
     ...withFailoverUrls(readFailoverUrls(entity)),
+    ...(optionalStringValue(entity, 'policyVhost') !== undefined ? { policyVhost: optionalStringValue(entity, 'policyVhost') } : {}),
     ...common(entity),
   });
 }

@@ -41,6 +41,9 @@ import { ManagementError, decodeRequest, encodeReply, type ManagementRequest } f
 import { FAILOVER_SERVER_LIST } from '../../amqp/failover';
 import { EDGE_MGMT_LINK, EDGE_TRACKING_LINK, EdgeUplink } from './edge-uplink';
 import { EdgeTracker } from './edge-tracker';
+import { PolicyEngine, type ConnectionPolicy, type PolicySettings } from '../../policy/engine';
+import { POLICY_DEFAULTS } from '../../policy/config';
+import { readUserId } from '../protocol/message';
 import {
   ADDRESS_LOOKUP_ADDRESS, ADDRESS_LOOKUP_CREDIT, EDGE_DOWNLINK_CAPABILITY, EDGE_TRACKING_ADDRESS, EdgeProtocolError, LookupStatus,
   decodeLookupRequest, encodeLookupReply,
@@ -76,6 +79,8 @@ export interface ListenerSettings extends ServerListenerSettings {
   cost?: number;
   /** Announced to clients in the open frame (`failover-server-list`, qdrouterd's form), if any. */
   failoverServerList?: Map<unknown, string>[];
+  /** The vhost whose policy applies to this listener's connections (listener `policyVhost`). */
+  policyVhost?: string;
 }
 
 /** An outgoing router connection (qdrouterd `connector`): inter-router (interior) or an edge router's uplink. */
@@ -104,6 +109,8 @@ export interface RouterSettings {
   maxAddressLength: number;
   /** Users for SASL PLAIN: user -> password. */
   plainUsers?: Record<string, string>;
+  /** Who may connect and do what (qdrouterd's policy and vhosts); none: everyone, everything. */
+  policy?: PolicySettings;
   connectors?: ConnectorSettings[];
   /** Control-plane timing (interior mode). */
   mesh?: Omit<MeshSettings, 'id' | 'instance'>;
@@ -136,6 +143,12 @@ class ConnCtx extends ConnIo {
   }
   /** Closed through management (adminStatus deleted): gone from management at once, as in qdrouterd. */
   adminClosed = false;
+  /** Counted against the policy's global maxConnections (accepted sockets). */
+  policyCounted = false;
+  /** The vhost rules this connection's open was approved under (vhost policy on). */
+  policy: ConnectionPolicy | null = null;
+  /** Links counted against the policy's maxSenders/maxReceivers. */
+  policyLinks: Set<Link> | null = null;
   constructor(transport: Transport, readonly listener: ListenerSettings, id: number) {
     super(transport, id);
   }
@@ -147,11 +160,18 @@ const REJECT_UNAVAILABLE = encodeRejected({ condition: 'amqp:not-found', descrip
 /** qdrouterd 1.19's detach for an attach to an `unavailable` address (address_lookup_client.c). */
 const NODE_NOT_FOUND: AmqpError = { condition: 'amqp:not-found', description: 'Node not found' };
 const REJECT_BAD_TO = encodeRejected({ condition: 'amqp:invalid-field', description: 'anonymous relay: the message\'s "to" address is not valid UTF-8' });
+/** qdrouterd 1.19's outcomes for messages its policy refuses (router_node.c). */
+const REJECT_POLICY_TARGET = encodeRejected({ condition: 'amqp:unauthorized-access', description: 'policy violation on target' });
+const REJECT_USER_ID = encodeRejected({ condition: 'amqp:unauthorized-access', description: 'user_id proxy violation' });
+/** Policy when the configuration has none: qdrouterd's defaults (no vhost rules). */
+const NO_POLICY: PolicySettings = { ...POLICY_DEFAULTS, vhosts: [] };
 
 /** A running router. */
 export class RouterServer implements ConnectionHandler, CoreEffects, RouteContainerHost, ManagementControl {
   readonly core: RouterCore;
   private readonly addressTable: AddressTable;
+  /** Who may connect and do what; its counters (management's policy and vhostStats). */
+  readonly policy: PolicyEngine;
   /** Route-container connectors (to brokers). */
   readonly routeContainers: RouteContainer[] = [];
   readonly linkRouter: LinkRouter;
@@ -198,6 +218,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     const settings = state.settings;
     this.pump = new ConnectionPump({ beforeWrite: () => this.core.flush(), onWritable: (c) => this.onWritable(c) }, logger);
     this.addressTable = new AddressTable(settings.addresses);
+    this.policy = new PolicyEngine(settings.policy ?? NO_POLICY);
     this.core = new RouterCore(this.addressTable, this);
     this.agent = new ManagementAgent(this.managementView(), this);
     for (const rc of settings.routeContainers ?? []) this.routeContainers.push(new RouteContainer(rc, this, logger));
@@ -432,6 +453,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     }
     this.linkRouter.setRoutes(next.linkRoutes ?? []);
     this.addressTable.setRules(next.addresses);
+    this.policy.setSettings(next.policy ?? NO_POLICY);
     this.settings = { ...next, connectors: [...diff.connectorsKept, ...diff.connectorsAdded] };
     return notes;
   }
@@ -516,6 +538,9 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     return {
       get settings() {
         return self.settings;
+      },
+      get policy() {
+        return self.policy;
       },
       version: VERSION,
       get uptimeSeconds() {
@@ -665,6 +690,12 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
       t.stream.destroy();
       return;
     }
+    if (!this.policy.decideSocket()) {
+      // As qdrouterd: over the global limit the socket is closed before any AMQP.
+      this.logger.log('POLICY', 'info', `DENY Connection '${t.peer}' based on global connection count. nConnections= ${this.policy.counters.connectionsCurrent}`);
+      t.stream.destroy();
+      return;
+    }
     const conn = new Connection(
       acceptedConnectionOptions(l, t, {
         containerId: this.settings.id,
@@ -682,6 +713,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
       Date.now(),
     );
     const ctx = new ConnCtx(t, l, this.nextConnId++);
+    ctx.policyCounted = true;
     ctx.edge = l.role === 'edge';
     if (l.role === 'inter-router' && this.interRouter) this.interRouter.register(conn, l.cost ?? 1, false);
     this.pump.attach(conn, ctx, deadline);
@@ -729,6 +761,68 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
   }
 
   // ------------------------------------------------------------------ ConnectionHandler
+
+  /**
+   * A peer's open on an accepted connection (not inter-router): its vhost (the listener's
+   * policyVhost, else the open's hostname) and user decide, as qdrouterd's policy does.
+   */
+  decideOpen(conn: Connection): { refuse: AmqpError } | { maxFrameSize?: number; channelMax?: number } | null {
+    const ctx = conn.ctx as ConnCtx;
+    if (ctx.connector !== null || ctx.routeContainer !== null || ctx.listener.role === 'inter-router' || !this.policy.enabled) return null;
+    const [host] = splitHostPort(ctx.transport.peer);
+    const d = this.policy.decideOpen({ connId: ctx.id, user: conn.user ?? '', host, vhost: ctx.listener.policyVhost ?? conn.remoteOpen?.hostname ?? '' });
+    if (!d.ok) {
+      this.logger.log('POLICY', 'info', `[C${ctx.id}] ${d.log}`);
+      return { refuse: { condition: d.condition, description: d.description } };
+    }
+    const p = d.policy;
+    if (p === null) return null;
+    ctx.policy = p;
+    ctx.policyLinks = new Set();
+    this.logger.log('POLICY', 'debug', `[C${ctx.id}] ALLOW AMQP Open user: ${p.user}, rhost: ${host}, vhost: ${p.vhost}. Usergroup: '${p.group}'`);
+    if (p.maxMessageSize > 0) {
+      conn.opts.maxMessageSize = Math.min(conn.opts.maxMessageSize, p.maxMessageSize);
+      conn.opts.oversizeClosesConnection = true;
+    }
+    const s = p.settings;
+    if (s.maxSessionWindow > 0) conn.opts.incomingWindow = Math.max(1, Math.floor(s.maxSessionWindow / (s.maxFrameSize || conn.opts.maxFrameSize)));
+    return {
+      ...(s.maxFrameSize > 0 ? { maxFrameSize: s.maxFrameSize } : {}),
+      ...(s.maxSessions > 0 ? { channelMax: s.maxSessions - 1 } : {}),
+    };
+  }
+
+  decideBegin(conn: Connection, open: number): AmqpError | null {
+    const ctx = conn.ctx as ConnCtx;
+    if (ctx.policy === null) return null;
+    const d = this.policy.decideSession(ctx.policy, open);
+    if (d.ok) return null;
+    this.logger.log('POLICY', 'info', `[C${ctx.id}] ${d.log}`);
+    return { condition: d.condition, description: d.description };
+  }
+
+  onOversize(link: Link): void {
+    const ctx = link.conn.ctx as ConnCtx;
+    this.policy.countOversize(ctx.policy);
+    this.logger.log('POLICY', 'info', `[C${ctx.id}] DENY AMQP Transfer maxMessageSize exceeded on link ${link.name}`);
+  }
+
+  /** A client's attach under its connection's policy: refused (and counted) or allowed (and counted until it goes). */
+  private refusedByPolicy(link: Link, a: AttachFrame): boolean {
+    const ctx = link.conn.ctx as ConnCtx;
+    const p = ctx.policy;
+    if (p === null) return false;
+    const d = link.isSender
+      ? this.policy.decideReceiver(p, a.source?.address ?? null, a.source?.dynamic ?? false, a.source?.capabilities ?? [])
+      : this.policy.decideSender(p, a.target?.address ?? null, a.target?.capabilities ?? []);
+    if (d.ok) {
+      ctx.policyLinks!.add(link);
+      return false;
+    }
+    this.logger.log('POLICY', 'info', `[C${ctx.id}] ${d.log}`);
+    this.refuse(link, a, { condition: d.condition, description: d.description });
+    return true;
+  }
 
   onOpen(conn: Connection): void {
     this.interRouter?.onOpen(conn);
@@ -805,6 +899,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     if (this.interRouter?.onAttach(link, a)) return;
     const conn = link.conn;
     const ctx = conn.ctx as ConnCtx;
+    if (ctx.policy !== null && this.refusedByPolicy(link, a)) return;
     if (this.linkRouter.onAttach(link, a, false)) return;
     const capacity = ctx.listener.linkCapacity;
     const edgeConn = ctx.edge ? conn : null;
@@ -977,12 +1072,26 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
       if (!d.settled) link.conn.updateIn(d, REJECT_DECODE, true);
       return;
     }
+    const pol = ctx.policy;
+    if (pol !== null && !pol.settings.allowUserIdProxy) {
+      const uid = readUserId(d.payload, 0, d.payload.length);
+      if (uid !== null && uid.toString('utf8') !== pol.user) {
+        this.logger.log('ROUTER', 'debug', `[C${ctx.id}] Message rejected due to user_id proxy violation. User:${pol.user}`);
+        if (!d.settled) link.conn.updateIn(d, REJECT_USER_ID, true);
+        return;
+      }
+    }
     let to: string | null = null;
     if (cl.address === null) {
       // Between an edge and its interior router the router's own to-override wins, as on the mesh.
       const rto = ctx.edge ? rd.routerTo ?? rd.to : rd.to;
       if (rto === null) {
         if (!d.settled) link.conn.updateIn(d, rd.toInvalid ? REJECT_BAD_TO : REJECT_NO_TO, true);
+        return;
+      }
+      if (pol !== null && !this.policy.approveLinkName(pol, rto, false)) {
+        this.logger.log('ROUTER', 'debug', `[C${ctx.id}] Message rejected due to policy violation on target. User:${pol.user}`);
+        if (!d.settled) link.conn.updateIn(d, REJECT_POLICY_TARGET, true);
         return;
       }
       to = normalizeAddress(rto);
@@ -1017,6 +1126,8 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
   }
 
   onLinkGone(link: Link, error: AmqpError | null, reason: LinkGoneReason): void {
+    const pctx = link.conn.ctx as ConnCtx;
+    if (pctx.policy !== null && pctx.policyLinks!.delete(link)) this.policy.onLinkClosed(pctx.policy, !link.isSender);
     if (link.ctx instanceof RouteEnd) return this.linkRouter.onLinkGone(link, error, reason);
     if (link.ctx === MANAGEMENT || link.ctx === ADDRESS_LOOKUP) return;
     const ctx = link.conn.ctx as ConnCtx;
@@ -1041,6 +1152,15 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
   }
 
   onClosed(conn: Connection, reason: CloseReason, error: AmqpError | null): void {
+    const pc = conn.ctx as ConnCtx;
+    if (pc.policyCounted) {
+      pc.policyCounted = false;
+      this.policy.onSocketClosed(pc.id, true);
+      if (pc.policy !== null) {
+        const c = pc.policy.stats;
+        this.logger.log('POLICY', 'debug', `[C${pc.id}] Connection '${pc.transport.peer}' closed with resources n_senders=${pc.policy.senders}, n_receivers=${pc.policy.receivers}, senders_denied=${c.senderDenied}, receivers_denied=${c.receiverDenied}`);
+      }
+    }
     this.interRouter?.onClosed(conn);
     this.edgeUplink?.onClosed(conn);
     this.edgeTracker.onClosed(conn);

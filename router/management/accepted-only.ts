@@ -1,6 +1,6 @@
 /**
  * Management entity types amqp-mesh accepts in configuration but does not act on yet (exchange,
- * binding, authServicePlugin, vhost, console, and the vhost settings that live inside other
+ * binding, authServicePlugin, console, and the vhost settings that live inside other
  * entities): listed by GET-TYPES as qdrouterd lists them, and
  * readable (what the configuration holds). Read only: creating one through management would
  * promise behaviour the router does not have.
@@ -25,8 +25,6 @@ export const exchangeEntity = acceptedOnly('router.config.exchange', 'exchange',
   ['address', 'phase', 'alternateAddress', 'alternatePhase', 'matchMethod', 'bindingCount', 'receivedCount', 'droppedCount', 'forwardedCount', 'divertedCount']);
 export const bindingEntity = acceptedOnly('router.config.binding', 'binding', ['exchangeName', 'bindingKey', 'nextHopAddress', 'nextHopPhase', 'matchedCount']);
 export const authServicePluginEntity = acceptedOnly('authServicePlugin', 'authServicePlugin', ['authService', 'host', 'port', 'realm', 'sslProfile']);
-export const vhostEntity = acceptedOnly('vhost', 'vhost',
-  ['hostname', 'aliases', 'maxConnections', 'maxMessageSize', 'maxConnectionsPerUser', 'maxConnectionsPerHost', 'allowUnknownUser', 'groups']);
 export const consoleEntity = acceptedOnly('console', 'console', ['listener', 'wsport', 'proxy', 'home', 'args']);
 /** A vhost's groups are inside its `groups` attribute: none stand alone. */
 export const vhostUserGroupSettingsEntity = acceptedOnly('vhostUserGroupSettings', null,

@@ -28,9 +28,9 @@ import { linkRouteEntity } from './link-route';
 import { autoLinkEntity } from './auto-link';
 import { allocatorEntity } from './allocator';
 import { dummyEntity } from './dummy';
-import { policyEntity, vhostStatsEntity } from './policy';
+import { policyEntity, vhostEntity, vhostStatsEntity } from './policy';
 import { logStatsEntity } from './log-stats';
-import { authServicePluginEntity, bindingEntity, consoleEntity, exchangeEntity, vhostEntity, vhostUserGroupSettingsEntity } from './accepted-only';
+import { authServicePluginEntity, bindingEntity, consoleEntity, exchangeEntity, vhostUserGroupSettingsEntity } from './accepted-only';
 
 /** A reply: status code, description and body. */
 export interface ManagementReply {

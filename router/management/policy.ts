@@ -1,12 +1,11 @@
 /**
- * Management entity `policy`: the global policy settings (configured or qdrouterd's defaults) and
- * its counters. amqp-mesh enforces no policy yet, so it denies nothing: the denial counters are
- * truly zero, and connectionsProcessed/connectionsCurrent count every connection.
+ * Management entities of policy: `policy` (the global settings, configured or qdrouterd's
+ * defaults, and the counters of the policy engine), `vhost` (every vhost of the configuration,
+ * file, policyDir or management; created, updated and deleted through the configuration like any
+ * configuration entity) and `vhostStats` (each vhost's counters).
  */
-import type { EntityModule } from './view';
-
-/** qdrouterd's defaults for the policy entity. */
-const DEFAULTS = { maxConnections: 65535, maxMessageSize: 0, enableVhostPolicy: false, enableVhostNamePatterns: false, policyDir: '', defaultVhost: '$default' };
+import { POLICY_DEFAULTS } from '../../policy/config';
+import { withAllAttributes, type EntityModule } from './view';
 
 export const policyEntity: EntityModule = {
   name: 'policy',
@@ -17,20 +16,35 @@ export const policyEntity: EntityModule = {
   read(v) {
     const configured = v.configured('policy')[0] ?? {};
     return [{
-      ...DEFAULTS, ...configured, name: 'policy/policy', identity: 'policy/policy', type: 'org.apache.qpid.dispatch.policy',
-      connectionsProcessed: v.connectionsAccepted, connectionsDenied: 0, connectionsCurrent: v.connections().length, linksDenied: 0, maxMessageSizeDenied: 0, totalDenials: 0,
+      ...POLICY_DEFAULTS, ...configured, name: 'policy/policy', identity: 'policy/policy', type: 'org.apache.qpid.dispatch.policy', ...v.policy.counters,
     }];
   },
 };
 
-/** Management entity `vhostStats`: per-vhost counters; amqp-mesh applies no vhost policy yet, so there are none. */
+export const vhostEntity: EntityModule = {
+  name: 'vhost',
+  bases: ['configurationEntity', 'entity'],
+  attributes: ['hostname', 'aliases', 'maxConnections', 'maxMessageSize', 'maxConnectionsPerUser', 'maxConnectionsPerHost', 'allowUnknownUser', 'groups', 'name', 'identity', 'type'],
+  operations: ['CREATE', 'UPDATE', 'DELETE', 'READ'],
+  read(v) {
+    return v.configured('vhost').map((r) => withAllAttributes(vhostEntity.attributes, { ...r, type: 'org.apache.qpid.dispatch.vhost' }));
+  },
+};
+
 export const vhostStatsEntity: EntityModule = {
   name: 'vhostStats',
   bases: ['operationalEntity', 'entity'],
   attributes: ['id', 'hostname', 'connectionsApproved', 'connectionsDenied', 'connectionsCurrent', 'perUserState', 'perHostState', 'sessionDenied', 'senderDenied',
     'receiverDenied', 'maxMessageSizeDenied', 'name', 'identity', 'type'],
   operations: ['READ'],
-  read() {
-    return [];
+  read(v) {
+    return [...v.policy.stats].map(([hostname, s]) => ({
+      id: hostname, hostname, name: `vhostStats/${hostname}`, identity: `vhostStats/${hostname}`, type: 'org.apache.qpid.dispatch.vhostStats',
+      connectionsApproved: s.connectionsApproved, connectionsDenied: s.connectionsDenied, connectionsCurrent: s.connectionsCurrent,
+      // qdrouterd lists each user's (host's) connections by name.
+      perUserState: Object.fromEntries([...s.perUser].map(([u, ids]) => [u, [...ids].map(String)])),
+      perHostState: Object.fromEntries([...s.perHost].map(([h, ids]) => [h, [...ids].map(String)])),
+      sessionDenied: s.sessionDenied, senderDenied: s.senderDenied, receiverDenied: s.receiverDenied, maxMessageSizeDenied: s.maxMessageSizeDenied,
+    }));
   },
 };

@@ -1,3 +1,4 @@
+import type { PolicyEngine } from '../../policy/engine';
 /**
  * What the management agent reads: plain snapshots of the running router, made by the I/O layer
  * (router/io/server.ts) from the routing core, the mesh engine and the connection objects. Tests
@@ -76,6 +77,8 @@ export interface NodeInfo {
 /** Everything the agent can see. */
 export interface ManagementView {
   settings: RouterSettings;
+  /** The policy engine: its counters and vhost stats (read only). */
+  readonly policy: PolicyEngine;
   version: string;
   uptimeSeconds: number;
   /** Resident memory, bytes. */

@@ -1,4 +1,6 @@
 // AMQP Management requests and replies, and the router's agent over a fake view, without sockets.
+import { PolicyEngine } from '../../policy/engine';
+import { POLICY_DEFAULTS } from '../../policy/config';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as fs from 'fs';
@@ -71,6 +73,7 @@ function fakeView(nodes: NodeInfo[] = [], conns = [conn(1), conn(2), conn(3)]): 
     connections: () => conns, links: () => [link], addresses: () => addresses, nodes: () => nodes,
     requester: null, connectionLinkRoutes: (who) => (routesOf.get(who) ?? []).map((r) => ({ ...r, containerId: String(who) })),
     configured: (t) => configuredRecords(STATE, t), linkRouteAddresses: () => [], connectionsAccepted: 3, logCounts: () => ({ info: 2 }),
+    policy: new PolicyEngine({ ...POLICY_DEFAULTS, vhosts: [] }),
   };
 }
 
