@@ -29,6 +29,7 @@ export function buildPolicySettings(entities: readonly ValidatedEntity[]): Polic
   const vhosts: VhostRules[] = [];
   const warnings: { file: string; line: number; reason: string }[] = [];
   const owner = new Map<string, string>();
+  const patterns = new Set<string>();
   for (const e of entities) {
     if (e.schema.type !== 'vhost') continue;
     const attributes: Record<string, unknown> = {};
@@ -51,6 +52,17 @@ export function buildPolicySettings(entities: readonly ValidatedEntity[]): Polic
       if (o === a) throw new ConfigError('ERR_CONFIG_DUPLICATE', e.file, e.line, `Policy for vhost '${name}' defines alias '${a}' which conflicts with an existing vhost named '${a}'`);
       if (o !== undefined) throw new ConfigError('ERR_CONFIG_DUPLICATE', e.file, e.line, `Policy for vhost '${name}' alias '${a}' conflicts with existing alias for vhost '${o}'`);
     }
+    if (get<boolean>('enableVhostNamePatterns')) {
+      // qdrouterd keeps vhost names as patterns in one parse tree, optimised (`#.#` is `#`): two that optimise alike clash.
+      for (const t of [name, ...rules.aliases]) {
+        const key = computeOptimizedPattern(t);
+        if (patterns.has(key)) {
+          const err = new PolicyError(`Policy for vhost '${name}' alias '${t}' optimized pattern conflicts with existing pattern`);
+          throw new ConfigError('ERR_CONFIG_DUPLICATE', e.file, e.line, err.message, { cause: err });
+        }
+        patterns.add(key);
+      }
+    }
     owner.set(name, name);
     for (const a of rules.aliases) owner.set(a, name);
     for (const w of rules.warnings) warnings.push({ file: e.file, line: e.line, reason: w });
@@ -66,6 +78,28 @@ export function buildPolicySettings(entities: readonly ValidatedEntity[]): Polic
     vhosts,
     warnings,
   };
+}
+
+/**
+ * A name pattern as qdrouterd's parse tree keeps it: `#.#` is `#` and `#.*` is `*.#` (the same
+ * matches), applied until nothing changes.
+ */
+export function computeOptimizedPattern(pattern: string): string {
+  const t = pattern.split(/[./]/);
+  for (let changed = true; changed;) {
+    changed = false;
+    for (let i = 0; i + 1 < t.length; i++) {
+      if (t[i] === '#' && t[i + 1] === '#') {
+        t.splice(i + 1, 1);
+        changed = true;
+      } else if (t[i] === '#' && t[i + 1] === '*') {
+        t[i] = '*';
+        t[i + 1] = '#';
+        changed = true;
+      }
+    }
+  }
+  return t.join('.');
 }
 
 /**

@@ -14,6 +14,7 @@ import { settingsFromConfig } from './settings';
 import { parseConfigEntities, readConfigText } from '../config/load';
 import { LOG_MODULES } from '../config/log';
 import { readPolicyDir } from '../policy/config';
+import { PolicyError } from '../policy/ruleset';
 import type { RouterSettings } from './io/server';
 
 /** qdrouterd's type prefix. */
@@ -205,6 +206,8 @@ function refused(e: unknown): never {
   if (e instanceof ConfigError) {
     // Entities made through management have no file line: their made-up line numbers go.
     const reason = e.reason.replace(/ on line (\d+)/g, (all, n: string) => (Number(n) >= MANAGEMENT_LINE_BASE ? '' : all));
+    // qdrouterd's policy agent answers an invalid vhost 500 with its PolicyError (scripts match it).
+    if (e.cause instanceof PolicyError) throw new ConfigChangeError(500, `PolicyError: ${e.cause.message}`, { cause: e });
     throw new ConfigChangeError(400, reason, { cause: e });
   }
   throw e;
@@ -297,8 +300,15 @@ export function computeConfigChange(state: ConfigState, change: ConfigChange): {
     const schema = findEntitySchema(target.schemaType);
     if (schema !== undefined) checkStrictStrings(schema, change.attributes);
     const changed = rawAttributes(change.attributes, target.raw.line);
-    const names = new Set(changed.map((a) => qdrouterdCamelCase(a.name)));
-    const kept = target.raw.attributes.filter((a) => !names.has(qdrouterdCamelCase(a.name)));
+    // An attribute's current and deprecated names are one attribute (a vhost's hostname and id).
+    const canonical = (n: string): string => {
+      const c = qdrouterdCamelCase(n);
+      const own = schema?.attributes;
+      if (own === undefined || c in own) return c;
+      return Object.entries(own).find(([, a]) => a.deprecationName === c)?.[0] ?? c;
+    };
+    const names = new Set(changed.map((a) => canonical(a.name)));
+    const kept = target.raw.attributes.filter((a) => !names.has(canonical(a.name)));
     // An attribute set to null in an UPDATE goes back to its default.
     const unset = new Set(Object.entries(change.attributes).filter(([, v]) => v === null).map(([k]) => qdrouterdCamelCase(k)));
     const raw = { ...target.raw, attributes: [...kept.filter((a) => !unset.has(qdrouterdCamelCase(a.name))), ...changed] };

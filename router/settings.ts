@@ -38,6 +38,7 @@ export function settingsFromConfig(cfg: RouterConfig): RouterSettings {
       idleTimeoutSeconds: c.idleTimeoutSeconds,
       linkCapacity: c.linkCapacity,
       sasl: connectorSasl(c),
+      ...(c.policyVhost !== undefined && c.policyVhost !== '' ? { policyVhost: c.policyVhost } : {}),
       autoLinks: [],
       transport: c.transport,
     }));

@@ -107,8 +107,9 @@ export interface ConnectionOptions {
 /** Events the engine raises; the router implements them. */
 export interface ConnectionHandler {
   /**
-   * The peer's open arrived (accepted connections), before ours is written: refuse (our open then
-   * a close with the error follow) or lower our max-frame-size and channel-max (policy).
+   * The peer's open arrived. On an accepted connection, before ours is written: refuse (our open
+   * then a close with the error follow) or lower our max-frame-size and channel-max (policy). On
+   * one we made, only refuse (a close follows).
    */
   decideOpen?(conn: Connection): { refuse: AmqpError } | { maxFrameSize?: number; channelMax?: number } | null;
   /** The peer begins a session; `open` counts its sessions already open. An error refuses it (our begin, then an end with it). */
@@ -726,7 +727,15 @@ export class Connection {
     this.remoteOpen = open;
     this.peerMaxFrameSize = Math.max(MIN_MAX_FRAME_SIZE, Math.min(open.maxFrameSize, 1 << 30));
     this.peerIdleTimeoutMs = open.idleTimeout;
-    if (!this.opts.client) {
+    if (this.opts.client) {
+      // Our open went first: a connection we made may still be refused (a connector's policyVhost).
+      const decision = this.handler.decideOpen?.(this) ?? null;
+      if (decision !== null && 'refuse' in decision) {
+        this.state = ConnState.Open;
+        this.close(decision.refuse, 'policy-denied');
+        return;
+      }
+    } else {
       const decision = this.handler.decideOpen?.(this) ?? null;
       if (decision !== null && 'refuse' in decision) {
         this.writeOurOpen();

@@ -164,7 +164,7 @@ export const ENTITY_SCHEMAS: { readonly [type: string]: EntitySchema } = {
     failoverUrls: implemented(string({ deprecationName: 'failoverList' })),
     connectionStatus: readOnly(string()),
     connectionMsg: readOnly(string()),
-    policyVhost: string(),
+    policyVhost: implemented(string()),
     openProperties: properties(),
   }),
 

@@ -168,6 +168,8 @@ export interface ConnectorEntity extends EntityCommon {
    * amqp-mesh also reads it from the file. Used by `route-container` connectors; an
    * `inter-router` connector ignores it (with a warning).
    */
+  /** The vhost whose `$connector` group limits what the peer may do on this connection. */
+  policyVhost?: string;
   failoverUrls?: FailoverUrl[];
   /** TLS (sslProfile, verifyHostname): see config/transport.ts. */
   transport: ConnectorTransport;

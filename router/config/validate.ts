@@ -371,6 +371,7 @@ function buildConnector(entity: ValidatedEntity, context: RouterBuildContext): C
     ...(saslPassword !== undefined ? { saslPassword } : {}),
     ...connectionLimits(entity),
     ...(failoverUrls !== undefined ? { failoverUrls } : {}),
+    ...(optionalStringValue(entity, 'policyVhost') !== undefined ? { policyVhost: optionalStringValue(entity, 'policyVhost') } : {}),
     transport: PLAIN_CONNECTOR,
     ...common(entity),
   });

@@ -51,6 +51,8 @@ export interface RouteContainerSettings {
   idleTimeoutSeconds: number;
   linkCapacity: number;
   sasl: { mechanism: 'ANONYMOUS' | 'PLAIN' | 'EXTERNAL' | null; user?: string; password?: string };
+  /** The vhost whose `$connector` group limits what the peer may do on this connection (connector `policyVhost`). */
+  policyVhost?: string;
   autoLinks: AutoLinkSettings[];
   /** TLS towards the broker (plain TCP when absent). */
   transport?: ConnectorTransport;

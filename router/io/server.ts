@@ -41,7 +41,7 @@ import { ManagementError, decodeRequest, encodeReply, type ManagementRequest } f
 import { FAILOVER_SERVER_LIST } from '../../amqp/failover';
 import { EDGE_MGMT_LINK, EDGE_TRACKING_LINK, EdgeUplink } from './edge-uplink';
 import { EdgeTracker } from './edge-tracker';
-import { PolicyEngine, type ConnectionPolicy, type PolicySettings } from '../../policy/engine';
+import { CONNECTION_DISALLOWED, PolicyEngine, type ConnectionPolicy, type PolicySettings } from '../../policy/engine';
 import { POLICY_DEFAULTS } from '../../policy/config';
 import { readUserId } from '../protocol/message';
 import {
@@ -768,7 +768,22 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
    */
   decideOpen(conn: Connection): { refuse: AmqpError } | { maxFrameSize?: number; channelMax?: number } | null {
     const ctx = conn.ctx as ConnCtx;
-    if (ctx.connector !== null || ctx.routeContainer !== null || ctx.listener.role === 'inter-router' || !this.policy.enabled) return null;
+    if (!this.policy.enabled) return null;
+    const rc = ctx.routeContainer;
+    if (rc !== null && !rc.accepted) {
+      // A connection we made: its connector's policyVhost, if any, limits what the peer may do.
+      const vhost = rc.settings.policyVhost;
+      if (vhost === undefined) return null;
+      const p = this.policy.connectorPolicy(vhost, conn.user ?? '');
+      if (p === null) {
+        this.logger.log('POLICY', 'error', `[C${ctx.id}] Failed to find policyVhost settings for connection '${ctx.id}', policyVhost: '${vhost}'`);
+        return { refuse: { condition: 'amqp:resource-limit-exceeded', description: CONNECTION_DISALLOWED } };
+      }
+      ctx.policy = p;
+      ctx.policyLinks = new Set();
+      return null;
+    }
+    if (ctx.connector !== null || ctx.listener.role === 'inter-router') return null;
     const [host] = splitHostPort(ctx.transport.peer);
     const d = this.policy.decideOpen({ connId: ctx.id, user: conn.user ?? '', host, vhost: ctx.listener.policyVhost ?? conn.remoteOpen?.hostname ?? '' });
     if (!d.ok) {
