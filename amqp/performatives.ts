@@ -625,6 +625,36 @@ export function writeBegin(w: Writer, channel: number, remoteChannel: number | n
   endFrame(w, f);
 }
 
+/**
+ * A source or target terminus as encoded by the peer with its address (field 0) replaced, every
+ * other field kept byte for byte (a multi-tenant listener's link routes carry the vhost's space).
+ * @throws DecodeError for a terminus that is not a described list.
+ */
+export function withTerminusAddress(raw: Buffer, address: string): Buffer {
+  if (raw[0] !== 0x00) throw new DecodeError('terminus is not a described type');
+  const listAt = skipValue(raw, 1, raw.length);
+  const c = raw[listAt];
+  let first: number, count: number;
+  if (c === 0x45) {
+    first = listAt + 1;
+    count = 0;
+  } else if (c === 0xc0) {
+    first = listAt + 3;
+    count = raw[listAt + 2];
+  } else if (c === 0xd0) {
+    first = listAt + 9;
+    count = raw.readUInt32BE(listAt + 5);
+  } else throw new DecodeError('terminus is not a list');
+  const rest = count > 0 ? skipValue(raw, first, raw.length) : first;
+  const w = new Writer();
+  w.bytes(raw, 0, listAt);
+  const m = w.beginList();
+  w.string(address);
+  w.bytes(raw, rest, raw.length);
+  w.endList(m, Math.max(count, 1));
+  return w.take();
+}
+
 /** Terminus to write in an attach: raw bytes to echo, or fields to build. */
 export type TerminusOut =
   | { raw: Buffer }

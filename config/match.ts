@@ -42,6 +42,20 @@ export function readMatch(entity: ValidatedEntity): AddressMatch {
 }
 
 /**
+ * The earlier address entity (line and description) that matches the same addresses as this
+ * one, or null; this one is recorded when it is the first.
+ */
+export function findDuplicateMatch(entity: ValidatedEntity, earlier: Map<string, { line: number; description: string }>): { line: number; description: string; mine: string } | null {
+  const match = readMatch(entity);
+  const attribute = match.prefix !== undefined ? 'prefix' : 'pattern';
+  const mine = `${attribute} ${quote(match.prefix ?? match.pattern)}`;
+  const first = earlier.get(match.matchKey);
+  if (first !== undefined) return { ...first, mine };
+  earlier.set(match.matchKey, { line: entity.line, description: mine });
+  return null;
+}
+
+/**
  * An `address` entity's match, refused when an earlier address entity matches the same
  * addresses (qdrouterd refuses a second address entry for the same match).
  * @param earlier the matches of the address entities read so far; this one is added.

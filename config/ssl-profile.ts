@@ -14,9 +14,10 @@
  * - `uidFormat` picks the certificate fields that make the user id of a client authenticated by
  *   its certificate: c (country), s (state), l (locality), o (organization), u (organizational
  *   unit), n (common name), and one fingerprint: 1 (SHA-1), 2 (SHA-256) or 5 (SHA-512); at most 7
- *   characters. qdrouterd checks nothing at load time (an unknown letter makes every such
- *   connection fail to get a user id); amqp-mesh refuses an unknown or repeated letter, a second
- *   fingerprint digit, or an empty value.
+ *   characters. qdrouterd checks nothing at load time: with an unknown letter the user id falls
+ *   back to the certificate's subject; amqp-mesh does the same and warns. It refuses a repeated
+ *   letter, a second fingerprint digit, or an empty value.
+ * - `uidNameMappingFile` is a JSON map from such user ids to display names (the user).
  *
  * Where amqp-mesh differs: a relative path is resolved against the configuration file's
  * directory (qdrouterd documents absolute paths and would use its working directory), and
@@ -70,10 +71,7 @@ export const SSL_PROFILE_ENTITY_SCHEMA: EntitySchema = entitySchema('sslProfile'
   passwordFile: path({ deprecated: true }),
   password: string(),
   uidFormat: string(),
-  uidNameMappingFile: notImplemented(
-    string({ deprecationName: 'displayNameFile' }),
-    'certificate user ids are not mapped to display names; the id uidFormat makes is used as is',
-  ),
+  uidNameMappingFile: path({ deprecationName: 'displayNameFile' }),
 });
 
 /** A validated `sslProfile`: where its files are, and the {@link TlsProfile} the transport uses (files read). */
@@ -120,7 +118,8 @@ export function buildSslProfile(entity: ValidatedEntity, context: BuildContext):
   }
   const protocols = readProtocols(entity, context);
   const ciphers = readCiphers(entity);
-  const uidFormat = readUidFormat(entity);
+  const uidFormat = readUidFormat(entity, context);
+  const uidNames = readUidNames(entity);
   const profile: TlsProfile = {
     name,
     ...(cert !== undefined ? { cert: cert.pem } : {}),
@@ -130,6 +129,7 @@ export function buildSslProfile(entity: ValidatedEntity, context: BuildContext):
     ...(ciphers !== undefined ? { ciphers } : {}),
     ...(protocols !== undefined ? { protocols } : {}),
     ...(uidFormat !== undefined ? { uidFormat } : {}),
+    ...(uidNames !== undefined ? { uidNames } : {}),
     source: `${entity.file}:${entity.line}`,
   };
   return {
@@ -279,15 +279,40 @@ function readCiphers(entity: ValidatedEntity): string | undefined {
   return ciphers;
 }
 
-/** `uidFormat`: qdrouterd's letters, each at most once, at most one fingerprint. */
-function readUidFormat(entity: ValidatedEntity): string | undefined {
+/** Most display names a uidNameMappingFile may hold. */
+const MAX_UID_NAMES = 100_000;
+
+/** `uidNameMappingFile`: a JSON object from user id to display name, read now. */
+function readUidNames(entity: ValidatedEntity): ReadonlyMap<string, string> | undefined {
+  const file = resolvedPath(entity, 'uidNameMappingFile');
+  if (file === undefined) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    invalid(entity, 'uidNameMappingFile', 'ERR_CONFIG_REFERENCED_FILE', `sslProfile uidNameMappingFile ${shown(file)} cannot be read as JSON: ${(e as Error).message}`);
+  }
+  const entries = typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? Object.entries(parsed) : null;
+  if (entries === null || entries.some(([, v]) => typeof v !== 'string') || entries.length > MAX_UID_NAMES) {
+    invalid(entity, 'uidNameMappingFile', 'ERR_CONFIG_REFERENCED_FILE', `sslProfile uidNameMappingFile ${shown(file)} must hold one JSON object of at most ${MAX_UID_NAMES} "user id": "display name" strings`);
+  }
+  return new Map(entries as [string, string][]);
+}
+
+/** `uidFormat`: qdrouterd's letters, each at most once, at most one fingerprint; an unknown letter is warned about. */
+function readUidFormat(entity: ValidatedEntity, context: BuildContext): string | undefined {
   const written = optionalString(entity, 'uidFormat');
   if (written === undefined) return undefined;
   const refuse = (what: string): never => invalid(entity, 'uidFormat', 'ERR_CONFIG_INVALID_VALUE', `sslProfile uidFormat ${quote(written)} ${what}; expected ${UID_FORMAT_HELP}`);
   if (written === '') refuse('is empty');
+  const unknown = [...written].filter((letter) => !Object.prototype.hasOwnProperty.call(UID_FORMAT_FIELDS, letter));
+  if (unknown.length > 0) {
+    warn(context, 'WARN_CONFIG_NO_EFFECT', lineOf(entity, 'uidFormat'),
+      `sslProfile uidFormat ${quote(written)} has ${unknown.map(quote).join(', ')}, not certificate fields: user ids are the certificate's subject instead, as qdrouterd's are; expected ${UID_FORMAT_HELP}`);
+    return written;
+  }
   const seen = new Set<string>();
   for (const letter of written) {
-    if (!Object.prototype.hasOwnProperty.call(UID_FORMAT_FIELDS, letter)) refuse(`has ${quote(letter)}, which is not a certificate field`);
     if (seen.has(letter)) refuse(`has ${quote(letter)} twice`);
     seen.add(letter);
   }

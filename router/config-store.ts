@@ -7,7 +7,7 @@
  */
 import { ConfigError, findEntitySchema, qdrouterdCamelCase, validateEntities, type RawAttribute, type RawEntity, type RawValue, type RouterConfig } from './config';
 import { ENTITY_SCHEMAS } from './config/schema';
-import { CORE_AGENT_TYPES, computeRoleRefusal } from './config/validate';
+import { CORE_AGENT_TYPES, DUPLICATE_ADDRESS, computeRoleRefusal } from './config/validate';
 import type { EntitySchema } from '../config/schema';
 import type { ConfigValue } from '../config/types';
 import { settingsFromConfig } from './settings';
@@ -269,11 +269,15 @@ export function computeConfigChange(state: ConfigState, change: ConfigChange): {
     checkStrictStrings(schema, change.attributes);
     const line = MANAGEMENT_LINE_BASE + serial;
     const entry = entryOf({ type: schema.type, line, attributes: rawAttributes(change.attributes, line) }, schema, serial, new Set(entries.map((e) => e.identity)));
+    let next: ConfigState;
     try {
-      return { state: validated(file, [...entries, entry], dummies, serial + 1), identity: entry.identity };
+      next = validated(file, [...entries, entry], dummies, serial + 1);
     } catch (e) {
       return refused(e);
     }
+    // A file's duplicate address is ignored with a warning; qdrouterd's agent refuses a CREATE of one.
+    if (next.config.warnings.some((w) => w.line === line && w.message.includes(DUPLICATE_ADDRESS))) throw new ConfigChangeError(400, 'Already Exists');
+    return { state: next, identity: entry.identity };
   }
   const dummy = dummies.find((d) => d.identity === change.identity);
   if (dummy !== undefined) {

@@ -23,6 +23,7 @@ export function settingsFromConfig(cfg: RouterConfig): RouterSettings {
     role: l.role,
     cost: l.cost,
     ...(l.policyVhost !== undefined ? { policyVhost: l.policyVhost } : {}),
+    ...(l.multiTenant ? { multiTenant: true } : {}),
     ...(l.failoverUrls !== undefined && l.role !== 'inter-router' ? { failoverServerList: listenerFailoverServerList(l.failoverUrls) } : {}),
   }));
   // Route-container connectors, and normal ones (kept up the same way, used by nothing else).

@@ -14,6 +14,15 @@ import { WebSocketServer, createWebSocketStream, type WebSocket } from 'ws';
 import type { Logger } from '../../lib/log';
 import { PLAIN_LISTENER, type ListenerTransport } from './settings';
 import { computeUid, secureContextOptions } from './tls';
+
+/** The subject of a DER certificate as node prints it (fields in certificate order), or undefined. */
+function subjectText(raw: Buffer): string | undefined {
+  try {
+    return new crypto.X509Certificate(raw).subject;
+  } catch {
+    return undefined;
+  }
+}
 import { peerOf, type Transport } from './transport';
 
 /** WebSocket subprotocols for AMQP, in our order of preference (qdrouterd and Azure's names). */
@@ -197,7 +206,7 @@ export class Listener {
         this.refuse(s, `client certificate ${cert.subject?.CN ?? '(no CN)'} refused: ${s.authorizationError ?? 'not verified'}`, peer, raw);
         return;
       }
-      externalId = computeUid({ subject: cert.subject as CertSubject, raw: cert.raw }, this.spec.transport.tls?.uidFormat, sha);
+      externalId = computeUid({ subject: cert.subject as CertSubject, raw: cert.raw, subjectText: subjectText(cert.raw) }, this.spec.transport.tls?.uidFormat, sha, this.spec.transport.tls?.uidNames);
     }
     const t = this.spec.transport;
     const deadline = raw ? this.deadlines.get(raw) ?? 0 : 0;

@@ -21,6 +21,8 @@ export interface TlsProfile {
   protocols?: ('TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3')[];
   /** qdrouterd's uidFormat: which certificate fields make the user id for EXTERNAL (e.g. `n`, `ou`, `2`). */
   uidFormat?: string;
+  /** User id -> display name (uidNameMappingFile): the user a certificate's id maps to. */
+  uidNames?: ReadonlyMap<string, string>;
   /** Where the profile was configured, for log lines. */
   source?: string;
 }

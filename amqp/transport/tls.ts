@@ -40,6 +40,8 @@ export interface CertificateFacts {
   subject?: Partial<Record<'C' | 'ST' | 'L' | 'O' | 'OU' | 'CN', string | string[]>>;
   /** DER bytes of the certificate (for the fingerprints). */
   raw?: Buffer;
+  /** The subject's fields in certificate order, one `K=V` per line (node's X509Certificate.subject). */
+  subjectText?: string;
 }
 
 const FIELD: Record<string, 'C' | 'ST' | 'L' | 'O' | 'OU' | 'CN'> = { c: 'C', s: 'ST', l: 'L', o: 'O', u: 'OU', n: 'CN' };
@@ -49,14 +51,24 @@ const DIGEST: Record<string, string> = { 1: 'sha1', 2: 'sha256', 5: 'sha512' };
  * qdrouterd's uidFormat: each letter picks a certificate field (c country, s state, l locality,
  * o organization, u organizational unit, n common name; 1, 2, 5 the SHA-1/256/512 fingerprint of
  * the whole certificate, lower-case hex), joined with `;`, absent fields skipped. Without a
- * format the uid is the subject as `CN=..,O=..` (most specific first, as OpenSSL prints it).
- * Returns null when nothing could be taken from the certificate.
+ * format, or with a letter that is none of those, the uid is the subject as proton gives it
+ * (RFC 2253: the certificate's fields last first, `C=..,ST=..,CN=..`). A uid found in `names`
+ * (uidNameMappingFile) becomes that display name. Null when nothing could be taken.
  */
-export function computeUid(cert: CertificateFacts, uidFormat: string | undefined, digest: (alg: string, data: Buffer) => string): string | null {
+export function computeUid(cert: CertificateFacts, uidFormat: string | undefined, digest: (alg: string, data: Buffer) => string, names?: ReadonlyMap<string, string>): string | null {
+  const uid = computeRawUid(cert, uidFormat, digest);
+  return uid !== null ? names?.get(uid) ?? uid : null;
+}
+
+function computeRawUid(cert: CertificateFacts, uidFormat: string | undefined, digest: (alg: string, data: Buffer) => string): string | null {
   const subject = cert.subject ?? {};
   const one = (v: string | string[] | undefined): string | undefined => (Array.isArray(v) ? v[0] : v);
-  if (!uidFormat) {
-    const parts = (['CN', 'OU', 'O', 'L', 'ST', 'C'] as const).filter((k) => one(subject[k]) !== undefined).map((k) => `${k}=${one(subject[k])}`);
+  if (!uidFormat || [...uidFormat].some((ch) => FIELD[ch] === undefined && DIGEST[ch] === undefined)) {
+    if (cert.subjectText !== undefined) {
+      const rdns = cert.subjectText.split('\n').filter((l) => l !== '');
+      return rdns.length ? rdns.reverse().join(',') : null;
+    }
+    const parts = (['C', 'ST', 'L', 'OU', 'O', 'CN'] as const).filter((k) => one(subject[k]) !== undefined).map((k) => `${k}=${one(subject[k])}`);
     return parts.length ? parts.join(',') : null;
   }
   const parts: string[] = [];

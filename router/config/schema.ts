@@ -129,7 +129,7 @@ export const ENTITY_SCHEMAS: { readonly [type: string]: EntitySchema } = {
     stripAnnotations: implemented(enumOf(STRIP_ANNOTATIONS, { default: 'both' })),
     // qdrouterd has no schema default but uses 250 (and 0 means 250); so does amqp-mesh.
     linkCapacity: implemented(integer({ default: 250, max: INT32_MAX })),
-    multiTenant: boolean({ default: false }),
+    multiTenant: implemented(boolean({ default: false })),
     failoverUrls: implemented(string({ deprecationName: 'failoverList' })),
     // Served by qdrouterd on http listeners; amqp-mesh's serve AMQP over WebSocket only.
     healthz: boolean({ default: true }),

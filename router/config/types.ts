@@ -106,6 +106,8 @@ export interface ListenerEntity extends EntityCommon {
   failoverUrls?: FailoverUrl[];
   /** The vhost whose policy applies to this listener's connections, whatever their open's hostname. */
   policyVhost?: string;
+  /** Clients' addresses live in their vhost's space (`vhost/address`). */
+  multiTenant: boolean;
 }
 
 /** URL schemes of a failover list entry, as qdrouterd documents them. */

@@ -20,7 +20,7 @@ import { buildPolicySettings } from '../../policy/config';
 import { parseSaslMechanisms, readConnectionLimits, readListenerAddress, readListenerSasl, type SaslMechanism } from '../../config/listener';
 import { buildContext, warn, type BuildContext } from '../../config/context';
 import { buildLog } from '../../config/log';
-import { readMatch, readUniqueMatch } from '../../config/match';
+import { findDuplicateMatch, readMatch } from '../../config/match';
 import { buildSslProfile } from '../../config/ssl-profile';
 import { PLAIN_CONNECTOR, PLAIN_LISTENER } from '../../config/transport';
 import type { RawEntity } from '../../config/raw-entity';
@@ -95,6 +95,9 @@ export function generateRouterId(mode: RouterMode): string {
  * @param file the file name used in messages.
  * @throws ConfigError naming the file, the line and the valid choices.
  */
+/** The start of the warning about an address that duplicates another's match (management refuses such a CREATE). */
+export const DUPLICATE_ADDRESS = 'duplicate address';
+
 export function validateEntities(entities: readonly RawEntity[], file: string, options: ValidationOptions = {}): RouterConfig {
   const context: RouterBuildContext = { ...buildContext(file), generateRouterId: options.generateRouterId ?? generateRouterId };
   const draft: ConfigDraft = { listeners: [], connectors: [], addresses: [], linkRoutes: [], autoLinks: [], logs: [], other: [] };
@@ -171,6 +174,13 @@ const ENTITY_BUILDERS: { readonly [type: string]: EntityBuilder } = {
     draft.connectors.push(buildConnector(entity, context));
   },
   address: (entity, draft, context) => {
+    // qdrouterd's agent refuses a second address for the same match ("Already Exists"), logs it
+    // and goes on with the first: a file with one loads the same here, with a warning.
+    const dup = findDuplicateMatch(entity, context.addressMatches);
+    if (dup !== null) {
+      warn(context, 'WARN_CONFIG_NO_EFFECT', entity.line, `${DUPLICATE_ADDRESS}: address ${dup.mine} matches the same addresses as the address on line ${dup.line} (${dup.description}); it is ignored, as qdrouterd ignores it`);
+      return;
+    }
     draft.addresses.push(buildAddress(entity, context));
   },
   linkRoute: (entity, draft) => {
@@ -292,6 +302,7 @@ function buildListener(entity: ValidatedEntity, context: RouterBuildContext): Li
     transport: PLAIN_LISTENER,
     ...withFailoverUrls(readFailoverUrls(entity)),
     ...(optionalStringValue(entity, 'policyVhost') !== undefined ? { policyVhost: optionalStringValue(entity, 'policyVhost') } : {}),
+    multiTenant: booleanValue(entity, 'multiTenant'),
     ...common(entity),
   });
 }
@@ -412,7 +423,7 @@ function warnIfCostIgnored(entity: ValidatedEntity, role: ConnectionRole, contex
 }
 
 function buildAddress(entity: ValidatedEntity, context: RouterBuildContext): AddressEntity {
-  const match = readUniqueMatch(entity, context.addressMatches);
+  const match = readMatch(entity);
 
   const waypoint = booleanValue(entity, 'waypoint');
   const configuredIngress = optionalIntegerValue(entity, 'ingressPhase');

@@ -13,7 +13,7 @@
  * broker the connector fails over to).
  */
 import { Connection, InDelivery, Link, OutDelivery, Session, type LinkGoneReason } from '../../amqp/engine/connection';
-import { encodeRejected, type AmqpError, type AttachFrame } from '../../amqp/performatives';
+import { encodeRejected, withTerminusAddress, type AmqpError, type AttachFrame } from '../../amqp/performatives';
 import { TREATMENT } from '../protocol/control';
 import { matchesAddressRule } from '../core/addresses';
 import { normalizeAddress } from '../../amqp/address';
@@ -307,7 +307,7 @@ export class LinkRouter {
    * An attach from a client (or a routed attach from a neighbour router). Returns true when it
    * is link-routed (relayed or refused here).
    */
-  onAttach(link: Link, a: AttachFrame, fromRouter: boolean): boolean {
+  onAttach(link: Link, a: AttachFrame, fromRouter: boolean, space: ((address: string) => string) | null = null): boolean {
     // The client receives (we send) on `out` routes, sends on `in` routes.
     const direction: 'in' | 'out' = link.isSender ? 'out' : 'in';
     const t = link.isSender ? a.source : a.target;
@@ -319,7 +319,15 @@ export class LinkRouter {
       if (fromRouter) link.refuse(NO_ROUTE, a);
       return fromRouter;
     }
-    const address = normalizeAddress(raw);
+    // A multi-tenant listener's client names addresses in its vhost's space.
+    const address = space === null || coordinator ? normalizeAddress(raw) : space(normalizeAddress(raw));
+    let source = a.source ? { raw: a.source.raw } : null;
+    let target = a.target ? { raw: a.target.raw } : null;
+    if (space !== null && t !== null && !t.dynamic && !coordinator && address !== normalizeAddress(raw)) {
+      // The broker sees the address in the space (qdrouterd's).
+      if (link.isSender) source = { raw: withTerminusAddress(t.raw, address) };
+      else target = { raw: withTerminusAddress(t.raw, address) };
+    }
     if (!fromRouter && !this.isRouted(address, direction)) return false;
     const conn = this.downstream(address, direction);
     if (conn === null) {
@@ -340,7 +348,7 @@ export class LinkRouter {
     // qdrouterd's disambiguation: a link entering the mesh here goes on as NAME@CONTAINER-ID, so
     // two clients' same-named links can share the session toward one container.
     const name = fromRouter ? a.name : `${a.name}@${link.conn.remoteOpen?.containerId ?? ''}`;
-    const down = conn.attach(session, name, !link.isSender, a.source ? { raw: a.source.raw } : null, a.target ? { raw: a.target.raw } : null, {
+    const down = conn.attach(session, name, !link.isSender, source, target, {
       sndSettleMode: a.sndSettleMode,
       rcvSettleMode: a.rcvSettleMode,
     });

@@ -81,6 +81,8 @@ export interface ListenerSettings extends ServerListenerSettings {
   failoverServerList?: Map<unknown, string>[];
   /** The vhost whose policy applies to this listener's connections (listener `policyVhost`). */
   policyVhost?: string;
+  /** Addresses of this listener's clients live in their vhost's space (listener `multiTenant`). */
+  multiTenant?: boolean;
 }
 
 /** An outgoing router connection (qdrouterd `connector`): inter-router (interior) or an edge router's uplink. */
@@ -149,6 +151,8 @@ class ConnCtx extends ConnIo {
   policy: ConnectionPolicy | null = null;
   /** Links counted against the policy's maxSenders/maxReceivers. */
   policyLinks: Set<Link> | null = null;
+  /** A multi-tenant listener's connection: its vhost's address space (`vhost/`), prefixed to mobile addresses. */
+  tenant: string | null = null;
   constructor(transport: Transport, readonly listener: ListenerSettings, id: number) {
     super(transport, id);
   }
@@ -163,6 +167,15 @@ const REJECT_BAD_TO = encodeRejected({ condition: 'amqp:invalid-field', descript
 /** qdrouterd 1.19's outcomes for messages its policy refuses (router_node.c). */
 const REJECT_POLICY_TARGET = encodeRejected({ condition: 'amqp:unauthorized-access', description: 'policy violation on target' });
 const REJECT_USER_ID = encodeRejected({ condition: 'amqp:unauthorized-access', description: 'user_id proxy violation' });
+/**
+ * A mobile address in a tenant's space (`vhost/address`); router-local, topological and edge
+ * addresses, and the management node, are the same in every space (qdrouterd's).
+ */
+function inSpace(tenant: string | null, key: string): string {
+  if (tenant === null || key === '$management' || key.startsWith('_local/') || key.startsWith('_topo/') || key.startsWith('_edge/')) return key;
+  return tenant + key;
+}
+
 /** Policy when the configuration has none: qdrouterd's defaults (no vhost rules). */
 const NO_POLICY: PolicySettings = { ...POLICY_DEFAULTS, vhosts: [] };
 
@@ -842,6 +855,11 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
   onOpen(conn: Connection): void {
     this.interRouter?.onOpen(conn);
     const ctx = conn.ctx as ConnCtx;
+    if (ctx.listener.multiTenant && ctx.connector === null) {
+      // The vhost policy resolved (an alias, the default vhost), else the open's hostname (qdrouterd's).
+      const vhost = ctx.policy?.vhost ?? conn.remoteOpen?.hostname ?? '';
+      ctx.tenant = vhost === '' ? null : `${vhost}/`;
+    }
     if (ctx.routeContainer === null && ctx.connector === null && ctx.listener.role === 'route-container') this.acceptRouteContainer(conn, ctx);
     ctx.routeContainer?.onOpen(conn);
     ctx.connector?.onOpened();
@@ -915,7 +933,8 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     const conn = link.conn;
     const ctx = conn.ctx as ConnCtx;
     if (ctx.policy !== null && this.refusedByPolicy(link, a)) return;
-    if (this.linkRouter.onAttach(link, a, false)) return;
+    const space = ctx.tenant === null ? null : (key: string) => inSpace(ctx.tenant, key);
+    if (this.linkRouter.onAttach(link, a, false, space)) return;
     const capacity = ctx.listener.linkCapacity;
     const edgeConn = ctx.edge ? conn : null;
     if (edgeConn !== null && link.isSender && a.source !== null && this.edgeUplink === null && this.onEdgeAttach(link, a, capacity)) return;
@@ -944,7 +963,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
         if (src.address === null) return this.refuse(link, a, { condition: 'amqp:invalid-field', description: 'a receiving link needs a source address or a dynamic source' });
         const problem = checkAddress(src.address, this.settings.maxAddressLength);
         if (problem) return this.refuse(link, a, { condition: 'amqp:invalid-field', description: `invalid source address: ${problem}` });
-        key = normalizeAddress(src.address);
+        key = inSpace(ctx.tenant, normalizeAddress(src.address));
         if (this.addressTable.isUnavailable(key)) return this.refuse(link, a, NODE_NOT_FOUND);
         // A waypoint's consumers receive what comes back from the broker (the egress phase).
         key = phaseKey(key, this.addressTable.computePhases(key).egress);
@@ -982,7 +1001,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     if (replyTarget === undefined && tgt !== null && tgt.address !== null) {
       const problem = checkAddress(tgt.address, this.settings.maxAddressLength);
       if (problem) return this.refuse(link, a, { condition: 'amqp:invalid-field', description: `invalid target address: ${problem}` });
-      key = normalizeAddress(tgt.address);
+      key = inSpace(ctx.tenant, normalizeAddress(tgt.address));
       if (this.addressTable.isUnavailable(key)) return this.refuse(link, a, NODE_NOT_FOUND);
       key = phaseKey(key, this.addressTable.computePhases(key).ingress);
     }
@@ -1109,7 +1128,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
         if (!d.settled) link.conn.updateIn(d, REJECT_POLICY_TARGET, true);
         return;
       }
-      to = normalizeAddress(rto);
+      to = inSpace(ctx.tenant, normalizeAddress(rto));
       to = phaseKey(to, this.addressTable.computePhases(to).ingress);
     }
     // An address rule's priority overrides the message's (qdrouterd's address `priority`).

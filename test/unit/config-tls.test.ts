@@ -61,6 +61,10 @@ const pem = (file: string) => fs.readFileSync(file);
 // ---------------------------------------------------------------------------------------------
 // Every attribute, conf and YAML
 
+/** A uidNameMappingFile: certificate user ids to display names. */
+const NAMES_FILE = path.join(files.dir, 'names.json');
+fs.writeFileSync(NAMES_FILE, JSON.stringify({ 'Dev': 'developers' }));
+
 /** The sslProfile section, with every attribute (line numbers matter below). */
 const PROFILE_CONF = [
   'sslProfile {',
@@ -72,7 +76,7 @@ const PROFILE_CONF = [
   '    ciphers: ECDHE+AESGCM:!aNULL',
   '    protocols: TLSv1.2 TLSv1.3',
   '    uidFormat: ou',
-  '    uidNameMappingFile: /etc/qpid-dispatch/names.json',
+  `    uidNameMappingFile: ${NAMES_FILE}`,
   '}',
 ];
 
@@ -86,7 +90,7 @@ const PROFILE_YAML = `sslProfile:
   ciphers: ECDHE+AESGCM:!aNULL
   protocols: TLSv1.2 TLSv1.3
   uidFormat: ou
-  uidNameMappingFile: /etc/qpid-dispatch/names.json
+  uidNameMappingFile: ${NAMES_FILE}
 `;
 
 /** The TlsProfile that section loads, files read, password resolved. */
@@ -100,6 +104,7 @@ function expectedProfile(source: string): TlsProfile {
     ciphers: 'ECDHE+AESGCM:!aNULL',
     protocols: ['TLSv1.2', 'TLSv1.3'],
     uidFormat: 'ou',
+    uidNames: new Map([['Dev', 'developers']]),
     source,
   };
 }
@@ -169,7 +174,7 @@ test('router: every sslProfile, listener and connector TLS attribute in conf syn
       privateKeyFile: files.encryptedKey,
       caCertFile: files.ca,
       tls: undefined,
-      unimplemented: { uidNameMappingFile: '/etc/qpid-dispatch/names.json' },
+      unimplemented: {},
       source: undefined,
     },
   );
@@ -181,16 +186,9 @@ test('router: every sslProfile, listener and connector TLS attribute in conf syn
   assert.is(amqps!.transport.tls, profile.tls);
   assert.equal(ws!.transport, { tls: null, requireSsl: false, verifyClient: false, websockets: true, initialHandshakeTimeoutSeconds: 0 });
   assert.equal(config.connectors[0]!.transport, { tls: profile.tls, verifyHostname: false });
-  // Accepted with a warning: what amqp-mesh does not do (serve files, map user ids to names).
-  assert.equal(warnings(config), [
-    [19, 'WARN_CONFIG_ATTRIBUTE_NOT_IMPLEMENTED'],
-    [39, 'WARN_CONFIG_ATTRIBUTE_NOT_IMPLEMENTED'],
-  ]);
+  // Accepted with a warning: what amqp-mesh does not do (serve files).
+  assert.equal(warnings(config), [[19, 'WARN_CONFIG_ATTRIBUTE_NOT_IMPLEMENTED']]);
   assert.is(config.warnings[0]!.message, 'router.conf:19: listener attribute "httpRootDir" is accepted, not implemented by amqp-mesh: an http listener serves AMQP over WebSocket, no files');
-  assert.is(
-    config.warnings[1]!.message,
-    'router.conf:39: sslProfile attribute "uidNameMappingFile" is accepted, not implemented by amqp-mesh: certificate user ids are not mapped to display names; the id uidFormat makes is used as is',
-  );
   assert.equal(config.other, []);
 });
 
@@ -257,7 +255,7 @@ test('broker: the same sslProfile and listener attributes, in conf syntax and YA
   assert.equal(amqps!.transport, { tls, requireSsl: true, verifyClient: true, websockets: false, initialHandshakeTimeoutSeconds: 10 });
   // AMQP over secure WebSocket; no authentication asked, so no client certificate.
   assert.equal(wss!.transport, { tls, requireSsl: false, verifyClient: false, websockets: true, initialHandshakeTimeoutSeconds: 30 });
-  assert.equal(warnings(config), [[26, 'WARN_CONFIG_ATTRIBUTE_NOT_IMPLEMENTED']]);
+  assert.equal(warnings(config), []);
   assert.equal(withoutSources(broker(BROKER_YAML, 'broker.yaml')), withoutSources(config));
   // The broker server's listener settings carry them.
   assert.equal(
@@ -493,14 +491,25 @@ test('refused: EXTERNAL without an sslProfile that has a caCertFile', () => {
   );
 });
 
+test('a uidFormat letter that is no certificate field: accepted with a warning (user ids fall back to the subject, as qdrouterd\'s)', () => {
+  const config = router('sslProfile {\n    name: p\n    uidFormat: 1x\n}\n');
+  assert.equal(warnings(config), [[3, 'WARN_CONFIG_NO_EFFECT']]);
+  assert.match(config.warnings[0]!.message, /^router\.conf:3: sslProfile uidFormat "1x" has "x", not certificate fields: user ids are the certificate's subject instead/);
+});
+
+test('refused: an unreadable or malformed uidNameMappingFile', () => {
+  const bad = path.join(files.dir, 'bad-names.json');
+  fs.writeFileSync(bad, '["not", "a map"]');
+  refused(() => router(`sslProfile {\n    name: p\n    uidNameMappingFile: ${bad}\n}\n`), 'ERR_CONFIG_REFERENCED_FILE',
+    `router.conf:3: sslProfile uidNameMappingFile "${bad}" must hold one JSON object of at most 100000 "user id": "display name" strings`);
+});
+
 test('refused: bad uidFormat, protocols and ciphers', () => {
   const help =
     'expected letters from c (country), s (state), l (locality), o (organization), u (organizational unit), n (common name), ' +
     'each at most once, and at most one fingerprint: 1 (SHA-1), 2 (SHA-256) or 5 (SHA-512); e.g. "ou" or "n2"';
   const protocolsHelp = 'expected a space-separated list of TLSv1, TLSv1.1, TLSv1.2, TLSv1.3 (e.g. "TLSv1.2 TLSv1.3")';
   const cases: Array<[string, string]> = [
-    ['    uidFormat: oux', `router.conf:3: sslProfile uidFormat "oux" has "x", which is not a certificate field; ${help}`],
-    ['    uidFormat: N', `router.conf:3: sslProfile uidFormat "N" has "N", which is not a certificate field; ${help}`],
     ['    uidFormat: cc', `router.conf:3: sslProfile uidFormat "cc" has "c" twice; ${help}`],
     ['    uidFormat: o12', `router.conf:3: sslProfile uidFormat "o12" has 2 fingerprints (1, 2); the user id holds one; ${help}`],
     ['    uidFormat: ""', `router.conf:3: sslProfile uidFormat "" is empty; ${help}`],

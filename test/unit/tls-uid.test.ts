@@ -30,8 +30,12 @@ test('absent fields are skipped; nothing at all gives null', () => {
   assert.is(computeUid({}, undefined, fakeDigest), null);
 });
 
-test('without uidFormat the uid is the subject, most specific first', () => {
-  assert.is(computeUid(cert, undefined, fakeDigest), 'CN=device-7,OU=Messaging,O=Red Hat,L=Raleigh,ST=NC,C=US');
+test('without uidFormat, or with a letter that is no field, the uid is the subject as proton gives it (RFC 2253, last field first)', () => {
+  assert.is(computeUid(cert, undefined, fakeDigest), 'C=US,ST=NC,L=Raleigh,OU=Messaging,O=Red Hat,CN=device-7');
+  const inOrder = { ...cert, subjectText: 'CN=device-7\nO=Red Hat\nOU=Messaging\nC=US' };
+  assert.is(computeUid(inOrder, undefined, fakeDigest), 'C=US,OU=Messaging,O=Red Hat,CN=device-7');
+  assert.is(computeUid(inOrder, '1x', fakeDigest), 'C=US,OU=Messaging,O=Red Hat,CN=device-7');
+  assert.is(computeUid(inOrder, 'n', fakeDigest, new Map([['device-7', 'seven']])), 'seven', 'uidNameMappingFile maps the id to a display name');
   // A repeated attribute (two OUs) takes the first.
   assert.is(computeUid({ subject: { CN: 'a', OU: ['one', 'two'] } }, 'u', fakeDigest), 'one');
 });
