@@ -225,10 +225,7 @@ function compileVhostInner(name: string, attributes: Readonly<Record<string, unk
   }
   const userGroups = new Map<string, string>();
   for (const [g, settings] of groups) {
-    if (settings.users.length === 0) {
-      warnings.push(`Policy vhost '${name}' user group '${g}' has no defined users. This policy has no effect`);
-      continue;
-    }
+    // A group without users applies to no named user ($default still serves unknown users).
     for (const u of settings.users) {
       const other = userGroups.get(u);
       if (other !== undefined) throw new PolicyError(`Policy vhost '${name}' user '${u}' is in multiple user groups '${other}' and '${g}'`);

@@ -1132,7 +1132,8 @@ export class Connection {
   }
 
   private maybeRefreshWindow(s: Session): void {
-    if (s.incomingWindow < this.opts.incomingWindow >>> 1) {
+    // At half the window (a policy may make it one frame: then at every frame).
+    if (s.incomingWindow <= this.opts.incomingWindow >>> 1) {
       s.incomingWindow = this.opts.incomingWindow;
       writeFlow(this.w, s.channel, s.nextIncomingId, s.incomingWindow, s.nextOutgoingId, 0x7fffffff, -1, 0, 0, false);
     }
