@@ -910,13 +910,41 @@ export const enum SaslCode {
   SysTemp = 4,
 }
 
-export function writeSaslOutcome(w: Writer, code: SaslCode): void {
+export function writeSaslOutcome(w: Writer, code: SaslCode, additionalData: Buffer | null = null): void {
   const f = beginFrame(w, 1, 0);
   w.descriptor(D.SaslOutcome);
   const m = w.beginList();
   w.ubyte(code);
+  if (additionalData !== null) w.binary(additionalData);
+  w.endList(m, additionalData !== null ? 2 : 1);
+  endFrame(w, f);
+}
+
+/** sasl-challenge: the server's next step of a multi-step mechanism (SCRAM's server-first message). */
+export function writeSaslChallenge(w: Writer, challenge: Buffer): void {
+  const f = beginFrame(w, 1, 0);
+  w.descriptor(D.SaslChallenge);
+  const m = w.beginList();
+  w.binary(challenge);
   w.endList(m, 1);
   endFrame(w, f);
+}
+
+/** Client side (tests, tools): sasl-response. */
+export function writeSaslResponse(w: Writer, response: Buffer): void {
+  const f = beginFrame(w, 1, 0);
+  w.descriptor(D.SaslResponse);
+  const m = w.beginList();
+  w.binary(response);
+  w.endList(m, 1);
+  endFrame(w, f);
+}
+
+/** The response of a sasl-response frame (mandatory binary). */
+export function decodeSaslResponse(): Buffer {
+  const r = fieldValue(0);
+  if (!Buffer.isBuffer(r)) throw new DecodeError('sasl-response: response must be binary');
+  return r;
 }
 
 export interface SaslInit {

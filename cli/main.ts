@@ -8,12 +8,16 @@ import { runRouter } from '../router/main';
 import { runBrokerFile } from '../broker/io/main';
 import { runUp } from '../topology/up';
 import { runApply } from '../topology/control';
+import { runUsers } from './users';
 
 const USAGE = `usage: amqp-mesh router -c FILE    run a router (FILE: qdrouterd.conf syntax, .yaml/.yml or .json)
        amqp-mesh broker -c FILE    run a broker (same syntaxes); two brokers on one dataDir form a master/slave pair
        amqp-mesh up [FILE]         boot a topology (default topology/default.yaml): routers and broker pairs on 127.0.0.1
        amqp-mesh apply FILE [--run-dir DIR] [--drain-timeout SECONDS]
                                    change the running topology (started by up) to match FILE
+       amqp-mesh users add FILE NAME [--password-file PATH]
+                                   add or replace a SASL user (salted SCRAM credentials; the password
+                                   from PATH, else the first line of standard input)
        amqp-mesh --version
        amqp-mesh --help`;
 
@@ -52,6 +56,7 @@ export async function main(argv: string[]): Promise<void> {
   if (cmd === 'broker') return runBrokerFile(configArg(cmd, rest));
   if (cmd === 'up') return runUp(rest);
   if (cmd === 'apply') return runApply(rest);
+  if (cmd === 'users') return runUsers(rest, USAGE);
   process.stderr.write(`amqp-mesh: unknown command "${cmd}"\n${USAGE}\n`);
   process.exit(EXIT_USAGE);
 }

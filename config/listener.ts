@@ -8,11 +8,11 @@ import { quote } from './errors';
 import { attributeHelpers, type AttributeSchema } from './schema';
 import { booleanValue, integerValue, invalid, optionalString, stringValue, type ValidatedEntity } from './validate';
 
-/** SASL mechanisms amqp-mesh implements (EXTERNAL: the client's TLS certificate, listeners only). */
-export type SaslMechanism = 'ANONYMOUS' | 'PLAIN' | 'EXTERNAL';
+/** SASL mechanisms amqp-mesh implements (EXTERNAL: the client's TLS certificate; SCRAM: listeners only). */
+export type SaslMechanism = 'ANONYMOUS' | 'PLAIN' | 'EXTERNAL' | 'SCRAM-SHA-256' | 'SCRAM-SHA-1';
 
 /** Mechanisms a listener may offer, in the order messages list them. */
-export const LISTENER_SASL_MECHANISMS: readonly SaslMechanism[] = ['ANONYMOUS', 'PLAIN', 'EXTERNAL'];
+export const LISTENER_SASL_MECHANISMS: readonly SaslMechanism[] = ['ANONYMOUS', 'PLAIN', 'EXTERNAL', 'SCRAM-SHA-256', 'SCRAM-SHA-1'];
 
 /** Default of maxSessions (also what a configured 0 means), as in qdrouterd. */
 export const DEFAULT_MAX_SESSIONS = 32768;
@@ -85,12 +85,12 @@ export function readListenerSasl(
   const written = optionalString(entity, 'saslMechanisms');
   if (written === undefined) return { authenticatePeer, saslMechanisms: defaultMechanisms(authenticatePeer) };
   const saslMechanisms = parseSaslMechanisms(entity, written, LISTENER_SASL_MECHANISMS);
-  if (authenticatePeer && !saslMechanisms.includes('PLAIN') && !saslMechanisms.includes('EXTERNAL')) {
+  if (authenticatePeer && !saslMechanisms.some((m) => m !== 'ANONYMOUS')) {
     invalid(
       entity,
       'saslMechanisms',
       'ERR_CONFIG_CONFLICT',
-      `listener has authenticatePeer: true but saslMechanisms ${quote(written)} has no mechanism that authenticates; add PLAIN (or EXTERNAL, with an sslProfile that has a caCertFile)`,
+      `listener has authenticatePeer: true but saslMechanisms ${quote(written)} has no mechanism that authenticates; add PLAIN or SCRAM-SHA-256 (or EXTERNAL, with an sslProfile that has a caCertFile)`,
     );
   }
   return { authenticatePeer, saslMechanisms };

@@ -16,6 +16,7 @@ export async function runRouter(file: string): Promise<void> {
   const cfg = state.config;
   const logger = loggerFromConfig(cfg.logs);
   for (const w of cfg.warnings) logger.log('ROUTER', configWarningLevel(w), w.message);
+  for (const w of state.settings.users?.warnings ?? []) logger.log('ROUTER', 'warning', w);
   const server = new RouterServer(state, logger);
   await exitIfCannotListen(() => server.start());
   logger.log('ROUTER', 'notice', `Router ${cfg.router.id} (${cfg.router.mode}) ready, amqp-mesh ${VERSION}`);

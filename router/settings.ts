@@ -4,7 +4,7 @@
  */
 import { ConfigError, RouterConfig } from './config';
 import { listenerSocketSettings } from '../config/listener';
-import { plainUsersFor } from '../config/plain-users';
+import { usersFor } from '../config/users';
 import { listenerFailoverServerList } from '../amqp/failover';
 import type { RouterSettings, ListenerSettings, ConnectorSettings } from './io/server';
 import type { AutoLinkSettings, RouteContainerSettings, UnboundAutoLink } from './io/route-container';
@@ -109,7 +109,7 @@ export function settingsFromConfig(cfg: RouterConfig): RouterSettings {
     egressPhase: a.egressPhase,
     ...(a.priority >= 0 ? { priority: a.priority } : {}),
   }));
-  const plainUsers = plainUsersFor(cfg.router, cfg.listeners, 'router');
+  const users = usersFor(cfg.router, cfg.listeners, 'router');
   return {
     connectors,
     routeContainers,
@@ -123,7 +123,7 @@ export function settingsFromConfig(cfg: RouterConfig): RouterSettings {
       raIntervalFluxMs: r.raIntervalFluxSeconds * 1000,
       remoteLsMaxAgeMs: r.remoteLsMaxAgeSeconds * 1000,
     },
-    plainUsers,
+    ...(users !== undefined ? { users } : {}),
     policy: cfg.policy,
     id: cfg.router.id,
     mode: cfg.router.mode,

@@ -8,12 +8,14 @@
  * its session), passes delivery states through as encoded bytes, and coalesces dispositions into
  * ranges.
  */
+import { describeFrameBody, describeOutput } from '../trace';
+import { SCRAM_MECHANISMS, ScramError, ScramServer, type ScramMechanism, type StoredCredentials } from '../sasl/scram';
 import { AmqpConditionError } from '../errors';
 import { DecodeError, Writer } from '../codec';
 import { FRAME_AMQP, FRAME_SASL, FrameParser, FramingError, MIN_MAX_FRAME_SIZE, SASL_HEADER, AMQP_HEADER } from '../frames';
 import {
   AmqpError, AttachFrame, D, SaslCode, TerminusOut, decodeAttach, decodeBegin, decodeDetach, decodeEndOrClose,
-  decodeFlow, decodeOpen, decodeSaslInit, endFrame, fieldBinary, fieldBool, fieldIsNull, fieldRaw, fieldUint, OpenFrame,
+  decodeFlow, decodeOpen, decodeSaslInit, decodeSaslResponse, writeSaslChallenge, endFrame, fieldBinary, fieldBool, fieldIsNull, fieldRaw, fieldUint, OpenFrame,
   encodeRejected, scan, scanPerformative, stateCode, writeAttach, writeBegin, writeClose, writeDetach, writeDisposition, writeEnd,
   writeFlow, writeHeartbeat, writeOpen, writeSaslMechanisms, writeSaslOutcome, beginFrame, fieldValue, writeSaslInit,
 } from '../performatives';
@@ -63,6 +65,8 @@ export interface ConnectionOptions {
   requireSasl: boolean;
   /** Verifies PLAIN credentials; returns true when valid. */
   checkPlain?: (user: string, password: string) => boolean;
+  /** A user's stored SCRAM credentials (SCRAM-SHA-256, SCRAM-SHA-1), or undefined when unknown. */
+  scramCredentials?: (user: string) => StoredCredentials | undefined;
   /**
    * SASL EXTERNAL: the identity the transport established (a verified client certificate's uid),
    * or null when it established none (EXTERNAL then fails).
@@ -102,6 +106,8 @@ export interface ConnectionOptions {
    * detached (amqp:link:message-size-exceeded).
    */
   oversizeClosesConnection?: boolean;
+  /** Protocol tracing (qdrouterd's PROTOCOL trace): every frame in and out, as Proton shows it. Unset: nothing is traced. */
+  traceFrames?: (line: string) => void;
 }
 
 /** Events the engine raises; the router implements them. */
@@ -116,6 +122,8 @@ export interface ConnectionHandler {
   decideBegin?(conn: Connection, open: number): AmqpError | null;
   /** An oversize message was refused on `link` (see {@link ConnectionOptions.oversizeClosesConnection}). */
   onOversize?(link: Link): void;
+  /** SASL authentication failed (the peer gets sasl-outcome auth): the mechanism, the user claimed, why. */
+  onAuthFailed?(conn: Connection, mechanism: string, user: string | null, reason: string): void;
   onOpen(conn: Connection): void;
   /** The peer attached a link; call link.accept() or link.refuse(). */
   onAttach(link: Link, attach: AttachFrame): void;
@@ -485,6 +493,8 @@ export class Connection {
 
   /** Client side: frames written before our open (begin, attach) wait here until it is out. */
   private early: Writer | null = null;
+  /** A SCRAM exchange waiting for the client's final message. */
+  private scram: ScramServer | null = null;
   private openWritten = false;
 
   /** Where frames go: after our open, the output; before it, the early buffer. */
@@ -577,6 +587,7 @@ export class Connection {
   onFrame(type: number, channel: number, buf: Buffer, start: number, end: number): void {
     if (this.closed) return;
     if (start === end) return; // heartbeat
+    if (this.opts.traceFrames !== undefined) this.opts.traceFrames(`${channel} <- ${describeFrameBody(buf, start, end)}`);
     if (this.state === ConnState.Sasl) {
       if (type !== FRAME_SASL) throw new ConnectionError('AMQP frame during SASL', 'amqp:connection:framing-error', 'framing-error');
       return this.onSaslFrame(buf, start, end);
@@ -646,7 +657,8 @@ export class Connection {
       throw new ConnectionError(`malformed SASL frame: ${(e as Error).message}`, 'amqp:decode-error', 'auth-failed', { cause: e });
     }
     if (this.opts.client) return this.onClientSaslFrame(code);
-    if (code !== D.SaslInit) throw new ConnectionError(`unexpected SASL frame 0x${code.toString(16)}`, 'amqp:connection:framing-error', 'auth-failed');
+    if (code === D.SaslResponse && this.scram !== null) return this.onScramResponse();
+    if (code !== D.SaslInit || this.saslMechanism !== null) throw new ConnectionError(`unexpected SASL frame 0x${code.toString(16)}`, 'amqp:connection:framing-error', 'auth-failed');
     let init;
     try {
       init = decodeSaslInit();
@@ -655,9 +667,11 @@ export class Connection {
     }
     const mech = init.mechanism;
     let ok = false;
+    let why = 'wrong credentials';
+    let claimed: string | null = null;
     this.saslMechanism = mech;
     if (!this.opts.saslMechanisms.includes(mech)) {
-      this.handler.log('warning', `SASL mechanism ${mech} not offered (offered: ${this.opts.saslMechanisms.join(' ')})`);
+      why = `mechanism not offered (offered: ${this.opts.saslMechanisms.join(' ')})`;
     } else if (mech === 'ANONYMOUS') {
       ok = !this.opts.requireSasl || this.opts.saslMechanisms.includes('ANONYMOUS');
       this.user = 'anonymous';
@@ -666,22 +680,66 @@ export class Connection {
       // the response, if any, must match it.
       const id = this.opts.externalId ?? null;
       const asked = init.initialResponse && init.initialResponse.length > 0 ? init.initialResponse.toString('utf8') : null;
+      claimed = asked ?? id;
       ok = id !== null && (asked === null || asked === id);
+      if (!ok) why = id === null ? 'no verified client certificate' : 'authorization identity is not the certificate\'s';
       if (ok) this.user = id;
     } else if (mech === 'PLAIN') {
       const r = init.initialResponse;
+      why = 'malformed PLAIN response';
       if (r) {
         const parts = r.toString('utf8').split('\0');
         if (parts.length === 3) {
           const [, user, pass] = parts;
+          claimed = user;
+          why = 'wrong user name or password';
           ok = this.opts.checkPlain ? this.opts.checkPlain(user, pass) : !this.opts.requireSasl;
           if (ok) this.user = user;
         }
       }
+    } else if (Object.prototype.hasOwnProperty.call(SCRAM_MECHANISMS, mech)) {
+      const lookup = this.opts.scramCredentials;
+      if (lookup === undefined) why = 'no users to authenticate against';
+      else {
+        this.scram = new ScramServer(mech as ScramMechanism, lookup);
+        try {
+          writeSaslChallenge(this.w, this.scram.onClientFirst(init.initialResponse));
+          return;
+        } catch (e) {
+          if (!(e instanceof ScramError)) throw e;
+          why = e.message;
+        }
+      }
     }
-    writeSaslOutcome(this.w, ok ? SaslCode.Ok : SaslCode.Auth);
+    this.saslOutcome(ok, mech, claimed, why, null);
+  }
+
+  /** The client's final SCRAM message: the proof checked, the outcome (with the server's signature) sent. */
+  private onScramResponse(): void {
+    const scram = this.scram!;
+    this.scram = null;
+    let response: Buffer;
+    try {
+      response = decodeSaslResponse();
+    } catch (e) {
+      throw new ConnectionError(`bad sasl-response: ${(e as Error).message}`, 'amqp:decode-error', 'auth-failed', { cause: e });
+    }
+    try {
+      const serverFinal = scram.onClientFinal(response);
+      this.user = scram.user;
+      this.saslOutcome(true, scram.mechanism, scram.user, '', serverFinal);
+    } catch (e) {
+      if (!(e instanceof ScramError)) throw e;
+      this.saslOutcome(false, scram.mechanism, null, e.message, null);
+    }
+  }
+
+  /** The end of a SASL exchange: the outcome, then AMQP (or, refused, the connection closes). */
+  private saslOutcome(ok: boolean, mech: string, claimed: string | null, why: string, additional: Buffer | null): void {
+    writeSaslOutcome(this.w, ok ? SaslCode.Ok : SaslCode.Auth, additional);
     if (!ok) {
-      this.handler.log('warning', `SASL ${mech} authentication failed`);
+      this.handler.log('warning', `SASL ${mech} authentication failed${claimed !== null ? ` for ${JSON.stringify(claimed)}` : ''}: ${why}`);
+      this.handler.onAuthFailed?.(this, mech, claimed, why);
       this.closed = true;
       this.closeReason = 'auth-failed';
       this.handler.onClosed(this, 'auth-failed', { condition: 'amqp:unauthorized-access', description: 'authentication failed' });
@@ -1132,8 +1190,8 @@ export class Connection {
   }
 
   private maybeRefreshWindow(s: Session): void {
-    // At half the window (a policy may make it one frame: then at every frame).
-    if (s.incomingWindow <= this.opts.incomingWindow >>> 1) {
+    // Below half the window, or when it is spent (a policy's window may be one frame).
+    if (s.incomingWindow < this.opts.incomingWindow >>> 1 || s.incomingWindow === 0) {
       s.incomingWindow = this.opts.incomingWindow;
       writeFlow(this.w, s.channel, s.nextIncomingId, s.incomingWindow, s.nextOutgoingId, 0x7fffffff, -1, 0, 0, false);
     }
@@ -1462,7 +1520,9 @@ export class Connection {
   takeOutput(): Buffer | null {
     for (const s of this.sessions.values()) if (s.dispFirst >= 0) this.flushDisposition(s);
     if (this.w.off === 0) return null;
-    return this.w.take();
+    const out = this.w.take();
+    if (this.opts.traceFrames !== undefined) for (const line of describeOutput(out)) this.opts.traceFrames(line);
+    return out;
   }
 
   /**

@@ -3,6 +3,7 @@
  * broker: limits from the listener, identity and SASL from the application and the transport.
  */
 import type { ConnectionOptions } from '../engine/connection';
+import type { SaslUsers } from '../sasl/scram';
 import type { ListenerTransport } from './settings';
 import type { Transport } from './transport';
 
@@ -28,8 +29,8 @@ export interface ServerListenerSettings extends AcceptingListener {
 export interface AcceptingApplication {
   containerId: string;
   maxMessageSize: number;
-  /** SASL PLAIN users (user -> password), when the application has any. */
-  plainUsers?: Record<string, string>;
+  /** SASL users (PLAIN and SCRAM), when the application has any. */
+  users?: SaslUsers;
   offeredCapabilities: string[];
   desiredCapabilities?: string[];
   properties: Record<string, unknown>;
@@ -37,10 +38,11 @@ export interface AcceptingApplication {
 
 /**
  * Options for an engine accepting `t` on `l`. Without authenticatePeer a PLAIN identity is
- * informational, as with ANONYMOUS; with it, the user must be known with that password.
+ * informational, as with ANONYMOUS; with it, the user must be known with that password. SCRAM
+ * always proves the password.
  */
 export function acceptedConnectionOptions(l: AcceptingListener, t: Transport, app: AcceptingApplication): ConnectionOptions {
-  const users = app.plainUsers;
+  const users = app.users;
   return {
     containerId: app.containerId,
     maxFrameSize: l.maxFrameSize,
@@ -52,9 +54,9 @@ export function acceptedConnectionOptions(l: AcceptingListener, t: Transport, ap
     requireSasl: l.authenticatePeer,
     checkPlain: (user, password) => {
       if (!l.authenticatePeer) return true;
-      if (!users) return false;
-      return Object.prototype.hasOwnProperty.call(users, user) && users[user] === password;
+      return users !== undefined && users.checkPassword(user, password);
     },
+    scramCredentials: (user: string) => users?.credentials(user),
     externalId: t.externalId,
     offeredCapabilities: app.offeredCapabilities,
     desiredCapabilities: app.desiredCapabilities,

@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { BrokerConfig, loadBrokerConfigFile, matchAddress } from '../config';
 import { listenerSocketSettings } from '../../config/listener';
 import { loggerFromConfig } from '../../config/logger';
-import { plainUsersFor } from '../../config/plain-users';
+import { usersFor, type Users } from '../../config/users';
 import { EXIT_FENCED, exitIfCannotListen, exitOnConfigError, stopOnSignals } from '../../lib/lifecycle';
 import { Logger } from '../../lib/log';
 import { VERSION } from '../../lib/version';
@@ -80,7 +80,7 @@ export function listenerSettings(listeners: BrokerConfig['listeners']): BrokerLi
 }
 
 /** Runs a broker from a loaded configuration until it is stopped or fenced. */
-export async function runBroker(cfg: BrokerConfig, logger: Logger, plainUsers?: Record<string, string>): Promise<void> {
+export async function runBroker(cfg: BrokerConfig, logger: Logger, users?: Users): Promise<void> {
   const b = cfg.broker;
   const persistent = b.persistent && b.dataDir !== undefined;
   const dataDir = b.dataDir;
@@ -125,7 +125,7 @@ export async function runBroker(cfg: BrokerConfig, logger: Logger, plainUsers?: 
     listeners: listenerSettings(cfg.listeners),
     maxMessageSize: b.maxMessageSize,
     maxAddressLength: 4096,
-    plainUsers,
+    users,
     linkCredit: 1000,
     failoverServers: () => {
       if (!dataDir || !persistent) return [];
@@ -193,6 +193,7 @@ export async function runBrokerFile(file: string): Promise<void> {
   const cfg: BrokerConfig = exitOnConfigError(() => loadBrokerConfigFile(file));
   const logger = loggerFromConfig(cfg.logs);
   for (const w of cfg.warnings) logger.log('BROKER', 'warning', w.message);
-  const plainUsers = exitOnConfigError(() => plainUsersFor(cfg.broker, cfg.listeners, 'broker'));
-  await runBroker(cfg, logger, plainUsers);
+  const users = exitOnConfigError(() => usersFor(cfg.broker, cfg.listeners, 'broker'));
+  for (const w of users?.warnings ?? []) logger.log('BROKER', 'warning', w);
+  await runBroker(cfg, logger, users);
 }

@@ -5,6 +5,7 @@
  * is settled accepted only in the store's sync callback; producer credit is topped up as its
  * messages become durable, so unsynced messages per link are bounded by the link's window.
  */
+import type { Users } from '../../config/users';
 import { Listener, openListeners } from '../../amqp/transport/listener';
 import { VERSION } from '../../lib/version';
 import { ConnIo, ConnectionPump } from '../../amqp/transport/pump';
@@ -32,7 +33,8 @@ export interface BrokerServerSettings {
   listeners: BrokerListenerSettings[];
   maxMessageSize: number;
   maxAddressLength: number;
-  plainUsers?: Record<string, string>;
+  /** SASL users (PLAIN, SCRAM). */
+  users?: Users;
   /** Credit window per producer link. */
   linkCredit: number;
   /** `failover-server-list` entries announced in the open frame (Artemis's form). */
@@ -108,7 +110,7 @@ export class BrokerServer implements ConnectionHandler, BrokerEffects {
       acceptedConnectionOptions(l, t, {
         containerId: this.settings.id,
         maxMessageSize: this.settings.maxMessageSize,
-        plainUsers: this.settings.plainUsers,
+        users: this.settings.users,
         offeredCapabilities: ['ANONYMOUS-RELAY', 'SHARED-SUBS', 'DELAYED_DELIVERY'],
         properties: { product: 'amqp-mesh-broker', version: VERSION, [FAILOVER_SERVER_LIST]: failover },
       }),

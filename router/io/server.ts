@@ -7,6 +7,7 @@
  * A transport whose queue passes the pump's high-water mark stops receiving deliveries until it
  * drains (backpressure reaches senders through credit).
  */
+import type { Users } from '../../config/users';
 import { Listener, openListeners } from '../../amqp/transport/listener';
 import { VERSION } from '../../lib/version';
 import { BACKOFF, Connector } from '../../amqp/transport/connector';
@@ -44,6 +45,7 @@ import { EdgeTracker } from './edge-tracker';
 import { CONNECTION_DISALLOWED, PolicyEngine, type ConnectionPolicy, type PolicySettings } from '../../policy/engine';
 import { POLICY_DEFAULTS } from '../../policy/config';
 import { readUserId } from '../protocol/message';
+import { AuthThrottle } from '../../amqp/sasl/throttle';
 import {
   ADDRESS_LOOKUP_ADDRESS, ADDRESS_LOOKUP_CREDIT, EDGE_DOWNLINK_CAPABILITY, EDGE_TRACKING_ADDRESS, EdgeProtocolError, LookupStatus,
   decodeLookupRequest, encodeLookupReply,
@@ -109,8 +111,8 @@ export interface RouterSettings {
   maxMessageSize: number;
   /** Longest address accepted, characters. */
   maxAddressLength: number;
-  /** Users for SASL PLAIN: user -> password. */
-  plainUsers?: Record<string, string>;
+  /** SASL users (PLAIN, SCRAM). */
+  users?: Users;
   /** Who may connect and do what (qdrouterd's policy and vhosts); none: everyone, everything. */
   policy?: PolicySettings;
   connectors?: ConnectorSettings[];
@@ -185,6 +187,8 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
   private readonly addressTable: AddressTable;
   /** Who may connect and do what; its counters (management's policy and vhostStats). */
   readonly policy: PolicyEngine;
+  /** Failed authentications by host: repeated failures slow that host's new connections. */
+  readonly authThrottle = new AuthThrottle();
   /** Route-container connectors (to brokers). */
   readonly routeContainers: RouteContainer[] = [];
   readonly linkRouter: LinkRouter;
@@ -332,6 +336,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
         const ctx = new ConnCtx(t, listener, this.nextConnId++);
         ctx.connector = connector;
         ctx.edge = edge;
+        this.traceIfEnabled(conn);
         this.pump.attach(conn, ctx);
       },
       onUp: () => {
@@ -698,9 +703,17 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     d.ctx = this.core.onDelivery(cl, d.settled, phaseKey(normalizeAddress(to), rd.phase), rd, origin, rd.trace, rd.priority);
   }
 
-  private accept(t: Transport, deadline: number, l: ListenerSettings): void {
+  private accept(t: Transport, deadline: number, l: ListenerSettings, throttled = false): void {
     if (this.stopping) {
       t.stream.destroy();
+      return;
+    }
+    const [peerHost] = splitHostPort(t.peer);
+    const wait = throttled ? 0 : this.authThrottle.computeDelay(peerHost, Date.now());
+    if (wait > 0) {
+      // A host whose authentications keep failing is served, later.
+      this.logger.log('SERVER', 'info', `Connection from ${t.peer} on ${l.name} waits ${wait} ms: ${this.authThrottle.failures(peerHost, Date.now())} recent failed authentications from ${peerHost}`);
+      setTimeout(() => this.accept(t, deadline + wait, l, true), wait);
       return;
     }
     if (!this.policy.decideSocket()) {
@@ -713,7 +726,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
       acceptedConnectionOptions(l, t, {
         containerId: this.settings.id,
         maxMessageSize: this.settings.maxMessageSize,
-        plainUsers: this.settings.plainUsers,
+        users: this.settings.users,
         // As qdrouterd 1.19 opens towards clients (offered and desired alike); inter-router
         // connections keep to ANONYMOUS-RELAY, so a qdrouterd peer opens no streaming links to us.
         offeredCapabilities: l.role === 'inter-router' ? ['ANONYMOUS-RELAY'] : CLIENT_CAPABILITIES,
@@ -729,8 +742,18 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     ctx.policyCounted = true;
     ctx.edge = l.role === 'edge';
     if (l.role === 'inter-router' && this.interRouter) this.interRouter.register(conn, l.cost ?? 1, false);
+    this.traceIfEnabled(conn);
     this.pump.attach(conn, ctx, deadline);
     this.logger.log('SERVER', 'info', `[C${ctx.id}] Accepted connection from ${t.peer} on ${l.name}${t.kind === 'tcp' ? '' : ` (${t.kind}${t.externalId ? `, certificate ${t.externalId}` : ''})`}`);
+  }
+
+  /**
+   * With the PROTOCOL module at trace (qdrouterd's `enable: trace+`), every frame of the
+   * connection is logged as Proton shows it; otherwise nothing is formatted.
+   */
+  private traceIfEnabled(conn: Connection): void {
+    if (!this.logger.enabled('PROTOCOL', 'trace')) return;
+    conn.opts.traceFrames = (line) => this.logger.log('PROTOCOL', 'trace', `[C${(conn.ctx as ConnCtx | null)?.id ?? '?'}]:FRAME: ${line}`);
   }
 
   /** Marks a connection as having output; schedules one flush for the batch. */
@@ -829,6 +852,13 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     return { condition: d.condition, description: d.description };
   }
 
+  onAuthFailed(conn: Connection, mechanism: string, user: string | null, reason: string): void {
+    const ctx = conn.ctx as ConnCtx;
+    const [host] = splitHostPort(ctx.transport.peer);
+    this.authThrottle.onFailure(host, Date.now());
+    this.logger.log('SERVER', 'warning', `[C${ctx.id}] Authentication failed: ${mechanism}${user !== null ? ` user ${JSON.stringify(user)}` : ''} from ${ctx.transport.peer} on ${ctx.listener.name}: ${reason} (${this.authThrottle.failures(host, Date.now())} recent failures from ${host})`);
+  }
+
   onOversize(link: Link): void {
     const ctx = link.conn.ctx as ConnCtx;
     this.policy.countOversize(ctx.policy);
@@ -855,6 +885,9 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
   onOpen(conn: Connection): void {
     this.interRouter?.onOpen(conn);
     const ctx = conn.ctx as ConnCtx;
+    if (conn.saslMechanism !== null && conn.saslMechanism !== 'ANONYMOUS' && ctx.connector === null && ctx.routeContainer === null) {
+      this.authThrottle.onSuccess(splitHostPort(ctx.transport.peer)[0]);
+    }
     if (ctx.listener.multiTenant && ctx.connector === null) {
       // The vhost policy resolved (an alias, the default vhost), else the open's hostname (qdrouterd's).
       const vhost = ctx.policy?.vhost ?? conn.remoteOpen?.hostname ?? '';
@@ -894,6 +927,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     );
     const ctx = new ConnCtx(t, listener, this.nextConnId++);
     ctx.routeContainer = this.routeContainers.find((r) => r.settings === c) ?? null;
+    this.traceIfEnabled(conn);
     this.pump.attach(conn, ctx);
     return conn;
   }

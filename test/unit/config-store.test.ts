@@ -3,6 +3,8 @@
  * CREATE/UPDATE/DELETE answers over it: pure, no sockets. The agent's control here applies
  * changes to a state the way the router does (computeConfigChange), without the I/O.
  */
+import { PolicyEngine } from '../../policy/engine';
+import { POLICY_DEFAULTS } from '../../policy/config';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { decodeRequest, type ManagementRequest } from '../../amqp/management';
@@ -150,6 +152,7 @@ function agentOverStore(): { agent: ManagementAgent; state: () => ConfigState; c
     ],
     links: () => [], addresses: () => [], nodes: () => [], recentLogs: () => [],
     configured: (t: string) => configuredRecords(state, t), linkRouteAddresses: () => [], connectionsAccepted: 2, logCounts: () => ({}),
+    policy: new PolicyEngine({ ...POLICY_DEFAULTS, vhosts: [] }),
   } as unknown as ManagementView;
   const control = {
     changeConfig(change: ConfigChange): string {

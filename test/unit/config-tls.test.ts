@@ -481,7 +481,7 @@ test('refused: EXTERNAL without an sslProfile that has a caCertFile', () => {
   refused(
     () => router('listener {\n    authenticatePeer: yes\n    saslMechanisms: ANONYMOUS\n}\n'),
     'ERR_CONFIG_CONFLICT',
-    'router.conf:3: listener has authenticatePeer: true but saslMechanisms "ANONYMOUS" has no mechanism that authenticates; add PLAIN (or EXTERNAL, with an sslProfile that has a caCertFile)',
+    'router.conf:3: listener has authenticatePeer: true but saslMechanisms "ANONYMOUS" has no mechanism that authenticates; add PLAIN or SCRAM-SHA-256 (or EXTERNAL, with an sslProfile that has a caCertFile)',
   );
   // A connector's EXTERNAL is its TLS client certificate: it needs an sslProfile.
   refused(

@@ -684,7 +684,7 @@ test('refused: missing required values', () => {
   assertRefused('- log: {module: ~}\n', { file: 'r.yaml', line: 1, code: 'ERR_CONFIG_MISSING_ATTRIBUTE', mentions: ['"module"'] });
 });
 
-test('refused: address needs exactly one of prefix and pattern, with tokens, once', () => {
+test('refused: address needs exactly one of prefix and pattern, with tokens; a second for the same match is ignored', () => {
   assertRefused('router {\n}\naddress {\n    distribution: closest\n}\n', {
     line: 3,
     code: 'ERR_CONFIG_MISSING_ATTRIBUTE',
@@ -697,16 +697,12 @@ test('refused: address needs exactly one of prefix and pattern, with tokens, onc
   });
   assertRefused('address {\n    prefix: "./"\n}\n', { line: 2, code: 'ERR_CONFIG_INVALID_VALUE', mentions: ['has no tokens'] });
   assertRefused('address {\n    prefix: ""\n}\n', { line: 2, code: 'ERR_CONFIG_INVALID_VALUE', mentions: ['has no tokens'] });
-  assertRefused('address {\n    prefix: orders\n}\naddress {\n    prefix: orders.\n}\n', {
-    line: 5,
-    code: 'ERR_CONFIG_DUPLICATE',
-    mentions: ['prefix "orders."', 'the address on line 1 (prefix "orders")'],
-  });
-  assertRefused('address {\n    prefix: a.b\n}\naddress {\n    pattern: a/b/#\n}\n', {
-    line: 5,
-    code: 'ERR_CONFIG_DUPLICATE',
-    mentions: ['same addresses as the address on line 1'],
-  });
+  // A second address for the same match: qdrouterd's agent refuses it and goes on with the first; so does amqp-mesh, with a warning.
+  const dup = load('address {\n    prefix: orders\n    distribution: multicast\n}\naddress {\n    prefix: orders.\n}\n');
+  assert.equal(dup.addresses.map((a) => [a.prefix, a.distribution]), [['orders', 'multicast']]);
+  assert.equal(dup.warnings.map((w) => [w.line, w.code]), [[5, 'WARN_CONFIG_NO_EFFECT']]);
+  assert.match(dup.warnings[0]!.message, /address prefix "orders\." matches the same addresses as the address on line 1 \(prefix "orders"\); it is ignored/);
+  assert.is(load('address {\n    prefix: a.b\n}\naddress {\n    pattern: a/b/#\n}\n').addresses.length, 1);
   // A prefix and the same text as an exact pattern match different addresses.
   assert.is(load('address {\n    prefix: a\n}\naddress {\n    pattern: a\n}\n').addresses.length, 2);
 });
@@ -782,7 +778,6 @@ test('accepted with a warning: qdrouterd attributes amqp-mesh does not implement
       'listener {',
       '    port: 5672',
       '    maxSessionFrames: 100',
-      '    policyVhost: tenant',
       '    healthz: false',
       '}',
       'address {',
@@ -792,11 +787,11 @@ test('accepted with a warning: qdrouterd attributes amqp-mesh does not implement
     ].join('\n'),
   );
   assert.equal(config.router.unimplemented, { allowUnsettledMulticast: true, defaultDistribution: 'multicast', metadata: 'rack 7' });
-  assert.equal(config.listeners[0]!.unimplemented, { maxSessionFrames: 100, policyVhost: 'tenant', healthz: false });
+  assert.equal(config.listeners[0]!.unimplemented, { maxSessionFrames: 100, healthz: false });
   assert.equal(config.addresses[0]!.unimplemented, {});
   assert.equal(
     config.warnings.map((warning) => [warning.line, warning.code]),
-    [3, 4, 5, 9, 10, 11].map((line) => [line, 'WARN_CONFIG_ATTRIBUTE_NOT_IMPLEMENTED']),
+    [3, 4, 5, 9, 10].map((line) => [line, 'WARN_CONFIG_ATTRIBUTE_NOT_IMPLEMENTED']),
   );
   assert.is(config.warnings[3]!.message, 'router.conf:9: listener attribute "maxSessionFrames" is accepted, not implemented by amqp-mesh');
 });
@@ -906,6 +901,8 @@ test('accepted with a warning: every entity type of qdrouterd, with its defaults
   );
   const byType = Object.fromEntries(config.other.map((entity) => [entity.type, entity.attributes]));
   assert.equal(Object.keys(byType), ['authServicePlugin', 'exchange', 'binding', 'policy', 'vhost']);
+  // policy and vhost are implemented: the compiled policy.
+  assert.equal([config.policy.maxConnections, config.policy.vhosts.map((v) => v.hostname)], [10, ['$default']]);
   // sslProfile is implemented now: typed, its files read.
   assert.is(config.sslProfiles[0]!.caCertFile, tlsFiles().ca);
   assert.is(byType['authServicePlugin']!['port'], 5672);
@@ -921,7 +918,7 @@ test('accepted with a warning: every entity type of qdrouterd, with its defaults
     defaultVhost: '$default',
   });
   assert.is(byType['vhost']!['hostname'], '$default');
-  assert.is(config.warnings.filter((warning) => warning.code === 'WARN_CONFIG_ENTITY_NOT_IMPLEMENTED').length, 5);
+  assert.is(config.warnings.filter((warning) => warning.code === 'WARN_CONFIG_ENTITY_NOT_IMPLEMENTED').length, 3);
   // Every config-file entity type of the schema is reachable.
   assert.equal(Object.keys(ENTITY_SCHEMAS).sort(), [
     'address',
@@ -975,6 +972,7 @@ test('defaults: a listener with nothing set', () => {
       stripAnnotations: 'both',
       // Plain AMQP; amqp-mesh's handshake deadline when initialHandshakeTimeoutSeconds is not set.
       transport: { tls: null, requireSsl: false, verifyClient: false, websockets: false, initialHandshakeTimeoutSeconds: 30 },
+      multiTenant: false,
       unimplemented: {},
       source: undefined,
     },
@@ -1201,7 +1199,7 @@ test('mesh: every connector attribute amqp-mesh implements, and the ones it acce
     code: 'ERR_CONFIG_UNKNOWN_ATTRIBUTE',
     mentions: [
       'connector has no attribute "hots"',
-      'valid attributes: host, port, role, cost, sslProfile, saslMechanisms, maxFrameSize, maxSessions, idleTimeoutSeconds, stripAnnotations, linkCapacity, verifyHostname, saslUsername, saslPassword, failoverUrls, name, protocolFamily',
+      'valid attributes: host, port, role, cost, sslProfile, saslMechanisms, maxFrameSize, maxSessions, idleTimeoutSeconds, stripAnnotations, linkCapacity, verifyHostname, saslUsername, saslPassword, failoverUrls, policyVhost, name, protocolFamily',
     ],
   });
 });

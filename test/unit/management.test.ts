@@ -244,7 +244,7 @@ test('GET-TYPES, GET-ATTRIBUTES, GET-OPERATIONS (all, or one type), GET-MGMT-NOD
   const stats = a.handle(req({ operation: 'QUERY', entityType: T('logStats') }, ['name', 'infoCount', 'traceCount'])).body as { results: unknown[][] };
   assert.equal(stats.results.find((r) => r[0] === 'ROUTER'), ['ROUTER', 2, 0]);
   const policy = a.handle(req({ operation: 'QUERY', entityType: T('policy') }, ['maxConnections', 'connectionsProcessed', 'totalDenials'])).body as { results: unknown[][] };
-  assert.equal(policy.results, [[65535, 3, 0]], 'defaults, with real counters (amqp-mesh denies nothing yet)');
+  assert.equal(policy.results, [[65535, 0, 0]], 'defaults, with the policy engine\'s counters (none yet)');
   assert.equal(a.handle(req({ operation: 'GET-OPERATIONS', entityType: 'router.link' })).body, { [T('router.link')]: ['UPDATE', 'READ'] });
   const attrs = a.handle(req({ operation: 'GET-ATTRIBUTES', entityType: T('router.node') })).body as Record<string, string[]>;
   assert.equal(attrs[T('router.node')].slice(0, 3), ['id', 'protocolVersion', 'instance']);
