@@ -708,6 +708,8 @@ export class Connection {
         } catch (e) {
           if (!(e instanceof ScramError)) throw e;
           why = e.message;
+          claimed = this.scram.claimed;
+          this.scram = null;
         }
       }
     }
@@ -730,7 +732,7 @@ export class Connection {
       this.saslOutcome(true, scram.mechanism, scram.user, '', serverFinal);
     } catch (e) {
       if (!(e instanceof ScramError)) throw e;
-      this.saslOutcome(false, scram.mechanism, null, e.message, null);
+      this.saslOutcome(false, scram.mechanism, scram.claimed, e.message, null);
     }
   }
 

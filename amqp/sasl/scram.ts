@@ -102,7 +102,8 @@ export class ScramServer {
   private keys: ScramKeys | null = null;
   /** The authenticated user, once the exchange succeeded. */
   user: string | null = null;
-  private claimed = '';
+  /** The user the client claims (known after its first message). */
+  claimed: string | null = null;
 
   constructor(
     readonly mechanism: ScramMechanism,
@@ -157,13 +158,13 @@ export class ScramServer {
     if (r !== this.nonce) throw new ScramError('nonce differs from the server\'s');
     const proof = Buffer.from(text.slice(proofAt + 3), 'base64');
     const hash = this.hash;
-    if (this.keys === null) throw new ScramError(`unknown user ${JSON.stringify(this.claimed)}`);
+    if (this.keys === null) throw new ScramError('unknown user');
     if (proof.length !== keyLength(hash)) throw new ScramError('proof has the wrong length');
     const authMessage = `${this.clientFirstBare},${this.serverFirst},${withoutProof}`;
     const signature = hmac(hash, this.keys.storedKey, authMessage);
     const clientKey = Buffer.alloc(proof.length);
     for (let i = 0; i < proof.length; i++) clientKey[i] = proof[i] ^ signature[i];
-    if (!timingSafeEqual(digest(hash, clientKey), this.keys.storedKey)) throw new ScramError(`wrong password for ${JSON.stringify(this.claimed)}`);
+    if (!timingSafeEqual(digest(hash, clientKey), this.keys.storedKey)) throw new ScramError('wrong password');
     this.user = this.claimed;
     return Buffer.from(`v=${hmac(hash, this.keys.serverKey, authMessage).toString('base64')}`, 'utf8');
   }

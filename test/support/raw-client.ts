@@ -345,6 +345,11 @@ export class RawClient implements FrameSink {
     this.performative(D.SaslInit, 0, [sym(mechanism), initialResponse, hostname], undefined, 1);
   }
 
+  /** sasl-response (a SASL frame): the next step of a challenge-response mechanism (SCRAM). */
+  saslResponse(response: Buffer): void {
+    this.performative(D.SaslResponse, 0, [response], undefined, 1);
+  }
+
   /** open on channel 0. Defaults: container-id 'raw-client', max-frame-size 65536, channel-max 255. */
   open(o: OpenOptions = {}): void {
     const f: unknown[] = [o.containerId ?? 'raw-client', o.hostname ?? null, uint(o.maxFrameSize ?? 65536), ushort(o.channelMax ?? 255)];
