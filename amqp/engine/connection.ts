@@ -67,6 +67,8 @@ export interface ConnectionOptions {
   checkPlain?: (user: string, password: string) => boolean;
   /** A user's stored SCRAM credentials (SCRAM-SHA-256, SCRAM-SHA-1), or undefined when unknown. */
   scramCredentials?: (user: string) => StoredCredentials | undefined;
+  /** The server's SCRAM nonce (default: random); fixed only where a test replays a recorded exchange. */
+  scramNonce?: () => string;
   /**
    * SASL EXTERNAL: the identity the transport established (a verified client certificate's uid),
    * or null when it established none (EXTERNAL then fails).
@@ -701,7 +703,7 @@ export class Connection {
       const lookup = this.opts.scramCredentials;
       if (lookup === undefined) why = 'no users to authenticate against';
       else {
-        this.scram = new ScramServer(mech as ScramMechanism, lookup);
+        this.scram = new ScramServer(mech as ScramMechanism, lookup, this.opts.scramNonce?.());
         try {
           writeSaslChallenge(this.w, this.scram.onClientFirst(init.initialResponse));
           return;

@@ -10,8 +10,9 @@ import { Writer, fields, sym, symArray, timestamp, ubyte, uint, ulong } from '..
 import { AMQP_HEADER, SASL_HEADER } from '../../amqp/frames';
 import {
   D, beginFrame, endFrame, writeAttach, writeBegin, writeClose, writeDetach, writeDisposition, writeEnd, writeFlow,
-  writeOpen, writeSaslInit, STATE,
+  writeOpen, writeSaslInit, writeSaslResponse, STATE,
 } from '../../amqp/performatives';
+import { ScramClient, type StoredCredentials } from '../../amqp/sasl/scram';
 
 /** mulberry32: a small, fast, seedable PRNG. Returns floats in [0, 1). */
 export function prng(seed: number): () => number {
@@ -150,18 +151,38 @@ export function richMessage(to: string, i: number): Buffer {
 }
 
 /**
+ * How a fuzz conversation authenticates. SCRAM needs the server's nonce and the user's stored
+ * credentials to write the client-final message ahead of the server-first one (the server under
+ * test is given the same nonce).
+ */
+export type FuzzSasl =
+  | { mechanism: 'ANONYMOUS' }
+  | { mechanism: 'PLAIN'; user: string; password: string }
+  | { mechanism: 'SCRAM-SHA-256' | 'SCRAM-SHA-1'; user: string; password: string; serverNonce: string; credentials: StoredCredentials };
+
+function writeSasl(w: Writer, sasl: FuzzSasl): void {
+  if (sasl.mechanism === 'ANONYMOUS') return writeSaslInit(w, 'ANONYMOUS', Buffer.from('fuzz'), null);
+  if (sasl.mechanism === 'PLAIN') return writeSaslInit(w, 'PLAIN', Buffer.from(`\0${sasl.user}\0${sasl.password}`), 'localhost');
+  const client = new ScramClient(sasl.mechanism, sasl.user, sasl.password, 'fuzzclientnonce');
+  writeSaslInit(w, sasl.mechanism, client.first(), 'localhost');
+  const c = sasl.credentials;
+  const serverFirst = Buffer.from(`r=fuzzclientnonce${sasl.serverNonce},s=${c.salt.toString('base64')},i=${c.iterations}`);
+  writeSaslResponse(w, client.final(serverFirst));
+}
+
+/**
  * A valid client conversation as one byte stream, built with the codec: SASL ANONYMOUS, open,
  * two sessions, a receiver and a sender on `address` (and an anonymous sender), credit, single
  * and multi-frame transfers, an aborted delivery, a disposition, detaches, ends and close.
  * `maxFrameSize` bounds the multi-frame delivery's frames.
  */
-export function clientTraffic(address: string, o: { maxFrameSize?: number } = {}): Buffer {
+export function clientTraffic(address: string, o: { maxFrameSize?: number; sasl?: FuzzSasl; hostname?: string } = {}): Buffer {
   const w = new Writer(8192);
   const max = o.maxFrameSize ?? 512;
   w.bytes(SASL_HEADER);
-  writeSaslInit(w, 'ANONYMOUS', Buffer.from('fuzz'), null);
+  writeSasl(w, o.sasl ?? { mechanism: 'ANONYMOUS' });
   w.bytes(AMQP_HEADER);
-  writeOpen(w, { containerId: 'fuzz-client', hostname: 'localhost', maxFrameSize: 65536, channelMax: 7, idleTimeout: 0, offeredCapabilities: ['ANONYMOUS-RELAY'], properties: { product: 'fuzz', version: '1' } });
+  writeOpen(w, { containerId: 'fuzz-client', hostname: o.hostname ?? 'localhost', maxFrameSize: 65536, channelMax: 7, idleTimeout: 0, offeredCapabilities: ['ANONYMOUS-RELAY'], properties: { product: 'fuzz', version: '1' } });
   writeBegin(w, 0, null, 0, 1000, 1000, 15);
   writeAttach(w, 0, { name: 'fuzz-rx', handle: 0, role: true, sndSettleMode: 0, rcvSettleMode: 0, source: { type: 'source', address, capabilities: ['queue'] }, target: { type: 'target', address: null } });
   writeFlow(w, 0, 0, 1000, 0, 1000, 0, 0, 20, false);

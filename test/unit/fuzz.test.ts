@@ -23,6 +23,7 @@ import {
 } from '../../amqp/performatives';
 import { ByteBudget, Connection, ConnectionHandler, ConnectionOptions, InDelivery, Link } from '../../amqp/engine/connection';
 import { clientTraffic, mutate, pick, prng, richMessage } from '../support/fuzz';
+import { runCleanConversations, runPolicyFuzz } from '../support/fuzz-policy';
 
 const SEED = 0x5eed1;
 
@@ -206,6 +207,20 @@ test('engine: 3,000 mutated client conversations never throw, never hit an inter
     assert.is(c.incompleteBytes, 0, `${what}: connection charge after close`);
     assert.is(budget.used, 0, `${what}: budget charge after close`);
   }
+});
+
+// ---------------------------------------------------------------------------------------------
+// Policy and authentication
+
+//   mutated SASL (ANONYMOUS, PLAIN, SCRAM-SHA-256/1) + opens + links + messages --> [engine] --> policy handler
+test('policy and SASL: 2,000 mutated conversations never throw or leak; the clean ones all authenticate and finish', () => {
+  const clean = runCleanConversations();
+  assert.equal(clean.problems, []);
+  assert.is(clean.completed, 4);
+  const tally = runPolicyFuzz(prng(SEED + 2), 2000);
+  assert.equal(tally.crashes, []);
+  assert.equal(tally.hangs, []);
+  assert.ok((tally.refusals.auth ?? 0) > 0 && (tally.refusals.link ?? 0) > 0 && (tally.refusals.connection ?? 0) > 0, `refusals of every kind seen: ${JSON.stringify(tally.refusals)}`);
 });
 
 test.run();
