@@ -4,6 +4,7 @@
  * map value. The router and the broker each read what they need through these.
  */
 import { DecodeError, skipValue } from './codec';
+import { D } from './performatives';
 
 /** Where one section lies; one instance is reused per walk (nothing allocated per section). */
 export class SectionCursor {
@@ -68,3 +69,45 @@ export function compoundBody(buf: Buffer, off: number, end: number, what: 'list'
   if (what === 'map' && r.count % 2 !== 0) throw new DecodeError(`map at offset ${off} has an odd number of keys and values (${r.count})`);
   return r;
 }
+
+const USER_ID_CURSOR = new SectionCursor();
+
+/**
+ * properties.user-id of a message (null when absent or empty), for policy's user-id check: only
+ * read on connections whose policy forbids proxying (the router's and the broker's).
+ * @throws DecodeError for a properties section that is not a list.
+ */
+export function readUserId(buf: Buffer, start: number, end: number): Buffer | null {
+  let p = start;
+  const sec = USER_ID_CURSOR;
+  while (p < end) {
+    if (!readSection(buf, p, end, sec)) return null;
+    const { code, body, next } = sec;
+    if (code === D.Properties) {
+      const c = buf[body];
+      let q: number, count: number, listEnd: number;
+      if (c === 0x45) return null;
+      if (c === 0xc0 && body + 3 <= next) {
+        q = body + 3;
+        count = buf[body + 2];
+        listEnd = body + 2 + buf[body + 1];
+      } else if (c === 0xd0 && body + 9 <= next) {
+        q = body + 9;
+        count = buf.readUInt32BE(body + 5);
+        listEnd = body + 5 + buf.readUInt32BE(body + 1);
+      } else throw new DecodeError('properties section is not a list');
+      if (listEnd < q || listEnd > next || count < 2) return null;
+      q = skipValue(buf, q, listEnd);
+      const vEnd = skipValue(buf, q, listEnd);
+      // user-id is binary (vbin8 0xa0, vbin32 0xb0); qdrouterd compares its bytes with the user.
+      if (buf[q] === 0xa0) return vEnd > q + 2 ? buf.subarray(q + 2, vEnd) : null;
+      if (buf[q] === 0xb0) return vEnd > q + 5 ? buf.subarray(q + 5, vEnd) : null;
+      if (buf[q] === 0xa1 || buf[q] === 0xb1) return vEnd > q + (buf[q] === 0xa1 ? 2 : 5) ? buf.subarray(q + (buf[q] === 0xa1 ? 2 : 5), vEnd) : null;
+      return null;
+    }
+    if (code !== D.Header && code !== D.DeliveryAnnotations && code !== D.MessageAnnotations) return null;
+    p = next;
+  }
+  return null;
+}
+

@@ -9,6 +9,7 @@
  * in validate.ts.
  */
 
+import { POLICY_ENTITY_SCHEMA, VHOST_ENTITY_SCHEMA } from '../../policy/schema';
 import { attributeHelpers, entitySchema, findEntitySchema, type AttributeSchema, type EntitySchema, type SchemaTable } from '../../config/schema';
 import { CONNECTION_LIMIT_ATTRIBUTES, DEFAULT_MAX_SESSIONS, LISTENER_ADDRESS_ATTRIBUTES, LISTENER_SASL_ATTRIBUTES } from '../../config/listener';
 import { LOG_ENTITY_SCHEMA } from '../../config/log';
@@ -90,6 +91,9 @@ export const BROKER_ENTITY_SCHEMAS: SchemaTable = {
   // qdrouterd's, as in a router file.
   log: LOG_ENTITY_SCHEMA,
   sslProfile: SSL_PROFILE_ENTITY_SCHEMA,
+  // Who may connect, send to and consume from which addresses (qdrouterd's policy, as on a router).
+  policy: POLICY_ENTITY_SCHEMA,
+  vhost: VHOST_ENTITY_SCHEMA,
 };
 
 /** Every entity type a broker file may contain, in the order messages list them. */

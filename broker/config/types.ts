@@ -1,3 +1,4 @@
+import type { PolicySettings } from '../../policy/engine';
 /**
  * The validated, typed configuration the broker runs from.
  *
@@ -129,6 +130,8 @@ export interface BrokerConfig {
   logs: LogEntity[];
   /** In file order; listeners carry theirs in `transport`. */
   sslProfiles: SslProfileEntity[];
+  /** Who may connect, send and consume (qdrouterd's policy and vhosts). */
+  policy: PolicySettings;
   /** Everything accepted with a remark, in file order; the broker should log these at startup. */
   warnings: ConfigWarning[];
   /** The configuration file name, as given (used in messages). */

@@ -9,10 +9,11 @@
  * builders (config/listener.ts, config/log.ts), so they behave exactly as in a router file.
  */
 
+import { buildPolicySettings, readPolicyDir } from '../../policy/config';
 import { randomBytes } from 'node:crypto';
 import * as os from 'node:os';
 import * as nodePath from 'node:path';
-import { ConfigError, quote } from '../../config/errors';
+import { ConfigError, configWarning, quote } from '../../config/errors';
 import { buildContext, warn, type BuildContext } from '../../config/context';
 import { readConnectionLimits, readListenerAddress, readListenerSasl } from '../../config/listener';
 import { buildLog, type LogEntity } from '../../config/log';
@@ -68,7 +69,10 @@ export function validateBrokerEntities(entities: readonly RawEntity[], file: str
   const addresses: BrokerAddress[] = [];
   const queues: QueueDraft[] = [];
   const logs: LogEntity[] = [];
-  validateEntityList(entities, file, BROKER_TABLE, context.warnings, (entity) => {
+  const validated: ValidatedEntity[] = [];
+  // As on a router: a policyDir's vhosts join the file's (each naming its own file).
+  validateEntityList([...entities, ...readPolicyDir(entities, file)], file, BROKER_TABLE, context.warnings, (entity) => {
+    validated.push(entity);
     switch (entity.schema.type) {
       case 'broker':
         broker = buildBroker(entity, context);
@@ -91,6 +95,9 @@ export function validateBrokerEntities(entities: readonly RawEntity[], file: str
     }
   });
 
+  // The broker's policy: vhosts from the file (a policyDir's are read by the loader).
+  const { warnings: policyWarnings, ...policy } = buildPolicySettings(validated);
+  for (const w of policyWarnings) context.warnings.push(configWarning('WARN_CONFIG_NO_EFFECT', w.file, w.line, w.reason));
   const defaults: RawEntity = { type: 'broker', line: 0, attributes: [] };
   broker ??= buildBroker(validateEntity(defaults, entitySchemaOf(defaults, file, BROKER_TABLE), file, context.warnings), context);
   context.transports.link();
@@ -107,6 +114,7 @@ export function validateBrokerEntities(entities: readonly RawEntity[], file: str
     queues: queues.map((queue) => ({ ...queue, routingType: queue.routingType ?? matchAddress(addresses, queue.address).routingType })),
     logs,
     sslProfiles: context.transports.sslProfiles,
+    policy,
     warnings: context.warnings.sort((a, b) => a.line - b.line),
     file,
   };

@@ -126,6 +126,7 @@ export async function runBroker(cfg: BrokerConfig, logger: Logger, users?: Users
     maxMessageSize: b.maxMessageSize,
     maxAddressLength: 4096,
     users,
+    policy: cfg.policy,
     linkCredit: 1000,
     failoverServers: () => {
       if (!dataDir || !persistent) return [];

@@ -5,6 +5,10 @@
  * is settled accepted only in the store's sync callback; producer credit is topped up as its
  * messages become durable, so unsynced messages per link are bounded by the link's window.
  */
+import { PolicyEngine, type PolicySettings } from '../../policy/engine';
+import { PolicyConnection, PolicyGate } from '../../policy/gate';
+import { POLICY_DEFAULTS } from '../../policy/config';
+import { AuthThrottle } from '../../amqp/sasl/throttle';
 import type { Users } from '../../config/users';
 import { Listener, openListeners } from '../../amqp/transport/listener';
 import { VERSION } from '../../lib/version';
@@ -35,6 +39,8 @@ export interface BrokerServerSettings {
   maxAddressLength: number;
   /** SASL users (PLAIN, SCRAM). */
   users?: Users;
+  /** Who may connect, send to and consume from which addresses (qdrouterd's policy); none: everyone. */
+  policy?: PolicySettings;
   /** Credit window per producer link. */
   linkCredit: number;
   /** `failover-server-list` entries announced in the open frame (Artemis's form). */
@@ -53,8 +59,11 @@ class ConnCtx extends ConnIo {
   readonly consumers = new Set<Consumer>();
   readonly producers = new Set<Link>();
   readonly txIds: Buffer[] = [];
+  /** Its policy state (global count, vhost rules, counted links). */
+  readonly policy: PolicyConnection;
   constructor(transport: Transport, readonly listener: BrokerListenerSettings, id: number) {
     super(transport, id);
+    this.policy = new PolicyConnection(id);
   }
 }
 
@@ -85,9 +94,16 @@ export class BrokerServer implements ConnectionHandler, BrokerEffects {
   private readonly drainLinks = new Set<Link>();
   /** Called when a store write fails (fenced: the lock is lost). */
   onStoreFailure: (e: Error) => void = () => {};
+  /** The policy engine (the same as a router's) and where connections meet it. */
+  readonly policy: PolicyEngine;
+  private readonly policyGate: PolicyGate;
+  /** Failed authentications by host: repeated failures slow that host's new connections. */
+  readonly authThrottle = new AuthThrottle();
 
   constructor(readonly settings: BrokerServerSettings, readonly logger: Logger) {
     this.pump = new ConnectionPump({ beforeWrite: (now) => this.beforeWrite(now), onWritable: (c) => this.onWritable(c) }, logger);
+    this.policy = new PolicyEngine(settings.policy ?? { ...POLICY_DEFAULTS, vhosts: [] });
+    this.policyGate = new PolicyGate(this.policy, (level, text) => this.logger.log('POLICY', level, text));
   }
 
   /** Opens every listener; resolves when all listen. */
@@ -97,8 +113,20 @@ export class BrokerServer implements ConnectionHandler, BrokerEffects {
     this.tickTimer = setInterval(() => this.tick(), 100);
   }
 
-  private accept(t: Transport, deadline: number, l: BrokerListenerSettings): void {
+  private accept(t: Transport, deadline: number, l: BrokerListenerSettings, throttled = false): void {
     if (this.stopping) {
+      t.stream.destroy();
+      return;
+    }
+    const host = hostOf(t.peer);
+    const wait = throttled ? 0 : this.authThrottle.computeDelay(host, Date.now());
+    if (wait > 0) {
+      this.logger.log('SERVER', 'info', `Connection from ${t.peer} on ${l.name} waits ${wait} ms: ${this.authThrottle.failures(host, Date.now())} recent failed authentications from ${host}`);
+      setTimeout(() => this.accept(t, deadline + wait, l, true), wait);
+      return;
+    }
+    const ctx = new ConnCtx(t, l, this.nextConnId++);
+    if (!this.policyGate.onAccept(ctx.policy, t.peer)) {
       t.stream.destroy();
       return;
     }
@@ -117,7 +145,6 @@ export class BrokerServer implements ConnectionHandler, BrokerEffects {
       this,
       Date.now(),
     );
-    const ctx = new ConnCtx(t, l, this.nextConnId++);
     this.pump.attach(conn, ctx, deadline);
     this.logger.log('SERVER', 'info', `[C${ctx.id}] Accepted connection from ${t.peer} on ${l.name}${t.kind === 'tcp' ? '' : ` (${t.kind}${t.externalId ? `, certificate ${t.externalId}` : ''})`}`);
   }
@@ -220,6 +247,27 @@ export class BrokerServer implements ConnectionHandler, BrokerEffects {
 
   // ------------------------------------------------------------------ ConnectionHandler
 
+  /** A client's open: its vhost (the open's hostname) and user decide, as on a router. */
+  decideOpen(conn: Connection): { refuse: AmqpError } | { maxFrameSize?: number; channelMax?: number } | null {
+    const ctx = conn.ctx as ConnCtx;
+    return this.policyGate.decideOpen(ctx.policy, conn, hostOf(ctx.transport.peer), conn.remoteOpen?.hostname ?? '');
+  }
+
+  decideBegin(conn: Connection, open: number): AmqpError | null {
+    return this.policyGate.decideBegin((conn.ctx as ConnCtx).policy, open);
+  }
+
+  onOversize(link: Link): void {
+    this.policyGate.onOversize((link.conn.ctx as ConnCtx).policy, link);
+  }
+
+  onAuthFailed(conn: Connection, mechanism: string, user: string | null, reason: string): void {
+    const ctx = conn.ctx as ConnCtx;
+    const host = hostOf(ctx.transport.peer);
+    this.authThrottle.onFailure(host, Date.now());
+    this.logger.log('SERVER', 'warning', `[C${ctx.id}] Authentication failed: ${mechanism}${user !== null ? ` user ${JSON.stringify(user)}` : ''} from ${ctx.transport.peer} on ${ctx.listener.name}: ${reason} (${this.authThrottle.failures(host, Date.now())} recent failures from ${host})`);
+  }
+
   onOpen(conn: Connection): void {
     const ctx = conn.ctx as ConnCtx;
     this.logger.log('SERVER', 'info', `[C${ctx.id}] Connection open: container-id ${conn.remoteOpen?.containerId}, user ${conn.user}`);
@@ -231,6 +279,8 @@ export class BrokerServer implements ConnectionHandler, BrokerEffects {
   }
 
   onAttach(link: Link, a: AttachFrame): void {
+    const refused = this.policyGate.decideAttach((link.conn.ctx as ConnCtx).policy, link, a);
+    if (refused !== null) return this.refuse(link, a, refused);
     try {
       if (link.isSender) this.attachConsumer(link, a);
       else this.attachProducer(link, a);
@@ -358,6 +408,14 @@ export class BrokerServer implements ConnectionHandler, BrokerEffects {
       // so that memory accounting and body eviction free what they count.
       d.payload = Buffer.from(d.payload);
       const info = scanBrokerMessage(d.payload);
+      const pc = (conn.ctx as ConnCtx).policy;
+      if (pc.policy !== null) {
+        const rejected = this.policyGate.checkMessage(pc, d.payload, address === null ? info.to : null);
+        if (rejected !== null) {
+          if (!d.settled) conn.updateIn(d, rejected, true);
+          return this.topUp(link);
+        }
+      }
       if (address === null) {
         if (info.to === null) {
           if (!d.settled) conn.updateIn(d, info.toInvalid ? REJECT_BAD_TO : REJECT_NO_TO, true);
@@ -484,6 +542,7 @@ export class BrokerServer implements ConnectionHandler, BrokerEffects {
 
   onLinkGone(link: Link, _error: AmqpError | null, reason: LinkGoneReason): void {
     const ctx = link.conn.ctx as ConnCtx;
+    this.policyGate.onLinkGone(ctx.policy, link);
     if (link.ctx instanceof ConsumerLinkCtx) {
       const c = link.ctx.consumer;
       ctx.consumers.delete(c);
@@ -497,6 +556,7 @@ export class BrokerServer implements ConnectionHandler, BrokerEffects {
 
   onClosed(conn: Connection, reason: CloseReason, error: AmqpError | null): void {
     const ctx = conn.ctx as ConnCtx;
+    this.policyGate.onClosed(ctx.policy, ctx.transport.peer);
     // Undischarged transactions die with their connection (AMQP 4.4.1: rolled back).
     this.core.rollbackAll(ctx.txIds, Date.now());
     ctx.txIds.length = 0;
@@ -504,6 +564,12 @@ export class BrokerServer implements ConnectionHandler, BrokerEffects {
     this.touch(conn);
   }
 
+}
+
+/** The host part of a peer's `host:port` (`[v6]:port` too). */
+function hostOf(peer: string): string {
+  const i = peer.lastIndexOf(':');
+  return (i < 0 ? peer : peer.slice(0, i)).replace(/^\[|\]$/g, '');
 }
 
 /** 'queue' or 'topic' from a terminus's capabilities (qpid-jms, Artemis). */

@@ -16,6 +16,7 @@
  * validate.ts. To implement a whole entity type: set `implemented: true` here and add a builder.
  */
 
+import { POLICY_ENTITY_SCHEMA, VHOST_ENTITY_SCHEMA } from '../../policy/schema';
 import {
   attributeHelpers,
   entitySchema,
@@ -236,33 +237,9 @@ export const ENTITY_SCHEMAS: { readonly [type: string]: EntitySchema } = {
 
   log: LOG_ENTITY_SCHEMA,
 
-  policy: entity('policy', 'org.apache.qpid.dispatch.policy', { implemented: true, singleton: true }, {
-    maxConnections: implemented(integer({ default: 65535, min: 0 })),
-    maxMessageSize: implemented(integer({ default: 0, min: 0 })),
-    enableVhostPolicy: implemented(boolean({ default: false })),
-    enableVhostNamePatterns: implemented(boolean({ default: false })),
-    policyDir: implemented(path({ default: '' })),
-    defaultVhost: implemented(string({ default: '$default' })),
-    ...readOnlyCounters([
-      'connectionsProcessed',
-      'connectionsDenied',
-      'connectionsCurrent',
-      'linksDenied',
-      'maxMessageSizeDenied',
-      'totalDenials',
-    ]),
-  }),
+  policy: POLICY_ENTITY_SCHEMA,
 
-  vhost: entity('vhost', 'org.apache.qpid.dispatch.vhost', { implemented: true }, {
-    hostname: implemented(string({ required: true, deprecationName: 'id' })),
-    aliases: implemented(string()),
-    maxConnections: implemented(integer({ default: 65535 })),
-    maxMessageSize: implemented(integer()),
-    maxConnectionsPerUser: implemented(integer({ default: 65535 })),
-    maxConnectionsPerHost: implemented(integer({ default: 65535 })),
-    allowUnknownUser: implemented(boolean({ default: false })),
-    groups: implemented(map()),
-  }),
+  vhost: VHOST_ENTITY_SCHEMA,
 
   console: entity('console', 'org.apache.qpid.dispatch.console', { singleton: true, deprecated: true }, {
     listener: string(),

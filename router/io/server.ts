@@ -42,9 +42,9 @@ import { ManagementError, decodeRequest, encodeReply, type ManagementRequest } f
 import { FAILOVER_SERVER_LIST } from '../../amqp/failover';
 import { EDGE_MGMT_LINK, EDGE_TRACKING_LINK, EdgeUplink } from './edge-uplink';
 import { EdgeTracker } from './edge-tracker';
-import { CONNECTION_DISALLOWED, PolicyEngine, type ConnectionPolicy, type PolicySettings } from '../../policy/engine';
+import { PolicyEngine, type PolicySettings } from '../../policy/engine';
+import { PolicyConnection, PolicyGate } from '../../policy/gate';
 import { POLICY_DEFAULTS } from '../../policy/config';
-import { readUserId } from '../protocol/message';
 import { AuthThrottle } from '../../amqp/sasl/throttle';
 import {
   ADDRESS_LOOKUP_ADDRESS, ADDRESS_LOOKUP_CREDIT, EDGE_DOWNLINK_CAPABILITY, EDGE_TRACKING_ADDRESS, EdgeProtocolError, LookupStatus,
@@ -147,16 +147,13 @@ class ConnCtx extends ConnIo {
   }
   /** Closed through management (adminStatus deleted): gone from management at once, as in qdrouterd. */
   adminClosed = false;
-  /** Counted against the policy's global maxConnections (accepted sockets). */
-  policyCounted = false;
-  /** The vhost rules this connection's open was approved under (vhost policy on). */
-  policy: ConnectionPolicy | null = null;
-  /** Links counted against the policy's maxSenders/maxReceivers. */
-  policyLinks: Set<Link> | null = null;
+  /** Its policy state (global count, vhost rules, counted links). */
+  readonly policy: PolicyConnection;
   /** A multi-tenant listener's connection: its vhost's address space (`vhost/`), prefixed to mobile addresses. */
   tenant: string | null = null;
   constructor(transport: Transport, readonly listener: ListenerSettings, id: number) {
     super(transport, id);
+    this.policy = new PolicyConnection(id);
   }
 }
 const REJECT_DECODE = encodeRejected({ condition: 'amqp:decode-error', description: 'malformed message sections' });
@@ -166,9 +163,6 @@ const REJECT_UNAVAILABLE = encodeRejected({ condition: 'amqp:not-found', descrip
 /** qdrouterd 1.19's detach for an attach to an `unavailable` address (address_lookup_client.c). */
 const NODE_NOT_FOUND: AmqpError = { condition: 'amqp:not-found', description: 'Node not found' };
 const REJECT_BAD_TO = encodeRejected({ condition: 'amqp:invalid-field', description: 'anonymous relay: the message\'s "to" address is not valid UTF-8' });
-/** qdrouterd 1.19's outcomes for messages its policy refuses (router_node.c). */
-const REJECT_POLICY_TARGET = encodeRejected({ condition: 'amqp:unauthorized-access', description: 'policy violation on target' });
-const REJECT_USER_ID = encodeRejected({ condition: 'amqp:unauthorized-access', description: 'user_id proxy violation' });
 /**
  * A mobile address in a tenant's space (`vhost/address`); router-local, topological and edge
  * addresses, and the management node, are the same in every space (qdrouterd's).
@@ -187,6 +181,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
   private readonly addressTable: AddressTable;
   /** Who may connect and do what; its counters (management's policy and vhostStats). */
   readonly policy: PolicyEngine;
+  private readonly policyGate: PolicyGate;
   /** Failed authentications by host: repeated failures slow that host's new connections. */
   readonly authThrottle = new AuthThrottle();
   /** Route-container connectors (to brokers). */
@@ -236,6 +231,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     this.pump = new ConnectionPump({ beforeWrite: () => this.core.flush(), onWritable: (c) => this.onWritable(c) }, logger);
     this.addressTable = new AddressTable(settings.addresses);
     this.policy = new PolicyEngine(settings.policy ?? NO_POLICY);
+    this.policyGate = new PolicyGate(this.policy, (level, text) => this.logger.log('POLICY', level, text));
     this.core = new RouterCore(this.addressTable, this);
     this.agent = new ManagementAgent(this.managementView(), this);
     for (const rc of settings.routeContainers ?? []) this.routeContainers.push(new RouteContainer(rc, this, logger));
@@ -716,9 +712,9 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
       setTimeout(() => this.accept(t, deadline + wait, l, true), wait);
       return;
     }
-    if (!this.policy.decideSocket()) {
+    const ctx = new ConnCtx(t, l, this.nextConnId++);
+    if (!this.policyGate.onAccept(ctx.policy, t.peer)) {
       // As qdrouterd: over the global limit the socket is closed before any AMQP.
-      this.logger.log('POLICY', 'info', `DENY Connection '${t.peer}' based on global connection count. nConnections= ${this.policy.counters.connectionsCurrent}`);
       t.stream.destroy();
       return;
     }
@@ -738,8 +734,6 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
       this,
       Date.now(),
     );
-    const ctx = new ConnCtx(t, l, this.nextConnId++);
-    ctx.policyCounted = true;
     ctx.edge = l.role === 'edge';
     if (l.role === 'inter-router' && this.interRouter) this.interRouter.register(conn, l.cost ?? 1, false);
     this.traceIfEnabled(conn);
@@ -804,52 +798,18 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
    */
   decideOpen(conn: Connection): { refuse: AmqpError } | { maxFrameSize?: number; channelMax?: number } | null {
     const ctx = conn.ctx as ConnCtx;
-    if (!this.policy.enabled) return null;
     const rc = ctx.routeContainer;
     if (rc !== null && !rc.accepted) {
       // A connection we made: its connector's policyVhost, if any, limits what the peer may do.
-      const vhost = rc.settings.policyVhost;
-      if (vhost === undefined) return null;
-      const p = this.policy.connectorPolicy(vhost, conn.user ?? '');
-      if (p === null) {
-        this.logger.log('POLICY', 'error', `[C${ctx.id}] Failed to find policyVhost settings for connection '${ctx.id}', policyVhost: '${vhost}'`);
-        return { refuse: { condition: 'amqp:resource-limit-exceeded', description: CONNECTION_DISALLOWED } };
-      }
-      ctx.policy = p;
-      ctx.policyLinks = new Set();
-      return null;
+      return rc.settings.policyVhost === undefined ? null : this.policyGate.decideConnectorOpen(ctx.policy, conn, rc.settings.policyVhost);
     }
     if (ctx.connector !== null || ctx.listener.role === 'inter-router') return null;
     const [host] = splitHostPort(ctx.transport.peer);
-    const d = this.policy.decideOpen({ connId: ctx.id, user: conn.user ?? '', host, vhost: ctx.listener.policyVhost ?? conn.remoteOpen?.hostname ?? '' });
-    if (!d.ok) {
-      this.logger.log('POLICY', 'info', `[C${ctx.id}] ${d.log}`);
-      return { refuse: { condition: d.condition, description: d.description } };
-    }
-    const p = d.policy;
-    if (p === null) return null;
-    ctx.policy = p;
-    ctx.policyLinks = new Set();
-    this.logger.log('POLICY', 'debug', `[C${ctx.id}] ALLOW AMQP Open user: ${p.user}, rhost: ${host}, vhost: ${p.vhost}. Usergroup: '${p.group}'`);
-    if (p.maxMessageSize > 0) {
-      conn.opts.maxMessageSize = Math.min(conn.opts.maxMessageSize, p.maxMessageSize);
-      conn.opts.oversizeClosesConnection = true;
-    }
-    const s = p.settings;
-    if (s.maxSessionWindow > 0) conn.opts.incomingWindow = Math.max(1, Math.floor(s.maxSessionWindow / (s.maxFrameSize || conn.opts.maxFrameSize)));
-    return {
-      ...(s.maxFrameSize > 0 ? { maxFrameSize: s.maxFrameSize } : {}),
-      ...(s.maxSessions > 0 ? { channelMax: s.maxSessions - 1 } : {}),
-    };
+    return this.policyGate.decideOpen(ctx.policy, conn, host, ctx.listener.policyVhost ?? conn.remoteOpen?.hostname ?? '');
   }
 
   decideBegin(conn: Connection, open: number): AmqpError | null {
-    const ctx = conn.ctx as ConnCtx;
-    if (ctx.policy === null) return null;
-    const d = this.policy.decideSession(ctx.policy, open);
-    if (d.ok) return null;
-    this.logger.log('POLICY', 'info', `[C${ctx.id}] ${d.log}`);
-    return { condition: d.condition, description: d.description };
+    return this.policyGate.decideBegin((conn.ctx as ConnCtx).policy, open);
   }
 
   onAuthFailed(conn: Connection, mechanism: string, user: string | null, reason: string): void {
@@ -860,26 +820,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
   }
 
   onOversize(link: Link): void {
-    const ctx = link.conn.ctx as ConnCtx;
-    this.policy.countOversize(ctx.policy);
-    this.logger.log('POLICY', 'info', `[C${ctx.id}] DENY AMQP Transfer maxMessageSize exceeded on link ${link.name}`);
-  }
-
-  /** A client's attach under its connection's policy: refused (and counted) or allowed (and counted until it goes). */
-  private refusedByPolicy(link: Link, a: AttachFrame): boolean {
-    const ctx = link.conn.ctx as ConnCtx;
-    const p = ctx.policy;
-    if (p === null) return false;
-    const d = link.isSender
-      ? this.policy.decideReceiver(p, a.source?.address ?? null, a.source?.dynamic ?? false, a.source?.capabilities ?? [])
-      : this.policy.decideSender(p, a.target?.address ?? null, a.target?.capabilities ?? []);
-    if (d.ok) {
-      ctx.policyLinks!.add(link);
-      return false;
-    }
-    this.logger.log('POLICY', 'info', `[C${ctx.id}] ${d.log}`);
-    this.refuse(link, a, { condition: d.condition, description: d.description });
-    return true;
+    this.policyGate.onOversize((link.conn.ctx as ConnCtx).policy, link);
   }
 
   onOpen(conn: Connection): void {
@@ -890,7 +831,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     }
     if (ctx.listener.multiTenant && ctx.connector === null) {
       // The vhost policy resolved (an alias, the default vhost), else the open's hostname (qdrouterd's).
-      const vhost = ctx.policy?.vhost ?? conn.remoteOpen?.hostname ?? '';
+      const vhost = ctx.policy.policy?.vhost ?? conn.remoteOpen?.hostname ?? '';
       ctx.tenant = vhost === '' ? null : `${vhost}/`;
     }
     if (ctx.routeContainer === null && ctx.connector === null && ctx.listener.role === 'route-container') this.acceptRouteContainer(conn, ctx);
@@ -966,7 +907,8 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     if (this.interRouter?.onAttach(link, a)) return;
     const conn = link.conn;
     const ctx = conn.ctx as ConnCtx;
-    if (ctx.policy !== null && this.refusedByPolicy(link, a)) return;
+    const refused = this.policyGate.decideAttach(ctx.policy, link, a);
+    if (refused !== null) return this.refuse(link, a, refused);
     const space = ctx.tenant === null ? null : (key: string) => inSpace(ctx.tenant, key);
     if (this.linkRouter.onAttach(link, a, false, space)) return;
     const capacity = ctx.listener.linkCapacity;
@@ -1140,12 +1082,10 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
       if (!d.settled) link.conn.updateIn(d, REJECT_DECODE, true);
       return;
     }
-    const pol = ctx.policy;
-    if (pol !== null && !pol.settings.allowUserIdProxy) {
-      const uid = readUserId(d.payload, 0, d.payload.length);
-      if (uid !== null && uid.toString('utf8') !== pol.user) {
-        this.logger.log('ROUTER', 'debug', `[C${ctx.id}] Message rejected due to user_id proxy violation. User:${pol.user}`);
-        if (!d.settled) link.conn.updateIn(d, REJECT_USER_ID, true);
+    if (ctx.policy.policy !== null) {
+      const rejected = this.policyGate.checkMessage(ctx.policy, d.payload, cl.address === null ? (ctx.edge ? rd.routerTo ?? rd.to : rd.to) : null);
+      if (rejected !== null) {
+        if (!d.settled) link.conn.updateIn(d, rejected, true);
         return;
       }
     }
@@ -1157,11 +1097,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
         if (!d.settled) link.conn.updateIn(d, rd.toInvalid ? REJECT_BAD_TO : REJECT_NO_TO, true);
         return;
       }
-      if (pol !== null && !this.policy.approveLinkName(pol, rto, false)) {
-        this.logger.log('ROUTER', 'debug', `[C${ctx.id}] Message rejected due to policy violation on target. User:${pol.user}`);
-        if (!d.settled) link.conn.updateIn(d, REJECT_POLICY_TARGET, true);
-        return;
-      }
+
       to = inSpace(ctx.tenant, normalizeAddress(rto));
       to = phaseKey(to, this.addressTable.computePhases(to).ingress);
     }
@@ -1194,8 +1130,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
   }
 
   onLinkGone(link: Link, error: AmqpError | null, reason: LinkGoneReason): void {
-    const pctx = link.conn.ctx as ConnCtx;
-    if (pctx.policy !== null && pctx.policyLinks!.delete(link)) this.policy.onLinkClosed(pctx.policy, !link.isSender);
+    this.policyGate.onLinkGone((link.conn.ctx as ConnCtx).policy, link);
     if (link.ctx instanceof RouteEnd) return this.linkRouter.onLinkGone(link, error, reason);
     if (link.ctx === MANAGEMENT || link.ctx === ADDRESS_LOOKUP) return;
     const ctx = link.conn.ctx as ConnCtx;
@@ -1221,14 +1156,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
 
   onClosed(conn: Connection, reason: CloseReason, error: AmqpError | null): void {
     const pc = conn.ctx as ConnCtx;
-    if (pc.policyCounted) {
-      pc.policyCounted = false;
-      this.policy.onSocketClosed(pc.id, true);
-      if (pc.policy !== null) {
-        const c = pc.policy.stats;
-        this.logger.log('POLICY', 'debug', `[C${pc.id}] Connection '${pc.transport.peer}' closed with resources n_senders=${pc.policy.senders}, n_receivers=${pc.policy.receivers}, senders_denied=${c.senderDenied}, receivers_denied=${c.receiverDenied}`);
-      }
-    }
+    this.policyGate.onClosed(pc.policy, pc.transport.peer);
     this.interRouter?.onClosed(conn);
     this.edgeUplink?.onClosed(conn);
     this.edgeTracker.onClosed(conn);

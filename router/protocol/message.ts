@@ -181,45 +181,6 @@ export function scanMessage(buf: Buffer, start: number, end: number, out: Messag
 }
 
 /**
- * properties.user-id of a message (null when absent or empty), for policy's user-id check: only
- * read on connections whose policy forbids proxying, so scanMessage stays as it is.
- * @throws DecodeError for a properties section that is not a list.
- */
-export function readUserId(buf: Buffer, start: number, end: number): Buffer | null {
-  let p = start;
-  const sec = SECTION;
-  while (p < end) {
-    if (!readSection(buf, p, end, sec)) return null;
-    const { code, body, next } = sec;
-    if (code === D.Properties) {
-      const c = buf[body];
-      let q: number, count: number, listEnd: number;
-      if (c === 0x45) return null;
-      if (c === 0xc0 && body + 3 <= next) {
-        q = body + 3;
-        count = buf[body + 2];
-        listEnd = body + 2 + buf[body + 1];
-      } else if (c === 0xd0 && body + 9 <= next) {
-        q = body + 9;
-        count = buf.readUInt32BE(body + 5);
-        listEnd = body + 5 + buf.readUInt32BE(body + 1);
-      } else throw new DecodeError('properties section is not a list');
-      if (listEnd < q || listEnd > next || count < 2) return null;
-      q = skipValue(buf, q, listEnd);
-      const vEnd = skipValue(buf, q, listEnd);
-      // user-id is binary (vbin8 0xa0, vbin32 0xb0); qdrouterd compares its bytes with the user.
-      if (buf[q] === 0xa0) return vEnd > q + 2 ? buf.subarray(q + 2, vEnd) : null;
-      if (buf[q] === 0xb0) return vEnd > q + 5 ? buf.subarray(q + 5, vEnd) : null;
-      if (buf[q] === 0xa1 || buf[q] === 0xb1) return vEnd > q + (buf[q] === 0xa1 ? 2 : 5) ? buf.subarray(q + (buf[q] === 0xa1 ? 2 : 5), vEnd) : null;
-      return null;
-    }
-    if (code !== D.Header && code !== D.DeliveryAnnotations && code !== D.MessageAnnotations) return null;
-    p = next;
-  }
-  return null;
-}
-
-/**
  * Writes the message to `w` with its message-annotations rewritten: router keys removed, and
  * when `ingress` is given, x-opt-qd.ingress and x-opt-qd.trace set. Everything else is copied
  * byte for byte. An annotations section that ends up empty and did not exist is not added.

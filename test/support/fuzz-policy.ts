@@ -14,7 +14,7 @@ import { STATE, encodeRejected, type AttachFrame, type AmqpError } from '../../a
 import { computeCredentials, type StoredCredentials } from '../../amqp/sasl/scram';
 import { PolicyEngine, type ConnectionPolicy } from '../../policy/engine';
 import { compileVhost } from '../../policy/ruleset';
-import { readUserId } from '../../router/protocol/message';
+import { readUserId } from '../../amqp/sections';
 import { clientTraffic, mutate, pick, type FuzzSasl } from './fuzz';
 
 /** The users every case knows (credentials made once: PBKDF2 is slow on purpose). */

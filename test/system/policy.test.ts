@@ -16,6 +16,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import rhea = require('rhea');
 import { RunningRouter, plainUsersDir, startRouter } from '../support/router';
+import { brokerConfig, startBroker, tempDir } from '../support/broker';
 import { makeCertsSync, makeClientCert } from '../support/certs';
 import { ask, rows } from '../support/management';
 import { protonAvailable, runProton } from '../support/proton';
@@ -321,6 +322,49 @@ test('the global maxConnections: a socket past it is closed at once; counted', a
   await waitFor(async () => (await current()) === 1, 5000, 'the held sockets are no longer counted');
   const [policy] = (await ask(mgmt(), [{ properties: { operation: 'QUERY', type: 'org.apache.qpid.dispatch.policy' }, body: { attributeNames: ['connectionsDenied'] } }])).replies;
   assert.ok((rows(policy)[0].connectionsDenied as number) >= 2, 'the refused socket is counted (with the refused tenant connection)');
+});
+
+// alice, bob (PLAIN) --> [broker B1: vhost $default; group users: send to orders.<user>, consume from orders.*]
+test('the broker takes the same policy: per-user targets, shared sources, forged user-id rejected, counted', async () => {
+  const dataDir = tempDir();
+  const b = await startBroker(brokerConfig(dataDir, {
+    broker: `    saslConfigDir: ${plainUsersDir({ alice: 'alice-secret', bob: 'bob-secret' })}\n`,
+    extra: [
+      'policy {', '    enableVhostPolicy: true', '}',
+      'vhost {', '    hostname: $default', '    groups: {', '        users: {', '            users: alice, bob', '            remoteHosts: 127.0.0.1',
+      '            targets: orders.${user}', '            sources: orders.*', '            maxReceivers: 2', '        }', '    }', '}', '',
+    ].join('\n'),
+  }));
+  const opened: RheaClient[] = [];
+  try {
+    const as = async (user: string) => {
+      const c = await rheaConnect({ port: b.port }, 0, { username: user, password: `${user}-secret` } as Partial<rhea.ConnectionOptions>);
+      opened.push(c);
+      return c;
+    };
+    const alice = await as('alice');
+    const own = alice.conn.open_sender('orders.alice');
+    await waitSendable(own);
+    const out = outcomes(own);
+    own.send({ body: 'from alice', user_id: 'alice' } as rhea.Message);
+    own.send({ body: 'forged', user_id: 'bob' } as rhea.Message);
+    await waitFor(() => out.accepted === 1 && out.rejected === 1, 5000, 'the own message stored, the forged one rejected');
+    assert.equal(await refusal(alice.conn.open_sender('orders.bob')), { condition: 'amqp:unauthorized-access', description: 'link disallowed by local policy' });
+    const bob = await as('bob');
+    const rx = bob.conn.open_receiver('orders.alice');
+    const got = collect(rx);
+    await waitFor(() => got.messages.length === 1, 5000, 'bob consumes what alice sent');
+    assert.is(got.messages[0].body, 'from alice');
+    bob.conn.open_receiver('orders.x');
+    assert.equal(await refusal(bob.conn.open_receiver('orders.y')), { condition: 'amqp:resource-limit-exceeded', description: 'link disallowed by local policy' }, 'maxReceivers 2');
+    const anonymous = rheaConnect({ port: b.port }, 0, {} as Partial<rhea.ConnectionOptions>);
+    const refused = await anonymous;
+    opened.push(refused);
+    await waitFor(() => refused.events.some((e) => e.condition === 'amqp:resource-limit-exceeded'), 5000, 'an unknown user is refused');
+  } finally {
+    for (const c of opened) await c.close();
+    assert.is(await b.stop(), 0);
+  }
 });
 
 test.run();
