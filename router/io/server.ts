@@ -399,6 +399,11 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     return requester instanceof Connection && this.linkRouter.removeConnectionRoute(requester, identity);
   }
 
+  mayUpdateAdminStatus(requester: unknown): boolean {
+    if (!(requester instanceof Connection)) return true;
+    return (requester.ctx as ConnCtx).policy.policy?.settings.allowAdminStatusUpdate ?? true;
+  }
+
   closeConnection(identity: string): boolean {
     for (const conn of this.pump.conns) {
       const ctx = conn.ctx as ConnCtx | null;

@@ -239,6 +239,8 @@ export class ManagementAgent {
       if (body.adminStatus !== 'deleted') throw new Status(400, `Only adminStatus=deleted can be updated on a connection`);
       // As qdrouterd: the mesh's own connections cannot be closed this way.
       if (record.role === 'inter-router') throw new Status(403, 'Forbidden');
+      // The requester's policy group may forbid it (allowAdminStatusUpdate: false).
+      if (control.mayUpdateAdminStatus?.(this.view.requester) === false) throw new Status(403, 'Forbidden');
       if (!control.closeConnection(identity)) throw new Status(404, `No entity with identity=${identity}`);
       return [200, { ...record, adminStatus: 'deleted', operStatus: 'closing' }];
     }

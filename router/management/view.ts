@@ -121,6 +121,8 @@ export interface ManagementControl {
   changeConfig(change: ConfigChange): string;
   /** Closes the connection with this management identity; false when there is none. */
   closeConnection(identity: string): boolean;
+  /** Whether the requesting connection's policy allows changing a connection's adminStatus (qdrouterd's allowAdminStatusUpdate); absent: yes. */
+  mayUpdateAdminStatus?(requester: unknown): boolean;
   /**
    * Creates a link route scoped to the requesting connection; returns its identity.
    * @throws ConfigChangeError 400 for a bad pattern or direction, or a name it already uses.

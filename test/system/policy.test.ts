@@ -32,7 +32,7 @@ const CONFIG = `
 router {
     mode: standalone
     id: R1
-    saslConfigDir: ${plainUsersDir({ ops: 'ops-secret', alice: 'alice-secret', admin: 'admin-secret' })}
+    saslConfigDir: ${plainUsersDir({ ops: 'ops-secret', alice: 'alice-secret', admin: 'admin-secret', viewer: 'viewer-secret' })}
 }
 sslProfile {
     name: fleet-tls
@@ -105,6 +105,14 @@ vhost {
             sources: *
             targets: *
             allowUserIdProxy: true
+        }
+        viewers: {
+            users: viewer
+            remoteHosts: *
+            sources: *
+            targets: *
+            allowDynamicSource: true
+            allowAdminStatusUpdate: false
         }
     }
 }
@@ -290,6 +298,17 @@ test('vhosts through management: created, updated, deleted; an invalid one refus
   assert.match(bad.statusDescription, /^PolicyError: Policy 'broken' is invalid: Policy vhost 'broken' option 'maxConnections' has error 'Value '70000' is above maximum '65535'\.'/);
   assert.is(deleted.statusCode, 204);
   assert.equal(rows(list).map((x) => x.hostname).sort(), ['$default', 'acme', 'iot']);
+
+  // A group with allowAdminStatusUpdate: false may look but not close connections (qdrouterd's 403).
+  const victim = await connect({ properties: { marker: 'victim' } } as Partial<rhea.ConnectionOptions>);
+  const C = 'org.apache.qpid.dispatch.connection';
+  const [conns] = (await ask(`amqp://viewer:viewer-secret@127.0.0.1:${r.ports[0]}`, [{ properties: { operation: 'QUERY', type: C }, body: { attributeNames: ['identity', 'properties'] } }])).replies;
+  const id = rows(conns).find((c) => (c.properties as Record<string, unknown> | null)?.marker === 'victim')!.identity;
+  const [forbidden] = (await ask(`amqp://viewer:viewer-secret@127.0.0.1:${r.ports[0]}`, [{ properties: { operation: 'UPDATE', type: C, identity: id }, body: { adminStatus: 'deleted' } }])).replies;
+  assert.equal([forbidden.statusCode, forbidden.statusDescription], [403, 'Forbidden']);
+  const [closed] = (await ask(mgmt(), [{ properties: { operation: 'UPDATE', type: C, identity: id }, body: { adminStatus: 'deleted' } }])).replies;
+  assert.is(closed.statusCode, 200, 'a group that allows it closes the connection');
+  await waitFor(() => victim.events.some((e) => e.condition === 'amqp:connection:forced'), 5000, 'the connection closed by management');
 });
 
 // 12 sockets at most (policy maxConnections): the next is closed before any AMQP
