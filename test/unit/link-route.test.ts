@@ -2,6 +2,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { linkRouteKey, matchesRoute } from '../../router/io/link-route';
+import { Described, Reader, Writer } from '../../amqp/codec';
+import { withTerminusAddress } from '../../amqp/performatives';
 
 test('prefixes match on token boundaries, with or without a trailing separator or a leading slash', () => {
   assert.ok(matchesRoute({ prefix: 'orders' }, 'orders'));
@@ -25,6 +27,21 @@ test("mesh keys use qdrouterd's classes: C/D for prefixes in/out, E/F for patter
   assert.is(linkRouteKey({ prefix: 'orders', direction: 'out' }), 'Dorders');
   assert.is(linkRouteKey({ pattern: 'a.#', direction: 'in' }), 'Ea.#');
   assert.is(linkRouteKey({ pattern: 'a.#', direction: 'out' }), 'Fa.#');
+});
+
+test('a multi-tenant link route: the terminus keeps every field byte for byte but its address', () => {
+  const w = new Writer();
+  w.descriptor(0x28);
+  w.value(['link.a', 1, null, 0, false, null, null, { 'apache.org:selector-filter:string': 'x = 1' }]);
+  const raw = w.take();
+  const spaced = withTerminusAddress(raw, 'tenant-1/link.a');
+  const v = new Reader(spaced).read() as Described;
+  const before = new Reader(raw).read() as Described;
+  assert.equal((v.value as unknown[])[0], 'tenant-1/link.a');
+  assert.equal((v.value as unknown[]).slice(1), (before.value as unknown[]).slice(1));
+  // An empty list (no fields) gets the address as its one field.
+  const empty = Buffer.from([0x00, 0x53, 0x29, 0x45]);
+  assert.equal(((new Reader(withTerminusAddress(empty, 'x')).read() as Described).value as unknown[]), ['x']);
 });
 
 test.run();

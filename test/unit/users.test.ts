@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { ConfigError } from '../../config/errors';
 import { addUser, loadUsers } from '../../config/users';
 import { ScramClient, ScramError, ScramServer, computeCredentials, computeScramKeys, verifyPassword } from '../../amqp/sasl/scram';
+import { AuthThrottle } from '../../amqp/sasl/throttle';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'users-'));
 
@@ -97,6 +98,26 @@ test('SCRAM refusals: wrong password, unknown user (indistinguishable until the 
   assert.throws(() => new ScramServer('SCRAM-SHA-256', lookup).onClientFirst(Buffer.from('n,,n=a=ZZ,r=x')), /malformed user name/);
   assert.ok(verifyPassword(creds, 'right'));
   assert.not.ok(verifyPassword(creds, 'Right'));
+});
+
+test('the throttle: a host past its free failures waits (doubling, capped); others and old failures do not count', () => {
+  const t = new AuthThrottle({ freeFailures: 3, windowMs: 60_000, baseDelayMs: 250, maxDelayMs: 5_000, maxHosts: 2 });
+  for (let i = 0; i < 3; i++) t.onFailure('10.0.0.1', 1000);
+  assert.is(t.computeDelay('10.0.0.1', 1000), 250, 'the 4th connection after 3 failures waits');
+  t.onFailure('10.0.0.1', 1000);
+  t.onFailure('10.0.0.1', 1000);
+  assert.is(t.computeDelay('10.0.0.1', 1000), 1000);
+  for (let i = 0; i < 20; i++) t.onFailure('10.0.0.1', 2000);
+  assert.is(t.computeDelay('10.0.0.1', 2000), 5000, 'capped');
+  assert.is(t.computeDelay('10.0.0.2', 2000), 0, 'another host is not slowed');
+  assert.is(t.computeDelay('10.0.0.1', 2000 + 60_001), 0, 'forgotten a window after the last failure');
+  t.onFailure('a', 0);
+  t.onFailure('b', 0);
+  t.onFailure('c', 0);
+  assert.is(t.failures('a', 0), 0, 'at most maxHosts remembered: the oldest goes');
+  t.onSuccess('c');
+  assert.is(t.failures('c', 0), 0);
+  assert.is(t.failuresTotal, 28);
 });
 
 test.run();
