@@ -821,7 +821,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     const ctx = conn.ctx as ConnCtx;
     const [host] = splitHostPort(ctx.transport.peer);
     this.authThrottle.onFailure(host, Date.now());
-    this.logger.log('SERVER', 'warning', `[C${ctx.id}] Authentication failed: ${mechanism}${user !== null ? ` user ${JSON.stringify(user)}` : ''} from ${ctx.transport.peer} on ${ctx.listener.name}: ${reason} (${this.authThrottle.failures(host, Date.now())} recent failures from ${host})`);
+    this.logger.log('AUTHSERVICE', 'warning', `[C${ctx.id}] Authentication failed: ${mechanism}${user !== null ? ` user ${JSON.stringify(user)}` : ''} from ${ctx.transport.peer} on ${ctx.listener.name}: ${reason} (${this.authThrottle.failures(host, Date.now())} recent failures from ${host})`);
   }
 
   onOversize(link: Link): void {

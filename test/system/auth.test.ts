@@ -16,6 +16,7 @@ import * as path from 'node:path';
 import rhea = require('rhea');
 import { BIN, RunningRouter, startRouter } from '../support/router';
 import { jmsAvailable, jmsUrl, runJms } from '../support/jms';
+import { ask, rows } from '../support/management';
 import { RawClient } from '../support/raw-client';
 import { ScramClient } from '../../amqp/sasl/scram';
 import { collect, once, rheaConnect, waitFor } from './helpers';
@@ -122,6 +123,11 @@ test('a host that keeps failing is slowed down (its new connections wait), and i
   await waitFor(() => r.log.slice(mark).some((l) => /Connection from 127\.0\.0\.1:\d+ on .* waits \d+ ms: 4 recent failed authentications from 127\.0\.0\.1/.test(l)), 5000,
     'the fifth connection from the failing host is held back');
   assert.is(await attempt('bob-secret'), 0, 'the right password still works (later)');
+  // Counted in management: logStats AUTHSERVICE warningCount is the number of failures.
+  const failures = r.log.filter((l) => / AUTHSERVICE \(warning\) .*Authentication failed/.test(l)).length;
+  assert.ok(failures >= 4);
+  const [stats] = (await ask(`amqp://bob:bob-secret@127.0.0.1:${r.port}`, [{ properties: { operation: 'QUERY', type: 'org.apache.qpid.dispatch.logStats' }, body: { attributeNames: ['name', 'warningCount'] } }])).replies;
+  assert.equal(rows(stats).find((x) => x.name === 'AUTHSERVICE')?.warningCount, failures);
 });
 
 test.run();
