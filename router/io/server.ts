@@ -182,6 +182,8 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
   /** Who may connect and do what; its counters (management's policy and vhostStats). */
   readonly policy: PolicyEngine;
   private readonly policyGate: PolicyGate;
+  /** `_topo/0/<this router's id>/` (the id needs a restart to change). */
+  private readonly topoSelf: string;
   /** Failed authentications by host: repeated failures slow that host's new connections. */
   readonly authThrottle = new AuthThrottle();
   /** Route-container connectors (to brokers). */
@@ -230,6 +232,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     const settings = state.settings;
     this.pump = new ConnectionPump({ beforeWrite: () => this.core.flush(), onWritable: (c) => this.onWritable(c) }, logger);
     this.addressTable = new AddressTable(settings.addresses);
+    this.topoSelf = `_topo/0/${settings.id}/`;
     this.policy = new PolicyEngine(settings.policy ?? NO_POLICY);
     this.policyGate = new PolicyGate(this.policy, (level, text) => this.logger.log('POLICY', level, text));
     this.core = new RouterCore(this.addressTable, this);
@@ -271,7 +274,8 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     // are router-local addresses; the _topo one is how other routers reach it).
     // An edge router's agent is also `_edge/<id>/$management`: the mesh reaches it through the
     // interior router it uplinks to (qdstat --edge-router).
-    const agentKeys = [`_topo/0/${settings.id}/$management`, '$management', '_local/$management'];
+    // (`_topo/0/<id>/$management` is `_local/$management` here: see ownKey.)
+    const agentKeys = ['$management', '_local/$management'];
     if (settings.mode === 'edge') agentKeys.push(`_edge/${settings.id}/$management`);
     for (const key of agentKeys) this.core.onConsumerAttached(key, 250, false, AGENT_OUT);
     this.linkRouter = new LinkRouter(settings.linkRoutes ?? [], {
@@ -478,6 +482,15 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
   }
 
   /**
+   * This router's own topological addresses are its local ones (qdrouterd's hash: `_topo/0/<id>/x`
+   * at router <id> is `Lx`), so a message to `_topo/0/B/x` reaches B's `_local/x` consumers.
+   */
+  private ownKey(key: string): string {
+    const own = this.topoSelf;
+    return key.charCodeAt(0) === 0x5f && key.startsWith(own) ? `_local/${key.slice(own.length)}` : key;
+  }
+
+  /**
    * This router's management node: `$management`, `_local/$management`, or its own topological
    * `_topo/0/<id>/$management` (`qdstat -r <id>`, `qdmanage -r <id>` on the router itself).
    */
@@ -545,7 +558,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
   private routeReply(replyTo: string, reply: Buffer): void {
     const rd = new RoutedDelivery({ payload: reply, settled: true, link: null } as unknown as InDelivery);
     scanMessage(reply, 0, reply.length, rd, false);
-    let to = normalizeAddress(replyTo);
+    let to = this.ownKey(normalizeAddress(replyTo));
     to = phaseKey(to, this.addressTable.computePhases(to).ingress);
     this.core.onDelivery(this.agentIn, true, to, rd, null, null, 4);
   }
@@ -701,7 +714,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
       return;
     }
     const origin = rd.ingress ? rd.ingress.replace(/^0\//, '') : null;
-    d.ctx = this.core.onDelivery(cl, d.settled, phaseKey(normalizeAddress(to), rd.phase), rd, origin, rd.trace, rd.priority);
+    d.ctx = this.core.onDelivery(cl, d.settled, phaseKey(this.ownKey(normalizeAddress(to)), rd.phase), rd, origin, rd.trace, rd.priority);
   }
 
   private accept(t: Transport, deadline: number, l: ListenerSettings, throttled = false): void {
@@ -938,13 +951,13 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
         const addr = this.edgeUplink !== null
           ? `amqp:/_edge/${this.settings.id}/temp.${randomBytes(9).toString('base64url')}`
           : `amqp:/_topo/0/${this.settings.id}/temp.${randomBytes(9).toString('base64url')}`;
-        key = normalizeAddress(addr);
+        key = this.ownKey(normalizeAddress(addr));
         replySource = { type: 'source', address: addr, dynamic: true };
       } else {
         if (src.address === null) return this.refuse(link, a, { condition: 'amqp:invalid-field', description: 'a receiving link needs a source address or a dynamic source' });
         const problem = checkAddress(src.address, this.settings.maxAddressLength);
         if (problem) return this.refuse(link, a, { condition: 'amqp:invalid-field', description: `invalid source address: ${problem}` });
-        key = inSpace(ctx.tenant, normalizeAddress(src.address));
+        key = this.ownKey(inSpace(ctx.tenant, normalizeAddress(src.address)));
         if (this.addressTable.isUnavailable(key)) return this.refuse(link, a, NODE_NOT_FOUND);
         // A waypoint's consumers receive what comes back from the broker (the egress phase).
         key = phaseKey(key, this.addressTable.computePhases(key).egress);
@@ -982,7 +995,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     if (replyTarget === undefined && tgt !== null && tgt.address !== null) {
       const problem = checkAddress(tgt.address, this.settings.maxAddressLength);
       if (problem) return this.refuse(link, a, { condition: 'amqp:invalid-field', description: `invalid target address: ${problem}` });
-      key = inSpace(ctx.tenant, normalizeAddress(tgt.address));
+      key = this.ownKey(inSpace(ctx.tenant, normalizeAddress(tgt.address)));
       if (this.addressTable.isUnavailable(key)) return this.refuse(link, a, NODE_NOT_FOUND);
       key = phaseKey(key, this.addressTable.computePhases(key).ingress);
     }
@@ -1103,7 +1116,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
         return;
       }
 
-      to = inSpace(ctx.tenant, normalizeAddress(rto));
+      to = this.ownKey(inSpace(ctx.tenant, normalizeAddress(rto)));
       to = phaseKey(to, this.addressTable.computePhases(to).ingress);
     }
     // An address rule's priority overrides the message's (qdrouterd's address `priority`).

@@ -36,11 +36,11 @@ export const addressEntity: EntityModule = {
   operations: ['READ'],
   read(v) {
     const self = v.settings.id;
-    // `$management` and `_local/$management` are the agent's aliases of its L$management: one row.
-    const rows: Record<string, unknown>[] = v.addresses().filter((a) => a.key !== '$management' && a.key !== '_local/$management').map((a) => {
+    // `$management` is the agent's alias of its L$management: one row.
+    const rows: Record<string, unknown>[] = v.addresses().filter((a) => a.key !== '$management').map((a) => {
       const name = addressName(a.key, self);
-      // The agent consumes this router's own `_topo/0/<id>/$management` in process (qdrouterd's L$management).
-      const agent = a.key === `_topo/0/${self}/$management` ? 1 : 0;
+      // The agent consumes `_local/$management` (also this router's `_topo/0/<id>/$management`) in process (qdrouterd's L$management).
+      const agent = a.key === '_local/$management' ? 1 : 0;
       return {
         name, identity: name, type: 'org.apache.qpid.dispatch.router.address', key: name,
         distribution: a.distribution, inProcess: agent, subscriberCount: a.consumers - agent, remoteCount: a.topo ? 0 : a.remotes.length, containerCount: 0,
