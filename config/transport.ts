@@ -15,6 +15,7 @@
  * - connector: `tls` as for listeners; `verifyHostname` as written (default true).
  */
 
+import * as nodePath from 'node:path';
 import { PLAIN_CONNECTOR, PLAIN_LISTENER, type ConnectorTransport, type ListenerTransport, type TlsProfile } from '../amqp/transport/settings';
 import { configWarning, ConfigError, quote, type ConfigWarning } from './errors';
 import type { SaslMechanism } from './listener';
@@ -41,7 +42,10 @@ export const LISTENER_TRANSPORT_ATTRIBUTES: { readonly [name: string]: Attribute
   requireEncryption: boolean({ default: false }),
   http: boolean({ default: false }),
   websockets: boolean({ default: true }),
-  httpRootDir: notImplemented(path({ deprecationName: 'httpRoot' }), 'an http listener serves AMQP over WebSocket, no files'),
+  // A root directory makes the listener an http one (qdrouterd's): its files are served.
+  httpRootDir: path({ deprecationName: 'httpRoot' }),
+  healthz: boolean({ default: true }),
+  metrics: boolean({ default: true }),
   // qdrouterd's default is 0 (no deadline); unset means DEFAULT_INITIAL_HANDSHAKE_TIMEOUT_SECONDS here.
   initialHandshakeTimeoutSeconds: integer({ max: MAX_TIMER_SECONDS }),
 };
@@ -107,19 +111,16 @@ export class TransportLinker {
     if (external && profileName === undefined) {
       invalid(entity, 'saslMechanisms', 'ERR_CONFIG_CONFLICT', 'listener saslMechanisms EXTERNAL needs an sslProfile with a caCertFile (client certificates are verified against it); this listener has no sslProfile');
     }
-    const http = booleanValue(entity, 'http');
+    const rootDir = optionalString(entity, 'httpRootDir');
+    // As qdrouterd: a root directory makes an http listener, http: yes or not.
+    const http = booleanValue(entity, 'http') || (rootDir !== undefined && rootDir !== '');
     const websockets = booleanValue(entity, 'websockets');
-    if (http && !websockets) {
-      invalid(
-        entity,
-        'websockets',
-        'ERR_CONFIG_NOT_SUPPORTED',
-        'listener http: true with websockets: false would serve only HTTP (console, healthz, metrics), which amqp-mesh does not; set websockets: true for AMQP over WebSocket, or remove http for plain AMQP',
-      );
-    }
     if (!http && entity.attributeLines['websockets'] !== undefined) {
       this.warn(lineOf(entity, 'websockets'), 'listener websockets has no effect without http: true (as in qdrouterd); this listener accepts plain AMQP');
     }
+    const pages = http
+      ? { rootDir: rootDir === undefined || rootDir === '' ? null : nodePath.resolve(nodePath.dirname(entity.file), rootDir), healthz: booleanValue(entity, 'healthz'), metrics: booleanValue(entity, 'metrics') }
+      : undefined;
     const initialHandshakeTimeoutSeconds = optionalInteger(entity, 'initialHandshakeTimeoutSeconds') ?? DEFAULT_INITIAL_HANDSHAKE_TIMEOUT_SECONDS;
     this.pending.push(() => {
       const profile = profileName === undefined ? undefined : this.resolve(entity, profileName);
@@ -145,6 +146,7 @@ export class TransportLinker {
         requireSsl: tls !== null && requireSsl.length > 0,
         verifyClient: verifiesClient(tls, sasl.saslMechanisms),
         websockets: http && websockets,
+        ...(pages !== undefined ? { http: pages } : {}),
         initialHandshakeTimeoutSeconds,
       };
     });

@@ -7,6 +7,8 @@
  * socket is destroyed; nobody else is affected.
  */
 import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as nodePath from 'node:path';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
@@ -72,7 +74,7 @@ export class Listener {
   host = '';
   port = 0;
 
-  constructor(readonly spec: ListenerSpec, private readonly onTransport: OnTransport, private readonly logger: Logger) {
+  constructor(readonly spec: ListenerSpec, private readonly onTransport: OnTransport, private readonly logger: Logger, private readonly metrics: (() => string) | null = null) {
     const t = spec.transport;
     this.tlsServer = t.tls
       ? tls.createServer({
@@ -86,20 +88,18 @@ export class Listener {
       : null;
     this.tlsServer?.on('tlsClientError', (e, s) => this.refuse(s, `TLS handshake failed: ${e.message}`));
     this.tlsServer?.on('secureConnection', (s) => this.onSecure(s));
-    if (t.websockets) {
-      this.httpServer = http.createServer((req, res) => {
-        // Room for metrics and a console later; today only upgrades are served.
-        res.writeHead(404, { 'content-type': 'text/plain', connection: 'close' });
-        res.end(`Not Found: ${this.spec.name} serves AMQP over WebSocket (subprotocols ${WS_SUBPROTOCOLS.join(', ')})\n`);
-        this.logger.log('HTTP', 'info', `listener ${spec.name}: ${peerOf(req.socket)}: ${req.method} ${req.url}: 404 (not a WebSocket upgrade)`);
-      });
+    if (t.websockets || t.http !== undefined) {
+      this.httpServer = http.createServer((req, res) => this.onHttpRequest(req, res));
       this.httpServer.on('clientError', (e, s) => {
         if (s.writable) s.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
         this.logger.log('HTTP', 'info', `listener ${spec.name}: ${peerOf(s as net.Socket)}: bad HTTP request: ${e.message}`);
         s.destroy();
       });
-      this.httpServer.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket as net.Socket, head));
-      this.wss = new WebSocketServer({
+      this.httpServer.on('upgrade', (req, socket, head) => {
+        if (t.websockets) return this.onUpgrade(req, socket as net.Socket, head);
+        (socket as net.Socket).end('HTTP/1.1 404 Not Found\r\nconnection: close\r\n\r\n');
+      });
+      this.wss = !t.websockets ? null : new WebSocketServer({
         noServer: true,
         perMessageDeflate: false,
         maxPayload: Math.max(1 << 20, 4 * spec.maxFrameSize),
@@ -137,6 +137,7 @@ export class Listener {
   /** Stops accepting and drops handshakes in progress (handed-over connections are the application's). */
   close(): void {
     this.server?.close();
+    this.httpServer?.closeAllConnections();
     for (const s of this.pending) s.destroy();
     this.pending.clear();
   }
@@ -144,7 +145,7 @@ export class Listener {
   private onAccept(socket: net.Socket): void {
     const t = this.spec.transport;
     const deadline = t.initialHandshakeTimeoutSeconds > 0 ? Date.now() + t.initialHandshakeTimeoutSeconds * 1000 : 0;
-    if (!t.tls && !t.websockets) {
+    if (!t.tls && this.httpServer === null) {
       // Plain AMQP only: straight to the engine, which answers anything else itself.
       this.onTransport({ kind: 'tcp', stream: socket, peer: peerOf(socket), externalId: null }, deadline);
       return;
@@ -210,7 +211,7 @@ export class Listener {
     }
     const t = this.spec.transport;
     const deadline = raw ? this.deadlines.get(raw) ?? 0 : 0;
-    if (!t.websockets) {
+    if (this.httpServer === null) {
       this.handOver(raw, { kind: 'tls', stream: s, peer, externalId }, deadline);
       return;
     }
@@ -227,6 +228,51 @@ export class Listener {
     }
     s.resume();
     this.handOver(raw, { kind, stream: s, peer: peerOf(raw), externalId }, deadline);
+  }
+
+  /**
+   * An HTTP request that is not a WebSocket upgrade: qdrouterd's pages of an http listener
+   * (`/healthz`, `/metrics`, files under httpRootDir), else 404. GET and HEAD only.
+   */
+  private onHttpRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const pages = this.spec.transport.http;
+    const peer = peerOf(req.socket);
+    const answer = (status: number, body: string, type = 'text/plain'): void => {
+      // An error closes the connection (a client probing for pages gets no keep-alive).
+      res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), ...(status >= 400 ? { connection: 'close' } : {}) });
+      res.end(req.method === 'HEAD' ? undefined : body);
+      if (status >= 400) this.logger.log('HTTP', 'info', `listener ${this.spec.name}: ${peer}: ${req.method} ${req.url}: ${status}`);
+    };
+    if (req.method !== 'GET' && req.method !== 'HEAD') return answer(405, 'Method Not Allowed\n');
+    let path: string;
+    try {
+      path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
+    } catch {
+      return answer(400, 'Bad Request\n');
+    }
+    if (pages?.healthz && path === '/healthz') return answer(200, 'OK\n');
+    if (pages?.metrics && path === '/metrics' && this.metrics !== null) return answer(200, this.metrics());
+    if (pages?.rootDir) return this.serveFile(pages.rootDir, path, req, res, answer);
+    answer(404, this.spec.transport.websockets ? `Not Found: ${this.spec.name} serves AMQP over WebSocket (subprotocols ${WS_SUBPROTOCOLS.join(', ')})\n` : 'Not Found\n');
+  }
+
+  /** A file under `root` (never above it), index.html for a directory, streamed. */
+  private serveFile(root: string, path: string, req: http.IncomingMessage, res: http.ServerResponse, answer: (status: number, body: string) => void): void {
+    // Resolved under the root: `..` cannot climb out of it.
+    const file = nodePath.resolve(root, `.${path}`);
+    if (file !== root && !file.startsWith(root + nodePath.sep)) return answer(404, 'Not Found\n');
+    fs.stat(file, (e, st) => {
+      if (e) return answer(404, 'Not Found\n');
+      const target = st.isDirectory() ? nodePath.join(file, 'index.html') : file;
+      fs.stat(target, (e2, st2) => {
+        if (e2 || !st2.isFile()) return answer(404, 'Not Found\n');
+        res.writeHead(200, { 'content-type': MIME_TYPES[nodePath.extname(target).toLowerCase()] ?? 'application/octet-stream', 'content-length': st2.size });
+        if (req.method === 'HEAD') return res.end();
+        const stream = fs.createReadStream(target);
+        stream.on('error', () => res.destroy());
+        stream.pipe(res);
+      });
+    });
   }
 
   private onUpgrade(req: http.IncomingMessage, socket: net.Socket, head: Buffer): void {
@@ -261,6 +307,12 @@ export class Listener {
   }
 }
 
+/** Content types of the files an http listener serves (others: application/octet-stream). */
+const MIME_TYPES: Readonly<Record<string, string>> = {
+  '.html': 'text/html', '.htm': 'text/html', '.txt': 'text/plain', '.css': 'text/css', '.js': 'text/javascript', '.json': 'application/json',
+  '.svg': 'image/svg+xml', '.png': 'image/png', '.ico': 'image/x-icon', '.woff2': 'font/woff2',
+};
+
 type CertSubject = Partial<Record<'C' | 'ST' | 'L' | 'O' | 'OU' | 'CN', string | string[]>>;
 type SocketWithIds = (net.Socket | tls.TLSSocket) & { amqpExternalId?: string | null };
 
@@ -272,6 +324,7 @@ export async function openListeners<L extends Omit<ListenerSpec, 'transport'> & 
   settings: readonly L[],
   accept: (t: Transport, deadline: number, l: L) => void,
   logger: Logger,
+  metrics: (() => string) | null = null,
 ): Promise<Listener[]> {
   const out: Listener[] = [];
   for (const l of settings) {
@@ -279,6 +332,7 @@ export async function openListeners<L extends Omit<ListenerSpec, 'transport'> & 
       { name: l.name, host: l.host, port: l.port, maxFrameSize: l.maxFrameSize, transport: l.transport ?? PLAIN_LISTENER },
       (t, deadline) => accept(t, deadline, l),
       logger,
+      metrics,
     );
     await listener.listen();
     out.push(listener);

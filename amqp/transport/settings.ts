@@ -37,8 +37,20 @@ export interface ListenerTransport {
   verifyClient: boolean;
   /** AMQP over WebSocket on this port (http: yes with websockets: yes). */
   websockets: boolean;
+  /** An http listener's own pages (qdrouterd's): files under rootDir, `/healthz`, `/metrics`. */
+  http?: HttpPages;
   /** Close a connection whose AMQP/SASL handshake (and TLS/WebSocket before it) is not done in time; 0 = never. */
   initialHandshakeTimeoutSeconds: number;
+}
+
+/** What an http listener serves besides WebSocket upgrades (listener httpRootDir, healthz, metrics). */
+export interface HttpPages {
+  /** Files served under `/` (index.html for a directory); none: only the two endpoints. */
+  rootDir: string | null;
+  /** `/healthz` answers 200 OK while the process serves. */
+  healthz: boolean;
+  /** `/metrics` answers the application's figures (Prometheus text), when it has any. */
+  metrics: boolean;
 }
 
 /** How a connector dials (qdrouterd `connector` attributes). */

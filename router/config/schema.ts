@@ -121,7 +121,7 @@ export const ENTITY_SCHEMAS: { readonly [type: string]: EntitySchema } = {
     // qdrouterd: for the inter-router role only; the default is also the minimum.
     cost: implemented(integer({ default: 1, min: 1 })),
     ...LISTENER_SASL_ATTRIBUTES,
-    // sslProfile, requireSsl, requireEncryption, http, websockets, httpRootDir, initialHandshakeTimeoutSeconds.
+    // sslProfile, requireSsl, requireEncryption, http, websockets, httpRootDir, healthz, metrics, initialHandshakeTimeoutSeconds.
     ...LISTENER_TRANSPORT_ATTRIBUTES,
     saslPlugin: string(),
     trustedCertsFile: path({ deprecationName: 'trustedCerts' }),
@@ -132,9 +132,6 @@ export const ENTITY_SCHEMAS: { readonly [type: string]: EntitySchema } = {
     linkCapacity: implemented(integer({ default: 250, max: INT32_MAX })),
     multiTenant: implemented(boolean({ default: false })),
     failoverUrls: implemented(string({ deprecationName: 'failoverList' })),
-    // Served by qdrouterd on http listeners; amqp-mesh's serve AMQP over WebSocket only.
-    healthz: boolean({ default: true }),
-    metrics: boolean({ default: true }),
     messageLoggingComponents: string({ default: 'none', deprecationName: 'logMessage' }),
     policyVhost: implemented(string()),
     openProperties: properties(),

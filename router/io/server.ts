@@ -7,6 +7,7 @@
  * A transport whose queue passes the pump's high-water mark stops receiving deliveries until it
  * drains (backpressure reaches senders through credit).
  */
+import { computeMetricsText } from '../management/metrics';
 import type { Users } from '../../config/users';
 import { Listener, openListeners } from '../../amqp/transport/listener';
 import { VERSION } from '../../lib/version';
@@ -288,7 +289,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
 
   /** Opens every listener; resolves when all listen. */
   async start(): Promise<void> {
-    const opened = await openListeners(this.settings.listeners, (t, deadline, l) => this.accept(t, deadline, l), this.logger);
+    const opened = await openListeners(this.settings.listeners, (t, deadline, l) => this.accept(t, deadline, l), this.logger, this.metricsText);
     this.settings.listeners.forEach((l, i) => {
       this.listeners.set(l, opened[i]);
       this.bound.push({ name: l.name, host: opened[i].host, port: opened[i].port });
@@ -431,7 +432,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     }
     for (const l of added) {
       notes.push(`listener ${l.name} added (${l.host}:${l.port})`);
-      openListeners([l], (t, deadline, s) => this.accept(t, deadline, s), this.logger).then(([opened]) => {
+      openListeners([l], (t, deadline, s) => this.accept(t, deadline, s), this.logger, this.metricsText).then(([opened]) => {
         if (this.stopping || !this.settings.listeners.includes(l)) return opened.close();
         this.listeners.set(l, opened);
         this.bound.push({ name: l.name, host: opened.host, port: opened.port });
@@ -758,6 +759,9 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     this.pump.attach(conn, ctx, deadline);
     this.logger.log('SERVER', 'info', `[C${ctx.id}] Accepted connection from ${t.peer} on ${l.name}${t.kind === 'tcp' ? '' : ` (${t.kind}${t.externalId ? `, certificate ${t.externalId}` : ''})`}`);
   }
+
+  /** `/metrics` of http listeners: the router's counters in qdrouterd's Prometheus names. */
+  private readonly metricsText = (): string => computeMetricsText(this.managementView());
 
   /**
    * With the PROTOCOL module at trace (qdrouterd's `enable: trace+`), every frame of the

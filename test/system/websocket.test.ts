@@ -42,7 +42,14 @@ function listener(name: string, attrs: Record<string, string> = {}): string {
 }
 const SERVER = { certFile: certs.server.cert, privateKeyFile: certs.server.key, caCertFile: certs.ca, uidFormat: 'n' };
 
-const ROUTER_LISTENERS = ['plain', 'ws', 'wss', 'ws-big', 'wss-external', 'ws-mixed'] as const;
+/** An http listener's root directory (httpRootDir): a file, a directory with an index, and a secret beside the root. */
+const PAGES_DIR = fs.mkdtempSync(path.join(os.tmpdir(), 'amqp-mesh-pages-'));
+fs.mkdirSync(path.join(PAGES_DIR, 'root', 'console'), { recursive: true });
+fs.writeFileSync(path.join(PAGES_DIR, 'root', 'hello.txt'), 'HTTP test\n');
+fs.writeFileSync(path.join(PAGES_DIR, 'root', 'console', 'index.html'), '<html>console</html>\n');
+fs.writeFileSync(path.join(PAGES_DIR, 'secret.txt'), 'not served\n');
+
+const ROUTER_LISTENERS = ['plain', 'ws', 'wss', 'ws-big', 'wss-external', 'ws-mixed', 'pages'] as const;
 type RouterListener = (typeof ROUTER_LISTENERS)[number];
 const ROUTER_CONFIG =
   'router {\n    mode: standalone\n    id: R1\n}\n' +
@@ -53,7 +60,8 @@ const ROUTER_CONFIG =
   listener('wss', { http: 'yes', sslProfile: 'server', requireSsl: 'yes', saslMechanisms: 'ANONYMOUS PLAIN', initialHandshakeTimeoutSeconds: '2' }) +
   listener('ws-big', { http: 'yes', maxFrameSize: String(MIB) }) +
   listener('wss-external', { http: 'yes', sslProfile: 'server', requireSsl: 'yes', authenticatePeer: 'yes', saslMechanisms: 'EXTERNAL' }) +
-  listener('ws-mixed', { http: 'yes', sslProfile: 'server', requireSsl: 'no' });
+  listener('ws-mixed', { http: 'yes', sslProfile: 'server', requireSsl: 'no' }) +
+  listener('pages', { httpRootDir: path.join(PAGES_DIR, 'root'), websockets: 'no' });
 
 let r: RunningRouter;
 const port = {} as Record<RouterListener, number>;
@@ -299,6 +307,34 @@ test('a plain HTTP GET that is not an upgrade: 404, the socket closed, logged; 5
   let fds = 0;
   await waitFor(() => (fds = fdCount(r.proc.pid!)) <= fdsBefore + 3, 5000, `router fds back to ${fdsBefore} (now ${fds})`);
   await everyoneElseWorks(r, good, port.plain);
+});
+
+// raw HTTP GETs --> [R1 pages: httpRootDir, websockets no]: files, /healthz, /metrics; nothing outside the root
+test('an http listener serves its root directory, /healthz and /metrics (qdrouterd\'s names); nothing above the root; GET and HEAD only', async () => {
+  const get = (what: string, method = 'GET') => rawRequest(port.pages, `${method} ${what} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`);
+  const hello = await get('/hello.txt');
+  assert.match(hello.response, /^HTTP\/1\.1 200 /);
+  assert.match(hello.response, /\r\ncontent-type: text\/plain\r\n/i);
+  assert.ok(hello.response.endsWith('\r\n\r\nHTTP test\n'), hello.response);
+  assert.match((await get('/console/')).response, /^HTTP\/1\.1 200 [\s\S]*<html>console<\/html>/, 'a directory serves its index.html');
+  for (const escape of ['/../secret.txt', '/%2e%2e/secret.txt', '/console/../../secret.txt']) {
+    const res = await get(escape);
+    assert.match(res.response, /^HTTP\/1\.1 404 /, `${escape}: ${res.response}`);
+    assert.not.ok(res.response.includes('not served'));
+  }
+  assert.match((await get('/nosuch')).response, /^HTTP\/1\.1 404 /);
+  assert.match((await get('/healthz')).response, /^HTTP\/1\.1 200 [\s\S]*\r\n\r\nOK\n$/);
+  const metrics = (await get('/metrics')).response;
+  for (const name of ['qdr_connections_total', 'qdr_deliveries_ingress_total', 'qdr_deliveries_delayed_1sec_total', 'qdr_deliveries_delayed_10sec_total', 'qdr_deliveries_redirected_to_fallback_total']) {
+    assert.match(metrics, new RegExp(`# TYPE ${name} (gauge|counter)\n${name} \\d+\n`), name);
+  }
+  const head = await get('/hello.txt', 'HEAD');
+  assert.match(head.response, /^HTTP\/1\.1 200 [\s\S]*content-length: 10\r\n/i);
+  assert.ok(head.response.endsWith('\r\n\r\n'), 'HEAD: no body');
+  assert.match((await get('/hello.txt', 'POST')).response, /^HTTP\/1\.1 405 /);
+  // websockets: no: an upgrade is not served.
+  const up = await rawRequest(port.pages, 'GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: amqp\r\n\r\n');
+  assert.match(up.response, /^HTTP\/1\.1 404 /);
 });
 
 // raw garbage HTTP --> [R1 ws | wss]: 400, closed

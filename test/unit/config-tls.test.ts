@@ -184,11 +184,12 @@ test('router: every sslProfile, listener and connector TLS attribute in conf syn
   assert.equal(amqps!.transport, { tls: profile.tls, requireSsl: true, verifyClient: true, websockets: false, initialHandshakeTimeoutSeconds: 5 });
   // The same object: every listener and connector naming the profile shares the loaded files.
   assert.is(amqps!.transport.tls, profile.tls);
-  assert.equal(ws!.transport, { tls: null, requireSsl: false, verifyClient: false, websockets: true, initialHandshakeTimeoutSeconds: 0 });
+  assert.equal(ws!.transport, {
+    tls: null, requireSsl: false, verifyClient: false, websockets: true, initialHandshakeTimeoutSeconds: 0,
+    http: { rootDir: '/usr/share/qpid-dispatch/console', healthz: true, metrics: true },
+  });
   assert.equal(config.connectors[0]!.transport, { tls: profile.tls, verifyHostname: false });
-  // Accepted with a warning: what amqp-mesh does not do (serve files).
-  assert.equal(warnings(config), [[19, 'WARN_CONFIG_ATTRIBUTE_NOT_IMPLEMENTED']]);
-  assert.is(config.warnings[0]!.message, 'router.conf:19: listener attribute "httpRootDir" is accepted, not implemented by amqp-mesh: an http listener serves AMQP over WebSocket, no files');
+  assert.equal(warnings(config), []);
   assert.equal(config.other, []);
 });
 
@@ -254,7 +255,7 @@ test('broker: the same sslProfile and listener attributes, in conf syntax and YA
   assert.equal([amqps!.authenticatePeer, amqps!.saslMechanisms], [true, ['EXTERNAL']]);
   assert.equal(amqps!.transport, { tls, requireSsl: true, verifyClient: true, websockets: false, initialHandshakeTimeoutSeconds: 10 });
   // AMQP over secure WebSocket; no authentication asked, so no client certificate.
-  assert.equal(wss!.transport, { tls, requireSsl: false, verifyClient: false, websockets: true, initialHandshakeTimeoutSeconds: 30 });
+  assert.equal(wss!.transport, { tls, requireSsl: false, verifyClient: false, websockets: true, initialHandshakeTimeoutSeconds: 30, http: { rootDir: null, healthz: true, metrics: true } });
   assert.equal(warnings(config), []);
   assert.equal(withoutSources(broker(BROKER_YAML, 'broker.yaml')), withoutSources(config));
   // The broker server's listener settings carry them.
@@ -291,7 +292,8 @@ test('listener transport: requireSsl, verifyClient, websockets and the handshake
     ['    initialHandshakeTimeoutSeconds: 2\n', { tls: null, requireSsl: false, verifyClient: false, websockets: false, deadline: 2 }],
   ];
   for (const [attributes, expected] of cases) {
-    const transport = transportOf(attributes);
+    // An http listener's pages are checked on their own below.
+    const { http: _pages, ...transport } = transportOf(attributes);
     assert.equal(
       { ...transport, tls: transport.tls === null ? null : transport.tls.name },
       { tls: expected.tls, requireSsl: expected.requireSsl, verifyClient: expected.verifyClient, websockets: expected.websockets, initialHandshakeTimeoutSeconds: expected.deadline },
@@ -307,6 +309,10 @@ test('listener transport: requireSsl, verifyClient, websockets and the handshake
     plain.warnings.map((warning) => warning.message),
     ['router.conf:3: listener websockets has no effect without http: true (as in qdrouterd); this listener accepts plain AMQP'],
   );
+  // http without websockets: HTTP only (healthz, metrics, files), as qdrouterd's console port; httpRootDir alone makes an http listener.
+  assert.equal(router('listener {\n    http: yes\n    websockets: no\n    metrics: no\n}\n').listeners[0]!.transport.http, { rootDir: null, healthz: true, metrics: false });
+  const rooted = router('listener {\n    httpRootDir: console\n}\n').listeners[0]!.transport;
+  assert.equal([rooted.websockets, rooted.http?.rootDir], [true, path.resolve('console')]);
   // verifyHostname without an sslProfile: no effect either.
   const connector = router('router {\n    mode: interior\n}\nconnector {\n    role: inter-router\n    verifyHostname: yes\n}\n');
   assert.equal(connector.connectors[0]!.transport, { tls: null, verifyHostname: true });
@@ -542,7 +548,6 @@ test('refused: TLS and WebSocket settings that would silently not apply', () => 
   const cases: Array<[() => unknown, ConfigErrorCode, string]> = [
     [() => router('listener {\n    port: 0\n    requireSsl: yes\n}\n'), 'ERR_CONFIG_CONFLICT', 'router.conf:3: listener requireSsl: true needs an sslProfile (TLS is the only encryption amqp-mesh offers); set sslProfile to the name of an sslProfile, or remove requireSsl'],
     [() => broker('broker {\n    persistent: false\n}\nlistener {\n    requireEncryption: yes\n}\n'), 'ERR_CONFIG_CONFLICT', 'broker.conf:5: listener requireEncryption: true needs an sslProfile (TLS is the only encryption amqp-mesh offers); set sslProfile to the name of an sslProfile, or remove requireEncryption'],
-    [() => router('listener {\n    http: yes\n    websockets: no\n}\n'), 'ERR_CONFIG_NOT_SUPPORTED', 'router.conf:3: listener http: true with websockets: false would serve only HTTP (console, healthz, metrics), which amqp-mesh does not; set websockets: true for AMQP over WebSocket, or remove http for plain AMQP'],
     [() => router('listener {\n    initialHandshakeTimeoutSeconds: -1\n}\n'), 'ERR_CONFIG_INVALID_VALUE', 'router.conf:2: listener initialHandshakeTimeoutSeconds "-1" is out of range; expected an integer from 0 to 2147483'],
   ];
   for (const [load, code, message] of cases) refused(load, code, message);
