@@ -778,7 +778,7 @@ test('accepted with a warning: qdrouterd attributes amqp-mesh does not implement
       'listener {',
       '    port: 5672',
       '    maxSessionFrames: 100',
-      '    healthz: false',
+      '    saslPlugin: ldap',
       '}',
       'address {',
       '    prefix: q',
@@ -787,7 +787,7 @@ test('accepted with a warning: qdrouterd attributes amqp-mesh does not implement
     ].join('\n'),
   );
   assert.equal(config.router.unimplemented, { allowUnsettledMulticast: true, defaultDistribution: 'multicast', metadata: 'rack 7' });
-  assert.equal(config.listeners[0]!.unimplemented, { maxSessionFrames: 100, healthz: false });
+  assert.equal(config.listeners[0]!.unimplemented, { maxSessionFrames: 100, saslPlugin: 'ldap' });
   assert.equal(config.addresses[0]!.unimplemented, {});
   assert.equal(
     config.warnings.map((warning) => [warning.line, warning.code]),
@@ -806,13 +806,14 @@ test('refused: TLS listener settings without a usable sslProfile (plain text mus
   for (const [attr, value, code, mention] of cases) {
     assertRefused(['listener {', '    port: 5672', `    ${attr}: ${value}`, '}'].join('\n'), { line: 3, code, mentions: [attr, mention] });
   }
-  // http alone is AMQP over WebSocket (ws://), no TLS.
+  // http alone is AMQP over WebSocket (ws://), no TLS, with qdrouterd's /healthz and /metrics.
   assert.equal(load('listener {\n    http: yes\n}\n').listeners[0]!.transport, {
     tls: null,
     requireSsl: false,
     verifyClient: false,
     websockets: true,
     initialHandshakeTimeoutSeconds: 30,
+    http: { rootDir: null, healthz: true, metrics: true },
   });
 });
 
