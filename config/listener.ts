@@ -85,7 +85,10 @@ export function readListenerSasl(
   const written = optionalString(entity, 'saslMechanisms');
   if (written === undefined) return { authenticatePeer, saslMechanisms: defaultMechanisms(authenticatePeer) };
   const saslMechanisms = parseSaslMechanisms(entity, written, LISTENER_SASL_MECHANISMS);
-  if (authenticatePeer && !saslMechanisms.some((m) => m !== 'ANONYMOUS')) {
+  // On an http listener authenticatePeer asks HTTPS clients for a certificate (qdrouterd's), so
+  // its SASL mechanisms need not authenticate.
+  const http = entity.values.get('http') === true || (typeof entity.values.get('httpRootDir') === 'string' && entity.values.get('httpRootDir') !== '');
+  if (authenticatePeer && !http && !saslMechanisms.some((m) => m !== 'ANONYMOUS')) {
     invalid(
       entity,
       'saslMechanisms',

@@ -144,7 +144,8 @@ export class TransportLinker {
       listener.transport = {
         tls,
         requireSsl: tls !== null && requireSsl.length > 0,
-        verifyClient: verifiesClient(tls, sasl.saslMechanisms),
+        // An https listener with authenticatePeer wants a client certificate (qdrouterd's), as EXTERNAL does.
+        verifyClient: verifiesClient(tls, sasl.saslMechanisms) || (tls !== null && http && sasl.authenticatePeer),
         websockets: http && websockets,
         ...(pages !== undefined ? { http: pages } : {}),
         initialHandshakeTimeoutSeconds,
