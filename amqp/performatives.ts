@@ -384,7 +384,8 @@ function terminusAddress(v: unknown): string | null {
   throw new InvalidTerminusError(`terminus address must be a string, not ${Buffer.isBuffer(v) ? 'binary' : typeof v}`);
 }
 
-function decodeTerminus(raw: Buffer | null): Terminus | null {
+/** A source or target (or coordinator) terminus from its encoding (null: none). */
+export function decodeTerminus(raw: Buffer | null): Terminus | null {
   if (raw === null) return null;
   let v: unknown;
   try {
@@ -653,6 +654,64 @@ export function withTerminusAddress(raw: Buffer, address: string): Buffer {
   w.bytes(raw, rest, raw.length);
   w.endList(m, Math.max(count, 1));
   return w.take();
+}
+
+/** The [first field, count, end] of a described list's body at `at` (its constructor byte). */
+function listFields(raw: Buffer, at: number): { first: number; count: number } {
+  const c = raw[at];
+  if (c === 0x45) return { first: at + 1, count: 0 };
+  if (c === 0xc0) return { first: at + 3, count: raw[at + 2] };
+  if (c === 0xd0) return { first: at + 9, count: raw.readUInt32BE(at + 5) };
+  throw new DecodeError('terminus is not a list');
+}
+
+/**
+ * A dynamic terminus with its dynamic-node-properties' `x-opt-qd.address` (what qdrouterd
+ * link-routes a dynamic terminus by) replaced; every other byte kept. A terminus without that
+ * property is returned as it is.
+ * @throws DecodeError for a terminus that is not a described list.
+ */
+export function withDynamicNodeAddress(raw: Buffer, address: string): Buffer {
+  if (raw[0] !== 0x00) throw new DecodeError('terminus is not a described type');
+  const listAt = skipValue(raw, 1, raw.length);
+  const { first, count } = listFields(raw, listAt);
+  if (count < 6) return raw;
+  let at = first;
+  for (let i = 0; i < 5; i++) at = skipValue(raw, at, raw.length);
+  const mapAt = at;
+  const mapEnd = skipValue(raw, mapAt, raw.length);
+  const mc = raw[mapAt];
+  if (mc !== 0xc1 && mc !== 0xd1) return raw;
+  const wide = mc === 0xd1;
+  const n = wide ? raw.readUInt32BE(mapAt + 5) : raw[mapAt + 2];
+  let p = mapAt + (wide ? 9 : 3);
+  const w = new Writer();
+  w.bytes(raw, 0, mapAt);
+  const m = w.beginMap();
+  let found = false;
+  for (let i = 0; i < n; i += 2) {
+    const kEnd = skipValue(raw, p, mapEnd);
+    const vEnd = skipValue(raw, kEnd, mapEnd);
+    w.bytes(raw, p, kEnd);
+    const isKey = (raw[p] === 0xa3 && raw.toString('utf8', p + 2, kEnd) === 'x-opt-qd.address') || (raw[p] === 0xb3 && raw.toString('utf8', p + 5, kEnd) === 'x-opt-qd.address');
+    if (isKey) {
+      w.string(address);
+      found = true;
+    } else w.bytes(raw, kEnd, vEnd);
+    p = vEnd;
+  }
+  w.endMap(m, n);
+  if (!found) return raw;
+  // The list's size changes with the map: rewrite the list around it.
+  const rest = raw.subarray(mapEnd);
+  const fieldsBefore = w.take().subarray(listAt);
+  const out = new Writer();
+  out.bytes(raw, 0, listAt);
+  const lm = out.beginList();
+  out.bytes(fieldsBefore, first - listAt, fieldsBefore.length);
+  out.bytes(rest);
+  out.endList(lm, count);
+  return out.take();
 }
 
 /** Terminus to write in an attach: raw bytes to echo, or fields to build. */

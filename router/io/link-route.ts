@@ -13,7 +13,7 @@
  * broker the connector fails over to).
  */
 import { Connection, InDelivery, Link, OutDelivery, Session, type LinkGoneReason } from '../../amqp/engine/connection';
-import { encodeRejected, withTerminusAddress, type AmqpError, type AttachFrame } from '../../amqp/performatives';
+import { encodeRejected, withDynamicNodeAddress, withTerminusAddress, type AmqpError, type AttachFrame } from '../../amqp/performatives';
 import { TREATMENT } from '../protocol/control';
 import { matchesAddressRule } from '../core/addresses';
 import { normalizeAddress } from '../../amqp/address';
@@ -323,10 +323,12 @@ export class LinkRouter {
     const address = space === null || coordinator ? normalizeAddress(raw) : space(normalizeAddress(raw));
     let source = a.source ? { raw: a.source.raw } : null;
     let target = a.target ? { raw: a.target.raw } : null;
-    if (space !== null && t !== null && !t.dynamic && !coordinator && address !== normalizeAddress(raw)) {
-      // The broker sees the address in the space (qdrouterd's).
-      if (link.isSender) source = { raw: withTerminusAddress(t.raw, address) };
-      else target = { raw: withTerminusAddress(t.raw, address) };
+    if (space !== null && t !== null && !coordinator && address !== normalizeAddress(raw)) {
+      // The broker (or the next router) sees the address in the space (qdrouterd's): a dynamic
+      // terminus's in its x-opt-qd.address property.
+      const spaced = { raw: t.dynamic ? withDynamicNodeAddress(t.raw, address) : withTerminusAddress(t.raw, address) };
+      if (link.isSender) source = spaced;
+      else target = spaced;
     }
     if (!fromRouter && !this.isRouted(address, direction)) return false;
     const conn = this.downstream(address, direction);

@@ -2,8 +2,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { linkRouteKey, matchesRoute } from '../../router/io/link-route';
-import { Described, Reader, Writer } from '../../amqp/codec';
-import { withTerminusAddress } from '../../amqp/performatives';
+import { Described, Reader, Writer, sym, symArray } from '../../amqp/codec';
+import { decodeTerminus, withDynamicNodeAddress, withTerminusAddress } from '../../amqp/performatives';
 
 test('prefixes match on token boundaries, with or without a trailing separator or a leading slash', () => {
   assert.ok(matchesRoute({ prefix: 'orders' }, 'orders'));
@@ -42,6 +42,24 @@ test('a multi-tenant link route: the terminus keeps every field byte for byte bu
   // An empty list (no fields) gets the address as its one field.
   const empty = Buffer.from([0x00, 0x53, 0x29, 0x45]);
   assert.equal(((new Reader(withTerminusAddress(empty, 'x')).read() as Described).value as unknown[]), ['x']);
+});
+
+test('a multi-tenant dynamic link route: x-opt-qd.address carries the space, the rest byte for byte', () => {
+  const w = new Writer();
+  w.descriptor(0x28);
+  const m = new Map<unknown, unknown>([[sym('lifetime-policy'), 'x'], [sym('x-opt-qd.address'), 'link.a']]);
+  w.value([null, 0, null, 0, true, m, null, null, null, null, symArray(['queue'])]);
+  const raw = w.take();
+  const spaced = withDynamicNodeAddress(raw, 'tenant-1/link.a');
+  const t = decodeTerminus(spaced)!;
+  assert.equal([t.dynamic, t.dynamicAddress, t.capabilities], [true, 'tenant-1/link.a', ['queue']]);
+  assert.equal(decodeTerminus(raw)!.dynamicAddress, 'link.a');
+  // Without the property: unchanged.
+  const w2 = new Writer();
+  w2.descriptor(0x28);
+  w2.value([null, 0, null, 0, true]);
+  const plain = w2.take();
+  assert.is(withDynamicNodeAddress(plain, 'x'), plain);
 });
 
 test.run();
