@@ -80,13 +80,17 @@ export class Listener {
       ? tls.createServer({
         ...secureContextOptions(t.tls),
         requestCert: t.verifyClient,
-        // Checked after the handshake, so the refusal can be logged with its reason.
-        rejectUnauthorized: false,
+        // Checked after the handshake, so the refusal can be logged with its reason; except on an
+        // https listener that authenticates peers, where (as qdrouterd's) the handshake itself
+        // fails, so HTTPS clients see a TLS alert rather than a closed connection.
+        rejectUnauthorized: t.http !== undefined && t.verifyClient,
         // The listener's own deadline covers the handshake.
         handshakeTimeout: 2 ** 31 - 1,
       })
       : null;
-    this.tlsServer?.on('tlsClientError', (e, s) => this.refuse(s, `TLS handshake failed: ${e.message}`));
+    this.tlsServer?.on('tlsClientError', (e, s) => this.refuse(s, (e as NodeJS.ErrnoException).code === 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE'
+      ? 'no client certificate (this https listener authenticates peers): TLS handshake failed'
+      : `TLS handshake failed: ${e.message}`));
     this.tlsServer?.on('secureConnection', (s) => this.onSecure(s));
     if (t.websockets || t.http !== undefined) {
       this.httpServer = http.createServer((req, res) => this.onHttpRequest(req, res));
