@@ -393,6 +393,8 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
   /** Closes a connection by its management identity (`connection` UPDATE adminStatus=deleted). */
   createConnectionLinkRoute(requester: unknown, attributes: Record<string, unknown>): string {
     if (!(requester instanceof Connection)) throw new ConfigChangeError(400, 'A connection link route is created over the connection it routes to (its own management link)');
+    // qdrouterd's policy: a group may forbid its connections their own link routes.
+    if ((requester.ctx as ConnCtx).policy.policy?.settings.allowDynamicLinkRoutes === false) throw new ConfigChangeError(403, 'Forbidden');
     const names = new Set(this.linkRouter.connectionRoutes(requester).map((r) => r.name));
     const route = computeConnectionLinkRoute(attributes, String(this.nextConnectionRouteId++), names);
     this.linkRouter.addConnectionRoute(requester, route);

@@ -113,6 +113,7 @@ vhost {
             targets: *
             allowDynamicSource: true
             allowAdminStatusUpdate: false
+            allowDynamicLinkRoutes: false
         }
     }
 }
@@ -306,6 +307,12 @@ test('vhosts through management: created, updated, deleted; an invalid one refus
   const id = rows(conns).find((c) => (c.properties as Record<string, unknown> | null)?.marker === 'victim')!.identity;
   const [forbidden] = (await ask(`amqp://viewer:viewer-secret@127.0.0.1:${r.ports[0]}`, [{ properties: { operation: 'UPDATE', type: C, identity: id }, body: { adminStatus: 'deleted' } }])).replies;
   assert.equal([forbidden.statusCode, forbidden.statusDescription], [403, 'Forbidden']);
+  // ... nor make link routes of its own (allowDynamicLinkRoutes: false).
+  const LR = 'org.apache.qpid.dispatch.router.connection.linkRoute';
+  const [noRoute] = (await ask(`amqp://viewer:viewer-secret@127.0.0.1:${r.ports[0]}`, [{ properties: { operation: 'CREATE', type: LR, name: 'mine' }, body: { pattern: 'svc.#', direction: 'in' } }])).replies;
+  assert.equal([noRoute.statusCode, noRoute.statusDescription], [403, 'Forbidden']);
+  const [route] = (await ask(mgmt(), [{ properties: { operation: 'CREATE', type: LR, name: 'mine' }, body: { pattern: 'svc.#', direction: 'in' } }])).replies;
+  assert.is(route.statusCode, 201, route.statusDescription);
   const [closed] = (await ask(mgmt(), [{ properties: { operation: 'UPDATE', type: C, identity: id }, body: { adminStatus: 'deleted' } }])).replies;
   assert.is(closed.statusCode, 200, 'a group that allows it closes the connection');
   await waitFor(() => victim.events.some((e) => e.condition === 'amqp:connection:forced'), 5000, 'the connection closed by management');
