@@ -25,7 +25,8 @@ import { EDGE_ADDRESS, type CoreLink, type RouterCore } from '../core/core';
 import { parsePhaseKey, phaseKey } from '../core/addresses';
 import { parseMobileKey } from '../protocol/control';
 import {
-  EDGE_DOWNLINK_CAPABILITY, EDGE_TRACKING_ADDRESS, EDGE_TRACKING_CREDIT, EdgeProtocolError, decodeEdgeTracking,
+  ADDRESS_LOOKUP_ADDRESS, EDGE_DOWNLINK_CAPABILITY, EDGE_TRACKING_ADDRESS, EDGE_TRACKING_CREDIT, EdgeProtocolError, decodeEdgeTracking,
+  decodeLookupReply, encodeLookupRequest, type LookupReply,
 } from '../protocol/edge-protocol';
 import { STATE, encodeRejected, type AttachFrame } from '../../amqp/performatives';
 import { ManagementError, decodeReply, encodeRequest } from '../../amqp/management';
@@ -60,6 +61,12 @@ export function isProxiedKey(key: string): boolean {
   return key.charCodeAt(0) !== 1;
 }
 
+/** What a link-route lookup says to do with an attach (see {@link EdgeUplink.lookup}). */
+export type LookupOutcome = 'route' | 'no-route' | 'local';
+
+/** How long an edge waits for a lookup's answer before serving the attach locally (qdrouterd's 3 s). */
+const LOOKUP_TIMEOUT_MS = 3000;
+
 /** The edge router's uplink to the interior. */
 export class EdgeUplink {
   /** Edge connections open, in the order they opened; the first is the active one. */
@@ -87,6 +94,10 @@ export class EdgeUplink {
   private readonly outbox: { op: 'CREATE' | 'DELETE'; name: string; correlationId: string; body: Record<string, unknown> }[] = [];
   private readonly pending = new Map<string, { key: string; op: 'CREATE' | 'DELETE' }>();
   private nextCorrelation = 1;
+  /** Link-route lookups (qdrouterd's address_lookup_client): the sender, what waits, what is asked. */
+  private lookupOut: Link | null = null;
+  private readonly lookupOutbox: { correlationId: string; address: string; receiver: boolean }[] = [];
+  private readonly lookups = new Map<string, { done: (r: LookupOutcome) => void; timer: NodeJS.Timeout }>();
 
   constructor(private readonly id: string, private readonly core: RouterCore, private readonly host: EdgeHost, private readonly logger: Logger) {}
 
@@ -133,10 +144,11 @@ export class EdgeUplink {
     this.inLinks.clear();
     this.outLinks.clear();
     this.destinations.clear();
-    this.uplink = this.downlink = this.tracking = this.mgmtOut = this.mgmtIn = null;
+    this.uplink = this.downlink = this.tracking = this.mgmtOut = this.mgmtIn = this.lookupOut = null;
     this.replyTo = null;
     this.outbox.length = 0;
     this.pending.clear();
+    this.failLookups();
     // The interior drops connection-scoped routes with their connection: made again on the next.
     this.proxies.clear();
     this.core.setEdgeUplink(null);
@@ -154,7 +166,8 @@ export class EdgeUplink {
     this.mgmtOut = conn.attach(this.session, `${this.id}.edge.mgmt`, true, { type: 'source', address: null }, { type: 'target', address: '$management' });
     this.mgmtIn = conn.attach(this.session, `${this.id}.edge.mgmt-replies`, false, { type: 'source', address: null, dynamic: true }, { type: 'target', address: null });
     for (const l of [this.uplink, this.downlink, this.tracking]) l.ctx = null;
-    this.mgmtOut.ctx = this.mgmtIn.ctx = EDGE_MGMT_LINK;
+    this.lookupOut = conn.attach(this.session, `${this.id}.edge.addr-lookup`, true, { type: 'source', address: null }, { type: 'target', address: ADDRESS_LOOKUP_ADDRESS });
+    this.mgmtOut.ctx = this.mgmtIn.ctx = this.lookupOut.ctx = EDGE_MGMT_LINK;
     for (const key of this.consumerKeys) this.attachInLink(conn, key);
     for (const key of this.senderKeys) this.attachOutLink(conn, key);
     this.logger.log('ROUTER', 'notice', `edge: active edge connection to container ${conn.remoteOpen?.containerId ?? '?'}`);
@@ -236,14 +249,82 @@ export class EdgeUplink {
     this.host.touch(out.conn);
   }
 
-  /** The interior gave the management sender credit. */
+  /** The interior gave the management (or lookup) sender credit. */
   onManagementFlow(link: Link): void {
     if (link === this.mgmtOut) this.sendRequests();
+    if (link === this.lookupOut) this.sendLookups();
+  }
+
+  /**
+   * Asks the interior whether `address` is link-routed (for a link whose edge end receives:
+   * `receiver`), as a qdrouterd edge does before it serves an attach that no local route takes.
+   * `done` hears `route` (forward the attach up), `no-route` (a route without destinations),
+   * or `local` (not a route, no answer within 3 s, or the uplink went). False: cannot ask now.
+   */
+  lookup(address: string, receiver: boolean, done: (r: LookupOutcome) => void): boolean {
+    if (this.active === null || this.lookupOut === null) return false;
+    const correlationId = `${this.id}.lookup.${this.nextCorrelation++}`;
+    const timer = setTimeout(() => {
+      if (this.lookups.delete(correlationId)) done('local');
+    }, LOOKUP_TIMEOUT_MS);
+    timer.unref();
+    this.lookups.set(correlationId, { done, timer });
+    this.lookupOutbox.push({ correlationId, address, receiver });
+    this.sendLookups();
+    return true;
+  }
+
+  private sendLookups(): void {
+    const out = this.lookupOut;
+    if (out === null || !out.attached || this.replyTo === null) return;
+    let sent = 0;
+    while (sent < this.lookupOutbox.length && out.conn.canSend(out)) {
+      const r = this.lookupOutbox[sent++];
+      if (!this.lookups.has(r.correlationId)) continue;
+      out.conn.send(out, encodeLookupRequest(r.address, r.receiver, this.replyTo, r.correlationId), true, null);
+    }
+    if (sent === 0) return;
+    this.lookupOutbox.splice(0, sent);
+    this.host.touch(out.conn);
+  }
+
+  /** Every lookup in flight is answered `local` (the uplink went). */
+  private failLookups(): void {
+    const waiting = [...this.lookups.values()];
+    this.lookups.clear();
+    this.lookupOutbox.length = 0;
+    for (const l of waiting) {
+      clearTimeout(l.timer);
+      l.done('local');
+    }
+  }
+
+  /** A lookup's answer, when `d` is one. */
+  private onLookupReply(d: InDelivery): boolean {
+    let reply: LookupReply;
+    try {
+      reply = decodeLookupReply(d.payload);
+    } catch (e) {
+      if (e instanceof EdgeProtocolError) return false;
+      throw e;
+    }
+    const l = this.lookups.get(String(reply.correlationId));
+    if (l === undefined) return false;
+    this.lookups.delete(String(reply.correlationId));
+    clearTimeout(l.timer);
+    l.done(reply.status !== 0 || !reply.isLinkRoute ? 'local' : reply.hasDestinations ? 'route' : 'no-route');
+    return true;
   }
 
   /** A reply from the interior's agent: a proxy made (or refused), or dropped. */
   onManagementReply(link: Link, d: InDelivery): void {
     const conn = link.conn;
+    if (this.onLookupReply(d)) {
+      if (!d.settled) conn.updateIn(d, STATE.accepted, true);
+      conn.setCredit(link, 10);
+      this.host.touch(conn);
+      return;
+    }
     try {
       const reply = decodeReply(d.payload);
       const req = this.pending.get(String(reply.correlationId));
@@ -276,10 +357,15 @@ export class EdgeUplink {
       this.replyTo = a.source?.address ?? null;
       conn.setCredit(link, 10);
       this.syncProxies();
+      this.sendLookups();
       return true;
     }
     if (link === this.mgmtOut) {
       this.sendRequests();
+      return true;
+    }
+    if (link === this.lookupOut) {
+      this.sendLookups();
       return true;
     }
     if (link === this.uplink) {
@@ -350,6 +436,10 @@ export class EdgeUplink {
     } else if (link === this.downlink) this.downlink = null;
     else if (link === this.tracking) this.tracking = null;
     else if (link === this.mgmtOut) this.mgmtOut = null;
+    else if (link === this.lookupOut) {
+      this.lookupOut = null;
+      this.failLookups();
+    }
     else if (link === this.mgmtIn) {
       this.mgmtIn = null;
       this.replyTo = null;

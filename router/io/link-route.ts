@@ -53,7 +53,8 @@ export interface LinkRouteHost {
   routePresence?(key: string, present: boolean): void;
 }
 
-const NO_ROUTE: AmqpError = { condition: 'qd:no-route-to-dest', description: 'No route to the destination node' };
+/** qdrouterd's refusal of an attach no route takes. */
+export const NO_ROUTE: AmqpError = { condition: 'qd:no-route-to-dest', description: 'No route to the destination node' };
 const ROUTED_LINK_LOST: AmqpError = { condition: 'qd:routed-link-lost', description: 'Connectivity to the peer container was lost' };
 
 /** True when `address` is under the route's prefix (token boundaries) or matches its pattern. */
@@ -248,6 +249,11 @@ export class LinkRouter {
   }
 
   /** True when `address` in `direction` is link-routed here or anywhere in the mesh. */
+  /** Whether a route for `address` has a connection here to relay on (otherwise an edge asks its interior). */
+  hasLocalRoute(address: string, direction: 'in' | 'out'): boolean {
+    return this.isRouted(address, direction) && this.downstream(address, direction, false) !== null;
+  }
+
   isRouted(address: string, direction: 'in' | 'out'): boolean {
     if (this.local.some((r) => r.direction === direction && matchesRoute(r, address))) return true;
     for (const list of this.connRoutes.values()) if (list.some((r) => r.direction === direction && matchesRoute(r, address))) return true;
@@ -305,9 +311,10 @@ export class LinkRouter {
 
   /**
    * An attach from a client (or a routed attach from a neighbour router). Returns true when it
-   * is link-routed (relayed or refused here).
+   * is link-routed (relayed or refused here). `via`: relay it on that connection, whatever the
+   * routes here say (an edge's attach its interior said is link-routed).
    */
-  onAttach(link: Link, a: AttachFrame, fromRouter: boolean, space: ((address: string) => string) | null = null): boolean {
+  onAttach(link: Link, a: AttachFrame, fromRouter: boolean, space: ((address: string) => string) | null = null, via: Connection | null = null): boolean {
     // The client receives (we send) on `out` routes, sends on `in` routes.
     const direction: 'in' | 'out' = link.isSender ? 'out' : 'in';
     const t = link.isSender ? a.source : a.target;
@@ -330,8 +337,8 @@ export class LinkRouter {
       if (link.isSender) source = spaced;
       else target = spaced;
     }
-    if (!fromRouter && !this.isRouted(address, direction)) return false;
-    const conn = this.downstream(address, direction);
+    if (!fromRouter && via === null && !this.isRouted(address, direction)) return false;
+    const conn = via ?? this.downstream(address, direction);
     if (conn === null) {
       this.logger.log('ROUTER', 'info', `link route: no route for ${direction} link ${link.name} on ${address}`);
       link.refuse(NO_ROUTE, a);

@@ -30,7 +30,7 @@ import { DATA_LINK_CREDIT, InterRouter } from './inter-router';
 import { MESH_DEFAULTS, MeshSettings } from '../core/mesh';
 import { AutoLinkSettings, RouteContainer, RouteContainerHost, RouteContainerSettings, UnboundAutoLink } from './route-container';
 import { parsePhaseKey, phaseKey } from '../core/addresses';
-import { LinkRouteSettings, LinkRouter, RouteEnd } from './link-route';
+import { LinkRouteSettings, LinkRouter, NO_ROUTE, RouteEnd } from './link-route';
 import { RoutedDelivery } from './routed-delivery';
 import { computeReloadDiff } from '../reload';
 import { computeConnectionLinkRoute } from '../management/connection-link-route';
@@ -187,6 +187,8 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
   private readonly topoSelf: string;
   /** Failed authentications by host: repeated failures slow that host's new connections. */
   readonly authThrottle = new AuthThrottle();
+  /** Edge mode: client attaches waiting for the interior's link-route lookup. */
+  private readonly lookupHeld = new Set<Link>();
   /** Route-container connectors (to brokers). */
   readonly routeContainers: RouteContainer[] = [];
   readonly linkRouter: LinkRouter;
@@ -934,7 +936,50 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     const refused = this.policyGate.decideAttach(ctx.policy, link, a);
     if (refused !== null) return this.refuse(link, a, refused);
     const space = ctx.tenant === null ? null : (key: string) => inSpace(ctx.tenant, key);
+    // An edge asks its interior whether an address no local route serves is link-routed there.
+    if (this.edgeUplink !== null && !ctx.edge && this.lookUpBeforeServing(link, a, space)) return;
     if (this.linkRouter.onAttach(link, a, false, space)) return;
+    this.serveAttach(link, a);
+  }
+
+  /**
+   * Edge mode: holds a client's attach while the interior says whether its address is
+   * link-routed (qdrouterd's address_lookup_client): then it is relayed up the edge connection,
+   * refused (a route without destinations), or served here. False when no lookup is made
+   * (router-local addresses, no terminus address, or no active uplink).
+   */
+  private lookUpBeforeServing(link: Link, a: AttachFrame, space: ((key: string) => string) | null): boolean {
+    const t = link.isSender ? a.source : a.target;
+    if (t === null || t.type === 'coordinator') return false;
+    const raw = t.dynamic ? t.dynamicAddress : t.address;
+    if (raw === null) return false;
+    const key = space === null ? normalizeAddress(raw) : space(normalizeAddress(raw));
+    if (key === '$management' || key.startsWith('_local/') || key.startsWith('_topo/') || key.startsWith('_edge/') || key.startsWith('_$qd.')) return false;
+    if (this.linkRouter.hasLocalRoute(key, link.isSender ? 'out' : 'in')) return false;
+    // The attach outlives this frame: keep its termini's bytes.
+    const held: AttachFrame = {
+      ...a,
+      source: a.source === null ? null : { ...a.source, raw: Buffer.from(a.source.raw) },
+      target: a.target === null ? null : { ...a.target, raw: Buffer.from(a.target.raw) },
+    };
+    const asked = this.edgeUplink!.lookup(key, !link.isSender, (outcome) => {
+      // The client gave up (detached, or its connection went) while we asked.
+      if (!this.lookupHeld.delete(link)) return;
+      const up = this.edgeUplink?.activeConnection ?? null;
+      if (outcome === 'route' && up !== null) this.linkRouter.onAttach(link, held, false, space, up);
+      else if (outcome === 'no-route') this.refuse(link, held, NO_ROUTE);
+      else if (!this.linkRouter.onAttach(link, held, false, space)) this.serveAttach(link, held);
+      this.touch(link.conn);
+      if (up !== null) this.touch(up);
+    });
+    if (asked) this.lookupHeld.add(link);
+    return asked;
+  }
+
+  /** A client's attach that no link route takes: a consumer, a producer, management, or an edge's own links. */
+  private serveAttach(link: Link, a: AttachFrame): void {
+    const conn = link.conn;
+    const ctx = conn.ctx as ConnCtx;
     const capacity = ctx.listener.linkCapacity;
     const edgeConn = ctx.edge ? conn : null;
     if (edgeConn !== null && link.isSender && a.source !== null && this.edgeUplink === null && this.onEdgeAttach(link, a, capacity)) return;
@@ -1155,6 +1200,8 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
 
   onLinkGone(link: Link, error: AmqpError | null, reason: LinkGoneReason): void {
     this.policyGate.onLinkGone((link.conn.ctx as ConnCtx).policy, link);
+    // Waiting for an edge lookup: nothing was made for it yet.
+    if (this.lookupHeld.delete(link)) return;
     if (link.ctx instanceof RouteEnd) return this.linkRouter.onLinkGone(link, error, reason);
     if (link.ctx === MANAGEMENT || link.ctx === ADDRESS_LOOKUP) return;
     const ctx = link.conn.ctx as ConnCtx;

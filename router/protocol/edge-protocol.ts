@@ -165,3 +165,66 @@ export function encodeLookupReply(req: Pick<LookupRequest, 'replyTo' | 'correlat
   w.endList(b, 2);
   return w.take();
 }
+
+/**
+ * An edge's link-route lookup (qdrouterd's address_lookup_client): to `_$qd.addr_lookup`,
+ * reply-to and correlation-id set, application-properties `version` and `opcode` 1, amqp-value
+ * `[address, receiver]` (`receiver`: the edge's end of the link receives, the client sends).
+ */
+export function encodeLookupRequest(address: string, receiver: boolean, replyTo: string, correlationId: string): Buffer {
+  const w = new Writer(128 + (address.length + replyTo.length) * 3);
+  w.descriptor(D.Properties);
+  const p = w.beginList();
+  w.null(); // message-id
+  w.null(); // user-id
+  w.string(ADDRESS_LOOKUP_ADDRESS); // to
+  w.null(); // subject
+  w.string(replyTo);
+  w.string(correlationId);
+  w.endList(p, 6);
+  w.descriptor(D.ApplicationProperties);
+  w.value(new Map<string, unknown>([['version', uint(LOOKUP_VERSION)], ['opcode', uint(LOOKUP_OPCODE_LINK_ROUTE)]]));
+  w.descriptor(D.AmqpValue);
+  const b = w.beginList();
+  w.string(address);
+  w.boolean(receiver);
+  w.endList(b, 2);
+  return w.take();
+}
+
+/** An interior's answer to a lookup. */
+export interface LookupReply {
+  correlationId: unknown;
+  status: number;
+  isLinkRoute: boolean;
+  hasDestinations: boolean;
+}
+
+/**
+ * Reads a lookup reply: correlation-id, application-properties `status`, amqp-value
+ * `[is-link-route, has-destinations]`.
+ * @throws EdgeProtocolError when it is not one.
+ */
+export function decodeLookupReply(payload: Buffer): LookupReply {
+  let props: unknown[] | null = null;
+  let app: Map<unknown, unknown> | Record<string, unknown> | null = null;
+  let body: unknown;
+  try {
+    const r = new Reader(payload);
+    while (r.off < payload.length) {
+      const s = r.read();
+      if (!(s instanceof Described)) continue;
+      const code = Number(s.descriptor);
+      if (code === D.Properties && Array.isArray(s.value)) props = s.value;
+      else if (code === D.ApplicationProperties && s.value !== null && typeof s.value === 'object') app = s.value as Map<unknown, unknown>;
+      else if (code === D.AmqpValue) body = s.value;
+    }
+  } catch (e) {
+    if (e instanceof DecodeError) throw new EdgeProtocolError(`malformed address lookup reply: ${e.message}`, { cause: e });
+    throw e;
+  }
+  const status = Number(app instanceof Map ? app.get('status') : app?.['status']);
+  if (!Number.isInteger(status)) throw new EdgeProtocolError('address lookup reply has no status');
+  const list = Array.isArray(body) ? body : [];
+  return { correlationId: props?.[5] ?? null, status, isLinkRoute: list[0] === true, hasDestinations: list[1] === true };
+}

@@ -235,6 +235,44 @@ test('a broker behind an edge: its link routes are proxied to the interior and r
   });
 });
 
+test('a client on an edge reaches a broker behind an interior: the edge asks its interior (qdrouterd\'s address lookup) and relays the attach up', async () => {
+  //   rhea on EC --> [EC edge: linkRoute template naming no connection of its own] --lookup, relay--> [IA] --> [IB] --route-container--> broker "stock"
+  await withNet(async ({ ia, ib }) => {
+    const b = await startBroker(brokerConfig(tempDir(), { id: 'stock' }), { name: 'stock' });
+    const made = (await ask(u(ib), [
+      { properties: { operation: 'CREATE', type: T('connector'), name: 'broker' }, body: { host: '127.0.0.1', port: String(b.port), role: 'route-container' } },
+      { properties: { operation: 'CREATE', type: T('router.config.linkRoute'), name: 'stock-in' }, body: { prefix: 'stock', direction: 'in', connection: 'broker' } },
+      { properties: { operation: 'CREATE', type: T('router.config.linkRoute'), name: 'stock-out' }, body: { prefix: 'stock', direction: 'out', connection: 'broker' } },
+    ])).replies;
+    assert.equal(made.map((r: { statusCode: number }) => r.statusCode), [201, 201, 201]);
+    const ec = await startRouter([
+      'router {\n    mode: edge\n    id: EC\n}',
+      'listener {\n    host: 127.0.0.1\n    port: 0\n}',
+      `connector {\n    name: up\n    host: 127.0.0.1\n    port: ${ia.ports[2]}\n    role: edge\n}`,
+      // A template shared by the mesh: the route is this edge's too, but its connection is not here.
+      'linkRoute {\n    prefix: stock\n    direction: in\n    connection: broker\n}',
+      'linkRoute {\n    prefix: stock\n    direction: out\n    connection: broker\n}',
+    ].join('\n') + '\n');
+    try {
+      await waitFor(() => ec.log.some((l) => l.includes('edge: active edge connection')), 10_000, 'EC to connect');
+      const c = await connect({ port: ec.port });
+      try {
+        // Until IA has learnt IB's route, the lookup says "no destinations" (refused): retried.
+        await waitFor(async () => (await sendAll(c, 'stock.probe', [{ body: 'p' }], 2000).catch(() => ['none']))[0] === 'accepted', 15_000, 'the route reached from EC');
+        assert.equal(await sendAll(c, 'stock.items', numbered(3, 'e')), ['accepted', 'accepted', 'accepted']);
+        const rx = await receiver(c, 'stock.items');
+        await waitFor(() => rx.messages.length === 3, 5000, 'the broker\'s messages down to the edge');
+        assert.equal(bodies(rx), ['e0', 'e1', 'e2']);
+      } finally {
+        await c.close();
+      }
+    } finally {
+      await ec.stop();
+      await b.stop();
+    }
+  });
+});
+
 test('management: the edge reports mode edge and its uplink; the interior lists the edge connection', async () => {
   await withNet(async ({ ea, ia }) => {
     const [router, conns] = (await ask(u(ea), [query(T('router')), query(T('connection'))])).replies;
