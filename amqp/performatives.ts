@@ -5,6 +5,7 @@
  * building objects.
  */
 import { DecodeError, Described, InvalidStringError, Reader, Writer, skipValue } from './codec';
+import { compoundBody } from './sections';
 
 /** Descriptor codes (numeric form; the symbolic form maps to these). */
 export const enum D {
@@ -634,18 +635,7 @@ export function writeBegin(w: Writer, channel: number, remoteChannel: number | n
 export function withTerminusAddress(raw: Buffer, address: string): Buffer {
   if (raw[0] !== 0x00) throw new DecodeError('terminus is not a described type');
   const listAt = skipValue(raw, 1, raw.length);
-  const c = raw[listAt];
-  let first: number, count: number;
-  if (c === 0x45) {
-    first = listAt + 1;
-    count = 0;
-  } else if (c === 0xc0) {
-    first = listAt + 3;
-    count = raw[listAt + 2];
-  } else if (c === 0xd0) {
-    first = listAt + 9;
-    count = raw.readUInt32BE(listAt + 5);
-  } else throw new DecodeError('terminus is not a list');
+  const { first, count } = compoundBody(raw, listAt, raw.length, 'list');
   const rest = count > 0 ? skipValue(raw, first, raw.length) : first;
   const w = new Writer();
   w.bytes(raw, 0, listAt);
@@ -654,15 +644,6 @@ export function withTerminusAddress(raw: Buffer, address: string): Buffer {
   w.bytes(raw, rest, raw.length);
   w.endList(m, Math.max(count, 1));
   return w.take();
-}
-
-/** The [first field, count, end] of a described list's body at `at` (its constructor byte). */
-function listFields(raw: Buffer, at: number): { first: number; count: number } {
-  const c = raw[at];
-  if (c === 0x45) return { first: at + 1, count: 0 };
-  if (c === 0xc0) return { first: at + 3, count: raw[at + 2] };
-  if (c === 0xd0) return { first: at + 9, count: raw.readUInt32BE(at + 5) };
-  throw new DecodeError('terminus is not a list');
 }
 
 /**
@@ -674,7 +655,7 @@ function listFields(raw: Buffer, at: number): { first: number; count: number } {
 export function withDynamicNodeAddress(raw: Buffer, address: string): Buffer {
   if (raw[0] !== 0x00) throw new DecodeError('terminus is not a described type');
   const listAt = skipValue(raw, 1, raw.length);
-  const { first, count } = listFields(raw, listAt);
+  const { first, count } = compoundBody(raw, listAt, raw.length, 'list');
   if (count < 6) return raw;
   let at = first;
   for (let i = 0; i < 5; i++) at = skipValue(raw, at, raw.length);

@@ -84,25 +84,14 @@ export function readUserId(buf: Buffer, start: number, end: number): Buffer | nu
     if (!readSection(buf, p, end, sec)) return null;
     const { code, body, next } = sec;
     if (code === D.Properties) {
-      const c = buf[body];
-      let q: number, count: number, listEnd: number;
-      if (c === 0x45) return null;
-      if (c === 0xc0 && body + 3 <= next) {
-        q = body + 3;
-        count = buf[body + 2];
-        listEnd = body + 2 + buf[body + 1];
-      } else if (c === 0xd0 && body + 9 <= next) {
-        q = body + 9;
-        count = buf.readUInt32BE(body + 5);
-        listEnd = body + 5 + buf.readUInt32BE(body + 1);
-      } else throw new DecodeError('properties section is not a list');
-      if (listEnd < q || listEnd > next || count < 2) return null;
-      q = skipValue(buf, q, listEnd);
-      const vEnd = skipValue(buf, q, listEnd);
-      // user-id is binary (vbin8 0xa0, vbin32 0xb0); qdrouterd compares its bytes with the user.
-      if (buf[q] === 0xa0) return vEnd > q + 2 ? buf.subarray(q + 2, vEnd) : null;
-      if (buf[q] === 0xb0) return vEnd > q + 5 ? buf.subarray(q + 5, vEnd) : null;
-      if (buf[q] === 0xa1 || buf[q] === 0xb1) return vEnd > q + (buf[q] === 0xa1 ? 2 : 5) ? buf.subarray(q + (buf[q] === 0xa1 ? 2 : 5), vEnd) : null;
+      const list = compoundBody(buf, body, next, 'list');
+      if (list.count < 2) return null;
+      const q = skipValue(buf, list.first, list.end);
+      const vEnd = skipValue(buf, q, list.end);
+      // user-id is binary (vbin8, vbin32); a string there is read the same way. qdrouterd compares its bytes with the user.
+      const c = buf[q];
+      const head = c === 0xa0 || c === 0xa1 ? 2 : c === 0xb0 || c === 0xb1 ? 5 : 0;
+      if (head > 0 && vEnd > q + head) return buf.subarray(q + head, vEnd);
       return null;
     }
     if (code !== D.Header && code !== D.DeliveryAnnotations && code !== D.MessageAnnotations) return null;

@@ -98,6 +98,8 @@ export class PolicyEngine {
   private settings: PolicySettings;
   private vhosts = new Map<string, VhostRules>();
   private aliases = new Map<string, string>();
+  /** Vhost names and aliases compiled as patterns (enableVhostNamePatterns), made once per settings. */
+  private patterns: { key: string; m: ReturnType<typeof compileAddressMatcher> }[] = [];
   /** Kept when a vhost is deleted, as qdrouterd keeps them. */
   readonly stats = new Map<string, VhostStats>();
   readonly counters: PolicyCounters = { connectionsProcessed: 0, connectionsDenied: 0, connectionsCurrent: 0, linksDenied: 0, maxMessageSizeDenied: 0, totalDenials: 0 };
@@ -117,6 +119,9 @@ export class PolicyEngine {
       for (const a of v.aliases) this.aliases.set(a, v.hostname);
       if (!this.stats.has(v.hostname)) this.stats.set(v.hostname, newStats());
     }
+    this.patterns = settings.enableVhostNamePatterns
+      ? [...this.vhosts.keys(), ...this.aliases.keys()].map((key) => ({ key, m: compileAddressMatcher({ pattern: key }) }))
+      : [];
   }
 
   get enabled(): boolean {
@@ -161,11 +166,9 @@ export class PolicyEngine {
 
   private matchVhostPattern(name: string): string | undefined {
     const tokens = addressTokens(name);
-    let best: { key: string; m: ReturnType<typeof compileAddressMatcher> } | undefined;
-    for (const key of [...this.vhosts.keys(), ...this.aliases.keys()]) {
-      const m = compileAddressMatcher({ pattern: key });
-      if (!matchesTokens(m, tokens)) continue;
-      if (best === undefined || compareMatchers(m, best.m) < 0) best = { key, m };
+    let best: (typeof this.patterns)[number] | undefined;
+    for (const p of this.patterns) {
+      if (matchesTokens(p.m, tokens) && (best === undefined || compareMatchers(p.m, best.m) < 0)) best = p;
     }
     return best?.key;
   }

@@ -2,8 +2,20 @@
  * Whether a user may use a link name (an address) under a group's `sources`/`targets` or
  * `sourcePattern`/`targetPattern` (qdrouterd's rules, with `${user}` substitution). Pure.
  */
-import { matchesAddressRule } from '../amqp/address';
-import { USER_TOKEN, type NameRule } from './ruleset';
+import { addressTokens, compileAddressMatcher, matchesTokens, type AddressMatcher } from '../amqp/address';
+
+/**
+ * One allowed link name: literal (`a`), `${user}` as prefix (`p`), suffix (`s`) or embedded (`e`),
+ * or `*` (any). A literal ending in `*` allows any name with that prefix.
+ */
+export interface NameRule {
+  readonly kind: 'a' | 'p' | 's' | 'e' | '*';
+  readonly before: string;
+  readonly after: string;
+}
+
+/** The `${user}` substitution token. */
+export const USER_TOKEN = '${user}';
 
 /** qdrouterd's address token separators: a user name in a pattern must stand as whole tokens. */
 const TOKEN_SEPARATORS = './';
@@ -23,13 +35,24 @@ export function approveName(user: string, rules: readonly NameRule[], proposed: 
   return false;
 }
 
+/** A sourcePattern/targetPattern item, compiled once with its vhost. */
+export interface PatternRule {
+  readonly pattern: string;
+  readonly matcher: AddressMatcher;
+}
+
+/** Compiles pattern items (`${user}` stands as one token in them). */
+export function compilePatterns(patterns: readonly string[]): PatternRule[] {
+  return patterns.map((pattern) => ({ pattern, matcher: compileAddressMatcher({ pattern }) }));
+}
+
 /**
  * A name against address patterns (`*` one token, `#` any number). A pattern starting or ending
  * with `${user}` allows the name only where the user name is a whole token there.
  */
-export function approveNameByPattern(user: string, patterns: readonly string[], proposed: string): boolean {
+export function approveNameByPattern(user: string, patterns: readonly PatternRule[], proposed: string): boolean {
   if (proposed === '') return false;
-  for (const p of patterns) {
+  for (const { pattern: p, matcher } of patterns) {
     let candidate = proposed;
     if (p.startsWith(USER_TOKEN)) {
       if (!proposed.startsWith(user)) continue;
@@ -42,7 +65,7 @@ export function approveNameByPattern(user: string, patterns: readonly string[], 
       candidate = proposed.slice(0, proposed.length - user.length) + USER_TOKEN;
     }
     // The token stands for itself in both: the name with the user as the token, against the pattern as written.
-    if (matchesAddressRule({ pattern: p }, candidate)) return true;
+    if (matchesTokens(matcher, addressTokens(candidate))) return true;
   }
   return false;
 }

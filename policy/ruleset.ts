@@ -4,6 +4,8 @@
  * refusals are qdrouterd's own sentences (its PolicyCompiler), which operators and tests match.
  */
 import { compileHostSpec, type HostSpec } from './hosts';
+import { USER_TOKEN, compilePatterns, type NameRule, type PatternRule } from './names';
+
 
 /** A vhost definition that cannot be used. */
 export class PolicyError extends Error {
@@ -11,16 +13,6 @@ export class PolicyError extends Error {
     super(message, options);
     this.name = 'PolicyError';
   }
-}
-
-/**
- * One allowed link name: literal (`a`), `${user}` as prefix (`p`), suffix (`s`) or embedded (`e`),
- * or `*` (any). A literal ending in `*` allows any name with that prefix.
- */
-export interface NameRule {
-  readonly kind: 'a' | 'p' | 's' | 'e' | '*';
-  readonly before: string;
-  readonly after: string;
 }
 
 /** The settings of a user group (qdrouterd's vhostUserGroupSettings), as compiled. */
@@ -49,8 +41,8 @@ export interface GroupSettings {
   readonly sources: readonly NameRule[];
   readonly targets: readonly NameRule[];
   /** Address patterns (`a.${user}.#`); when present they decide instead of sources/targets. */
-  readonly sourcePattern: readonly string[] | null;
-  readonly targetPattern: readonly string[] | null;
+  readonly sourcePattern: readonly PatternRule[] | null;
+  readonly targetPattern: readonly PatternRule[] | null;
 }
 
 /** A vhost's compiled rules. */
@@ -71,8 +63,6 @@ export interface VhostRules {
 
 /** The group of users allowed in without being named (allowUnknownUser). */
 export const DEFAULT_GROUP = '$default';
-/** The `${user}` substitution token. */
-export const USER_TOKEN = '${user}';
 
 const RULESET_OPTIONS = new Set(['name', 'identity', 'type', 'hostname', 'id', 'maxConnections', 'maxMessageSize', 'maxConnectionsPerHost', 'maxConnectionsPerUser', 'allowUnknownUser', 'groups', 'aliases']);
 const SETTINGS_OPTIONS = new Set(['users', 'remoteHosts', 'maxConnectionsPerHost', 'maxConnectionsPerUser', 'maxFrameSize', 'maxMessageSize', 'maxSessionWindow', 'maxSessions',
@@ -159,7 +149,7 @@ function compileGroup(vhost: string, group: string, input: Record<string, unknow
       else if (key === 'sources' || key === 'targets') s[key] = compileNames(vhost, group, key, items, false);
       else {
         compileNames(vhost, group, key, items, true);
-        s[key] = [...new Set(items)].filter((p) => p !== '');
+        s[key] = compilePatterns([...new Set(items)].filter((p) => p !== ''));
       }
     }
   }

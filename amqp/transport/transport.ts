@@ -27,3 +27,10 @@ export function peerOf(socket: { remoteAddress?: string; remotePort?: number }):
   const host = socket.remoteAddress ?? '?';
   return `${host.includes(':') ? `[${host}]` : host}:${socket.remotePort ?? '?'}`;
 }
+
+/** A peer's `host:port` (or `[v6]:port`, as {@link peerOf} writes it) split; port 0 when there is none. */
+export function splitHostPort(peer: string): [string, number] {
+  const i = peer.lastIndexOf(':');
+  if (i < 0) return [peer, 0];
+  return [peer.slice(0, i).replace(/^\[|\]$/g, ''), Number(peer.slice(i + 1)) || 0];
+}

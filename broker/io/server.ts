@@ -8,7 +8,8 @@
 import { PolicyEngine, type PolicySettings } from '../../policy/engine';
 import { PolicyConnection, PolicyGate } from '../../policy/gate';
 import { POLICY_DEFAULTS } from '../../policy/config';
-import { AuthThrottle } from '../../amqp/sasl/throttle';
+import { AuthGuard } from '../../amqp/transport/auth-guard';
+import { splitHostPort } from '../../amqp/transport/transport';
 import type { Users } from '../../config/users';
 import { Listener, openListeners } from '../../amqp/transport/listener';
 import { VERSION } from '../../lib/version';
@@ -97,13 +98,14 @@ export class BrokerServer implements ConnectionHandler, BrokerEffects {
   /** The policy engine (the same as a router's) and where connections meet it. */
   readonly policy: PolicyEngine;
   private readonly policyGate: PolicyGate;
-  /** Failed authentications by host: repeated failures slow that host's new connections. */
-  readonly authThrottle = new AuthThrottle();
+  /** Failed authentications: logged, counted by host; repeated failures slow that host's new connections. */
+  readonly authGuard: AuthGuard;
 
   constructor(readonly settings: BrokerServerSettings, readonly logger: Logger) {
     this.pump = new ConnectionPump({ beforeWrite: (now) => this.beforeWrite(now), onWritable: (c) => this.onWritable(c) }, logger);
     this.policy = new PolicyEngine(settings.policy ?? { ...POLICY_DEFAULTS, vhosts: [] });
     this.policyGate = new PolicyGate(this.policy, (level, text) => this.logger.log('POLICY', level, text));
+    this.authGuard = new AuthGuard(logger);
   }
 
   /** Opens every listener; resolves when all listen. */
@@ -118,13 +120,8 @@ export class BrokerServer implements ConnectionHandler, BrokerEffects {
       t.stream.destroy();
       return;
     }
-    const host = hostOf(t.peer);
-    const wait = throttled ? 0 : this.authThrottle.computeDelay(host, Date.now());
-    if (wait > 0) {
-      this.logger.log('SERVER', 'info', `Connection from ${t.peer} on ${l.name} waits ${wait} ms: ${this.authThrottle.failures(host, Date.now())} recent failed authentications from ${host}`);
-      setTimeout(() => this.accept(t, deadline + wait, l, true), wait);
-      return;
-    }
+    // A host whose authentications keep failing is served, later.
+    if (!throttled && this.authGuard.holdBack(t.peer, l.name, (waited) => this.accept(t, deadline + waited, l, true))) return;
     const ctx = new ConnCtx(t, l, this.nextConnId++);
     if (!this.policyGate.onAccept(ctx.policy, t.peer)) {
       t.stream.destroy();
@@ -250,7 +247,7 @@ export class BrokerServer implements ConnectionHandler, BrokerEffects {
   /** A client's open: its vhost (the open's hostname) and user decide, as on a router. */
   decideOpen(conn: Connection): { refuse: AmqpError } | { maxFrameSize?: number; channelMax?: number } | null {
     const ctx = conn.ctx as ConnCtx;
-    return this.policyGate.decideOpen(ctx.policy, conn, hostOf(ctx.transport.peer), conn.remoteOpen?.hostname ?? '');
+    return this.policyGate.decideOpen(ctx.policy, conn, splitHostPort(ctx.transport.peer)[0], conn.remoteOpen?.hostname ?? '');
   }
 
   decideBegin(conn: Connection, open: number): AmqpError | null {
@@ -263,13 +260,12 @@ export class BrokerServer implements ConnectionHandler, BrokerEffects {
 
   onAuthFailed(conn: Connection, mechanism: string, user: string | null, reason: string): void {
     const ctx = conn.ctx as ConnCtx;
-    const host = hostOf(ctx.transport.peer);
-    this.authThrottle.onFailure(host, Date.now());
-    this.logger.log('AUTHSERVICE', 'warning', `[C${ctx.id}] Authentication failed: ${mechanism}${user !== null ? ` user ${JSON.stringify(user)}` : ''} from ${ctx.transport.peer} on ${ctx.listener.name}: ${reason} (${this.authThrottle.failures(host, Date.now())} recent failures from ${host})`);
+    this.authGuard.onFailure(ctx.id, ctx.transport.peer, ctx.listener.name, mechanism, user, reason);
   }
 
   onOpen(conn: Connection): void {
     const ctx = conn.ctx as ConnCtx;
+    if (conn.saslMechanism !== null && conn.saslMechanism !== 'ANONYMOUS') this.authGuard.onSuccess(ctx.transport.peer);
     this.logger.log('SERVER', 'info', `[C${ctx.id}] Connection open: container-id ${conn.remoteOpen?.containerId}, user ${conn.user}`);
   }
 
@@ -564,12 +560,6 @@ export class BrokerServer implements ConnectionHandler, BrokerEffects {
     this.touch(conn);
   }
 
-}
-
-/** The host part of a peer's `host:port` (`[v6]:port` too). */
-function hostOf(peer: string): string {
-  const i = peer.lastIndexOf(':');
-  return (i < 0 ? peer : peer.slice(0, i)).replace(/^\[|\]$/g, '');
 }
 
 /** 'queue' or 'topic' from a terminus's capabilities (qpid-jms, Artemis). */

@@ -46,7 +46,8 @@ import { EdgeTracker } from './edge-tracker';
 import { PolicyEngine, type PolicySettings } from '../../policy/engine';
 import { PolicyConnection, PolicyGate } from '../../policy/gate';
 import { POLICY_DEFAULTS } from '../../policy/config';
-import { AuthThrottle } from '../../amqp/sasl/throttle';
+import { AuthGuard } from '../../amqp/transport/auth-guard';
+import { splitHostPort } from '../../amqp/transport/transport';
 import {
   ADDRESS_LOOKUP_ADDRESS, ADDRESS_LOOKUP_CREDIT, EDGE_DOWNLINK_CAPABILITY, EDGE_TRACKING_ADDRESS, EdgeProtocolError, LookupStatus,
   decodeLookupRequest, encodeLookupReply,
@@ -165,12 +166,16 @@ const REJECT_UNAVAILABLE = encodeRejected({ condition: 'amqp:not-found', descrip
 const NODE_NOT_FOUND: AmqpError = { condition: 'amqp:not-found', description: 'Node not found' };
 const REJECT_BAD_TO = encodeRejected({ condition: 'amqp:invalid-field', description: 'anonymous relay: the message\'s "to" address is not valid UTF-8' });
 /**
- * A mobile address in a tenant's space (`vhost/address`); router-local, topological and edge
- * addresses, and the management node, are the same in every space (qdrouterd's).
+ * A mobile address in a tenant's space (`vhost/address`); the routers' own addresses are the
+ * same in every space (qdrouterd's).
  */
 function inSpace(tenant: string | null, key: string): string {
-  if (tenant === null || key === '$management' || key.startsWith('_local/') || key.startsWith('_topo/') || key.startsWith('_edge/')) return key;
-  return tenant + key;
+  return tenant === null || isRouterAddress(key) ? key : tenant + key;
+}
+
+/** An address of the routers themselves (management, router-local, topological, edge, qdrouterd's `_$qd.`): never a tenant's, never link-routed. */
+function isRouterAddress(key: string): boolean {
+  return key === '$management' || key.startsWith('_local/') || key.startsWith('_topo/') || key.startsWith('_edge/') || key.startsWith('_$qd.');
 }
 
 /** Policy when the configuration has none: qdrouterd's defaults (no vhost rules). */
@@ -185,8 +190,8 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
   private readonly policyGate: PolicyGate;
   /** `_topo/0/<this router's id>/` (the id needs a restart to change). */
   private readonly topoSelf: string;
-  /** Failed authentications by host: repeated failures slow that host's new connections. */
-  readonly authThrottle = new AuthThrottle();
+  /** Failed authentications: logged, counted by host; repeated failures slow that host's new connections. */
+  readonly authGuard: AuthGuard;
   /** Edge mode: client attaches waiting for the interior's link-route lookup. */
   private readonly lookupHeld = new Set<Link>();
   /** Route-container connectors (to brokers). */
@@ -236,6 +241,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     this.pump = new ConnectionPump({ beforeWrite: () => this.core.flush(), onWritable: (c) => this.onWritable(c) }, logger);
     this.addressTable = new AddressTable(settings.addresses);
     this.topoSelf = `_topo/0/${settings.id}/`;
+    this.authGuard = new AuthGuard(logger);
     this.policy = new PolicyEngine(settings.policy ?? NO_POLICY);
     this.policyGate = new PolicyGate(this.policy, (level, text) => this.logger.log('POLICY', level, text));
     this.core = new RouterCore(this.addressTable, this);
@@ -727,14 +733,8 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
       t.stream.destroy();
       return;
     }
-    const [peerHost] = splitHostPort(t.peer);
-    const wait = throttled ? 0 : this.authThrottle.computeDelay(peerHost, Date.now());
-    if (wait > 0) {
-      // A host whose authentications keep failing is served, later.
-      this.logger.log('SERVER', 'info', `Connection from ${t.peer} on ${l.name} waits ${wait} ms: ${this.authThrottle.failures(peerHost, Date.now())} recent failed authentications from ${peerHost}`);
-      setTimeout(() => this.accept(t, deadline + wait, l, true), wait);
-      return;
-    }
+    // A host whose authentications keep failing is served, later.
+    if (!throttled && this.authGuard.holdBack(t.peer, l.name, (waited) => this.accept(t, deadline + waited, l, true))) return;
     const ctx = new ConnCtx(t, l, this.nextConnId++);
     if (!this.policyGate.onAccept(ctx.policy, t.peer)) {
       // As qdrouterd: over the global limit the socket is closed before any AMQP.
@@ -840,9 +840,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
 
   onAuthFailed(conn: Connection, mechanism: string, user: string | null, reason: string): void {
     const ctx = conn.ctx as ConnCtx;
-    const [host] = splitHostPort(ctx.transport.peer);
-    this.authThrottle.onFailure(host, Date.now());
-    this.logger.log('AUTHSERVICE', 'warning', `[C${ctx.id}] Authentication failed: ${mechanism}${user !== null ? ` user ${JSON.stringify(user)}` : ''} from ${ctx.transport.peer} on ${ctx.listener.name}: ${reason} (${this.authThrottle.failures(host, Date.now())} recent failures from ${host})`);
+    this.authGuard.onFailure(ctx.id, ctx.transport.peer, ctx.listener.name, mechanism, user, reason);
   }
 
   onOversize(link: Link): void {
@@ -853,7 +851,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     this.interRouter?.onOpen(conn);
     const ctx = conn.ctx as ConnCtx;
     if (conn.saslMechanism !== null && conn.saslMechanism !== 'ANONYMOUS' && ctx.connector === null && ctx.routeContainer === null) {
-      this.authThrottle.onSuccess(splitHostPort(ctx.transport.peer)[0]);
+      this.authGuard.onSuccess(ctx.transport.peer);
     }
     if (ctx.listener.multiTenant && ctx.connector === null) {
       // The vhost policy resolved (an alias, the default vhost), else the open's hostname (qdrouterd's).
@@ -954,7 +952,7 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     const raw = t.dynamic ? t.dynamicAddress : t.address;
     if (raw === null) return false;
     const key = space === null ? normalizeAddress(raw) : space(normalizeAddress(raw));
-    if (key === '$management' || key.startsWith('_local/') || key.startsWith('_topo/') || key.startsWith('_edge/') || key.startsWith('_$qd.')) return false;
+    if (isRouterAddress(key)) return false;
     if (this.linkRouter.hasLocalRoute(key, link.isSender ? 'out' : 'in')) return false;
     // The attach outlives this frame: keep its termini's bytes.
     const held: AttachFrame = {
@@ -1403,9 +1401,3 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
   }
 }
 
-/** `host:port` (or `[v6]:port`) split; port 0 when there is none. */
-function splitHostPort(peer: string): [string, number] {
-  const i = peer.lastIndexOf(':');
-  if (i < 0) return [peer, 0];
-  return [peer.slice(0, i).replace(/^\[|\]$/g, ''), Number(peer.slice(i + 1)) || 0];
-}

@@ -104,12 +104,8 @@ export interface LookupRequest {
   receiver: boolean;
 }
 
-/**
- * Reads a lookup request: properties (reply-to, correlation-id), application-properties
- * `version` 1 and `opcode` 1, amqp-value `[address, receiver]`.
- * @throws EdgeProtocolError naming what is wrong
- */
-export function decodeLookupRequest(payload: Buffer): LookupRequest {
+/** The properties list, application-properties and amqp-value body of a small control message. */
+function readControlMessage(payload: Buffer, what: string): { props: unknown[] | null; app: Map<unknown, unknown> | Record<string, unknown> | null; body: unknown } {
   let props: unknown[] | null = null;
   let app: Map<unknown, unknown> | Record<string, unknown> | null = null;
   let body: unknown;
@@ -124,9 +120,19 @@ export function decodeLookupRequest(payload: Buffer): LookupRequest {
       else if (code === D.AmqpValue) body = s.value;
     }
   } catch (e) {
-    if (e instanceof DecodeError) throw new EdgeProtocolError(`malformed address lookup: ${e.message}`, { cause: e });
+    if (e instanceof DecodeError) throw new EdgeProtocolError(`malformed ${what}: ${e.message}`, { cause: e });
     throw e;
   }
+  return { props, app, body };
+}
+
+/**
+ * Reads a lookup request: properties (reply-to, correlation-id), application-properties
+ * `version` 1 and `opcode` 1, amqp-value `[address, receiver]`.
+ * @throws EdgeProtocolError naming what is wrong
+ */
+export function decodeLookupRequest(payload: Buffer): LookupRequest {
+  const { props, app, body } = readControlMessage(payload, 'address lookup');
   const get = (k: string): unknown => (app instanceof Map ? app.get(k) : app?.[k]);
   if (Number(get('version')) !== LOOKUP_VERSION) throw new EdgeProtocolError('address lookup: version must be 1');
   if (Number(get('opcode')) !== LOOKUP_OPCODE_LINK_ROUTE) throw new EdgeProtocolError('address lookup: unknown opcode');
@@ -206,23 +212,7 @@ export interface LookupReply {
  * @throws EdgeProtocolError when it is not one.
  */
 export function decodeLookupReply(payload: Buffer): LookupReply {
-  let props: unknown[] | null = null;
-  let app: Map<unknown, unknown> | Record<string, unknown> | null = null;
-  let body: unknown;
-  try {
-    const r = new Reader(payload);
-    while (r.off < payload.length) {
-      const s = r.read();
-      if (!(s instanceof Described)) continue;
-      const code = Number(s.descriptor);
-      if (code === D.Properties && Array.isArray(s.value)) props = s.value;
-      else if (code === D.ApplicationProperties && s.value !== null && typeof s.value === 'object') app = s.value as Map<unknown, unknown>;
-      else if (code === D.AmqpValue) body = s.value;
-    }
-  } catch (e) {
-    if (e instanceof DecodeError) throw new EdgeProtocolError(`malformed address lookup reply: ${e.message}`, { cause: e });
-    throw e;
-  }
+  const { props, app, body } = readControlMessage(payload, 'address lookup reply');
   const status = Number(app instanceof Map ? app.get('status') : app?.['status']);
   if (!Number.isInteger(status)) throw new EdgeProtocolError('address lookup reply has no status');
   const list = Array.isArray(body) ? body : [];

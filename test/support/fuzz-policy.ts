@@ -2,7 +2,7 @@
  * Fuzzing what policy and authentication add, without sockets: mutated client conversations
  * (SASL ANONYMOUS, PLAIN, SCRAM-SHA-256, SCRAM-SHA-1 exchanges; opens naming vhosts; sessions,
  * links and messages a policy decides on; management requests) go into a server-side engine whose
- * handler asks the policy engine as the router does. Used by the unit suite (a few thousand
+ * handler asks the same PolicyGate the router and the broker ask. Used by the unit suite (a few thousand
  * cases) and by bench/fuzz.ts (50,000 and more).
  *
  *   mutated bytes --> [Connection engine + SCRAM] --> handler: PolicyEngine decisions, user-id, management decode
@@ -10,11 +10,12 @@
 import { DecodeError } from '../../amqp/codec';
 import { ByteBudget, Connection, ConnectionHandler, ConnectionOptions, InDelivery, Link } from '../../amqp/engine/connection';
 import { ManagementError, decodeRequest } from '../../amqp/management';
-import { STATE, encodeRejected, type AttachFrame, type AmqpError } from '../../amqp/performatives';
+import { STATE, type AttachFrame, type AmqpError } from '../../amqp/performatives';
+import { MessageScan, scanMessage } from '../../router/protocol/message';
 import { computeCredentials, type StoredCredentials } from '../../amqp/sasl/scram';
-import { PolicyEngine, type ConnectionPolicy } from '../../policy/engine';
+import { PolicyEngine } from '../../policy/engine';
+import { PolicyConnection, PolicyGate } from '../../policy/gate';
 import { compileVhost } from '../../policy/ruleset';
-import { readUserId } from '../../amqp/sections';
 import { clientTraffic, mutate, pick, type FuzzSasl } from './fuzz';
 
 /** The users every case knows (credentials made once: PBKDF2 is slow on purpose). */
@@ -63,51 +64,41 @@ export interface FuzzTally {
   refusals: Record<string, number>;
 }
 
+/** The server under test: the engine's handler, asking the same PolicyGate the router and broker ask. */
 class PolicyHandler implements ConnectionHandler {
   errors: string[] = [];
-  policy: ConnectionPolicy | null = null;
-  constructor(readonly engine: PolicyEngine, readonly tally: FuzzTally, readonly id: number) {}
+  readonly pc: PolicyConnection;
+  private readonly scan = new MessageScan();
+  constructor(readonly gate: PolicyGate, readonly tally: FuzzTally, id: number) {
+    this.pc = new PolicyConnection(id);
+    gate.onAccept(this.pc, '127.0.0.1:1');
+  }
   private count(kind: string): void {
     this.tally.refusals[kind] = (this.tally.refusals[kind] ?? 0) + 1;
   }
-  decideOpen(conn: Connection): { refuse: AmqpError } | null {
-    const d = this.engine.decideOpen({ connId: this.id, user: conn.user ?? '', host: '127.0.0.1', vhost: conn.remoteOpen?.hostname ?? '' });
-    if (!d.ok) {
-      this.count('connection');
-      return { refuse: { condition: d.condition, description: d.description } };
-    }
-    this.policy = d.policy;
-    if (d.policy !== null && d.policy.maxMessageSize > 0) {
-      conn.opts.maxMessageSize = d.policy.maxMessageSize;
-      conn.opts.oversizeClosesConnection = true;
-    }
-    return null;
+  decideOpen(conn: Connection): ReturnType<NonNullable<ConnectionHandler['decideOpen']>> {
+    const d = this.gate.decideOpen(this.pc, conn, '127.0.0.1', conn.remoteOpen?.hostname ?? '');
+    if (d !== null && 'refuse' in d) this.count('connection');
+    return d;
   }
   decideBegin(_conn: Connection, open: number): AmqpError | null {
-    if (this.policy === null) return null;
-    const d = this.engine.decideSession(this.policy, open);
-    if (d.ok) return null;
-    this.count('session');
-    return { condition: d.condition, description: d.description };
+    const d = this.gate.decideBegin(this.pc, open);
+    if (d !== null) this.count('session');
+    return d;
   }
   onAuthFailed(): void {
     this.count('auth');
   }
-  onOversize(): void {
+  onOversize(link: Link): void {
     this.count('oversize');
-    this.engine.countOversize(this.policy);
+    this.gate.onOversize(this.pc, link);
   }
   onOpen(): void {}
   onAttach(link: Link, a: AttachFrame): void {
-    const p = this.policy;
-    if (p !== null) {
-      const d = link.isSender
-        ? this.engine.decideReceiver(p, a.source?.address ?? null, a.source?.dynamic ?? false, a.source?.capabilities ?? [])
-        : this.engine.decideSender(p, a.target?.address ?? null, a.target?.capabilities ?? []);
-      if (!d.ok) {
-        this.count('link');
-        return link.refuse({ condition: d.condition, description: d.description }, a);
-      }
+    const refused = this.gate.decideAttach(this.pc, link, a);
+    if (refused !== null) {
+      this.count('link');
+      return link.refuse(refused, a);
     }
     link.accept({}, a);
     link.address = (link.isSender ? a.source?.address : a.target?.address) ?? null;
@@ -116,13 +107,17 @@ class PolicyHandler implements ConnectionHandler {
   onFlow(): void {}
   onDelivery(link: Link, d: InDelivery): void {
     try {
-      if (this.policy !== null && !this.policy.settings.allowUserIdProxy) {
-        const uid = readUserId(d.payload, 0, d.payload.length);
-        if (uid !== null && uid.toString('utf8') !== this.policy.user) {
-          this.count('user-id');
-          if (!d.settled) link.conn.updateIn(d, encodeRejected({ condition: 'amqp:unauthorized-access', description: 'user_id proxy violation' }), true);
-          return;
-        }
+      // An anonymous sender's message: its `to`, as the router reads it.
+      let to: string | null = null;
+      if (link.address === null) {
+        scanMessage(d.payload, 0, d.payload.length, this.scan, false);
+        to = this.scan.to;
+      }
+      const rejected = this.gate.checkMessage(this.pc, d.payload, to);
+      if (rejected !== null) {
+        this.count('message-refused');
+        if (!d.settled) link.conn.updateIn(d, rejected, true);
+        return;
       }
       // Every message is also read as a management request, as the router reads those to $management.
       decodeRequest(d.payload);
@@ -136,10 +131,10 @@ class PolicyHandler implements ConnectionHandler {
   onSessionWritable(): void {}
   onInSettled(): void {}
   onLinkGone(link: Link): void {
-    if (this.policy !== null) this.engine.onLinkClosed(this.policy, !link.isSender);
+    this.gate.onLinkGone(this.pc, link);
   }
   onClosed(): void {
-    this.engine.onSocketClosed(this.id, false);
+    this.gate.onClosed(this.pc, '127.0.0.1:1');
   }
   log(level: string, msg: string): void {
     if (level === 'error') this.errors.push(msg);
@@ -151,7 +146,7 @@ class PolicyHandler implements ConnectionHandler {
  * that throws, logs an internal error, leaks budget or runs past `slowMs` is recorded.
  */
 export function runPolicyFuzz(rand: () => number, n: number, slowMs = 1000, onCase?: (i: number) => void): FuzzTally {
-  const engine = fuzzPolicy();
+  const gate = new PolicyGate(fuzzPolicy(), () => undefined);
   const conversations = fuzzConversations();
   const budget = new ByteBudget(1 << 30);
   const tally: FuzzTally = { cases: 0, crashes: [], hangs: [], refusals: {} };
@@ -159,7 +154,7 @@ export function runPolicyFuzz(rand: () => number, n: number, slowMs = 1000, onCa
     const base = conversations[pick(rand, conversations.length)].bytes;
     // Some cases keep the SASL exchange intact, so the policy decisions behind it are reached.
     const { bytes, ops } = mutate(base, rand, rand() < 0.5 ? 0 : Math.min(base.length - 1, 200));
-    const h = new PolicyHandler(engine, tally, i);
+    const h = new PolicyHandler(gate, tally, i);
     const c = new Connection({ ...OPTS, incompleteBudget: budget }, h, 0);
     const t0 = Date.now();
     try {
@@ -190,13 +185,13 @@ export function runPolicyFuzz(rand: () => number, n: number, slowMs = 1000, onCa
  * run to its close (the well-behaved client never stalls).
  */
 export function runCleanConversations(): { completed: number; total: number; problems: string[] } {
-  const engine = fuzzPolicy();
+  const gate = new PolicyGate(fuzzPolicy(), () => undefined);
   const problems: string[] = [];
   let completed = 0;
   const conversations = fuzzConversations().filter((c) => c.vhost !== 'tenant');
   conversations.forEach(({ bytes, mechanism }, i) => {
     const tally: FuzzTally = { cases: 0, crashes: [], hangs: [], refusals: {} };
-    const h = new PolicyHandler(engine, tally, 1_000_000 + i);
+    const h = new PolicyHandler(gate, tally, 1_000_000 + i);
     const c = new Connection({ ...OPTS }, h, 0);
     c.onBytes(bytes, 0);
     c.takeOutput();

@@ -5,7 +5,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { compileHostSpec, computeAddressBytes, matchesHostSpecs } from '../../policy/hosts';
-import { approveName, approveNameByPattern } from '../../policy/names';
+import { approveName, approveNameByPattern, compilePatterns } from '../../policy/names';
 import { compileVhost, PolicyError } from '../../policy/ruleset';
 import { PolicyEngine, type ConnectionPolicy, type PolicySettings } from '../../policy/engine';
 import { computeOptimizedPattern } from '../../policy/config';
@@ -46,7 +46,7 @@ test('link names: literal, trailing *, ${user} as prefix, suffix or embedded, wi
 });
 
 test('link name patterns: * one token, # any; ${user} only as a whole token', () => {
-  const p = ['${user}.q.#', 'tmp.*.x', 'z.${user}'];
+  const p = compilePatterns(['${user}.q.#', 'tmp.*.x', 'z.${user}']);
   assert.ok(approveNameByPattern('bob', p, 'bob.q.c.d'));
   assert.ok(approveNameByPattern('bob', p, 'bob.q'));
   assert.ok(approveNameByPattern('bob', p, 'tmp.any.x'));
