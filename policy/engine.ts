@@ -173,11 +173,6 @@ export class PolicyEngine {
     return best?.key;
   }
 
-  /** The rules of a vhost by its own name. */
-  vhost(name: string): VhostRules | undefined {
-    return this.vhosts.get(name);
-  }
-
   /**
    * A peer's open: the connection's vhost and group, or a refusal (counted). With vhost policy
    * off every open is allowed without settings (null).

@@ -7,7 +7,7 @@
 import type { Connection, Link } from '../amqp/engine/connection';
 import { encodeRejected, type AmqpError, type AttachFrame } from '../amqp/performatives';
 import { readUserId } from '../amqp/sections';
-import type { ConnectionPolicy, PolicyEngine } from './engine';
+import { CONNECTION_DISALLOWED, RESOURCE_LIMIT_EXCEEDED, type ConnectionPolicy, type PolicyEngine } from './engine';
 
 /** qdrouterd 1.19's outcomes for messages its policy refuses (router_node.c). */
 const REJECT_POLICY_TARGET = encodeRejected({ condition: 'amqp:unauthorized-access', description: 'policy violation on target' });
@@ -68,7 +68,7 @@ export class PolicyGate {
     const p = this.engine.connectorPolicy(vhost, conn.user ?? '');
     if (p === null) {
       this.log('error', `[C${pc.id}] Failed to find policyVhost settings for connection '${pc.id}', policyVhost: '${vhost}'`);
-      return { refuse: { condition: 'amqp:resource-limit-exceeded', description: 'connection disallowed by local policy' } };
+      return { refuse: { condition: RESOURCE_LIMIT_EXCEEDED, description: CONNECTION_DISALLOWED } };
     }
     this.adopt(pc, conn, p);
     return null;

@@ -270,8 +270,6 @@ export class Session {
   stalled: { link: Link; id: number; payload: Buffer; off: number; settled: boolean } | null = null;
   /** Begun by the peer (not by us). */
   peerBegun = false;
-  /** Refused when the peer began it (policy): ended at once, not counted as open. */
-  refused = false;
   // pending coalesced disposition (ours to the peer)
   dispRole = false;
   dispFirst = -1;
@@ -854,7 +852,6 @@ export class Connection {
     const refused = this.handler.decideBegin?.(this, open) ?? null;
     if (refused !== null) {
       s.ended = true;
-      s.refused = true;
       this.flushDisposition(s);
       writeEnd(this.w, s.channel, refused);
     }
