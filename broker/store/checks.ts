@@ -2,6 +2,7 @@
  * Argument checks every store makes the same way (the contract suite holds them to it): a caller
  * mistake throws RangeError or TypeError and changes nothing.
  */
+import type { TxOp } from './types';
 
 /** Longest queue name, UTF-8 bytes. */
 export const MAX_NAME_BYTES = 0xffff;
@@ -42,5 +43,63 @@ export function encodeMeta(meta: unknown): string {
 export function checkCount(count: unknown): void {
   if (typeof count !== 'number' || !Number.isInteger(count) || count < 0 || count > 0xffffffff) {
     throw new RangeError(`delivery count must be an integer 0..2^32-1, got ${String(count)}`);
+  }
+}
+
+/** What {@link checkTxOps} needs to know of a store's current state. */
+export interface TxView {
+  /** Whether message `id` is stored (and still referenced or just added). */
+  hasMessage(id: number): boolean;
+  /** How many queues reference message `id` now. */
+  messageRefs(id: number): number;
+  /** The refs of queue `name`, or undefined when there is no such queue. */
+  queueRefs(name: string): { has(id: number): boolean } | undefined;
+}
+
+/**
+ * Checks a transaction's ops against the current state as if applied in order (nothing is
+ * changed); throws on the first op that would fail, naming it. Every store validates a
+ * transaction here, so they refuse the same ones with the same words.
+ */
+export function checkTxOps(ops: readonly TxOp[], view: TxView, maxPayloadBytes: number): void {
+  // Overlays: refs of messages added by this tx, refs changed by it, messages it killed.
+  const added = new Map<number, number>();
+  const refDelta = new Map<number, number>();
+  const refState = new Map<string, boolean>();
+  const dead = new Set<number>();
+  for (let i = 0; i < ops.length; i++) {
+    const op = ops[i] as TxOp | undefined;
+    const where = `transaction op ${i}`;
+    if (op === null || typeof op !== 'object') throw new TypeError(`${where} is not an object`);
+    checkMsgId(op.msgId);
+    const id = op.msgId;
+    if (op.op === 'addMessage') {
+      if (!Buffer.isBuffer(op.payload)) throw new TypeError(`${where}: payload must be a Buffer`);
+      if (op.payload.length > maxPayloadBytes) throw new RangeError(`${where}: payload of ${op.payload.length} bytes exceeds ${maxPayloadBytes}`);
+      if (view.hasMessage(id) || added.has(id) || dead.has(id)) throw new RangeError(`${where}: message ${id} is already stored`);
+      added.set(id, 0);
+    } else if (op.op === 'addRef' || op.op === 'ack') {
+      const refs = view.queueRefs(op.queue);
+      if (refs === undefined) throw new RangeError(`${where}: no queue ${String(op.queue)}`);
+      const key = `${op.queue}\u0000${id}`;
+      const has = refState.get(key) ?? refs.has(id);
+      const refsNow = added.has(id) ? (added.get(id) as number) : view.messageRefs(id) + (refDelta.get(id) ?? 0);
+      if (op.op === 'addRef') {
+        if (dead.has(id) || (!added.has(id) && !view.hasMessage(id))) throw new RangeError(`${where}: message ${id} is not stored`);
+        if (has) throw new RangeError(`${where}: queue ${op.queue} already references message ${id}`);
+      } else if (!has) {
+        throw new RangeError(`${where}: queue ${op.queue} does not reference message ${id}`);
+      }
+      const delta = op.op === 'addRef' ? 1 : -1;
+      refState.set(key, delta > 0);
+      if (added.has(id)) added.set(id, refsNow + delta);
+      else refDelta.set(id, (refDelta.get(id) ?? 0) + delta);
+      if (delta < 0 && refsNow - 1 <= 0) {
+        added.delete(id);
+        dead.add(id);
+      }
+    } else {
+      throw new TypeError(`${where}: unknown op ${String((op as { op?: unknown }).op)}`);
+    }
   }
 }

@@ -32,7 +32,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { FencedError, QueueMeta, Recovered, Store, StoreError, StoreOptions, TxOp } from './types';
-import { MAX_TX_OPS, checkCount, checkMsgId, checkName, encodeMeta } from './checks';
+import { MAX_TX_OPS, TxView, checkCount, checkMsgId, checkName, checkTxOps, encodeMeta } from './checks';
 
 const T_HEADER = 1;
 const T_QUEUE = 2;
@@ -826,59 +826,20 @@ export class JournalStore implements Store {
     this.kick();
   }
 
-  /**
-   * Checks `ops` against the current state as if applied in order (nothing is changed) and
-   * returns the size of their TX record; throws on the first op that would fail.
-   */
+  /** Checks `ops` (as every store does) and returns the size of their TX record. */
   private validateTx(ops: TxOp[]): number {
-    // Overlays: refs of messages added by this tx, refs changed by it, messages it killed.
-    const added = new Map<number, number>();
-    const refDelta = new Map<number, number>();
-    const refState = new Map<string, boolean>();
-    const dead = new Set<number>();
+    checkTxOps(ops, this.txView, this.maxPayloadBytes);
     let total = TX_OVERHEAD;
-    for (let i = 0; i < ops.length; i++) {
-      const op = ops[i] as TxOp | undefined;
-      const where = `transaction op ${i}`;
-      if (op === null || typeof op !== 'object') throw new TypeError(`${where} is not an object`);
-      checkMsgId(op.msgId);
-      const id = op.msgId;
-      if (op.op === 'addMessage') {
-        if (!Buffer.isBuffer(op.payload)) throw new TypeError(`${where}: payload must be a Buffer`);
-        if (op.payload.length > this.maxPayloadBytes) throw new RangeError(`${where}: payload of ${op.payload.length} bytes exceeds ${this.maxPayloadBytes}`);
-        if (this.messages.has(id) || added.has(id) || dead.has(id)) throw new RangeError(`${where}: message ${id} is already stored`);
-        added.set(id, 0);
-        total += TX_MSG_OVERHEAD + op.payload.length;
-      } else if (op.op === 'addRef' || op.op === 'ack') {
-        const q = this.queues.get(op.queue);
-        if (q === undefined) throw new RangeError(`${where}: no queue ${String(op.queue)}`);
-        const key = `${q.id}:${id}`;
-        const has = refState.get(key) ?? q.refs.has(id);
-        const refsNow = added.has(id) ? (added.get(id) as number) : (this.messages.get(id)?.refs ?? 0) + (refDelta.get(id) ?? 0);
-        if (op.op === 'addRef') {
-          if (dead.has(id) || (!added.has(id) && !this.messages.has(id))) throw new RangeError(`${where}: message ${id} is not stored`);
-          if (has) throw new RangeError(`${where}: queue ${op.queue} already references message ${id}`);
-          refState.set(key, true);
-          if (added.has(id)) added.set(id, refsNow + 1);
-          else refDelta.set(id, (refDelta.get(id) ?? 0) + 1);
-        } else {
-          if (!has) throw new RangeError(`${where}: queue ${op.queue} does not reference message ${id}`);
-          refState.set(key, false);
-          if (added.has(id)) added.set(id, refsNow - 1);
-          else refDelta.set(id, (refDelta.get(id) ?? 0) - 1);
-          if (refsNow - 1 <= 0) {
-            added.delete(id);
-            dead.add(id);
-          }
-        }
-        total += TX_REF_BYTES;
-      } else {
-        throw new TypeError(`${where}: unknown op ${String((op as { op?: unknown }).op)}`);
-      }
-      if (total - 8 > this.maxRecordBytes) throw new RangeError(`transaction exceeds the journal's record limit of ${this.maxRecordBytes} bytes`);
-    }
+    for (const op of ops) total += op.op === 'addMessage' ? TX_MSG_OVERHEAD + op.payload.length : TX_REF_BYTES;
+    if (total - 8 > this.maxRecordBytes) throw new RangeError(`transaction exceeds the journal's record limit of ${this.maxRecordBytes} bytes`);
     return total;
   }
+
+  private readonly txView: TxView = {
+    hasMessage: (id) => this.messages.has(id),
+    messageRefs: (id) => this.messages.get(id)?.refs ?? 0,
+    queueRefs: (name) => this.queues.get(name)?.refs,
+  };
 
   private queueOf(name: string): QueueState {
     const q = this.queues.get(name);

@@ -5,7 +5,7 @@
  * journal. Same validation and limits as the journal, so the contract suite holds for both.
  */
 import { FencedError, QueueMeta, Recovered, Store, StoreError, StoreOptions, TxOp } from './types';
-import { MAX_TX_OPS, checkCount, checkMsgId, checkName, encodeMeta } from './checks';
+import { MAX_TX_OPS, checkCount, checkMsgId, checkName, checkTxOps, encodeMeta } from './checks';
 
 /** The journal's default record limit minus its MSG overhead, so both refuse the same payloads. */
 const DEFAULT_MAX_PAYLOAD_BYTES = 64 * 1024 * 1024 + 1024 - 9;
@@ -215,44 +215,11 @@ export class MemoryStore implements Store {
 
   /** Throws on the first op that would fail if `ops` were applied in order; changes nothing. */
   private validateTx(ops: TxOp[]): void {
-    const added = new Map<number, number>();
-    const refDelta = new Map<number, number>();
-    const refState = new Map<string, boolean>();
-    const dead = new Set<number>();
-    for (let i = 0; i < ops.length; i++) {
-      const op = ops[i] as TxOp | undefined;
-      const where = `transaction op ${i}`;
-      if (op === null || typeof op !== 'object') throw new TypeError(`${where} is not an object`);
-      checkMsgId(op.msgId);
-      const id = op.msgId;
-      if (op.op === 'addMessage') {
-        this.checkPayload(op.payload, `${where}: payload`);
-        if (this.view.messages.has(id) || added.has(id) || dead.has(id)) throw new RangeError(`${where}: message ${id} is already stored`);
-        added.set(id, 0);
-      } else if (op.op === 'addRef' || op.op === 'ack') {
-        const q = this.view.queues.get(op.queue);
-        if (q === undefined) throw new RangeError(`${where}: no queue ${String(op.queue)}`);
-        const key = `${op.queue}\u0000${id}`;
-        const has = refState.get(key) ?? q.refs.has(id);
-        const refsNow = added.has(id) ? (added.get(id) as number) : (this.view.messages.get(id)?.refs ?? 0) + (refDelta.get(id) ?? 0);
-        const delta = op.op === 'addRef' ? 1 : -1;
-        if (op.op === 'addRef') {
-          if (dead.has(id) || (!added.has(id) && !this.view.messages.has(id))) throw new RangeError(`${where}: message ${id} is not stored`);
-          if (has) throw new RangeError(`${where}: queue ${op.queue} already references message ${id}`);
-        } else if (!has) {
-          throw new RangeError(`${where}: queue ${op.queue} does not reference message ${id}`);
-        }
-        refState.set(key, delta > 0);
-        if (added.has(id)) added.set(id, refsNow + delta);
-        else refDelta.set(id, (refDelta.get(id) ?? 0) + delta);
-        if (delta < 0 && refsNow - 1 <= 0) {
-          added.delete(id);
-          dead.add(id);
-        }
-      } else {
-        throw new TypeError(`${where}: unknown op ${String((op as { op?: unknown }).op)}`);
-      }
-    }
+    checkTxOps(ops, {
+      hasMessage: (id) => this.view.messages.has(id),
+      messageRefs: (id) => this.view.messages.get(id)?.refs ?? 0,
+      queueRefs: (name) => this.view.queues.get(name)?.refs,
+    }, this.maxPayloadBytes);
   }
 
   sync(cb: (err: Error | null) => void): void {
