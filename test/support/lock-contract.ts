@@ -23,8 +23,12 @@ export interface LockPair {
    * its clock, `ms` more have passed than really did.
    */
   freeze(lock: StoreLock, ms: number): void;
-  /** A third party claims token `token` (as a peer that decided the holder was gone would). */
-  intrude(token: number): void;
+  /**
+   * A third party claims token `token` (as a peer that decided the holder was gone would). The
+   * holder must be fenced within its lease: at once where it can look (a file), by its next
+   * renewal where it cannot (a database row).
+   */
+  intrude(token: number): void | Promise<void>;
   /** Releases what is left and removes the store. */
   cleanup(): void | Promise<void>;
 }
@@ -50,6 +54,15 @@ function track<T>(p: Promise<T>): Tracked<T> {
     },
   );
   return t;
+}
+
+function isFenced(lock: StoreLock): boolean {
+  try {
+    lock.checkFence();
+    return false;
+  } catch {
+    return true;
+  }
 }
 
 function assertFenced(lock: StoreLock, what: string): FencedError {
@@ -145,7 +158,8 @@ export function lockContract(name: string, makePair: () => LockPair): void {
     p.a.onLost((r) => reasons.push(r));
     const t = await within(p.a.acquire(), 5000, 'a to acquire');
     p.a.checkFence();
-    p.intrude(t + 1);
+    await p.intrude(t + 1);
+    await waitFor(() => isFenced(p.a), p.leaseMs, 'the superseded holder to be fenced');
     const e = assertFenced(p.a, 'superseded holder');
     assert.match(e.message, /superseded/);
     assert.is(reasons.length, 1);
@@ -156,7 +170,7 @@ export function lockContract(name: string, makePair: () => LockPair): void {
     assert.ok(tb > t + 1, `b's token ${tb} > the intruder's ${t + 1}`);
     let lostB = '';
     p.b.onLost((r) => (lostB = r));
-    p.intrude(tb + 1);
+    await p.intrude(tb + 1);
     await waitFor(() => lostB, 10 * p.leaseMs, "b's renewal to find the newer token");
     assert.match(lostB, /superseded/);
     assertFenced(p.b, 'b after its renewal found the newer token');

@@ -14,11 +14,11 @@ import { waitFor } from './wait';
 /** How the contract gets stores of one implementation. */
 export interface StoreFactory {
   /** A store over fresh, empty storage (the storage of later `reopen` calls). */
-  open(opts?: StoreOptions): Store;
+  open(opts?: StoreOptions): Store | Promise<Store>;
   /** A new store over the storage of the last `open`: a restart. */
-  reopen(opts?: StoreOptions): Store;
+  reopen(opts?: StoreOptions): Store | Promise<Store>;
   /** Removes the storage of the last `open`. */
-  cleanup(): void;
+  cleanup(): void | Promise<void>;
 }
 
 /** Resolves once `s` reports everything appended so far durable; rejects with its error. */
@@ -146,31 +146,31 @@ function throwsKind(fn: () => unknown, kind: new (...a: never[]) => Error, what:
 export function storeContract(name: string, factory: StoreFactory): void {
   const t = suite(`${name} store contract`);
   let opened: Store[] = [];
-  const open = (opts?: StoreOptions): Store => {
-    const s = factory.open(opts);
+  const open = async (opts?: StoreOptions): Promise<Store> => {
+    const s = await factory.open(opts);
     opened.push(s);
     return s;
   };
-  const reopen = (opts?: StoreOptions): Store => {
-    const s = factory.reopen(opts);
+  const reopen = async (opts?: StoreOptions): Promise<Store> => {
+    const s = await factory.reopen(opts);
     opened.push(s);
     return s;
   };
   /** Closes `s` and recovers a new store over the same storage. */
   const restart = async (s: Store, opts?: StoreOptions): Promise<{ store: Store; rec: Recovered }> => {
     await s.close();
-    const store = reopen(opts);
+    const store = await reopen(opts);
     return { store, rec: store.recover() };
   };
 
   t.after.each(async () => {
     for (const s of opened) await s.close().catch(() => undefined);
     opened = [];
-    factory.cleanup();
+    await factory.cleanup();
   });
 
   t('a fresh store recovers nothing; nextMessageId starts at 1', async () => {
-    const s = open();
+    const s = await open();
     const rec = s.recover();
     assert.is(rec.queues.size, 0);
     assert.is(rec.messages.size, 0);
@@ -184,7 +184,7 @@ export function storeContract(name: string, factory: StoreFactory): void {
   });
 
   t('queues: creation order and meta survive; delete drops one; recreating puts it last; createQueue again replaces the meta and keeps the refs', async () => {
-    const s = open();
+    const s = await open();
     s.recover();
     const exp = new ExpectedState();
     const metas: Record<string, Record<string, unknown>> = {
@@ -216,7 +216,7 @@ export function storeContract(name: string, factory: StoreFactory): void {
   });
 
   t('messages, refs and acks are recovered exactly, refs in addRef order', async () => {
-    const s = open();
+    const s = await open();
     s.recover();
     const exp = new ExpectedState();
     for (const q of ['a', 'b', 'c']) {
@@ -260,7 +260,7 @@ export function storeContract(name: string, factory: StoreFactory): void {
   t('random mutations (seeded) are recovered exactly across three restarts', async () => {
     const rnd = prng(20240611);
     const exp = new ExpectedState();
-    let s = open();
+    let s = await open();
     s.recover();
     let nextId = 1;
     const names = ['alpha', 'beta', 'gamma', 'delta', 'eps'];
@@ -333,7 +333,7 @@ export function storeContract(name: string, factory: StoreFactory): void {
   });
 
   t('deliveryCount is persisted and updated in place (ref order kept)', async () => {
-    const s = open();
+    const s = await open();
     s.recover();
     s.createQueue('q', {});
     for (let id = 1; id <= 5; id++) {
@@ -360,7 +360,7 @@ export function storeContract(name: string, factory: StoreFactory): void {
   });
 
   t('a message referenced by two queues survives until both acked', async () => {
-    const s = open();
+    const s = await open();
     s.recover();
     s.createQueue('qa', {});
     s.createQueue('qb', {});
@@ -386,7 +386,7 @@ export function storeContract(name: string, factory: StoreFactory): void {
   });
 
   t('deleteQueue drops its refs; messages only it held are gone, shared ones stay', async () => {
-    const s = open();
+    const s = await open();
     s.recover();
     s.createQueue('keep', {});
     s.createQueue('drop', {});
@@ -406,7 +406,7 @@ export function storeContract(name: string, factory: StoreFactory): void {
   });
 
   t('commitTx applies every op; an invalid tx throws and applies none', async () => {
-    const s = open();
+    const s = await open();
     s.recover();
     const exp = new ExpectedState();
     s.createQueue('q', {});
@@ -458,7 +458,7 @@ export function storeContract(name: string, factory: StoreFactory): void {
   });
 
   t('message ids are never reused: nextMessageId survives acks, deletes and restarts', async () => {
-    const s = open();
+    const s = await open();
     s.recover();
     s.createQueue('q', {});
     for (let id = 1; id <= 10; id++) {
@@ -480,7 +480,7 @@ export function storeContract(name: string, factory: StoreFactory): void {
   });
 
   t('readPayload: before and after sync and after a restart; unknown ids throw', async () => {
-    const s = open();
+    const s = await open();
     s.recover();
     s.createQueue('q', {});
     const bodies = new Map<number, Buffer>();
@@ -512,7 +512,7 @@ export function storeContract(name: string, factory: StoreFactory): void {
   });
 
   t('sync callbacks fire once each, in registration order, with or without new records', async () => {
-    const s = open();
+    const s = await open();
     s.recover();
     s.createQueue('q', {});
     const order: number[] = [];
@@ -541,7 +541,7 @@ export function storeContract(name: string, factory: StoreFactory): void {
   });
 
   t('what sync reported durable is recovered after a crash (no close)', async () => {
-    const s = open();
+    const s = await open();
     s.recover();
     const exp = new ExpectedState();
     s.createQueue('q', { durable: true });
@@ -555,7 +555,7 @@ export function storeContract(name: string, factory: StoreFactory): void {
     s.ack('q', 7);
     exp.ack('q', 7);
     await synced(s);
-    const crashed = reopen();
+    const crashed = await reopen();
     assertRecovered(crashed.recover(), exp, 'after crash');
   });
 
@@ -564,7 +564,7 @@ export function storeContract(name: string, factory: StoreFactory): void {
     const fence = (): void => {
       if (fenced) throw new FencedError('lost the store lock (test)');
     };
-    const s = open({ fence });
+    const s = await open({ fence });
     s.recover();
     s.createQueue('q', {});
     s.addMessage(1, payloadOf(1));
@@ -586,14 +586,14 @@ export function storeContract(name: string, factory: StoreFactory): void {
     const late = await new Promise<Error | null>((res) => s.sync(res));
     assert.ok(late instanceof FencedError, 'a later sync fails too');
     await s.close(); // resolves: the failure was already reported
-    const r = reopen();
+    const r = await reopen();
     const rec = r.recover();
     assert.equal([...rec.messages.keys()], [1], 'only what was durable before the fence');
     assert.equal(rec.queues.get('q')!.refs, [{ msgId: 1, deliveryCount: 0 }]);
   });
 
   t('a 1 MiB payload round-trips (pending, synced, recovered)', async () => {
-    const s = open();
+    const s = await open();
     s.recover();
     s.createQueue('big', {});
     const big = Buffer.allocUnsafe(1024 * 1024);
@@ -612,7 +612,7 @@ export function storeContract(name: string, factory: StoreFactory): void {
   });
 
   t('every input has a limit: bad ids, payloads, names, meta and refs throw and change nothing', async () => {
-    const s = open();
+    const s = await open();
     s.recover();
     const exp = new ExpectedState();
     s.createQueue('q', {});
@@ -654,7 +654,7 @@ export function storeContract(name: string, factory: StoreFactory): void {
   });
 
   t('lifecycle: writes before recover and after close throw ERR_STORE_CLOSED; recover runs once; close is idempotent', async () => {
-    const s = open();
+    const s = await open();
     const closedErr = (e: unknown): boolean => e instanceof StoreError && e.code === 'ERR_STORE_CLOSED';
     assert.throws(() => s.createQueue('q', {}), closedErr, 'before recover');
     s.recover();
@@ -670,16 +670,16 @@ export function storeContract(name: string, factory: StoreFactory): void {
     assert.throws(() => s.addMessage(2, payloadOf(2)), closedErr, 'after close');
     const err = await new Promise<Error | null>((res) => s.sync(res));
     assert.ok(closedErr(err), 'sync after close reports ERR_STORE_CLOSED');
-    const r = reopen();
+    const r = await reopen();
     const rec = r.recover();
     assert.equal([...rec.messages.keys()], [1], 'close flushed the unsynced records');
     assert.equal(rec.queues.get('q')!.refs, [{ msgId: 1, deliveryCount: 0 }]);
-    const never = reopen();
+    const never = await reopen();
     await never.close(); // closing a store that never recovered is fine
   });
 
   t('stats: liveMessages follows adds and acks; liveBytes never exceeds fileBytes by design', async () => {
-    const s = open();
+    const s = await open();
     s.recover();
     s.createQueue('q', {});
     for (let id = 1; id <= 20; id++) {
