@@ -38,6 +38,8 @@ function entity(type: string, singleton: boolean, attributes: Record<string, Att
 
 /** The routing types, in the order messages list them. */
 export const ROUTING_TYPES = ['anycast', 'multicast'] as const;
+/** Artemis's haPolicy names for how a group of brokers keeps one store highly available. */
+export const HA_POLICIES = ['shared-store', 'replication', 'jdbc'] as const;
 /** The address full policies, in the order messages list them. */
 export const ADDRESS_FULL_POLICIES = ['BLOCK', 'FAIL'] as const;
 
@@ -50,6 +52,14 @@ export const BROKER_ENTITY_SCHEMAS: SchemaTable = {
     persistent: boolean({ default: true }),
     lockPollMs: integer({ default: 1000, min: 1, max: INT32_MAX }),
     leaseMs: integer({ default: 3000, min: 1, max: INT32_MAX }),
+    // shared-store: one dataDir both members reach; jdbc: store and lock in PostgreSQL
+    // (jdbcUrl); replication: each member's own disk, coordinated through ZooKeeper.
+    haPolicy: enumOf(HA_POLICIES, { default: 'shared-store', caseInsensitive: true }),
+    // Required for jdbc and replication (checked by the builder): the members of one group serve one logical broker.
+    haGroup: string(),
+    jdbcUrl: string(),
+    zookeeper: string(),
+    groupSize: integer({ default: 3, min: 1, max: 15 }),
     // 0 selects the default.
     maxMessageSize: integer({ default: DEFAULT_MAX_MESSAGE_SIZE, max: UINT32_MAX }),
     globalMaxSizeBytes: integer({ default: -1, min: 1, minusOne: 'half of memory' }),

@@ -44,6 +44,19 @@ export interface BrokerEntity extends BrokerEntityCommon {
   lockPollMs: number;
   /** Milliseconds a lock holder's lease lasts without renewal (default 3000); always more than lockPollMs. */
   leaseMs: number;
+  /**
+   * How the store stays available (Artemis's names): `shared-store` (default; one dataDir both
+   * members reach, lock in it), `jdbc` (store and lock in PostgreSQL at jdbcUrl), `replication`.
+   */
+  haPolicy: 'shared-store' | 'replication' | 'jdbc';
+  /** The group whose members serve one logical broker (required for jdbc and replication). */
+  haGroup?: string;
+  /** PostgreSQL URL, `postgresql://user@host:port/db` (jdbc). */
+  jdbcUrl?: string;
+  /** ZooKeeper connect string, `host:port[,host:port...]` (replication). */
+  zookeeper?: string;
+  /** Members of a replicated group; a quorum is a majority (default 3). */
+  groupSize: number;
   /** Largest message accepted, in bytes (default 64 MiB; a configured 0 also means 64 MiB). */
   maxMessageSize: number;
   /** Bytes of messages held across all addresses before their full policy applies; -1 (default) = half of memory. */

@@ -165,9 +165,11 @@ function buildBroker(entity: ValidatedEntity, context: BrokerBuildContext): Brok
         'a lease that lapses between two renewals would make the pair fail over without cause',
     );
   }
+  const ha = readHa(entity, persistent);
   const maxMessageSize = integerValue(entity, 'maxMessageSize');
   const saslConfigDir = optionalString(entity, 'saslConfigDir');
   return {
+    ...ha,
     type: 'broker',
     id: configuredId ?? context.generateBrokerId(),
     ...(writtenDataDir !== undefined ? { dataDir: nodePath.resolve(nodePath.dirname(entity.file), writtenDataDir) } : {}),
@@ -181,6 +183,40 @@ function buildBroker(entity: ValidatedEntity, context: BrokerBuildContext): Brok
     ...(saslConfigDir !== undefined ? { saslConfigDir } : {}),
     saslConfigName: stringValue(entity, 'saslConfigName'),
     ...common(entity),
+  };
+}
+
+/** haPolicy and what each policy needs. */
+function readHa(entity: ValidatedEntity, persistent: boolean): Pick<BrokerEntity, 'haPolicy' | 'haGroup' | 'jdbcUrl' | 'zookeeper' | 'groupSize'> {
+  const haPolicy = stringValue(entity, 'haPolicy').toLowerCase() as BrokerEntity['haPolicy'];
+  const haGroup = optionalString(entity, 'haGroup');
+  const jdbcUrl = optionalString(entity, 'jdbcUrl');
+  const zookeeper = optionalString(entity, 'zookeeper');
+  const need = (name: string, value: string | undefined, what: string) => {
+    if (value !== undefined && value.trim() !== '') return;
+    const reason = `broker haPolicy ${haPolicy} needs "${name}" (${what})`;
+    if (value !== undefined) invalid(entity, name, 'ERR_CONFIG_INVALID_VALUE', reason);
+    throw new ConfigError('ERR_CONFIG_MISSING_ATTRIBUTE', entity.file, entity.attributeLines['haPolicy'] ?? (entity.line || undefined), reason);
+  };
+  if (haPolicy !== 'shared-store') {
+    if (!persistent) invalid(entity, 'haPolicy', 'ERR_CONFIG_INVALID_VALUE', `broker haPolicy ${haPolicy} keeps a persistent store; it cannot be combined with persistent: false`);
+    need('haGroup', haGroup, 'the name its members share');
+    if (/[\s\p{Cc}/]/u.test(haGroup as string)) invalid(entity, 'haGroup', 'ERR_CONFIG_INVALID_VALUE', `broker haGroup ${quote(haGroup as string)} must be without whitespace, "/" or control characters`);
+  }
+  if (haPolicy === 'jdbc') {
+    need('jdbcUrl', jdbcUrl, 'postgresql://user@host:port/database');
+    if (!/^(jdbc:)?postgres(ql)?:\/\//.test(jdbcUrl as string)) invalid(entity, 'jdbcUrl', 'ERR_CONFIG_INVALID_VALUE', `broker jdbcUrl ${quote(jdbcUrl as string)}: expected postgresql://user@host:port/database`);
+  }
+  if (haPolicy === 'replication') {
+    need('zookeeper', zookeeper, 'the ZooKeeper connect string, host:port[,host:port...]');
+    invalid(entity, 'haPolicy', 'ERR_CONFIG_INVALID_VALUE', 'broker haPolicy replication is not available in this version yet; use shared-store or jdbc');
+  }
+  return {
+    haPolicy,
+    ...(haGroup !== undefined ? { haGroup } : {}),
+    ...(jdbcUrl !== undefined ? { jdbcUrl } : {}),
+    ...(zookeeper !== undefined ? { zookeeper } : {}),
+    groupSize: integerValue(entity, 'groupSize'),
   };
 }
 

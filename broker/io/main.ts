@@ -18,6 +18,10 @@ import { normalizeAddress } from '../../amqp/address';
 import { BrokerCore, AddressSettings } from '../core/broker';
 import { BrokerServer, BrokerServerSettings, type BrokerListenerSettings } from './server';
 import { FileLeaseLock } from './file-lock';
+import { FileMembers, MemberDirectory, PgMembers } from './members';
+import { PgLeaseLock } from './pg-lock';
+import { PgStore } from '../store/pg';
+import { redact } from '../store/pg-schema';
 import { FilePager } from './pager';
 import { JournalStore } from '../store/journal';
 import { MemoryStore } from '../store/memory';
@@ -29,45 +33,6 @@ export const DEFAULT_DLA = 'DLQ';
 export const DEFAULT_EXPIRY = 'ExpiryQueue';
 
 export { EXIT_CONFIG, EXIT_FENCED, EXIT_LISTEN } from '../../lib/lifecycle';
-
-interface Member {
-  id: string;
-  host: string;
-  port: number;
-}
-
-/** Where the pair's members announce their client endpoints (for failover-server-list). */
-function membersDir(dataDir: string): string {
-  return path.join(dataDir, 'members');
-}
-
-function writeMember(dataDir: string, m: Member): void {
-  const dir = membersDir(dataDir);
-  fs.mkdirSync(dir, { recursive: true });
-  const tmp = path.join(dir, `.${m.id}.${process.pid}.tmp`);
-  fs.writeFileSync(tmp, JSON.stringify(m));
-  fs.renameSync(tmp, path.join(dir, `${m.id}.json`));
-}
-
-function readMembers(dataDir: string): Member[] {
-  const out: Member[] = [];
-  let names: string[] = [];
-  try {
-    names = fs.readdirSync(membersDir(dataDir));
-  } catch {
-    return out;
-  }
-  for (const n of names.sort()) {
-    if (!n.endsWith('.json')) continue;
-    try {
-      const m = JSON.parse(fs.readFileSync(path.join(membersDir(dataDir), n), 'utf8')) as Member;
-      if (typeof m.host === 'string' && typeof m.port === 'number' && m.port > 0) out.push(m);
-    } catch {
-      // A member file being replaced is skipped this time.
-    }
-  }
-  return out;
-}
 
 function announceHost(host: string): string {
   return host === '' || host === '0.0.0.0' || host === '::' ? os.hostname() : host;
@@ -85,27 +50,47 @@ export async function runBroker(cfg: BrokerConfig, logger: Logger, users?: Users
   const persistent = b.persistent && b.dataDir !== undefined;
   const dataDir = b.dataDir;
   const first = cfg.listeners[0];
+  const jdbc = persistent && b.haPolicy === 'jdbc';
+  const members: MemberDirectory | null = !persistent || !dataDir ? null
+    : jdbc ? new PgMembers(b.jdbcUrl as string, b.haGroup as string, (m) => logger.log('BROKER', 'warning', m))
+    : new FileMembers(dataDir);
+  const announce = async (port: number) => {
+    try {
+      await members?.announce({ id: b.id, host: announceHost(first.host), port });
+    } catch (e) {
+      logger.log('BROKER', 'warning', `Broker ${b.id}: could not announce its endpoint to the group: ${(e as Error).message}`);
+    }
+  };
   if (persistent && dataDir) {
     fs.mkdirSync(dataDir, { recursive: true });
-    if (first && first.port > 0) writeMember(dataDir, { id: b.id, host: announceHost(first.host), port: first.port });
+    if (first && first.port > 0) await announce(first.port);
   }
 
   let lock: StoreLock | null = null;
   if (persistent && dataDir) {
-    lock = new FileLeaseLock({ dir: dataDir, pollMs: b.lockPollMs, leaseMs: b.leaseMs, owner: { id: b.id } });
-    logger.log('BROKER', 'notice', `Broker ${b.id}: waiting for the store lock in ${dataDir} (slave until it is free)`);
+    const lockLog = (level: 'error' | 'warning' | 'info' | 'debug', msg: string) => logger.log('BROKER', level === 'warning' || level === 'error' ? level : 'debug', msg);
+    lock = jdbc
+      ? new PgLeaseLock({ url: b.jdbcUrl as string, group: b.haGroup as string, pollMs: b.lockPollMs, leaseMs: b.leaseMs, owner: { id: b.id }, log: lockLog })
+      : new FileLeaseLock({ dir: dataDir, pollMs: b.lockPollMs, leaseMs: b.leaseMs, owner: { id: b.id } });
+    const where = jdbc ? `group ${b.haGroup} in ${redact(b.jdbcUrl as string)}` : dataDir;
+    logger.log('BROKER', 'notice', `Broker ${b.id}: waiting for the store lock in ${where} (slave until it is free)`);
     const t0 = Date.now();
     const token = await lock.acquire();
     logger.log('BROKER', 'notice', `Broker ${b.id}: holds the store lock (fencing token ${token}) after ${Date.now() - t0} ms; live`);
   }
 
-  const store: Store = persistent && dataDir
-    ? new JournalStore(dataDir, {
-      fence: () => (lock as StoreLock).checkFence(),
-      log: (level, msg) => logger.log('STORE', level, msg),
-      compactMinBytes: b.journalCompactMinBytes,
+  const storeLog = (level: 'error' | 'warning' | 'info' | 'debug', msg: string) => logger.log('STORE', level, msg);
+  const heldLock = lock as StoreLock;
+  const store: Store = !persistent || !dataDir ? new MemoryStore()
+    : jdbc ? await PgStore.open({
+      url: b.jdbcUrl as string,
+      group: b.haGroup as string,
+      token: () => heldLock.token,
+      fence: () => heldLock.checkFence(),
+      bodies: new FilePager(path.join(dataDir, 'jdbc', `${b.id}.bodies`)),
+      log: storeLog,
     })
-    : new MemoryStore();
+    : new JournalStore(dataDir, { fence: () => heldLock.checkFence(), log: storeLog, compactMinBytes: b.journalCompactMinBytes });
 
   const resolveSettings = (address: string): AddressSettings => {
     const s = matchAddress(cfg.addresses, normalizeAddress(address));
@@ -128,14 +113,8 @@ export async function runBroker(cfg: BrokerConfig, logger: Logger, users?: Users
     users,
     policy: cfg.policy,
     linkCredit: 1000,
-    failoverServers: () => {
-      if (!dataDir || !persistent) return [];
-      const now = Date.now();
-      if (now - membersCache.at > 1000) membersCache = { at: now, list: readMembers(dataDir) };
-      return membersCache.list;
-    },
+    failoverServers: () => members?.list() ?? [],
   };
-  let membersCache: { at: number; list: Member[] } = { at: 0, list: [] };
 
   const server = new BrokerServer(serverSettings, logger);
   // Bodies the journal does not hold spill here once the page cache is full (not kept across restarts).
@@ -154,7 +133,7 @@ export async function runBroker(cfg: BrokerConfig, logger: Logger, users?: Users
   const t0 = Date.now();
   const rec = store.recover();
   // Recovery blocks the event loop (renewals included): renew at once so the lease counts from now.
-  (lock as FileLeaseLock | null)?.renewNow();
+  (lock as { renewNow?: () => void } | null)?.renewNow?.();
   core.recover(rec, Date.now());
   for (const q of cfg.queues) core.declareQueue(q.name, q.address, q.routingType === 'multicast', q.durable);
   let messages = 0;
@@ -162,17 +141,15 @@ export async function runBroker(cfg: BrokerConfig, logger: Logger, users?: Users
   logger.log('BROKER', 'notice', `Recovered ${core.queues.size} queues and ${messages} messages in ${Date.now() - t0} ms${rec.truncated ? `; truncated a torn journal tail in ${rec.truncated.file} at ${rec.truncated.offset} (${rec.truncated.droppedBytes} bytes: ${rec.truncated.reason})` : ''}`);
 
   await exitIfCannotListen(() => server.start());
-  if (persistent && dataDir && first) {
-    const bound = server.bound[0];
-    writeMember(dataDir, { id: b.id, host: announceHost(first.host), port: bound.port });
-  }
+  if (persistent && dataDir && first) await announce(server.bound[0].port);
   logger.log('BROKER', 'notice', `Broker ${b.id} ready, amqp-mesh broker ${VERSION}`);
 
   stopOnSignals(logger, 'BROKER', () => server
     .stop()
     .then(() => store.close())
     .then(() => pager.close())
-    .then(() => lock?.release()));
+    .then(() => lock?.release())
+    .then(() => members?.close()));
   // SIGUSR2: memory figures (after a full GC when node runs with --expose-gc), for operators and tests.
   process.on('SIGUSR2', async () => {
     // Array buffer memory is released after the collection that finds it dead (on a later turn):

@@ -15,6 +15,8 @@ import { PgLeaseLock } from '../../broker/io/pg-lock';
 import { PgStore } from '../../broker/store/pg';
 import type { StoreLock } from '../../broker/ha/lock';
 import type { StoreOptions } from '../../broker/store/types';
+import { brokerConfig, tempDir } from '../support/broker';
+import { haContract } from '../support/ha-contract';
 import { lockContract, LockPair } from '../support/lock-contract';
 import { RunningPostgres, startPostgres } from '../support/postgres';
 import { storeContract } from '../support/store-contract';
@@ -71,6 +73,17 @@ async function main(): Promise<void> {
         await b.release();
       },
     };
+  });
+
+  haContract('jdbc', {
+    group() {
+      const g = `ha-${++groups}`;
+      return {
+        config: (id, port, broker) => brokerConfig(tempDir(), {
+          id, port, broker: `    haPolicy: jdbc\n    haGroup: ${g}\n    jdbcUrl: ${pg.url}\n${broker ?? ''}`,
+        }),
+      };
+    },
   });
 
   const last = suite('jdbc: the database');
