@@ -11,6 +11,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { MeshPerfResult, runMeshPerf } from './tools';
+import { postgresBin, startPostgres } from '../test/support/postgres';
 import { startRabbit } from '../test/support/rabbit';
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -46,10 +47,10 @@ async function stop(proc: ChildProcess): Promise<void> {
   clearTimeout(t);
 }
 
-async function startBroker(): Promise<{ port: number; proc: ChildProcess; dir: string }> {
+async function startBroker(brokerExtra = ''): Promise<{ port: number; proc: ChildProcess; dir: string }> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'amqp-mesh-bench-broker-'));
   const file = path.join(dir, 'broker.conf');
-  fs.writeFileSync(file, `broker {\n  id: Bench\n  dataDir: ${path.join(dir, 'data')}\n}\nlistener {\n  host: 127.0.0.1\n  port: 0\n}\nlog {\n  module: DEFAULT\n  enable: notice+\n}\n`);
+  fs.writeFileSync(file, `broker {\n  id: Bench\n  dataDir: ${path.join(dir, 'data')}\n${brokerExtra}}\nlistener {\n  host: 127.0.0.1\n  port: 0\n}\nlog {\n  module: DEFAULT\n  enable: notice+\n}\n`);
   const proc = spawn(process.execPath, [BIN, 'broker', '-c', file], { stdio: ['ignore', 'pipe', 'pipe'] });
   const m = await waitLine(proc, /Listening on [^\s]+:(\d+)/, 15_000, []);
   return { port: Number(m[1]), proc, dir };
@@ -102,6 +103,28 @@ async function benchThroughRouter(brokerPort: number, messages: number, runs: nu
 }
 
 /** Prints the broker figures. */
+/** The same client against a haPolicy jdbc broker (store and lock in a private PostgreSQL). */
+async function benchJdbc(messages: number, runs: number, journal: MeshPerfResult | null): Promise<void> {
+  if (!postgresBin()) {
+    console.log('  jdbc (PostgreSQL): skipped (not installed: apt-get install postgresql)');
+    return;
+  }
+  const pg = await startPostgres();
+  try {
+    const b = await startBroker(`  haPolicy: jdbc\n  haGroup: bench\n  jdbcUrl: ${pg.url}\n`);
+    try {
+      const r = await measure(`amqp://127.0.0.1:${b.port}`, 'bench.jdbc', messages, true, false, runs);
+      console.log(`  amqp-mesh broker, haPolicy jdbc (PostgreSQL ${path.basename(path.dirname(postgresBin() as string))}), persistent: ${fmt(r)}`);
+      if (journal) console.log(`  persistent throughput, jdbc / journal: ${(r.msgsPerSec / journal.msgsPerSec).toFixed(2)}x`);
+    } finally {
+      await stop(b.proc);
+      fs.rmSync(b.dir, { recursive: true, force: true });
+    }
+  } finally {
+    await pg.stop();
+  }
+}
+
 export async function benchBroker(messages: number, runs: number): Promise<void> {
   console.log(`broker: 1 producer + 1 consumer, ${messages.toLocaleString('en')} messages of 1 KB, window 1000, median of ${runs}`);
   const b = await startBroker();
@@ -116,6 +139,7 @@ export async function benchBroker(messages: number, runs: number): Promise<void>
     await stop(b.proc);
     fs.rmSync(b.dir, { recursive: true, force: true });
   }
+  await benchJdbc(messages, runs, ours);
   if (!fs.existsSync(RABBIT)) {
     console.log('  rabbitmq-server: skipped (not installed: apt-get install rabbitmq-server)');
     return;

@@ -21,7 +21,10 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # libqpid-proton11-dev-examples: Proton-C example broker/clients used as a reference peer
 # rabbitmq-server: RabbitMQ 3.10 (rabbitmq_amqp1_0) for test/system/rabbitmq.test.ts and the
 #   benchmark; the tests start their own private node (test/support/rabbit.ts), never the service
-packages=(python3-qpid-proton python3-uamqp openssl libqpid-proton11-dev libqpid-proton11-dev-examples pkg-config gcc rabbitmq-server)
+# postgresql: PostgreSQL 15 for haPolicy jdbc (test/support/postgres.ts starts private clusters
+#   with initdb; the system cluster is not used)
+# zookeeper: ZooKeeper 3.8 for haPolicy replication (the tests start private servers)
+packages=(python3-qpid-proton python3-uamqp openssl libqpid-proton11-dev libqpid-proton11-dev-examples pkg-config gcc rabbitmq-server postgresql zookeeper)
 
 installed() {
   [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" = "install ok installed" ]

@@ -14,12 +14,12 @@ import * as assert from 'uvu/assert';
 import { PgLeaseLock } from '../../broker/io/pg-lock';
 import { PgStore } from '../../broker/store/pg';
 import type { StoreLock } from '../../broker/ha/lock';
-import type { StoreOptions } from '../../broker/store/types';
+import { FencedError, StoreOptions } from '../../broker/store/types';
 import { brokerConfig, tempDir } from '../support/broker';
 import { haContract } from '../support/ha-contract';
 import { lockContract, LockPair } from '../support/lock-contract';
 import { RunningPostgres, startPostgres } from '../support/postgres';
-import { storeContract } from '../support/store-contract';
+import { storeContract, synced } from '../support/store-contract';
 
 const TIMING = { pollMs: 20, leaseMs: 400, renewMs: 50 };
 
@@ -85,6 +85,32 @@ async function main(): Promise<void> {
       };
     },
   });
+
+  const fence = suite('jdbc: the database fences a stale live');
+  fence('a store whose lease token was claimed by another member commits nothing more, even with its own fence silent', async () => {
+    const g = `fence-${++groups}`;
+    const a = new PgLeaseLock({ ...TIMING, url: pg.url, group: g });
+    const token = await a.acquire();
+    // The store's own fence is silent: only the database check stands between it and the table.
+    const store = await PgStore.open({ url: pg.url, group: g, token: () => token });
+    store.recover();
+    store.createQueue('q', {});
+    store.addMessage(1, Buffer.from('before'));
+    store.addRef('q', 1);
+    await synced(store);
+    // Another member claims the next token (as after a lapse it did not notice yet).
+    await pg.sql('UPDATE amqp_mesh_lease SET token = token + 1 WHERE grp = $1', [g]);
+    store.addMessage(2, Buffer.from('after'));
+    store.addRef('q', 2);
+    const err = await new Promise<Error | null>((resolve) => store.sync(resolve));
+    assert.instance(err, FencedError);
+    assert.match((err as Error).message, /no longer holds the lease/);
+    const rows = await pg.sql('SELECT id FROM amqp_mesh_message WHERE grp = $1 ORDER BY id', [g]);
+    assert.equal(rows.map((r) => Number(r.id)), [1], 'only what was committed under the lease');
+    await store.close();
+    await a.release();
+  });
+  fence.run();
 
   const last = suite('jdbc: the database');
   last('the server is still up after the contracts', async () => {

@@ -230,6 +230,8 @@ function checkFullConfig(config: BrokerConfig): void {
       persistent: true,
       lockPollMs: 500,
       leaseMs: 2000,
+      haPolicy: 'shared-store',
+      groupSize: 3,
       maxMessageSize: 1048576,
       globalMaxSizeBytes: 1073741824,
       journalCompactMinBytes: 1000000,
@@ -360,6 +362,8 @@ test('defaults: a broker section with only dataDir', () => {
       persistent: true,
       lockPollMs: 1000,
       leaseMs: 3000,
+      haPolicy: 'shared-store',
+      groupSize: 3,
       maxMessageSize: 64 * MIB,
       globalMaxSizeBytes: -1,
       journalCompactMinBytes: 64 * MIB,
@@ -436,6 +440,19 @@ test('defaults: without a broker section dataDir is missing; persistent: false n
 
 // ---------------------------------------------------------------------------------------------
 // dataDir resolution
+
+test('haPolicy jdbc: needs haGroup and a postgresql:// jdbcUrl; replication is refused until it exists', () => {
+  const ok = load('broker {\n  dataDir: d\n  haPolicy: JDBC\n  haGroup: orders\n  jdbcUrl: postgresql://amq@127.0.0.1:5432/amq\n}\n');
+  assert.is(ok.broker.haPolicy, 'jdbc');
+  assert.is(ok.broker.haGroup, 'orders');
+  assert.is(ok.broker.jdbcUrl, 'postgresql://amq@127.0.0.1:5432/amq');
+  assertRefused('broker {\n  dataDir: d\n  haPolicy: jdbc\n  haGroup: orders\n}\n', { line: 3, code: 'ERR_CONFIG_MISSING_ATTRIBUTE', mentions: ['needs "jdbcUrl"'] });
+  assertRefused('broker {\n  dataDir: d\n  haPolicy: jdbc\n  jdbcUrl: postgresql://h/db\n}\n', { line: 3, code: 'ERR_CONFIG_MISSING_ATTRIBUTE', mentions: ['needs "haGroup"'] });
+  assertRefused('broker {\n  dataDir: d\n  haPolicy: jdbc\n  haGroup: o\n  jdbcUrl: mysql://h/db\n}\n', { line: 5, code: 'ERR_CONFIG_INVALID_VALUE', mentions: ['expected postgresql://'] });
+  assertRefused('broker {\n  dataDir: d\n  haPolicy: jdbc\n  haGroup: a b\n  jdbcUrl: postgresql://h/db\n}\n', { line: 4, code: 'ERR_CONFIG_INVALID_VALUE', mentions: ['haGroup'] });
+  assertRefused('broker {\n  persistent: false\n  haPolicy: jdbc\n  haGroup: o\n  jdbcUrl: postgresql://h/db\n}\n', { line: 3, code: 'ERR_CONFIG_INVALID_VALUE', mentions: ['persistent: false'] });
+  assertRefused('broker {\n  dataDir: d\n  haPolicy: colocated\n}\n', { line: 3, code: 'ERR_CONFIG_INVALID_VALUE', mentions: ['shared-store', 'replication', 'jdbc'] });
+});
 
 test('dataDir: relative paths resolve against the config file directory', () => {
   assert.is(load('broker {\n  dataDir: data\n}\n', path.join(ETC, 'broker.conf')).broker.dataDir, path.join(ETC, 'data'));
