@@ -60,6 +60,9 @@ export const BROKER_ENTITY_SCHEMAS: SchemaTable = {
     jdbcUrl: string(),
     zookeeper: string(),
     groupSize: integer({ default: 3, min: 1, max: 15 }),
+    // Where this member takes followers' connections (replication); announced to the group.
+    replicationHost: string({ default: '127.0.0.1' }),
+    replicationPort: integer({ default: 0, min: 0, max: 65535 }),
     // 0 selects the default.
     maxMessageSize: integer({ default: DEFAULT_MAX_MESSAGE_SIZE, max: UINT32_MAX }),
     globalMaxSizeBytes: integer({ default: -1, min: 1, minusOne: 'half of memory' }),

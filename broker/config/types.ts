@@ -57,6 +57,10 @@ export interface BrokerEntity extends BrokerEntityCommon {
   zookeeper?: string;
   /** Members of a replicated group; a quorum is a majority (default 3). */
   groupSize: number;
+  /** Host of this member's replication listener, announced to the group (default 127.0.0.1). */
+  replicationHost: string;
+  /** Port of the replication listener; 0 (default): one from the OS. */
+  replicationPort: number;
   /** Largest message accepted, in bytes (default 64 MiB; a configured 0 also means 64 MiB). */
   maxMessageSize: number;
   /** Bytes of messages held across all addresses before their full policy applies; -1 (default) = half of memory. */

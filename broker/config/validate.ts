@@ -187,7 +187,7 @@ function buildBroker(entity: ValidatedEntity, context: BrokerBuildContext): Brok
 }
 
 /** haPolicy and what each policy needs. */
-function readHa(entity: ValidatedEntity, persistent: boolean): Pick<BrokerEntity, 'haPolicy' | 'haGroup' | 'jdbcUrl' | 'zookeeper' | 'groupSize'> {
+function readHa(entity: ValidatedEntity, persistent: boolean): Pick<BrokerEntity, 'haPolicy' | 'haGroup' | 'jdbcUrl' | 'zookeeper' | 'groupSize' | 'replicationHost' | 'replicationPort'> {
   const haPolicy = stringValue(entity, 'haPolicy').toLowerCase() as BrokerEntity['haPolicy'];
   const haGroup = optionalString(entity, 'haGroup');
   const jdbcUrl = optionalString(entity, 'jdbcUrl');
@@ -207,16 +207,15 @@ function readHa(entity: ValidatedEntity, persistent: boolean): Pick<BrokerEntity
     need('jdbcUrl', jdbcUrl, 'postgresql://user@host:port/database');
     if (!/^(jdbc:)?postgres(ql)?:\/\//.test(jdbcUrl as string)) invalid(entity, 'jdbcUrl', 'ERR_CONFIG_INVALID_VALUE', `broker jdbcUrl ${quote(jdbcUrl as string)}: expected postgresql://user@host:port/database`);
   }
-  if (haPolicy === 'replication') {
-    need('zookeeper', zookeeper, 'the ZooKeeper connect string, host:port[,host:port...]');
-    invalid(entity, 'haPolicy', 'ERR_CONFIG_INVALID_VALUE', 'broker haPolicy replication is not available in this version yet; use shared-store or jdbc');
-  }
+  if (haPolicy === 'replication') need('zookeeper', zookeeper, 'the ZooKeeper connect string, host:port[,host:port...]');
   return {
     haPolicy,
     ...(haGroup !== undefined ? { haGroup } : {}),
     ...(jdbcUrl !== undefined ? { jdbcUrl } : {}),
     ...(zookeeper !== undefined ? { zookeeper } : {}),
     groupSize: integerValue(entity, 'groupSize'),
+    replicationHost: stringValue(entity, 'replicationHost'),
+    replicationPort: integerValue(entity, 'replicationPort'),
   };
 }
 

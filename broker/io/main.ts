@@ -17,13 +17,8 @@ import { VERSION } from '../../lib/version';
 import { normalizeAddress } from '../../amqp/address';
 import { BrokerCore, AddressSettings } from '../core/broker';
 import { BrokerServer, BrokerServerSettings, type BrokerListenerSettings } from './server';
-import { FileLeaseLock } from './file-lock';
-import { FileMembers, MemberDirectory, PgMembers } from './members';
-import { PgLeaseLock } from './pg-lock';
-import { PgStore } from '../store/pg';
-import { redact } from '../store/pg-schema';
 import { FilePager } from './pager';
-import { JournalStore } from '../store/journal';
+import { prepareHa } from './ha';
 import { MemoryStore } from '../store/memory';
 import type { Store } from '../store/types';
 import type { StoreLock } from '../ha/lock';
@@ -50,10 +45,8 @@ export async function runBroker(cfg: BrokerConfig, logger: Logger, users?: Users
   const persistent = b.persistent && b.dataDir !== undefined;
   const dataDir = b.dataDir;
   const first = cfg.listeners[0];
-  const jdbc = persistent && b.haPolicy === 'jdbc';
-  const members: MemberDirectory | null = !persistent || !dataDir ? null
-    : jdbc ? new PgMembers(b.jdbcUrl as string, b.haGroup as string, (m) => logger.log('BROKER', 'warning', m))
-    : new FileMembers(dataDir);
+  const ha = persistent && dataDir ? await prepareHa(b, logger) : null;
+  const members = ha?.members ?? null;
   const announce = async (port: number) => {
     try {
       await members?.announce({ id: b.id, host: announceHost(first.host), port });
@@ -61,36 +54,19 @@ export async function runBroker(cfg: BrokerConfig, logger: Logger, users?: Users
       logger.log('BROKER', 'warning', `Broker ${b.id}: could not announce its endpoint to the group: ${(e as Error).message}`);
     }
   };
-  if (persistent && dataDir) {
+  if (ha && dataDir) {
     fs.mkdirSync(dataDir, { recursive: true });
     if (first && first.port > 0) await announce(first.port);
   }
 
-  let lock: StoreLock | null = null;
-  if (persistent && dataDir) {
-    const lockLog = (level: 'error' | 'warning' | 'info' | 'debug', msg: string) => logger.log('BROKER', level === 'warning' || level === 'error' ? level : 'debug', msg);
-    lock = jdbc
-      ? new PgLeaseLock({ url: b.jdbcUrl as string, group: b.haGroup as string, pollMs: b.lockPollMs, leaseMs: b.leaseMs, owner: { id: b.id }, log: lockLog })
-      : new FileLeaseLock({ dir: dataDir, pollMs: b.lockPollMs, leaseMs: b.leaseMs, owner: { id: b.id } });
-    const where = jdbc ? `group ${b.haGroup} in ${redact(b.jdbcUrl as string)}` : dataDir;
-    logger.log('BROKER', 'notice', `Broker ${b.id}: waiting for the store lock in ${where} (slave until it is free)`);
+  const lock: StoreLock | null = ha?.lock ?? null;
+  if (ha) {
+    logger.log('BROKER', 'notice', `Broker ${b.id}: waiting for the store lock in ${ha.where} (slave until it is free)`);
     const t0 = Date.now();
-    const token = await lock.acquire();
+    const token = await ha.lock.acquire();
     logger.log('BROKER', 'notice', `Broker ${b.id}: holds the store lock (fencing token ${token}) after ${Date.now() - t0} ms; live`);
   }
-
-  const storeLog = (level: 'error' | 'warning' | 'info' | 'debug', msg: string) => logger.log('STORE', level, msg);
-  const heldLock = lock as StoreLock;
-  const store: Store = !persistent || !dataDir ? new MemoryStore()
-    : jdbc ? await PgStore.open({
-      url: b.jdbcUrl as string,
-      group: b.haGroup as string,
-      token: () => heldLock.token,
-      fence: () => heldLock.checkFence(),
-      bodies: new FilePager(path.join(dataDir, 'jdbc', `${b.id}.bodies`)),
-      log: storeLog,
-    })
-    : new JournalStore(dataDir, { fence: () => heldLock.checkFence(), log: storeLog, compactMinBytes: b.journalCompactMinBytes });
+  const store: Store = ha ? await ha.openStore() : new MemoryStore();
 
   const resolveSettings = (address: string): AddressSettings => {
     const s = matchAddress(cfg.addresses, normalizeAddress(address));
@@ -149,7 +125,8 @@ export async function runBroker(cfg: BrokerConfig, logger: Logger, users?: Users
     .then(() => store.close())
     .then(() => pager.close())
     .then(() => lock?.release())
-    .then(() => members?.close()));
+    .then(() => members?.close())
+    .then(() => ha?.close()));
   // SIGUSR2: memory figures (after a full GC when node runs with --expose-gc), for operators and tests.
   process.on('SIGUSR2', async () => {
     // Array buffer memory is released after the collection that finds it dead (on a later turn):

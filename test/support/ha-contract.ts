@@ -25,6 +25,8 @@ import { connect, receiver } from '../system/broker-helpers';
 export interface HaBackend {
   /** A new group (fresh store): `config` gives member `id`'s whole configuration. */
   group(): { config(id: string, port: number, brokerExtra?: string): string };
+  /** Members of a group (default 2: a master and a slave). */
+  members?: number;
 }
 
 /** The failover-server-list ports a broker announces in its open frame. */
@@ -126,18 +128,24 @@ class FailoverProducer {
 /** Registers and runs the contract for one backend. */
 export function haContract(name: string, backend: HaBackend): void {
   const t = suite(`broker HA contract: ${name}`);
-  /** A master and a slave of a new group; returns once the master announces both. */
-  const pair = async (opts: { broker?: string } = {}): Promise<{ m: RunningBroker; s: RunningBroker; ports: number[] }> => {
+  const size = backend.members ?? 2;
+  const ids = ['master', 'slave', ...Array.from({ length: Math.max(0, size - 2) }, (_, i) => `member${i + 3}`)];
+  /**
+   * The members of a new group, started together; `m` is the one that went live, `others` the
+   * rest. Returns once `m` announces every member.
+   */
+  const pair = async (opts: { broker?: string } = {}): Promise<{ m: RunningBroker; others: RunningBroker[]; ports: number[] }> => {
     const g = backend.group();
-    const ports = [await freePort(), await freePort()];
-    const m = await startBroker(g.config('master', ports[0], opts.broker), { name: 'master' });
-    const s = await startBroker(g.config('slave', ports[1], opts.broker), { name: 'slave', waitLive: false });
-    await waitFor(async () => (await announcedBy(m.port)).length === 2, 10_000, 'the master to announce both members');
-    return { m, s, ports };
+    const ports: number[] = [];
+    for (let i = 0; i < size; i++) ports.push(await freePort());
+    const all = await Promise.all(ids.map((id, i) => startBroker(g.config(id, ports[i], opts.broker), { name: id, waitLive: false })));
+    const m = await waitFor(() => all.find((b) => b.live), 20_000, 'one member to go live');
+    await waitFor(async () => (await announcedBy(m.port)).length === size, 10_000, 'the live member to announce every member');
+    return { m, others: all.filter((b) => b !== m), ports };
   };
 
   t('kill -9 of the master during 10,000 persistent sends: the slave takes over in under 2 s and every accepted message is received', async () => {
-    const { m, s, ports } = await pair();
+    const { m, others, ports } = await pair();
     const N = 10_000;
     const p = new FailoverProducer(N, 'ha.q', ports[0]);
     try {
@@ -146,7 +154,7 @@ export function haContract(name: string, backend: HaBackend): void {
       const acceptedBeforeKill = p.accepted.size;
       const t0 = performance.now();
       await m.kill('SIGKILL');
-      await waitFor(() => s.live, 10_000, 'the slave to go live');
+      const s = await waitFor(() => others.find((o) => o.live), 10_000, 'a slave to go live');
       const takeoverMs = performance.now() - t0;
       await waitFor(() => p.accepted.size === N, 60_000, `all ${N} accepted (have ${p.accepted.size})`);
       assert.equal(p.announced.sort(), [...ports].sort(), 'the producer learnt the pair from failover-server-list');
@@ -167,12 +175,12 @@ export function haContract(name: string, backend: HaBackend): void {
     } finally {
       p.stop();
       await m.stop();
-      await s.stop();
+      for (const o of others) await o.stop();
     }
   });
 
   t('a master frozen (SIGSTOP) past its lease: the slave takes over; resumed, the old master writes nothing and exits 3', async () => {
-    const { m, s } = await pair({ broker: '    lockPollMs: 200\n    leaseMs: 1000\n' });
+    const { m, others } = await pair({ broker: '    lockPollMs: 200\n    leaseMs: 1000\n' });
     try {
       const c = await connect(m);
       const sender = c.conn.open_sender({ target: { address: 'fence.q' } });
@@ -184,7 +192,7 @@ export function haContract(name: string, backend: HaBackend): void {
       await m.kill('SIGSTOP');
       // Sent while the master is frozen: they sit in its socket buffer.
       for (let i = 0; i < 5; i++) sender.send({ body: `frozen-${i}`, durable: true });
-      await waitFor(() => s.live, 10_000, 'the slave takes over from the frozen master');
+      const s = await waitFor(() => others.find((o) => o.live), 10_000, 'a slave takes over from the frozen master');
       const c2 = await connect(s);
       const out = c2.conn.open_sender({ target: { address: 'fence.q' } });
       let acc2 = 0;
@@ -208,22 +216,21 @@ export function haContract(name: string, backend: HaBackend): void {
     } finally {
       m.proc.kill('SIGCONT');
       await m.stop();
-      await s.stop();
+      for (const o of others) await o.stop();
     }
   });
 
   t('two brokers started together on one group, 5 rounds: exactly one is live each time (100 rounds at the lock level: lock.test)', async () => {
     for (let round = 0; round < 5; round++) {
       const g = backend.group();
-      const cfgs = ['A', 'B'].map((id) => g.config(id, 0, '    lockPollMs: 200\n'));
-      const [a, b] = await Promise.all(cfgs.map((cfg, i) => startBroker(cfg, { waitLive: false, name: `r${round}-${i}` }).catch((e) => e)));
+      const cfgs = ids.map((id) => g.config(id, 0, '    lockPollMs: 200\n'));
+      const all = await Promise.all(cfgs.map((cfg, i) => startBroker(cfg, { waitLive: false, name: `r${round}-${i}` })));
       try {
-        await waitFor(() => a.live || b.live, 10_000, 'one live');
-        await waitFor(() => a.live && b.live, 600).catch(() => undefined);
-        assert.is(Number(a.live) + Number(b.live), 1, `round ${round}: exactly one live`);
+        await waitFor(() => all.some((b) => b.live), 10_000, 'one live');
+        await waitFor(() => all.filter((b) => b.live).length > 1, 600).catch(() => undefined);
+        assert.is(all.filter((b) => b.live).length, 1, `round ${round}: exactly one live`);
       } finally {
-        await a.stop();
-        await b.stop();
+        for (const b of all) await b.stop();
       }
     }
   });

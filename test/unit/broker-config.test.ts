@@ -232,6 +232,8 @@ function checkFullConfig(config: BrokerConfig): void {
       leaseMs: 2000,
       haPolicy: 'shared-store',
       groupSize: 3,
+      replicationHost: '127.0.0.1',
+      replicationPort: 0,
       maxMessageSize: 1048576,
       globalMaxSizeBytes: 1073741824,
       journalCompactMinBytes: 1000000,
@@ -364,6 +366,8 @@ test('defaults: a broker section with only dataDir', () => {
       leaseMs: 3000,
       haPolicy: 'shared-store',
       groupSize: 3,
+      replicationHost: '127.0.0.1',
+      replicationPort: 0,
       maxMessageSize: 64 * MIB,
       globalMaxSizeBytes: -1,
       journalCompactMinBytes: 64 * MIB,
@@ -441,7 +445,7 @@ test('defaults: without a broker section dataDir is missing; persistent: false n
 // ---------------------------------------------------------------------------------------------
 // dataDir resolution
 
-test('haPolicy jdbc: needs haGroup and a postgresql:// jdbcUrl; replication is refused until it exists', () => {
+test('haPolicy jdbc: needs haGroup and a postgresql:// jdbcUrl; replication needs zookeeper', () => {
   const ok = load('broker {\n  dataDir: d\n  haPolicy: JDBC\n  haGroup: orders\n  jdbcUrl: postgresql://amq@127.0.0.1:5432/amq\n}\n');
   assert.is(ok.broker.haPolicy, 'jdbc');
   assert.is(ok.broker.haGroup, 'orders');
@@ -451,6 +455,8 @@ test('haPolicy jdbc: needs haGroup and a postgresql:// jdbcUrl; replication is r
   assertRefused('broker {\n  dataDir: d\n  haPolicy: jdbc\n  haGroup: o\n  jdbcUrl: mysql://h/db\n}\n', { line: 5, code: 'ERR_CONFIG_INVALID_VALUE', mentions: ['expected postgresql://'] });
   assertRefused('broker {\n  dataDir: d\n  haPolicy: jdbc\n  haGroup: a b\n  jdbcUrl: postgresql://h/db\n}\n', { line: 4, code: 'ERR_CONFIG_INVALID_VALUE', mentions: ['haGroup'] });
   assertRefused('broker {\n  persistent: false\n  haPolicy: jdbc\n  haGroup: o\n  jdbcUrl: postgresql://h/db\n}\n', { line: 3, code: 'ERR_CONFIG_INVALID_VALUE', mentions: ['persistent: false'] });
+  assertRefused('broker {\n  dataDir: d\n  haPolicy: replication\n  haGroup: o\n}\n', { line: 3, code: 'ERR_CONFIG_MISSING_ATTRIBUTE', mentions: ['needs "zookeeper"'] });
+  assert.is(load('broker {\n  dataDir: d\n  haPolicy: replication\n  haGroup: o\n  zookeeper: 127.0.0.1:2181\n  groupSize: 5\n}\n').broker.groupSize, 5);
   assertRefused('broker {\n  dataDir: d\n  haPolicy: colocated\n}\n', { line: 3, code: 'ERR_CONFIG_INVALID_VALUE', mentions: ['shared-store', 'replication', 'jdbc'] });
 });
 

@@ -1,0 +1,227 @@
+/**
+ * haPolicy replication, the pure part (docs/decisions/0012-broker-replication.md): positions,
+ * the election rule, the quorum rule, and the replication stream's frames.
+ *
+ * A group of `groupSize` members serves one logical broker. The live member's store changes are
+ * numbered (`seq`, never reused across epochs) and streamed to the others; each follower applies
+ * them to its own journal, syncs, and acknowledges. A change counts as durable once a quorum
+ * (a majority of the group, the live included) has it on disk. Elections happen in ZooKeeper
+ * (broker/io/zk-election.ts); the rule deciding who may claim is here.
+ */
+import type { QueueMeta, TxOp } from '../store/types';
+
+/** How far a member's store goes: the epoch of the live that wrote its last change, and that change's number. */
+export interface Position {
+  epoch: number;
+  seq: number;
+}
+
+/** Orders positions: by epoch, then seq. */
+export function comparePositions(a: Position, b: Position): number {
+  return a.epoch !== b.epoch ? a.epoch - b.epoch : a.seq - b.seq;
+}
+
+/** A majority of the group. */
+export function quorumOf(groupSize: number): number {
+  return Math.floor(groupSize / 2) + 1;
+}
+
+/** A member as it announces itself in ZooKeeper. */
+export interface MemberInfo {
+  id: string;
+  /** host:port of its replication listener. */
+  repl: string;
+  /** host and port of its client listener (for failover-server-list); port 0 while unknown. */
+  host: string;
+  port: number;
+  /** `following` while it applies a live's stream, `candidate` while there is no live. */
+  state: 'following' | 'candidate' | 'live';
+  position: Position;
+}
+
+/** What a member does when the group has no live member. */
+export type ElectionDecision =
+  | { action: 'claim'; epoch: number }
+  | { action: 'wait'; reason: 'no-quorum' | 'not-most-advanced'; candidates: number; leader: string | null };
+
+/**
+ * The election rule. A member may claim only when a quorum of the group stands as candidates
+ * (their positions frozen: they no longer follow anyone) and it is the most advanced of them
+ * (position, then id). Any change a quorum acknowledged is held by at least one member of any
+ * quorum, so the most advanced candidate of a quorum holds them all. The new epoch is one more
+ * than the newest the group has seen.
+ */
+export function decideElection(me: string, members: readonly MemberInfo[], groupSize: number, lastEpoch: number): ElectionDecision {
+  const candidates = members.filter((m) => m.state === 'candidate');
+  if (candidates.length < quorumOf(groupSize)) {
+    return { action: 'wait', reason: 'no-quorum', candidates: candidates.length, leader: null };
+  }
+  let best = candidates[0];
+  for (const m of candidates) {
+    const c = comparePositions(m.position, best.position);
+    if (c > 0 || (c === 0 && m.id < best.id)) best = m;
+  }
+  if (best.id === me) return { action: 'claim', epoch: lastEpoch + 1 };
+  return { action: 'wait', reason: 'not-most-advanced', candidates: candidates.length, leader: best.id };
+}
+
+/**
+ * The highest seq that a quorum holds, given each connected follower's acknowledged seq and the
+ * live's own durable seq. Unknown members count as holding nothing.
+ */
+export function computeQuorumSeq(liveDurable: number, followerAcks: Iterable<number>, groupSize: number): number {
+  const held = [liveDurable, ...followerAcks].sort((a, b) => b - a);
+  const q = quorumOf(groupSize);
+  return held.length >= q ? held[q - 1] : -1;
+}
+
+// ------------------------------------------------------------------ the stream's frames
+
+/** One replicated store change. */
+export type ReplOp =
+  | { op: 'createQueue'; queue: string; meta: QueueMeta }
+  | { op: 'deleteQueue'; queue: string }
+  | { op: 'addMessage'; msgId: number; payload: Buffer }
+  | { op: 'addRef'; queue: string; msgId: number }
+  | { op: 'ack'; queue: string; msgId: number }
+  | { op: 'setDeliveryCount'; queue: string; msgId: number; count: number }
+  | { op: 'commitTx'; ops: TxOp[] };
+
+/** Frame types of the replication stream. */
+export const enum FrameType {
+  /** follower -> live: JSON {group, id, epoch}. */
+  Hello = 1,
+  /** live -> follower: JSON {epoch, seq}: the follower's store is replaced by what follows up to SnapshotEnd. */
+  SnapshotBegin = 2,
+  /** live -> follower: one change, numbered. */
+  Op = 3,
+  /** live -> follower: JSON {epoch, seq}: the snapshot is complete at seq. */
+  SnapshotEnd = 4,
+  /** follower -> live: u64 seq durable on the follower. */
+  Ack = 5,
+  /** either way: JSON {reason}; the connection closes after it. */
+  Refuse = 6,
+}
+
+/** Largest frame accepted (a message payload plus its header). */
+export const MAX_FRAME_BYTES = 65 * 1024 * 1024 + 65536;
+
+/** Thrown for a frame that breaks the stream's rules; the connection is closed. */
+export class ReplicationProtocolError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'ReplicationProtocolError';
+  }
+}
+
+/** A frame: u32 length (of type + body), u8 type, body. */
+export function encodeFrame(type: FrameType, body: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(5 + body.length);
+  out.writeUInt32BE(1 + body.length, 0);
+  out[4] = type;
+  body.copy(out, 5);
+  return out;
+}
+
+/** A JSON frame. */
+export function encodeJsonFrame(type: FrameType, value: unknown): Buffer {
+  return encodeFrame(type, Buffer.from(JSON.stringify(value), 'utf8'));
+}
+
+/** An Ack frame. */
+export function encodeAck(seq: number): Buffer {
+  const b = Buffer.allocUnsafe(8);
+  b.writeBigUInt64BE(BigInt(seq));
+  return encodeFrame(FrameType.Ack, b);
+}
+
+/**
+ * An Op frame: u64 seq, u32 header length, JSON header (the op without payloads), then the
+ * payloads of its messages in order. Bodies travel as bytes, never inside JSON.
+ */
+export function encodeOp(seq: number, op: ReplOp): Buffer {
+  const payloads: Buffer[] = [];
+  let header: unknown;
+  if (op.op === 'addMessage') {
+    payloads.push(op.payload);
+    header = { op: 'addMessage', msgId: op.msgId, len: op.payload.length };
+  } else if (op.op === 'commitTx') {
+    header = {
+      op: 'commitTx',
+      ops: op.ops.map((o) => {
+        if (o.op !== 'addMessage') return o;
+        payloads.push(o.payload);
+        return { op: 'addMessage', msgId: o.msgId, len: o.payload.length };
+      }),
+    };
+  } else {
+    header = op;
+  }
+  const h = Buffer.from(JSON.stringify(header), 'utf8');
+  const head = Buffer.allocUnsafe(12);
+  head.writeBigUInt64BE(BigInt(seq), 0);
+  head.writeUInt32BE(h.length, 8);
+  return encodeFrame(FrameType.Op, Buffer.concat([head, h, ...payloads]));
+}
+
+/** Decodes an Op frame's body. */
+export function decodeOp(body: Buffer): { seq: number; op: ReplOp } {
+  if (body.length < 12) throw new ReplicationProtocolError(`op frame of ${body.length} bytes is shorter than its 12-byte head`);
+  const seq = Number(body.readBigUInt64BE(0));
+  const hlen = body.readUInt32BE(8);
+  if (12 + hlen > body.length) throw new ReplicationProtocolError(`op header of ${hlen} bytes overruns the frame`);
+  let header: Record<string, unknown>;
+  try {
+    header = JSON.parse(body.subarray(12, 12 + hlen).toString('utf8')) as Record<string, unknown>;
+  } catch (e) {
+    throw new ReplicationProtocolError('op header is not JSON', { cause: e });
+  }
+  let at = 12 + hlen;
+  const take = (len: unknown): Buffer => {
+    if (typeof len !== 'number' || !Number.isSafeInteger(len) || len < 0 || at + len > body.length) {
+      throw new ReplicationProtocolError(`payload length ${String(len)} overruns the frame`);
+    }
+    const p = Buffer.from(body.subarray(at, at + len));
+    at += len;
+    return p;
+  };
+  let op: ReplOp;
+  if (header.op === 'addMessage') {
+    op = { op: 'addMessage', msgId: header.msgId as number, payload: take(header.len) };
+  } else if (header.op === 'commitTx') {
+    if (!Array.isArray(header.ops)) throw new ReplicationProtocolError('commitTx without ops');
+    op = {
+      op: 'commitTx',
+      ops: (header.ops as Array<Record<string, unknown>>).map((o) => (o.op === 'addMessage' ? { op: 'addMessage', msgId: o.msgId as number, payload: take(o.len) } : (o as unknown as TxOp))),
+    };
+  } else if (['createQueue', 'deleteQueue', 'addRef', 'ack', 'setDeliveryCount'].includes(header.op as string)) {
+    op = header as unknown as ReplOp;
+  } else {
+    throw new ReplicationProtocolError(`unknown op ${JSON.stringify(header.op)}`);
+  }
+  if (at !== body.length) throw new ReplicationProtocolError(`${body.length - at} bytes after the op`);
+  return { seq, op };
+}
+
+/**
+ * Splits a byte stream into frames. Push chunks as they arrive; complete frames come back in
+ * order. A frame over MAX_FRAME_BYTES or of length 0 throws.
+ */
+export class FrameReader {
+  private buf: Buffer = Buffer.alloc(0);
+
+  push(chunk: Buffer): Array<{ type: FrameType; body: Buffer }> {
+    this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
+    const out: Array<{ type: FrameType; body: Buffer }> = [];
+    let at = 0;
+    while (this.buf.length - at >= 4) {
+      const len = this.buf.readUInt32BE(at);
+      if (len === 0 || len > MAX_FRAME_BYTES) throw new ReplicationProtocolError(`frame length ${len} outside 1..${MAX_FRAME_BYTES}`);
+      if (this.buf.length - at - 4 < len) break;
+      out.push({ type: this.buf[at + 4] as FrameType, body: this.buf.subarray(at + 5, at + 4 + len) });
+      at += 4 + len;
+    }
+    this.buf = at === this.buf.length ? Buffer.alloc(0) : this.buf.subarray(at);
+    return out;
+  }
+}
