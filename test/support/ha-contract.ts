@@ -147,7 +147,7 @@ export function haContract(name: string, backend: HaBackend): void {
   t('kill -9 of the master during 10,000 persistent sends: the slave takes over in under 2 s and every accepted message is received', async () => {
     const { m, others, ports } = await pair();
     const N = 10_000;
-    const p = new FailoverProducer(N, 'ha.q', ports[0]);
+    const p = new FailoverProducer(N, 'ha.q', m.port);
     try {
       p.start();
       await waitFor(() => p.accepted.size >= 3000, 20_000, '3000 accepted by the master');
