@@ -42,7 +42,7 @@ type Level = 'error' | 'warning' | 'info' | 'debug';
 export async function prepareHa(b: BrokerEntity, logger: Logger): Promise<HaParts> {
   const dataDir = b.dataDir as string;
   const storeLog = (level: Level, msg: string) => logger.log('STORE', level, msg);
-  const haLog = (level: Level, msg: string) => logger.log('BROKER', level === 'info' ? 'debug' : level, msg);
+  const haLog = (level: Level, msg: string) => logger.log('BROKER', level, msg);
   if (b.haPolicy === 'jdbc') {
     const url = b.jdbcUrl as string;
     const group = b.haGroup as string;

@@ -5,6 +5,8 @@
  *   /amqp-mesh/<group>/members/<id>  ephemeral: MemberInfo (state, position, endpoints)
  *   /amqp-mesh/<group>/epoch         persistent: the newest epoch granted
  *   /amqp-mesh/<group>/live          ephemeral: {id, epoch, repl, host, port} of the live member
+ *   /amqp-mesh/<group>/endpoints/<id> persistent: a member's client endpoint, kept while it is
+ *                                    down, so failover-server-list names the whole group
  *
  * While there is a live member, the others follow it (ReplicaFollower). When its node goes (its
  * session expired, it released, or it was deposed because its replication port refuses
@@ -72,6 +74,7 @@ export class ZkElection implements StoreLock, MemberDirectory {
   private renewTimer: NodeJS.Timeout | undefined;
   private membersTimer: NodeJS.Timeout | undefined;
   private members: MemberInfo[] = [];
+  private endpoints: Member[] = [];
   private me: MemberInfo;
   private unreachable: { epoch: number; why: string } | null = null;
   private lastDecision = '';
@@ -98,6 +101,7 @@ export class ZkElection implements StoreLock, MemberDirectory {
     try {
       const c = await this.connect();
       await this.mkdirp(`${this.root}/members`);
+      await this.mkdirp(`${this.root}/endpoints`);
       await this.createIfMissing(`${this.root}/epoch`, Buffer.from('0'));
       await this.register();
       for (;;) {
@@ -156,11 +160,14 @@ export class ZkElection implements StoreLock, MemberDirectory {
 
   async announce(m: Member): Promise<void> {
     this.me = { ...this.me, host: m.host, port: m.port };
-    if (this.client) await this.publish({}).catch(() => undefined);
+    if (this.client) {
+      await this.publish({}).catch(() => undefined);
+      await this.writeEndpoint().catch(() => undefined);
+    }
   }
 
   list(): Member[] {
-    return this.members.filter((m) => m.port > 0).map((m) => ({ id: m.id, host: m.host, port: m.port }));
+    return this.endpoints;
   }
 
   async close(): Promise<void> {
@@ -193,7 +200,6 @@ export class ZkElection implements StoreLock, MemberDirectory {
         this.log('info', `election: following ${live.info.id} (epoch ${live.info.epoch}) at ${live.info.repl}`);
         f.follow(live.info.epoch, live.info.repl);
       }
-      this.members = await this.readMembers();
       return 0;
     }
     if (f.followingEpoch !== 0) f.unfollow();
@@ -275,7 +281,30 @@ export class ZkElection implements StoreLock, MemberDirectory {
       }
     }
     this.members = out;
+    const eps = await new Promise<string[]>((resolve, reject) => c.getChildren(`${this.root}/endpoints`, (e, ch) => (e ? reject(e) : resolve(ch))));
+    const list: Member[] = [];
+    for (const n of eps.sort()) {
+      try {
+        const [data] = await this.getData(`${this.root}/endpoints/${n}`, c);
+        const m = JSON.parse(data.toString('utf8')) as Member;
+        if (typeof m.host === 'string' && Number.isInteger(m.port) && m.port > 0) list.push(m);
+      } catch {
+        // removed meanwhile, or not ours to read
+      }
+    }
+    this.endpoints = list;
     return out;
+  }
+
+  /** Records this member's client endpoint (persistent: it stays listed while the member is down). */
+  private async writeEndpoint(): Promise<void> {
+    const c = this.client as zookeeper.Client;
+    const p = `${this.root}/endpoints/${this.opts.id}`;
+    const data = Buffer.from(JSON.stringify({ id: this.opts.id, host: this.me.host, port: this.me.port }));
+    const err = await new Promise<unknown>((resolve) => c.setData(p, data, -1, (e) => resolve(e)));
+    if (!err) return;
+    if (!isCode(err, NO_NODE)) throw err;
+    await new Promise<void>((resolve, reject) => c.create(p, data, (e) => (e && !isCode(e, NODE_EXISTS) ? reject(e) : resolve())));
   }
 
   /** Registers this member (ephemeral); a node left by a previous run of the same id is replaced. */
@@ -284,7 +313,10 @@ export class ZkElection implements StoreLock, MemberDirectory {
     const p = `${this.root}/members/${this.opts.id}`;
     for (let i = 0; i < 3; i++) {
       const err = await new Promise<unknown>((resolve) => c.create(p, Buffer.from(JSON.stringify(this.me)), zookeeper.CreateMode.EPHEMERAL, (e) => resolve(e)));
-      if (!err) return;
+      if (!err) {
+        if (this.me.port > 0) await this.writeEndpoint();
+        return;
+      }
       if (!isCode(err, NODE_EXISTS)) throw err;
       await this.remove(p, -1).catch(() => undefined);
     }

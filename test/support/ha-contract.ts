@@ -41,7 +41,7 @@ export async function announcedBy(port: number): Promise<number[]> {
 }
 
 /** A producer that sends ids 0..n-1 durably and, on losing its broker, resends whatever was not yet accepted. */
-class FailoverProducer {
+export class FailoverProducer {
   readonly accepted = new Set<number>();
   private readonly inflight = new Set<number>();
   private readonly resend: number[] = [];

@@ -8,10 +8,14 @@
 //
 // The broker HA contract (test/support/ha-contract.ts) on a group of three, then what only
 // replication has: catching up a member restarted empty, and rounds of killing whoever is live.
+import * as fs from 'node:fs';
+import { performance } from 'node:perf_hooks';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { brokerConfig, tempDir } from '../support/broker';
-import { haContract } from '../support/ha-contract';
+import { RunningBroker, brokerConfig, freePort, startBroker, tempDir } from '../support/broker';
+import { FailoverProducer, announcedBy, haContract } from '../support/ha-contract';
+import { waitFor } from '../support/wait';
+import { connect, numbered, receiver, sendAll } from './broker-helpers';
 import { RunningZookeeper, startZookeeper } from '../support/zookeeper';
 
 async function main(): Promise<void> {
@@ -26,6 +30,145 @@ async function main(): Promise<void> {
       return { config: (id, port, broker) => brokerConfig(tempDir(), { id, port, broker: replicated(g, broker) }) };
     },
   });
+
+  /** One group of three members, each with its own dataDir; members can be killed, wiped and restarted. */
+  class Group {
+    readonly name = `grp-${++groups}`;
+    readonly dirs = new Map<string, string>();
+    readonly ports = new Map<string, number>();
+    readonly procs = new Map<string, RunningBroker>();
+    constructor(readonly ids = ['a', 'b', 'c']) {}
+
+    async start(): Promise<RunningBroker> {
+      for (const id of this.ids) {
+        this.dirs.set(id, tempDir());
+        this.ports.set(id, await freePort());
+      }
+      await Promise.all(this.ids.map((id) => this.startMember(id)));
+      const live = await this.waitLive();
+      // Clients learn the group from failover-server-list: wait until it names every member.
+      await waitFor(async () => (await announcedBy(live.port)).length === this.ids.length, 10_000, 'the live member to announce the group');
+      return live;
+    }
+
+    async startMember(id: string, opts: { wipe?: boolean } = {}): Promise<RunningBroker> {
+      const dir = this.dirs.get(id) as string;
+      if (opts.wipe) fs.rmSync(dir, { recursive: true, force: true });
+      const b = await startBroker(brokerConfig(dir, { id, port: this.ports.get(id), broker: replicated(this.name) }), { name: `${this.name}/${id}`, waitLive: false });
+      this.procs.set(id, b);
+      return b;
+    }
+
+    live(): RunningBroker | undefined {
+      return [...this.procs.values()].find((b) => b.live && b.exitCode === undefined);
+    }
+
+    idOf(b: RunningBroker): string {
+      return [...this.procs].find(([, p]) => p === b)?.[0] as string;
+    }
+
+    waitLive(except?: RunningBroker, ms = 15_000): Promise<RunningBroker> {
+      return waitFor(() => {
+        const l = this.live();
+        return l !== except ? l : undefined;
+      }, ms, `a live member of ${this.name}`);
+    }
+
+    async stop(): Promise<void> {
+      for (const b of this.procs.values()) await b.stop();
+    }
+  }
+
+  const only = suite('replication: what a replicated group adds');
+
+  only('a member restarted empty catches up from the live (snapshot, then the tail) and can then take over; a stale member is not elected', async () => {
+    const g = new Group();
+    try {
+      const l = await g.start();
+      const [f1, f2] = g.ids.filter((id) => id !== g.idOf(l));
+      let c = await connect(l);
+      assert.equal(new Set(await sendAll(c, 'catch.q', numbered(200, 'm'))), new Set(['accepted']));
+      // f2 loses its disk and comes back empty; then f1 goes: only f2 can make a quorum with the live.
+      await g.procs.get(f2)!.kill('SIGKILL');
+      await g.startMember(f2, { wipe: true });
+      await g.procs.get(f1)!.kill('SIGKILL');
+      assert.equal(new Set(await sendAll(c, 'catch.q', numbered(100, 'n'), 20_000)), new Set(['accepted']), 'accepted with the live and the caught-up member as the quorum');
+      await c.close();
+      // The live goes; f1 returns with what it had before (no n messages): f2 must win.
+      await l.kill('SIGKILL');
+      await g.startMember(f1);
+      const next = await g.waitLive(l);
+      assert.is(g.idOf(next), f2, `the most advanced member is elected, not ${g.idOf(next)}`);
+      c = await connect(next);
+      const rx = await receiver(c, 'catch.q', { credit: 500 });
+      await waitFor(() => rx.messages.length >= 300, 10_000, 'every accepted message from the new live');
+      const got = new Set(rx.messages.map((m) => m.body as string));
+      for (let i = 0; i < 200; i++) assert.ok(got.has(`m${i}`), `m${i}`);
+      for (let i = 0; i < 100; i++) assert.ok(got.has(`n${i}`), `n${i}`);
+      await c.close();
+    } finally {
+      await g.stop();
+    }
+  });
+
+  only('with fewer than a quorum alive durable sends stay unsettled (never accepted), and complete once a member returns', async () => {
+    const g = new Group();
+    try {
+      const l = await g.start();
+      const followers = g.ids.filter((id) => id !== g.idOf(l));
+      for (const id of followers) await g.procs.get(id)!.kill('SIGKILL');
+      const c = await connect(l);
+      const s = c.conn.open_sender({ target: { address: 'quorum.q' } });
+      const outcomes: string[] = [];
+      for (const ev of ['accepted', 'released', 'modified', 'rejected']) s.on(ev as never, () => outcomes.push(ev));
+      await waitFor(() => s.sendable(), 5000, 'credit');
+      for (let i = 0; i < 5; i++) s.send({ body: `q${i}`, durable: true });
+      const early = await waitFor(() => outcomes.length > 0, 1500).then(() => true, () => false);
+      assert.is(early, false, `no outcome without a quorum, got ${outcomes.join(',')}`);
+      await g.startMember(followers[0]);
+      await waitFor(() => outcomes.length === 5, 15_000, 'the outcomes once the quorum is back');
+      assert.equal(outcomes, ['accepted', 'accepted', 'accepted', 'accepted', 'accepted']);
+      await c.close();
+    } finally {
+      await g.stop();
+    }
+  });
+
+  only('20 rounds of kill -9 of whichever member is live, during persistent sends: nothing accepted is lost', async () => {
+    const g = new Group();
+    const N = 20_000;
+    let p: FailoverProducer | null = null;
+    try {
+      let l = await g.start();
+      p = new FailoverProducer(N, 'rounds.q', l.port);
+      p.start();
+      const takeovers: number[] = [];
+      for (let round = 0; round < 20; round++) {
+        const target = Math.min(N, p.accepted.size + 300);
+        await waitFor(() => p!.accepted.size >= target || p!.accepted.size === N, 30_000, `round ${round}: ${target} accepted`);
+        const id = g.idOf(l);
+        const t0 = performance.now();
+        await l.kill('SIGKILL');
+        const next = await g.waitLive(l);
+        takeovers.push(performance.now() - t0);
+        await g.startMember(id);
+        l = next;
+      }
+      await waitFor(() => p!.accepted.size === N, 60_000, `all ${N} accepted (have ${p.accepted.size})`);
+      const c = await connect(l);
+      const rx = await receiver(c, 'rounds.q', { credit: 2000 });
+      await waitFor(() => new Set(rx.messages.map((m) => m.body)).size >= N, 60_000, 'every message received');
+      const ids = new Set(rx.messages.map((m) => m.body as number));
+      assert.equal([...p.accepted].filter((id) => !ids.has(id)), [], 'no accepted message lost');
+      takeovers.sort((a, b) => a - b);
+      process.stdout.write(`  replication, 20 kill -9 rounds: takeover median ${takeovers[10].toFixed(0)} ms, max ${takeovers[19].toFixed(0)} ms; ${p.resent} resent; ${rx.messages.length - ids.size} duplicates\n`);
+      await c.close();
+    } finally {
+      p?.stop();
+      await g.stop();
+    }
+  });
+  only.run();
 
   const last = suite('replication: ZooKeeper');
   last('the server is still up after the tests', () => {
