@@ -9,14 +9,29 @@
 // The broker HA contract (test/support/ha-contract.ts) on a group of three, then what only
 // replication has: catching up a member restarted empty, and rounds of killing whoever is live.
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { FrameType, encodeJsonFrame } from '../../broker/ha/replication';
 import { RunningBroker, brokerConfig, freePort, startBroker, tempDir } from '../support/broker';
 import { FailoverProducer, announcedBy, haContract } from '../support/ha-contract';
 import { waitFor } from '../support/wait';
 import { connect, numbered, receiver, sendAll } from './broker-helpers';
 import { RunningZookeeper, startZookeeper } from '../support/zookeeper';
+
+/** Writes `bytes` to 127.0.0.1:port and returns whatever comes back before the peer closes (2 s at most). */
+function rawExchange(port: number, bytes: Buffer): Promise<Buffer> {
+  return new Promise((resolve) => {
+    const sock = net.connect({ host: '127.0.0.1', port });
+    const got: Buffer[] = [];
+    sock.on('connect', () => sock.write(bytes));
+    sock.on('data', (d) => got.push(d));
+    sock.on('close', () => resolve(Buffer.concat(got)));
+    sock.on('error', () => undefined);
+    sock.setTimeout(2000, () => sock.destroy());
+  });
+}
 
 async function main(): Promise<void> {
   const zk: RunningZookeeper = await startZookeeper();
@@ -105,6 +120,45 @@ async function main(): Promise<void> {
       const got = new Set(rx.messages.map((m) => m.body as string));
       for (let i = 0; i < 200; i++) assert.ok(got.has(`m${i}`), `m${i}`);
       for (let i = 0; i < 100; i++) assert.ok(got.has(`n${i}`), `n${i}`);
+      await c.close();
+    } finally {
+      await g.stop();
+    }
+  });
+
+  only('acknowledgements replicate: after a failover the new live holds only what was not consumed; strangers on the replication port are refused', async () => {
+    const g = new Group();
+    try {
+      const l = await g.start();
+      let c = await connect(l);
+      assert.equal(new Set(await sendAll(c, 'acks.q', numbered(100, 'a'))), new Set(['accepted']));
+      let accepted = 0;
+      // 60 accepted; whatever else arrives stays unsettled and goes back when the link closes.
+      const rx = await receiver(c, 'acks.q', { credit: 60, settle: () => (accepted++ < 60 ? 'accept' : 'none') });
+      await waitFor(() => rx.messages.length >= 60, 5000, '60 delivered and accepted');
+      await rx.close();
+      // The stream is ordered: once a later durable message is accepted, a quorum has the acks.
+      assert.equal(await sendAll(c, 'marker.q', numbered(1, 'z')), ['accepted']);
+      await c.close();
+
+      // A stranger on the live's replication port: garbage is dropped, a Hello of another group refused.
+      const port = Number(l.log.map((x) => x.match(/replication listener on [^\s]+:(\d+)/)?.[1]).find(Boolean));
+      const garbage = await rawExchange(port, Buffer.from('GET / HTTP/1.1\r\n\r\n'));
+      assert.is(garbage.length, 0, 'garbage: closed without an answer');
+      const refused = await rawExchange(port, encodeJsonFrame(FrameType.Hello, { group: 'other', id: 'x', epoch: 1 }));
+      assert.is(refused[4], FrameType.Refuse);
+      assert.match(refused.subarray(5).toString('utf8'), /this member serves group grp-\d+, not other/);
+
+      await l.kill('SIGKILL');
+      const next = await g.waitLive(l);
+      c = await connect(next);
+      const rest = await receiver(c, 'acks.q', { credit: 200 });
+      await waitFor(() => rest.messages.length >= 40, 10_000, 'the 40 not consumed');
+      await waitFor(() => rest.messages.length > 40, 500).catch(() => undefined);
+      const firstAccepted = new Set(rx.messages.slice(0, 60).map((m) => m.body as string));
+      const left = rest.messages.map((m) => m.body as string);
+      assert.is(left.length, 40, left.join(','));
+      assert.ok(left.every((b) => !firstAccepted.has(b)), 'nothing acknowledged before the failover comes back');
       await c.close();
     } finally {
       await g.stop();
