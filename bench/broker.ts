@@ -13,6 +13,7 @@ import * as path from 'node:path';
 import { MeshPerfResult, runMeshPerf } from './tools';
 import { postgresBin, startPostgres } from '../test/support/postgres';
 import { startRabbit } from '../test/support/rabbit';
+import { startZookeeper, zookeeperInstalled } from '../test/support/zookeeper';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const BIN = path.join(ROOT, 'bin', 'amqp-mesh.js');
@@ -47,10 +48,10 @@ async function stop(proc: ChildProcess): Promise<void> {
   clearTimeout(t);
 }
 
-async function startBroker(brokerExtra = ''): Promise<{ port: number; proc: ChildProcess; dir: string }> {
+async function startBroker(brokerExtra = '', id = 'Bench'): Promise<{ port: number; proc: ChildProcess; dir: string }> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'amqp-mesh-bench-broker-'));
   const file = path.join(dir, 'broker.conf');
-  fs.writeFileSync(file, `broker {\n  id: Bench\n  dataDir: ${path.join(dir, 'data')}\n${brokerExtra}}\nlistener {\n  host: 127.0.0.1\n  port: 0\n}\nlog {\n  module: DEFAULT\n  enable: notice+\n}\n`);
+  fs.writeFileSync(file, `broker {\n  id: ${id}\n  dataDir: ${path.join(dir, 'data')}\n${brokerExtra}}\nlistener {\n  host: 127.0.0.1\n  port: 0\n}\nlog {\n  module: DEFAULT\n  enable: notice+\n}\n`);
   const proc = spawn(process.execPath, [BIN, 'broker', '-c', file], { stdio: ['ignore', 'pipe', 'pipe'] });
   const m = await waitLine(proc, /Listening on [^\s]+:(\d+)/, 15_000, []);
   return { port: Number(m[1]), proc, dir };
@@ -125,13 +126,48 @@ async function benchJdbc(messages: number, runs: number, journal: MeshPerfResult
   }
 }
 
+/** The same client against the live member of a replicated group of three (private ZooKeeper). */
+async function benchReplication(messages: number, runs: number, journal: MeshPerfResult | null): Promise<void> {
+  if (!zookeeperInstalled()) {
+    console.log('  replication (ZooKeeper): skipped (not installed: apt-get install zookeeper)');
+    return;
+  }
+  const zk = await startZookeeper();
+  const procs: ChildProcess[] = [];
+  const dirs: string[] = [];
+  try {
+    const extra = `  haPolicy: replication\n  haGroup: bench\n  zookeeper: ${zk.connect}\n  groupSize: 3\n`;
+    // All three start together; the one elected opens its listener (the others never log one).
+    const ports = ['r1', 'r2', 'r3'].map((id) => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'amqp-mesh-bench-repl-'));
+      dirs.push(dir);
+      const file = path.join(dir, 'broker.conf');
+      fs.writeFileSync(file, `broker {\n  id: ${id}\n  dataDir: ${path.join(dir, 'data')}\n${extra}}\nlistener {\n  host: 127.0.0.1\n  port: 0\n}\nlog {\n  module: DEFAULT\n  enable: notice+\n}\n`);
+      const proc = spawn(process.execPath, [BIN, 'broker', '-c', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+      procs.push(proc);
+      return waitLine(proc, /Listening on [^\s]+:(\d+)/, 30_000, []).then((m) => Number(m[1]));
+    });
+    for (const p of ports) p.catch(() => undefined);
+    const port = await Promise.race(ports);
+    // Let the followers attach (they take a snapshot first) before measuring.
+    await new Promise((r) => setTimeout(r, 1000));
+    const r = await measure(`amqp://127.0.0.1:${port}`, 'bench.repl', messages, true, false, runs);
+    console.log(`  amqp-mesh broker, haPolicy replication (3 members, quorum 2), persistent: ${fmt(r)}`);
+    if (journal) console.log(`  persistent throughput, replication / journal: ${(r.msgsPerSec / journal.msgsPerSec).toFixed(2)}x`);
+  } finally {
+    for (const p of procs) await stop(p);
+    for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+    await zk.stop();
+  }
+}
+
 export async function benchBroker(messages: number, runs: number): Promise<void> {
   console.log(`broker: 1 producer + 1 consumer, ${messages.toLocaleString('en')} messages of 1 KB, window 1000, median of ${runs}`);
   const b = await startBroker();
   let ours: MeshPerfResult | null = null;
   try {
     ours = await measure(`amqp://127.0.0.1:${b.port}`, 'bench.persistent', messages, true, false, runs);
-    console.log(`  amqp-mesh broker, persistent:     ${fmt(ours)}`);
+    console.log(`  amqp-mesh broker, persistent (journal; a shared-store pair's live member): ${fmt(ours)}`);
     const np = await measure(`amqp://127.0.0.1:${b.port}`, 'bench.transient', messages, false, false, runs);
     console.log(`  amqp-mesh broker, non-persistent: ${fmt(np)}`);
     await benchThroughRouter(b.port, messages, runs);
@@ -140,6 +176,7 @@ export async function benchBroker(messages: number, runs: number): Promise<void>
     fs.rmSync(b.dir, { recursive: true, force: true });
   }
   await benchJdbc(messages, runs, ours);
+  await benchReplication(messages, runs, ours);
   if (!fs.existsSync(RABBIT)) {
     console.log('  rabbitmq-server: skipped (not installed: apt-get install rabbitmq-server)');
     return;

@@ -232,8 +232,22 @@ export class ReplicatedStore implements Store {
     const seq = ++this.seq;
     if (this.followers.size === 0) return;
     const frame = encodeOp(seq, op);
+    // One write per turn of the event loop, not one per change: corked until the turn ends.
+    if (!this.corked) {
+      this.corked = true;
+      for (const f of this.followers.values()) f.socket.cork();
+      setImmediate(this.uncork);
+    }
     for (const f of this.followers.values()) f.socket.write(frame);
   }
+
+  private corked = false;
+  private readonly uncork = (): void => {
+    this.corked = false;
+    for (const f of this.followers.values()) {
+      while (f.socket.writableCorked > 0) f.socket.uncork();
+    }
+  };
 
   private quorumSeq(): number {
     return computeQuorumSeq(this.durable, [...this.followers.values()].map((f) => f.acked), this.opts.groupSize);

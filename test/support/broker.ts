@@ -49,11 +49,14 @@ export function brokerConfig(dataDir: string, opts: { id?: string; port?: number
 }
 
 /** Starts a broker; waits until it is live unless `waitLive` is false (a slave). */
-export async function startBroker(config: string, opts: { waitLive?: boolean; name?: string; nodeArgs?: string[] } = {}): Promise<RunningBroker> {
+export async function startBroker(config: string, opts: { waitLive?: boolean; name?: string; nodeArgs?: string[]; netns?: string } = {}): Promise<RunningBroker> {
   const dir = tempDir('amqp-mesh-broker-conf-');
   const configFile = path.join(dir, 'broker.conf');
   fs.writeFileSync(configFile, config);
-  const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), BIN, 'broker', '-c', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const argv = [process.execPath, ...(opts.nodeArgs ?? []), BIN, 'broker', '-c', configFile];
+  // In a network namespace: `ip netns exec` execs the broker, so the PID is the broker's.
+  if (opts.netns) argv.unshift('ip', 'netns', 'exec', opts.netns);
+  const proc = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
   const log: string[] = [];
   const b: RunningBroker = {
     proc,

@@ -46,17 +46,20 @@ export class FailoverProducer {
   private readonly inflight = new Set<number>();
   private readonly resend: number[] = [];
   private next = 0;
-  servers: number[];
+  /** host:port of each member known, the one to try next first. */
+  servers: string[];
   private serverIdx = 0;
   private conn: rhea.Connection | null = null;
   readonly container = rhea.create_container({ id: `failover-producer-${process.pid}` });
   connects = 0;
   announced: number[] = [];
+  /** Outcomes `accepted`, by the server (host:port) that sent them. */
+  readonly acceptedBy = new Map<string, number>();
   resent = 0;
   private stopped = false;
 
-  constructor(readonly n: number, readonly address: string, firstPort: number) {
-    this.servers = [firstPort];
+  constructor(readonly n: number, readonly address: string, firstPort: number | string) {
+    this.servers = [typeof firstPort === 'number' ? `127.0.0.1:${firstPort}` : firstPort];
   }
 
   start(): void {
@@ -70,8 +73,9 @@ export class FailoverProducer {
 
   private connect(): void {
     if (this.stopped) return;
-    const port = this.servers[this.serverIdx % this.servers.length];
-    const conn = this.container.connect({ host: '127.0.0.1', port, reconnect: false } as rhea.ConnectionOptions);
+    const server = this.servers[this.serverIdx % this.servers.length];
+    const [host, port] = [server.slice(0, server.lastIndexOf(':')), Number(server.slice(server.lastIndexOf(':') + 1))];
+    const conn = this.container.connect({ host, port, reconnect: false } as rhea.ConnectionOptions);
     this.conn = conn;
     let lost = false;
     const onLost = () => {
@@ -88,8 +92,9 @@ export class FailoverProducer {
       const list = ctx.connection.properties?.['failover-server-list'];
       if (Array.isArray(list) && list.length > 0) {
         this.announced = list.map((e: any) => Number(e.port));
+        const known = list.map((e: any) => `${e['network-host'] ?? e.hostname}:${e.port}`);
         // Try the other members first when this one goes.
-        this.servers = [port, ...this.announced.filter((p) => p !== port)];
+        this.servers = [server, ...known.filter((k: string) => k !== server)];
         this.serverIdx = 0;
       }
       const s = conn.open_sender({ target: { address: this.address } });
@@ -114,6 +119,7 @@ export class FailoverProducer {
         const id = c.delivery.msgId as number;
         this.inflight.delete(id);
         this.accepted.add(id);
+        this.acceptedBy.set(server, (this.acceptedBy.get(server) ?? 0) + 1);
       });
       s.on('released', retry);
       s.on('modified', retry);

@@ -30,9 +30,9 @@ export interface RunningZookeeper {
 }
 
 /** Sends a four-letter command and returns the answer ('' when the server does not answer). */
-export function fourLetter(port: number, cmd: string): Promise<string> {
+export function fourLetter(port: number, cmd: string, host = '127.0.0.1'): Promise<string> {
   return new Promise((resolve) => {
-    const s = net.connect({ host: '127.0.0.1', port });
+    const s = net.connect({ host, port });
     let out = '';
     s.on('connect', () => s.write(cmd));
     s.on('data', (d) => (out += d.toString('utf8')));
@@ -43,17 +43,20 @@ export function fourLetter(port: number, cmd: string): Promise<string> {
 }
 
 /** Starts a server; resolves once it answers `ruok`. */
-export async function startZookeeper(): Promise<RunningZookeeper> {
+export async function startZookeeper(opts: { host?: string; netns?: string } = {}): Promise<RunningZookeeper> {
+  const host = opts.host ?? '127.0.0.1';
   if (!zookeeperInstalled()) throw new Error(`ZooKeeper is not installed (${ZOOKEEPER_JAR}; Debian package zookeeper, installed by scripts/ensure-system.sh)`);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'amqp-mesh-zk-'));
   const port = await freePort();
   const cfg = path.join(dir, 'zoo.cfg');
   fs.writeFileSync(cfg, [
-    'tickTime=100', `dataDir=${path.join(dir, 'data')}`, `clientPort=${port}`, 'clientPortAddress=127.0.0.1',
+    'tickTime=100', `dataDir=${path.join(dir, 'data')}`, `clientPort=${port}`, `clientPortAddress=${host}`,
     'admin.enableServer=false', 'minSessionTimeout=200', 'maxSessionTimeout=60000', '4lw.commands.whitelist=ruok,srvr,cons',
     'maxClientCnxns=0',
   ].join('\n') + '\n');
-  const proc: ChildProcess = spawn('java', ['-Xmx256m', '-cp', ZOOKEEPER_JAR, 'org.apache.zookeeper.server.ZooKeeperServerMain', cfg], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const argv = ['java', '-Xmx256m', '-cp', ZOOKEEPER_JAR, 'org.apache.zookeeper.server.ZooKeeperServerMain', cfg];
+  if (opts.netns) argv.unshift('ip', 'netns', 'exec', opts.netns);
+  const proc: ChildProcess = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
   const log: string[] = [];
   const capture = (d: Buffer) => log.push(...d.toString('utf8').split('\n').filter((l) => l !== ''));
   proc.stdout?.on('data', capture);
@@ -65,10 +68,10 @@ export async function startZookeeper(): Promise<RunningZookeeper> {
   }));
   await waitFor(async () => {
     if (exited) throw new Error(`zookeeper exited at start:\n${log.join('\n')}`);
-    return (await fourLetter(port, 'ruok')) === 'imok';
+    return (await fourLetter(port, 'ruok', host)) === 'imok';
   }, 30000, 'zookeeper to answer ruok');
   return {
-    connect: `127.0.0.1:${port}`, port, pid: proc.pid as number, dir, log,
+    connect: `${host}:${port}`, port, pid: proc.pid as number, dir, log,
     stop: async () => {
       if (!exited) proc.kill('SIGKILL');
       await exit;
