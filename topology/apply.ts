@@ -398,6 +398,18 @@ export async function applyTopology(running: RunningTopology, nextModel: Topolog
     }
   };
 
+  // A replicated or jdbc group needs services `up` starts with the topology; apply does not start
+  // them, nor turn a running group into another kind.
+  for (const p of diff.pairsAdded) {
+    if (p.haPolicy !== 'shared-store') throw new ApplyError(`broker pair ${p.name} (haPolicy ${p.haPolicy}, topology line ${p.line}): apply adds shared-store pairs only; restart with \`amqp-mesh up\` to add a ${p.haPolicy} group`);
+  }
+  for (const p of next.brokerPairs) {
+    const o = old.brokerPairs.find((x) => x.name === p.name);
+    if (o && (o.haPolicy !== p.haPolicy || o.members !== p.members || o.jdbcUrl !== p.jdbcUrl)) {
+      throw new ApplyError(`broker pair ${p.name} (topology line ${p.line}): haPolicy, members and jdbcUrl cannot change while it runs; restart with \`amqp-mesh up\``);
+    }
+  }
+
   // Ports: existing processes keep theirs; new ones get free ones no process holds or has planned.
   const plan: PortPlan = running.ports;
   const newRouters = diff.routersAdded.map((r) => r.name);
@@ -408,7 +420,7 @@ export async function applyTopology(running: RunningTopology, nextModel: Topolog
   if (free.length < need) throw new ApplyError(`could not find ${need} free ports`);
   const dataDirs: Record<string, string> = {};
   for (const p of [...old.brokerPairs, ...next.brokerPairs]) dataDirs[p.name] = p.dataDir ?? path.join(running.runDir, 'data', p.name);
-  const genOpts = { dataDirs, pairConnectors: ctl.pairConnectors };
+  const genOpts = { dataDirs, pairConnectors: ctl.pairConnectors, services: running.services };
   const textOf = (model: Topology, name: string): string => routerConfig(model, name, plan, genOpts);
 
   // What each stage would change, before anything is touched.
@@ -425,7 +437,7 @@ export async function applyTopology(running: RunningTopology, nextModel: Topolog
   const shrinkChanged = changedIn(stages.shrink, [...existing, ...newRouters], (n) => tText(stages.grow, n));
   const finalChanged = changedIn(stages.final, next.routers.map((r) => r.name), (n) => tText(stages.shrink, n));
   const brokerChanges = old.brokerPairs.filter((p) => next.brokerPairs.some((x) => x.name === p.name)).flatMap((p) =>
-    brokersOf(next).filter((b) => b.pair === p.name && canonical(brokerConfig(next, b, tentative, dataDirs[p.name])) !== canonical(readConf(b.name))));
+    brokersOf(next).filter((b) => b.pair === p.name && canonical(brokerConfig(next, b, tentative, dataDirs[p.name], running.services)) !== canonical(readConf(b.name))));
   const changed = newRouters.length > 0 || newBrokers.length > 0 || diff.routersRemoved.length > 0 || diff.pairsRemoved.length > 0 ||
     growChanged.length > 0 || shrinkChanged.length > 0 || finalChanged.length > 0 || brokerChanges.length > 0;
   const changes = describeDiff(diff);
@@ -564,11 +576,11 @@ export async function applyTopology(running: RunningTopology, nextModel: Topolog
   try {
     let deadline = Date.now() + timeoutMs;
     for (const b of brokersOf(next)) {
-      if (newBrokers.some((x) => x.name === b.name)) fs.writeFileSync(confFile(b.name), brokerConfig(next, b, plan, dataDirs[b.pair]));
+      if (newBrokers.some((x) => x.name === b.name)) fs.writeFileSync(confFile(b.name), brokerConfig(next, b, plan, dataDirs[b.pair], running.services));
     }
     for (const b of brokerChanges) {
       brokerConfsBefore.set(b.name, readConf(b.name));
-      fs.writeFileSync(confFile(b.name), brokerConfig(next, b, plan, dataDirs[b.pair]));
+      fs.writeFileSync(confFile(b.name), brokerConfig(next, b, plan, dataDirs[b.pair], running.services));
     }
     if (brokerChanges.length) {
       result.warnings.push(`broker config of ${brokerChanges.map((b) => b.name).join(', ')} changed (waypoint addresses or queues); brokers read it when they start, queues are created on first use meanwhile`);

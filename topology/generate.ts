@@ -9,7 +9,7 @@
  * - `listener` named `client` (the topology's port) and `inter-router` (role inter-router);
  * - one `connector` (role inter-router, with the link's cost) per link it is the `from` of;
  * - per broker pair attached to it: `connector` named after the pair (role route-container) to
- *   the first broker, `failoverUrls` naming the second; two `autoLink`s (in, out) per queue and topic;
+ *   the first broker, `failoverUrls` naming the others; two `autoLink`s (in, out) per queue and topic;
  *   two `linkRoute`s (in, out) per linkRoute address;
  * - every `address` rule (all routers need the waypoint phases and distributions, not only the
  *   one holding the pair).
@@ -24,13 +24,21 @@ export interface PortPlan {
   brokers: Record<string, number>;
 }
 
-/** One broker process of a pair. */
+/** One broker process of a pair or group. */
 export interface BrokerSpec {
-  /** `<pair>.b1` or `<pair>.b2`: the broker id, the log file and config file name. */
+  /** `<pair>.b<index>`: the broker id, the log file and config file name. */
   name: string;
   pair: string;
-  /** 1 for the broker started first (the connector's primary host), 2 for the other. */
-  index: 1 | 2;
+  /** 1 for the broker started first (the connector's primary host), then 2, 3... */
+  index: number;
+}
+
+/** What the brokers of replication and jdbc groups connect to (started by `up` or named in the file). */
+export interface BrokerServices {
+  /** ZooKeeper connect string, for replication groups. */
+  zookeeper?: string;
+  /** The database of each jdbc pair, by pair name. */
+  jdbcUrls?: Record<string, string>;
 }
 
 /** A configuration file to write. */
@@ -58,16 +66,18 @@ export interface GenerateOptions {
    * flight when the link is drained and detached). `amqp-mesh apply` drains removed pairs so.
    */
   drainOnly?: readonly string[];
+  /** ZooKeeper and databases of replication and jdbc pairs. */
+  services?: BrokerServices;
 }
 
 /** The broker processes of every pair, in start order. */
 export function brokersOf(model: Topology): BrokerSpec[] {
-  return model.brokerPairs.flatMap((p) => [1, 2].map((index) => ({ name: `${p.name}.b${index}`, pair: p.name, index: index as 1 | 2 })));
+  return model.brokerPairs.flatMap((p) => Array.from({ length: p.members }, (_, i) => ({ name: `${p.name}.b${i + 1}`, pair: p.name, index: i + 1 })));
 }
 
 /** How many ports {@link assignPorts} needs: one inter-router listener per router, one per broker. */
 export function portsNeeded(model: Topology): number {
-  return model.routers.length + 2 * model.brokerPairs.length;
+  return model.routers.length + model.brokerPairs.reduce((n, p) => n + p.members, 0);
 }
 
 /** Hands out `ports` (at least {@link portsNeeded}, all distinct) to routers, then brokers. */
@@ -87,7 +97,7 @@ export function generateConfigs(model: Topology, plan: PortPlan, opts: GenerateO
     ...brokersOf(model).map((b) => {
       const dataDir = opts.dataDirs[b.pair];
       if (dataDir === undefined) throw new RangeError(`no dataDir for broker pair ${b.pair}`);
-      return { kind: 'broker' as const, name: b.name, text: brokerConfig(model, b, plan, dataDir) };
+      return { kind: 'broker' as const, name: b.name, text: brokerConfig(model, b, plan, dataDir, opts.services) };
     }),
   ];
 }
@@ -151,19 +161,19 @@ export function routerConfig(model: Topology, name: string, plan: PortPlan, opts
 
 /** The connector to a pair and the autoLinks and linkRoutes that use it. */
 function pairSections(model: Topology, p: TopologyBrokerPair, plan: PortPlan, drainOnly: boolean): string[] {
-  const [b1, b2] = brokersOf(model).filter((b) => b.pair === p.name);
+  const [b1, ...rest] = brokersOf(model).filter((b) => b.pair === p.name);
   const out = [section('connector', [
     ['name', p.name],
     ['host', '127.0.0.1'],
     ['port', plan.brokers[b1.name]],
     ['role', 'route-container'],
-    // Only the other broker: host/port is already the first candidate, and a router tries
+    // Only the other brokers: host/port is already the first candidate, and a router tries
     // host/port then each failover URL in turn, so listing b1 again would retry it twice.
-    // Whichever of the two holds the store lock is the one listening (qdrouterd also learns
-    // this list from the broker's open frame, once connected).
-    ['failoverUrls', `amqp://127.0.0.1:${plan.brokers[b2.name]}`],
+    // Whichever is live is the one listening (qdrouterd also learns this list from the
+    // broker's open frame, once connected).
+    ['failoverUrls', rest.map((b) => `amqp://127.0.0.1:${plan.brokers[b.name]}`).join(', ')],
     ['linkCapacity', drainOnly ? 1 : undefined],
-  ], `broker pair ${p.name}: ${b1.name} / ${b2.name} (topology line ${p.line})${drainOnly ? ', being drained' : ''}`)];
+  ], `broker pair ${p.name}: ${[b1, ...rest].map((b) => b.name).join(' / ')}${p.haPolicy !== 'shared-store' ? ` (${p.haPolicy})` : ''} (topology line ${p.line})${drainOnly ? ', being drained' : ''}`)];
   // Waypoints: messages to a queue go out to the broker (phase 0) and come back from it (phase 1).
   for (const address of [...p.queues, ...p.topics]) {
     for (const direction of drainOnly ? ['in'] : ['in', 'out']) {
@@ -179,11 +189,24 @@ function pairSections(model: Topology, p: TopologyBrokerPair, plan: PortPlan, dr
 }
 
 /** The broker config text of one broker of a pair. */
-export function brokerConfig(model: Topology, b: BrokerSpec, plan: PortPlan, dataDir: string): string {
+export function brokerConfig(model: Topology, b: BrokerSpec, plan: PortPlan, dataDir: string, services: BrokerServices = {}): string {
   const p = model.brokerPairs.find((x) => x.name === b.pair);
   if (!p) throw new RangeError(`no broker pair ${b.pair}`);
   const out: string[] = [header(model, `broker ${b.name} (pair ${p.name})`)];
-  out.push(section('broker', [['id', b.name], ['dataDir', dataDir]]));
+  if (p.haPolicy === 'shared-store') {
+    out.push(section('broker', [['id', b.name], ['dataDir', dataDir]]));
+  } else {
+    const jdbcUrl = p.jdbcUrl ?? services.jdbcUrls?.[p.name];
+    if (p.haPolicy === 'jdbc' && jdbcUrl === undefined) throw new RangeError(`no database for jdbc pair ${p.name}`);
+    if (p.haPolicy === 'replication' && services.zookeeper === undefined) throw new RangeError(`no ZooKeeper for replicated pair ${p.name}`);
+    // Each member has a disk of its own: the pair's dataDir holds one directory per broker.
+    out.push(section('broker', [
+      ['id', b.name], ['dataDir', `${dataDir}/${b.name}`], ['haPolicy', p.haPolicy], ['haGroup', p.name],
+      ['jdbcUrl', p.haPolicy === 'jdbc' ? jdbcUrl : undefined],
+      ['zookeeper', p.haPolicy === 'replication' ? services.zookeeper : undefined],
+      ['groupSize', p.haPolicy === 'replication' ? p.members : undefined],
+    ]));
+  }
   out.push(section('listener', [['host', '127.0.0.1'], ['port', plan.brokers[b.name]]]));
   // The waypoint address spaces: the broker must create topics, not queues, where the routers
   // multicast; otherwise a topic's subscribers would compete for its messages.

@@ -14,6 +14,15 @@
  *     queues: [queue.orders]     # one autoLink in + out per queue and topic (waypoints)
  *     topics: [topic.news]
  *     dataDir: ./data/pair1      # optional (relative to this file); default: in the run directory
+ *   orders:                      # a replicated group: three brokers (orders.b1..b3), each on its
+ *     router: B                  # own disk, one live; `up` starts a ZooKeeper for them
+ *     haPolicy: replication      # shared-store (default) | replication | jdbc
+ *     members: 3                 # replication: 3 (default) or more; the others: 2
+ *     queues: [orders.in]
+ *   billing:                     # a JDBC pair: store and lock in PostgreSQL; `up` starts one
+ *     router: A                  # unless jdbcUrl names one
+ *     haPolicy: jdbc
+ *     jdbcUrl: postgresql://amq@db.example:5432/amq   # optional
  * addresses:
  *   - { prefix: closest, distribution: closest }
  *   - { prefix: queue., waypoint: pair1 }
@@ -66,15 +75,30 @@ export interface TopologyLink {
   line: number;
 }
 
-/** Two brokers sharing one store (one live, one slave), attached to `router`. */
+/** How a group of brokers keeps its store available (the broker's haPolicy). */
+export type TopologyHaPolicy = 'shared-store' | 'replication' | 'jdbc';
+const HA_POLICIES: readonly TopologyHaPolicy[] = ['shared-store', 'replication', 'jdbc'];
+
+/**
+ * Brokers serving one logical broker (one live, the others waiting), attached to `router`: two
+ * sharing one store (shared-store, jdbc), or a replicated group of `members`.
+ */
 export interface TopologyBrokerPair {
   name: string;
   router: string;
+  haPolicy: TopologyHaPolicy;
+  /** How many brokers: 2 for shared-store and jdbc; replication: 3 (default) up to 7. */
+  members: number;
+  /** jdbc: the database to use; none: `up` starts a PostgreSQL in its run directory. */
+  jdbcUrl?: string;
   /** Concrete anycast addresses served through waypoints (one autoLink in and out each). */
   queues: string[];
   /** Concrete multicast addresses served through waypoints. */
   topics: string[];
-  /** Absolute store directory when the file names one; otherwise `up` uses its run directory. */
+  /**
+   * Absolute store directory when the file names one; otherwise `up` uses its run directory.
+   * shared-store: the brokers' one store; replication and jdbc: each broker has `<dataDir>/<broker>`.
+   */
   dataDir?: string;
   line: number;
   /** Line of each queue and topic, by name (for errors about one of them). */
@@ -107,7 +131,7 @@ export interface Topology {
 const TOP_KEYS = ['routers', 'links', 'brokerPairs', 'addresses'];
 const ROUTER_KEYS = ['port', 'host'];
 const LINK_KEYS = ['from', 'to', 'cost'];
-const PAIR_KEYS = ['router', 'queues', 'topics', 'dataDir'];
+const PAIR_KEYS = ['router', 'queues', 'topics', 'dataDir', 'haPolicy', 'members', 'jdbcUrl'];
 const ADDRESS_KEYS = ['prefix', 'pattern', 'distribution', 'waypoint', 'linkRoute'];
 
 /**
@@ -321,12 +345,22 @@ class Reader {
 
   pair(f: Field, baseDir: string): TopologyBrokerPair {
     const name = this.name(f.key, 'broker pair name', f.line);
-    const p: TopologyBrokerPair = { name, router: '', queues: [], topics: [], line: f.line, itemLines: {} };
+    const p: TopologyBrokerPair = { name, router: '', haPolicy: 'shared-store', members: 2, queues: [], topics: [], line: f.line, itemLines: {} };
     let routerSeen = false;
+    let members: { n: number; line: number } | null = null;
     for (const a of this.fields(f.value, `broker pair ${name}`, PAIR_KEYS, f.line)) {
       if (a.key === 'router') {
         p.router = this.string(a.value, `broker pair ${name} router`, a.line);
         routerSeen = true;
+      } else if (a.key === 'haPolicy') {
+        const v = this.string(a.value, `broker pair ${name} haPolicy`, a.line);
+        if (!HA_POLICIES.includes(v as TopologyHaPolicy)) this.fail('ERR_CONFIG_INVALID_VALUE', a.line, `broker pair ${name} haPolicy ${quote(v)} is not one of ${HA_POLICIES.join(', ')}`);
+        p.haPolicy = v as TopologyHaPolicy;
+      } else if (a.key === 'members') {
+        members = { n: this.integer(a.value, `broker pair ${name} members`, a.line, 2, 7), line: a.line };
+      } else if (a.key === 'jdbcUrl') {
+        p.jdbcUrl = this.string(a.value, `broker pair ${name} jdbcUrl`, a.line);
+        if (!/^(jdbc:)?postgres(ql)?:\/\//.test(p.jdbcUrl)) this.fail('ERR_CONFIG_INVALID_VALUE', a.line, `broker pair ${name} jdbcUrl must be postgresql://user@host:port/database`);
       } else if (a.key === 'dataDir') {
         p.dataDir = path.resolve(baseDir, this.string(a.value, `broker pair ${name} dataDir`, a.line));
       } else {
@@ -339,6 +373,13 @@ class Reader {
       }
     }
     if (!routerSeen) this.fail('ERR_CONFIG_MISSING_ATTRIBUTE', f.line, `broker pair ${name} needs "router:" (the router its brokers attach to)`);
+    if (p.haPolicy === 'replication') {
+      p.members = members?.n ?? 3;
+      if (p.members < 3 || p.members > 7) this.fail('ERR_CONFIG_INVALID_VALUE', members?.line ?? f.line, `broker pair ${name} members ${p.members}: a replicated group has 3 to 7 members (a quorum of 2 needs 3 to survive one loss)`);
+    } else if (members && members.n !== 2) {
+      this.fail('ERR_CONFIG_INVALID_VALUE', members.line, `broker pair ${name} members ${members.n}: haPolicy ${p.haPolicy} has exactly 2 (a live and a slave)`);
+    }
+    if (p.jdbcUrl !== undefined && p.haPolicy !== 'jdbc') this.fail('ERR_CONFIG_INVALID_VALUE', f.line, `broker pair ${name} has a jdbcUrl but haPolicy ${p.haPolicy}; set haPolicy: jdbc`);
     return p;
   }
 

@@ -5,7 +5,7 @@
 import * as net from 'node:net';
 import rhea = require('rhea');
 import type { Topology } from './model';
-import type { PortPlan } from './generate';
+import type { BrokerServices, PortPlan } from './generate';
 
 /** How often the probe re-checks senders' credit. */
 const PROBE_POLL_MS = 50;
@@ -44,6 +44,8 @@ export interface RunningTopology {
   /** Routers (topology order), then brokers (pair order, b1 before b2). */
   components: Component[];
   ports: PortPlan;
+  /** ZooKeeper and databases `up` started for replication and jdbc pairs. */
+  services: BrokerServices;
   /** Remarks for the operator (e.g. pairs left unattached). */
   warnings: string[];
   router(name: string): Component;

@@ -24,7 +24,8 @@ import { StringDecoder } from 'node:string_decoder';
 import { ConfigError } from '../config/errors';
 import { ENTITY_SCHEMAS } from '../router/config/schema';
 import { loadTopologyFile, type Topology } from './model';
-import { assignPorts, brokersOf, generateConfigs, portsNeeded } from './generate';
+import { assignPorts, brokersOf, generateConfigs, portsNeeded, type BrokerServices } from './generate';
+import { startPostgresServer, startZookeeperServer, stopPid } from './services';
 import { serveControl } from './control';
 import { BootError, pickFreePorts, probeMesh, type Component, type ComponentState, type RunningTopology } from './running';
 
@@ -145,6 +146,63 @@ function stateText(c: Component): string {
  * @throws Error when a process exits during start-up (with its log's tail) or on timeout; every
  *   process started is stopped first. AbortError when `opts.signal` aborts.
  */
+/** The services started for a topology, and how to stop them. */
+interface StartedServices {
+  endpoints: BrokerServices;
+  stop(): Promise<void>;
+  /** Last resort when `up` exits without stop(). */
+  killSync(): void;
+}
+
+async function startServices(model: Topology, runDir: string, view: ProgressView): Promise<StartedServices> {
+  const pids: number[] = [];
+  const endpoints: BrokerServices = {};
+  const stop = async () => {
+    for (const pid of pids.splice(0)) await stopPid(pid, 'SIGINT');
+  };
+  const killSync = () => {
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+  };
+  const logTo = (name: string) => {
+    const file = path.join(runDir, 'logs', `${name}.log`);
+    return { fd: fs.openSync(file, 'a'), log: () => tail(file) };
+  };
+  try {
+    if (model.brokerPairs.some((p) => p.haPolicy === 'replication')) {
+      const [port] = await pickFreePorts(1);
+      const out = logTo('zookeeper');
+      view.set('zookeeper', 'zookeeper', 'starting');
+      // Own process group, as the brokers: a Ctrl-C reaches `up` only, which stops it last.
+      const zk = await startZookeeperServer({ dir: path.join(runDir, 'zookeeper'), host: '127.0.0.1', port, stdio: ['ignore', out.fd, out.fd], log: out.log, detached: true });
+      fs.closeSync(out.fd);
+      pids.push(zk.pid as number);
+      endpoints.zookeeper = `127.0.0.1:${port}`;
+      view.set('zookeeper', 'zookeeper', `running  127.0.0.1:${port}  pid ${zk.pid}`);
+    }
+    const needDb = model.brokerPairs.filter((p) => p.haPolicy === 'jdbc' && p.jdbcUrl === undefined);
+    if (needDb.length > 0) {
+      const [port] = await pickFreePorts(1);
+      const out = logTo('postgres');
+      view.set('postgres', 'postgres', 'starting');
+      const pg = await startPostgresServer({ dir: path.join(runDir, 'postgres'), port, stdio: ['ignore', out.fd, out.fd], log: out.log, detached: true });
+      fs.closeSync(out.fd);
+      pids.push(pg.pid);
+      endpoints.jdbcUrls = Object.fromEntries(needDb.map((p) => [p.name, pg.url]));
+      view.set('postgres', 'postgres', `running  127.0.0.1:${port}  pid ${pg.pid}`);
+    }
+  } catch (e) {
+    await stop();
+    throw new BootError(`a service did not start: ${(e as Error).message}`);
+  }
+  return { endpoints, stop, killSync };
+}
+
 export async function bootTopology(model: Topology, opts: BootOptions = {}): Promise<RunningTopology> {
   const timeoutMs = opts.timeoutMs ?? 60_000;
   const deadline = Date.now() + timeoutMs;
@@ -160,9 +218,18 @@ export async function bootTopology(model: Topology, opts: BootOptions = {}): Pro
   const plan = assignPorts(model, await pickFreePorts(portsNeeded(model)));
   const dataDirs: Record<string, string> = {};
   for (const p of model.brokerPairs) dataDirs[p.name] = p.dataDir ?? path.join(runDir, 'data', p.name);
-  const configs = generateConfigs(model, plan, { dataDirs, pairConnectors });
 
   const view = new ProgressView(opts.output);
+  // ZooKeeper for replicated groups, PostgreSQL for jdbc pairs that name no database: started
+  // first, stopped last (after every broker).
+  const services = await startServices(model, runDir, view);
+  let configs;
+  try {
+    configs = generateConfigs(model, plan, { dataDirs, pairConnectors, services: services.endpoints });
+  } catch (e) {
+    await services.stop();
+    throw e;
+  }
   const components: Component[] = [];
   const listeners: ((c: Component, previous: ComponentState) => void)[] = [];
   const readers = new Map<Component, { fd: number; offset: number; partial: string; decoder: StringDecoder }>();
@@ -233,6 +300,7 @@ export async function bootTopology(model: Topology, opts: BootOptions = {}): Pro
     }
   };
   process.on('exit', killAllSync);
+  process.on('exit', services.killSync);
 
   const start = (kind: 'router' | 'broker', name: string, pair?: string): Component => {
     const configFile = path.join(runDir, 'conf', `${name}.conf`);
@@ -303,8 +371,10 @@ export async function bootTopology(model: Topology, opts: BootOptions = {}): Pro
       // Slaves first: a slave still waiting when its live broker goes would take over the store.
       await Promise.all(components.filter((c) => c.kind === 'broker' && c.state !== 'live').map(stopOne));
       await Promise.all(components.map(stopOne));
+      await services.stop();
       clearInterval(poller);
       process.removeListener('exit', killAllSync);
+      process.removeListener('exit', services.killSync);
       for (const r of readers.values()) fs.closeSync(r.fd);
       readers.clear();
     })();
@@ -316,6 +386,7 @@ export async function bootTopology(model: Topology, opts: BootOptions = {}): Pro
     runDir,
     components,
     ports: plan,
+    services: services.endpoints,
     warnings,
     router: (name) => {
       const c = components.find((x) => x.kind === 'router' && x.name === name);
@@ -357,11 +428,13 @@ export async function bootTopology(model: Topology, opts: BootOptions = {}): Pro
     for (const b of brokers) view.set(b.name, `broker ${b.name}`, 'waiting for its turn');
     view.set('mesh', 'mesh', 'waiting for the routers');
     // The first broker of each pair starts first so that it is the live one: it is also the
-    // connector's primary host.
-    for (const b of brokers.filter((x) => x.index === 1)) start('broker', b.name, b.pair);
+    // connector's primary host. A replicated group starts whole: no member goes live without a
+    // quorum (the election prefers b1 when all are equal).
+    const replicated = new Set(model.brokerPairs.filter((p) => p.haPolicy === 'replication').map((p) => p.name));
+    for (const b of brokers.filter((x) => x.index === 1 || replicated.has(x.pair))) start('broker', b.name, b.pair);
     for (const r of model.routers) start('router', r.name);
     const byName = (name: string): Component => components.find((c) => c.name === name) as Component;
-    const pending = brokers.filter((x) => x.index === 2);
+    const pending = brokers.filter((x) => x.index >= 2 && !replicated.has(x.pair));
 
     const check = (): void => {
       if (opts.signal?.aborted) throw abortError();
@@ -391,10 +464,10 @@ export async function bootTopology(model: Topology, opts: BootOptions = {}): Pro
       }
       return pending.length === 0 && components.every((c) => c.kind === 'broker' || c.state === 'listening');
     });
-    // A pair is ready with one live broker and the other provably waiting, not merely launched.
+    // A pair is ready with one live broker and the others provably waiting, not merely launched.
     await until(() => model.brokerPairs.every((p) => {
-      const states = components.filter((c) => c.pair === p.name).map((c) => c.state).sort();
-      return states.join() === 'live,slave';
+      const states = components.filter((c) => c.pair === p.name).map((c) => c.state);
+      return states.filter((x) => x === 'live').length === 1 && states.filter((x) => x === 'slave').length === p.members - 1;
     }));
 
     const routers = model.routers.map((r) => {

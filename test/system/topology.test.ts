@@ -10,6 +10,7 @@
 //                                          pair p1: p1.b1 (live) / p1.b2 (slave), one dataDir
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
@@ -171,6 +172,84 @@ test('bootTopology: a process that cannot start fails the boot, naming it, and n
     for (const c of boot.components) assert.not.ok(running(c.pid), `${c.name} (pid ${c.pid}) stopped`);
   } finally {
     holder.close();
+  }
+});
+
+const HA_GROUPS = `# one replicated group, one jdbc pair
+routers:
+  A: { port: 0 }
+brokerPairs:
+  orders: { router: A, haPolicy: replication, queues: [orders.in] }
+  billing: { router: A, haPolicy: jdbc, queues: [billing.in] }
+addresses:
+  - { prefix: orders., waypoint: orders }
+  - { prefix: billing., waypoint: billing }
+`;
+
+test('haPolicy groups: members and jdbcUrl checked (FILE:LINE); configs for 3 replicated members and a jdbc pair load', () => {
+  const two = refusal('routers:\n  A: {}\nbrokerPairs:\n  g:\n    router: A\n    haPolicy: replication\n    members: 2\n');
+  assert.ok(two.message.startsWith('topo.yaml:7: broker pair g members 2: a replicated group has 3 to 7 members'), two.message);
+  const three = refusal('routers:\n  A: {}\nbrokerPairs:\n  g:\n    router: A\n    members: 3\n');
+  assert.match(three.message, /^topo\.yaml:6: broker pair g members 3: haPolicy shared-store has exactly 2/);
+  const url = refusal('routers:\n  A: {}\nbrokerPairs:\n  g:\n    router: A\n    jdbcUrl: postgresql://h/db\n');
+  assert.match(url.message, /^topo\.yaml:4: broker pair g has a jdbcUrl but haPolicy shared-store/);
+  const kind = refusal('routers:\n  A: {}\nbrokerPairs:\n  g:\n    router: A\n    haPolicy: colocated\n');
+  assert.match(kind.message, /^topo\.yaml:6: .*not one of shared-store, replication, jdbc/);
+
+  const model = parseTopology(HA_GROUPS, 'ha.yaml');
+  assert.equal(model.brokerPairs.map((p) => [p.name, p.haPolicy, p.members]), [['orders', 'replication', 3], ['billing', 'jdbc', 2]]);
+  const ports = Array.from({ length: portsNeeded(model) }, (_, i) => 42000 + i);
+  assert.is(ports.length, 1 + 3 + 2);
+  const services = { zookeeper: '127.0.0.1:2181', jdbcUrls: { billing: 'postgresql://postgres@127.0.0.1:5432/postgres' } };
+  const configs = generateConfigs(model, assignPorts(model, ports), { dataDirs: { orders: '/tmp/d/orders', billing: '/tmp/d/billing' }, services });
+  assert.equal(configs.map((c) => c.name), ['A', 'orders.b1', 'orders.b2', 'orders.b3', 'billing.b1', 'billing.b2']);
+  for (const c of configs) {
+    const loaded = c.kind === 'router' ? parseConfig(c.text, `${c.name}.conf`) : parseBrokerConfig(c.text, `${c.name}.conf`);
+    assert.equal(loaded.warnings.map((w) => w.message), [], `${c.name}: no warnings`);
+  }
+  const b2 = parseBrokerConfig(configs[2].text, 'b2.conf').broker;
+  assert.equal([b2.haPolicy, b2.haGroup, b2.zookeeper, b2.groupSize, b2.dataDir], ['replication', 'orders', '127.0.0.1:2181', 3, '/tmp/d/orders/orders.b2']);
+  const j1 = parseBrokerConfig(configs[4].text, 'j1.conf').broker;
+  assert.equal([j1.haPolicy, j1.haGroup, j1.jdbcUrl], ['jdbc', 'billing', services.jdbcUrls.billing]);
+  assert.match(configs[0].text, /failoverUrls: "?amqp:\/\/127\.0\.0\.1:42002, amqp:\/\/127\.0\.0\.1:42003"?/);
+});
+
+test('bootTopology: a replicated group (ZooKeeper started by up) and a jdbc pair (PostgreSQL started by up); a failover inside the group; stop() leaves nothing', async () => {
+  const dir = tempDir('amqp-mesh-topology-ha-');
+  const runDir = path.join(dir, 'run');
+  let topo: RunningTopology | undefined;
+  try {
+    topo = await bootTopology(parseTopology(HA_GROUPS, 'ha.yaml'), { runDir, timeoutMs: 60_000 });
+    assert.equal(topo.components.filter((c) => c.pair === 'orders').map((c) => c.state).sort(), ['live', 'slave', 'slave']);
+    assert.equal(topo.components.filter((c) => c.pair === 'billing').map((c) => c.state).sort(), ['live', 'slave']);
+    assert.ok(topo.services.zookeeper && topo.services.jdbcUrls?.billing, JSON.stringify(topo.services));
+    const a = topo.router('A');
+    const c = await rheaConnect({ port: a.port });
+    try {
+      for (const address of ['orders.in', 'billing.in']) {
+        const sender = c.conn.open_sender({ target: { address } });
+        await waitFor(() => sender.sendable(), 20_000, `credit for ${address} (its waypoint auto-link)`);
+        sender.send({ body: `to ${address}`, durable: true });
+        await once(sender, 'accepted', 10_000);
+      }
+      // The replicated group's live member goes; another takes over and holds the message.
+      const live = topo.liveBroker('orders')!;
+      process.kill(live.pid, 'SIGKILL');
+      await waitFor(() => topo!.liveBroker('orders') && topo!.liveBroker('orders') !== live, 20_000, 'another live member of orders');
+      const got = collect(c.conn.open_receiver({ source: { address: 'orders.in' } }));
+      await waitFor(() => got.messages.length === 1, 20_000, 'the message from the new live member');
+      assert.is(got.messages[0].body, 'to orders.in');
+    } finally {
+      await c.close();
+    }
+  } finally {
+    await topo?.stop();
+  }
+  const cluster = path.join(runDir, 'postgres', 'CLUSTER');
+  for (const where of [runDir, ...(fs.existsSync(cluster) ? [fs.readFileSync(cluster, 'utf8').trim()] : [])]) {
+    const left = await new Promise<string>((resolve) => execFile('pgrep', ['-af', where], (_e, out) => resolve(out)));
+    assert.is(left.trim(), '', `no process of the run (brokers, ZooKeeper, PostgreSQL) is left in ${where}`);
+    fs.rmSync(where, { recursive: true, force: true });
   }
 });
 
