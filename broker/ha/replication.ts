@@ -135,17 +135,47 @@ export function encodeAck(seq: number): Buffer {
   return encodeFrame(FrameType.Ack, b);
 }
 
+/** How an Op frame's change is written: the frequent ones in binary, the rest as JSON. */
+const enum OpKind {
+  Json = 0,
+  AddMessage = 1,
+  AddRef = 2,
+  Ack = 3,
+}
+
 /**
- * An Op frame: u64 seq, u32 header length, JSON header (the op without payloads), then the
- * payloads of its messages in order. Bodies travel as bytes, never inside JSON.
+ * An Op frame: f64 seq, u8 kind, then by kind
+ * - AddMessage: f64 msgId, the payload (the rest of the frame);
+ * - AddRef, Ack: f64 msgId, u16 queue name length, the name (UTF-8);
+ * - Json: u32 header length, JSON header (the op without payloads), the payloads of its
+ *   messages in order.
+ * Ids and seqs are safe integers, exact as f64. Bodies travel as bytes, never inside JSON.
  */
 export function encodeOp(seq: number, op: ReplOp): Buffer {
+  if (op.op === 'addMessage') {
+    const head = Buffer.allocUnsafe(5 + 17);
+    head.writeUInt32BE(1 + 17 + op.payload.length, 0);
+    head[4] = FrameType.Op;
+    head.writeDoubleBE(seq, 5);
+    head[13] = OpKind.AddMessage;
+    head.writeDoubleBE(op.msgId, 14);
+    return Buffer.concat([head, op.payload], head.length + op.payload.length);
+  }
+  if ((op.op === 'addRef' || op.op === 'ack') && op.queue.length < 0x4000) {
+    const qlen = Buffer.byteLength(op.queue, 'utf8');
+    const out = Buffer.allocUnsafe(5 + 19 + qlen);
+    out.writeUInt32BE(1 + 19 + qlen, 0);
+    out[4] = FrameType.Op;
+    out.writeDoubleBE(seq, 5);
+    out[13] = op.op === 'addRef' ? OpKind.AddRef : OpKind.Ack;
+    out.writeDoubleBE(op.msgId, 14);
+    out.writeUInt16BE(qlen, 22);
+    out.write(op.queue, 24, 'utf8');
+    return out;
+  }
   const payloads: Buffer[] = [];
   let header: unknown;
-  if (op.op === 'addMessage') {
-    payloads.push(op.payload);
-    header = { op: 'addMessage', msgId: op.msgId, len: op.payload.length };
-  } else if (op.op === 'commitTx') {
+  if (op.op === 'commitTx') {
     header = {
       op: 'commitTx',
       ops: op.ops.map((o) => {
@@ -158,25 +188,41 @@ export function encodeOp(seq: number, op: ReplOp): Buffer {
     header = op;
   }
   const h = Buffer.from(JSON.stringify(header), 'utf8');
-  const head = Buffer.allocUnsafe(12);
-  head.writeBigUInt64BE(BigInt(seq), 0);
-  head.writeUInt32BE(h.length, 8);
+  const head = Buffer.allocUnsafe(13);
+  head.writeDoubleBE(seq, 0);
+  head[8] = OpKind.Json;
+  head.writeUInt32BE(h.length, 9);
   return encodeFrame(FrameType.Op, Buffer.concat([head, h, ...payloads]));
 }
 
 /** Decodes an Op frame's body. */
 export function decodeOp(body: Buffer): { seq: number; op: ReplOp } {
-  if (body.length < 12) throw new ReplicationProtocolError(`op frame of ${body.length} bytes is shorter than its 12-byte head`);
-  const seq = Number(body.readBigUInt64BE(0));
-  const hlen = body.readUInt32BE(8);
-  if (12 + hlen > body.length) throw new ReplicationProtocolError(`op header of ${hlen} bytes overruns the frame`);
+  if (body.length < 9) throw new ReplicationProtocolError(`op frame of ${body.length} bytes is shorter than its 9-byte head`);
+  const seq = body.readDoubleBE(0);
+  if (!Number.isSafeInteger(seq) || seq < 0) throw new ReplicationProtocolError(`op seq ${seq} is not a non-negative integer`);
+  const kind = body[8];
+  if (kind === OpKind.AddMessage || kind === OpKind.AddRef || kind === OpKind.Ack) {
+    if (body.length < 17) throw new ReplicationProtocolError(`op frame of ${body.length} bytes is shorter than its 17-byte head`);
+    const msgId = body.readDoubleBE(9);
+    if (!Number.isSafeInteger(msgId) || msgId < 0) throw new ReplicationProtocolError(`message id ${msgId} is not a non-negative integer`);
+    if (kind === OpKind.AddMessage) return { seq, op: { op: 'addMessage', msgId, payload: Buffer.from(body.subarray(17)) } };
+    if (body.length < 19) throw new ReplicationProtocolError('ref op without its queue name length');
+    const qlen = body.readUInt16BE(17);
+    if (19 + qlen !== body.length) throw new ReplicationProtocolError(`queue name of ${qlen} bytes does not fill the frame (${body.length - 19} bytes left)`);
+    const queue = body.toString('utf8', 19, 19 + qlen);
+    return { seq, op: { op: kind === OpKind.AddRef ? 'addRef' : 'ack', queue, msgId } };
+  }
+  if (kind !== OpKind.Json) throw new ReplicationProtocolError(`unknown op kind ${kind}`);
+  if (body.length < 13) throw new ReplicationProtocolError(`op frame of ${body.length} bytes is shorter than its 13-byte head`);
+  const hlen = body.readUInt32BE(9);
+  if (13 + hlen > body.length) throw new ReplicationProtocolError(`op header of ${hlen} bytes overruns the frame`);
   let header: Record<string, unknown>;
   try {
-    header = JSON.parse(body.subarray(12, 12 + hlen).toString('utf8')) as Record<string, unknown>;
+    header = JSON.parse(body.subarray(13, 13 + hlen).toString('utf8')) as Record<string, unknown>;
   } catch (e) {
     throw new ReplicationProtocolError('op header is not JSON', { cause: e });
   }
-  let at = 12 + hlen;
+  let at = 13 + hlen;
   const take = (len: unknown): Buffer => {
     if (typeof len !== 'number' || !Number.isSafeInteger(len) || len < 0 || at + len > body.length) {
       throw new ReplicationProtocolError(`payload length ${String(len)} overruns the frame`);
@@ -186,9 +232,7 @@ export function decodeOp(body: Buffer): { seq: number; op: ReplOp } {
     return p;
   };
   let op: ReplOp;
-  if (header.op === 'addMessage') {
-    op = { op: 'addMessage', msgId: header.msgId as number, payload: take(header.len) };
-  } else if (header.op === 'commitTx') {
+  if (header.op === 'commitTx') {
     if (!Array.isArray(header.ops)) throw new ReplicationProtocolError('commitTx without ops');
     op = {
       op: 'commitTx',

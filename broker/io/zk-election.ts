@@ -78,12 +78,15 @@ export class ZkElection implements StoreLock, MemberDirectory {
   private me: MemberInfo;
   private unreachable: { epoch: number; why: string } | null = null;
   private lastDecision = '';
+  /** The session timeout the fence counts with (the shorter of asked and granted). */
+  private fenceMs: number;
 
   constructor(private readonly opts: ZkElectionOptions) {
     this.root = `/amqp-mesh/${opts.group}`;
     this.pollMs = opts.pollMs ?? 100;
     this.clock = opts.clock ?? (() => performance.now());
     this.log = opts.log ?? (() => undefined);
+    this.fenceMs = opts.sessionTimeoutMs;
     this.me = { id: opts.id, repl: opts.repl, host: '', port: 0, state: 'candidate', position: opts.follower.position };
     opts.follower.onLiveUnreachable = (epoch, why) => {
       this.unreachable = { epoch, why };
@@ -116,7 +119,7 @@ export class ZkElection implements StoreLock, MemberDirectory {
           this.epoch = won;
           this.lastOk = started;
           this.state = 'held';
-          this.renewTimer = setInterval(() => void this.renew(), Math.max(20, Math.floor(this.opts.sessionTimeoutMs / 4)));
+          this.renewTimer = setInterval(() => void this.renew(), Math.max(20, Math.floor(this.fenceMs / 4)));
           this.renewTimer.unref();
           this.membersTimer = setInterval(() => void this.readMembers().catch(() => undefined), 1000);
           this.membersTimer.unref();
@@ -134,8 +137,8 @@ export class ZkElection implements StoreLock, MemberDirectory {
   checkFence(): void {
     if (this.state !== 'held') throw new FencedError(this.endReason ? `election lost: ${this.endReason}` : 'not the live member of the group');
     const age = this.clock() - this.lastOk;
-    if (age > this.opts.sessionTimeoutMs) {
-      const why = `no word from ZooKeeper for ${Math.round(age)} ms (session timeout ${this.opts.sessionTimeoutMs} ms): another member may be live`;
+    if (age > this.fenceMs) {
+      const why = `no word from ZooKeeper for ${Math.round(age)} ms (session timeout ${this.fenceMs} ms): another member may be live`;
       this.lose(why);
       throw new FencedError(why);
     }
@@ -338,7 +341,11 @@ export class ZkElection implements StoreLock, MemberDirectory {
     });
     return new Promise((resolve) => {
       c.once('connected', () => {
-        this.log('info', `election: connected to ZooKeeper ${this.opts.connect} (session timeout ${c.getSessionTimeout()} ms)`);
+        // The server may grant another timeout than asked (its min/maxSessionTimeout): fence by
+        // the shorter, so this member never believes it is live after the server let it go.
+        const granted = c.getSessionTimeout();
+        this.fenceMs = Math.min(this.opts.sessionTimeoutMs, granted > 0 ? granted : this.opts.sessionTimeoutMs);
+        this.log('info', `election: connected to ZooKeeper ${this.opts.connect} (session timeout ${granted} ms; fenced after ${this.fenceMs} ms without a reply)`);
         resolve(c);
       });
       c.connect();

@@ -57,14 +57,26 @@ test('frames: length, type, body, byte for byte', () => {
   assert.equal([...encodeAck(258)], [0, 0, 0, 9, 5, 0, 0, 0, 0, 0, 0, 1, 2]);
 });
 
-test('op frames: seq, header length, JSON header, then payloads as bytes', () => {
-  const f = encodeOp(7, { op: 'addMessage', msgId: 3, payload: Buffer.from([0xff, 0x00]) });
-  const header = Buffer.from('{"op":"addMessage","msgId":3,"len":2}');
-  assert.equal([...f.subarray(0, 5)], [0, 0, 0, 1 + 12 + header.length + 2, FrameType.Op]);
-  assert.equal(f.readBigUInt64BE(5), 7n);
-  assert.is(f.readUInt32BE(13), header.length);
-  assert.ok(f.subarray(17, 17 + header.length).equals(header));
-  assert.equal([...f.subarray(17 + header.length)], [0xff, 0x00]);
+test('op frames: f64 seq, kind, then the frequent changes in binary and the rest as JSON', () => {
+  const m = encodeOp(7, { op: 'addMessage', msgId: 3, payload: Buffer.from([0xff, 0x00]) });
+  assert.equal([...m.subarray(0, 5)], [0, 0, 0, 1 + 8 + 1 + 8 + 2, FrameType.Op]);
+  assert.is(m.readDoubleBE(5), 7);
+  assert.is(m[13], 1, 'kind AddMessage');
+  assert.is(m.readDoubleBE(14), 3);
+  assert.equal([...m.subarray(22)], [0xff, 0x00]);
+
+  const r = encodeOp(8, { op: 'ack', queue: 'qé', msgId: 4 });
+  assert.equal([...r.subarray(0, 5)], [0, 0, 0, 1 + 8 + 1 + 8 + 2 + 3, FrameType.Op]);
+  assert.is(r[13], 3, 'kind Ack');
+  assert.is(r.readDoubleBE(14), 4);
+  assert.is(r.readUInt16BE(22), 3, 'queue name length in UTF-8 bytes');
+  assert.is(r.subarray(24).toString('utf8'), 'qé');
+
+  const j = encodeOp(9, { op: 'deleteQueue', queue: 'q' });
+  const header = Buffer.from('{"op":"deleteQueue","queue":"q"}');
+  assert.is(j[13], 0, 'kind Json');
+  assert.is(j.readUInt32BE(14), header.length);
+  assert.ok(j.subarray(18).equals(header));
 });
 
 test('op frames round-trip, a transaction with two bodies included', () => {
@@ -99,13 +111,20 @@ test('refused: a frame past the limit or of length 0, and ops that lie about the
   big.writeUInt32BE(MAX_FRAME_BYTES + 1);
   assert.throws(() => new FrameReader().push(big), (e: unknown) => e instanceof ReplicationProtocolError && /frame length/.test((e as Error).message));
   assert.throws(() => new FrameReader().push(Buffer.alloc(4)), (e: unknown) => e instanceof ReplicationProtocolError);
-  const f = encodeOp(1, { op: 'addMessage', msgId: 1, payload: Buffer.from('abc') });
-  const body = f.subarray(5);
-  assert.throws(() => decodeOp(body.subarray(0, body.length - 1)), /overruns/);
-  assert.throws(() => decodeOp(Buffer.concat([body, Buffer.from([0])])), /bytes after the op/);
-  assert.throws(() => decodeOp(body.subarray(0, 8)), /shorter/);
-  const bad = Buffer.from(encodeOp(1, { op: 'ack', queue: 'q', msgId: 1 }).subarray(5));
-  bad.write('{"op":"drop"', 12);
+  const tx = encodeOp(1, { op: 'commitTx', ops: [{ op: 'addMessage', msgId: 1, payload: Buffer.from('abc') }] }).subarray(5);
+  assert.throws(() => decodeOp(tx.subarray(0, tx.length - 1)), /overruns/);
+  assert.throws(() => decodeOp(Buffer.concat([tx, Buffer.from([0])])), /bytes after the op/);
+  assert.throws(() => decodeOp(tx.subarray(0, 8)), /shorter/);
+  const ref = encodeOp(1, { op: 'addRef', queue: 'q', msgId: 1 }).subarray(5);
+  assert.throws(() => decodeOp(ref.subarray(0, ref.length - 1)), /does not fill the frame/);
+  const kind = Buffer.from(ref);
+  kind[8] = 9;
+  assert.throws(() => decodeOp(kind), /unknown op kind 9/);
+  const negative = Buffer.from(ref);
+  negative.writeDoubleBE(-1, 9);
+  assert.throws(() => decodeOp(negative), /not a non-negative integer/);
+  const bad = Buffer.from(encodeOp(1, { op: 'deleteQueue', queue: 'qq' }).subarray(5));
+  bad.write('{"op":"drop"', 13);
   assert.throws(() => decodeOp(bad), (e: unknown) => e instanceof ReplicationProtocolError);
 });
 
