@@ -355,7 +355,14 @@ export class BrokerCore {
       throw new BrokerError(`address ${address} is full (maxSizeBytes ${a.settings.maxSizeBytes})`, 'amqp:resource-limit-exceeded');
     }
     const m = info === undefined ? this.makeMsg(this.nextMsgId++, payload, address, now) : new Msg(this.nextMsgId++, payload, payload.length, info, info.durable, this.expiryOf(info, now), address);
+    if (m.durable) this.checkAvailable();
     return this.route(a, m, hint, now, null);
+  }
+
+  /** Refuses durable work while the store cannot make it durable (no quorum): an honest outcome. */
+  private checkAvailable(): void {
+    const why = this.opts.persistent !== false ? this.store.unavailable?.() : null;
+    if (why) throw new BrokerError(why, 'amqp:resource-limit-exceeded');
   }
 
   private expiryOf(info: MessageInfo, now: number): number {
@@ -736,7 +743,9 @@ export class BrokerCore {
     if (a.full && a.settings.addressFullPolicy === 'FAIL') {
       throw new BrokerError(`address ${address} is full (maxSizeBytes ${a.settings.maxSizeBytes})`, 'amqp:resource-limit-exceeded');
     }
-    tx.sends.push({ address, hint, payload, info: scanBrokerMessage(payload) });
+    const info = scanBrokerMessage(payload);
+    if (info.durable) this.checkAvailable();
+    tx.sends.push({ address, hint, payload, info });
   }
 
   /** A transactional acknowledgement: the reference stays taken until discharge. */

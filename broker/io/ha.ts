@@ -112,7 +112,7 @@ async function prepareReplication(b: BrokerEntity, logger: Logger, haLog: (l: Le
       const position = follower.position;
       const dir = await follower.close();
       const inner = new JournalStore(dir, { fence: () => lock.checkFence(), log: storeLog, compactMinBytes: b.journalCompactMinBytes });
-      live = new ReplicatedStore(inner, { epoch: lock.token, position, groupSize: b.groupSize, log: haLog });
+      live = new ReplicatedStore(inner, { epoch: lock.token, position, groupSize: b.groupSize, graceMs: b.leaseMs, log: haLog });
       return live;
     },
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),

@@ -13,9 +13,10 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import {
   FrameReader, FrameType, Position, ReplOp, ReplicationProtocolError, computeQuorumSeq, decodeOp, encodeAck, encodeFrame,
-  encodeJsonFrame, encodeOp,
+  encodeJsonFrame, encodeOp, quorumOf,
 } from '../ha/replication';
 import { JournalStore } from '../store/journal';
 import { QueueMeta, Recovered, Store, StoreError, TxOp } from '../store/types';
@@ -51,6 +52,8 @@ export interface ReplicatedStoreOptions {
   /** The position the member had when it went live: new changes are numbered after it. */
   position: Position;
   groupSize: number;
+  /** How long a missing quorum is waited for before durable work is refused (default 0). */
+  graceMs?: number;
   log?: Log;
 }
 
@@ -78,6 +81,28 @@ export class ReplicatedStore implements Store {
   get followerCount(): number {
     return this.followers.size;
   }
+
+  /**
+   * Why durable work cannot be accepted: fewer than a quorum have held the store (followers count
+   * once caught up) for longer than the grace period. Within it (going live, a follower
+   * reconnecting or taking its snapshot), durable work waits for the quorum instead.
+   */
+  unavailable(): string | null {
+    let holding = 1;
+    for (const f of this.followers.values()) if (f.acked >= 0) holding++;
+    const q = quorumOf(this.opts.groupSize);
+    const now = performance.now();
+    if (holding >= q) {
+      this.shortSince = null;
+      return null;
+    }
+    this.shortSince ??= now;
+    if (now - this.shortSince <= (this.opts.graceMs ?? 0)) return null;
+    return `no quorum: ${holding} of ${this.opts.groupSize} members hold the store, ${q} needed; durable messages are refused until enough members return`;
+  }
+
+  /** Since when fewer than a quorum hold the store (null: a quorum does). */
+  private shortSince: number | null = performance.now();
 
   /** The last change's number, and the highest a quorum holds. */
   get positions(): { head: number; quorum: number } {

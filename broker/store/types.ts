@@ -77,6 +77,11 @@ export interface Store {
   stats(): { fileBytes: number; liveBytes: number; liveMessages: number; compactions: number };
   /** Flushes, syncs and closes. */
   close(): Promise<void>;
+  /**
+   * Why durable work cannot be accepted now (a replicated store without a quorum), or null.
+   * Stores that can always accept need not have it. The broker refuses durable sends meanwhile.
+   */
+  unavailable?(): string | null;
 }
 
 /** Options shared by store implementations. */
