@@ -403,6 +403,7 @@ export async function applyTopology(running: RunningTopology, nextModel: Topolog
   for (const p of diff.pairsAdded) {
     if (p.haPolicy !== 'shared-store') throw new ApplyError(`broker pair ${p.name} (haPolicy ${p.haPolicy}, topology line ${p.line}): apply adds shared-store pairs only; restart with \`amqp-mesh up\` to add a ${p.haPolicy} group`);
   }
+  if (next.zookeeper !== old.zookeeper) throw new ApplyError('zookeeper cannot change while the topology runs; restart with `amqp-mesh up`');
   for (const p of next.brokerPairs) {
     const o = old.brokerPairs.find((x) => x.name === p.name);
     if (o && (o.haPolicy !== p.haPolicy || o.members !== p.members || o.jdbcUrl !== p.jdbcUrl)) {

@@ -23,6 +23,8 @@
  *     router: A                  # unless jdbcUrl names one
  *     haPolicy: jdbc
  *     jdbcUrl: postgresql://amq@db.example:5432/amq   # optional
+ * zookeeper: zk1:2181,zk2:2181,zk3:2181   # optional: an ensemble for replicated groups; none:
+ *                                         # `up` starts one ZooKeeper server in its run directory
  * addresses:
  *   - { prefix: closest, distribution: closest }
  *   - { prefix: queue., waypoint: pair1 }
@@ -126,9 +128,11 @@ export interface Topology {
   links: TopologyLink[];
   brokerPairs: TopologyBrokerPair[];
   addresses: TopologyAddress[];
+  /** An ensemble the replicated groups use (connect string); none: `up` starts a ZooKeeper. */
+  zookeeper?: string;
 }
 
-const TOP_KEYS = ['routers', 'links', 'brokerPairs', 'addresses'];
+const TOP_KEYS = ['routers', 'links', 'brokerPairs', 'addresses', 'zookeeper'];
 const ROUTER_KEYS = ['port', 'host'];
 const LINK_KEYS = ['from', 'to', 'cost'];
 const PAIR_KEYS = ['router', 'queues', 'topics', 'dataDir', 'haPolicy', 'members', 'jdbcUrl'];
@@ -313,7 +317,12 @@ class Reader {
     const addresses = addressesField
       ? this.list(addressesField.value, 'addresses', addressesField.line).map((n) => this.addressRule(n, addressesField.line))
       : [];
-    return { file: this.file, routers, links, brokerPairs, addresses };
+    const zkField = top.get('zookeeper');
+    const zookeeper = zkField ? this.string(zkField.value, 'zookeeper', zkField.line) : undefined;
+    if (zkField && !/^[^\s,]+:\d+(,[^\s,]+:\d+)*$/.test(zookeeper as string)) {
+      this.fail('ERR_CONFIG_INVALID_VALUE', zkField.line, `zookeeper ${quote(zookeeper as string)}: expected a connect string, host:port[,host:port...]`);
+    }
+    return { file: this.file, routers, links, brokerPairs, addresses, ...(zookeeper !== undefined ? { zookeeper } : {}) };
   }
 
   router(f: Field): TopologyRouter {

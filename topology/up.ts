@@ -174,7 +174,9 @@ async function startServices(model: Topology, runDir: string, view: ProgressView
     return { fd: fs.openSync(file, 'a'), log: () => tail(file) };
   };
   try {
-    if (model.brokerPairs.some((p) => p.haPolicy === 'replication')) {
+    if (model.zookeeper !== undefined) {
+      endpoints.zookeeper = model.zookeeper;
+    } else if (model.brokerPairs.some((p) => p.haPolicy === 'replication')) {
       const [port] = await pickFreePorts(1);
       const out = logTo('zookeeper');
       view.set('zookeeper', 'zookeeper', 'starting');

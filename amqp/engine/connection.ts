@@ -57,6 +57,13 @@ export interface ConnectionOptions {
   idleTimeoutMs: number;
   /** Largest message accepted on an incoming link, bytes. */
   maxMessageSize: number;
+  /**
+   * Accept transfers beyond the credit granted instead of detaching the link: for brokers that
+   * count credit loosely (RabbitMQ 3.10's AMQP 1.0 plugin treats each flow's link-credit as
+   * credit from now on, ignoring what it has in flight), as Proton-C and qdrouterd accept them.
+   * Counted in `creditOverruns`. Only for route-container connections; clients are held to it.
+   */
+  tolerateCreditOverrun?: boolean;
   /** Links per session. */
   handleMax: number;
   /** SASL: mechanisms offered; empty = SASL not offered (plain AMQP only). */
@@ -456,6 +463,8 @@ export class Connection {
   /** Deliveries in/out, for stats. */
   deliveriesIn = 0;
   deliveriesOut = 0;
+  /** Transfers accepted beyond the credit granted (see {@link ConnectionOptions.tolerateCreditOverrun}). */
+  creditOverruns = 0;
   /** Bytes charged for incomplete deliveries on this connection (see {@link ConnectionOptions.maxIncompleteBytes}). */
   incompleteBytes = 0;
   private readonly maxIncomplete: number;
@@ -1107,7 +1116,10 @@ export class Connection {
         link.partialTag = tag === null ? null : Buffer.from(tag);
       }
       if (link.credit <= 0) {
-        if (((link.grantedLimit - link.deliveryCount) | 0) <= 0) throw new LinkError('transfer without link credit', 'amqp:link:transfer-limit-exceeded', link);
+        if (((link.grantedLimit - link.deliveryCount) | 0) <= 0) {
+          if (!this.opts.tolerateCreditOverrun) throw new LinkError('transfer without link credit', 'amqp:link:transfer-limit-exceeded', link);
+          this.creditOverruns++;
+        }
       } else link.credit--;
       link.deliveryCount = (link.deliveryCount + 1) >>> 0;
       if (!more && !aborted) {

@@ -15,7 +15,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import {
-  FrameReader, FrameType, Position, ReplOp, ReplicationProtocolError, computeQuorumSeq, decodeOp, encodeAck, encodeFrame,
+  FrameReader, FrameType, Position, ReplOp, ReplicationProtocolError, computeQuorumSeq, decodeOp, encodeAck,
   encodeJsonFrame, encodeOp, quorumOf,
 } from '../ha/replication';
 import { JournalStore } from '../store/journal';
@@ -558,7 +558,6 @@ export function refuse(socket: net.Socket, reason: string): void {
   socket.end(encodeJsonFrame(FrameType.Refuse, { reason }));
 }
 
-export { encodeFrame };
 
 /** A follower's greeting. */
 export interface Hello {

@@ -109,7 +109,6 @@ export class ZkElection implements StoreLock, MemberDirectory {
       await this.register();
       for (;;) {
         if (signal?.aborted) throw new LockError('election: aborted', 'ERR_LOCK_ABORTED', { cause: signal.reason });
-        if (this.endReason && this.state !== 'acquiring') throw new LockError(`election: ${this.endReason}`, 'ERR_LOCK_ABORTED');
         const started = this.clock();
         const won = await this.electOnce(c).catch((e) => {
           this.log('warning', `election: ${(e as Error).message}; retrying`);
@@ -243,6 +242,9 @@ export class ZkElection implements StoreLock, MemberDirectory {
     } catch {
       return;
     }
+    // One look at a time: while ZooKeeper does not answer, the fence above lapses on its own.
+    if (this.renewing) return;
+    this.renewing = true;
     try {
       const live = await this.getLive(this.client);
       if (this.state !== 'held') return;
@@ -251,8 +253,12 @@ export class ZkElection implements StoreLock, MemberDirectory {
       else this.lose(live === null ? 'the live node is gone' : `superseded by ${live.info.id} (epoch ${live.info.epoch})`);
     } catch (e) {
       this.log('warning', `election: cannot reach ZooKeeper: ${(e as Error).message}`);
+    } finally {
+      this.renewing = false;
     }
   }
+
+  private renewing = false;
 
   private async getLive(c: zookeeper.Client): Promise<{ info: LiveInfo; version: number; ownerIsUs: boolean } | null> {
     try {

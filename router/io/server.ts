@@ -886,6 +886,8 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
         maxMessageSize: this.settings.maxMessageSize, handleMax: 65535, saslMechanisms: [], requireSasl: false,
         offeredCapabilities: [], properties: { product: 'amqp-mesh', version: VERSION }, incomingWindow: 65536,
         client: { ...c.sasl, hostname: host },
+        // Brokers: some count credit loosely (RabbitMQ 3.10); a link routed to one must survive it.
+        tolerateCreditOverrun: true,
       },
       this,
       Date.now(),

@@ -126,7 +126,7 @@ async function main(): Promise<void> {
     }
   });
 
-  only('acknowledgements replicate: after a failover the new live holds only what was not consumed; strangers on the replication port are refused', async () => {
+  only('acknowledgements and dead-lettering replicate: after a failover the new live holds only what was not consumed; strangers on the replication port are refused', async () => {
     const g = new Group();
     try {
       const l = await g.start();
@@ -137,6 +137,11 @@ async function main(): Promise<void> {
       const rx = await receiver(c, 'acks.q', { credit: 60, settle: () => (accepted++ < 60 ? 'accept' : 'none') });
       await waitFor(() => rx.messages.length >= 60, 5000, '60 delivered and accepted');
       await rx.close();
+      // A rejected message moves to the dead-letter address: that move replicates too.
+      assert.equal(await sendAll(c, 'dead.q', numbered(1, 'd')), ['accepted']);
+      const dead = await receiver(c, 'dead.q', { credit: 1, settle: () => 'reject' });
+      await waitFor(() => dead.messages.length === 1, 5000, 'the message to reject');
+      await dead.close();
       // The stream is ordered: once a later durable message is accepted, a quorum has the acks.
       assert.equal(await sendAll(c, 'marker.q', numbered(1, 'z')), ['accepted']);
       await c.close();
@@ -159,6 +164,12 @@ async function main(): Promise<void> {
       const left = rest.messages.map((m) => m.body as string);
       assert.is(left.length, 40, left.join(','));
       assert.ok(left.every((b) => !firstAccepted.has(b)), 'nothing acknowledged before the failover comes back');
+      const dlq = await receiver(c, 'DLQ', { credit: 10 });
+      await waitFor(() => dlq.messages.length >= 1, 10_000, 'the dead-lettered message on the new live');
+      assert.equal(dlq.messages.map((m) => m.body), ['d0']);
+      const back = await receiver(c, 'dead.q', { credit: 10 });
+      await waitFor(() => back.messages.length > 0, 500).catch(() => undefined);
+      assert.is(back.messages.length, 0, 'the rejected message is not back on its queue');
       await c.close();
     } finally {
       await g.stop();

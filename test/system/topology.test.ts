@@ -196,6 +196,9 @@ test('haPolicy groups: members and jdbcUrl checked (FILE:LINE); configs for 3 re
   const kind = refusal('routers:\n  A: {}\nbrokerPairs:\n  g:\n    router: A\n    haPolicy: colocated\n');
   assert.match(kind.message, /^topo\.yaml:6: .*not one of shared-store, replication, jdbc/);
 
+  const zk = refusal('routers:\n  A: {}\nzookeeper: zk1\n');
+  assert.match(zk.message, /^topo\.yaml:3: zookeeper "zk1": expected a connect string/);
+  assert.is(parseTopology(`${HA_GROUPS}zookeeper: zk1:2181,zk2:2181\n`, 'ha.yaml').zookeeper, 'zk1:2181,zk2:2181');
   const model = parseTopology(HA_GROUPS, 'ha.yaml');
   assert.equal(model.brokerPairs.map((p) => [p.name, p.haPolicy, p.members]), [['orders', 'replication', 3], ['billing', 'jdbc', 2]]);
   const ports = Array.from({ length: portsNeeded(model) }, (_, i) => 42000 + i);

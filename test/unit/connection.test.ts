@@ -651,6 +651,15 @@ test('transfer past the granted credit: the extra delivery detaches the link', (
   assert.is(errorOf(t.last(DETACH).fields[2])?.condition, 'amqp:link:transfer-limit-exceeded');
 });
 
+test('tolerateCreditOverrun (route-container connections): a transfer past the credit is taken and counted', () => {
+  const t = withSender({ tolerateCreditOverrun: true }, 2);
+  t.c.transfer(0, 0, 0, payload(1)).transfer(0, 0, 1, payload(1)).transfer(0, 0, 2, payload(1));
+  t.send();
+  assert.is(t.h.deliveries.length, 3);
+  assert.is(t.peer.of(DETACH).length, 0, 'the link stays');
+  assert.is(t.conn.creditOverruns, 1);
+});
+
 test('transfer on an unknown handle: end with amqp:session:unattached-handle', () => {
   const t = withSender();
   t.c.transfer(0, 9, 0, payload(10));
