@@ -188,13 +188,18 @@ function pairSections(model: Topology, p: TopologyBrokerPair, plan: PortPlan, dr
   return out;
 }
 
+/** How often a waiting broker of a generated shared-store pair polls the lock. */
+export const SHARED_STORE_POLL_MS = 250;
+
 /** The broker config text of one broker of a pair. */
 export function brokerConfig(model: Topology, b: BrokerSpec, plan: PortPlan, dataDir: string, services: BrokerServices = {}): string {
   const p = model.brokerPairs.find((x) => x.name === b.pair);
   if (!p) throw new RangeError(`no broker pair ${b.pair}`);
   const out: string[] = [header(model, `broker ${b.name} (pair ${p.name})`)];
   if (p.haPolicy === 'shared-store') {
-    out.push(section('broker', [['id', b.name], ['dataDir', dataDir]]));
+    // Both brokers run on this host: the slave takes over a killed live one at its next poll
+    // (the pid probe), so a short poll is a short takeover; it costs one directory read.
+    out.push(section('broker', [['id', b.name], ['dataDir', dataDir], ['lockPollMs', SHARED_STORE_POLL_MS]]));
   } else {
     const jdbcUrl = p.jdbcUrl ?? services.jdbcUrls?.[p.name];
     if (p.haPolicy === 'jdbc' && jdbcUrl === undefined) throw new RangeError(`no database for jdbc pair ${p.name}`);
