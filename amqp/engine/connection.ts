@@ -1116,10 +1116,7 @@ export class Connection {
         link.partialTag = tag === null ? null : Buffer.from(tag);
       }
       if (link.credit <= 0) {
-        if (((link.grantedLimit - link.deliveryCount) | 0) <= 0) {
-          if (!this.opts.tolerateCreditOverrun) throw new LinkError('transfer without link credit', 'amqp:link:transfer-limit-exceeded', link);
-          this.creditOverruns++;
-        }
+        if (((link.grantedLimit - link.deliveryCount) | 0) <= 0) this.onCreditOverrun(link);
       } else link.credit--;
       link.deliveryCount = (link.deliveryCount + 1) >>> 0;
       if (!more && !aborted) {
@@ -1363,6 +1360,12 @@ export class Connection {
     const limit = (link.deliveryCount + credit) >>> 0;
     if (((limit - link.grantedLimit) | 0) > 0) link.grantedLimit = limit;
     this.sendFlow(link, drain);
+  }
+
+  /** A transfer beyond the credit granted: refused, unless the connection tolerates it (counted). */
+  private onCreditOverrun(link: Link): void {
+    if (!this.opts.tolerateCreditOverrun) throw new LinkError('transfer without link credit', 'amqp:link:transfer-limit-exceeded', link);
+    this.creditOverruns++;
   }
 
   private sendFlow(link: Link, drain = false): void {
