@@ -114,6 +114,15 @@ export class ReplicationProtocolError extends Error {
   }
 }
 
+/** A JSON frame's body, decoded; a body that is not JSON is a protocol error. */
+export function decodeJsonBody(body: Buffer): unknown {
+  try {
+    return JSON.parse(body.toString('utf8'));
+  } catch (e) {
+    throw new ReplicationProtocolError('frame body is not JSON', { cause: e });
+  }
+}
+
 /** A frame: u32 length (of type + body), u8 type, body. */
 export function encodeFrame(type: FrameType, body: Buffer): Buffer {
   const out = Buffer.allocUnsafe(5 + body.length);

@@ -21,7 +21,8 @@ import { FileLeaseLock } from './file-lock';
 import { FileMembers, MemberDirectory, PgMembers } from './members';
 import { FilePager } from './pager';
 import { PgLeaseLock } from './pg-lock';
-import { ReplicaFollower, ReplicatedStore, acceptFollower } from './replication';
+import { ReplicaFollower } from './replica-follower';
+import { ReplicatedStore, acceptFollower } from './replicated-store';
 import { ZkElection } from './zk-election';
 
 /** A persistent broker's high-availability parts. */

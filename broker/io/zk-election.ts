@@ -25,7 +25,7 @@ import type { StoreLock } from '../ha/lock';
 import { FencedError } from '../store/types';
 import type { Member, MemberDirectory } from './members';
 import { LockError } from './file-lock';
-import type { ReplicaFollower } from './replication';
+import type { ReplicaFollower } from './replica-follower';
 
 type Log = (level: 'error' | 'warning' | 'info' | 'debug', msg: string) => void;
 
