@@ -48,13 +48,18 @@ async function stop(proc: ChildProcess): Promise<void> {
   clearTimeout(t);
 }
 
-async function startBroker(brokerExtra = '', id = 'Bench'): Promise<{ port: number; proc: ChildProcess; dir: string }> {
+/** A broker process; `port` resolves once it listens (a member that never goes live never does). */
+function spawnBroker(brokerExtra = '', id = 'Bench', listenMs = 15_000): { port: Promise<number>; proc: ChildProcess; dir: string } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'amqp-mesh-bench-broker-'));
   const file = path.join(dir, 'broker.conf');
   fs.writeFileSync(file, `broker {\n  id: ${id}\n  dataDir: ${path.join(dir, 'data')}\n${brokerExtra}}\nlistener {\n  host: 127.0.0.1\n  port: 0\n}\nlog {\n  module: DEFAULT\n  enable: notice+\n}\n`);
   const proc = spawn(process.execPath, [BIN, 'broker', '-c', file], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const m = await waitLine(proc, /Listening on [^\s]+:(\d+)/, 15_000, []);
-  return { port: Number(m[1]), proc, dir };
+  return { port: waitLine(proc, /Listening on [^\s]+:(\d+)/, listenMs, []).then((m) => Number(m[1])), proc, dir };
+}
+
+async function startBroker(brokerExtra = ''): Promise<{ port: number; proc: ChildProcess; dir: string }> {
+  const b = spawnBroker(brokerExtra);
+  return { ...b, port: await b.port };
 }
 
 function fmt(r: MeshPerfResult): string {
@@ -138,15 +143,12 @@ async function benchReplication(messages: number, runs: number, journal: MeshPer
   try {
     const extra = `  haPolicy: replication\n  haGroup: bench\n  zookeeper: ${zk.connect}\n  groupSize: 3\n`;
     // All three start together; the one elected opens its listener (the others never log one).
-    const ports = ['r1', 'r2', 'r3'].map((id) => {
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'amqp-mesh-bench-repl-'));
-      dirs.push(dir);
-      const file = path.join(dir, 'broker.conf');
-      fs.writeFileSync(file, `broker {\n  id: ${id}\n  dataDir: ${path.join(dir, 'data')}\n${extra}}\nlistener {\n  host: 127.0.0.1\n  port: 0\n}\nlog {\n  module: DEFAULT\n  enable: notice+\n}\n`);
-      const proc = spawn(process.execPath, [BIN, 'broker', '-c', file], { stdio: ['ignore', 'pipe', 'pipe'] });
-      procs.push(proc);
-      return waitLine(proc, /Listening on [^\s]+:(\d+)/, 30_000, []).then((m) => Number(m[1]));
-    });
+    const members = ['r1', 'r2', 'r3'].map((id) => spawnBroker(extra, id, 30_000));
+    for (const m of members) {
+      procs.push(m.proc);
+      dirs.push(m.dir);
+    }
+    const ports = members.map((m) => m.port);
     for (const p of ports) p.catch(() => undefined);
     const port = await Promise.race(ports);
     // Let the followers attach (they take a snapshot first) before measuring.

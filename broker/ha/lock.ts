@@ -23,3 +23,18 @@ export interface StoreLock {
   /** The token held, or 0. */
   readonly token: number;
 }
+
+/**
+ * Reports a loss to every onLost callback (each at most once per loss, as the contract says); a
+ * callback that throws is logged and the others still run. Shared by every backend.
+ */
+export function reportLost(callbacks: readonly ((reason: string) => void)[], reason: string, log: (level: 'warning' | 'error', msg: string) => void, what: string): void {
+  log('warning', `${what}: lost: ${reason}`);
+  for (const cb of callbacks) {
+    try {
+      cb(reason);
+    } catch (e) {
+      log('error', `${what}: onLost callback threw: ${(e as Error).message}`);
+    }
+  }
+}

@@ -13,7 +13,7 @@ import {
   LockOwner, Observation, WaitDecision, WatchState, checkTiming, decideFence, decideWait, encodeRecord, newestToken,
   parseRecord, tokenName,
 } from '../ha/lease';
-import { StoreLock } from '../ha/lock';
+import { StoreLock, reportLost } from '../ha/lock';
 import { FencedError } from '../store/types';
 
 /** Thrown (as a rejection of acquire) for lock misuse, I/O failure at start, or an aborted wait. */
@@ -309,14 +309,7 @@ export class LeaseLock implements StoreLock {
   private lose(reason: string): void {
     if (this.state !== 'held') return;
     this.end(reason);
-    this.log('warning', `store lock: lost: ${reason}`);
-    for (const cb of this.lostCbs) {
-      try {
-        cb(reason);
-      } catch (e) {
-        this.log('error', `store lock: onLost callback threw: ${(e as Error).message}`);
-      }
-    }
+    reportLost(this.lostCbs, reason, this.log, 'store lock');
   }
 
   private end(reason: string): void {

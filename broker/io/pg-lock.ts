@@ -14,7 +14,7 @@
 import type { Client } from 'pg';
 import { performance } from 'node:perf_hooks';
 import { decideFence, LockOwner, WaitDecision, checkTiming } from '../ha/lease';
-import type { StoreLock } from '../ha/lock';
+import { reportLost, type StoreLock } from '../ha/lock';
 import { connectPg } from '../store/pg-schema';
 import { FencedError } from '../store/types';
 import { LOCK_DEFAULTS, LockError, LockLog, localOwner } from './file-lock';
@@ -199,8 +199,13 @@ export class PgLeaseLock implements StoreLock {
     try {
       const c = await this.connect();
       const g = this.opts.group;
-      await c.query("INSERT INTO amqp_mesh_lease (grp, token, holder, expires_at, released) VALUES ($1, 0, '', clock_timestamp(), true) ON CONFLICT (grp) DO NOTHING", [g]);
-      const cur = (await c.query('SELECT token, released, expires_at < clock_timestamp() AS expired FROM amqp_mesh_lease WHERE grp = $1', [g])).rows[0];
+      const look = () => c.query('SELECT token, released, expires_at < clock_timestamp() AS expired FROM amqp_mesh_lease WHERE grp = $1', [g]);
+      let cur = (await look()).rows[0];
+      if (cur === undefined) {
+        // The group's first start: its row, released at token 0 (any member may claim token 1).
+        await c.query("INSERT INTO amqp_mesh_lease (grp, token, holder, expires_at, released) VALUES ($1, 0, '', clock_timestamp(), true) ON CONFLICT (grp) DO NOTHING", [g]);
+        cur = (await look()).rows[0];
+      }
       const t = Number(cur.token);
       let reason: 'no-holder' | 'released' | 'holder-dead' | 'lease-lapsed' | null =
         t === 0 ? 'no-holder' : cur.released ? 'released' : cur.expired ? 'lease-lapsed' : null;
@@ -287,14 +292,7 @@ export class PgLeaseLock implements StoreLock {
   private lose(reason: string): void {
     if (this.state !== 'held') return;
     this.end(reason);
-    this.log('warning', `store lock: lost: ${reason}`);
-    for (const cb of this.lostCbs) {
-      try {
-        cb(reason);
-      } catch (e) {
-        this.log('error', `store lock: onLost callback threw: ${(e as Error).message}`);
-      }
-    }
+    reportLost(this.lostCbs, reason, this.log, 'store lock');
   }
 
   private end(reason: string): void {

@@ -88,11 +88,12 @@ export class ReplicatedStore implements Store {
     let holding = 1;
     for (const f of this.followers.values()) if (f.acked >= 0) holding++;
     const q = quorumOf(this.opts.groupSize);
-    const now = performance.now();
+    // Asked for every durable message: with a quorum, no clock is read.
     if (holding >= q) {
       this.shortSince = null;
       return null;
     }
+    const now = performance.now();
     this.shortSince ??= now;
     if (now - this.shortSince <= (this.opts.graceMs ?? 0)) return null;
     return `no quorum: ${holding} of ${this.opts.groupSize} members hold the store, ${q} needed; durable messages are refused until enough members return`;

@@ -21,7 +21,7 @@
 import { performance } from 'node:perf_hooks';
 import * as zookeeper from 'node-zookeeper-client';
 import { MemberInfo, Position, decideElection } from '../ha/replication';
-import type { StoreLock } from '../ha/lock';
+import { reportLost, type StoreLock } from '../ha/lock';
 import { FencedError } from '../store/types';
 import type { Member, MemberDirectory } from './members';
 import { LockError } from './file-lock';
@@ -209,7 +209,6 @@ export class ZkElection implements StoreLock, MemberDirectory {
       await this.publish({ state: 'candidate', position: f.position });
     }
     const members = await this.readMembers();
-    this.members = members;
     const [epochData, epochStat] = await this.getData(`${this.root}/epoch`);
     const lastEpoch = Number(epochData.toString('utf8')) || 0;
     const d = decideElection(this.opts.id, members, this.opts.groupSize, lastEpoch);
@@ -381,14 +380,7 @@ export class ZkElection implements StoreLock, MemberDirectory {
   private lose(reason: string): void {
     if (this.state !== 'held') return;
     this.end(reason);
-    this.log('warning', `election: no longer live: ${reason}`);
-    for (const cb of this.lostCbs) {
-      try {
-        cb(reason);
-      } catch (e) {
-        this.log('error', `election: onLost callback threw: ${(e as Error).message}`);
-      }
-    }
+    reportLost(this.lostCbs, reason, this.log, 'election');
   }
 
   private end(reason: string): void {

@@ -2,7 +2,7 @@
  * Argument checks every store makes the same way (the contract suite holds them to it): a caller
  * mistake throws RangeError or TypeError and changes nothing.
  */
-import type { TxOp } from './types';
+import { FencedError, StoreError, type TxOp } from './types';
 
 /** Longest queue name, UTF-8 bytes. */
 export const MAX_NAME_BYTES = 0xffff;
@@ -102,4 +102,43 @@ export function checkTxOps(ops: readonly TxOp[], view: TxView, maxPayloadBytes: 
       throw new TypeError(`${where}: unknown op ${String((op as { op?: unknown }).op)}`);
     }
   }
+}
+
+/** A store's life: before recover(), open, closing (the journal), closed. */
+export type StoreState = 'new' | 'open' | 'closing' | 'closed';
+
+/** What a write meets once the store failed: the failure again, as a refusal naming it. */
+export function failedRefusal(noun: string, failure: Error): Error {
+  return failure instanceof FencedError
+    ? new FencedError(`${noun} is fenced, write refused: ${failure.message}`, { cause: failure })
+    : new StoreError(`${noun} failed earlier, write refused: ${failure.message}`, 'ERR_STORE_IO', { cause: failure });
+}
+
+/** Throws what a write meets on a store that is not open, or that failed earlier. */
+export function checkWritable(noun: string, state: StoreState, failure: Error | null): void {
+  if (state !== 'open') throw new StoreError(state === 'new' ? `${noun} not open: call recover() first` : `${noun} is closed`, 'ERR_STORE_CLOSED');
+  if (failure !== null) throw failedRefusal(noun, failure);
+}
+
+/**
+ * Answers a sync at once when the store cannot take one (not open, or failed: the failure itself);
+ * returns false then, true when the caller should queue it.
+ */
+export function acceptSync(noun: string, state: StoreState, failure: Error | null, cb: unknown): cb is (err: Error | null) => void {
+  if (typeof cb !== 'function') throw new TypeError('sync needs a callback');
+  if (state !== 'open') {
+    process.nextTick(cb, new StoreError(state === 'new' ? `${noun} not open: call recover() first` : `${noun} is closed`, 'ERR_STORE_CLOSED'));
+    return false;
+  }
+  if (failure !== null) {
+    process.nextTick(cb, failure);
+    return false;
+  }
+  return true;
+}
+
+/** A payload argument: a Buffer within `max` bytes. */
+export function checkPayload(payload: unknown, what: string, max: number): void {
+  if (!Buffer.isBuffer(payload)) throw new TypeError(`${what} must be a Buffer`);
+  if (payload.length > max) throw new RangeError(`${what} of ${payload.length} bytes exceeds ${max}`);
 }

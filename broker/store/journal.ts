@@ -32,7 +32,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { FencedError, QueueMeta, Recovered, Store, StoreError, StoreOptions, TxOp } from './types';
-import { MAX_TX_OPS, TxView, checkCount, checkMsgId, checkName, checkTxOps, encodeMeta } from './checks';
+import { MAX_TX_OPS, TxView, acceptSync, checkWritable, failedRefusal, checkCount, checkMsgId, checkName, checkTxOps, encodeMeta } from './checks';
 
 const T_HEADER = 1;
 const T_QUEUE = 2;
@@ -856,17 +856,11 @@ export class JournalStore implements Store {
   }
 
   private writable(): void {
-    if (this.state !== 'open') {
-      throw new StoreError(this.state === 'new' ? 'journal not open: call recover() first' : 'journal is closed', 'ERR_STORE_CLOSED');
-    }
-    if (this.failure !== null) throw this.refusal();
+    checkWritable('journal', this.state, this.failure);
   }
 
   private refusal(): Error {
-    const f = this.failure as Error;
-    return f instanceof FencedError
-      ? new FencedError(`journal is fenced, write refused: ${f.message}`, { cause: f })
-      : new StoreError(`journal failed earlier, write refused: ${f.message}`, 'ERR_STORE_IO', { cause: f });
+    return failedRefusal('journal', this.failure as Error);
   }
 
   /**
@@ -926,15 +920,7 @@ export class JournalStore implements Store {
   // ---------------------------------------------------------------------------------- writer
 
   sync(cb: (err: Error | null) => void): void {
-    if (typeof cb !== 'function') throw new TypeError('sync needs a callback');
-    if (this.state !== 'open') {
-      process.nextTick(cb, new StoreError(this.state === 'new' ? 'journal not open: call recover() first' : 'journal is closed', 'ERR_STORE_CLOSED'));
-      return;
-    }
-    if (this.failure !== null) {
-      process.nextTick(cb, this.failure);
-      return;
-    }
+    if (!acceptSync('journal', this.state, this.failure, cb)) return;
     this.wTargets.push(this.base + this.len);
     this.wCbs.push(cb);
     this.kick();

@@ -4,8 +4,8 @@
  * MemoryDisk to "restart" one: only what a flush applied to the disk is recovered, as for the
  * journal. Same validation and limits as the journal, so the contract suite holds for both.
  */
-import { FencedError, QueueMeta, Recovered, Store, StoreError, StoreOptions, TxOp } from './types';
-import { MAX_TX_OPS, checkCount, checkMsgId, checkName, checkTxOps, encodeMeta } from './checks';
+import { QueueMeta, Recovered, Store, StoreError, StoreOptions, TxOp } from './types';
+import { MAX_TX_OPS, acceptSync, checkPayload, checkWritable, checkCount, checkMsgId, checkName, checkTxOps, encodeMeta } from './checks';
 
 /** The journal's default record limit minus its MSG overhead, so both refuse the same payloads. */
 const DEFAULT_MAX_PAYLOAD_BYTES = 64 * 1024 * 1024 + 1024 - 9;
@@ -150,7 +150,7 @@ export class MemoryStore implements Store {
   }
 
   createQueue(name: string, meta: QueueMeta): void {
-    this.writable();
+    checkWritable('store', this.state, this.failure);
     checkName(name);
     const json = encodeMeta(meta);
     this.view.createQueue(name, json);
@@ -158,16 +158,16 @@ export class MemoryStore implements Store {
   }
 
   deleteQueue(name: string): void {
-    this.writable();
+    checkWritable('store', this.state, this.failure);
     if (!this.view.queues.has(name)) return;
     this.view.deleteQueue(name);
     this.record((m) => m.deleteQueue(name));
   }
 
   addMessage(msgId: number, payload: Buffer): void {
-    this.writable();
+    checkWritable('store', this.state, this.failure);
     checkMsgId(msgId);
-    this.checkPayload(payload, 'payload');
+    checkPayload(payload, 'payload', this.maxPayloadBytes);
     if (this.view.messages.has(msgId)) throw new RangeError(`message ${msgId} is already stored`);
     // A copy: the caller's buffer may be a view of a socket chunk that gets reused.
     const copy = Buffer.from(payload);
@@ -176,7 +176,7 @@ export class MemoryStore implements Store {
   }
 
   addRef(queue: string, msgId: number): void {
-    this.writable();
+    checkWritable('store', this.state, this.failure);
     const q = this.queueOf(queue);
     if (!this.view.messages.has(msgId)) throw new RangeError(`message ${msgId} is not stored`);
     if (q.refs.has(msgId)) throw new RangeError(`queue ${queue} already references message ${msgId}`);
@@ -185,14 +185,14 @@ export class MemoryStore implements Store {
   }
 
   ack(queue: string, msgId: number): void {
-    this.writable();
+    checkWritable('store', this.state, this.failure);
     if (!this.queueOf(queue).refs.has(msgId)) throw new RangeError(`queue ${queue} does not reference message ${msgId}`);
     this.view.ack(queue, msgId);
     this.record((m) => m.ack(queue, msgId));
   }
 
   setDeliveryCount(queue: string, msgId: number, count: number): void {
-    this.writable();
+    checkWritable('store', this.state, this.failure);
     const q = this.queueOf(queue);
     checkCount(count);
     if (!q.refs.has(msgId)) throw new RangeError(`queue ${queue} does not reference message ${msgId}`);
@@ -201,7 +201,7 @@ export class MemoryStore implements Store {
   }
 
   commitTx(ops: TxOp[]): void {
-    this.writable();
+    checkWritable('store', this.state, this.failure);
     if (!Array.isArray(ops)) throw new TypeError('ops must be an array');
     if (ops.length > MAX_TX_OPS) throw new RangeError(`transaction of ${ops.length} ops exceeds ${MAX_TX_OPS}`);
     if (ops.length === 0) return;
@@ -223,15 +223,7 @@ export class MemoryStore implements Store {
   }
 
   sync(cb: (err: Error | null) => void): void {
-    if (typeof cb !== 'function') throw new TypeError('sync needs a callback');
-    if (this.state !== 'open') {
-      process.nextTick(cb, new StoreError(this.state === 'new' ? 'store not open: call recover() first' : 'store is closed', 'ERR_STORE_CLOSED'));
-      return;
-    }
-    if (this.failure !== null) {
-      process.nextTick(cb, this.failure);
-      return;
-    }
+    if (!acceptSync('store', this.state, this.failure, cb)) return;
     this.waiters.push(cb);
     this.schedule();
   }
@@ -261,25 +253,10 @@ export class MemoryStore implements Store {
     if (this.failure !== null && before === null) throw this.failure;
   }
 
-  private checkPayload(payload: unknown, what: string): void {
-    if (!Buffer.isBuffer(payload)) throw new TypeError(`${what} must be a Buffer`);
-    if (payload.length > this.maxPayloadBytes) throw new RangeError(`${what} of ${payload.length} bytes exceeds ${this.maxPayloadBytes}`);
-  }
-
   private queueOf(name: string): MemQueue {
     const q = this.view.queues.get(name);
     if (q === undefined) throw new RangeError(`no queue ${String(name)}`);
     return q;
-  }
-
-  private writable(): void {
-    if (this.state !== 'open') throw new StoreError(this.state === 'new' ? 'store not open: call recover() first' : 'store is closed', 'ERR_STORE_CLOSED');
-    const f = this.failure;
-    if (f !== null) {
-      throw f instanceof FencedError
-        ? new FencedError(`store is fenced, write refused: ${f.message}`, { cause: f })
-        : new StoreError(`store failed earlier, write refused: ${f.message}`, 'ERR_STORE_IO', { cause: f });
-    }
   }
 
   private record(op: (m: Model) => void): void {

@@ -12,7 +12,7 @@
  * local spill file the store writes as messages arrive or are recovered.
  */
 import type { Client } from 'pg';
-import { MAX_TX_OPS, checkCount, checkMsgId, checkName, checkTxOps, encodeMeta } from './checks';
+import { MAX_TX_OPS, acceptSync, checkPayload, checkWritable, checkCount, checkMsgId, checkName, checkTxOps, encodeMeta } from './checks';
 import { connectPg, JdbcError, redact } from './pg-schema';
 import { FencedError, QueueMeta, Recovered, Store, StoreError, StoreOptions, TxOp } from './types';
 
@@ -175,7 +175,7 @@ export class PgStore implements Store {
   }
 
   createQueue(name: string, meta: QueueMeta): void {
-    this.writable();
+    checkWritable('store', this.state, this.failure);
     checkName(name);
     const json = encodeMeta(meta);
     let q = this.queues.get(name);
@@ -188,7 +188,7 @@ export class PgStore implements Store {
   }
 
   deleteQueue(name: string): void {
-    this.writable();
+    checkWritable('store', this.state, this.failure);
     const q = this.queues.get(name);
     if (q === undefined) return;
     this.queues.delete(name);
@@ -206,16 +206,16 @@ export class PgStore implements Store {
   }
 
   addMessage(msgId: number, payload: Buffer): void {
-    this.writable();
+    checkWritable('store', this.state, this.failure);
     checkMsgId(msgId);
-    this.checkPayload(payload, 'payload');
+    checkPayload(payload, 'payload', this.maxPayloadBytes);
     if (this.messages.has(msgId)) throw new RangeError(`message ${msgId} is already stored`);
     this.applyAddMessage(msgId, payload);
     this.schedule();
   }
 
   addRef(queue: string, msgId: number): void {
-    this.writable();
+    checkWritable('store', this.state, this.failure);
     const q = this.queueOf(queue);
     if (!this.messages.has(msgId)) throw new RangeError(`message ${msgId} is not stored`);
     if (q.refs.has(msgId)) throw new RangeError(`queue ${queue} already references message ${msgId}`);
@@ -224,7 +224,7 @@ export class PgStore implements Store {
   }
 
   ack(queue: string, msgId: number): void {
-    this.writable();
+    checkWritable('store', this.state, this.failure);
     const q = this.queueOf(queue);
     if (!q.refs.has(msgId)) throw new RangeError(`queue ${queue} does not reference message ${msgId}`);
     this.applyAck(queue, q, msgId);
@@ -232,7 +232,7 @@ export class PgStore implements Store {
   }
 
   setDeliveryCount(queue: string, msgId: number, count: number): void {
-    this.writable();
+    checkWritable('store', this.state, this.failure);
     const q = this.queueOf(queue);
     checkCount(count);
     if (!q.refs.has(msgId)) throw new RangeError(`queue ${queue} does not reference message ${msgId}`);
@@ -245,7 +245,7 @@ export class PgStore implements Store {
   }
 
   commitTx(ops: TxOp[]): void {
-    this.writable();
+    checkWritable('store', this.state, this.failure);
     if (!Array.isArray(ops)) throw new TypeError('ops must be an array');
     if (ops.length > MAX_TX_OPS) throw new RangeError(`transaction of ${ops.length} ops exceeds ${MAX_TX_OPS}`);
     if (ops.length === 0) return;
@@ -264,15 +264,7 @@ export class PgStore implements Store {
   }
 
   sync(cb: (err: Error | null) => void): void {
-    if (typeof cb !== 'function') throw new TypeError('sync needs a callback');
-    if (this.state !== 'open') {
-      process.nextTick(cb, new StoreError(this.state === 'new' ? 'store not open: call recover() first' : 'store is closed', 'ERR_STORE_CLOSED'));
-      return;
-    }
-    if (this.failure !== null) {
-      process.nextTick(cb, this.failure);
-      return;
-    }
+    if (!acceptSync('store', this.state, this.failure, cb)) return;
     if (!this.delta.empty()) this.waiters.push(cb);
     else if (this.flushing !== null) this.flushing.push(cb);
     else process.nextTick(cb, null);
@@ -351,25 +343,10 @@ export class PgStore implements Store {
     else m.payload = body;
   }
 
-  private checkPayload(payload: unknown, what: string): void {
-    if (!Buffer.isBuffer(payload)) throw new TypeError(`${what} must be a Buffer`);
-    if (payload.length > this.maxPayloadBytes) throw new RangeError(`${what} of ${payload.length} bytes exceeds ${this.maxPayloadBytes}`);
-  }
-
   private queueOf(name: string): PgQueue {
     const q = this.queues.get(name);
     if (q === undefined) throw new RangeError(`no queue ${String(name)}`);
     return q;
-  }
-
-  private writable(): void {
-    if (this.state !== 'open') throw new StoreError(this.state === 'new' ? 'store not open: call recover() first' : 'store is closed', 'ERR_STORE_CLOSED');
-    const f = this.failure;
-    if (f !== null) {
-      throw f instanceof FencedError
-        ? new FencedError(`store is fenced, write refused: ${f.message}`, { cause: f })
-        : new StoreError(`store failed earlier, write refused: ${f.message}`, 'ERR_STORE_IO', { cause: f });
-    }
   }
 
   // ------------------------------------------------------------------ flushing
