@@ -220,8 +220,11 @@ export class MeshEngine {
       if (added.length || removed.length) this.fx.remoteAddressesChanged(n.id, added, removed);
       return;
     }
-    if (m.mobile_seq !== n.mobileSeq + 1 && !n.marOutstanding) {
-      if (m.mobile_seq > n.mobileSeq) n.needMobileRequest = true;
+    // Only the next differential applies. After a gap the full list is asked for (MAR); while
+    // that request is outstanding, a later differential must not be applied either: it would
+    // advance our sequence past the missed one and the answer's absence would go unnoticed.
+    if (m.mobile_seq !== n.mobileSeq + 1) {
+      if (m.mobile_seq > n.mobileSeq && !n.marOutstanding) n.needMobileRequest = true;
       return;
     }
     const add = m.add ?? [];

@@ -209,6 +209,24 @@ test('an unanswered MAR is repeated until the addresses arrive', () => {
   assert.equal([...(net.addresses.get('C')?.get('A') ?? [])], ['M0far']);
 });
 
+// A gap in the MAUs while a MAR is outstanding must not be papered over by the next MAU.
+//   A -- B ; B misses MAU 1 (M0x) and its MARs are lost for a while; MAU 2 (M0y) arrives meanwhile.
+test('a differential MAU after a gap, while a MAR is outstanding, does not hide the missed one', () => {
+  const net = new Net();
+  net.add('A');
+  net.add('B');
+  net.connect('A', 'B');
+  net.run(10_000);
+  const until = net.now + 2000;
+  net.drop = (env) => (env.msg.opcode === 'MAU' && env.to === 'B' && (env.msg as { mobile_seq: number }).mobile_seq === 1) ||
+    (env.msg.opcode === 'MAR' && net.now < until);
+  net.engines.get('A')!.onLocalAddress('M0x', 2, true);
+  net.run(300); // MAU 1 lost; the RA tells B it is behind: its MAR is lost too
+  net.engines.get('A')!.onLocalAddress('M0y', 2, true);
+  net.run(10_000); // MAU 2 arrives while the MAR is outstanding; later MARs get through
+  assert.equal([...(net.addresses.get('B')?.get('A') ?? [])].sort(), ['M0x', 'M0y']);
+});
+
 // Link cut in a square:  A -- B
 //                         |    |
 //                         D -- C     cut A-B: A reaches B through D and C.
