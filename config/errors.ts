@@ -58,7 +58,10 @@ export type ConfigWarningCode =
    * whose connection is not a route-container.
    */
   | 'WARN_CONFIG_NO_EFFECT'
-  /** A setting that works but is unsafe, as qdrouterd also warns: a password written in clear text in the file. */
+  /**
+   * A setting that works but is unsafe: a password written in clear text in the file (qdrouterd
+   * warns too); an sslProfile whose versions, from the system's OpenSSL policy, include TLS 1.0 or 1.1.
+   */
   | 'WARN_CONFIG_INSECURE'
   /**
    * Not a warning but an info (logged at info, see {@link configWarningLevel}): a linkRoute or

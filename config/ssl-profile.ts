@@ -29,6 +29,7 @@ import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
 import * as tls from 'node:tls';
 import type { TlsProfile } from '../amqp/transport/settings';
+import { readSystemTlsPolicy, versionsOf } from '../amqp/transport/tls-policy';
 
 import { ConfigError, quote } from './errors';
 import { attributeHelpers, entitySchema, notImplemented, type EntitySchema } from './schema';
@@ -245,7 +246,7 @@ function firstLine(entity: ValidatedEntity, attribute: string, file: string): st
  */
 function readProtocols(entity: ValidatedEntity, context: BuildContext): TlsProtocol[] | undefined {
   const written = optionalString(entity, 'protocols');
-  if (written === undefined) return undefined;
+  if (written === undefined) return systemProtocols(entity, context);
   const help = `expected a space-separated list of ${TLS_PROTOCOLS.join(', ')} (e.g. "TLSv1.2 TLSv1.3")`;
   const names = written.split(/[ \t,;]+/).filter((name) => name !== '');
   if (names.length === 0) invalid(entity, 'protocols', 'ERR_CONFIG_INVALID_VALUE', `sslProfile protocols is empty; ${help}`);
@@ -260,6 +261,24 @@ function readProtocols(entity: ValidatedEntity, context: BuildContext): TlsProto
     indexes.add(index);
   }
   return [...indexes].sort((a, b) => a - b).map((index) => TLS_PROTOCOLS[index]!);
+}
+
+/**
+ * No `protocols`: what the system's OpenSSL policy allows, as qdrouterd gets from its libssl
+ * (ADR 0013). Said when that includes TLS 1.0 or 1.1; Node's own defaults (TLS 1.2 up) when there
+ * is no openssl.cnf to follow.
+ */
+function systemProtocols(entity: ValidatedEntity, context: BuildContext): TlsProtocol[] | undefined {
+  const policy = readSystemTlsPolicy();
+  if (policy === null) return undefined;
+  const versions = versionsOf(policy);
+  const old = versions.filter((v) => v === 'TLSv1' || v === 'TLSv1.1');
+  if (old.length > 0) {
+    warn(context, 'WARN_CONFIG_INSECURE', entity.line,
+      `sslProfile ${quote(optionalString(entity, 'name') ?? '')} has no protocols, so it allows what the system's OpenSSL policy does (${policy.source}), as qdrouterd does: ` +
+      `${versions.join(', ')}, including ${old.join(' and ')}, deprecated by RFC 8996; set protocols: TLSv1.2 TLSv1.3 to refuse them`);
+  }
+  return versions;
 }
 
 /** `ciphers`: an OpenSSL cipher list that selects at least one cipher. */

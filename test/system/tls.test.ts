@@ -698,6 +698,43 @@ test('broker: requireSsl listener serves rhea over TLS; EXTERNAL gives user alic
   }
 });
 
+// Node TLS 1.0 client --> [R-debian listener, sslProfile without protocols]   OPENSSL_CONF: no MinProtocol
+// Node TLS 1.0 client --> [R-rhel   listener, sslProfile without protocols]   OPENSSL_CONF: MinProtocol TLSv1.2
+test('sslProfile without protocols: the versions of the system OpenSSL policy, as qdrouterd (TLS 1.0 served or refused by openssl.cnf)', async () => {
+  const dir = tempDir();
+  const conf = (name: string, policy: string): string => {
+    const file = path.join(dir, name);
+    fs.writeFileSync(file, `openssl_conf = init\n[init]\nssl_conf = ssl\n[ssl]\nsystem_default = policy\n[policy]\n${policy}`);
+    return file;
+  };
+  const config = 'router {\n    mode: standalone\n    id: RV\n}\n' + profile('server', SERVER) + listener('amqps', { sslProfile: 'server', requireSsl: 'yes' });
+  const debian = await startRouter(config, { env: { OPENSSL_CONF: conf('debian.cnf', 'CipherString = DEFAULT\n') } });
+  const rhel = await startRouter(config, { env: { OPENSSL_CONF: conf('rhel.cnf', 'MinProtocol = TLSv1.2\nMaxProtocol = TLSv1.3\n') } });
+  try {
+    await logged(/sslProfile "server" has no protocols, so it allows what the system's OpenSSL policy does .* including TLSv1 and TLSv1\.1/, 0, debian);
+    // What qdrouterd's own test (system_tests_ssl test_tls_all) asks: every version the system allows.
+    const old = { minVersion: 'TLSv1', maxVersion: 'TLSv1', ciphers: 'DEFAULT:@SECLEVEL=0' } as const;
+    const s = await tlsConnect(debian.port, old);
+    assert.is(s.getProtocol(), 'TLSv1');
+    const c = rawOver(s);
+    c.header(0);
+    c.open();
+    await c.waitForFrame((f) => f.name === 'open', 3000);
+    const mark = rhel.log.length;
+    const refused = await tlsConnect(rhel.port, old).then((x) => { x.destroy(); return null; }, (e: Error) => e);
+    assert.ok(refused !== null, 'TLS 1.0 refused where the policy says TLS 1.2');
+    await logged(/listener amqps: refused 127\.0\.0\.1:\d+: TLS handshake failed/, mark, rhel);
+    assert.not.ok(rhel.log.some((l) => /has no protocols/.test(l)), 'no warning where the policy allows TLS 1.2 up');
+    const modern = await tlsConnect(rhel.port);
+    assert.is(modern.getProtocol(), 'TLSv1.3');
+    modern.destroy();
+  } finally {
+    for (const c of clients.splice(0)) await c.close();
+    assert.is(await debian.stop(), 0);
+    assert.is(await rhel.stop(), 0);
+  }
+});
+
 // rhea --TLS--> [B2 (persistent pair member), first listener amqps requireSsl]: open frame's failover-server-list
 test('broker: a pair member whose client listener is TLS-only announces it as amqps in failover-server-list', async () => {
   // A client failing over with an entry (qpid-jms uses its scheme; Artemis announces "amqps" for

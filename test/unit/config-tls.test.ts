@@ -25,6 +25,11 @@ import { KEY_PASSWORD, tlsFiles } from './config-tls-files';
 const files = tlsFiles();
 const PASSWORD_VARIABLE = 'AMQP_MESH_TEST_KEY_PASSWORD';
 process.env[PASSWORD_VARIABLE] = KEY_PASSWORD;
+// An sslProfile without protocols takes the system's OpenSSL policy (ADR 0013); these tests give it
+// one of their own, RHEL's form (TLS 1.2 up), so nothing here depends on this machine's openssl.cnf.
+const SYSTEM_CONF = path.join(files.dir, 'openssl.cnf');
+fs.writeFileSync(SYSTEM_CONF, 'openssl_conf = init\n[init]\nssl_conf = ssl\n[ssl]\nsystem_default = policy\n[policy]\nMinProtocol = TLSv1.2\n');
+process.env.OPENSSL_CONF = SYSTEM_CONF;
 const PLAIN_LISTENER = { tls: null, requireSsl: false, verifyClient: false, websockets: false, initialHandshakeTimeoutSeconds: 30 };
 
 function router(text: string, file = 'router.conf'): RouterConfig {
@@ -405,7 +410,7 @@ test('refused: a listener or connector naming an unknown sslProfile, with the kn
   );
   // A connector may use one (it verifies the peer against the CA).
   const connector = router(`router {\n    mode: interior\n}\n${profiles}connector {\n    role: inter-router\n    sslProfile: a\n}\n`).connectors[0]!;
-  assert.equal(connector.transport, { tls: { name: 'a', ca: pem(files.ca), source: 'router.conf:4' }, verifyHostname: true });
+  assert.equal(connector.transport, { tls: { name: 'a', ca: pem(files.ca), protocols: ['TLSv1.2', 'TLSv1.3'], source: 'router.conf:4' }, verifyHostname: true });
 });
 
 test('refused: missing and unreadable files, bad PEM, a key that is not the certificate\'s', () => {
@@ -541,6 +546,31 @@ test('protocols: any subset of TLS versions; a name that is no TLS version allow
     assert.equal(cfg.sslProfiles[0]!.tls.protocols, [], written);
     const w = cfg.warnings.find((x) => x.code === 'WARN_CONFIG_NO_EFFECT');
     assert.ok(w && w.message.includes('is not a TLS protocol') && w.message.includes('will fail'), written);
+  }
+});
+
+test('no protocols: the system OpenSSL policy\'s versions; TLS 1.0 or 1.1 among them is warned about; no openssl.cnf: Node\'s defaults', () => {
+  const text = 'sslProfile {\n    name: p\n}\n';
+  const rhel = router(text);
+  assert.equal(rhel.sslProfiles[0]!.tls.protocols, ['TLSv1.2', 'TLSv1.3']);
+  assert.equal(rhel.warnings.map((w) => w.code), []);
+  const debian = path.join(files.dir, 'debian.cnf');
+  fs.writeFileSync(debian, '# no MinProtocol, as Debian 12 ships it\nopenssl_conf = init\n[init]\nssl_conf = ssl\n[ssl]\nsystem_default = policy\n[policy]\nCipherString = DEFAULT\n');
+  try {
+    process.env.OPENSSL_CONF = debian;
+    const cfg = router(text);
+    assert.equal(cfg.sslProfiles[0]!.tls.protocols, ['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3']);
+    assert.equal(cfg.warnings.map((w) => w.message), [
+      `router.conf:1: sslProfile "p" has no protocols, so it allows what the system's OpenSSL policy does (${debian} (no MinProtocol or MaxProtocol)), as qdrouterd does: ` +
+      'TLSv1, TLSv1.1, TLSv1.2, TLSv1.3, including TLSv1 and TLSv1.1, deprecated by RFC 8996; set protocols: TLSv1.2 TLSv1.3 to refuse them',
+    ]);
+    const written = router('sslProfile {\n    name: p\n    protocols: TLSv1.3\n}\n');
+    assert.equal([written.sslProfiles[0]!.tls.protocols, written.warnings.length], [['TLSv1.3'], 0], 'protocols written: no system policy');
+    process.env.OPENSSL_CONF = path.join(files.dir, 'absent.cnf');
+    const none = router(text);
+    assert.is(none.sslProfiles[0]!.tls.protocols, undefined, 'no openssl.cnf: Node\'s own defaults (TLS 1.2 up)');
+  } finally {
+    process.env.OPENSSL_CONF = SYSTEM_CONF;
   }
 });
 
