@@ -27,13 +27,20 @@ export function addressName(key: string, self: string): string {
   const { address, phase } = parsePhaseKey(key);
   return `M${phase}${address}`;
 }
-import type { EntityModule } from './view';
+import { counters, typed, type EntityModule } from './view';
 
 export const addressEntity: EntityModule = {
   name: 'router.address',
   bases: ['operationalEntity','entity'],
   attributes: ['distribution', 'inProcess', 'subscriberCount', 'remoteCount', 'containerCount', 'deliveriesIngress', 'deliveriesEgress', 'deliveriesTransit', 'deliveriesToContainer', 'deliveriesFromContainer', 'deliveriesIngressRouteContainer', 'deliveriesEgressRouteContainer', 'deliveriesRedirectedToFallback', 'key', 'remoteHostRouters', 'transitOutstanding', 'trackedDeliveries', 'priority', 'name', 'identity', 'type'],
   operations: ['READ'],
+  schema: {
+    distribution: { type: ['flood', 'multicast', 'closest', 'balanced', 'linkBalanced', 'unavailable'] },
+    ...typed('integer', ['inProcess', 'trackedDeliveries', 'priority']),
+    ...counters(['subscriberCount', 'remoteCount', 'containerCount', 'deliveriesIngress', 'deliveriesEgress', 'deliveriesTransit', 'deliveriesToContainer',
+      'deliveriesFromContainer', 'deliveriesIngressRouteContainer', 'deliveriesEgressRouteContainer', 'deliveriesRedirectedToFallback']),
+    ...typed('list', ['remoteHostRouters', 'transitOutstanding']),
+  },
   read(v) {
     const self = v.settings.id;
     // `$management` is the agent's alias of its L$management: one row.

@@ -7,6 +7,7 @@ export const autoLinkEntity: EntityModule = {
   // qdrouterd's core agent's column order (a QUERY without attributeNames answers in it; scripts index it).
   attributes: ['name', 'identity', 'type', 'address', 'addr', 'direction', 'dir', 'phase', 'connection', 'containerId', 'externalAddress', 'externalAddr', 'linkRef', 'operStatus', 'lastError', 'fallback'],
   operations: ['CREATE', 'DELETE', 'READ'],
+  unlisted: ['addr', 'dir', 'externalAddr'],
   read(v) {
     return v.configured('autoLink').map((a) => {
       // Live where a route-container connection carries it (the first active one for a containerId).

@@ -7,6 +7,8 @@ export const configAddressEntity: EntityModule = {
   // qdrouterd's core agent's column order (a QUERY without attributeNames answers in it; scripts index it).
   attributes: ['name', 'identity', 'type', 'prefix', 'distribution', 'waypoint', 'ingressPhase', 'egressPhase', 'pattern', 'priority', 'enableFallback'],
   operations: ['CREATE', 'DELETE', 'READ'],
+  // No default in qdrouterd's schema (unset means the distribution's own priority).
+  schema: { priority: { type: 'integer' } },
   read(v) {
     return v.configured('address').map((a) => withAllAttributes(configAddressEntity.attributes, { ...a, type: 'org.apache.qpid.dispatch.router.config.address' }));
   },

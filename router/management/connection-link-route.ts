@@ -13,6 +13,7 @@ export const connectionLinkRouteEntity: EntityModule = {
   bases: ['configurationEntity', 'entity'],
   attributes: ['name', 'identity', 'type', 'pattern', 'direction', 'containerId'],
   operations: ['CREATE', 'DELETE', 'READ'],
+  schema: { pattern: { type: 'string', required: true }, direction: { type: ['in', 'out'], required: true } },
   read(v) {
     return v.connectionLinkRoutes(v.requester).map((r) => withAllAttributes(connectionLinkRouteEntity.attributes, { ...r, type: 'org.apache.qpid.dispatch.router.connection.linkRoute' }));
   },

@@ -1,11 +1,20 @@
 /** Management entity `connection`: Live connections: one per transport, with who is on it and how. */
-import type { EntityModule } from './view';
+import { counters, typed, type EntityModule } from './view';
 
 export const connectionEntity: EntityModule = {
   name: 'connection',
   bases: ['operationalEntity','entity'],
   attributes: ['adminStatus', 'operStatus', 'protocol', 'container', 'opened', 'host', 'dir', 'role', 'isAuthenticated', 'isEncrypted', 'enableProtocolTrace', 'sasl', 'user', 'ssl', 'sslProto', 'sslCipher', 'sslSsf', 'tenant', 'uptimeSeconds', 'properties', 'lastDlvSeconds', 'name', 'identity', 'type'],
   operations: ['UPDATE', 'READ'],
+  schema: {
+    adminStatus: { type: ['enabled', 'deleted'], default: 'enabled' },
+    operStatus: { type: ['up', 'closing'] },
+    dir: { type: ['in', 'out'] },
+    ...typed('boolean', ['opened', 'isAuthenticated', 'isEncrypted', 'enableProtocolTrace', 'ssl']),
+    sslSsf: { type: 'integer' },
+    ...counters(['uptimeSeconds', 'lastDlvSeconds']),
+    properties: { type: 'map' },
+  },
   read(v) {
     return v.connections().map((c) => ({
       name: `connection/${c.host}`, identity: c.identity, type: 'org.apache.qpid.dispatch.connection',

@@ -10,6 +10,9 @@ export const connectorEntity: EntityModule = {
   bases: ['configurationEntity','entity'],
   attributes: ['host', 'port', 'protocolFamily', 'role', 'cost', 'sslProfile', 'saslMechanisms', 'allowRedirect', 'maxFrameSize', 'maxSessions', 'maxSessionFrames', 'idleTimeoutSeconds', 'stripAnnotations', 'linkCapacity', 'verifyHostname', 'saslUsername', 'saslPassword', 'messageLoggingComponents', 'failoverUrls', 'connectionStatus', 'connectionMsg', 'policyVhost', 'openProperties', 'activeUrl', 'name', 'identity', 'type'],
   operations: ['CREATE', 'DELETE', 'READ'],
+  // No default in qdrouterd's schema: its connectors take the router's own.
+  schema: { linkCapacity: { type: 'integer' } },
+  unlisted: ['activeUrl'],
   read(v) {
     const s = v.settings;
     return v.configured('connector').map((c) => {

@@ -7,6 +7,7 @@ export const linkRouteEntity: EntityModule = {
   // qdrouterd's core agent's column order (a QUERY without attributeNames answers in it; scripts index it).
   attributes: ['name', 'identity', 'type', 'prefix', 'distribution', 'connection', 'containerId', 'direction', 'dir', 'operStatus', 'pattern', 'addExternalPrefix', 'delExternalPrefix'],
   operations: ['CREATE', 'DELETE', 'READ'],
+  unlisted: ['dir'],
   read(v) {
     return v.configured('linkRoute').map((l) => {
       const up = v.routeContainers.some((rc) => rc.state === 'active' && !rc.retiring

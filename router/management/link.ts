@@ -1,12 +1,23 @@
 /** Management entity `router.link`: Live links of every connection, with the core's counters. */
 import { addressName } from './address';
-import type { EntityModule } from './view';
+import { counters, typed, type EntityModule } from './view';
 
 export const linkEntity: EntityModule = {
   name: 'router.link',
   bases: ['operationalEntity','entity'],
   attributes: ['adminStatus', 'operStatus', 'linkName', 'linkType', 'linkDir', 'owningAddr', 'capacity', 'peer', 'undeliveredCount', 'unsettledCount', 'deliveryCount', 'presettledCount', 'droppedPresettledCount', 'acceptedCount', 'rejectedCount', 'releasedCount', 'modifiedCount', 'deliveriesDelayed1Sec', 'deliveriesDelayed10Sec', 'deliveriesStuck', 'creditAvailable', 'zeroCreditSeconds', 'settleRate', 'ingressHistogram', 'priority', 'connectionId', 'name', 'identity', 'type'],
   operations: ['UPDATE', 'READ'],
+  schema: {
+    adminStatus: { type: ['enabled', 'disabled'], default: 'enabled' },
+    operStatus: { type: ['up', 'down', 'quiescing', 'idle'] },
+    linkType: { type: ['endpoint', 'router-control', 'inter-router'] },
+    linkDir: { type: ['in', 'out'] },
+    ...typed('integer', ['capacity', 'zeroCreditSeconds', 'priority']),
+    ...counters(['undeliveredCount', 'unsettledCount', 'deliveryCount', 'presettledCount', 'droppedPresettledCount', 'acceptedCount', 'rejectedCount',
+      'releasedCount', 'modifiedCount', 'deliveriesDelayed1Sec', 'deliveriesDelayed10Sec', 'deliveriesStuck', 'creditAvailable', 'settleRate']),
+    ingressHistogram: { type: 'list' },
+  },
+  unlisted: ['connectionId'],
   read(v) {
     return v.links().map((l) => ({
       name: l.linkName, identity: l.identity, type: 'org.apache.qpid.dispatch.router.link',

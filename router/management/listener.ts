@@ -9,6 +9,8 @@ export const listenerEntity: EntityModule = {
   bases: ['configurationEntity','entity'],
   attributes: ['host', 'port', 'socketAddressFamily', 'role', 'cost', 'sslProfile', 'saslMechanisms', 'authenticatePeer', 'saslPlugin', 'requireEncryption', 'requireSsl', 'trustedCertsFile', 'maxFrameSize', 'maxSessions', 'maxSessionFrames', 'idleTimeoutSeconds', 'initialHandshakeTimeoutSeconds', 'stripAnnotations', 'linkCapacity', 'multiTenant', 'failoverUrls', 'healthz', 'metrics', 'websockets', 'http', 'httpRootDir', 'messageLoggingComponents', 'policyVhost', 'openProperties', 'name', 'identity', 'type'],
   operations: ['CREATE', 'DELETE', 'READ'],
+  // No default in qdrouterd's schema: its listeners take the router's own.
+  schema: { linkCapacity: { type: 'integer' } },
   read(v) {
     return v.configured('listener').map((l) => {
       const bound = v.bound.find((b) => b.name === l.name);

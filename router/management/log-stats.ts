@@ -1,6 +1,6 @@
 /** Management entity `logStats`: how many lines each log module has logged, by level. */
 import { LOG_MODULES } from '../../config/log';
-import type { EntityModule } from './view';
+import { counters, type EntityModule } from './view';
 
 const LEVELS = ['trace', 'debug', 'info', 'notice', 'warning', 'error', 'critical'] as const;
 
@@ -9,6 +9,7 @@ export const logStatsEntity: EntityModule = {
   bases: ['operationalEntity', 'entity'],
   attributes: ['traceCount', 'debugCount', 'infoCount', 'noticeCount', 'warningCount', 'errorCount', 'criticalCount', 'name', 'identity', 'type'],
   operations: ['READ'],
+  schema: counters(['traceCount', 'debugCount', 'infoCount', 'noticeCount', 'warningCount', 'errorCount', 'criticalCount']),
   read(v) {
     return LOG_MODULES.map((module) => {
       const counts = v.logCounts(module);

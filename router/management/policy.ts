@@ -5,7 +5,7 @@
  * configuration entity) and `vhostStats` (each vhost's counters).
  */
 import { POLICY_DEFAULTS } from '../../policy/config';
-import { withAllAttributes, type EntityModule } from './view';
+import { counters, typed, withAllAttributes, type EntityModule } from './view';
 
 export const policyEntity: EntityModule = {
   name: 'policy',
@@ -37,6 +37,10 @@ export const vhostStatsEntity: EntityModule = {
   attributes: ['id', 'hostname', 'connectionsApproved', 'connectionsDenied', 'connectionsCurrent', 'perUserState', 'perHostState', 'sessionDenied', 'senderDenied',
     'receiverDenied', 'maxMessageSizeDenied', 'name', 'identity', 'type'],
   operations: ['READ'],
+  schema: {
+    ...counters(['connectionsApproved', 'connectionsDenied', 'connectionsCurrent', 'sessionDenied', 'senderDenied', 'receiverDenied', 'maxMessageSizeDenied']),
+    ...typed('map', ['perUserState', 'perHostState']),
+  },
   read(v) {
     return [...v.policy.stats].map(([hostname, s]) => ({
       id: hostname, hostname, name: `vhostStats/${hostname}`, identity: `vhostStats/${hostname}`, type: 'org.apache.qpid.dispatch.vhostStats',

@@ -12,6 +12,12 @@
  * - an attribute shows only type, default, required, unique, deprecated, description and graph,
  *   and, as qdrouterd's `_dump_dict`, every key whose value is falsy (false, 0, '', []) is dropped;
  * - an enumeration's type is the list of its values.
+ * Configuration attributes are described by the config table; the others, and configuration
+ * attributes qdrouterd describes differently, by their module's `schema` facts (view.ts); the
+ * agent's extra columns (`unlisted`) stay out, as qdrouterd's schema leaves them out. Apart from
+ * descriptions, the dump differs from qdrouterd 1.19's only in operations amqp-mesh does not
+ * offer (CREATE/DELETE of exchange, binding, authServicePlugin) or offers beyond its schema
+ * (UPDATE of a connection, which qdrouterd's agent also accepts).
  * Descriptions are left out: the texts are qdrouterd's, and dump() omits empty ones anyway. GET-
  * ANNOTATIONS answers separately, so there is no `annotations` key here either (dump() has none).
  */
@@ -19,7 +25,7 @@ import type { AttributeSchema, EntitySchema } from '../../config/schema';
 import { ENTITY_SCHEMAS } from '../config/schema';
 import { ENTITY_MODULES } from './agent';
 import { BASE_TYPES, baseOperations } from './node-types';
-import { ENTITY_ATTRIBUTES, PREFIX } from './view';
+import { ENTITY_ATTRIBUTES, PREFIX, type AttributeFacts } from './view';
 
 /** A type as qdrouterd dumps it: a built-in type name or, for an enumeration, its values. */
 type DumpedType = string | readonly string[];
@@ -67,20 +73,15 @@ function dumpConfigAttribute(attribute: AttributeSchema): Record<string, unknown
   ]);
 }
 
-// Operational modules carry only attribute names; these names (and view.ts's snapshot types)
-// recover the types qdrouterd gives its lists, maps, counters and flags, so a console neither
-// charts text nor shows a list as one string. Anything else stays qdrouterd's plain "string".
-const LIST_NAME = /^(linkState|validOrigins|remoteHostRouters|transitOutstanding|ingressHistogram)$/;
-const MAP_NAME = /^properties$/;
-const INTEGER_NAME = /(Count|Seconds|Sec|Deliveries|Max|Size|Heap|Threads|Global)$|^deliveries|^(capacity|creditAvailable|settleRate|cost|instance|index|priority|protocolVersion|sslSsf|lastTopoChange|inProcess)$/;
-const BOOLEAN_NAME = /^(is[A-Z]\w*|opened|enableProtocolTrace|ssl)$/;
-
-function dumpOperationalAttribute(name: string): Record<string, unknown> {
-  if (LIST_NAME.test(name)) return { type: 'list' };
-  if (MAP_NAME.test(name)) return { type: 'map' };
-  if (BOOLEAN_NAME.test(name)) return { type: 'boolean' };
-  if (INTEGER_NAME.test(name)) return { type: 'integer' };
-  return { type: 'string' };
+/** An attribute its module describes (type, default, required, graph); a plain string otherwise. */
+function dumpFacts(facts: AttributeFacts | undefined): Record<string, unknown> {
+  if (facts === undefined) return { type: 'string' };
+  return dumpDict([
+    ['type', facts.type],
+    ['default', facts.default],
+    ['required', facts.required],
+    ['graph', facts.graph],
+  ]);
 }
 
 /** qdrouterd's short name: the long name minus the prefix, and minus `router.config.` too. */
@@ -88,8 +89,9 @@ function shortName(moduleName: string): string {
   return moduleName.startsWith('router.config.') ? moduleName.slice('router.config.'.length) : moduleName;
 }
 
-function ownAttributeNames(names: readonly string[]): string[] {
-  return names.filter((n) => !(ENTITY_ATTRIBUTES as readonly string[]).includes(n));
+/** The attributes a type lists itself: not the inherited ones, nor the columns qdrouterd's schema leaves out. */
+function ownAttributeNames(names: readonly string[], unlisted: readonly string[] = []): string[] {
+  return names.filter((n) => !(ENTITY_ATTRIBUTES as readonly string[]).includes(n) && !unlisted.includes(n));
 }
 
 function dumpEntityType(
@@ -127,9 +129,9 @@ function build(): Record<string, unknown> {
     const module = ENTITY_MODULES.find((m) => `${PREFIX}.${m.name}` === schema.qdrouterdType);
     // The module's list is qdrouterd's order (and what QUERY returns); table attributes it lacks follow.
     const tableNames = ownAttributeNames(Object.keys(schema.attributes));
-    const names = module === undefined ? tableNames : [...new Set([...ownAttributeNames(module.attributes), ...tableNames])];
+    const names = module === undefined ? tableNames : [...new Set([...ownAttributeNames(module.attributes, module.unlisted), ...tableNames])];
     const attributes = Object.fromEntries(
-      names.map((n) => [n, schema.attributes[n] !== undefined ? dumpConfigAttribute(schema.attributes[n]!) : dumpOperationalAttribute(n)]),
+      names.map((n) => [n, module?.schema?.[n] === undefined && schema.attributes[n] !== undefined ? dumpConfigAttribute(schema.attributes[n]!) : dumpFacts(module?.schema?.[n])]),
     );
     const operations = module?.operations ?? configOnlyOperations(schema);
     entityTypes[shortName(schema.qdrouterdType.slice(PREFIX.length + 1))] = dumpEntityType(schema.qdrouterdType, attributes, operations, {
@@ -140,7 +142,7 @@ function build(): Record<string, unknown> {
   for (const module of ENTITY_MODULES) {
     const fullName = `${PREFIX}.${module.name}`;
     if (configByLongName.has(fullName)) continue; // Already dumped with its config table above.
-    const attributes = Object.fromEntries(ownAttributeNames(module.attributes).map((n) => [n, dumpOperationalAttribute(n)]));
+    const attributes = Object.fromEntries(ownAttributeNames(module.attributes, module.unlisted).map((n) => [n, dumpFacts(module.schema?.[n])]));
     entityTypes[shortName(module.name)] = dumpEntityType(fullName, attributes, module.operations, {});
   }
   return { prefix: PREFIX, entityTypes };

@@ -132,6 +132,26 @@ export interface ManagementControl {
   deleteConnectionLinkRoute(requester: unknown, identity: string): boolean;
 }
 
+/** An attribute as qdrouterd's schema describes it (GET-SCHEMA). */
+export interface AttributeFacts {
+  /** A type name (`integer`, `boolean`, `map`, `list`, `entityId`...) or an enumeration's values. */
+  readonly type: string | readonly string[];
+  readonly default?: unknown;
+  readonly required?: boolean;
+  /** A counter consoles chart. */
+  readonly graph?: boolean;
+}
+
+/** Facts for counters: integers consoles chart. */
+export function counters(names: readonly string[]): Record<string, AttributeFacts> {
+  return Object.fromEntries(names.map((n) => [n, { type: 'integer', graph: true }]));
+}
+
+/** Facts for attributes of one type. */
+export function typed(type: AttributeFacts['type'], names: readonly string[]): Record<string, AttributeFacts> {
+  return Object.fromEntries(names.map((n) => [n, { type }]));
+}
+
 /** One entity type: its name, qdrouterd's attribute names and operations, and a reader of live state. */
 export interface EntityModule {
   /** The short name qdrouter.json uses (`router.link`); the full type is PREFIX + '.' + name. */
@@ -142,6 +162,14 @@ export interface EntityModule {
   readonly attributes: readonly string[];
   /** Operations qdrouterd lists for the type (GET-OPERATIONS). */
   readonly operations: readonly string[];
+  /**
+   * How GET-SCHEMA describes the attributes that are not plain strings, as qdrouterd's schema
+   * does (type or enumeration values, default, required, graph). A configuration attribute not
+   * named here is described by its config table.
+   */
+  readonly schema?: Readonly<Record<string, AttributeFacts>>;
+  /** Columns the agent answers that qdrouterd's schema does not list (its C agent's extra and old names): not in GET-SCHEMA. */
+  readonly unlisted?: readonly string[];
   /** Every entity of the type, now. */
   read(v: ManagementView): EntityRecord[];
 }

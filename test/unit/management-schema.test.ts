@@ -48,7 +48,11 @@ test('every ENTITY_MODULES type is present under its short name, with the module
     assert.ok(t, `missing ${m.name}`);
     assert.is(t!.fullyQualifiedType, `org.apache.qpid.dispatch.${m.name}`);
     assert.equal(t!.operations, [...m.operations], m.name);
-    for (const a of m.attributes) if (a !== 'type') assert.ok(t!.attributes![a], `${m.name}.${a}`);
+    for (const a of m.attributes) {
+      if (a === 'type') continue;
+      // Columns qdrouterd's agent answers but its schema does not list stay out, as there.
+      assert.is(t!.attributes![a] !== undefined, !(m.unlisted ?? []).includes(a), `${m.name}.${a}`);
+    }
   }
 });
 
@@ -80,14 +84,28 @@ test('config types map to qdrouterd type names; falsy values are dropped', () =>
   assert.is(types['console']!.deprecated, true);
 });
 
-test('operational attributes have types but no defaults', () => {
-  for (const name of ['router.link', 'router.address', 'router.node', 'connection', 'allocator']) {
-    for (const [attr, def] of Object.entries(types[name]!.attributes!)) assert.is(def.default, undefined, `${name}.${attr}`);
+test('operational attributes as qdrouterd describes them: types, enumerations, charted counters; defaults only on adminStatus', () => {
+  for (const name of ['router.link', 'router.address', 'router.node', 'connection', 'allocator', 'vhostStats', 'logStats']) {
+    for (const [attr, def] of Object.entries(types[name]!.attributes!)) assert.is(def.default, attr === 'adminStatus' ? 'enabled' : undefined, `${name}.${attr}`);
   }
-  assert.is(types['router.link']!.attributes!['linkName']!.type, 'string');
-  assert.is(types['router.link']!.attributes!['deliveryCount']!.type, 'integer');
-  assert.is(types['router.node']!.attributes!['linkState']!.type, 'list');
-  assert.is(types['connection']!.attributes!['isEncrypted']!.type, 'boolean');
+  const link = types['router.link']!.attributes!;
+  assert.equal(link['linkName'], { type: 'string' });
+  assert.equal(link['deliveryCount'], { type: 'integer', graph: true });
+  assert.equal(link['capacity'], { type: 'integer' }, 'a setting, not a counter: not charted');
+  assert.equal(link['linkDir'], { type: ['in', 'out'] });
+  assert.equal(link['adminStatus'], { type: ['enabled', 'disabled'], default: 'enabled' });
+  assert.is(link['connectionId'], undefined, 'answered by QUERY, not in the schema (qdrouterd\'s too)');
+  assert.equal(types['router.node']!.attributes!['linkState'], { type: 'list' });
+  assert.equal(types['router.node']!.attributes!['routerLink'], { type: 'entityId' });
+  assert.equal(types['connection']!.attributes!['isEncrypted'], { type: 'boolean' });
+  assert.equal(types['connection']!.attributes!['uptimeSeconds'], { type: 'integer', graph: true });
+  assert.equal(types['router.address']!.attributes!['distribution']!.type, ['flood', 'multicast', 'closest', 'balanced', 'linkBalanced', 'unavailable']);
+  assert.equal(types['vhostStats']!.attributes!['perUserState'], { type: 'map' });
+  assert.equal(types['vhostUserGroupSettings']!.attributes!['users'], { type: 'string', required: true });
+  assert.equal(types['vhostUserGroupSettings']!.attributes!['allowWaypointLinks'], { type: 'boolean', default: true });
+  assert.equal(types['exchange']!.attributes!['bindingCount'], { type: 'integer' }, 'an exchange\'s counters are not charted');
+  assert.equal(types['listener']!.attributes!['linkCapacity'], { type: 'integer' }, 'no default: the router\'s own');
+  assert.not.ok('addr' in types['autoLink']!.attributes!, 'old column names stay out');
 });
 
 test('JSON-serialisable, under 200 KB, memoised and frozen', () => {
