@@ -4,6 +4,7 @@
 //   [master M]   [slave S]
 //         \       /
 //          dataDir D (journal + lock/)
+// @runs-alone: the HA contract asserts takeover times.
 import { brokerConfig, tempDir } from '../support/broker';
 import { haContract } from '../support/ha-contract';
 

@@ -8,6 +8,7 @@
 // The Store contract (every store passes it) and the StoreLock contract (every lock passes it)
 // on PostgreSQL; then the same broker HA contract as shared-store pairs, with real broker
 // processes (test/support/ha-contract.ts).
+// @runs-alone: the HA contract asserts takeover times.
 import { performance } from 'node:perf_hooks';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';

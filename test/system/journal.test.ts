@@ -3,6 +3,7 @@
  * torn and corrupt tails, compaction (bounded size, exact state, a crash at every step of it),
  * group commit, and a real kill -9 of a process appending as fast as it can.
  */
+// @runs-alone: fdatasync batching is counted, which other processes' disk writes disturb.
 import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';

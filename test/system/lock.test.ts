@@ -5,6 +5,7 @@
  * frozen by SIGSTOP past its lease (it must step down without writing when it resumes), and a
  * clean SIGTERM release.
  */
+// @runs-alone: takeover times are asserted.
 import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';

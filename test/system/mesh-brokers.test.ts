@@ -7,6 +7,7 @@
 //
 // Link-routed send/receive/browse/selectors across two hops; a waypointed queue while the live
 // broker is killed under load (producer on B, consumer on A, 5,000 persistent messages).
+// @runs-alone: a failover pause under 2 s is asserted.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as fs from 'node:fs';

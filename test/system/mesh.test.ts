@@ -1,5 +1,6 @@
 // Meshes of amqp-mesh router processes on 127.0.0.1 (inter-router listeners on port 0; each
 // connector is written once its peer listens).
+// @runs-alone: a frozen router is declared dead by the HELLO max age; traffic resumes within 10 s.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { RunningRouter, startRouter } from '../support/router';

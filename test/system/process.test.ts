@@ -1,5 +1,6 @@
 // The router process: shutdown on signals, refusal of bad configuration files, the three
 // configuration formats, and the command line.
+// @runs-alone: shutdown times are asserted.
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';

@@ -11,6 +11,7 @@
 // step down (exit 3) once its ZooKeeper session may have expired, and close its clients'
 // connections so that their unsettled work goes elsewhere; the others elect a new live that has
 // every accepted message. Healed, the old live rejoins as a follower.
+// @runs-alone: network namespaces and lease timing.
 import { performance } from 'node:perf_hooks';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';

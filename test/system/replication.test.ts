@@ -8,6 +8,7 @@
 //
 // The broker HA contract (test/support/ha-contract.ts) on a group of three, then what only
 // replication has: catching up a member restarted empty, and rounds of killing whoever is live.
+// @runs-alone: the HA contract asserts takeover times; 20 rounds of kill -9 under load.
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { performance } from 'node:perf_hooks';

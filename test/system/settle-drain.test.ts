@@ -1,5 +1,6 @@
 // rcv-settle-mode second on either side of the router (a sender is answered first, as qdrouterd;
 // a consumer's second is honoured), and drain on consumer links.
+// @runs-alone: a drain within 1 s is asserted.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { runProton, startProton } from '../support/proton';

@@ -18,6 +18,7 @@
 // Refusals are checked for what the operator and everyone else see: a log line naming the
 // listener and the peer, the process still up, no file descriptors left behind after 50 refused
 // attempts, and clients on other connections (plain and TLS) still sending and receiving.
+// @runs-alone: handshake deadlines are asserted to the second.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import rhea = require('rhea');

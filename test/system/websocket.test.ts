@@ -13,6 +13,7 @@
 //   broker B1: listener plain, listener ws (http: yes), listener wss (http: yes, sslProfile)
 //
 // A WebSocket message may be at most max(1 MiB, 4 x maxFrameSize) bytes (amqp/transport/listener.ts).
+// @runs-alone: handshake deadlines are asserted to the second.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import rhea = require('rhea');

@@ -11,6 +11,7 @@
 //
 // Every case also checks that a well-behaved client connected at the same time still sends and
 // receives through the router, that a new client can connect, and that the router logged it.
+// @runs-alone: sends hundreds of MiB.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { AMQP_HEADER, SASL_HEADER } from '../../amqp/frames';

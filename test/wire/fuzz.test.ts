@@ -18,6 +18,7 @@
 // throughout, round-trips a message every 50 cases and at the end, and a new client can connect.
 // A failing case is reproduced from SEED and its index (the message names its mutations);
 // FUZZ_STATS=1 prints how the cases ended.
+// @runs-alone: CPU-bound.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { RawClient } from '../support/raw-client';

@@ -8,6 +8,7 @@
 //
 // The default deadline (30 s) is not waited for here; the unit tests check the configuration
 // maps an absent attribute to 30 (test/unit/config-tls.test.ts).
+// @runs-alone: handshake deadlines and high-water marks under load.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import rhea = require('rhea');
