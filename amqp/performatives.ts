@@ -877,7 +877,11 @@ export const STATE = {
  * modified outcome it relays with delivery-failed set.
  */
 export function withDeliveryFailed(state: Buffer): Buffer {
-  if (state.length < 4 || state[0] !== 0x00 || state[1] !== 0x53 || state[2] !== D.Modified) return state;
+  if (state.length < 4 || state[0] !== 0x00) return state;
+  // The descriptor in another form (ulong 0x80, or the symbol amqp:modified:list) is the same
+  // state: rewritten to the small form first, so such a peer's modified is not relayed unmarked.
+  if (state[1] !== 0x53) return isModified(state) ? withDeliveryFailed(Buffer.concat([STATE.modifiedFailed.subarray(0, 3), state.subarray(scan.next)])) : state;
+  if (state[2] !== D.Modified) return state;
   let count: number, first: number;
   switch (state[3]) {
     case 0x45: return STATE.modifiedFailed;
@@ -907,6 +911,15 @@ export function withDeliveryFailed(state: Buffer): Buffer {
   out[12] = 0x41;
   rest.copy(out, 13);
   return out;
+}
+
+/** Whether `state` is modified with a descriptor not in the small-ulong form (leaves its end in scan.next). */
+function isModified(state: Buffer): boolean {
+  try {
+    return readDescriptor(state, 0, state.length) === D.Modified && scan.next < state.length;
+  } catch {
+    return false;
+  }
 }
 
 /** Encodes a rejected state carrying `error`. */

@@ -27,6 +27,19 @@ test('modified without delivery-failed gains it; undeliverable-here and annotati
   assert.equal([...withDeliveryFailed(long)], [0x00, 0x53, 0x27, 0xd0, 0, 0, 0, 6, 0, 0, 0, 2, 0x41, 0x41], 'list32 stays list32');
 });
 
+test('modified with its descriptor as a ulong (0x80) or as the symbol amqp:modified:list gains delivery-failed too', () => {
+  const fields = [0xc0, 0x03, 0x02, 0x42, 0x41];
+  const ulong = Buffer.from([0x00, 0x80, 0, 0, 0, 0, 0, 0, 0, 0x27, ...fields]);
+  assert.equal([...withDeliveryFailed(ulong)], [0x00, 0x53, 0x27, 0xc0, 0x03, 0x02, 0x41, 0x41]);
+  const name = Buffer.from('amqp:modified:list', 'latin1');
+  const symbol = Buffer.from([0x00, 0xa3, name.length, ...name, ...fields]);
+  assert.equal([...withDeliveryFailed(symbol)], [0x00, 0x53, 0x27, 0xc0, 0x03, 0x02, 0x41, 0x41]);
+  const releasedLong = Buffer.from([0x00, 0x80, 0, 0, 0, 0, 0, 0, 0, 0x26, 0x45]);
+  assert.is(withDeliveryFailed(releasedLong), releasedLong, 'released in the long form: as it is');
+  const truncated = Buffer.from([0x00, 0x80, 0, 0, 0, 0, 0]);
+  assert.is(withDeliveryFailed(truncated), truncated, 'undecodable: as it is');
+});
+
 test('already failed, or not modified: the same buffer', () => {
   assert.is(withDeliveryFailed(STATE.modifiedUndeliverable), STATE.modifiedUndeliverable);
   assert.is(withDeliveryFailed(STATE.accepted), STATE.accepted);
