@@ -10,7 +10,7 @@
  */
 import { connectionLinkRouteEntity } from './connection-link-route';
 import type { ManagementRequest } from '../../amqp/management';
-import { EntityModule, EntityRecord, ManagementControl, ManagementView, PREFIX, fullType } from './view';
+import { ENTITY_ATTRIBUTES, listedAttributes, EntityModule, EntityRecord, ManagementControl, ManagementView, PREFIX, fullType } from './view';
 import { ConfigChangeError } from '../config-store';
 import { computeManagementSchema } from './schema';
 import { MANAGEMENT_NODE_TYPES } from './node-types';
@@ -122,7 +122,8 @@ export class ManagementAgent {
       case 'GET-TYPES':
         return [200, this.perType(req.entityType, (m) => m.bases.map((b) => longName(b)))];
       case 'GET-ATTRIBUTES':
-        return [200, this.perType(req.entityType, (m) => [...m.attributes])];
+        // The schema's attributes, then the inherited ones, as qdrouterd lists them (not the extra columns QUERY answers).
+        return [200, this.perType(req.entityType, (m) => [...listedAttributes(m), ...ENTITY_ATTRIBUTES])];
       case 'GET-OPERATIONS':
         return [200, this.perType(req.entityType, (m) => [...m.operations])];
       case 'GET-ANNOTATIONS':

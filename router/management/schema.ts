@@ -25,7 +25,7 @@ import type { AttributeSchema, EntitySchema } from '../../config/schema';
 import { ENTITY_SCHEMAS } from '../config/schema';
 import { ENTITY_MODULES } from './agent';
 import { BASE_TYPES, baseOperations } from './node-types';
-import { ENTITY_ATTRIBUTES, PREFIX, type AttributeFacts } from './view';
+import { PREFIX, listedAttributes, type AttributeFacts } from './view';
 
 /** A type as qdrouterd dumps it: a built-in type name or, for an enumeration, its values. */
 type DumpedType = string | readonly string[];
@@ -89,10 +89,7 @@ function shortName(moduleName: string): string {
   return moduleName.startsWith('router.config.') ? moduleName.slice('router.config.'.length) : moduleName;
 }
 
-/** The attributes a type lists itself: not the inherited ones, nor the columns qdrouterd's schema leaves out. */
-function ownAttributeNames(names: readonly string[], unlisted: readonly string[] = []): string[] {
-  return names.filter((n) => !(ENTITY_ATTRIBUTES as readonly string[]).includes(n) && !unlisted.includes(n));
-}
+
 
 function dumpEntityType(
   fullName: string,
@@ -128,8 +125,8 @@ function build(): Record<string, unknown> {
     if (schema.qdrouterdType === undefined) continue;
     const module = ENTITY_MODULES.find((m) => `${PREFIX}.${m.name}` === schema.qdrouterdType);
     // The module's list is qdrouterd's order (and what QUERY returns); table attributes it lacks follow.
-    const tableNames = ownAttributeNames(Object.keys(schema.attributes));
-    const names = module === undefined ? tableNames : [...new Set([...ownAttributeNames(module.attributes, module.unlisted), ...tableNames])];
+    const tableNames = listedAttributes({ attributes: Object.keys(schema.attributes) });
+    const names = module === undefined ? tableNames : [...new Set([...listedAttributes(module), ...tableNames])];
     const attributes = Object.fromEntries(
       names.map((n) => [n, module?.schema?.[n] === undefined && schema.attributes[n] !== undefined ? dumpConfigAttribute(schema.attributes[n]!) : dumpFacts(module?.schema?.[n])]),
     );
@@ -142,7 +139,7 @@ function build(): Record<string, unknown> {
   for (const module of ENTITY_MODULES) {
     const fullName = `${PREFIX}.${module.name}`;
     if (configByLongName.has(fullName)) continue; // Already dumped with its config table above.
-    const attributes = Object.fromEntries(ownAttributeNames(module.attributes, module.unlisted).map((n) => [n, dumpFacts(module.schema?.[n])]));
+    const attributes = Object.fromEntries(listedAttributes(module).map((n) => [n, dumpFacts(module.schema?.[n])]));
     entityTypes[shortName(module.name)] = dumpEntityType(fullName, attributes, module.operations, {});
   }
   return { prefix: PREFIX, entityTypes };

@@ -194,3 +194,8 @@ export function withAllAttributes(attributes: readonly string[], record: EntityR
 
 /** The base entity attributes every type ends with. */
 export const ENTITY_ATTRIBUTES = ['name', 'identity', 'type'] as const;
+
+/** A type's own attributes as qdrouterd's schema lists them: neither the inherited ones nor the agent's extra columns. */
+export function listedAttributes(m: { readonly attributes: readonly string[]; readonly unlisted?: readonly string[] }): string[] {
+  return m.attributes.filter((a) => !(ENTITY_ATTRIBUTES as readonly string[]).includes(a) && !(m.unlisted ?? []).includes(a));
+}

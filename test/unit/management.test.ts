@@ -248,6 +248,8 @@ test('GET-TYPES, GET-ATTRIBUTES, GET-OPERATIONS (all, or one type), GET-MGMT-NOD
   assert.equal(a.handle(req({ operation: 'GET-OPERATIONS', entityType: 'router.link' })).body, { [T('router.link')]: ['UPDATE', 'READ'] });
   const attrs = a.handle(req({ operation: 'GET-ATTRIBUTES', entityType: T('router.node') })).body as Record<string, string[]>;
   assert.equal(attrs[T('router.node')].slice(0, 3), ['id', 'protocolVersion', 'instance']);
+  const links = a.handle(req({ operation: 'GET-ATTRIBUTES', entityType: T('router.link') })).body as Record<string, string[]>;
+  assert.equal(links[T('router.link')].slice(-4), ['priority', 'name', 'identity', 'type'], 'the schema\'s, as qdrouterd: connectionId is a QUERY column only');
   assert.equal(a.handle(req({ operation: 'GET-MGMT-NODES' })), { statusCode: 200, statusDescription: 'OK', body: [] });
   const interior = new ManagementAgent(fakeView([
     { id: 'R1', self: true, instance: 1, linkState: ['R2'], nextHop: null, cost: null, validOrigins: [], neighbour: false, routerLink: null },
