@@ -8,11 +8,13 @@
  *   10,000 idle connections --> [router]           RSS per connection
  *   C mesh_perf --> [R2] --> [R1] --> C mesh_perf   two routers in a chain
  *   5-router ring, one link cut                    convergence time
+ *   rhea --attach--> [edge] --lookup--> [interior]  attach latency at an edge (bench/edge-attach.ts)
  *   C mesh_perf --> [broker | rabbitmq-server] --> C mesh_perf   1 KB, persistent and not
  *
  * Env: BENCH_MESSAGES (default 500000), BENCH_RUNS (default 3), BENCH_IDLE (default 10000),
  * BENCH_BROKER_MESSAGES (default 100000), BENCH_ONLY=broker (only the broker figures),
- * BENCH_ONLY=transport (only plain vs TLS vs WebSocket; its own BENCH_TRANSPORT_* in transport.ts).
+ * BENCH_ONLY=transport (only plain vs TLS vs WebSocket; its own BENCH_TRANSPORT_* in transport.ts),
+ * BENCH_ONLY=edge (only the edge attach latency; BENCH_ATTACHES, default 1000).
  */
 import { spawn } from 'node:child_process';
 import * as net from 'node:net';
@@ -23,6 +25,7 @@ import { buildCClients, runMeshPerf } from './tools';
 import { runRheaPerf } from './rhea-perf';
 import { benchBroker } from './broker';
 import { benchTransport } from './transport';
+import { benchEdgeAttach } from './edge-attach';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const BIN = path.join(ROOT, 'bin', 'amqp-mesh.js');
@@ -244,6 +247,10 @@ async function main(): Promise<void> {
     await benchBroker(Number(process.env.BENCH_BROKER_MESSAGES ?? 100_000), runs);
     return;
   }
+  if (process.env.BENCH_ONLY === 'edge') {
+    await benchEdgeAttach(Number(process.env.BENCH_ATTACHES ?? 1000));
+    return;
+  }
   if (process.env.BENCH_ONLY === 'transport') {
     await benchTransport({ runs, messages });
     return;
@@ -254,6 +261,7 @@ async function main(): Promise<void> {
   await benchIdle(idle);
   await benchChain(Math.min(messages, 300_000));
   await benchConvergence();
+  await benchEdgeAttach(Number(process.env.BENCH_ATTACHES ?? 1000));
   await benchBroker(Number(process.env.BENCH_BROKER_MESSAGES ?? 100_000), runs);
 }
 

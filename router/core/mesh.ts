@@ -134,7 +134,12 @@ export class MeshEngine {
       if (m.instance !== this.settings.instance) this.fx.log('error', `Detected Neighbor Router with a Duplicate ID: ${m.id}`);
       return;
     }
+    const first = !c.hellos.has(m.id);
     c.hellos.set(m.id, now);
+    // A neighbour heard for the first time on this connection hears back at once, listing it,
+    // rather than at our next periodic HELLO: two-way adjacency in one round trip instead of up
+    // to two HELLO intervals, so a router is routable as soon as management lists it.
+    if (first) this.sendHello(connId, now);
     if (!m.seen.includes(this.id)) return;
     // Two-way: a neighbour (qdrouterd's neighbor_refresh).
     const n = this.nodeFor(m.id, now);

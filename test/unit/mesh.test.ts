@@ -149,6 +149,22 @@ const manhattan = (w: number) => (a: string, b: string) => {
   return Math.abs((i % w) - (j % w)) + Math.abs(Math.floor(i / w) - Math.floor(j / w));
 };
 
+// A -- B connected between two periodic HELLOs: each answers the other's first HELLO at once,
+// so both are neighbours (and route to each other) within one tick, not one to two HELLO intervals.
+test('a new neighbour is two-way after one HELLO round trip, not at the next periodic HELLO', () => {
+  const net = new Net();
+  net.add('A');
+  net.add('B');
+  net.run(5000); // both past a periodic HELLO; the next is due at 6000
+  net.connect('A', 'B');
+  net.run(200);
+  assert.equal(net.routes.get('A')?.costs.get('B'), 1, 'A routes to B');
+  assert.equal(net.routes.get('B')?.costs.get('A'), 1, 'B routes to A');
+  const hellos = net.delivered;
+  net.run(300);
+  assert.is(net.delivered - hellos, 0, 'no further HELLOs before the periodic one (only first sightings are answered)');
+});
+
 // 8 x 8 grid of routers (R0 top left ... R63 bottom right), unit costs.
 test('64 routers in a grid converge: every router has every other at its shortest cost', () => {
   const net = gridNet(8, 8);
