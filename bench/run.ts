@@ -8,6 +8,7 @@
  *   10,000 idle connections --> [router]           RSS per connection
  *   C mesh_perf --> [R2] --> [R1] --> C mesh_perf   two routers in a chain
  *   5-router ring, one link cut                    convergence time
+ *   [R1] <-- [R2]                                   connection up -> routable (bench/adjacency.ts)
  *   rhea --attach--> [edge] --lookup--> [interior]  attach latency at an edge (bench/edge-attach.ts)
  *   C mesh_perf --> [broker | rabbitmq-server] --> C mesh_perf   1 KB, persistent and not
  *
@@ -26,6 +27,7 @@ import { runRheaPerf } from './rhea-perf';
 import { benchBroker } from './broker';
 import { benchTransport } from './transport';
 import { benchEdgeAttach } from './edge-attach';
+import { benchAdjacency } from './adjacency';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const BIN = path.join(ROOT, 'bin', 'amqp-mesh.js');
@@ -261,6 +263,7 @@ async function main(): Promise<void> {
   await benchIdle(idle);
   await benchChain(Math.min(messages, 300_000));
   await benchConvergence();
+  await benchAdjacency(5);
   await benchEdgeAttach(Number(process.env.BENCH_ATTACHES ?? 1000));
   await benchBroker(Number(process.env.BENCH_BROKER_MESSAGES ?? 100_000), runs);
 }
