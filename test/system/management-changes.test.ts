@@ -82,7 +82,7 @@ test('CREATE an address pattern (multicast): both receivers get the message; DEL
   });
 });
 
-test('CREATE an inter-router connector: the mesh forms; DELETE it: the other router is gone; adminStatus=deleted closes a connection', async () => {
+test('CREATE an inter-router connector: the mesh forms; DELETE it: the other router is unreachable; adminStatus=deleted closes a connection', async () => {
   if (!protonAvailable()) return;
   //   A (no connector) ──(connector created by management)──> B:inter-router listener
   const interior = (id: string) => interiorConfig(id, null);
@@ -94,12 +94,14 @@ test('CREATE an inter-router connector: the mesh forms; DELETE it: the other rou
     const [c] = (await ask(url(a), [op('CREATE', { type: T('connector'), name: 'toB' }, { host: '127.0.0.1', port: String(b.ports[1]), role: 'inter-router' })])).replies;
     assert.is(c.statusCode, 201, c.statusDescription);
     assert.is(c.body.role, 'inter-router');
-    await waitFor(async () => rows((await ask(url(a), [query(T('router.node'), ['id'])])).replies[0]).some((n) => n.id === 'B'), 15_000, 'A to know B');
+    await waitFor(async () => rows((await ask(url(a), [query(T('router.node'), ['id', 'cost'])])).replies[0]).some((n) => n.id === 'B' && n.cost === 1), 15_000, 'A to route to B');
     const [status] = (await ask(url(a), [op('READ', { type: T('connector'), name: 'toB' })])).replies;
     assert.is(status.body.connectionStatus, 'SUCCESS');
     const [d] = (await ask(url(a), [op('DELETE', { type: T('connector'), name: 'toB' })])).replies;
     assert.is(d.statusCode, 204);
-    await waitFor(async () => !rows((await ask(url(a), [query(T('router.node'), ['id'])])).replies[0]).some((n) => n.id === 'B'), 15_000, 'A to forget B');
+    // B is unreachable at once; A keeps B's last link state (and so its router.node row, cost
+    // null) until remoteLsMaxAgeSeconds, as qdrouterd does.
+    await waitFor(async () => !rows((await ask(url(a), [query(T('router.node'), ['id', 'cost'])])).replies[0]).some((n) => n.id === 'B' && n.cost !== null), 15_000, 'B unreachable from A');
 
     // A held receiver's connection, closed by an operator. Each ask is a connection of its own:
     // the held one is the normal connection two asks both see.
