@@ -41,13 +41,16 @@ const MAX_BYTES = 1 << 20;
 /**
  * The TLS version range an openssl.cnf allows: its `openssl_conf` -> `ssl_conf` ->
  * `system_default` section's MinProtocol and MaxProtocol, following `.include` (files, and
- * directories' `.cnf`/`.conf` files). Null when the file cannot be read: there is no system policy
- * to follow. Versions older than TLS 1.0 (SSLv3, None) mean TLS 1.0: SSL 3 is never offered.
+ * directories' `.cnf`/`.conf` files). Null when the file cannot be read, or cannot be read whole
+ * (includes nested deeper than 8, or over 1 MiB in all): there is no system policy to follow, and
+ * the caller keeps its own, safer defaults. Versions older than TLS 1.0 (SSLv3, None) mean
+ * TLS 1.0: SSL 3 is never offered.
  */
 export function computeSystemTlsPolicy(confPath: string, reader: ConfReader): SystemTlsPolicy | null {
   const text = reader.read(confPath);
   if (text === undefined) return null;
   const sections = parseConf(confPath, text, reader);
+  if (sections === null) return null;
   const pick = (section: string | undefined, key: string): Setting | undefined => (section === undefined ? undefined : sections.get(section)?.get(key));
   const sslConf = pick(pick('', 'openssl_conf')?.value, 'ssl_conf')?.value;
   const systemDefault = pick(sslConf, 'system_default')?.value;
@@ -111,15 +114,20 @@ function versionOf(name: string, otherwise: TlsVersion): TlsVersion {
   return found ?? otherwise;
 }
 
-/** Sections (`''` is the unnamed first one) and their last value per key, includes inlined. */
-function parseConf(file: string, text: string, reader: ConfReader): Map<string, Map<string, Setting>> {
+/** Sections (`''` is the unnamed first one) and their last value per key, includes inlined; null past the limits. */
+function parseConf(file: string, text: string, reader: ConfReader): Map<string, Map<string, Setting>> | null {
   const sections = new Map<string, Map<string, Setting>>([['', new Map()]]);
   let current = '';
   let budget = MAX_BYTES;
+  let whole = true;
   const visit = (path: string, body: string, depth: number): void => {
     budget -= body.length;
-    if (budget < 0) return;
+    if (budget < 0 || depth > MAX_INCLUDE_DEPTH) {
+      whole = false;
+      return;
+    }
     for (const raw of body.split(/\r?\n/)) {
+      if (!whole) return;
       const line = raw.replace(/(^|[^\\])#.*$/, '$1').trim();
       if (line === '') continue;
       const header = /^\[\s*([^\]]*?)\s*\]$/.exec(line);
@@ -130,14 +138,12 @@ function parseConf(file: string, text: string, reader: ConfReader): Map<string, 
       }
       const include = /^\.include\s*(?:=\s*)?(.+)$/.exec(line);
       if (include) {
-        if (depth < MAX_INCLUDE_DEPTH) {
-          const target = nodePath.resolve(nodePath.dirname(path), unquote(include[1]!.trim()));
-          const entries = reader.list(target);
-          const files = entries !== undefined ? entries.filter((e) => /\.(cnf|conf)$/.test(e)).map((e) => nodePath.join(target, e)) : [target];
-          for (const f of files) {
-            const included = reader.read(f);
-            if (included !== undefined) visit(f, included, depth + 1);
-          }
+        const target = nodePath.resolve(nodePath.dirname(path), unquote(include[1]!.trim()));
+        const entries = reader.list(target);
+        const files = entries !== undefined ? entries.filter((e) => /\.(cnf|conf)$/.test(e)).map((e) => nodePath.join(target, e)) : [target];
+        for (const f of files) {
+          const included = reader.read(f);
+          if (included !== undefined) visit(f, included, depth + 1);
         }
         continue;
       }
@@ -148,7 +154,7 @@ function parseConf(file: string, text: string, reader: ConfReader): Map<string, 
     }
   };
   visit(file, text, 0);
-  return sections;
+  return whole ? sections : null;
 }
 
 function unquote(value: string): string {

@@ -45,13 +45,17 @@ test('relative includes from the including file\'s directory; a MaxProtocol belo
   assert.equal(versionsOf(p), ['TLSv1.3']);
 });
 
-test('limits: a file that includes itself stops at the depth limit; no file: no policy', () => {
-  const conf = 'openssl_conf = a\n[a]\nssl_conf = b\n[b]\nsystem_default = c\n[c]\nMinProtocol = TLSv1.1\n.include /loop.cnf\n';
+test('limits: includes nested past 8, or over 1 MiB in all, make no policy (the caller keeps Node\'s defaults); no file: no policy', () => {
+  const conf = 'openssl_conf = a\n[a]\nssl_conf = b\n[b]\nsystem_default = c\n[c]\nMinProtocol = TLSv1.2\n.include /loop.cnf\n';
   let reads = 0;
-  const reader: ConfReader = { read: (p) => (p === '/loop.cnf' ? (reads++, conf) : undefined), list: () => undefined };
-  const p = computeSystemTlsPolicy('/loop.cnf', reader)!;
-  assert.equal(versionsOf(p), ['TLSv1.1', 'TLSv1.2', 'TLSv1.3']);
+  const loop: ConfReader = { read: (p) => (p === '/loop.cnf' ? (reads++, conf) : undefined), list: () => undefined };
+  assert.is(computeSystemTlsPolicy('/loop.cnf', loop), null, 'a file that includes itself');
   assert.ok(reads <= 10, `read ${reads} times`);
+  const big = 'openssl_conf = a\n[a]\nssl_conf = b\n[b]\nsystem_default = c\n[c]\n.include /big.cnf\n';
+  const padding = '# ' + 'x'.repeat(1 << 20) + '\nMinProtocol = TLSv1.2\n';
+  assert.is(computeSystemTlsPolicy('/etc/ssl/openssl.cnf', files({ '/etc/ssl/openssl.cnf': big, '/big.cnf': padding })), null, 'an include past 1 MiB');
+  const fits = computeSystemTlsPolicy('/etc/ssl/openssl.cnf', files({ '/etc/ssl/openssl.cnf': big, '/big.cnf': '# small\nMinProtocol = TLSv1.2\n' }))!;
+  assert.equal(versionsOf(fits), ['TLSv1.2', 'TLSv1.3'], 'the same policy under the limit');
   assert.is(computeSystemTlsPolicy('/nowhere.cnf', files({})), null);
 });
 
