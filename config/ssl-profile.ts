@@ -243,6 +243,7 @@ function firstLine(entity: ValidatedEntity, attribute: string, file: string): st
  * `protocols`: TLS versions, any subset (a gap is left out of the negotiable range, as OpenSSL
  * does for Proton). A name that is no TLS version is accepted with a warning and allows nothing,
  * as in qdrouterd (the router starts; TLS connections using the profile fail): the list is [].
+ * None written: the system's (see {@link systemProtocols}).
  */
 function readProtocols(entity: ValidatedEntity, context: BuildContext): TlsProtocol[] | undefined {
   const written = optionalString(entity, 'protocols');

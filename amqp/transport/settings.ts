@@ -17,7 +17,7 @@ export interface TlsProfile {
   ca?: Buffer;
   /** OpenSSL cipher list (ciphers). */
   ciphers?: string;
-  /** Allowed protocol versions (protocols: `TLSv1.2 TLSv1.3`...); unset: the platform's defaults. */
+  /** Allowed protocol versions (protocols, or the system OpenSSL policy's when none is written); unset: Node's defaults. */
   protocols?: ('TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3')[];
   /** qdrouterd's uidFormat: which certificate fields make the user id for EXTERNAL (e.g. `n`, `ou`, `2`). */
   uidFormat?: string;
