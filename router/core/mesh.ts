@@ -212,6 +212,12 @@ export class MeshEngine {
       return;
     }
     n.lastSeen = now;
+    // Routes first: a neighbour that just came up is routable before its addresses are published,
+    // or an attach in between finds the address and no route (the tick would recompute later).
+    if (this.recompute || this.lsChanged) {
+      this.recompute = false;
+      this.computeAndPublish();
+    }
     if (m.exist !== undefined) {
       const hints = m.hints && m.hints.length === m.exist.length ? m.hints : null;
       const next = new Map(m.exist.map((k, i) => [k, hints ? hints[i] : 3]));
@@ -306,7 +312,7 @@ export class MeshEngine {
       this.recompute = true;
       this.sendRa(now);
     }
-    if (this.recompute) {
+    if (this.recompute || this.lsChanged) {
       this.recompute = false;
       this.computeAndPublish();
     }

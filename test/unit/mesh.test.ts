@@ -165,6 +165,23 @@ test('a new neighbour is two-way after one HELLO round trip, not at the next per
   assert.is(net.delivered - hellos, 0, 'no further HELLOs before the periodic one (only first sightings are answered)');
 });
 
+// B hears A two-way, then A's MAU, before B's next tick (as happens on a real connection): the
+// route to A is published before A's addresses, or an attach in between finds no route.
+test('a neighbour\'s addresses are published after the route to it, never before', () => {
+  const events: string[] = [];
+  let routes = new Map<string, number>();
+  const b = new MeshEngine({ id: 'B', instance: 1000, ...MESH_DEFAULTS }, {
+    sendControl: () => {},
+    routesChanged: (r) => { routes = new Map(r.costs); events.push(`routes ${[...routes.keys()]}`); },
+    remoteAddressesChanged: (rid, added) => events.push(`addresses of ${rid} ${added.map(([k]) => k)} (route to it: ${routes.has(rid)})`),
+    log: () => {},
+  });
+  b.onTick(5000);
+  b.onConnectionUp(1, 1, 5010);
+  b.onHello(1, { opcode: 'HELLO', id: 'A', pv: 1, area: '0', instance: 7, seen: ['B'] }, 5020);
+  b.onControl({ opcode: 'MAU', id: 'A', pv: 1, area: '0', mobile_seq: 1, add: ['M0flea.*'], hints: [2] }, 5030);
+  assert.equal(events, ['routes A', 'addresses of A M0flea.* (route to it: true)']);
+});
 // 8 x 8 grid of routers (R0 top left ... R63 bottom right), unit costs.
 test('64 routers in a grid converge: every router has every other at its shortest cost', () => {
   const net = gridNet(8, 8);
