@@ -95,120 +95,115 @@ async function main(): Promise<void> {
     }
   }
 
+  /** Runs `body` on a fresh group of three, and stops every member after it, whatever happened. */
+  async function withGroup(body: (g: Group) => Promise<void>): Promise<void> {
+    const g = new Group();
+    try {
+      await body(g);
+    } finally {
+      await g.stop();
+    }
+  }
+
   const only = suite('replication: what a replicated group adds');
 
-  only('a member restarted empty catches up from the live (snapshot, then the tail) and can then take over; a stale member is not elected', async () => {
-    const g = new Group();
-    try {
-      const l = await g.start();
-      const [f1, f2] = g.ids.filter((id) => id !== g.idOf(l));
-      let c = await connect(l);
-      assert.equal(new Set(await sendAll(c, 'catch.q', numbered(200, 'm'))), new Set(['accepted']));
-      // f2 loses its disk and comes back empty; then f1 goes: only f2 can make a quorum with the live.
-      await g.procs.get(f2)!.kill('SIGKILL');
-      await g.startMember(f2, { wipe: true });
-      await g.procs.get(f1)!.kill('SIGKILL');
-      assert.equal(new Set(await sendAll(c, 'catch.q', numbered(100, 'n'), 20_000)), new Set(['accepted']), 'accepted with the live and the caught-up member as the quorum');
-      await c.close();
-      // The live goes; f1 returns with what it had before (no n messages): f2 must win.
-      await l.kill('SIGKILL');
-      await g.startMember(f1);
-      const next = await g.waitLive(l);
-      assert.is(g.idOf(next), f2, `the most advanced member is elected, not ${g.idOf(next)}`);
-      c = await connect(next);
-      const rx = await receiver(c, 'catch.q', { credit: 500 });
-      await waitFor(() => rx.messages.length >= 300, 10_000, 'every accepted message from the new live');
-      const got = new Set(rx.messages.map((m) => m.body as string));
-      for (let i = 0; i < 200; i++) assert.ok(got.has(`m${i}`), `m${i}`);
-      for (let i = 0; i < 100; i++) assert.ok(got.has(`n${i}`), `n${i}`);
-      await c.close();
-    } finally {
-      await g.stop();
-    }
-  });
+  only('a member restarted empty catches up from the live (snapshot, then the tail) and can then take over; a stale member is not elected', () => withGroup(async (g) => {
+    const l = await g.start();
+    const [f1, f2] = g.ids.filter((id) => id !== g.idOf(l));
+    let c = await connect(l);
+    assert.equal(new Set(await sendAll(c, 'catch.q', numbered(200, 'm'))), new Set(['accepted']));
+    // f2 loses its disk and comes back empty; then f1 goes: only f2 can make a quorum with the live.
+    await g.procs.get(f2)!.kill('SIGKILL');
+    await g.startMember(f2, { wipe: true });
+    await g.procs.get(f1)!.kill('SIGKILL');
+    assert.equal(new Set(await sendAll(c, 'catch.q', numbered(100, 'n'), 20_000)), new Set(['accepted']), 'accepted with the live and the caught-up member as the quorum');
+    await c.close();
+    // The live goes; f1 returns with what it had before (no n messages): f2 must win.
+    await l.kill('SIGKILL');
+    await g.startMember(f1);
+    const next = await g.waitLive(l);
+    assert.is(g.idOf(next), f2, `the most advanced member is elected, not ${g.idOf(next)}`);
+    c = await connect(next);
+    const rx = await receiver(c, 'catch.q', { credit: 500 });
+    await waitFor(() => rx.messages.length >= 300, 10_000, 'every accepted message from the new live');
+    const got = new Set(rx.messages.map((m) => m.body as string));
+    for (let i = 0; i < 200; i++) assert.ok(got.has(`m${i}`), `m${i}`);
+    for (let i = 0; i < 100; i++) assert.ok(got.has(`n${i}`), `n${i}`);
+    await c.close();
+  }));
 
-  only('acknowledgements and dead-lettering replicate: after a failover the new live holds only what was not consumed; strangers on the replication port are refused', async () => {
-    const g = new Group();
-    try {
-      const l = await g.start();
-      let c = await connect(l);
-      assert.equal(new Set(await sendAll(c, 'acks.q', numbered(100, 'a'))), new Set(['accepted']));
-      let accepted = 0;
-      // 60 accepted; whatever else arrives stays unsettled and goes back when the link closes.
-      const rx = await receiver(c, 'acks.q', { credit: 60, settle: () => (accepted++ < 60 ? 'accept' : 'none') });
-      await waitFor(() => rx.messages.length >= 60, 5000, '60 delivered and accepted');
-      await rx.close();
-      // A rejected message moves to the dead-letter address: that move replicates too.
-      assert.equal(await sendAll(c, 'dead.q', numbered(1, 'd')), ['accepted']);
-      const dead = await receiver(c, 'dead.q', { credit: 1, settle: () => 'reject' });
-      await waitFor(() => dead.messages.length === 1, 5000, 'the message to reject');
-      await dead.close();
-      // The stream is ordered: once a later durable message is accepted, a quorum has the acks.
-      assert.equal(await sendAll(c, 'marker.q', numbered(1, 'z')), ['accepted']);
-      await c.close();
+  only('acknowledgements and dead-lettering replicate: after a failover the new live holds only what was not consumed; strangers on the replication port are refused', () => withGroup(async (g) => {
+    const l = await g.start();
+    let c = await connect(l);
+    assert.equal(new Set(await sendAll(c, 'acks.q', numbered(100, 'a'))), new Set(['accepted']));
+    let accepted = 0;
+    // 60 accepted; whatever else arrives stays unsettled and goes back when the link closes.
+    const rx = await receiver(c, 'acks.q', { credit: 60, settle: () => (accepted++ < 60 ? 'accept' : 'none') });
+    await waitFor(() => rx.messages.length >= 60, 5000, '60 delivered and accepted');
+    await rx.close();
+    // A rejected message moves to the dead-letter address: that move replicates too.
+    assert.equal(await sendAll(c, 'dead.q', numbered(1, 'd')), ['accepted']);
+    const dead = await receiver(c, 'dead.q', { credit: 1, settle: () => 'reject' });
+    await waitFor(() => dead.messages.length === 1, 5000, 'the message to reject');
+    await dead.close();
+    // The stream is ordered: once a later durable message is accepted, a quorum has the acks.
+    assert.equal(await sendAll(c, 'marker.q', numbered(1, 'z')), ['accepted']);
+    await c.close();
 
-      // A stranger on the live's replication port: garbage is dropped, a Hello of another group refused.
-      const port = Number(l.log.map((x) => x.match(/replication listener on [^\s]+:(\d+)/)?.[1]).find(Boolean));
-      const garbage = await rawExchange(port, Buffer.from('GET / HTTP/1.1\r\n\r\n'));
-      assert.is(garbage.length, 0, 'garbage: closed without an answer');
-      const refused = await rawExchange(port, encodeJsonFrame(FrameType.Hello, { group: 'other', id: 'x', epoch: 1 }));
-      assert.is(refused[4], FrameType.Refuse);
-      assert.match(refused.subarray(5).toString('utf8'), /this member serves group grp-\d+, not other/);
+    // A stranger on the live's replication port: garbage is dropped, a Hello of another group refused.
+    const port = Number(l.log.map((x) => x.match(/replication listener on [^\s]+:(\d+)/)?.[1]).find(Boolean));
+    const garbage = await rawExchange(port, Buffer.from('GET / HTTP/1.1\r\n\r\n'));
+    assert.is(garbage.length, 0, 'garbage: closed without an answer');
+    const refused = await rawExchange(port, encodeJsonFrame(FrameType.Hello, { group: 'other', id: 'x', epoch: 1 }));
+    assert.is(refused[4], FrameType.Refuse);
+    assert.match(refused.subarray(5).toString('utf8'), /this member serves group grp-\d+, not other/);
 
-      await l.kill('SIGKILL');
-      const next = await g.waitLive(l);
-      c = await connect(next);
-      const rest = await receiver(c, 'acks.q', { credit: 200 });
-      await waitFor(() => rest.messages.length >= 40, 10_000, 'the 40 not consumed');
-      await waitFor(() => rest.messages.length > 40, 500).catch(() => undefined);
-      const firstAccepted = new Set(rx.messages.slice(0, 60).map((m) => m.body as string));
-      const left = rest.messages.map((m) => m.body as string);
-      assert.is(left.length, 40, left.join(','));
-      assert.ok(left.every((b) => !firstAccepted.has(b)), 'nothing acknowledged before the failover comes back');
-      const dlq = await receiver(c, 'DLQ', { credit: 10 });
-      await waitFor(() => dlq.messages.length >= 1, 10_000, 'the dead-lettered message on the new live');
-      assert.equal(dlq.messages.map((m) => m.body), ['d0']);
-      const back = await receiver(c, 'dead.q', { credit: 10 });
-      await waitFor(() => back.messages.length > 0, 500).catch(() => undefined);
-      assert.is(back.messages.length, 0, 'the rejected message is not back on its queue');
-      await c.close();
-    } finally {
-      await g.stop();
-    }
-  });
+    await l.kill('SIGKILL');
+    const next = await g.waitLive(l);
+    c = await connect(next);
+    const rest = await receiver(c, 'acks.q', { credit: 200 });
+    await waitFor(() => rest.messages.length >= 40, 10_000, 'the 40 not consumed');
+    await waitFor(() => rest.messages.length > 40, 500).catch(() => undefined);
+    const firstAccepted = new Set(rx.messages.slice(0, 60).map((m) => m.body as string));
+    const left = rest.messages.map((m) => m.body as string);
+    assert.is(left.length, 40, left.join(','));
+    assert.ok(left.every((b) => !firstAccepted.has(b)), 'nothing acknowledged before the failover comes back');
+    const dlq = await receiver(c, 'DLQ', { credit: 10 });
+    await waitFor(() => dlq.messages.length >= 1, 10_000, 'the dead-lettered message on the new live');
+    assert.equal(dlq.messages.map((m) => m.body), ['d0']);
+    const back = await receiver(c, 'dead.q', { credit: 10 });
+    await waitFor(() => back.messages.length > 0, 500).catch(() => undefined);
+    assert.is(back.messages.length, 0, 'the rejected message is not back on its queue');
+    await c.close();
+  }));
 
-  only('with fewer than a quorum alive durable sends are refused (amqp:resource-limit-exceeded, never accepted), and accepted again once a member is back', async () => {
-    const g = new Group();
-    try {
-      const l = await g.start();
-      const followers = g.ids.filter((id) => id !== g.idOf(l));
-      for (const id of followers) await g.procs.get(id)!.kill('SIGKILL');
-      const c = await connect(l);
-      // The live sees its followers' connections close at once; it waits for them for leaseMs
-      // (a sync meanwhile gets no outcome), then refuses.
-      const early = c.conn.open_sender({ target: { address: 'quorum.q' } });
-      const earlyOutcomes: string[] = [];
-      for (const ev of ['accepted', 'released', 'modified', 'rejected']) early.on(ev as never, () => earlyOutcomes.push(ev));
-      await waitFor(() => early.sendable(), 5000, 'credit');
-      early.send({ body: 'early', durable: true });
-      const outcomes = await waitFor(async () => {
-        // Within the grace period these are held (no outcome): try again until they are refused.
-        const o = await sendAll(c, 'quorum.q', numbered(5, 'q'), 1000).catch(() => [] as string[]);
-        return o.length > 0 && o.every((x) => x.startsWith('rejected')) ? o : undefined;
-      }, 15_000, 'durable sends refused without a quorum');
-      assert.is(earlyOutcomes.includes('accepted'), false, 'nothing accepted without a quorum');
-      assert.equal(new Set(outcomes), new Set(['rejected:amqp:resource-limit-exceeded']));
-      // A non-durable message needs no quorum.
-      assert.equal(await sendAll(c, 'quorum.q', [{ body: 'transient', durable: false }]), ['accepted']);
-      await g.startMember(followers[0]);
-      await waitFor(async () => (await sendAll(c, 'quorum.q', numbered(1, 'back')))[0] === 'accepted', 20_000, 'durable sends accepted once the quorum is back');
-      await waitFor(() => earlyOutcomes.length === 1, 10_000, 'the message held without a quorum completes');
-      assert.equal(earlyOutcomes, ['accepted']);
-      await c.close();
-    } finally {
-      await g.stop();
-    }
-  });
+  only('with fewer than a quorum alive durable sends are refused (amqp:resource-limit-exceeded, never accepted), and accepted again once a member is back', () => withGroup(async (g) => {
+    const l = await g.start();
+    const followers = g.ids.filter((id) => id !== g.idOf(l));
+    for (const id of followers) await g.procs.get(id)!.kill('SIGKILL');
+    const c = await connect(l);
+    // The live sees its followers' connections close at once; it waits for them for leaseMs
+    // (a sync meanwhile gets no outcome), then refuses.
+    const early = c.conn.open_sender({ target: { address: 'quorum.q' } });
+    const earlyOutcomes: string[] = [];
+    for (const ev of ['accepted', 'released', 'modified', 'rejected']) early.on(ev as never, () => earlyOutcomes.push(ev));
+    await waitFor(() => early.sendable(), 5000, 'credit');
+    early.send({ body: 'early', durable: true });
+    const outcomes = await waitFor(async () => {
+      // Within the grace period these are held (no outcome): try again until they are refused.
+      const o = await sendAll(c, 'quorum.q', numbered(5, 'q'), 1000).catch(() => [] as string[]);
+      return o.length > 0 && o.every((x) => x.startsWith('rejected')) ? o : undefined;
+    }, 15_000, 'durable sends refused without a quorum');
+    assert.is(earlyOutcomes.includes('accepted'), false, 'nothing accepted without a quorum');
+    assert.equal(new Set(outcomes), new Set(['rejected:amqp:resource-limit-exceeded']));
+    // A non-durable message needs no quorum.
+    assert.equal(await sendAll(c, 'quorum.q', [{ body: 'transient', durable: false }]), ['accepted']);
+    await g.startMember(followers[0]);
+    await waitFor(async () => (await sendAll(c, 'quorum.q', numbered(1, 'back')))[0] === 'accepted', 20_000, 'durable sends accepted once the quorum is back');
+    await waitFor(() => earlyOutcomes.length === 1, 10_000, 'the message held without a quorum completes');
+    assert.equal(earlyOutcomes, ['accepted']);
+    await c.close();
+  }));
 
   only('20 rounds of kill -9 of whichever member is live, during persistent sends: nothing accepted is lost', async () => {
     const g = new Group();
