@@ -4,6 +4,7 @@
  * sslProfile references to resolve once every entity is read.
  */
 
+import { readSystemTlsPolicy, type SystemTlsPolicy } from '../amqp/transport/tls-policy';
 import { configWarning, type ConfigWarning, type ConfigWarningCode } from './errors';
 import { TransportLinker } from './transport';
 
@@ -17,11 +18,17 @@ export interface BuildContext {
   readonly logModules: Map<string, number>;
   /** sslProfiles read so far, and the listeners and connectors that refer to them. */
   readonly transports: TransportLinker;
+  /** The system's OpenSSL policy for TLS versions (profiles without `protocols`), read once per file, when first asked. */
+  systemTlsPolicy(): SystemTlsPolicy | null;
 }
 
 export function buildContext(file: string): BuildContext {
   const warnings: ConfigWarning[] = [];
-  return { file, warnings, addressMatches: new Map(), logModules: new Map(), transports: new TransportLinker(file, warnings) };
+  let policy: SystemTlsPolicy | null | undefined;
+  return {
+    file, warnings, addressMatches: new Map(), logModules: new Map(), transports: new TransportLinker(file, warnings),
+    systemTlsPolicy: () => (policy === undefined ? (policy = readSystemTlsPolicy()) : policy),
+  };
 }
 
 /** Accepts with a remark, at `line`. */

@@ -29,7 +29,7 @@ import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
 import * as tls from 'node:tls';
 import type { TlsProfile } from '../amqp/transport/settings';
-import { readSystemTlsPolicy, versionsOf } from '../amqp/transport/tls-policy';
+import { versionsOf } from '../amqp/transport/tls-policy';
 
 import { ConfigError, quote } from './errors';
 import { attributeHelpers, entitySchema, notImplemented, type EntitySchema } from './schema';
@@ -270,7 +270,7 @@ function readProtocols(entity: ValidatedEntity, context: BuildContext): TlsProto
  * is no openssl.cnf to follow.
  */
 function systemProtocols(entity: ValidatedEntity, context: BuildContext): TlsProtocol[] | undefined {
-  const policy = readSystemTlsPolicy();
+  const policy = context.systemTlsPolicy();
   if (policy === null) return undefined;
   const versions = versionsOf(policy);
   const old = versions.filter((v) => v === 'TLSv1' || v === 'TLSv1.1');

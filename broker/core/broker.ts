@@ -6,7 +6,7 @@
  * the I/O layer waits for `store.sync` before settling what must be durable.
  */
 import { AmqpConditionError } from '../../amqp/errors';
-import type { Recovered, Store, TxOp } from '../store/types';
+import type { Pager, Recovered, Store, TxOp } from '../store/types';
 import { Consumer, Msg, Queue, QueueSettings, Ref, RefState } from './queue';
 import { MessageInfo, inspectMessage, scanBrokerMessage, selectorMatches, withDeliveryCount } from './message-info';
 import { compileSelector, Selector } from './selector';
@@ -82,15 +82,6 @@ export interface CoreOptions {
   pager?: Pager;
   /** false: nothing is journaled (a non-persistent broker); default true. */
   persistent?: boolean;
-}
-
-/** Append-only spill file for bodies the store does not hold (contents need not survive a restart). */
-export interface Pager {
-  /** Writes `payload`; returns its offset. */
-  write(payload: Buffer): number;
-  read(offset: number, length: number): Buffer;
-  /** Nothing paged is live any more: the space may be reclaimed. */
-  reset(): void;
 }
 
 /** Result of a send: whether the producer must wait for `store.sync` before it is accepted. */

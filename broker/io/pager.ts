@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Pager } from '../core/broker';
+import type { Pager } from '../store/types';
 
 /** A pager on one file, created afresh (a leftover from an earlier process is discarded). */
 export class FilePager implements Pager {

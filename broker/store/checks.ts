@@ -74,8 +74,7 @@ export function checkTxOps(ops: readonly TxOp[], view: TxView, maxPayloadBytes: 
     checkMsgId(op.msgId);
     const id = op.msgId;
     if (op.op === 'addMessage') {
-      if (!Buffer.isBuffer(op.payload)) throw new TypeError(`${where}: payload must be a Buffer`);
-      if (op.payload.length > maxPayloadBytes) throw new RangeError(`${where}: payload of ${op.payload.length} bytes exceeds ${maxPayloadBytes}`);
+      checkPayload(op.payload, `${where}: payload`, maxPayloadBytes);
       if (view.hasMessage(id) || added.has(id) || dead.has(id)) throw new RangeError(`${where}: message ${id} is already stored`);
       added.set(id, 0);
     } else if (op.op === 'addRef' || op.op === 'ack') {
@@ -114,9 +113,14 @@ export function failedRefusal(noun: string, failure: Error): Error {
     : new StoreError(`${noun} failed earlier, write refused: ${failure.message}`, 'ERR_STORE_IO', { cause: failure });
 }
 
+/** The refusal a store that is not open gives. */
+function notOpen(noun: string, state: StoreState): StoreError {
+  return new StoreError(state === 'new' ? `${noun} not open: call recover() first` : `${noun} is closed`, 'ERR_STORE_CLOSED');
+}
+
 /** Throws what a write meets on a store that is not open, or that failed earlier. */
 export function checkWritable(noun: string, state: StoreState, failure: Error | null): void {
-  if (state !== 'open') throw new StoreError(state === 'new' ? `${noun} not open: call recover() first` : `${noun} is closed`, 'ERR_STORE_CLOSED');
+  if (state !== 'open') throw notOpen(noun, state);
   if (failure !== null) throw failedRefusal(noun, failure);
 }
 
@@ -127,7 +131,7 @@ export function checkWritable(noun: string, state: StoreState, failure: Error | 
 export function acceptSync(noun: string, state: StoreState, failure: Error | null, cb: unknown): cb is (err: Error | null) => void {
   if (typeof cb !== 'function') throw new TypeError('sync needs a callback');
   if (state !== 'open') {
-    process.nextTick(cb, new StoreError(state === 'new' ? `${noun} not open: call recover() first` : `${noun} is closed`, 'ERR_STORE_CLOSED'));
+    process.nextTick(cb, notOpen(noun, state));
     return false;
   }
   if (failure !== null) {

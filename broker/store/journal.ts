@@ -32,7 +32,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { FencedError, QueueMeta, Recovered, Store, StoreError, StoreOptions, TxOp } from './types';
-import { MAX_TX_OPS, TxView, acceptSync, checkWritable, failedRefusal, checkCount, checkMsgId, checkName, checkTxOps, encodeMeta } from './checks';
+import { MAX_TX_OPS, StoreState, TxView, acceptSync, checkPayload, checkWritable, failedRefusal, checkCount, checkMsgId, checkName, checkTxOps, encodeMeta } from './checks';
 
 const T_HEADER = 1;
 const T_QUEUE = 2;
@@ -266,7 +266,7 @@ export class JournalStore implements Store {
   private readonly maxRecordBytes: number;
   private readonly maxPayloadBytes: number;
 
-  private state: 'new' | 'open' | 'closing' | 'closed' = 'new';
+  private state: StoreState = 'new';
   /** Set once a write, fsync or fence failed: the store refuses writes from then on. */
   private failure: Error | null = null;
   private failedWhileClosing = false;
@@ -727,9 +727,8 @@ export class JournalStore implements Store {
   addMessage(msgId: number, payload: Buffer): void {
     this.writable();
     checkMsgId(msgId);
-    if (!Buffer.isBuffer(payload)) throw new TypeError('payload must be a Buffer');
+    checkPayload(payload, 'payload', this.maxPayloadBytes);
     const len = payload.length;
-    if (len > this.maxPayloadBytes) throw new RangeError(`payload of ${len} bytes exceeds the journal's ${this.maxPayloadBytes}`);
     if (this.messages.has(msgId)) throw new RangeError(`message ${msgId} is already stored`);
     const total = MSG_OVERHEAD + len;
     const at = this.reserve(total);

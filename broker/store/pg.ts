@@ -14,21 +14,12 @@
 import type { Client } from 'pg';
 import { MAX_TX_OPS, acceptSync, checkPayload, checkWritable, checkCount, checkMsgId, checkName, checkTxOps, encodeMeta } from './checks';
 import { connectPg, JdbcError, redact } from './pg-schema';
-import { FencedError, QueueMeta, Recovered, Store, StoreError, StoreOptions, TxOp } from './types';
+import { FencedError, Pager, QueueMeta, Recovered, Store, StoreError, StoreOptions, TxOp } from './types';
 
 /** The same payload limit as the journal's default, so every store refuses the same messages. */
 const DEFAULT_MAX_PAYLOAD_BYTES = 64 * 1024 * 1024 + 1024 - 9;
 /** Rows per multi-row INSERT (PostgreSQL allows 65535 parameters per statement). */
 const ROWS_PER_STATEMENT = 2000;
-
-/** A local file for bodies read back (broker/io/pager.ts's FilePager is one). */
-export interface BodySpill {
-  /** Appends `body`; returns its offset. */
-  write(body: Buffer): number;
-  read(offset: number, length: number): Buffer;
-  /** Starts the file over (nothing in it is live). */
-  reset(): void;
-}
 
 /** Options of {@link PgStore.open}. */
 export interface PgStoreOptions extends StoreOptions {
@@ -41,7 +32,7 @@ export interface PgStoreOptions extends StoreOptions {
    */
   token?: () => number;
   /** Where bodies go for readPayload; none: kept in memory. */
-  bodies?: BodySpill;
+  bodies?: Pager;
   maxPayloadBytes?: number;
 }
 
@@ -275,7 +266,7 @@ export class PgStore implements Store {
     const m = this.messages.get(msgId);
     if (m === undefined) throw new RangeError(`message ${msgId} is not stored`);
     if (m.payload !== null) return m.payload;
-    return (this.opts.bodies as BodySpill).read(m.offset, m.size);
+    return (this.opts.bodies as Pager).read(m.offset, m.size);
   }
 
   stats(): { fileBytes: number; liveBytes: number; liveMessages: number; compactions: number } {

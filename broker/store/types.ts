@@ -94,3 +94,15 @@ export interface StoreOptions {
   /** Log sink for recovery and compaction notes. */
   log?: (level: 'error' | 'warning' | 'info' | 'debug', msg: string) => void;
 }
+
+/**
+ * Append-only spill file for bodies not held in memory (contents need not survive a restart): the
+ * broker's pager, and PgStore's local copy of bodies (broker/io/pager.ts's FilePager is one).
+ */
+export interface Pager {
+  /** Writes `payload`; returns its offset. */
+  write(payload: Buffer): number;
+  read(offset: number, length: number): Buffer;
+  /** Nothing paged is live any more: the space may be reclaimed. */
+  reset(): void;
+}

@@ -214,10 +214,7 @@ export class MeshEngine {
     n.lastSeen = now;
     // Routes first: a neighbour that just came up is routable before its addresses are published,
     // or an attach in between finds the address and no route (the tick would recompute later).
-    if (this.recompute || this.lsChanged) {
-      this.recompute = false;
-      this.computeAndPublish();
-    }
+    this.publishPendingRoutes();
     if (m.exist !== undefined) {
       const hints = m.hints && m.hints.length === m.exist.length ? m.hints : null;
       const next = new Map(m.exist.map((k, i) => [k, hints ? hints[i] : 3]));
@@ -312,10 +309,7 @@ export class MeshEngine {
       this.recompute = true;
       this.sendRa(now);
     }
-    if (this.recompute || this.lsChanged) {
-      this.recompute = false;
-      this.computeAndPublish();
-    }
+    this.publishPendingRoutes();
     // Forget unreachable routers that nobody mentions (after 3 ticks, as qdrouterd).
     for (const n of [...this.nodes.values()]) {
       const mentioned = n.connId !== null || n.peers.size > 0 || this.routes.costs.has(n.id) || [...this.nodes.values()].some((o) => o.peers.has(n.id));
@@ -438,6 +432,13 @@ export class MeshEngine {
     this.nodes.delete(n.id);
     this.flushAddresses(n);
     this.fx.log('info', `router ${n.id} forgotten`);
+  }
+
+  /** Recomputes and publishes routes when a link state (ours, or another router's) changed since the last time. */
+  private publishPendingRoutes(): void {
+    if (!this.recompute && !this.lsChanged) return;
+    this.recompute = false;
+    this.computeAndPublish();
   }
 
   private computeAndPublish(): void {

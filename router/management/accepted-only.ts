@@ -23,11 +23,8 @@ function acceptedOnly(name: string, schemaType: string | null, own: readonly str
 }
 
 export const exchangeEntity = acceptedOnly('router.config.exchange', 'exchange',
-  ['address', 'phase', 'alternateAddress', 'alternatePhase', 'matchMethod', 'bindingCount', 'receivedCount', 'droppedCount', 'forwardedCount', 'divertedCount'],
-  // qdrouterd does not chart an exchange's or a binding's counters.
-  typed('integer', ['bindingCount', 'receivedCount', 'droppedCount', 'forwardedCount', 'divertedCount']));
-export const bindingEntity = acceptedOnly('router.config.binding', 'binding', ['exchangeName', 'bindingKey', 'nextHopAddress', 'nextHopPhase', 'matchedCount'],
-  typed('integer', ['matchedCount']));
+  ['address', 'phase', 'alternateAddress', 'alternatePhase', 'matchMethod', 'bindingCount', 'receivedCount', 'droppedCount', 'forwardedCount', 'divertedCount']);
+export const bindingEntity = acceptedOnly('router.config.binding', 'binding', ['exchangeName', 'bindingKey', 'nextHopAddress', 'nextHopPhase', 'matchedCount']);
 export const authServicePluginEntity = acceptedOnly('authServicePlugin', 'authServicePlugin', ['authService', 'host', 'port', 'realm', 'sslProfile']);
 export const consoleEntity = acceptedOnly('console', 'console', ['listener', 'wsport', 'proxy', 'home', 'args']);
 /** A vhost's groups are inside its `groups` attribute: none stand alone. */

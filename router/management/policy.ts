@@ -13,6 +13,7 @@ export const policyEntity: EntityModule = {
   attributes: ['maxConnections', 'maxMessageSize', 'enableVhostPolicy', 'enableVhostNamePatterns', 'policyDir', 'defaultVhost', 'connectionsProcessed',
     'connectionsDenied', 'connectionsCurrent', 'linksDenied', 'maxMessageSizeDenied', 'totalDenials', 'name', 'identity', 'type'],
   operations: ['READ'],
+  schema: counters(['connectionsProcessed', 'connectionsDenied', 'connectionsCurrent', 'linksDenied', 'maxMessageSizeDenied', 'totalDenials']),
   read(v) {
     const configured = v.configured('policy')[0] ?? {};
     return [{

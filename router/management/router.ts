@@ -1,5 +1,5 @@
 /** Management entity `router`: The router itself: its identity, mode and the counts and delivery counters of the running core. */
-import type { EntityModule } from './view';
+import { counters, type EntityModule } from './view';
 import { addressEntity } from './address';
 
 export const routerEntity: EntityModule = {
@@ -7,6 +7,10 @@ export const routerEntity: EntityModule = {
   bases: ['configurationEntity','entity'],
   attributes: ['id', 'mode', 'area', 'version', 'hostName', 'helloIntervalSeconds', 'helloMaxAgeSeconds', 'raIntervalSeconds', 'raIntervalFluxSeconds', 'remoteLsMaxAgeSeconds', 'workerThreads', 'debugDumpFile', 'saslConfigDir', 'saslConfigName', 'allowResumableLinkRoute', 'timestampsInUTC', 'timestampFormat', 'allowUnsettledMulticast', 'defaultDistribution', 'metadata', 'addrCount', 'linkCount', 'blockedLinkCount', 'nodeCount', 'linkRouteCount', 'autoLinkCount', 'connectionCount', 'presettledDeliveries', 'droppedPresettledDeliveries', 'acceptedDeliveries', 'rejectedDeliveries', 'releasedDeliveries', 'modifiedDeliveries', 'deliveriesDelayed1Sec', 'deliveriesDelayed10Sec', 'deliveriesStuck', 'deliveriesIngress', 'deliveriesEgress', 'deliveriesTransit', 'deliveriesIngressRouteContainer', 'deliveriesEgressRouteContainer', 'deliveriesRedirectedToFallback', 'uptimeSeconds', 'memoryUsage', 'name', 'identity', 'type'],
   operations: ['READ'],
+  schema: counters(['addrCount', 'linkCount', 'blockedLinkCount', 'nodeCount', 'linkRouteCount', 'autoLinkCount', 'connectionCount', 'presettledDeliveries',
+    'droppedPresettledDeliveries', 'acceptedDeliveries', 'rejectedDeliveries', 'releasedDeliveries', 'modifiedDeliveries', 'deliveriesDelayed1Sec',
+    'deliveriesDelayed10Sec', 'deliveriesStuck', 'deliveriesIngress', 'deliveriesEgress', 'deliveriesTransit', 'deliveriesIngressRouteContainer',
+    'deliveriesEgressRouteContainer', 'deliveriesRedirectedToFallback', 'uptimeSeconds', 'memoryUsage']),
   read(v) {
     const s = v.settings;
     const st = v.stats;

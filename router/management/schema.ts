@@ -67,9 +67,6 @@ function dumpConfigAttribute(attribute: AttributeSchema): Record<string, unknown
     ['default', attribute.default],
     ['required', attribute.required],
     ['deprecated', attribute.deprecated],
-    // Our table marks qdrouterd's statistics counters readOnly integers: those are what
-    // qdrouterd flags for consoles to chart.
-    ['graph', attribute.status === 'readOnly' && attribute.type === 'integer'],
   ]);
 }
 
