@@ -61,7 +61,7 @@ export interface ConnectionOptions {
    * Accept transfers beyond the credit granted instead of detaching the link: for brokers that
    * count credit loosely (RabbitMQ 3.10's AMQP 1.0 plugin treats each flow's link-credit as
    * credit from now on, ignoring what it has in flight), as Proton-C and qdrouterd accept them.
-   * Counted in `creditOverruns`. Only for route-container connections; clients are held to it.
+   * Counted in `creditOverruns` (the router logs the count when the connection closes). Only for route-container connections; clients are held to it.
    */
   tolerateCreditOverrun?: boolean;
   /** Links per session. */

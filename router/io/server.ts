@@ -1241,6 +1241,8 @@ export class RouterServer implements ConnectionHandler, CoreEffects, RouteContai
     }
     const lvl = reason === 'client-closed' || reason === 'router-shutdown' ? 'info' : 'warning';
     this.logger.log('SERVER', lvl, `[C${ctx.id}] Connection closed (${reason})${error ? `: ${error.condition} ${error.description ?? ''}` : ''}`);
+    // A broker that sent past its credit was tolerated (route containers only): say how often.
+    if (conn.creditOverruns > 0) this.logger.log('SERVER', 'info', `[C${ctx.id}] the peer sent ${conn.creditOverruns} transfers past the credit granted (tolerated on route-container connections)`);
     this.touch(conn);
   }
 
