@@ -8,7 +8,7 @@
  * (a majority of the group, the live included) has it on disk. Elections happen in ZooKeeper
  * (broker/io/zk-election.ts); the rule deciding who may claim is here.
  */
-import type { QueueMeta, TxOp } from '../store/types';
+import type { QueueMeta, Recovered, TxOp } from '../store/types';
 
 /** How far a member's store goes: the epoch of the live that wrote its last change, and that change's number. */
 export interface Position {
@@ -114,12 +114,23 @@ export class ReplicationProtocolError extends Error {
   }
 }
 
+/** The reserved queue whose meta is the member's position; never shown to the broker core. */
+export const POSITION_QUEUE = '$amqp-mesh.replication.position';
+
+/** The position recorded in a recovered journal ({0, 0} when none), and the state without it. */
+export function takePosition(rec: Recovered): Position {
+  const q = rec.queues.get(POSITION_QUEUE);
+  rec.queues.delete(POSITION_QUEUE);
+  const m = q?.meta as { epoch?: unknown; seq?: unknown } | undefined;
+  return { epoch: typeof m?.epoch === 'number' ? m.epoch : 0, seq: typeof m?.seq === 'number' ? m.seq : 0 };
+}
+
 /** A JSON frame's body, decoded; a body that is not JSON is a protocol error. */
-export function decodeJsonBody(body: Buffer): unknown {
+export function decodeJsonBody(body: Buffer, what = 'frame body'): unknown {
   try {
     return JSON.parse(body.toString('utf8'));
   } catch (e) {
-    throw new ReplicationProtocolError('frame body is not JSON', { cause: e });
+    throw new ReplicationProtocolError(`${what} is not JSON`, { cause: e });
   }
 }
 
@@ -225,12 +236,7 @@ export function decodeOp(body: Buffer): { seq: number; op: ReplOp } {
   if (body.length < 13) throw new ReplicationProtocolError(`op frame of ${body.length} bytes is shorter than its 13-byte head`);
   const hlen = body.readUInt32BE(9);
   if (13 + hlen > body.length) throw new ReplicationProtocolError(`op header of ${hlen} bytes overruns the frame`);
-  let header: Record<string, unknown>;
-  try {
-    header = JSON.parse(body.subarray(13, 13 + hlen).toString('utf8')) as Record<string, unknown>;
-  } catch (e) {
-    throw new ReplicationProtocolError('op header is not JSON', { cause: e });
-  }
+  const header = decodeJsonBody(body.subarray(13, 13 + hlen), 'op header') as Record<string, unknown>;
   let at = 13 + hlen;
   const take = (len: unknown): Buffer => {
     if (typeof len !== 'number' || !Number.isSafeInteger(len) || len < 0 || at + len > body.length) {

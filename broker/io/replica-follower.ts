@@ -6,15 +6,14 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { FrameReader, FrameType, Position, ReplOp, ReplicationProtocolError, decodeJsonBody, decodeOp, encodeAck, encodeJsonFrame } from '../ha/replication';
+import { FrameReader, FrameType, Position, ReplOp, POSITION_QUEUE, ReplicationProtocolError, decodeJsonBody, decodeOp, encodeAck, encodeJsonFrame, takePosition } from '../ha/replication';
 import { JournalStore } from '../store/journal';
 import { Store, StoreError } from '../store/types';
-import { POSITION_QUEUE, takePosition } from './replicated-store';
 
 type Log = (level: 'error' | 'warning' | 'info' | 'debug', msg: string) => void;
 
 /** Applies one replicated change to a store. */
-export function applyOp(store: Store, op: ReplOp): void {
+function applyOp(store: Store, op: ReplOp): void {
   switch (op.op) {
     case 'createQueue': store.createQueue(op.queue, op.meta); break;
     case 'deleteQueue': store.deleteQueue(op.queue); break;
@@ -51,7 +50,8 @@ export class ReplicaFollower {
   private filling: number | null = null;
   private pos: Position;
   private socket: net.Socket | null = null;
-  private following: { epoch: number; repl: string } | null = null;
+  /** The epoch followed now, or 0. */
+  private following = 0;
   private inSnapshot = false;
   private applied: Position;
   private syncing = false;
@@ -76,22 +76,21 @@ export class ReplicaFollower {
 
   /** The epoch followed now, or 0. */
   get followingEpoch(): number {
-    return this.following?.epoch ?? 0;
+    return this.following;
   }
 
   /** Starts following the live of `epoch` at `repl` (host:port); stops following any earlier one. */
   follow(epoch: number, repl: string): void {
     this.unfollow();
-    this.following = { epoch, repl };
+    this.following = epoch;
     this.connect(epoch, repl, 0);
   }
 
-  /** Stops following: nothing more is applied or acknowledged. Returns the position (frozen). */
-  unfollow(): Position {
-    this.following = null;
+  /** Stops following: nothing more is applied or acknowledged; the position stays as it is. */
+  unfollow(): void {
+    this.following = 0;
     this.socket?.destroy();
     this.socket = null;
-    return this.position;
   }
 
   /**
@@ -111,7 +110,7 @@ export class ReplicaFollower {
   }
 
   private connect(epoch: number, repl: string, attempt: number): void {
-    if (this.following?.epoch !== epoch) return;
+    if (this.following !== epoch) return;
     const [host, portText] = splitEndpoint(repl);
     const socket = net.connect({ host, port: Number(portText) });
     this.socket = socket;
@@ -247,7 +246,7 @@ function writeCurrent(dir: string, n: number): void {
 }
 
 /** `host:port` (IPv6 hosts in brackets) split. */
-export function splitEndpoint(ep: string): [string, string] {
+function splitEndpoint(ep: string): [string, string] {
   const m = ep.match(/^\[?([^\]]*)\]?:(\d+)$/);
   if (!m) throw new StoreError(`bad replication endpoint ${JSON.stringify(ep)}`, 'ERR_STORE_IO');
   return [m[1], m[2]];

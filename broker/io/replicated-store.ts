@@ -13,23 +13,12 @@
 import * as net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import {
-  FrameReader, FrameType, Position, ReplOp, ReplicationProtocolError, computeQuorumSeq, decodeJsonBody, encodeJsonFrame, encodeOp,
-  quorumOf,
+  FrameReader, FrameType, POSITION_QUEUE, Position, ReplOp, ReplicationProtocolError, computeQuorumSeq, decodeJsonBody, encodeJsonFrame, encodeOp,
+  quorumOf, takePosition,
 } from '../ha/replication';
 import { QueueMeta, Recovered, Store, TxOp } from '../store/types';
 
 type Log = (level: 'error' | 'warning' | 'info' | 'debug', msg: string) => void;
-
-/** The reserved queue whose meta is the member's position; never shown to the broker core. */
-export const POSITION_QUEUE = '$amqp-mesh.replication.position';
-
-/** The position recorded in a recovered journal ({0, 0} when none), and the state without it. */
-export function takePosition(rec: Recovered): Position {
-  const q = rec.queues.get(POSITION_QUEUE);
-  rec.queues.delete(POSITION_QUEUE);
-  const m = q?.meta as { epoch?: unknown; seq?: unknown } | undefined;
-  return { epoch: typeof m?.epoch === 'number' ? m.epoch : 0, seq: typeof m?.seq === 'number' ? m.seq : 0 };
-}
 
 interface ViewQueue {
   meta: QueueMeta;
@@ -37,7 +26,6 @@ interface ViewQueue {
 }
 
 interface Follower {
-  id: string;
   socket: net.Socket;
   acked: number;
 }
@@ -74,11 +62,6 @@ export class ReplicatedStore implements Store {
     this.log = opts.log ?? (() => undefined);
   }
 
-  /** Followers connected (for logs and management). */
-  get followerCount(): number {
-    return this.followers.size;
-  }
-
   /**
    * Why durable work cannot be accepted: fewer than a quorum have held the store (followers count
    * once caught up) for longer than the grace period. Within it (going live, a follower
@@ -101,11 +84,6 @@ export class ReplicatedStore implements Store {
 
   /** Since when fewer than a quorum hold the store (null: a quorum does). */
   private shortSince: number | null = performance.now();
-
-  /** The last change's number, and the highest a quorum holds. */
-  get positions(): { head: number; quorum: number } {
-    return { head: this.seq, quorum: this.quorumSeq() };
-  }
 
   recover(): Recovered {
     const rec = this.inner.recover();
@@ -211,7 +189,7 @@ export class ReplicatedStore implements Store {
    */
   attach(id: string, socket: net.Socket): void {
     this.followers.get(id)?.socket.destroy();
-    const f: Follower = { id, socket, acked: -1 };
+    const f: Follower = { socket, acked: -1 };
     this.followers.set(id, f);
     const reader = new FrameReader();
     socket.on('data', (chunk: Buffer) => {
@@ -304,13 +282,13 @@ export class ReplicatedStore implements Store {
 }
 
 /** Writes a Refuse frame and closes. */
-export function refuse(socket: net.Socket, reason: string): void {
+function refuse(socket: net.Socket, reason: string): void {
   socket.end(encodeJsonFrame(FrameType.Refuse, { reason }));
 }
 
 
 /** A follower's greeting. */
-export interface Hello {
+interface Hello {
   group: string;
   id: string;
   epoch: number;

@@ -72,8 +72,7 @@ export class ZkElection implements StoreLock, MemberDirectory {
   private endReason: string | null = null;
   private readonly lostCbs: ((reason: string) => void)[] = [];
   private renewTimer: NodeJS.Timeout | undefined;
-  private membersTimer: NodeJS.Timeout | undefined;
-  private members: MemberInfo[] = [];
+  private endpointsTimer: NodeJS.Timeout | undefined;
   private endpoints: Member[] = [];
   private me: MemberInfo;
   private unreachable: { epoch: number; why: string } | null = null;
@@ -120,8 +119,9 @@ export class ZkElection implements StoreLock, MemberDirectory {
           this.state = 'held';
           this.renewTimer = setInterval(() => void this.renew(), Math.max(20, Math.floor(this.fenceMs / 4)));
           this.renewTimer.unref();
-          this.membersTimer = setInterval(() => void this.readMembers().catch(() => undefined), 1000);
-          this.membersTimer.unref();
+          await this.refreshEndpoints().catch(() => undefined);
+          this.endpointsTimer = setInterval(() => void this.refreshEndpoints().catch(() => undefined), 1000);
+          this.endpointsTimer.unref();
           await this.publish({ state: 'live' }).catch(() => undefined);
           return won;
         }
@@ -208,7 +208,7 @@ export class ZkElection implements StoreLock, MemberDirectory {
     if (this.me.state !== 'candidate' || this.me.position.seq !== f.position.seq || this.me.position.epoch !== f.position.epoch) {
       await this.publish({ state: 'candidate', position: f.position });
     }
-    const members = await this.readMembers();
+    const members = await this.readJsonChildren<MemberInfo>('members', c);
     const [epochData, epochStat] = await this.getData(`${this.root}/epoch`);
     const lastEpoch = Number(epochData.toString('utf8')) || 0;
     const d = decideElection(this.opts.id, members, this.opts.groupSize, lastEpoch);
@@ -275,33 +275,27 @@ export class ZkElection implements StoreLock, MemberDirectory {
     if (live && live.ownerIsUs) await this.remove(`${this.root}/live`, live.version, c);
   }
 
-  private async readMembers(): Promise<MemberInfo[]> {
-    const c = this.client;
-    if (!c) return this.members;
-    const names = await new Promise<string[]>((resolve, reject) => c.getChildren(`${this.root}/members`, (e, ch) => (e ? reject(e) : resolve(ch))));
-    const out: MemberInfo[] = [];
+  /** Every child node of `dir` under the group's root, parsed; nodes gone meanwhile or unreadable are skipped. */
+  private async readJsonChildren<T>(dir: string, c: zookeeper.Client): Promise<T[]> {
+    const names = await new Promise<string[]>((resolve, reject) => c.getChildren(`${this.root}/${dir}`, (e, ch) => (e ? reject(e) : resolve(ch))));
+    const out: T[] = [];
     for (const n of names.sort()) {
       try {
-        const [data] = await this.getData(`${this.root}/members/${n}`, c);
-        out.push(JSON.parse(data.toString('utf8')) as MemberInfo);
+        const [data] = await this.getData(`${this.root}/${dir}/${n}`, c);
+        out.push(JSON.parse(data.toString('utf8')) as T);
       } catch {
-        // gone between the listing and the read
+        // gone between the listing and the read, or not ours to read
       }
     }
-    this.members = out;
-    const eps = await new Promise<string[]>((resolve, reject) => c.getChildren(`${this.root}/endpoints`, (e, ch) => (e ? reject(e) : resolve(ch))));
-    const list: Member[] = [];
-    for (const n of eps.sort()) {
-      try {
-        const [data] = await this.getData(`${this.root}/endpoints/${n}`, c);
-        const m = JSON.parse(data.toString('utf8')) as Member;
-        if (typeof m.host === 'string' && Number.isInteger(m.port) && m.port > 0) list.push(m);
-      } catch {
-        // removed meanwhile, or not ours to read
-      }
-    }
-    this.endpoints = list;
     return out;
+  }
+
+  /** Re-reads the group's client endpoints (what {@link list} answers). */
+  private async refreshEndpoints(): Promise<void> {
+    const c = this.client;
+    if (!c) return;
+    const all = await this.readJsonChildren<Member>('endpoints', c);
+    this.endpoints = all.filter((m) => typeof m.host === 'string' && Number.isInteger(m.port) && m.port > 0);
   }
 
   /** Records this member's client endpoint (persistent: it stays listed while the member is down). */
@@ -312,7 +306,7 @@ export class ZkElection implements StoreLock, MemberDirectory {
     const err = await new Promise<unknown>((resolve) => c.setData(p, data, -1, (e) => resolve(e)));
     if (!err) return;
     if (!isCode(err, NO_NODE)) throw err;
-    await new Promise<void>((resolve, reject) => c.create(p, data, (e) => (e && !isCode(e, NODE_EXISTS) ? reject(e) : resolve())));
+    await this.createIfMissing(p, data);
   }
 
   /** Registers this member (ephemeral); a node left by a previous run of the same id is replaced. */
@@ -385,9 +379,9 @@ export class ZkElection implements StoreLock, MemberDirectory {
 
   private end(reason: string): void {
     clearInterval(this.renewTimer);
-    clearInterval(this.membersTimer);
+    clearInterval(this.endpointsTimer);
     this.renewTimer = undefined;
-    this.membersTimer = undefined;
+    this.endpointsTimer = undefined;
     if (this.state === 'held') this.epoch = 0;
     this.state = 'idle';
     this.endReason = reason;
