@@ -7,7 +7,7 @@
  *
  *   node dist/bench/adjacency.js [RUNS] [BIN ...]   one line per build (default: this tree's)
  */
-import { QUIET_LOG, THIS_BIN, startRouterProcess } from './router-proc';
+import { THIS_BIN, interiorConfig, startRouterProcess, until } from './router-proc';
 
 const STAMP = /^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3})/;
 
@@ -17,28 +17,17 @@ function stampOf(log: string[], re: RegExp): number | null {
   return m === null ? null : Date.parse(m[1]!.replace(' ', 'T') + 'Z');
 }
 
-function interior(id: string, connectTo: number | null): string {
-  return `router {\n  mode: interior\n  id: ${id}\n}\nlistener {\n  name: ir\n  host: 127.0.0.1\n  port: 0\n  role: inter-router\n}\n` +
-    (connectTo === null ? '' : `connector {\n  host: 127.0.0.1\n  port: ${connectTo}\n  role: inter-router\n}\n`) +
-    QUIET_LOG + 'log {\n  module: ROUTER\n  enable: info+\n}\n';
-}
-
 /** Milliseconds from connection up to routable, once per run, sorted. */
 export async function measureAdjacency(runs: number, bin = THIS_BIN): Promise<number[]> {
   const out: number[] = [];
   for (let i = 0; i < runs; i++) {
-    const r1 = await startRouterProcess({ bin, config: interior('R1', null), listeners: ['ir'] });
-    const r2 = await startRouterProcess({ bin, config: interior('R2', r1.ports.ir), listeners: ['ir'] });
+    const r1 = await startRouterProcess({ bin, config: interiorConfig('R1', []), listeners: ['ir'] });
+    const r2 = await startRouterProcess({ bin, config: interiorConfig('R2', [r1.ports.ir]), listeners: ['ir'] });
     try {
-      const deadline = Date.now() + 10_000;
-      let up: number | null = null, routed: number | null = null;
-      while ((up === null || routed === null) && Date.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 20));
-        up = stampOf(r2.log, /inter-router connection \d+ to R1 up/);
-        routed = stampOf(r2.log, /routes: .*R1 via R1/);
-      }
-      if (up === null || routed === null) throw new Error(`R2 did not route to R1: ${r2.log.join('\n')}`);
-      out.push(routed - up);
+      const up = () => stampOf(r2.log, /inter-router connection \d+ to R1 up/);
+      const routed = () => stampOf(r2.log, /routes: .*R1 via R1/);
+      await until(() => up() !== null && routed() !== null, 10_000, 'R2 to route to R1');
+      out.push(routed()! - up()!);
     } finally {
       await r2.stop();
       await r1.stop();
@@ -47,20 +36,17 @@ export async function measureAdjacency(runs: number, bin = THIS_BIN): Promise<nu
   return out.sort((a, b) => a - b);
 }
 
-/** Prints the figure for this tree's build. */
-export async function benchAdjacency(runs: number): Promise<void> {
-  const ms = await measureAdjacency(runs);
-  console.log(`two routers, inter-router connection up -> routable: median ${ms[Math.floor(ms.length / 2)]} ms, min ${ms[0]}, max ${ms[ms.length - 1]} (${runs} runs)`);
+/** Prints the figure for one build (`label` names it). */
+export async function benchAdjacency(runs: number, bin = THIS_BIN, label = 'two routers'): Promise<void> {
+  const ms = await measureAdjacency(runs, bin);
+  console.log(`${label}, inter-router connection up -> routable: median ${ms[Math.floor(ms.length / 2)]} ms, min ${ms[0]}, max ${ms[ms.length - 1]} (${runs} runs)`);
 }
 
 if (require.main === module) {
   (async () => {
     const runs = Number(process.argv[2] ?? 10);
     const bins = process.argv.length > 3 ? process.argv.slice(3) : [THIS_BIN];
-    for (const bin of bins) {
-      const ms = await measureAdjacency(runs, bin);
-      console.log(`${bin}: connection up -> routable: median ${ms[Math.floor(ms.length / 2)]} ms, min ${ms[0]}, max ${ms[ms.length - 1]} (${runs} runs)`);
-    }
+    for (const bin of bins) await benchAdjacency(runs, bin, bin);
   })().catch((e) => {
     console.error(e);
     process.exit(1);

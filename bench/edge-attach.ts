@@ -12,7 +12,7 @@
  */
 import rhea from 'rhea';
 import type { Connection } from 'rhea';
-import { QUIET_LOG, startRouterProcess, type RouterProcess } from './router-proc';
+import { QUIET_LOG, startRouterProcess, until, type RouterProcess } from './router-proc';
 import { percentile } from './rhea-perf';
 
 /** One connection's attach round trips, in microseconds, sorted. */
@@ -59,11 +59,8 @@ export async function benchEdgeAttach(n: number): Promise<void> {
         'log {\n  module: ROUTER\n  enable: info+\n}\n',
       listeners: ['client'],
     });
-    const up = Date.now() + 10_000;
-    while (!edge.log.some((l) => l.includes('edge: active edge connection'))) {
-      if (Date.now() > up) throw new Error('the edge did not connect to its interior');
-      await new Promise((r) => setTimeout(r, 10));
-    }
+    const e = edge;
+    await until(() => e.log.some((l) => l.includes('edge: active edge connection')), 10_000, 'the edge to connect to its interior');
     // Warm both processes (JIT, first lookups) before measuring.
     await attachTimes(interior.ports.client, 50, 'warm-i');
     await attachTimes(edge.ports.client, 50, 'warm-e');

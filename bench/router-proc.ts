@@ -88,6 +88,25 @@ export async function startRouterProcess(o: { bin?: string; config: string; list
   };
 }
 
+/** An interior router: a client listener (`client`), an inter-router listener (`ir`), connectors to `peers`; ROUTER info+ (its "routes:" lines). */
+export function interiorConfig(id: string, peers: number[]): string {
+  return [
+    `router {\n  mode: interior\n  id: ${id}\n}`,
+    'listener {\n  name: client\n  host: 127.0.0.1\n  port: 0\n}',
+    'listener {\n  name: ir\n  host: 127.0.0.1\n  port: 0\n  role: inter-router\n}',
+    ...peers.map((p) => `connector {\n  host: 127.0.0.1\n  port: ${p}\n  role: inter-router\n}`),
+  ].join('\n') + '\n' + QUIET_LOG + 'log {\n  module: ROUTER\n  enable: info+\n}\n';
+}
+
+/** Polls `pred` every 5 ms; throws after `ms`. */
+export async function until(pred: () => boolean, ms: number, what: string): Promise<void> {
+  const end = Date.now() + ms;
+  while (!pred()) {
+    if (Date.now() > end) throw new Error(`timed out: ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
 /** Busy fraction of all CPUs over `ms` (from /proc/stat). */
 export async function cpuBusy(ms = 1000): Promise<number> {
   const read = () => {

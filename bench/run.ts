@@ -23,6 +23,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { buildCClients, runMeshPerf } from './tools';
+import { interiorConfig, until } from './router-proc';
 import { runRheaPerf } from './rhea-perf';
 import { benchBroker } from './broker';
 import { benchTransport } from './transport';
@@ -75,27 +76,6 @@ async function startRouter(listenerExtra = '', config?: string, listeners = 1): 
       proc.kill('SIGTERM');
     }),
   };
-}
-
-/** An interior router: client listener, inter-router listener, connectors to `peers`. */
-function interiorConfig(id: string, peers: number[]): string {
-  return [
-    `router {\n  mode: interior\n  id: ${id}\n}`,
-    'listener {\n  host: 127.0.0.1\n  port: 0\n}',
-    'listener {\n  host: 127.0.0.1\n  port: 0\n  role: inter-router\n}',
-    ...peers.map((p) => `connector {\n  host: 127.0.0.1\n  port: ${p}\n  role: inter-router\n}`),
-    'log {\n  module: DEFAULT\n  enable: warning+\n}',
-    'log {\n  module: SERVER\n  enable: notice+\n}',
-    'log {\n  module: ROUTER\n  enable: info+\n}',
-  ].join('\n') + '\n';
-}
-
-async function until(pred: () => boolean, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!pred()) {
-    if (Date.now() > end) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
 }
 
 /** Latest "routes:" line of a router's log. */

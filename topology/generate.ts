@@ -189,7 +189,7 @@ function pairSections(model: Topology, p: TopologyBrokerPair, plan: PortPlan, dr
 }
 
 /** How often a waiting broker of a generated shared-store pair polls the lock. */
-export const SHARED_STORE_POLL_MS = 250;
+const SHARED_STORE_POLL_MS = 250;
 
 /** The broker config text of one broker of a pair. */
 export function brokerConfig(model: Topology, b: BrokerSpec, plan: PortPlan, dataDir: string, services: BrokerServices = {}): string {

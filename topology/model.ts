@@ -384,7 +384,7 @@ class Reader {
     if (!routerSeen) this.fail('ERR_CONFIG_MISSING_ATTRIBUTE', f.line, `broker pair ${name} needs "router:" (the router its brokers attach to)`);
     if (p.haPolicy === 'replication') {
       p.members = members?.n ?? 3;
-      if (p.members < 3 || p.members > 7) this.fail('ERR_CONFIG_INVALID_VALUE', members?.line ?? f.line, `broker pair ${name} members ${p.members}: a replicated group has 3 to 7 members (a quorum of 2 needs 3 to survive one loss)`);
+      if (p.members < 3) this.fail('ERR_CONFIG_INVALID_VALUE', members?.line ?? f.line, `broker pair ${name} members ${p.members}: a replicated group has 3 to 7 members (a quorum of 2 needs 3 to survive one loss)`);
     } else if (members && members.n !== 2) {
       this.fail('ERR_CONFIG_INVALID_VALUE', members.line, `broker pair ${name} members ${members.n}: haPolicy ${p.haPolicy} has exactly 2 (a live and a slave)`);
     }

@@ -15,7 +15,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Client } from 'pg';
 
-export const ZOOKEEPER_JAR = '/usr/share/java/zookeeper.jar';
+const ZOOKEEPER_JAR = '/usr/share/java/zookeeper.jar';
 
 /** Is Debian's zookeeper installed? */
 export function zookeeperInstalled(): boolean {
@@ -35,15 +35,31 @@ export function fourLetter(port: number, cmd: string, host = '127.0.0.1'): Promi
   });
 }
 
-/** Polls `ready` every 100 ms until it holds; throws when `proc` exits first or after `ms`. */
+/**
+ * Polls `ready` every 100 ms until it holds; throws when `proc` exits first or after `ms`, having
+ * killed it (so a service that fails to start never keeps running).
+ */
 async function waitReady(proc: ChildProcess, what: string, ready: () => Promise<boolean>, ms: number, log: () => string): Promise<void> {
   const end = Date.now() + ms;
   for (;;) {
     if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`${what} exited at start:\n${log()}`);
     if (await ready()) return;
-    if (Date.now() > end) throw new Error(`${what} did not start within ${ms} ms:\n${log()}`);
+    if (Date.now() > end) {
+      proc.kill('SIGKILL');
+      throw new Error(`${what} did not start within ${ms} ms:\n${log()}`);
+    }
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/** Spawns a service; its piped output (stdio 'pipe') goes to `onOutput` from the first byte. */
+function spawnService(argv: string[], o: { stdio: StdioOptions; detached?: boolean; onOutput?: (chunk: Buffer) => void }): ChildProcess {
+  const proc = spawn(argv[0]!, argv.slice(1), { stdio: o.stdio, detached: o.detached });
+  if (o.onOutput) {
+    proc.stdout?.on('data', o.onOutput);
+    proc.stderr?.on('data', o.onOutput);
+  }
+  return proc;
 }
 
 /** Options of {@link startZookeeperServer}. */
@@ -58,6 +74,8 @@ export interface ZookeeperServerOptions {
   netns?: string;
   /** For the start-up error message. */
   log: () => string;
+  /** With stdio 'pipe': every chunk of output, from the start. */
+  onOutput?: (chunk: Buffer) => void;
   detached?: boolean;
 }
 
@@ -73,7 +91,7 @@ export async function startZookeeperServer(o: ZookeeperServerOptions): Promise<C
   ].join('\n') + '\n');
   const argv = ['java', '-Xmx256m', '-cp', ZOOKEEPER_JAR, 'org.apache.zookeeper.server.ZooKeeperServerMain', cfg];
   if (o.netns) argv.unshift('ip', 'netns', 'exec', o.netns);
-  const proc = spawn(argv[0], argv.slice(1), { stdio: o.stdio, detached: o.detached });
+  const proc = spawnService(argv, o);
   await waitReady(proc, 'zookeeper', async () => (await fourLetter(o.port, 'ruok', o.host)) === 'imok', 30000, o.log);
   return proc;
 }
@@ -104,6 +122,8 @@ export interface PostgresServerOptions {
   port: number;
   stdio: StdioOptions;
   log: () => string;
+  /** With stdio 'pipe': every chunk of output, from the start. */
+  onOutput?: (chunk: Buffer) => void;
   detached?: boolean;
 }
 
@@ -154,12 +174,18 @@ export async function startPostgresServer(o: PostgresServerOptions): Promise<Pos
     '-D', data, '-p', String(o.port), '-k', clusterDir, '-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200',
     '-c', 'shared_buffers=64MB', '-c', 'logging_collector=off',
   ]);
-  const proc = spawn(cmd, args, { stdio: o.stdio, detached: o.detached });
+  const proc = spawnService([cmd, ...args], o);
   const url = `postgresql://postgres@127.0.0.1:${o.port}/postgres`;
-  await waitReady(proc, 'postgres', () => pgQuery(url, 'SELECT 1').then(() => true, () => false), 30000, o.log);
   // runuser forks: the server's own PID is in its pid file.
-  const pid = Number(fs.readFileSync(path.join(data, 'postmaster.pid'), 'utf8').split('\n')[0]);
-  return { url, pid, proc };
+  const postmaster = (): number => Number(fs.readFileSync(path.join(data, 'postmaster.pid'), 'utf8').split('\n')[0]);
+  try {
+    await waitReady(proc, 'postgres', () => pgQuery(url, 'SELECT 1').then(() => true, () => false), 30000, o.log);
+  } catch (e) {
+    const pid = fs.existsSync(path.join(data, 'postmaster.pid')) ? postmaster() : 0;
+    if (pid > 0) await stopPid(pid, 'SIGKILL', 0);
+    throw e;
+  }
+  return { url, pid: postmaster(), proc };
 }
 
 /** Whether the `postgres` user can enter `dir` (every parent must let it through). */

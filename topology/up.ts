@@ -140,71 +140,74 @@ function stateText(c: Component): string {
   }
 }
 
-/**
- * Boots `model`: writes the configs, starts every process, and resolves once every router
- * listens, every pair has one live and one slave broker, and the mesh converged.
- * @throws Error when a process exits during start-up (with its log's tail) or on timeout; every
- *   process started is stopped first. AbortError when `opts.signal` aborts.
- */
 /** The services started for a topology, and how to stop them. */
 interface StartedServices {
   endpoints: BrokerServices;
+  /** PIDs of the services (stopped last, after every broker). */
+  pids: number[];
   stop(): Promise<void>;
-  /** Last resort when `up` exits without stop(). */
-  killSync(): void;
 }
 
-async function startServices(model: Topology, runDir: string, view: ProgressView): Promise<StartedServices> {
+/** How many services `model` needs started (each takes one port). */
+function servicesNeeded(model: Topology): { zookeeper: boolean; postgres: Topology['brokerPairs'] } {
+  return {
+    zookeeper: model.zookeeper === undefined && model.brokerPairs.some((p) => p.haPolicy === 'replication'),
+    postgres: model.brokerPairs.filter((p) => p.haPolicy === 'jdbc' && p.jdbcUrl === undefined),
+  };
+}
+
+/** Starts the services `model` needs on `ports` (one each), logging to runDir/logs/NAME.log. */
+async function startServices(model: Topology, runDir: string, view: ProgressView, ports: number[]): Promise<StartedServices> {
+  const need = servicesNeeded(model);
   const pids: number[] = [];
-  const endpoints: BrokerServices = {};
+  const endpoints: BrokerServices = model.zookeeper !== undefined ? { zookeeper: model.zookeeper } : {};
   const stop = async () => {
     for (const pid of pids.splice(0)) await stopPid(pid, 'SIGINT');
   };
-  const killSync = () => {
-    for (const pid of pids) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // gone
-      }
-    }
-  };
-  const logTo = (name: string) => {
+  /** One service: its port, its log file (closed here once the process has it), its progress line. */
+  const start = async (name: string, run: (port: number, out: number, log: () => string) => Promise<number>): Promise<number> => {
+    const port = ports.shift() as number;
     const file = path.join(runDir, 'logs', `${name}.log`);
-    return { fd: fs.openSync(file, 'a'), log: () => tail(file) };
+    const out = fs.openSync(file, 'a');
+    view.set(name, name, 'starting');
+    try {
+      const pid = await run(port, out, () => tail(file));
+      pids.push(pid);
+      view.set(name, name, `running  127.0.0.1:${port}  pid ${pid}`);
+      return port;
+    } finally {
+      fs.closeSync(out);
+    }
   };
   try {
-    if (model.zookeeper !== undefined) {
-      endpoints.zookeeper = model.zookeeper;
-    } else if (model.brokerPairs.some((p) => p.haPolicy === 'replication')) {
-      const [port] = await pickFreePorts(1);
-      const out = logTo('zookeeper');
-      view.set('zookeeper', 'zookeeper', 'starting');
-      // Own process group, as the brokers: a Ctrl-C reaches `up` only, which stops it last.
-      const zk = await startZookeeperServer({ dir: path.join(runDir, 'zookeeper'), host: '127.0.0.1', port, stdio: ['ignore', out.fd, out.fd], log: out.log, detached: true });
-      fs.closeSync(out.fd);
-      pids.push(zk.pid as number);
+    // Own process groups, as the brokers: a Ctrl-C reaches `up` only, which stops them last.
+    if (need.zookeeper) {
+      const port = await start('zookeeper', async (p, out, log) =>
+        (await startZookeeperServer({ dir: path.join(runDir, 'zookeeper'), host: '127.0.0.1', port: p, stdio: ['ignore', out, out], log, detached: true })).pid as number);
       endpoints.zookeeper = `127.0.0.1:${port}`;
-      view.set('zookeeper', 'zookeeper', `running  127.0.0.1:${port}  pid ${zk.pid}`);
     }
-    const needDb = model.brokerPairs.filter((p) => p.haPolicy === 'jdbc' && p.jdbcUrl === undefined);
-    if (needDb.length > 0) {
-      const [port] = await pickFreePorts(1);
-      const out = logTo('postgres');
-      view.set('postgres', 'postgres', 'starting');
-      const pg = await startPostgresServer({ dir: path.join(runDir, 'postgres'), port, stdio: ['ignore', out.fd, out.fd], log: out.log, detached: true });
-      fs.closeSync(out.fd);
-      pids.push(pg.pid);
-      endpoints.jdbcUrls = Object.fromEntries(needDb.map((p) => [p.name, pg.url]));
-      view.set('postgres', 'postgres', `running  127.0.0.1:${port}  pid ${pg.pid}`);
+    if (need.postgres.length > 0) {
+      let url = '';
+      await start('postgres', async (p, out, log) => {
+        const pg = await startPostgresServer({ dir: path.join(runDir, 'postgres'), port: p, stdio: ['ignore', out, out], log, detached: true });
+        url = pg.url;
+        return pg.pid;
+      });
+      endpoints.jdbcUrls = Object.fromEntries(need.postgres.map((p) => [p.name, url]));
     }
   } catch (e) {
     await stop();
     throw new BootError(`a service did not start: ${(e as Error).message}`);
   }
-  return { endpoints, stop, killSync };
+  return { endpoints, pids, stop };
 }
 
+/**
+ * Boots `model`: writes the configs, starts every process, and resolves once every router
+ * listens, every broker group has a live member, and the mesh converged.
+ * @throws Error when a process exits during start-up (with its log's tail) or on timeout; every
+ *   process started is stopped first. AbortError when `opts.signal` aborts.
+ */
 export async function bootTopology(model: Topology, opts: BootOptions = {}): Promise<RunningTopology> {
   const timeoutMs = opts.timeoutMs ?? 60_000;
   const deadline = Date.now() + timeoutMs;
@@ -217,14 +220,17 @@ export async function bootTopology(model: Topology, opts: BootOptions = {}): Pro
     warnings.push('this router does not support connector role route-container yet: broker pairs run but are not attached to their routers (autoLinks and linkRoutes left out)');
   }
 
-  const plan = assignPorts(model, await pickFreePorts(portsNeeded(model)));
+  // Every port in one pick, services' last, so no two can be the same.
+  const need = servicesNeeded(model);
+  const ports = await pickFreePorts(portsNeeded(model) + (need.zookeeper ? 1 : 0) + (need.postgres.length > 0 ? 1 : 0));
+  const plan = assignPorts(model, ports.splice(0, portsNeeded(model)));
   const dataDirs: Record<string, string> = {};
   for (const p of model.brokerPairs) dataDirs[p.name] = p.dataDir ?? path.join(runDir, 'data', p.name);
 
   const view = new ProgressView(opts.output);
   // ZooKeeper for replicated groups, PostgreSQL for jdbc pairs that name no database: started
   // first, stopped last (after every broker).
-  const services = await startServices(model, runDir, view);
+  const services = await startServices(model, runDir, view, ports);
   let configs;
   try {
     configs = generateConfigs(model, plan, { dataDirs, pairConnectors, services: services.endpoints });
@@ -291,18 +297,16 @@ export async function bootTopology(model: Topology, opts: BootOptions = {}): Pro
   // A safety net: if this process exits without stop() (a crash, process.exit), take the
   // children with it rather than leaving a mesh running nobody knows about.
   const killAllSync = (): void => {
-    for (const c of components) {
-      if (c.state !== 'exited' && c.pid > 0) {
-        try {
-          process.kill(c.pid, 'SIGKILL');
-        } catch {
-          // already gone
-        }
+    const pids = [...components.filter((c) => c.state !== 'exited' && c.pid > 0).map((c) => c.pid), ...services.pids];
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
       }
     }
   };
   process.on('exit', killAllSync);
-  process.on('exit', services.killSync);
 
   const start = (kind: 'router' | 'broker', name: string, pair?: string): Component => {
     const configFile = path.join(runDir, 'conf', `${name}.conf`);
@@ -376,7 +380,6 @@ export async function bootTopology(model: Topology, opts: BootOptions = {}): Pro
       await services.stop();
       clearInterval(poller);
       process.removeListener('exit', killAllSync);
-      process.removeListener('exit', services.killSync);
       for (const r of readers.values()) fs.closeSync(r.fd);
       readers.clear();
     })();

@@ -28,10 +28,8 @@ export async function startPostgres(): Promise<RunningPostgres> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'amqp-mesh-pg-'));
   const port = await freePort();
   const log: string[] = [];
-  const s = await startPostgresServer({ dir, port, stdio: ['ignore', 'pipe', 'pipe'], log: () => log.join('\n') });
   const capture = (d: Buffer) => log.push(...d.toString('utf8').split('\n').filter((l) => l !== ''));
-  s.proc.stdout?.on('data', capture);
-  s.proc.stderr?.on('data', capture);
+  const s = await startPostgresServer({ dir, port, stdio: ['ignore', 'pipe', 'pipe'], log: () => log.join('\n'), onOutput: capture });
   return {
     url: s.url, port, pid: s.pid, dir, log,
     sql: (text, params) => pgQuery(s.url, text, params),

@@ -27,10 +27,8 @@ export async function startZookeeper(opts: { host?: string; netns?: string } = {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'amqp-mesh-zk-'));
   const port = await freePort();
   const log: string[] = [];
-  const proc = await startZookeeperServer({ dir, host, port, stdio: ['ignore', 'pipe', 'pipe'], netns: opts.netns, log: () => log.join('\n') });
   const capture = (d: Buffer) => log.push(...d.toString('utf8').split('\n').filter((l) => l !== ''));
-  proc.stdout?.on('data', capture);
-  proc.stderr?.on('data', capture);
+  const proc = await startZookeeperServer({ dir, host, port, stdio: ['ignore', 'pipe', 'pipe'], netns: opts.netns, log: () => log.join('\n'), onOutput: capture });
   const exit = new Promise<void>((resolve) => (proc.exitCode !== null ? resolve() : proc.on('exit', () => resolve())));
   return {
     connect: `${host}:${port}`, port, pid: proc.pid as number, dir, log,
